@@ -1,0 +1,174 @@
+"""CPU, cores and memory as this process can actually use them.
+
+psutil reports the host inside a container; the cgroup (v2 `cpu.max`/`memory.max`, v1 `cfs_quota_us`/
+`limit_in_bytes`) says what we may use. Every file is read below `root` so tests can point it at a temp dir.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+GIB = 1024**3
+MIB = 1024**2
+# cgroup v1 writes "no limit" as a huge page-aligned number rather than "max".
+_V1_UNLIMITED = 1 << 60
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    model: str
+    architecture: str
+    physical_cores: int | None
+    logical_cores: int
+    affinity_cores: int  # cores the scheduler lets this process run on
+    cgroup_cpu_quota: float | None  # cores' worth of CPU time the cgroup grants, None if unlimited
+    usable_cores: int  # what a benchmark should use: min(affinity, ceil(quota))
+    isa: str  # vector ISA: torch's own answer when torch is importable, else from the CPU flags
+    isa_source: str  # "torch" or "cpuinfo"
+    isa_flags: list[str]  # the reranking-relevant flags present (avx2, avx512_bf16, amx_tile, ...)
+    ram_total_mib: float
+    ram_available_mib: float
+    cgroup_memory_limit_mib: float | None
+    memory_usable_mib: float  # min(host RAM, cgroup limit)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _read(root: Path, rel: str) -> str | None:
+    try:
+        return (root / rel.lstrip("/")).read_text()
+    except OSError:
+        return None
+
+
+def cpuinfo_fields(root: Path) -> tuple[str, list[str]]:
+    """(model name, flags) from /proc/cpuinfo; ARM lists 'Features' and may have no model name."""
+    text = _read(root, "/proc/cpuinfo") or ""
+    model, flags = "", []
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if not model and key in ("model name", "hardware", "cpu model", "processor") and not value.strip().isdigit():
+            model = value.strip()
+        if not flags and key in ("flags", "features"):
+            flags = value.split()
+    return model or platform.processor() or platform.machine(), flags
+
+
+_RELEVANT_FLAGS = [
+    "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
+    "amx_tile", "amx_bf16", "amx_int8", "asimd", "asimddp", "sve", "sve2", "bf16", "i8mm",
+]  # fmt: skip
+
+
+def isa_from_flags(flags: list[str], machine: str) -> str:
+    """Name the widest vector ISA, in the words torch's get_cpu_capability() uses where they overlap."""
+    present = set(flags)
+    if machine.lower() in ("aarch64", "arm64"):
+        if "sve2" in present or "sve" in present:
+            return "SVE"
+        return "NEON"
+    if {"amx_tile", "amx_bf16"} <= present:
+        return "AVX512 + AMX"
+    if "avx512f" in present and "avx512bw" in present:
+        extras = [name for flag, name in (("avx512_bf16", "BF16"), ("avx512_vnni", "VNNI")) if flag in present]
+        return "AVX512" + (f" ({', '.join(extras)})" if extras else "")
+    if "avx2" in present:
+        return "AVX2"
+    return "DEFAULT"
+
+
+def cgroup_cpu_quota(root: Path) -> float | None:
+    """Cores' worth of CPU the cgroup allows, or None when unlimited or unknown."""
+    v2 = _read(root, "/sys/fs/cgroup/cpu.max")
+    if v2:
+        parts = v2.split()
+        quota, period = parts[0], parts[1] if len(parts) > 1 else "100000"
+        return None if quota == "max" else int(quota) / int(period)
+    quota_text = _read(root, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us") or _read(root, "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us")
+    period_text = _read(root, "/sys/fs/cgroup/cpu/cpu.cfs_period_us") or _read(root, "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us")
+    if quota_text and period_text:
+        quota_us = int(quota_text.strip())
+        if quota_us > 0:
+            return quota_us / int(period_text.strip())
+    return None
+
+
+def cgroup_memory_limit_bytes(root: Path) -> int | None:
+    """The cgroup's memory limit, or None when unlimited or unknown."""
+    v2 = _read(root, "/sys/fs/cgroup/memory.max")
+    if v2:
+        value = v2.strip()
+        return None if value == "max" else int(value)
+    v1 = _read(root, "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    if v1:
+        value = int(v1.strip())
+        return None if value >= _V1_UNLIMITED else value
+    return None
+
+
+def _affinity_cores(logical: int) -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return logical
+
+
+def torch_capability() -> str | None:
+    """torch's own name for the kernels it will dispatch to, or None when torch is not importable."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def probe_cpu(root: Path = Path("/"), use_torch: bool = True) -> CpuInfo:
+    import psutil
+
+    model, flags = cpuinfo_fields(root)
+    machine = platform.machine()
+    logical = psutil.cpu_count(logical=True) or 1
+    physical = psutil.cpu_count(logical=False)
+    affinity = _affinity_cores(logical)
+    quota = cgroup_cpu_quota(root)
+    usable = affinity if quota is None else max(1, min(affinity, math.ceil(quota)))
+
+    isa_name = torch_capability() if use_torch else None
+    isa_source = "torch"
+    flag_isa = isa_from_flags(flags, machine)
+    if isa_name is None:
+        isa_name, isa_source = flag_isa, "cpuinfo"
+    elif isa_name.upper().startswith("AVX512") and "(" in flag_isa:
+        # torch says AVX512 for every AVX-512 part; the BF16/VNNI detail from the flags matters for int8/bf16.
+        isa_name = flag_isa
+        isa_source = "torch+cpuinfo"
+
+    vm = psutil.virtual_memory()
+    limit = cgroup_memory_limit_bytes(root)
+    usable_mem = vm.total if limit is None else min(vm.total, limit)
+    return CpuInfo(
+        model=model,
+        architecture=machine,
+        physical_cores=physical,
+        logical_cores=logical,
+        affinity_cores=affinity,
+        cgroup_cpu_quota=quota,
+        usable_cores=usable,
+        isa=isa_name,
+        isa_source=isa_source,
+        isa_flags=[f for f in _RELEVANT_FLAGS if f in set(flags)],
+        ram_total_mib=round(vm.total / MIB, 1),
+        ram_available_mib=round(vm.available / MIB, 1),
+        cgroup_memory_limit_mib=round(limit / MIB, 1) if limit is not None else None,
+        memory_usable_mib=round(usable_mem / MIB, 1),
+    )
