@@ -1,0 +1,85 @@
+"""The backend interface: load a model once, then score requests end to end."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Protocol
+
+from rerank_bench.resolve import ResolvedModel
+from rerank_bench.workload import Request
+
+
+class MemoryTracker(Protocol):
+    def begin(self) -> None: ...
+    def end(self) -> dict[str, float | None]: ...
+
+
+@dataclass
+class LoadInfo:
+    """What loading found out, for every row of the model's cases."""
+
+    load_s: float
+    weights: str  # "real", "random" or "real+random-head"
+    tokenizer: str  # "own" or "offline"
+    max_length: int
+    revision: str | None = None
+    gpu_name: str | None = None
+
+
+class Scorer(ABC):
+    """One model loaded on one device. `score` is what a timed query runs."""
+
+    info: LoadInfo
+
+    @abstractmethod
+    def words(self) -> list[str]:
+        """Single-token words of this model's tokenizer, for synthetic workloads."""
+
+    @abstractmethod
+    def pair_token_counts(self, request: Request) -> list[int]:
+        """Tokens per (query, document) pair after truncation, special tokens included."""
+
+    @abstractmethod
+    def query_token_count(self, query: str) -> int: ...
+
+    @abstractmethod
+    def score(self, request: Request, batch_size: int) -> list[float]:
+        """Scores for the request's documents, in their given order; returns after the device is done."""
+
+    @abstractmethod
+    def padding_counters(self) -> tuple[int, int]:
+        """(tokens computed including padding, real tokens) since the last reset."""
+
+    @abstractmethod
+    def reset_padding_counters(self) -> None: ...
+
+    @abstractmethod
+    def memory_tracker(self) -> MemoryTracker: ...
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return is_out_of_memory(exc)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class Backend(ABC):
+    name: str
+
+    @abstractmethod
+    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> Scorer: ...
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError (CUDA), MPS's RuntimeError, or Python's MemoryError."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def describe_exception(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+

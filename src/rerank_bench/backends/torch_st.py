@@ -1,0 +1,192 @@
+"""The torch backend: sentence-transformers' CrossEncoder on PyTorch, on CPU, CUDA or MPS.
+
+A timed query is exactly what a user's code runs: `CrossEncoder.predict(pairs, batch_size=B)` (tokenize,
+forward, activation, copy to host), then a device synchronise so no queued GPU work escapes the clock.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from rerank_bench.backends.base import Backend, LoadInfo, Scorer
+from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
+from rerank_bench.memory import CudaTracker, MpsTracker, RssTracker
+from rerank_bench.resolve import ResolvedModel
+from rerank_bench.workload import Request, single_token_words
+
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+# Parameter names of a classifier head; missing from a checkpoint means the head is random.
+HEAD_PREFIXES = ("classifier", "score", "pre_classifier", "qa_outputs")
+
+
+@contextmanager
+def capture_missing_keys() -> Iterator[set[str]]:
+    """Collect the keys transformers reports as newly initialised while loading (its "load report")."""
+    missing: set[str] = set()
+    try:
+        from transformers import modeling_utils
+    except ImportError:
+        yield missing
+        return
+    original = getattr(modeling_utils, "log_state_dict_report", None)
+    if original is None:  # an older transformers: the architecture check before loading still applies
+        yield missing
+        return
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        info = kwargs.get("loading_info", args[3] if len(args) > 3 else None)
+        missing.update(getattr(info, "missing_keys", set()) or set())
+        missing.update(k[0] for k in getattr(info, "mismatched_keys", set()) or set())
+        return original(*args, **kwargs)
+
+    modeling_utils.log_state_dict_report = recording
+    try:
+        yield missing
+    finally:
+        modeling_utils.log_state_dict_report = original
+
+
+def head_keys(missing: set[str]) -> list[str]:
+    return sorted(k for k in missing if k.split(".")[0] in HEAD_PREFIXES or ".pooler." in k or k.startswith("pooler"))
+
+
+class TorchScorer(Scorer):
+    def __init__(self, model: Any, torch: Any, device: str, info: LoadInfo) -> None:
+        self.model = model
+        self.torch = torch
+        self.device = device
+        self.info = info
+        self.tokenizer = model.tokenizer
+        self._computed = 0
+        self._real = 0
+        self._instrument_padding()
+
+    def _instrument_padding(self) -> None:
+        """Count padded and real tokens of every batch predict() builds (its own sorting and padding)."""
+        original = self.model.preprocess
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            features = original(*args, **kwargs)
+            mask = features.get("attention_mask") if hasattr(features, "get") else None
+            if mask is not None:
+                self._computed += int(mask.numel())
+                self._real += int(mask.sum())
+            return features
+
+        self.model.preprocess = counting
+
+    def words(self) -> list[str]:
+        return single_token_words(self.tokenizer)
+
+    def pair_token_counts(self, request: Request) -> list[int]:
+        encoded = self.tokenizer(
+            [request.query] * len(request.documents), list(request.documents),
+            truncation=True, max_length=self.info.max_length,
+        )  # fmt: skip
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def query_token_count(self, query: str) -> int:
+        return len(self.tokenizer(query, add_special_tokens=False)["input_ids"])
+
+    def _sync(self) -> None:
+        if self.device.startswith("cuda"):
+            self.torch.cuda.synchronize(self.device)
+        elif self.device == "mps":
+            self.torch.mps.synchronize()
+
+    def score(self, request: Request, batch_size: int) -> list[float]:
+        pairs = [(request.query, doc) for doc in request.documents]
+        scores = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+        self._sync()
+        return [float(s) for s in scores]
+
+    def padding_counters(self) -> tuple[int, int]:
+        return self._computed, self._real
+
+    def reset_padding_counters(self) -> None:
+        self._computed = self._real = 0
+
+    def memory_tracker(self) -> Any:
+        if self.device.startswith("cuda"):
+            index = int(self.device.split(":")[1]) if ":" in self.device else self.torch.cuda.current_device()
+            return CudaTracker(self.torch.cuda, index)
+        if self.device == "mps":
+            return MpsTracker(self.torch.mps)
+        return RssTracker()
+
+    def close(self) -> None:
+        del self.model
+        if self.device.startswith("cuda"):
+            self.torch.cuda.empty_cache()
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> TorchScorer:
+        import torch
+        import transformers
+        from sentence_transformers import CrossEncoder
+
+        if dtype not in DTYPES:
+            raise UsageError(f"the torch backend runs {', '.join(DTYPES)}, not {dtype!r}")
+        torch.set_num_threads(threads)
+        path = model.load_path
+        tokenizer_source = "own"
+        if model.source == "twin":
+            from rerank_bench.twin import build_twin
+
+            entry = model.catalog_entry()
+            if entry is None:
+                raise ModelError(f"{model.name} has no catalog entry to build a twin from")
+            twin_path, tokenizer_source = build_twin(entry, max_length or entry.max_length, model.revision)
+            path = str(twin_path)
+        # transformers 5 renamed torch_dtype to dtype
+        dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+        kwargs: dict[str, Any] = {
+            "device": device,
+            "trust_remote_code": model.trust_remote_code,
+            "local_files_only": model.local_files_only,
+            "model_kwargs": {dtype_key: getattr(torch, DTYPES[dtype])},
+        }
+        if model.revision and model.source == "hub":
+            kwargs["revision"] = model.revision
+        if max_length is not None:
+            kwargs["max_length"] = max_length
+        start = time.perf_counter()
+        try:
+            with capture_missing_keys() as missing:
+                cross_encoder = CrossEncoder(path, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"could not load {model.spec}: {exc}".splitlines()[0]) from None
+        except RuntimeError as exc:
+            if "CUDA" in str(exc) or "MPS" in str(exc):
+                raise EnvironmentProblem(f"cannot use {device}: {exc}".splitlines()[0]) from None
+            raise
+        load_s = time.perf_counter() - start
+
+        vocab = getattr(cross_encoder.model.config, "vocab_size", None) if cross_encoder.model is not None else None
+        tokens = len(cross_encoder.tokenizer) if cross_encoder.tokenizer is not None else 0
+        if vocab and tokens < vocab // 2:
+            raise ModelError(
+                f"{model.spec}: its tokenizer has {tokens} tokens for a model with {vocab} embeddings, so "
+                "transformers fell back to a placeholder tokenizer (missing or unreadable tokenizer files)",
+                "save the model's tokenizer next to it with tokenizer.save_pretrained",
+            )
+        weights = model.weights
+        head = head_keys(missing)
+        if head and model.source != "twin":
+            if not model.allow_random_head:
+                raise ModelError(
+                    f"loading {model.spec} left {', '.join(head[:3])} newly initialised: it has no trained "
+                    "classifier head, so it is not a reranker",
+                    "pass --allow-random-head to measure its speed anyway",
+                )
+            weights = f"{weights}+random-head"
+        actual_max = getattr(cross_encoder, "max_seq_length", None) or max_length or 512
+        gpu_name = torch.cuda.get_device_name(device) if device.startswith("cuda") else None
+        info = LoadInfo(load_s=load_s, weights=weights, tokenizer=tokenizer_source, max_length=int(actual_max),
+                        revision=model.revision, gpu_name=gpu_name)  # fmt: skip
+        return TorchScorer(cross_encoder, torch, device, info)

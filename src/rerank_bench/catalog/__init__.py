@@ -1,0 +1,77 @@
+"""The built-in catalog of well-known rerankers (data in models.toml, next to this file)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+# Config keys that every entry carries and that go straight into the transformers config.
+ARCH_KEYS = (
+    "num_hidden_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "intermediate_size",
+    "vocab_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+)
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    alias: str
+    hub_id: str
+    architecture: str
+    model_type: str
+    num_hidden_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    intermediate_size: int
+    vocab_size: int
+    max_position_embeddings: int
+    type_vocab_size: int
+    params: int
+    params_published: str
+    max_length: int
+    license: str
+    tokenizer: str  # "bert-uncased" or "xlm-roberta": the shape of the offline tokenizer a twin gets
+    config_source: str
+    params_source: str
+    also_known_as: tuple[str, ...] = ()
+    recommended_max_length: int | None = None
+    extra_config: dict[str, Any] = field(default_factory=dict)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The transformers config this entry describes (what `AutoConfig.for_model` takes)."""
+        config = {key: getattr(self, key) for key in ARCH_KEYS}
+        config.update(self.extra_config)
+        config.update(architectures=[self.architecture], num_labels=1)
+        return config
+
+    def names(self) -> tuple[str, ...]:
+        return (self.alias, self.hub_id, *self.also_known_as)
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> tuple[CatalogModel, ...]:
+    text = resources.files("rerank_bench.catalog").joinpath("models.toml").read_text()
+    entries = tomllib.loads(text)["model"]
+    return tuple(
+        CatalogModel(**{**entry, "also_known_as": tuple(entry.get("also_known_as", ()))}) for entry in entries
+    )
+
+
+def find_model(name: str) -> CatalogModel | None:
+    """The entry whose alias, Hub id or former name matches `name` (case-insensitive), or None."""
+    wanted = name.strip().lower()
+    for entry in load_catalog():
+        if wanted in (n.lower() for n in entry.names()):
+            return entry
+    return None
+
+
+def aliases() -> list[str]:
+    return [entry.alias for entry in load_catalog()]

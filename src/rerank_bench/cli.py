@@ -1,0 +1,194 @@
+"""The command line. Each command parses, calls one library function, renders, and maps errors to exit codes.
+
+Heavy packages (torch, transformers, pandas) are imported inside the commands that need them, so that
+`rerank-bench --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from rerank_bench import __version__
+from rerank_bench.errors import EXIT_INTERRUPTED, RerankBenchError
+
+app = typer.Typer(
+    name="rerank-bench",
+    help="How fast does a reranker run on this hardware, and will it fit your memory and latency budget?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"rerank-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """How fast does a reranker run on this hardware, and will it fit your memory and latency budget?"""
+
+
+def run_guarded(action: Callable[[], Any]) -> Any:
+    """Run one command's work; turn our typed errors into one line on stderr and the right exit code."""
+    try:
+        return action()
+    except RerankBenchError as exc:
+        stderr.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        stderr.print("interrupted", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def probe(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema in README).")] = False,
+) -> None:
+    """Report what this machine brings to reranking: CPU and vector ISA, usable cores and memory (cgroup
+    limits included), NVIDIA GPUs through NVML, Apple MPS, and the versions of the software that runs models.
+
+    Example: rerank-bench probe --json
+    """
+    from rerank_bench.probe import probe_machine
+
+    report = run_guarded(lambda: probe_machine().to_dict())
+    if as_json:
+        print_json(report)
+    else:
+        from rerank_bench.render.probe_view import render_probe
+
+        render_probe(report, stdout)
+
+
+def _split_multi(values: list[str] | None) -> tuple[str, ...]:
+    """--model may be repeated and each value may be a comma list."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(out)
+
+
+@app.command()
+def sweep(
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Catalog alias, Hub id or local folder; repeat or comma-list. Default: minilm-l6.")] = None,
+    batch_size: Annotated[str, typer.Option("--batch-size", help="Comma list of batch sizes (pairs per forward pass).")] = "8,16,32,64",
+    depth: Annotated[str, typer.Option("--depth", help="Comma list of candidate depths (documents per query).")] = "10,20,50,100",
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")] = None,
+    doc_tokens: Annotated[Optional[str], typer.Option("--doc-tokens", help="Document length: N tokens, A:B uniform, or rag (default: the RAG mix, mean ~150).")] = None,
+    workload: Annotated[Optional[Path], typer.Option("--workload", help="JSONL file of your own requests: {\"query\": ..., \"documents\": [...]} per line.")] = None,
+    sample_with_replacement: Annotated[bool, typer.Option("--sample-with-replacement", help="With --workload: fill requests shorter than --depth by sampling their documents.")] = False,
+    weights: Annotated[str, typer.Option("--weights", help="auto (real if cached or downloadable, else the random twin), real, or random.")] = "auto",
+    revision: Annotated[Optional[str], typer.Option("--revision", help="Hub revision (branch, tag or commit).")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    backend: Annotated[str, typer.Option("--backend", help="Comma list of backends (torch).")] = "torch",
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads. Default: the cores this process may use (cgroup-aware).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Append to this result CSV, skipping cases it already holds (ok or oom).")] = None,
+    max_seconds_per_case: Annotated[float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")] = 15.0,
+    precision: Annotated[float, typer.Option("--precision", help="Stop a case once the p50's 95% CI half-width is within this fraction.")] = 0.03,
+    case_timeout: Annotated[float, typer.Option("--case-timeout", help="Kill a case whose first query has not returned after this many seconds (a hung device).")] = 600.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic workload.")] = 0,
+    allow_random_head: Annotated[bool, typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only).")] = False,
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run (only for repositories you trust).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the cases and exit without measuring.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary and rows as JSON on stdout.")] = False,
+) -> None:
+    """Measure rerankers: pairs/s and per-query latency percentiles across batch sizes and candidate depths,
+    on a realistic query/document length mix. Each case is written to the result CSV as soon as it finishes.
+
+    With no options: minilm-l6 (cross-encoder/ms-marco-MiniLM-L6-v2), offline-capable, in a few minutes.
+
+    Example: rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
+    """
+    from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_USAGE
+    from rerank_bench.measure import MeasureSettings
+    from rerank_bench.plan import parse_int_list
+    from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
+
+    def work() -> tuple[Any, Any]:
+        from rerank_bench.backends import REGISTRY
+        from rerank_bench.errors import UsageError
+        from rerank_bench.plan import parse_str_list
+        from rerank_bench.probe import probe_machine
+        from rerank_bench.runner import SweepRequest, plan_sweep, run_sweep
+
+        if max_seconds_per_case <= 0 or case_timeout <= 0 or not 0 < precision < 1:
+            raise UsageError("--max-seconds-per-case and --case-timeout must be positive, --precision within (0, 1)")
+        settings = MeasureSettings(max_seconds=max_seconds_per_case, target_precision=precision,
+                                   min_seconds=min(MeasureSettings.min_seconds, max_seconds_per_case),
+                                   first_query_timeout_s=case_timeout)
+        request = SweepRequest(
+            models=_split_multi(model) or ("minilm-l6",),
+            batch_sizes=parse_int_list(batch_size, "--batch-size"),
+            depths=parse_int_list(depth, "--depth"),
+            backends=parse_str_list(backend, "--backend", tuple(REGISTRY)),
+            max_length=max_length, doc_tokens=doc_tokens, workload_file=workload,
+            sample_with_replacement=sample_with_replacement, weights=weights, revision=revision, device=device,
+            threads=threads, output=output, resume=resume, seed=seed, trust_remote_code=trust_remote_code,
+            allow_random_head=allow_random_head, settings=settings,
+        )
+        if threads is not None and threads < 1:
+            raise UsageError("--threads must be at least 1")
+        machine = probe_machine()
+        plan = plan_sweep(request, machine)
+        for notice in plan.notices:
+            stderr.print(f"[yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
+        if dry_run:
+            return plan, None
+        with ProgressEvents(stderr, len(plan.to_run())) as events:
+            outcome = run_sweep(plan, machine, settings, events)
+        return plan, outcome
+
+    plan, outcome = run_guarded(work)
+    if outcome is None:
+        if as_json:
+            print_json([{"index": c.index, "case_id": c.case_id, **c.key(), "resumed": c.case_id in plan.already_done} for c in plan.cases])
+        else:
+            render_cases(plan.cases, plan.already_done, stdout)
+        return
+    from rerank_bench.summary import best_batches
+
+    rows = list(plan.resumed_rows) + outcome.rows
+    best = best_batches(rows)
+    if as_json:
+        print_json({"run_id": outcome.run_id, "output": str(outcome.output), "samples": str(outcome.samples),
+                    "interrupted": outcome.interrupted, "summary": best, "rows": rows})
+    else:
+        render_summary(rows, best, str(outcome.output), stdout)
+    if outcome.interrupted:
+        stderr.print(f"interrupted: {len(outcome.rows)} finished cases are in {outcome.output}", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    for kind, message in outcome.fatal:
+        stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if outcome.fatal:
+        kinds = {kind for kind, _ in outcome.fatal}
+        raise typer.Exit(EXIT_ENVIRONMENT if kinds == {"environment"} else EXIT_USAGE)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The sweep grid, expanded into an explicit list of cases before anything runs (`--dry-run` prints it).
+
+A case's key is its full configuration; `case_id` is a short hash of it. `compare` matches cases across
+runs by this key and `--resume` skips cases whose key is already measured, so the key must hold every
+setting that changes the measurement, and nothing that does not (no times, no run ids).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rerank_bench.errors import UsageError
+from rerank_bench.resolve import ResolvedModel
+
+DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
+DEFAULT_DEPTHS = (10, 20, 50, 100)
+KEY_FIELDS = (
+    "model", "model_id", "revision", "weights", "backend", "dtype", "device", "batch_size", "depth", "max_length",
+    "order", "threads", "workload", "seed",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Case:
+    index: int
+    model: ResolvedModel = field(compare=False)
+    backend: str
+    dtype: str
+    device: str
+    batch_size: int
+    depth: int
+    max_length: int | None  # None: the model's own, read when it is loaded
+    order: str
+    threads: int
+    workload: str  # "rag", "fixed:N", "uniform:A:B" or "file:NAME@SHA"
+    seed: int
+
+    def key(self) -> dict[str, Any]:
+        return {
+            "model": self.model.name,
+            "model_id": self.model.model_id,
+            "revision": self.model.revision or "",
+            "weights": self.model.weights,
+            "backend": self.backend,
+            "dtype": self.dtype,
+            "device": self.device,
+            "batch_size": self.batch_size,
+            "depth": self.depth,
+            "max_length": self.max_length if self.max_length is not None else "",
+            "order": self.order,
+            "threads": self.threads,
+            "workload": self.workload,
+            "seed": self.seed,
+        }
+
+    @property
+    def case_id(self) -> str:
+        return case_id_for(self.key())
+
+    def describe(self) -> str:
+        return f"{self.model.name} {self.backend}/{self.dtype} {self.device} batch {self.batch_size} depth {self.depth}"
+
+
+def case_id_for(key: dict[str, Any]) -> str:
+    """A short hash of a case key; values are compared as text so a key read back from CSV matches."""
+    canonical = json.dumps({k: str(key.get(k, "")) for k in KEY_FIELDS}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def parse_int_list(text: str, option: str, minimum: int = 1) -> tuple[int, ...]:
+    """A comma list of integers for a list-valued option, e.g. "8,16,32"."""
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise UsageError(f"{option} takes a comma list of integers, and {part!r} is not one", f"for example {option} 8,16,32") from None
+        if value < minimum:
+            raise UsageError(f"{option} values must be at least {minimum}, got {value}")
+        values.append(value)
+    if not values:
+        raise UsageError(f"{option} needs at least one value")
+    return tuple(dict.fromkeys(values))
+
+
+def parse_str_list(text: str, option: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not values:
+        raise UsageError(f"{option} needs at least one value")
+    for value in values:
+        if value not in choices:
+            raise UsageError(f"{option} {value!r} is not one of {', '.join(choices)}")
+    return values
+
+
+def expand_cases(
+    models: list[ResolvedModel],
+    batch_sizes: tuple[int, ...],
+    depths: tuple[int, ...],
+    device: str,
+    threads: int,
+    workload: str,
+    seed: int,
+    max_length: int | None = None,
+    backends: tuple[str, ...] = ("torch",),
+    dtypes: tuple[str, ...] = ("fp32",),
+    order: str = "given",
+) -> list[Case]:
+    """models x backends x dtypes x depths x batch sizes, in the order they run.
+
+    Batch sizes ascend within each (model, backend, dtype, depth) so that after an out-of-memory case the
+    larger batch sizes can be skipped.
+    """
+    cases = []
+    for index, (model, backend, dtype, depth, batch) in enumerate(
+        itertools.product(models, backends, dtypes, depths, sorted(batch_sizes))
+    ):
+        length = max_length if max_length is not None else model.max_length
+        cases.append(
+            Case(index=index, model=model, backend=backend, dtype=dtype, device=device, batch_size=batch,
+                 depth=depth, max_length=length, order=order, threads=threads, workload=workload, seed=seed)  # fmt: skip
+        )
+    return cases

@@ -1,0 +1,111 @@
+"""Rich output for `sweep`: the case list (--dry-run), progress on stderr, the summary table on stdout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rerank_bench.plan import Case
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None or value == "":
+        return "-"
+    try:
+        return f"{float(value):,.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def render_cases(cases: list[Case], done: set[str], console: Console) -> None:
+    table = Table(title=f"{len(cases)} cases (nothing is run with --dry-run)")
+    for name in ("#", "case_id", "model", "weights", "backend", "dtype", "device", "batch", "depth", "max_length", "threads", "workload", "state"):
+        table.add_column(name, justify="right" if name in ("#", "batch", "depth", "max_length", "threads") else "left")
+    for case in cases:
+        table.add_row(
+            str(case.index), case.case_id, case.model.name, case.model.weights, case.backend, case.dtype, case.device,
+            str(case.batch_size), str(case.depth), str(case.max_length or "model"), str(case.threads), case.workload,
+            "measured (resume)" if case.case_id in done else "to run",
+        )  # fmt: skip
+    console.print(table)
+
+
+def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], output: str, console: Console) -> None:
+    ok = [r for r in rows if r.get("status") == "ok"]
+    table = Table(title="rerank-bench sweep: per-query latency and throughput")
+    for name, right in (("model", False), ("weights", False), ("device", False), ("depth", True), ("batch", True),
+                        ("pairs/s", True), ("p50 ms", True), ("p95 ms", True), ("p50 95% CI ms", True),
+                        ("queries", True), ("pad eff", True), ("peak MiB", True), ("status", False)):  # fmt: skip
+        table.add_column(name, justify="right" if right else "left")
+    for row in rows:
+        peak = row.get("peak_vram_reserved_mib") or row.get("peak_rss_mib")
+        ci = f"{_f(row.get('p50_ci_low_ms'))}-{_f(row.get('p50_ci_high_ms'))}" if row.get("p50_ci_low_ms") not in (None, "") else "-"
+        status = row.get("status", "")
+        if status != "ok":
+            status = f"{status}: {row.get('status_reason', '')}"[:60]
+        table.add_row(
+            str(row.get("model")), str(row.get("weights")), str(row.get("device")), str(row.get("depth")),
+            str(row.get("batch_size")), _f(row.get("pairs_per_s")), _f(row.get("p50_ms")), _f(row.get("p95_ms")), ci,
+            str(row.get("n_queries") or "-"), _f(row.get("padding_efficiency"), 2), _f(peak, 0), status,
+        )  # fmt: skip
+    console.print(table)
+    if best:
+        verdict = Table(title="Best batch size per model and depth")
+        for name, right in (("model", False), ("weights", False), ("device", False), ("depth", True),
+                            ("fastest batch", True), ("pairs/s", True), ("lowest-latency batch", True), ("latency ms", True)):  # fmt: skip
+            verdict.add_column(name, justify="right" if right else "left")
+        for entry in best:
+            metric = entry["latency_metric"].removesuffix("_ms")
+            verdict.add_row(
+                entry["model"], entry["weights"], entry["device"], str(entry["depth"]), str(entry["best_throughput_batch"]),
+                _f(entry["best_pairs_per_s"]), str(entry["best_latency_batch"] or "-"),
+                f"{_f(entry['best_latency_ms'])} ({metric})",
+            )  # fmt: skip
+        console.print(verdict)
+    if any(e["latency_metric"] == "p50_ms" for e in best):
+        console.print("p95 needs at least 40 timed queries per case; raise --max-seconds-per-case to get it everywhere.")
+    console.print(f"{len(ok)} of {len(rows)} cases ok · results: {output}")
+
+
+class ProgressEvents:
+    """Progress bar on stderr (when it is a terminal), one line per finished case otherwise."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.progress: Progress | None = None
+        self.total = total
+        self.done = 0
+        if self.live:
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+            )  # fmt: skip
+            self.task = self.progress.add_task("starting", total=total)
+
+    def __enter__(self) -> "ProgressEvents":
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def notice(self, message: str) -> None:
+        self.console.print(f"[yellow]notice:[/] {message}", highlight=False)
+
+    def case_started(self, case: Case) -> None:
+        if self.progress:
+            self.progress.update(self.task, description=case.describe())
+
+    def case_finished(self, case: Case, row: dict[str, Any]) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress.advance(self.task)
+            return
+        detail = f"{_f(row.get('pairs_per_s'))} pairs/s, p50 {_f(row.get('p50_ms'))} ms" if row.get("status") == "ok" else row.get("status_reason", "")
+        self.console.print(f"[{self.done}/{self.total}] {case.describe()}: {row.get('status')} {detail}", highlight=False)

@@ -1,0 +1,231 @@
+"""From what the user typed (`--model`) to what will be loaded, before anything is measured.
+
+A model is a catalog alias, a Hugging Face Hub id, or a local directory. Resolution decides whether real
+weights can be had (local folder, Hugging Face cache, or the Hub) or whether the random-weight twin is
+measured, and turns every way this can go wrong into a distinct one-line `ModelError`.
+Hub access goes through `HubClient`, which tests replace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.catalog import CatalogModel, aliases, find_model
+from rerank_bench.errors import ModelError, UsageError
+
+WEIGHTS_CHOICES = ("auto", "real", "random")
+# Files by which transformers finds a tokenizer. A folder with none of them silently gets a tokenizer that
+# maps every word to [UNK], which makes throughput look better than it is.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "tokenizer.model",
+    "vocab.json",
+)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    spec: str  # what the user typed
+    name: str  # short display name: catalog alias, Hub id or folder name
+    source: str  # "local", "hub", "cache", "twin" or "fake"
+    load_path: str  # what the backend loads: a folder or a Hub id ("" for a twin: built in the worker)
+    hub_id: str | None
+    revision: str | None  # commit where known, else what the user asked for
+    weights: str  # "real" or "random"
+    local_files_only: bool
+    catalog_alias: str | None
+    # The model's maximum tokens per pair where the catalog knows it; None: the tokenizer's, read at load time
+    # (config.max_position_embeddings is not it: XLM-R reserves two positions for padding offsets).
+    max_length: int | None
+    trust_remote_code: bool = False
+    allow_random_head: bool = False
+    notice: str | None = None  # one line for stderr, e.g. why a twin is measured
+
+    @property
+    def model_id(self) -> str:
+        return self.hub_id or self.load_path or self.spec
+
+    def catalog_entry(self) -> CatalogModel | None:
+        return find_model(self.catalog_alias) if self.catalog_alias else None
+
+    def to_payload(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> "ResolvedModel":
+        return cls(**payload)
+
+
+class HubClient:
+    """The two questions resolution asks the Hub; replaced by a fake in tests."""
+
+    def cached_snapshot(self, repo_id: str, revision: str | None) -> tuple[Path, str | None] | None:
+        """(folder, commit) of a cached snapshot holding config and weights, or None."""
+        from huggingface_hub import try_to_load_from_cache
+
+        config = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+        if not isinstance(config, str):
+            return None
+        folder = Path(config).parent
+        if not any((folder / name).exists() for name in WEIGHT_FILES):
+            return None
+        return folder, folder.name
+
+    def model_info(self, repo_id: str, revision: str | None) -> str | None:
+        """The commit sha for `revision`; raises huggingface_hub's errors (or a network error)."""
+        from huggingface_hub import HfApi
+
+        info = HfApi().model_info(repo_id, revision=revision, timeout=10)
+        return getattr(info, "sha", None)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_local_folder(folder: Path, allow_random_head: bool) -> dict[str, Any]:
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ModelError(
+            f"{folder} has no config.json, so it is not a transformers model folder",
+            "point --model at the folder that save_pretrained wrote",
+        )
+    if not any((folder / name).exists() for name in TOKENIZER_FILES):
+        raise ModelError(
+            f"{folder} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...): transformers would fall back "
+            "to a tokenizer that maps every word to [UNK] and inflate throughput",
+            "save the tokenizer into the folder too (tokenizer.save_pretrained)",
+        )
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{config_path} is not valid JSON: {exc}") from None
+    check_sequence_classifier(config.get("architectures"), str(folder), allow_random_head)
+    return config
+
+
+def check_sequence_classifier(architectures: list[str] | None, where: str, allow_random_head: bool) -> None:
+    if allow_random_head or not architectures:
+        return
+    if not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise ModelError(
+            f"{where} is a {architectures[0]}, not a sequence classifier: its classifier head would be newly "
+            "initialised with random weights, so it is not a reranker",
+            "pass --allow-random-head to measure its speed anyway",
+        )
+
+
+def resolve_model(
+    spec: str,
+    weights: str = "auto",
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    allow_random_head: bool = False,
+    hub: HubClient | None = None,
+) -> ResolvedModel:
+    if weights not in WEIGHTS_CHOICES:
+        raise UsageError(f"--weights must be one of {', '.join(WEIGHTS_CHOICES)}, not {weights!r}")
+    hub = hub or HubClient()
+    common = dict(trust_remote_code=trust_remote_code, allow_random_head=allow_random_head)
+
+    if spec.startswith("fake:"):
+        return ResolvedModel(spec=spec, name=spec, source="fake", load_path=spec, hub_id=None, revision=None,
+                             weights="random", local_files_only=True, catalog_alias=None, max_length=512, **common)  # fmt: skip
+
+    folder = Path(spec).expanduser()
+    if folder.is_dir():
+        if weights == "random":
+            raise UsageError(
+                "--weights random builds a catalog model's twin; a local folder is measured with its own weights",
+                "use --weights auto or real with a folder",
+            )
+        _check_local_folder(folder, allow_random_head)
+        return ResolvedModel(spec=spec, name=folder.name, source="local", load_path=str(folder.resolve()),
+                             hub_id=None, revision=revision, weights="real", local_files_only=True,
+                             catalog_alias=None, max_length=None, **common)  # fmt: skip
+    if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
+        raise ModelError(f"no such model folder: {spec}", "check the path")
+
+    entry = find_model(spec)
+    hub_id = entry.hub_id if entry else spec
+    if entry is None:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(hub_id)
+        except HFValidationError:
+            raise ModelError(
+                f"{spec!r} is not a catalog alias, a model folder or a Hugging Face Hub id",
+                f"catalog aliases: {', '.join(aliases())}",
+            ) from None
+
+    def twin(notice: str | None) -> ResolvedModel:
+        assert entry is not None
+        return ResolvedModel(spec=spec, name=entry.alias, source="twin", load_path="", hub_id=hub_id,
+                             revision=revision, weights="random", local_files_only=True, catalog_alias=entry.alias,
+                             max_length=entry.max_length, notice=notice, **common)  # fmt: skip
+
+    if weights == "random":
+        if entry is None:
+            raise ModelError(
+                f"--weights random needs a catalog model, and {spec!r} is not one",
+                f"catalog aliases: {', '.join(aliases())}",
+            )
+        return twin(None)
+
+    name = entry.alias if entry else hub_id
+    max_length = entry.max_length if entry else None
+    cached = hub.cached_snapshot(hub_id, revision)
+    if cached is not None:
+        folder, commit = cached
+        config = json.loads((folder / "config.json").read_text())
+        check_sequence_classifier(config.get("architectures"), hub_id, allow_random_head)
+        return ResolvedModel(spec=spec, name=name, source="cache", load_path=str(folder), hub_id=hub_id,
+                             revision=commit, weights="real", local_files_only=True,
+                             catalog_alias=entry.alias if entry else None,
+                             max_length=max_length, **common)  # fmt: skip
+
+    reason = "HF_HUB_OFFLINE is set" if _offline() else None
+    if reason is None:
+        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+        try:
+            commit = hub.model_info(hub_id, revision)
+        except GatedRepoError:
+            raise ModelError(
+                f"{hub_id} is a gated repository on the Hugging Face Hub",
+                "accept its terms on its Hub page, then log in (hf auth login) or set HF_TOKEN",
+            ) from None
+        except RevisionNotFoundError:
+            raise ModelError(f"revision {revision!r} does not exist for {hub_id}", "check --revision") from None
+        except RepositoryNotFoundError:
+            raise ModelError(
+                f"{hub_id!r} was not found on the Hugging Face Hub (a typo, or a private repository without a token)",
+                f"check the name; catalog aliases: {', '.join(aliases())}",
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - any network failure means: no Hub from here
+            reason = f"the Hugging Face Hub is unreachable ({type(exc).__name__})"
+        else:
+            return ResolvedModel(spec=spec, name=name, source="hub", load_path=hub_id, hub_id=hub_id,
+                                 revision=commit or revision, weights="real", local_files_only=False,
+                                 catalog_alias=entry.alias if entry else None, max_length=max_length, **common)  # fmt: skip
+
+    if weights == "auto" and entry is not None:
+        return twin(
+            f"{reason} and {hub_id} is not in the local cache: measuring its random-weight twin "
+            "(same architecture and speed, scores meaningless); rows say weights=random"
+        )
+    raise ModelError(
+        f"{reason} and {hub_id} is not in the local Hugging Face cache",
+        "connect and retry, download it first (hf download " + hub_id + ")"
+        + (", or use --weights random to measure its twin" if entry else ""),
+    )

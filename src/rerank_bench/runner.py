@@ -1,0 +1,331 @@
+"""`sweep`: plan (resolve models, expand cases), then run each load group in a child process and write a
+row per case as it finishes.
+
+Like hyperfine's scheduler, results are exported after every case "because we would risk losing them if a
+later benchmark fails"; like optimum-benchmark's process launcher, each model runs in its own process, so
+a crash or an out-of-memory kill becomes rows rather than the end of the run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from rerank_bench.errors import UsageError
+from rerank_bench.measure import MeasureSettings
+from rerank_bench.plan import Case, expand_cases
+from rerank_bench.probe import MachineReport
+from rerank_bench.provenance import default_output, new_run_id, run_metadata, utc_now
+from rerank_bench.resolve import HubClient, ResolvedModel, resolve_model
+from rerank_bench.results import ResultWriter, read_rows
+from rerank_bench.workload import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
+
+DONE_STATUSES = ("ok", "oom")  # what --resume does not measure again
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    models: tuple[str, ...] = ("minilm-l6",)
+    batch_sizes: tuple[int, ...] = (8, 16, 32, 64)
+    depths: tuple[int, ...] = (10, 20, 50, 100)
+    backends: tuple[str, ...] = ("torch",)
+    dtypes: tuple[str, ...] = ("fp32",)
+    max_length: int | None = None
+    doc_tokens: str | None = None
+    workload_file: Path | None = None
+    sample_with_replacement: bool = False
+    weights: str = "auto"
+    revision: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    output: Path | None = None
+    resume: Path | None = None
+    seed: int = 0
+    trust_remote_code: bool = False
+    allow_random_head: bool = False
+    settings: MeasureSettings = field(default_factory=MeasureSettings)
+
+
+@dataclass
+class SweepPlan:
+    cases: list[Case]
+    output: Path
+    workload: dict[str, Any]
+    notices: list[str]
+    already_done: set[str]  # case ids --resume found measured
+    resumed_rows: list[dict[str, str]]
+
+    def to_run(self) -> list[Case]:
+        return [c for c in self.cases if c.case_id not in self.already_done]
+
+
+@dataclass
+class SweepOutcome:
+    run_id: str
+    output: Path
+    samples: Path
+    rows: list[dict[str, Any]]
+    interrupted: bool = False
+    fatal: list[tuple[str, str]] = field(default_factory=list)  # (kind, message) per refused load group
+
+
+class SweepEvents(Protocol):
+    def notice(self, message: str) -> None: ...
+    def case_started(self, case: Case) -> None: ...
+    def case_finished(self, case: Case, row: dict[str, Any]) -> None: ...
+
+
+class QuietEvents:
+    def notice(self, message: str) -> None:
+        pass
+
+    def case_started(self, case: Case) -> None:
+        pass
+
+    def case_finished(self, case: Case, row: dict[str, Any]) -> None:
+        pass
+
+
+def _workload(request: SweepRequest) -> tuple[dict[str, Any], str]:
+    if request.workload_file is not None:
+        if request.doc_tokens is not None:
+            raise UsageError("--workload and --doc-tokens both set lengths; pass one of them")
+        import hashlib
+
+        path = request.workload_file
+        file_requests = load_workload_file(path)
+        for depth in request.depths:  # a depth the file cannot serve is an error before anything runs
+            requests_from_file(file_requests, depth, request.seed, request.sample_with_replacement, str(path))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+        payload = {"kind": "file", "path": str(path.resolve()), "with_replacement": request.sample_with_replacement}
+        return payload, f"file:{path.name}@{digest}"
+    spec: LengthSpec = parse_doc_tokens(request.doc_tokens)
+    return {"kind": "synthetic", "doc_tokens": asdict(spec)}, spec.label()
+
+
+def plan_sweep(
+    request: SweepRequest, machine: MachineReport, hub: HubClient | None = None, torch_module: Any | None = None
+) -> SweepPlan:
+    """Everything that can be checked before measuring: models, device, workload, output, resume state."""
+    from rerank_bench.device import resolve_device
+
+    if request.max_length is not None and request.max_length < 8:
+        raise UsageError(f"--max-length {request.max_length} is too small for a query and a document")
+    if request.resume is not None and request.output is not None and request.resume != request.output:
+        raise UsageError("--resume FILE appends to FILE; drop --output or make it the same file")
+    workload, label = _workload(request)
+    models: list[ResolvedModel] = []
+    notices: list[str] = []
+    for spec in dict.fromkeys(request.models):
+        resolved = resolve_model(
+            spec, request.weights, request.revision, request.trust_remote_code, request.allow_random_head, hub
+        )
+        models.append(resolved)
+        if resolved.notice:
+            notices.append(f"{resolved.name}: {resolved.notice}")
+    if any(m.source == "fake" for m in models) != ("fake" in request.backends):
+        raise UsageError("fake: models run only on --backend fake, and the fake backend only runs fake: models")
+    only_fake = all(m.source == "fake" for m in models)
+    device = "cpu" if only_fake else resolve_device(request.device, torch_module)
+    threads = request.threads or machine.cpu.usable_cores
+    cases = expand_cases(models, request.batch_sizes, request.depths, device, threads, label, request.seed,
+                         request.max_length, request.backends, request.dtypes)  # fmt: skip
+    output = request.resume or request.output or default_output(machine)
+    done: set[str] = set()
+    resumed: list[dict[str, str]] = []
+    if request.resume is not None:
+        if not request.resume.exists():
+            raise UsageError(f"--resume {request.resume}: no such file")
+        planned = {c.case_id for c in cases}
+        for row in read_rows(request.resume):
+            if row.get("status") in DONE_STATUSES and row.get("case_id") in planned:
+                done.add(row["case_id"])
+                resumed.append(row)
+    return SweepPlan(cases=cases, output=output, workload=workload, notices=notices, already_done=done, resumed_rows=resumed)
+
+
+def _load_groups(cases: list[Case]) -> list[list[Case]]:
+    groups: dict[tuple[Any, ...], list[Case]] = {}
+    for case in cases:
+        key = (case.model.spec, case.backend, case.dtype, case.device, case.max_length, case.threads)
+        groups.setdefault(key, []).append(case)
+    return list(groups.values())
+
+
+def _key_columns(case: Case, load: dict[str, Any] | None) -> dict[str, Any]:
+    key = case.key()
+    if load:
+        key["weights"] = load.get("weights") or key["weights"]
+        key["max_length"] = load.get("max_length") or key["max_length"]
+        key["revision"] = load.get("revision") or key["revision"]
+    return key
+
+
+def _signal_name(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class _GroupRun:
+    """Runs one load group in a child process and turns whatever happens into rows."""
+
+    def __init__(self, cases: list[Case], plan: SweepPlan, settings: MeasureSettings, write: Callable[[Case, dict[str, Any], list[float]], None], events: SweepEvents) -> None:
+        self.cases = {c.index: c for c in cases}
+        self.order = [c.index for c in cases]
+        self.plan = plan
+        self.settings = settings
+        self.write = write
+        self.events = events
+        self.load: dict[str, Any] | None = None
+        self.pending = list(self.order)
+        self.current: int | None = None
+        self.deadline: float | None = None
+        self.fatal: tuple[str, str] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        first = self.cases[self.order[0]]
+        return {
+            "model": first.model.to_payload(),
+            "group": {"backend": first.backend, "dtype": first.dtype, "device": first.device,
+                      "threads": first.threads, "max_length": first.max_length},  # fmt: skip
+            "cases": [{"index": c.index, "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed}
+                      for c in (self.cases[i] for i in self.order)],  # fmt: skip
+            "workload": self.plan.workload,
+            "settings": asdict(self.settings),
+        }
+
+    def _finish(self, index: int, fields: dict[str, Any], latencies: list[float]) -> None:
+        case = self.cases[index]
+        if index in self.pending:
+            self.pending.remove(index)
+        row = {**_key_columns(case, self.load), **fields}
+        if self.load:
+            row.setdefault("load_s", self.load.get("load_s"))
+            row.setdefault("tokenizer", self.load.get("tokenizer"))
+            row.setdefault("gpu_name", self.load.get("gpu_name"))
+        self.write(case, row, latencies)
+        self.current = None
+        self.deadline = None
+
+    def _fail_rest(self, status: str, reason: str, first_status: str | None = None, first_reason: str | None = None) -> None:
+        for n, index in enumerate(list(self.pending)):
+            if n == 0 and self.current == index and first_status:
+                self._finish(index, {"status": first_status, "status_reason": first_reason or reason}, [])
+            else:
+                self._finish(index, {"status": status, "status_reason": reason}, [])
+
+    def handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "loaded":
+            self.load = message[1]
+        elif kind == "start":
+            self.current = message[1]
+            self.deadline = time.monotonic() + self.settings.first_query_timeout_s
+            self.events.case_started(self.cases[self.current])
+        elif kind == "warm":
+            per_query = float(message[2])
+            queries = self.settings.warmup_queries + 1
+            self.deadline = time.monotonic() + 30.0 + 3.0 * (self.settings.max_seconds + queries * per_query)
+        elif kind == "done":
+            self._finish(message[1], message[2], message[3])
+        elif kind == "fatal":
+            self.fatal = (message[1], message[2])
+            self._fail_rest("error", message[2])
+
+    def run(self) -> None:
+        from rerank_bench.worker import worker_main
+
+        ctx = mp.get_context("spawn")
+        receiver, sender = ctx.Pipe(duplex=False)
+        process = ctx.Process(target=worker_main, args=(sender, self.payload()), daemon=True)
+        process.start()
+        sender.close()
+        try:
+            while self.pending:
+                if receiver.poll(0.1):
+                    try:
+                        message = receiver.recv()
+                    except (EOFError, OSError):
+                        process.join(timeout=5)
+                        self._died(process.exitcode)
+                        break
+                    self.handle(message)
+                    if message[0] in ("finished", "fatal"):
+                        break
+                elif not process.is_alive():
+                    while receiver.poll():
+                        self.handle(receiver.recv())
+                    if self.pending:
+                        self._died(process.exitcode)
+                    break
+                elif self.deadline is not None and time.monotonic() > self.deadline:
+                    process.kill()
+                    process.join(timeout=5)
+                    case = self.cases[self.current] if self.current is not None else None
+                    self._fail_rest(
+                        "skipped",
+                        f"worker killed: case {case.describe() if case else '?'} timed out",
+                        first_status="timeout",
+                        first_reason="no result before the per-case deadline; the worker was killed",
+                    )
+                    break
+        finally:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=10)
+            receiver.close()
+
+    def _died(self, exitcode: int | None) -> None:
+        how = _signal_name(exitcode)
+        current = self.cases[self.current].describe() if self.current is not None else "loading"
+        killed = exitcode == -signal.SIGKILL
+        self._fail_rest(
+            "skipped",
+            f"worker process died ({how}) during {current}",
+            first_status="oom" if killed else "error",
+            first_reason=(
+                f"worker killed ({how}), most likely by the kernel's out-of-memory killer"
+                if killed
+                else f"worker process crashed ({how})"
+            ),
+        )
+
+
+def run_sweep(plan: SweepPlan, machine: MachineReport, settings: MeasureSettings, events: SweepEvents | None = None) -> SweepOutcome:
+    events = events or QuietEvents()
+    run_id = new_run_id()
+    meta = run_metadata(machine, run_id)
+    rows: list[dict[str, Any]] = []
+    fatal: list[tuple[str, str]] = []
+    with ResultWriter(plan.output) as writer:
+        outcome = SweepOutcome(run_id=run_id, output=plan.output, samples=writer.samples_path, rows=rows, fatal=fatal)
+
+        def write(case: Case, row: dict[str, Any], latencies: list[float]) -> None:
+            full = {**meta, **row, "case_id": case.case_id, "utc_time": utc_now()}
+            if latencies:
+                writer.write_samples(run_id, case.case_id, latencies)
+                full["samples_file"] = writer.samples_path.name
+            writer.write_row(full)
+            rows.append(full)
+            events.case_finished(case, full)
+
+        try:
+            for group in _load_groups(plan.to_run()):
+                run = _GroupRun(group, plan, settings, write, events)
+                run.run()
+                if run.fatal:
+                    fatal.append(run.fatal)
+                    events.notice(f"{group[0].model.name}: {run.fatal[1]}")
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+    return outcome

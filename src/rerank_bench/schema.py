@@ -1,0 +1,81 @@
+"""The result schema: one CSV row per case. README.md's "Result files" section documents every column.
+
+Bump SCHEMA_VERSION whenever a column is added, removed, renamed or changes meaning; readers refuse
+versions they do not know (or upgrade them).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# (column, meaning). Units are in the names.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("schema_version", "version of this column layout"),
+    ("run_id", "one id per `sweep` invocation; the raw-sample sidecar uses the same id"),
+    ("case_id", "hash of the case key (model ... seed); equal keys give equal ids across runs"),
+    ("utc_time", "when the case finished, ISO 8601 UTC"),
+    ("tool_version", "rerank-bench version"),
+    ("git_commit", "commit of the rerank-bench source when run from a git checkout, else empty"),
+    ("git_dirty", "true when that checkout had uncommitted changes"),
+    ("host", "host name"),
+    ("hardware_fingerprint", "short hash of CPU model, usable cores, memory and GPUs (see `probe`)"),
+    ("hardware_name", "first GPU's name, or the CPU model and usable cores"),
+    ("cpu_model", "CPU model name"),
+    ("cpu_isa", "vector ISA (torch's capability, with BF16/VNNI/AMX detail from the CPU flags)"),
+    ("gpu_name", "name of the GPU the case ran on, empty on CPU"),
+    ("os", "operating system"),
+    ("python_version", "Python version"),
+    ("torch_version", "torch version"),
+    ("transformers_version", "transformers version"),
+    ("sentence_transformers_version", "sentence-transformers version"),
+    ("onnxruntime_version", "onnxruntime version"),
+    ("model", "catalog alias, Hub id or folder name"),
+    ("model_id", "Hub id or folder path that was loaded (for a twin: the Hub id it copies)"),
+    ("revision", "Hub commit of the weights where known"),
+    ("weights", "real, random (architecture twin: same speed, meaningless scores) or real+random-head"),
+    ("tokenizer", "own (the model's tokenizer) or offline (built by rerank-bench, same vocabulary size)"),
+    ("backend", "inference runtime (torch: sentence-transformers CrossEncoder on PyTorch)"),
+    ("dtype", "weight and compute precision"),
+    ("device", "cpu, cuda:N or mps"),
+    ("batch_size", "pairs per forward pass"),
+    ("depth", "candidate documents per query"),
+    ("max_length", "tokens per pair after truncation"),
+    ("order", "candidate order handed to the backend (given: as in the request)"),
+    ("threads", "CPU threads torch may use"),
+    ("workload", "length mix: rag, fixed:N, uniform:A:B, or file:NAME@SHA"),
+    ("seed", "seed of the synthetic workload"),
+    ("status", "ok, oom, error, timeout or skipped"),
+    ("status_reason", "why the status is not ok (the error message, or what was skipped and why)"),
+    ("n_queries", "timed queries (one query = one request of `depth` pairs, end to end)"),
+    ("warmup_queries", "untimed queries before timing"),
+    ("measure_s", "wall time of the timed queries"),
+    ("stop_reason", "why timing stopped: precision (p50 known to the target), time_cap, or max_queries"),
+    ("pairs_per_s", "query-document pairs scored per second: n_queries * depth / measure_s"),
+    ("queries_per_s", "queries per second"),
+    ("mean_ms", "mean per-query latency (tokenize + forward + device sync)"),
+    ("stdev_ms", "sample standard deviation of per-query latency"),
+    ("min_ms", "fastest query"),
+    ("max_ms", "slowest query"),
+    ("p50_ms", "median per-query latency"),
+    ("p90_ms", "90th percentile; empty when too few queries (see percentile_note)"),
+    ("p95_ms", "95th percentile; empty when too few queries"),
+    ("p99_ms", "99th percentile; empty when too few queries"),
+    ("p50_ci_low_ms", "lower end of the distribution-free 95% confidence interval of the median"),
+    ("p50_ci_high_ms", "upper end of that interval"),
+    ("percentile_note", "which percentiles were left empty and how many queries they need"),
+    ("query_tokens_mean", "mean query length in tokens"),
+    ("pair_tokens_mean", "mean tokens per pair, special tokens included, after truncation"),
+    ("pair_tokens_p50", "median tokens per pair"),
+    ("pair_tokens_p95", "95th percentile of tokens per pair"),
+    ("padding_efficiency", "real tokens / tokens computed (padding included), over the timed queries"),
+    ("load_s", "time to load the model (for a twin: to load it, not to build it)"),
+    ("peak_rss_mib", "CPU: peak resident memory of the worker process during the case"),
+    ("rss_growth_mib", "CPU: peak resident memory minus resident memory before the case"),
+    ("peak_vram_allocated_mib", "CUDA: torch.cuda.max_memory_allocated during the case"),
+    ("peak_vram_reserved_mib", "CUDA: torch.cuda.max_memory_reserved during the case"),
+    ("nvml_process_mib", "CUDA: GPU memory NVML attributes to the worker process (context included)"),
+    ("samples_file", "sidecar file holding this case's raw per-query latencies"),
+)
+
+COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
+STATUSES = ("ok", "oom", "error", "timeout", "skipped")

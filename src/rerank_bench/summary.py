@@ -1,0 +1,49 @@
+"""The sweep's verdict per model and depth: which batch size is fastest, by throughput and by tail latency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GROUP_FIELDS = ("model", "weights", "backend", "dtype", "device", "depth")
+
+
+def _num(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def best_batches(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (model, weights, backend, dtype, device, depth) over rows with status ok.
+
+    Latency is judged by p95 when every candidate has one; otherwise by p50, and the entry says so
+    (`latency_metric`), rather than comparing a p95 with nothing.
+    """
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("status") != "ok" or _num(row.get("pairs_per_s")) is None:
+            continue
+        key = tuple(str(row.get(f, "")) for f in GROUP_FIELDS)
+        groups.setdefault(key, []).append(row)
+    out = []
+    for key, members in groups.items():
+        fastest = max(members, key=lambda r: _num(r["pairs_per_s"]) or 0.0)
+        metric = "p95_ms" if all(_num(r.get("p95_ms")) is not None for r in members) else "p50_ms"
+        with_metric = [r for r in members if _num(r.get(metric)) is not None]
+        lowest = min(with_metric, key=lambda r: _num(r[metric]) or float("inf")) if with_metric else None
+        entry = dict(zip(GROUP_FIELDS, key))
+        entry["depth"] = int(float(entry["depth"]))
+        entry.update(
+            best_throughput_batch=int(float(fastest["batch_size"])),
+            best_pairs_per_s=_num(fastest["pairs_per_s"]),
+            latency_metric=metric,
+            best_latency_batch=int(float(lowest["batch_size"])) if lowest else None,
+            best_latency_ms=_num(lowest[metric]) if lowest else None,
+            batch_sizes_measured=sorted(int(float(r["batch_size"])) for r in members),
+        )
+        out.append(entry)
+    out.sort(key=lambda e: (e["model"], e["backend"], e["dtype"], e["device"], e["depth"]))
+    return out

@@ -1,0 +1,126 @@
+"""The child process that measures one load group (one model on one backend, dtype and device).
+
+It loads the model once, runs its cases in order and sends each result to the parent over a pipe as soon
+as it is measured; the parent writes it. A crash or out-of-memory kill of this process therefore loses
+at most the case in progress, and the next model starts in a fresh process.
+
+Messages to the parent: ("loaded", info), ("start", index), ("warm", index, first_query_s),
+("done", index, fields, latencies_ms), ("fatal", kind, message), ("finished",).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.backends.base import describe_exception
+from rerank_bench.errors import EnvironmentProblem, RerankBenchError
+from rerank_bench.measure import MeasureSettings, run_timed
+from rerank_bench.resolve import ResolvedModel
+from rerank_bench.stats import distribution, summarize_latencies
+from rerank_bench.workload import LengthSpec, Request, load_workload_file, requests_from_file, synthetic_requests
+
+
+def build_requests(workload: dict[str, Any], words: list[str], depth: int, max_length: int, seed: int) -> list[Request]:
+    """The requests of one case; identical for every batch size at the same depth and seed."""
+    case_seed = f"{seed}:{depth}"
+    if workload["kind"] == "file":
+        file_requests = load_workload_file(Path(workload["path"]))
+        return requests_from_file(file_requests, depth, seed, workload["with_replacement"], workload["path"])
+    spec = LengthSpec(**workload["doc_tokens"])
+    return synthetic_requests(words, depth, spec, max_length, seed=case_seed)  # type: ignore[arg-type]
+
+
+def measured_fields(scorer: Any, requests: list[Request], measurement: Any, depth: int) -> dict[str, Any]:
+    summary = summarize_latencies(measurement.latencies_ms)
+    used = requests[: min(len(requests), summary.n)]
+    pair_tokens = [n for request in used for n in scorer.pair_token_counts(request)]
+    tokens = distribution(pair_tokens)
+    queries = distribution([scorer.query_token_count(r.query) for r in used])
+    fields = {
+        "n_queries": summary.n,
+        "warmup_queries": measurement.warmup_queries,
+        "measure_s": measurement.measure_s,
+        "stop_reason": measurement.stop_reason,
+        "pairs_per_s": summary.n * depth / measurement.measure_s if measurement.measure_s > 0 else None,
+        "queries_per_s": summary.n / measurement.measure_s if measurement.measure_s > 0 else None,
+        "percentile_note": "; ".join(summary.missing_percentiles),
+        "query_tokens_mean": queries["mean"],
+        "pair_tokens_mean": tokens["mean"],
+        "pair_tokens_p50": tokens["p50"],
+        "pair_tokens_p95": tokens["p95"],
+        "padding_efficiency": (
+            measurement.real_tokens / measurement.tokens_computed if measurement.tokens_computed else None
+        ),
+    }
+    for name in ("mean_ms", "stdev_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
+                 "p50_ci_low_ms", "p50_ci_high_ms"):  # fmt: skip
+        fields[name] = getattr(summary, name)
+    return fields
+
+
+def _free_device_memory(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def worker_main(conn: Any, payload: dict[str, Any]) -> None:
+    # Ctrl-C reaches the whole process group: the parent decides what happens, this process just stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    model = ResolvedModel.from_payload(payload["model"])
+    if model.local_files_only:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # resolution found it locally: no network calls, no retries
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # its load report is read, not printed
+    settings = MeasureSettings(**payload["settings"])
+    group = payload["group"]
+    try:
+        from rerank_bench.backends import get_backend
+
+        backend = get_backend(group["backend"])
+        scorer = backend.load(model, group["device"], group["dtype"], group["threads"], group["max_length"])
+        words = scorer.words()
+    except RerankBenchError as exc:
+        kind = "environment" if isinstance(exc, EnvironmentProblem) else "model"
+        conn.send(("fatal", kind, exc.one_line()))
+        return
+    except Exception as exc:  # noqa: BLE001 - report any load failure as rows, never a traceback
+        conn.send(("fatal", "error", f"loading failed: {describe_exception(exc)}"))
+        return
+    conn.send(("loaded", asdict(scorer.info)))
+
+    oom_at: dict[int, int] = {}  # depth -> smallest batch size that ran out of memory
+    for case in payload["cases"]:
+        index, depth, batch = case["index"], case["depth"], case["batch_size"]
+        conn.send(("start", index))
+        if depth in oom_at and batch > oom_at[depth]:
+            conn.send(("done", index, {"status": "skipped",
+                                       "status_reason": f"batch {oom_at[depth]} ran out of memory at depth {depth}"}, []))  # fmt: skip
+            continue
+        try:
+            requests = build_requests(payload["workload"], words, depth, scorer.info.max_length, case["seed"])
+            tracker = scorer.memory_tracker()
+            tracker.begin()
+            measurement = run_timed(
+                scorer, requests, batch, settings, on_warm=lambda s, i=index: conn.send(("warm", i, s))
+            )
+            memory = tracker.end()
+            fields = {"status": "ok", "status_reason": "", **measured_fields(scorer, requests, measurement, depth), **memory}
+            conn.send(("done", index, fields, measurement.latencies_ms))
+        except Exception as exc:  # noqa: BLE001 - a failed case is a row; the sweep goes on
+            if scorer.is_out_of_memory(exc):
+                oom_at[depth] = min(batch, oom_at.get(depth, batch))
+                fields = {"status": "oom", "status_reason": describe_exception(exc)}
+            else:
+                fields = {"status": "error", "status_reason": describe_exception(exc)}
+            _free_device_memory(group["device"])
+            conn.send(("done", index, fields, []))
+    scorer.close()
+    conn.send(("finished",))

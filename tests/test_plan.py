@@ -1,0 +1,49 @@
+"""The sweep grid is expanded into plain data before anything runs."""
+
+import pytest
+
+from rerank_bench.errors import UsageError
+from rerank_bench.plan import case_id_for, expand_cases, parse_int_list, parse_str_list
+from rerank_bench.resolve import resolve_model
+
+
+def fake(spec="fake:"):
+    return resolve_model(spec)
+
+
+def test_grid_is_models_x_depths_x_batches_with_batches_ascending():
+    models = [fake("fake:a=1"), fake("fake:b=1")]
+    cases = expand_cases(models, (32, 8, 16), (10, 50), "cpu", 2, "rag", 0)
+    assert len(cases) == 2 * 2 * 3
+    first_model = [(c.depth, c.batch_size) for c in cases if c.model.spec == "fake:a=1"]
+    assert first_model == [(10, 8), (10, 16), (10, 32), (50, 8), (50, 16), (50, 32)]
+    assert [c.index for c in cases] == list(range(12))
+    assert len({c.case_id for c in cases}) == 12
+
+
+def test_case_key_holds_every_setting_and_ids_are_stable():
+    (case,) = expand_cases([fake()], (8,), (10,), "cpu", 2, "fixed:100", 7, max_length=256)
+    key = case.key()
+    assert key["batch_size"] == 8 and key["depth"] == 10 and key["max_length"] == 256
+    assert key["workload"] == "fixed:100" and key["seed"] == 7 and key["threads"] == 2
+    assert key["backend"] == "torch" and key["dtype"] == "fp32" and key["weights"] == "random"
+    # ids compare values as text, so a key read back from a CSV gives the same id
+    assert case.case_id == case_id_for({k: str(v) for k, v in key.items()})
+    (other,) = expand_cases([fake()], (8,), (10,), "cpu", 2, "fixed:100", 8, max_length=256)
+    assert other.case_id != case.case_id
+
+
+def test_parse_int_list():
+    assert parse_int_list("8, 16,32,16", "--batch-size") == (8, 16, 32)
+    with pytest.raises(UsageError, match="--batch-size takes a comma list of integers, and 'x' is not one"):
+        parse_int_list("8,x", "--batch-size")
+    with pytest.raises(UsageError, match="at least 1"):
+        parse_int_list("0", "--depth")
+    with pytest.raises(UsageError):
+        parse_int_list(" , ", "--depth")
+
+
+def test_parse_str_list():
+    assert parse_str_list("torch,fake", "--backend", ("torch", "fake")) == ("torch", "fake")
+    with pytest.raises(UsageError, match="'onnx' is not one of torch"):
+        parse_str_list("onnx", "--backend", ("torch",))

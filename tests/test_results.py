@@ -1,0 +1,72 @@
+import csv
+
+import pytest
+
+from rerank_bench.errors import ResultFileError
+from rerank_bench.results import ResultWriter, cut_torn_tail, format_cell, read_rows, read_samples
+from rerank_bench.schema import COLUMN_NAMES, SCHEMA_VERSION
+
+
+def test_formula_text_is_neutralised_and_numbers_stay_numbers():
+    assert format_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert format_cell("+1") == "'+1" and format_cell("@SUM(A1)") == "'@SUM(A1)" and format_cell("-cmd") == "'-cmd"
+    assert format_cell(-3.5) == "-3.5" and format_cell(12) == "12" and format_cell(None) == ""
+    assert format_cell(True) == "true" and format_cell(float("nan")) == ""
+    assert format_cell("minilm-l6") == "minilm-l6"
+
+
+def test_rows_round_trip_and_formulas_are_undone_on_read(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultWriter(path) as writer:
+        writer.write_row({"model": "=evil()", "batch_size": 8, "pairs_per_s": 12.5, "status": "ok"})
+        writer.write_samples("run1", "case1", [1.0, 2.5])
+    raw = list(csv.reader(path.open()))
+    assert raw[0] == list(COLUMN_NAMES)
+    assert raw[1][COLUMN_NAMES.index("model")] == "'=evil()"
+    (row,) = read_rows(path)
+    assert row["model"] == "=evil()" and row["batch_size"] == "8" and row["schema_version"] == str(SCHEMA_VERSION)
+    assert read_samples(tmp_path / "r.samples.jsonl") == {("run1", "case1"): [1.0, 2.5]}
+
+
+def test_unknown_columns_are_refused(tmp_path):
+    with ResultWriter(tmp_path / "r.csv") as writer, pytest.raises(ValueError, match="not schema columns"):
+        writer.write_row({"pairs_per_second": 1.0})
+
+
+def test_torn_last_line_is_ignored_on_read_and_cut_before_appending(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultWriter(path) as writer:
+        writer.write_row({"model": "a", "status": "ok"})
+    with path.open("a") as f:
+        f.write("1,run,case,2026")  # the process died inside a write
+    assert [r["model"] for r in read_rows(path)] == ["a"]
+    assert cut_torn_tail(path) == len("1,run,case,2026")
+    with ResultWriter(path) as writer:
+        writer.write_row({"model": "b", "status": "ok"})
+    assert [r["model"] for r in read_rows(path)] == ["a", "b"]
+
+
+def test_other_schema_versions_are_refused_with_the_row(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultWriter(path) as writer:
+        writer.write_row({"model": "a"})
+    text = path.read_text().splitlines()
+    text[1] = "99" + text[1][1:]
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(ResultFileError, match=r"r.csv:2: schema version '99'"):
+        read_rows(path)
+
+
+def test_appending_to_a_file_with_other_columns_is_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ResultFileError, match="other columns"):
+        ResultWriter(path)
+
+
+def test_every_column_is_documented_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [name for name in COLUMN_NAMES if f"`{name}`" not in readme]
+    assert missing == []

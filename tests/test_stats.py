@@ -1,0 +1,87 @@
+"""Statistics against numbers computed by hand."""
+
+import math
+
+import pytest
+
+from rerank_bench.stats import (
+    distribution,
+    median_ci,
+    median_ci_ranks,
+    min_samples_for,
+    p50_relative_halfwidth,
+    percentile,
+    summarize_latencies,
+)
+
+
+def test_percentile_interpolates_between_ranks():
+    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    ten = [float(i) for i in range(1, 11)]
+    assert percentile(ten, 90) == pytest.approx(9.1)  # position 8.1 -> 9 + 0.1 * (10 - 9)
+    assert percentile(ten, 95) == pytest.approx(9.55)
+    assert percentile(ten, 0) == 1.0 and percentile(ten, 100) == 10.0
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_percentile_rejects_nonsense():
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+def test_minimum_samples_per_percentile():
+    assert [min_samples_for(q) for q in (50, 90, 95, 99)] == [4, 20, 40, 200]
+
+
+def test_median_ci_ranks_from_the_binomial():
+    # n=5: even [x1, x5] covers the median with only 1 - 2/32 = 93.75%
+    assert median_ci_ranks(5) is None
+    lo, hi, coverage = median_ci_ranks(6)
+    assert (lo, hi) == (1, 6) and coverage == pytest.approx(1 - 2 / 64)
+    lo, hi, coverage = median_ci_ranks(10)
+    # P(X<=1) = 11/1024 -> [x2, x9] covers 1 - 22/1024; [x3, x8] only 1 - 112/1024 = 89%
+    assert (lo, hi) == (2, 9) and coverage == pytest.approx(1 - 22 / 1024)
+
+
+def test_median_ci_and_relative_halfwidth():
+    values = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0]
+    assert median_ci(values) == (11.0, 18.0)
+    # median 14.5, half-width (18 - 11) / 2 = 3.5
+    assert p50_relative_halfwidth(values) == pytest.approx(3.5 / 14.5)
+    assert p50_relative_halfwidth(values[:5]) is None
+
+
+def test_summary_leaves_out_percentiles_it_cannot_support():
+    latencies = [10.0, 20.0, 30.0, 40.0, 50.0]
+    s = summarize_latencies(latencies)
+    assert s.n == 5
+    assert s.mean_ms == 30.0
+    assert s.stdev_ms == pytest.approx(math.sqrt(250.0))  # sample variance: 1000 / 4
+    assert s.p50_ms == 30.0
+    assert s.p90_ms is None and s.p95_ms is None and s.p99_ms is None
+    assert s.missing_percentiles == ("p90 needs 20 queries", "p95 needs 40 queries", "p99 needs 200 queries")
+    assert s.p50_ci_low_ms is None  # n=5 has no 95% interval
+
+
+def test_summary_with_enough_samples_reports_tail_percentiles():
+    latencies = [float(i) for i in range(1, 201)]  # 1..200 ms
+    s = summarize_latencies(latencies)
+    assert s.p50_ms == pytest.approx(100.5)
+    assert s.p99_ms == pytest.approx(198.01)  # position 197.01 -> 198 + 0.01
+    assert s.missing_percentiles == ()
+    assert s.p50_ci_low_ms < 100.5 < s.p50_ci_high_ms
+
+
+def test_distribution_of_token_counts():
+    d = distribution([10, 20, 30, 40])
+    assert d == {"mean": 25.0, "p50": 25.0, "p95": pytest.approx(38.5)}
+
+
+def test_median_ci_ranks_switch_to_the_normal_approximation_for_large_n():
+    lo, hi, _ = median_ci_ranks(400)
+    # 200 - 1.96 * 20 / 2 = 180.4 -> 180
+    assert (lo, hi) == (180, 221)
+    exact_lo, exact_hi, _ = median_ci_ranks(199)
+    assert abs(exact_lo - (199 / 2 - 1.96 * 199**0.5 / 2)) <= 1.5

@@ -1,0 +1,164 @@
+"""Real sweeps through the command line, the child processes and the result files, on the fake backend."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from typer.testing import CliRunner
+
+from rerank_bench.cli import app
+from rerank_bench.results import read_rows, read_samples
+
+runner = CliRunner()
+FAST = ["--max-seconds-per-case", "0.3", "--backend", "fake"]
+
+
+def sweep(tmp_path, *args, name="r.csv"):
+    out = tmp_path / name
+    result = runner.invoke(app, ["sweep", *FAST, "-o", str(out), *args])
+    return result, out
+
+
+def test_sweep_writes_a_row_per_case_and_raw_samples(tmp_path):
+    result, out = sweep(tmp_path, "-m", "fake:ms_per_pair=0.02", "--depth", "5,10", "--batch-size", "4,8", "--json")
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out)
+    assert [(r["depth"], r["batch_size"]) for r in rows] == [("5", "4"), ("5", "8"), ("10", "4"), ("10", "8")]
+    assert {r["status"] for r in rows} == {"ok"}
+    samples = read_samples(tmp_path / "r.samples.jsonl")
+    for r in rows:
+        latencies = samples[(r["run_id"], r["case_id"])]
+        assert len(latencies) == int(r["n_queries"]) > 0
+        # pairs/s is recomputed from the raw samples exactly
+        assert float(r["pairs_per_s"]) == __import__("pytest").approx(len(latencies) * int(r["depth"]) / (sum(latencies) / 1000), rel=1e-3)
+        assert r["hardware_fingerprint"] and r["tool_version"] and r["run_id"]
+        assert 0 < float(r["padding_efficiency"]) <= 1
+    summary = json.loads(result.stdout)
+    assert [e["depth"] for e in summary["summary"]] == [5, 10]
+    assert len(summary["rows"]) == 4
+
+
+def test_out_of_memory_is_a_row_and_larger_batches_are_skipped(tmp_path):
+    result, out = sweep(tmp_path, "-m", "fake:oom_at_batch=16", "--depth", "5,10", "--batch-size", "8,16,32")
+    assert result.exit_code == 0, result.output
+    status = {(r["depth"], r["batch_size"]): (r["status"], r["status_reason"]) for r in read_rows(out)}
+    assert status[("5", "8")][0] == "ok"
+    assert status[("5", "16")][0] == "oom" and "out of memory" in status[("5", "16")][1]
+    assert status[("5", "32")] == ("skipped", "batch 16 ran out of memory at depth 5")
+    assert status[("10", "8")][0] == "ok" and status[("10", "16")][0] == "oom"
+
+
+def test_an_error_in_one_case_is_a_row_and_the_sweep_goes_on(tmp_path):
+    result, out = sweep(tmp_path, "-m", "fake:error_at_batch=8", "--depth", "5", "--batch-size", "4,8,16")
+    assert result.exit_code == 0
+    assert [(r["batch_size"], r["status"]) for r in read_rows(out)] == [("4", "ok"), ("8", "error"), ("16", "ok")]
+    assert "fake failure at batch 8" in read_rows(out)[1]["status_reason"]
+
+
+def test_a_crashed_worker_becomes_rows_and_the_next_model_starts_fresh(tmp_path):
+    result, out = sweep(tmp_path, "-m", "fake:crash_at_batch=8", "-m", "fake:ms_per_pair=0.01",
+                        "--depth", "5", "--batch-size", "4,8,16")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out)
+    crashed = [(r["batch_size"], r["status"]) for r in rows if "crash" in r["model"]]
+    assert crashed == [("4", "ok"), ("8", "oom"), ("16", "skipped")]
+    assert "SIGKILL" in rows[1]["status_reason"] and "died" in rows[2]["status_reason"]
+    assert [r["status"] for r in rows if "crash" not in r["model"]] == ["ok", "ok", "ok"]
+
+
+def test_a_hung_case_times_out_and_later_cases_are_skipped(tmp_path):
+    result, out = sweep(tmp_path, "-m", "fake:hang_at_batch=8", "--depth", "5", "--batch-size", "4,8,16", "--case-timeout", "2")
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in read_rows(out)] == ["ok", "timeout", "skipped"]
+
+
+def test_resume_skips_measured_cases_and_survives_a_torn_line(tmp_path):
+    args = ["-m", "fake:ms_per_pair=0.01", "--depth", "5", "--batch-size", "4,8"]
+    result, out = sweep(tmp_path, *args)
+    assert result.exit_code == 0
+    first = read_rows(out)
+    # remove the second case and tear the file as a crash inside a write would
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:2]) + lines[2][:25])
+    result = runner.invoke(app, ["sweep", *FAST, "--resume", str(out), *args, "--batch-size", "4,8,16"])
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out)
+    assert [r["batch_size"] for r in rows] == ["4", "8", "16"]
+    assert rows[0]["run_id"] == first[0]["run_id"]  # kept, not measured again
+    assert rows[1]["run_id"] == rows[2]["run_id"] != first[0]["run_id"]
+
+
+def test_dry_run_lists_cases_and_runs_nothing(tmp_path):
+    out = tmp_path / "never.csv"
+    result = runner.invoke(app, ["sweep", *FAST, "-m", "fake:", "--depth", "5,10", "--batch-size", "4", "--dry-run", "--json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    cases = json.loads(result.stdout)
+    assert [(c["depth"], c["batch_size"]) for c in cases] == [(5, 4), (10, 4)]
+    assert not out.exists()
+
+
+def test_a_model_refused_after_loading_exits_2_with_rows(tmp_path):
+    result, out = sweep(tmp_path, "-m", "fake:random_head=1", "--depth", "5", "--batch-size", "4")
+    assert result.exit_code == 2
+    assert "newly initialised" in result.output
+    assert [r["status"] for r in read_rows(out)] == ["error"]
+    result, out = sweep(tmp_path, "-m", "fake:random_head=1", "--depth", "5", "--batch-size", "4", "--allow-random-head", name="r2.csv")
+    assert result.exit_code == 0
+    assert read_rows(out)[0]["weights"] == "random+random-head"
+
+
+def test_bad_inputs_are_one_line_errors_with_exit_2(tmp_path):
+    for args, message in [
+        (["--batch-size", "8,abc"], "--batch-size takes a comma list of integers"),
+        (["--depth", "0"], "--depth values must be at least 1"),
+        (["--doc-tokens", "9:3"], "--doc-tokens '9:3' needs 1 <= A <= B"),
+        (["--workload", str(tmp_path / "none.jsonl")], "does not exist"),
+        (["--resume", str(tmp_path / "none.csv")], "no such file"),
+        (["--max-seconds-per-case", "0"], "--max-seconds-per-case and --case-timeout must be positive"),
+    ]:
+        out = [] if "--resume" in args else ["-o", str(tmp_path / "x.csv")]
+        result = runner.invoke(app, ["sweep", "--backend", "fake", "-m", "fake:", *args, *out])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output
+        assert "Traceback" not in result.output
+
+
+def test_workload_file_depth_error_names_the_line_before_anything_runs(tmp_path):
+    workload = tmp_path / "w.jsonl"
+    workload.write_text('{"query": "a b", "documents": ["x y", "z"]}\n{"query": "c", "documents": ["only one"]}\n')
+    out = tmp_path / "r.csv"
+    result = runner.invoke(app, ["sweep", *FAST, "-m", "fake:", "--workload", str(workload), "--depth", "2", "-o", str(out)])
+    assert result.exit_code == 2
+    assert "w.jsonl:2: depth 2 needs 2 documents, this request has 1" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["sweep", *FAST, "-m", "fake:", "--workload", str(workload), "--depth", "2",
+                                 "--batch-size", "2", "--sample-with-replacement", "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = read_rows(out)
+    assert row["workload"].startswith("file:w.jsonl@") and row["status"] == "ok"
+
+
+def test_ctrl_c_keeps_finished_cases_and_exits_130(tmp_path):
+    out = tmp_path / "r.csv"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rerank_bench", "sweep", "--backend", "fake", "-m", "fake:ms_per_pair=0.5",
+         "--depth", "10", "--batch-size", "1,2,3,4,5,6,7,8", "--max-seconds-per-case", "1", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if out.exists() and len(out.read_text().splitlines()) >= 3:  # header and two cases
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    rows = read_rows(out)
+    assert 2 <= len(rows) < 8
+    assert all(r["status"] == "ok" for r in rows)
+    assert out.read_text().endswith("\n")
+    assert b"Traceback" not in err

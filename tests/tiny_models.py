@@ -1,0 +1,57 @@
+"""Tiny random rerankers saved with save_pretrained into a temp dir: what tests load instead of the Hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WORDS = [
+    "the", "and", "for", "with", "query", "document", "search", "rank", "score", "model", "berlin", "city",
+    "people", "live", "many", "how", "population", "museum", "known", "well", "river", "bridge", "train", "music",
+]  # fmt: skip
+
+
+def write_wordpiece_vocab(path: Path, size: int = 200) -> list[str]:
+    """A WordPiece vocab.txt: special tokens, real words, then filler words up to `size` entries."""
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    i = 0
+    while len(tokens) < size:
+        tokens.append("fill" + "".join(chr(97 + int(d)) for d in str(i)))
+        i += 1
+    path.write_text("\n".join(tokens) + "\n")
+    return tokens
+
+
+def make_tiny_bert(folder: Path, *, head: bool = True, with_tokenizer: bool = True, max_position: int = 128) -> Path:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = BertConfig(
+        vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=max_position, num_labels=1,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config) if head else BertModel(config)
+    model.save_pretrained(folder)
+    if with_tokenizer:
+        vocab = folder / "vocab.txt"
+        write_wordpiece_vocab(vocab, 200)
+        BertTokenizerFast(vocab=str(vocab), model_max_length=max_position).save_pretrained(folder)
+    return folder
+
+
+def make_tiny_xlmr(folder: Path) -> Path:
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+    from rerank_bench.twin import offline_tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = XLMRobertaConfig(
+        vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=130, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, num_labels=1,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    XLMRobertaForSequenceClassification(config).save_pretrained(folder)
+    offline_tokenizer("xlm-roberta", 300, 128).save_pretrained(folder)
+    return folder
