@@ -32,7 +32,7 @@ def test_percentile_rejects_nonsense():
 
 
 def test_minimum_samples_per_percentile():
-    assert [min_samples_for(q) for q in (50, 90, 95, 99)] == [4, 20, 40, 200]
+    assert [min_samples_for(q) for q in (50, 90, 95, 99)] == [3, 20, 40, 200]
 
 
 def test_median_ci_ranks_from_the_binomial():
@@ -63,6 +63,8 @@ def test_summary_leaves_out_percentiles_it_cannot_support():
     assert s.p90_ms is None and s.p95_ms is None and s.p99_ms is None
     assert s.missing_percentiles == ("p90 needs 20 queries", "p95 needs 40 queries", "p99 needs 200 queries")
     assert s.p50_ci_low_ms is None  # n=5 has no 95% interval
+    two = summarize_latencies([10.0, 30.0])
+    assert two.p50_ms is None and two.missing_percentiles[0] == "p50 needs 3 queries"
 
 
 def test_summary_with_enough_samples_reports_tail_percentiles():

@@ -162,3 +162,11 @@ def test_ctrl_c_keeps_finished_cases_and_exits_130(tmp_path):
     assert all(r["status"] == "ok" for r in rows)
     assert out.read_text().endswith("\n")
     assert b"Traceback" not in err
+
+
+def test_offline_and_not_cached_with_real_weights_is_exit_2_before_anything_runs(tmp_path):
+    out = tmp_path / "r.csv"
+    result = runner.invoke(app, ["sweep", "-m", "minilm-l6", "--weights", "real", "-o", str(out)])  # HF_HUB_OFFLINE=1
+    assert result.exit_code == 2
+    assert "HF_HUB_OFFLINE is set and cross-encoder/ms-marco-MiniLM-L6-v2 is not in the local Hugging Face cache" in result.output
+    assert not out.exists()

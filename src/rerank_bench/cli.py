@@ -26,7 +26,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-stdout = Console()
+# Piped or redirected output is read in files and CI logs: do not squeeze tables into 80 columns.
+stdout = Console(width=None if sys.stdout.isatty() else 160)
 stderr = Console(stderr=True)
 
 

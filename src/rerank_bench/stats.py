@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import fmean, stdev
+from typing import Any
 
 PERCENTILES = (50, 90, 95, 99)
 # A percentile is reported only when at least this many samples lie at or above it; otherwise p99 would be
-# read off two or three queries. With 2: p50 needs 4 samples, p90 20, p95 40, p99 200.
+# read off two or three queries. With 2: p90 needs 20 samples, p95 40, p99 200 (the median: 3).
 MIN_TAIL_SAMPLES = 2
 
 
@@ -33,10 +34,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+MIN_MEDIAN_SAMPLES = 3  # the middle of three is a median; its confidence interval still needs six
+
+
 def min_samples_for(q: float, tail: int = MIN_TAIL_SAMPLES) -> int:
     """Fewest samples for which the q-th percentile is reported."""
     if q >= 100:
         raise ValueError("the maximum is not a percentile estimate")
+    if q == 50:
+        return MIN_MEDIAN_SAMPLES
     return math.ceil(round(tail / (1 - q / 100.0), 9))
 
 
@@ -146,3 +152,101 @@ def distribution(values: list[int] | list[float]) -> dict[str, float]:
     """mean, p50 and p95 of a list of counts (token lengths)."""
     as_float = [float(v) for v in values]
     return {"mean": fmean(as_float), "p50": percentile(as_float, 50), "p95": percentile(as_float, 95)}
+
+
+# --- comparing two sets of runs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    """current / baseline for one statistic, with a bootstrap percentile interval."""
+
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+
+
+def _statistic(name: str) -> Any:
+    import numpy as np
+
+    if name == "mean":
+        return lambda a: a.mean(axis=-1)
+    if name == "median":
+        return lambda a: np.median(a, axis=-1)
+    if name == "p95":
+        return lambda a: np.percentile(a, 95, axis=-1)
+    raise ValueError(f"unknown statistic {name!r}")
+
+
+def bootstrap_ratio(
+    baseline: list[list[float]],
+    current: list[list[float]],
+    statistic: str = "median",
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> RatioEstimate:
+    """Ratio statistic(current) / statistic(baseline) with a two-level bootstrap interval.
+
+    Each side is a list of runs (one list of per-query latencies per process). A resample draws runs with
+    replacement, then queries with replacement within each drawn run, and pools them (Davison & Hinkley,
+    Bootstrap Methods, 1997, section 3.8). With one run per side this is the ordinary bootstrap; with
+    several, the interval also carries the run-to-run (process, machine state) noise that single runs hide.
+    """
+    import numpy as np
+
+    if not baseline or not current or not all(baseline) or not all(current):
+        raise ValueError("bootstrap needs at least one non-empty run on each side")
+    stat = _statistic(statistic)
+    rng = np.random.default_rng(seed)
+
+    def resample(runs: list[list[float]]) -> Any:
+        arrays = [np.asarray(r, dtype=float) for r in runs]
+        size = min(sum(len(a) for a in arrays), 4000)  # pooled draws per resample
+        chosen = rng.integers(0, len(arrays), size=(resamples, len(arrays)))
+        out = np.empty(resamples)
+        per_run = max(1, size // len(arrays))
+        for b in range(resamples):
+            parts = [arrays[i][rng.integers(0, len(arrays[i]), per_run)] for i in chosen[b]]
+            out[b] = stat(np.concatenate(parts))
+        return out
+
+    base = resample(baseline)
+    cur = resample(current)
+    ratios = cur / base
+    alpha = (1 - confidence) / 2
+    point = float(stat(np.concatenate([np.asarray(r, float) for r in current]))) / float(
+        stat(np.concatenate([np.asarray(r, float) for r in baseline]))
+    )
+    return RatioEstimate(
+        ratio=point,
+        low=float(np.quantile(ratios, alpha)),
+        high=float(np.quantile(ratios, 1 - alpha)),
+        confidence=confidence,
+    )
+
+
+VERDICTS = ("regressed", "improved", "unchanged", "inconclusive")
+
+
+def verdict(estimate: RatioEstimate, threshold: float, higher_is_worse: bool = True) -> str:
+    """Decide one metric. `threshold` is the tolerated relative change (0.05 for 5%).
+
+    regressed: the ratio is worse than the threshold AND the interval excludes no change;
+    improved: the mirror image; unchanged: the interval rules out a change beyond the threshold;
+    inconclusive: otherwise (the interval is too wide to decide at this threshold).
+    """
+    r, lo, hi = estimate.ratio, estimate.low, estimate.high
+    if not higher_is_worse:  # express as "higher is worse" by inverting the ratio
+        r, lo, hi = 1 / r, 1 / hi, 1 / lo
+    worse, better = 1 + threshold, 1 / (1 + threshold)
+    if r > worse and lo > 1:
+        return "regressed"
+    if r < better and hi < 1:
+        return "improved"
+    if hi <= worse and lo >= better:
+        return "unchanged"
+    if hi <= worse and hi < 1:  # better, but not beyond the threshold for sure: no regression possible
+        return "unchanged"
+    return "inconclusive"

@@ -38,7 +38,8 @@ def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], outpu
     table = Table(title="rerank-bench sweep: per-query latency and throughput")
     for name, right in (("model", False), ("weights", False), ("device", False), ("depth", True), ("batch", True),
                         ("pairs/s", True), ("p50 ms", True), ("p95 ms", True), ("p50 95% CI ms", True),
-                        ("queries", True), ("pad eff", True), ("peak MiB", True), ("status", False)):  # fmt: skip
+                        ("queries", True), ("tokens/pair mean p50 p95", True), ("pad eff", True),
+                        ("peak MiB", True), ("status", False)):  # fmt: skip
         table.add_column(name, justify="right" if right else "left")
     for row in rows:
         peak = row.get("peak_vram_reserved_mib") or row.get("peak_rss_mib")
@@ -49,7 +50,9 @@ def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], outpu
         table.add_row(
             str(row.get("model")), str(row.get("weights")), str(row.get("device")), str(row.get("depth")),
             str(row.get("batch_size")), _f(row.get("pairs_per_s")), _f(row.get("p50_ms")), _f(row.get("p95_ms")), ci,
-            str(row.get("n_queries") or "-"), _f(row.get("padding_efficiency"), 2), _f(peak, 0), status,
+            str(row.get("n_queries") or "-"),
+            f"{_f(row.get('pair_tokens_mean'), 0)} {_f(row.get('pair_tokens_p50'), 0)} {_f(row.get('pair_tokens_p95'), 0)}",
+            _f(row.get("padding_efficiency"), 2), _f(peak, 0), status,
         )  # fmt: skip
     console.print(table)
     if best:
