@@ -112,6 +112,7 @@ def sweep(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic workload.")] = 0,
     allow_random_head: Annotated[bool, typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only).")] = False,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run (only for repositories you trust).")] = False,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: run only the K-th of N deterministic slices of the cases (for CI matrix jobs).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the cases and exit without measuring.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary and rows as JSON on stdout.")] = False,
 ) -> None:
@@ -132,7 +133,7 @@ def sweep(
         from rerank_bench.errors import UsageError
         from rerank_bench.plan import parse_str_list
         from rerank_bench.probe import probe_machine
-        from rerank_bench.runner import SweepRequest, plan_sweep, run_sweep
+        from rerank_bench.runner import SweepRequest, parse_shard, plan_sweep, run_sweep
 
         if max_seconds_per_case <= 0 or case_timeout <= 0 or not 0 < precision < 1:
             raise UsageError("--max-seconds-per-case and --case-timeout must be positive, --precision within (0, 1)")
@@ -147,7 +148,7 @@ def sweep(
             max_length=max_length, doc_tokens=doc_tokens, workload_file=workload,
             sample_with_replacement=sample_with_replacement, weights=weights, revision=revision, device=device,
             threads=threads, output=output, resume=resume, seed=seed, trust_remote_code=trust_remote_code,
-            allow_random_head=allow_random_head, settings=settings,
+            allow_random_head=allow_random_head, settings=settings, shard=parse_shard(shard),
         )
         if threads is not None and threads < 1:
             raise UsageError("--threads must be at least 1")
@@ -185,6 +186,117 @@ def sweep(
     if outcome.fatal:
         kinds = {kind for kind, _ in outcome.fatal}
         raise typer.Exit(EXIT_ENVIRONMENT if kinds == {"environment"} else EXIT_USAGE)
+
+
+def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, github_benchmark: Optional[Path],
+                       fail_on_inconclusive: bool) -> None:
+    from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_FAILED
+
+    if github_benchmark is not None:
+        from rerank_bench.compare import github_benchmark_entries
+
+        github_benchmark.write_text(json.dumps(github_benchmark_entries(comparison), indent=2) + "\n")
+    if as_json:
+        print_json(comparison.to_dict())
+    elif fmt == "markdown":
+        from rerank_bench.render.compare_view import render_markdown
+
+        sys.stdout.write(render_markdown(comparison, title))
+    else:
+        from rerank_bench.render.compare_view import render_table
+
+        render_table(comparison, stdout, title)
+    counts = comparison.counts
+    if counts["regressed"]:
+        stderr.print(f"[bold red]regression:[/] {counts['regressed']} case(s) regressed", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+    if counts["inconclusive"] and fail_on_inconclusive:
+        stderr.print(f"inconclusive: {counts['inconclusive']} case(s) could not be decided", highlight=False)
+        raise typer.Exit(EXIT_ENVIRONMENT)
+
+
+FormatOption = Annotated[str, typer.Option("--format", help="table or markdown (for a PR comment or $GITHUB_STEP_SUMMARY).")]
+ThresholdOption = Annotated[str, typer.Option("--max-regression", help="Tolerated slowdown for throughput, p50 and p95, e.g. 5%.")]
+OverrideOption = Annotated[Optional[list[str]], typer.Option("--threshold", help="Per-metric override METRIC=PCT (throughput, p50, p95, memory; memory defaults to 10%).")]
+GithubOption = Annotated[Optional[Path], typer.Option("--github-benchmark", help="Also write github-action-benchmark JSON (customSmallerIsBetter) to this file.")]
+InconclusiveOption = Annotated[bool, typer.Option("--fail-on-inconclusive", help="Exit 3 when a case cannot be decided.")]
+
+
+@app.command()
+def compare(
+    baseline: Annotated[list[Path], typer.Argument(help="Baseline result CSV(s) or folder(s); the last argument is CURRENT.")],
+    fmt: FormatOption = "table",
+    max_regression: ThresholdOption = "5%",
+    threshold: OverrideOption = None,
+    ignore: Annotated[str, typer.Option("--ignore", help="Comma list of key fields to leave out when matching cases (e.g. revision,max_length).")] = "",
+    allow_different_hardware: Annotated[bool, typer.Option("--allow-different-hardware", help="Compare runs from different machines (said loudly).")] = False,
+    fail_on_inconclusive: InconclusiveOption = False,
+    github_benchmark: GithubOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Compare a run against a baseline: per case and metric, the change with a bootstrap 95% interval from
+    the raw samples, and a verdict. A regression needs the change to pass the threshold AND the interval to
+    exclude no change. Exit 0 pass, 1 regression, 2 bad input, 3 inconclusive with --fail-on-inconclusive.
+
+    Example: rerank-bench compare results/main.csv results/pr.csv --format markdown >> "$GITHUB_STEP_SUMMARY"
+    """
+    from rerank_bench.compare import compare_files, parse_thresholds
+    from rerank_bench.errors import UsageError
+
+    def work() -> Any:
+        if len(baseline) < 2:
+            raise UsageError("compare needs BASELINE and CURRENT", "rerank-bench compare BASELINE.csv CURRENT.csv")
+        if fmt not in ("table", "markdown"):
+            raise UsageError(f"--format {fmt!r} is not table or markdown")
+        thresholds = parse_thresholds(max_regression, threshold or [])
+        ignored = tuple(f.strip() for f in ignore.split(",") if f.strip())
+        return compare_files(baseline[:-1], [baseline[-1]], thresholds, ignored, allow_different_hardware)
+
+    comparison = run_guarded(work)
+    _finish_comparison(comparison, "rerank-bench compare", fmt, as_json, github_benchmark, fail_on_inconclusive)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ab(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Option("--a", help="Sweep options of the baseline arm, as one string.")] = "",
+    b: Annotated[str, typer.Option("--b", help="Sweep options of the candidate arm, as one string.")] = "",
+    a_cmd: Annotated[Optional[str], typer.Option("--a-cmd", help="Command that runs rerank-bench for A (e.g. venv-a/bin/rerank-bench).")] = None,
+    b_cmd: Annotated[Optional[str], typer.Option("--b-cmd", help="Command that runs rerank-bench for B.")] = None,
+    reps: Annotated[int, typer.Option("--reps", help="Repetitions per arm, each a fresh process.")] = 4,
+    fmt: FormatOption = "table",
+    max_regression: ThresholdOption = "5%",
+    threshold: OverrideOption = None,
+    fail_on_inconclusive: InconclusiveOption = False,
+    github_benchmark: GithubOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """A/B on this machine in one job: baseline and candidate run interleaved (A B, B A, ...), each repetition
+    a fresh sweep process, judged like `compare`, with an A/A noise floor from A's repetitions. Options after
+    the named ones are sweep options shared by both arms.
+
+    Example: rerank-bench ab --a "--max-length 256" --b "--max-length 512" -m minilm-l6 --depth 20 --batch-size 8 --doc-tokens 200
+    """
+    import tempfile
+
+    from rerank_bench.ab import parse_arm, run_ab
+    from rerank_bench.compare import parse_thresholds
+    from rerank_bench.errors import UsageError
+
+    def work() -> Any:
+        if fmt not in ("table", "markdown"):
+            raise UsageError(f"--format {fmt!r} is not table or markdown")
+        thresholds = parse_thresholds(max_regression, threshold or [])
+        arm_a, arm_b = parse_arm("A", a_cmd, a), parse_arm("B", b_cmd, b)
+        shared = list(ctx.args)
+        if arm_a == arm_b:
+            stderr.print("note: A and B are identical: this is an A/A run", highlight=False)
+        with tempfile.TemporaryDirectory(prefix="rerank-bench-ab-") as tmp:
+            return run_ab(arm_a, arm_b, shared, reps, thresholds, Path(tmp),
+                          progress=lambda m: stderr.print(m, highlight=False))  # fmt: skip
+
+    comparison = run_guarded(work)
+    _finish_comparison(comparison, "rerank-bench ab", fmt, as_json, github_benchmark, fail_on_inconclusive)
 
 
 def main() -> None:

@@ -48,6 +48,21 @@ class SweepRequest:
     trust_remote_code: bool = False
     allow_random_head: bool = False
     settings: MeasureSettings = field(default_factory=MeasureSettings)
+    shard: tuple[int, int] | None = None  # (K, N): the K-th of N slices, 1-based
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`--shard K/N`."""
+    if text is None:
+        return None
+    k, sep, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (0, 0)
+    if not sep or not 1 <= shard[0] <= shard[1]:
+        raise UsageError(f"--shard {text!r} is not K/N with 1 <= K <= N", "for example --shard 2/4")
+    return shard
 
 
 @dataclass
@@ -134,6 +149,10 @@ def plan_sweep(
     threads = request.threads or machine.cpu.usable_cores
     cases = expand_cases(models, request.batch_sizes, request.depths, device, threads, label, request.seed,
                          request.max_length, request.backends, request.dtypes)  # fmt: skip
+    if request.shard is not None:
+        k, n = request.shard
+        # By case index over the full grid: every shard sees the same grid, so the slices never overlap.
+        cases = [c for c in cases if c.index % n == k - 1]
     output = request.resume or request.output or default_output(machine)
     done: set[str] = set()
     resumed: list[dict[str, str]] = []

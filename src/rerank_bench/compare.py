@@ -1,0 +1,318 @@
+"""`compare` and `ab`: is the current run slower or hungrier than the baseline, beyond noise?
+
+Like asv's compare, a change counts only when the ratio passes the threshold AND the confidence interval
+agrees; like pytest-benchmark's check_regressions, every regression is collected and reported before the
+command fails once. The statistics live in stats.py (bootstrap_ratio, verdict); this module matches cases
+and applies them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.errors import ResultFileError, UsageError
+from rerank_bench.results import read_rows, read_samples, samples_path_for
+from statistics import fmean
+
+from rerank_bench.stats import RatioEstimate, bootstrap_ratio, min_samples_for, percentile, verdict
+
+MATCH_FIELDS = ("model", "revision", "weights", "backend", "dtype", "device", "batch_size", "depth", "max_length",
+                "order", "threads", "workload", "seed")  # fmt: skip
+REQUIRED_COLUMNS = ("schema_version", "run_id", "case_id", "utc_time", "hardware_fingerprint", "status",
+                    "pairs_per_s", "p50_ms", "p95_ms", "peak_rss_mib", *MATCH_FIELDS)  # fmt: skip
+METRICS = ("throughput", "p50", "p95", "memory")
+DEFAULT_THRESHOLDS = {"throughput": 0.05, "p50": 0.05, "p95": 0.05, "memory": 0.10}
+
+
+@dataclass
+class CaseRuns:
+    """One case on one side: its row(s) and the raw latencies of each run (one list per process)."""
+
+    key: tuple[str, ...]
+    rows: list[dict[str, str]]
+    runs: list[list[float]]
+    where: str  # file:row, for messages
+
+    @property
+    def row(self) -> dict[str, str]:
+        return self.rows[-1]
+
+    def memory_mib(self) -> float | None:
+        values = []
+        for row in self.rows:
+            text = row.get("peak_vram_reserved_mib") or row.get("peak_rss_mib") or ""
+            if text:
+                values.append(float(text))
+        return max(values) if values else None
+
+
+@dataclass
+class ResultSet:
+    cases: dict[tuple[str, ...], CaseRuns]
+    fingerprints: set[str]
+    hardware: set[str]
+    files: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+
+def _csv_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.csv"))
+            if not found:
+                raise ResultFileError(f"{path} holds no result CSV files")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ResultFileError(f"{path} does not exist")
+    return files
+
+
+def _check_number(value: str, where: str, column: str) -> None:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ResultFileError(f"{where}: column {column} is {value!r}, not a number") from None
+    if math.isnan(number) or math.isinf(number):
+        raise ResultFileError(f"{where}: column {column} is {value}")
+
+
+def load_result_set(paths: list[Path], ignore: tuple[str, ...] = ()) -> ResultSet:
+    """Every ok row of the given files or folders, keyed by configuration, with its raw samples."""
+    fields = tuple(f for f in MATCH_FIELDS if f not in ignore)
+    cases: dict[tuple[str, ...], CaseRuns] = {}
+    seen_in_run: dict[tuple[str, tuple[str, ...]], str] = {}
+    fingerprints: set[str] = set()
+    hardware: set[str] = set()
+    notes: list[str] = []
+    files = _csv_files(paths)
+    for path in files:
+        rows = read_rows(path)
+        if rows:
+            missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
+            if missing:
+                raise ResultFileError(f"{path}: missing column(s) {', '.join(missing)}")
+        samples = read_samples(samples_path_for(path))
+        for number, row in enumerate(rows, start=2):
+            where = f"{path}:{number}"
+            if row["status"] != "ok":
+                continue
+            for column in ("pairs_per_s", "p50_ms"):
+                _check_number(row[column], where, column)
+            key = tuple(row[f] for f in fields)
+            run_key = (row["run_id"], key)
+            if run_key in seen_in_run:
+                raise ResultFileError(
+                    f"{where}: duplicate case in run {row['run_id']} (also at {seen_in_run[run_key]})",
+                    "a run measures each case once; split the file or remove one row",
+                )
+            seen_in_run[run_key] = where
+            latencies = samples.get((row["run_id"], row["case_id"]))
+            if not latencies:
+                raise ResultFileError(
+                    f"{where}: no raw samples for case {row['case_id']} in {samples_path_for(path).name}",
+                    "compare needs the sidecar file that sweep writes next to the CSV",
+                )
+            fingerprints.add(row["hardware_fingerprint"])
+            hardware.add(row.get("hardware_name", ""))
+            previous = cases.get(key)
+            if previous is not None and previous.row["utc_time"] > row["utc_time"]:
+                continue
+            if previous is not None:
+                notes.append(f"{where}: a later run of a case also at {previous.where}; using the later one")
+            cases[key] = CaseRuns(key=key, rows=[row], runs=[latencies], where=where)
+    return ResultSet(cases=cases, fingerprints=fingerprints, hardware=hardware, files=files, notes=notes)
+
+
+@dataclass
+class MetricResult:
+    metric: str
+    baseline: float | None
+    current: float | None
+    ratio: float | None  # current / baseline of the metric as displayed (pairs/s for throughput)
+    low: float | None
+    high: float | None
+    threshold: float
+    verdict: str  # regressed, improved, unchanged, inconclusive, or n/a
+    note: str = ""
+
+
+@dataclass
+class CaseComparison:
+    label: str
+    key: dict[str, str]
+    metrics: list[MetricResult]
+    verdict: str
+    noise: float | None = None  # A/A noise floor (relative half-width), ab only
+
+
+def parse_thresholds(default: str, overrides: list[str]) -> dict[str, float]:
+    def pct(text: str, what: str) -> float:
+        raw = text.strip().removesuffix("%")
+        try:
+            value = float(raw) / 100.0
+        except ValueError:
+            raise UsageError(f"{what} {text!r} is not a percentage", "for example 5% or 7.5") from None
+        if not 0 < value < 10:
+            raise UsageError(f"{what} {text!r} must be above 0%")
+        return value
+
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    base = pct(default, "--max-regression")
+    for name in ("throughput", "p50", "p95"):
+        thresholds[name] = base
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in METRICS:
+            raise UsageError(f"--threshold {item!r} is not METRIC=PCT", f"metrics: {', '.join(METRICS)}")
+        thresholds[name.strip()] = pct(value, f"--threshold {name.strip()}")
+    return thresholds
+
+
+def _invert(estimate: RatioEstimate) -> RatioEstimate:
+    return RatioEstimate(1 / estimate.ratio, 1 / estimate.high, 1 / estimate.low, estimate.confidence)
+
+
+def compare_case(
+    label: str, key: dict[str, str], baseline: CaseRuns, current: CaseRuns, thresholds: dict[str, float], seed: int = 0
+) -> CaseComparison:
+    metrics: list[MetricResult] = []
+    # Values are computed from the pooled raw samples of all runs, so they agree with the ratios beside them.
+    base_pool = [v for run in baseline.runs for v in run]
+    cur_pool = [v for run in current.runs for v in run]
+    # throughput = depth / mean latency, so its ratio is the inverse of the mean-latency ratio
+    mean = bootstrap_ratio(baseline.runs, current.runs, "mean", seed=seed)
+    shown = _invert(mean)
+    base_tp = float(baseline.row["depth"]) * 1000.0 / fmean(base_pool)
+    cur_tp = float(current.row["depth"]) * 1000.0 / fmean(cur_pool)
+    metrics.append(MetricResult("throughput", base_tp, cur_tp, shown.ratio, shown.low, shown.high,
+                                thresholds["throughput"], verdict(mean, thresholds["throughput"])))  # fmt: skip
+    for metric, statistic, q in (("p50", "median", 50), ("p95", "p95", 95)):
+        need = min_samples_for(q)
+        n_base, n_cur = sum(map(len, baseline.runs)), sum(map(len, current.runs))
+        if min(n_base, n_cur) < need:
+            metrics.append(MetricResult(metric, None, None, None, None, None, thresholds[metric], "n/a",
+                                        f"needs {need} queries a side, has {n_base} and {n_cur}"))  # fmt: skip
+            continue
+        estimate = bootstrap_ratio(baseline.runs, current.runs, statistic, seed=seed)
+        base_value, cur_value = percentile(base_pool, q), percentile(cur_pool, q)
+        metrics.append(MetricResult(metric, base_value, cur_value, estimate.ratio, estimate.low, estimate.high,
+                                    thresholds[metric], verdict(estimate, thresholds[metric])))  # fmt: skip
+    base_mem, cur_mem = baseline.memory_mib(), current.memory_mib()
+    if base_mem and cur_mem:
+        ratio = cur_mem / base_mem
+        tolerance = thresholds["memory"]
+        mem_verdict = "regressed" if ratio > 1 + tolerance else "improved" if ratio < 1 / (1 + tolerance) else "unchanged"
+        metrics.append(MetricResult("memory", base_mem, cur_mem, ratio, None, None, tolerance, mem_verdict,
+                                    "plain tolerance: peak memory is nearly deterministic"))  # fmt: skip
+    return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
+
+
+def overall_verdict(verdicts: list[str]) -> str:
+    for candidate in ("regressed", "inconclusive", "improved"):
+        if candidate in verdicts:
+            return candidate
+    return "unchanged"
+
+
+@dataclass
+class Comparison:
+    cases: list[CaseComparison]
+    only_in_baseline: list[str]
+    only_in_current: list[str]
+    notes: list[str]
+    thresholds: dict[str, float]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {v: 0 for v in ("regressed", "improved", "unchanged", "inconclusive")}
+        for case in self.cases:
+            out[case.verdict] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "thresholds": self.thresholds,
+            "cases": [
+                {"label": c.label, "key": c.key, "verdict": c.verdict, "noise": c.noise,
+                 "metrics": [m.__dict__ for m in c.metrics]}  # fmt: skip
+                for c in self.cases
+            ],
+            "only_in_baseline": self.only_in_baseline,
+            "only_in_current": self.only_in_current,
+            "notes": self.notes,
+        }
+
+
+def case_label(key: dict[str, str]) -> str:
+    return f"{key.get('model', '?')} {key.get('backend', '')}/{key.get('dtype', '')} {key.get('device', '')} " \
+           f"batch {key.get('batch_size', '?')} depth {key.get('depth', '?')}"
+
+
+def compare_files(
+    baseline: list[Path],
+    current: list[Path],
+    thresholds: dict[str, float],
+    ignore: tuple[str, ...] = (),
+    allow_different_hardware: bool = False,
+) -> Comparison:
+    unknown = [f for f in ignore if f not in MATCH_FIELDS]
+    if unknown:
+        raise UsageError(f"--ignore {', '.join(unknown)}: not a key field", f"key fields: {', '.join(MATCH_FIELDS)}")
+    base = load_result_set(baseline, ignore)
+    cur = load_result_set(current, ignore)
+    if not base.cases:
+        raise ResultFileError(f"{', '.join(map(str, baseline))}: no measured (status ok) cases")
+    if not cur.cases:
+        raise ResultFileError(f"{', '.join(map(str, current))}: no measured (status ok) cases")
+    notes = base.notes + cur.notes
+    if base.fingerprints != cur.fingerprints:
+        message = (
+            f"baseline ran on {', '.join(sorted(base.hardware))} ({', '.join(sorted(base.fingerprints))}), current on "
+            f"{', '.join(sorted(cur.hardware))} ({', '.join(sorted(cur.fingerprints))})"
+        )
+        if not allow_different_hardware:
+            raise UsageError(f"different hardware: {message}", "compare runs from the same machine, or pass --allow-different-hardware")
+        notes.insert(0, f"DIFFERENT HARDWARE: {message}; differences may be the machine, not the change")
+    fields = [f for f in MATCH_FIELDS if f not in ignore]
+    cases = []
+    for key, base_case in base.cases.items():
+        cur_case = cur.cases.get(key)
+        if cur_case is None:
+            continue
+        key_dict = dict(zip(fields, key))
+        cases.append(compare_case(case_label(key_dict), key_dict, base_case, cur_case, thresholds))
+    only_base = [case_label(dict(zip(fields, k))) for k in base.cases if k not in cur.cases]
+    only_cur = [case_label(dict(zip(fields, k))) for k in cur.cases if k not in base.cases]
+    if not cases:
+        raise UsageError(
+            "no case of the baseline matches a case of the current run",
+            f"unmatched: {len(only_base)} baseline, {len(only_cur)} current; --ignore FIELD drops a field from the match",
+        )
+    return Comparison(cases=cases, only_in_baseline=only_base, only_in_current=only_cur, notes=notes, thresholds=thresholds)
+
+
+def github_benchmark_entries(comparison: Comparison) -> list[dict[str, Any]]:
+    """github-action-benchmark's `customSmallerIsBetter` format: one entry per case and metric.
+
+    Throughput is given as ms per pair so that one file (smaller is better) holds every metric.
+    """
+    out = []
+    for case in comparison.cases:
+        for m in case.metrics:
+            if m.current is None:
+                continue
+            if m.metric == "throughput":
+                out.append({"name": f"{case.label} ms/pair", "unit": "ms", "value": round(1000.0 / m.current, 4),
+                            "extra": f"{m.current:.1f} pairs/s; verdict {m.verdict}"})  # fmt: skip
+            else:
+                unit = "MiB" if m.metric == "memory" else "ms"
+                out.append({"name": f"{case.label} {m.metric}", "unit": unit, "value": round(m.current, 3),
+                            "extra": f"verdict {m.verdict}"})  # fmt: skip
+    return out

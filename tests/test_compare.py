@@ -1,0 +1,204 @@
+"""The regression gate: statistics on synthetic samples whose answer is known, then the command line."""
+
+import json
+import random
+
+import pytest
+from typer.testing import CliRunner
+
+from rerank_bench.cli import app
+from rerank_bench.compare import parse_thresholds
+from rerank_bench.errors import UsageError
+from rerank_bench.results import ResultWriter
+from rerank_bench.stats import RatioEstimate, bootstrap_ratio, verdict
+
+runner = CliRunner()
+
+
+def lognormal(n, median_ms, sigma=0.05, seed=0):
+    rng = random.Random(seed)
+    return [median_ms * rng.lognormvariate(0, sigma) for _ in range(n)]
+
+
+def test_bootstrap_finds_a_known_20_percent_slowdown():
+    base = lognormal(300, 100.0, seed=1)
+    cur = [v * 1.2 for v in lognormal(300, 100.0, seed=2)]
+    est = bootstrap_ratio([base], [cur], "median")
+    assert est.ratio == pytest.approx(1.2, rel=0.02)
+    assert 1.15 < est.low < est.ratio < est.high < 1.25
+    assert verdict(est, 0.05) == "regressed"
+
+
+def test_bootstrap_of_identical_distributions_brackets_one():
+    base = lognormal(300, 100.0, seed=3)
+    cur = lognormal(300, 100.0, seed=4)
+    est = bootstrap_ratio([base], [cur], "mean")
+    assert est.low < 1.0 < est.high
+    assert verdict(est, 0.05) == "unchanged"
+
+
+def test_between_run_noise_widens_the_interval():
+    # three runs per side whose medians differ by +-6%: pooled, the queries look precise; the runs say not
+    runs = [lognormal(200, m, sigma=0.01, seed=i) for i, m in enumerate((94.0, 100.0, 106.0))]
+    one_level = bootstrap_ratio([sum(runs, [])], [sum(runs, [])], "median")
+    two_level = bootstrap_ratio(runs, runs, "median", seed=1)
+    assert (two_level.high - two_level.low) > 3 * (one_level.high - one_level.low)
+
+
+def test_verdict_rules():
+    assert verdict(RatioEstimate(1.10, 1.06, 1.14, 0.95), 0.05) == "regressed"
+    assert verdict(RatioEstimate(1.10, 0.98, 1.22, 0.95), 0.05) == "inconclusive"  # worse, but CI includes 1
+    assert verdict(RatioEstimate(1.03, 1.01, 1.07, 0.95), 0.05) == "inconclusive"  # could be beyond 5%
+    assert verdict(RatioEstimate(1.02, 1.005, 1.04, 0.95), 0.05) == "unchanged"  # real but within tolerance
+    assert verdict(RatioEstimate(0.85, 0.80, 0.90, 0.95), 0.05) == "improved"
+    # throughput: higher is better, so a 10% drop is a regression
+    assert verdict(RatioEstimate(0.90, 0.87, 0.93, 0.95), 0.05, higher_is_worse=False) == "regressed"
+
+
+def test_thresholds():
+    t = parse_thresholds("7%", ["p95=10", "memory=2%"])
+    assert t == {"throughput": 0.07, "p50": 0.07, "p95": 0.10, "memory": 0.02}
+    with pytest.raises(UsageError):
+        parse_thresholds("five", [])
+    with pytest.raises(UsageError, match="METRIC=PCT"):
+        parse_thresholds("5%", ["latency=5%"])
+
+
+def write_run(path, cases, run_id="run1", fingerprint="fp1", memory=1000.0):
+    """A result file from synthetic latencies: cases maps (batch, depth) -> latencies."""
+    with ResultWriter(path) as writer:
+        for (batch, depth), latencies in cases.items():
+            case_id = f"c{batch}-{depth}"
+            mean = sum(latencies) / len(latencies)
+            writer.write_row({
+                "run_id": run_id, "case_id": case_id, "utc_time": f"2026-11-23T00:00:0{len(run_id) % 10}Z",
+                "hardware_fingerprint": fingerprint, "hardware_name": "test machine", "model": "m", "revision": "",
+                "weights": "random", "backend": "torch", "dtype": "fp32", "device": "cpu", "batch_size": batch,
+                "depth": depth, "max_length": 512, "order": "given", "threads": 2, "workload": "rag", "seed": 0,
+                "status": "ok", "pairs_per_s": depth * 1000 / mean, "p50_ms": sorted(latencies)[len(latencies) // 2],
+                "p95_ms": "", "peak_rss_mib": memory,
+            })  # fmt: skip
+            writer.write_samples(run_id, case_id, latencies)
+    return path
+
+
+def test_compare_passes_unchanged_and_fails_once_listing_every_regression(tmp_path):
+    base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1), (16, 10): lognormal(100, 60, seed=2),
+                                             (32, 10): lognormal(100, 70, seed=3)})  # fmt: skip
+    same = write_run(tmp_path / "same.csv", {(8, 10): lognormal(100, 50, seed=4), (16, 10): lognormal(100, 60, seed=5),
+                                             (32, 10): lognormal(100, 70, seed=6)})  # fmt: skip
+    result = runner.invoke(app, ["compare", str(base), str(same)])
+    assert result.exit_code == 0, result.output
+    assert "3 unchanged" in result.output
+
+    slower = write_run(tmp_path / "slow.csv", {(8, 10): lognormal(100, 60, seed=7), (16, 10): lognormal(100, 60, seed=8),
+                                               (32, 10): lognormal(100, 84, seed=9), (64, 10): lognormal(100, 90)})  # fmt: skip
+    result = runner.invoke(app, ["compare", str(base), str(slower), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [c["verdict"] for c in report["cases"]] == ["regressed", "unchanged", "regressed"]
+    assert report["only_in_current"] == ["m torch/fp32 cpu batch 64 depth 10"]
+    throughput = report["cases"][0]["metrics"][0]
+    assert throughput["metric"] == "throughput" and throughput["ratio"] == pytest.approx(50 / 60, rel=0.03)
+
+
+def test_markdown_and_github_benchmark_outputs(tmp_path):
+    base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1)})
+    cur = write_run(tmp_path / "cur.csv", {(8, 10): lognormal(100, 50, seed=2)})
+    gh = tmp_path / "gh.json"
+    result = runner.invoke(app, ["compare", str(base), str(cur), "--format", "markdown", "--github-benchmark", str(gh)])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("## rerank-bench compare") and "| case | metric |" in result.stdout
+    entries = json.loads(gh.read_text())
+    assert {e["unit"] for e in entries} == {"ms", "MiB"}
+    assert any(e["name"].endswith("ms/pair") for e in entries)
+
+
+def test_memory_uses_a_plain_tolerance(tmp_path):
+    base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1)}, memory=1000.0)
+    cur = write_run(tmp_path / "cur.csv", {(8, 10): lognormal(100, 50, seed=2)}, memory=1150.0)
+    result = runner.invoke(app, ["compare", str(base), str(cur), "--json"])
+    assert result.exit_code == 1
+    memory = [m for m in json.loads(result.stdout)["cases"][0]["metrics"] if m["metric"] == "memory"][0]
+    assert memory["verdict"] == "regressed" and memory["ratio"] == pytest.approx(1.15)
+
+
+def test_inconclusive_fails_only_when_asked(tmp_path):
+    rng = random.Random(0)
+    base = write_run(tmp_path / "base.csv", {(8, 10): [rng.uniform(20, 80) for _ in range(6)]})
+    cur = write_run(tmp_path / "cur.csv", {(8, 10): [rng.uniform(25, 85) for _ in range(6)]})
+    assert runner.invoke(app, ["compare", str(base), str(cur)]).exit_code == 0
+    result = runner.invoke(app, ["compare", str(base), str(cur), "--fail-on-inconclusive"])
+    assert result.exit_code == 3
+
+
+def test_different_hardware_is_refused_unless_allowed_and_then_said_loudly(tmp_path):
+    base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1)}, fingerprint="aaa")
+    cur = write_run(tmp_path / "cur.csv", {(8, 10): lognormal(100, 50, seed=2)}, fingerprint="bbb")
+    result = runner.invoke(app, ["compare", str(base), str(cur)])
+    assert result.exit_code == 2 and "different hardware" in result.output
+    result = runner.invoke(app, ["compare", str(base), str(cur), "--allow-different-hardware"])
+    assert result.exit_code == 0 and "DIFFERENT HARDWARE" in result.output
+
+
+def test_malformed_inputs_name_file_row_and_column(tmp_path):
+    base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1)})
+    bad = write_run(tmp_path / "bad.csv", {(8, 10): lognormal(100, 50, seed=2)})
+    text = bad.read_text().replace(",ok,", ",ok,", 1)
+    lines = text.splitlines()
+    header = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[header.index("pairs_per_s")] = "nan"
+    bad.write_text("\n".join([lines[0], ",".join(cells)]) + "\n")
+    result = runner.invoke(app, ["compare", str(base), str(bad)])
+    assert result.exit_code == 2 and "bad.csv:2: column pairs_per_s is nan" in result.output
+
+    dup = write_run(tmp_path / "dup.csv", {(8, 10): lognormal(100, 50, seed=2)})
+    lines = dup.read_text().splitlines()
+    dup.write_text("\n".join([lines[0], lines[1], lines[1]]) + "\n")
+    result = runner.invoke(app, ["compare", str(base), str(dup)])
+    assert result.exit_code == 2 and "dup.csv:3: duplicate case in run run1" in result.output
+
+    nosamples = write_run(tmp_path / "nos.csv", {(8, 10): lognormal(100, 50, seed=2)})
+    (tmp_path / "nos.samples.jsonl").unlink()
+    result = runner.invoke(app, ["compare", str(base), str(nosamples)])
+    assert result.exit_code == 2 and "no raw samples" in result.output
+
+    missing = tmp_path / "missing.csv"
+    missing.write_text("schema_version,run_id\n1,r\n")
+    result = runner.invoke(app, ["compare", str(base), str(missing)])
+    assert result.exit_code == 2 and "missing column(s)" in result.output
+
+    result = runner.invoke(app, ["compare", str(base)])
+    assert result.exit_code == 2 and "needs BASELINE and CURRENT" in result.output
+
+
+def test_ignore_drops_a_field_from_the_match(tmp_path):
+    base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1)})
+    cur = tmp_path / "cur.csv"
+    write_run(cur, {(8, 10): lognormal(100, 50, seed=2)})
+    cur.write_text(cur.read_text().replace(",512,", ",256,"))
+    result = runner.invoke(app, ["compare", str(base), str(cur)])
+    assert result.exit_code == 2 and "no case of the baseline matches" in result.output
+    assert runner.invoke(app, ["compare", str(base), str(cur), "--ignore", "max_length"]).exit_code == 0
+
+
+def test_ab_interleaves_fresh_processes_and_detects_a_slower_candidate(tmp_path):
+    shared = ["--backend", "fake", "--depth", "10", "--batch-size", "10", "--max-seconds-per-case", "0.4"]
+    result = runner.invoke(app, ["ab", "--a", "-m fake:ms_per_pair=0.3", "--b", "-m fake:ms_per_pair=0.45",
+                                 "--reps", "2", "--json", *shared])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    (case,) = json.loads(result.stdout)["cases"]
+    assert case["verdict"] == "regressed" and case["noise"] is not None
+    assert "repetition 2/2: B" in result.output  # progress on stderr, B first in the second repetition
+
+
+def test_shard_slices_the_grid_without_overlap(tmp_path):
+    seen = []
+    for k in (1, 2, 3):
+        result = runner.invoke(app, ["sweep", "--backend", "fake", "-m", "fake:", "--depth", "5,10", "--batch-size", "1,2,4",
+                                     "--shard", f"{k}/3", "--dry-run", "--json"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        seen.extend(c["index"] for c in json.loads(result.stdout))
+    assert sorted(seen) == list(range(6))
+    assert runner.invoke(app, ["sweep", "--backend", "fake", "-m", "fake:", "--shard", "4/3", "--dry-run"]).exit_code == 2
