@@ -183,14 +183,34 @@ def test_ignore_drops_a_field_from_the_match(tmp_path):
     assert runner.invoke(app, ["compare", str(base), str(cur), "--ignore", "max_length"]).exit_code == 0
 
 
-def test_ab_interleaves_fresh_processes_and_detects_a_slower_candidate(tmp_path):
-    shared = ["--backend", "fake", "--depth", "10", "--batch-size", "10", "--max-seconds-per-case", "0.4"]
-    result = runner.invoke(app, ["ab", "--a", "-m fake:ms_per_pair=0.3", "--b", "-m fake:ms_per_pair=0.45",
-                                 "--reps", "2", "--json", *shared])  # fmt: skip
+def test_ab_takes_turns_in_fresh_processes_and_detects_a_slower_candidate():
+    shared = ["--backend", "fake", "--depth", "10", "--batch-size", "10"]
+    result = runner.invoke(app, ["ab", "--a", "-m fake:ms_per_pair=1", "--b", "-m fake:ms_per_pair=1.5",
+                                 "--reps", "2", "--seconds", "0.5", "--json", *shared])  # fmt: skip
     assert result.exit_code == 1, result.output
     (case,) = json.loads(result.stdout)["cases"]
-    assert case["verdict"] == "regressed" and case["noise"] is not None
-    assert "repetition 2/2: B" in result.output  # progress on stderr, B first in the second repetition
+    assert case["verdict"] == "regressed"
+    throughput = case["metrics"][0]
+    assert throughput["metric"] == "throughput" and throughput["note"].startswith("paired")
+    assert throughput["ratio"] == pytest.approx((10 * 1 + 0.2) / (10 * 1.5 + 0.2), rel=0.1)
+    assert case["noise"] < 0.025
+    assert "repetition 2/2" in result.output
+
+
+def test_ab_of_identical_arms_is_unchanged():
+    shared = ["--backend", "fake", "-m", "fake:ms_per_pair=1", "--depth", "10", "--batch-size", "10"]
+    result = runner.invoke(app, ["ab", "--reps", "1", "--seconds", "0.5", "--json", *shared])
+    assert result.exit_code == 0, result.output
+    (case,) = json.loads(result.stdout)["cases"]
+    assert case["verdict"] in ("unchanged", "inconclusive")
+    assert abs(case["metrics"][0]["ratio"] - 1) < 0.05
+
+
+def test_ab_reports_a_failing_arm_in_one_line():
+    result = runner.invoke(app, ["ab", "--a", "-m fake:", "--b", "-m fake:error_at_batch=10", "--reps", "1", "--seconds",
+                                 "0.2", "--backend", "fake", "--depth", "10", "--batch-size", "10"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "B: RuntimeError: fake failure at batch 10" in result.output
 
 
 def test_shard_slices_the_grid_without_overlap(tmp_path):
@@ -202,3 +222,18 @@ def test_shard_slices_the_grid_without_overlap(tmp_path):
         seen.extend(c["index"] for c in json.loads(result.stdout))
     assert sorted(seen) == list(range(6))
     assert runner.invoke(app, ["sweep", "--backend", "fake", "-m", "fake:", "--shard", "4/3", "--dry-run"]).exit_code == 2
+
+
+def test_ab_with_separate_commands_runs_a_paused_worker_per_arm():
+    import shlex
+    import sys
+
+    a_cmd = shlex.join([sys.executable, "-m", "rerank_bench"])
+    b_cmd = shlex.join([sys.executable, "-X", "faulthandler", "-m", "rerank_bench"])  # another "environment"
+    result = runner.invoke(app, ["ab", "--a-cmd", a_cmd, "--b-cmd", b_cmd, "--a", "-m fake:ms_per_pair=1",
+                                 "--b", "-m fake:ms_per_pair=1.5", "--reps", "1", "--seconds", "0.5", "--json",
+                                 "--backend", "fake", "--depth", "10", "--batch-size", "10"])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    (case,) = json.loads(result.stdout)["cases"]
+    assert case["verdict"] == "regressed"
+    assert case["metrics"][0]["ratio"] == pytest.approx(10.2 / 15.2, rel=0.1)

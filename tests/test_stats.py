@@ -87,3 +87,28 @@ def test_median_ci_ranks_switch_to_the_normal_approximation_for_large_n():
     assert (lo, hi) == (180, 221)
     exact_lo, exact_hi, _ = median_ci_ranks(199)
     assert abs(exact_lo - (199 / 2 - 1.96 * 199**0.5 / 2)) <= 1.5
+
+
+def test_paired_ratio_cancels_drift_that_unpaired_statistics_cannot():
+    import random as _random
+
+    from rerank_bench.stats import bootstrap_ratio, paired_ratio
+
+    rng = _random.Random(0)
+    runs, base_runs, cur_runs = [], [], []
+    for run in range(3):
+        pairs = []
+        for q in range(40):
+            machine = 1 + 0.08 * math.sin(q / 5 + run)  # the machine's speed drifts by +-8%
+            request = 80 + 40 * (q % 8) / 7  # requests differ in length
+            a = request * machine * rng.uniform(0.99, 1.01)
+            b = request * machine * 1.10 * rng.uniform(0.99, 1.01)  # 10% more work
+            pairs.append((a, b))
+        runs.append(pairs)
+        base_runs.append([a for a, _ in pairs])
+        cur_runs.append([b for _, b in pairs])
+    paired = paired_ratio(runs)
+    unpaired = bootstrap_ratio(base_runs, cur_runs, "mean")
+    assert paired.ratio == pytest.approx(1.10, abs=0.005)
+    assert 1.09 < paired.low < paired.high < 1.11
+    assert (paired.high - paired.low) < (unpaired.high - unpaired.low) / 3

@@ -165,7 +165,13 @@ def sweep(
     plan, outcome = run_guarded(work)
     if outcome is None:
         if as_json:
-            print_json([{"index": c.index, "case_id": c.case_id, **c.key(), "resumed": c.case_id in plan.already_done} for c in plan.cases])
+            # `job` is everything a worker needs to measure the case (ab drives workers with it).
+            print_json([{"index": c.index, "case_id": c.case_id, **c.key(), "resumed": c.case_id in plan.already_done,
+                         "job": {"model": c.model.to_payload(), "backend": c.backend, "dtype": c.dtype,
+                                 "device": c.device, "threads": c.threads, "max_length": c.max_length,
+                                 "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed,
+                                 "workload": plan.workload}}
+                        for c in plan.cases])  # fmt: skip
         else:
             render_cases(plan.cases, plan.already_done, stdout)
         return
@@ -263,7 +269,9 @@ def ab(
     b: Annotated[str, typer.Option("--b", help="Sweep options of the candidate arm, as one string.")] = "",
     a_cmd: Annotated[Optional[str], typer.Option("--a-cmd", help="Command that runs rerank-bench for A (e.g. venv-a/bin/rerank-bench).")] = None,
     b_cmd: Annotated[Optional[str], typer.Option("--b-cmd", help="Command that runs rerank-bench for B.")] = None,
-    reps: Annotated[int, typer.Option("--reps", help="Repetitions per arm, each a fresh process.")] = 4,
+    reps: Annotated[int, typer.Option("--reps", help="Repetitions, each with fresh processes for A, A' and B.")] = 3,
+    seconds: Annotated[float, typer.Option("--seconds", help="Timed turns per repetition (at least 10 queries per arm).")] = 12.0,
+    case_timeout: Annotated[float, typer.Option("--case-timeout", help="Give up on a worker that does not answer for this many seconds.")] = 600.0,
     fmt: FormatOption = "table",
     max_regression: ThresholdOption = "5%",
     threshold: OverrideOption = None,
@@ -271,14 +279,13 @@ def ab(
     github_benchmark: GithubOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
-    """A/B on this machine in one job: baseline and candidate run interleaved (A B, B A, ...), each repetition
-    a fresh sweep process, judged like `compare`, with an A/A noise floor from A's repetitions. Options after
-    the named ones are sweep options shared by both arms.
+    """A/B on this machine in one job: fresh processes for baseline (A), a second baseline (A', the A/A
+    check) and candidate (B) take turns one query at a time on the same requests, so the machine's drift
+    cancels; judged like `compare`, with the A/A noise floor. Options after the named ones are sweep
+    options shared by both arms (a grid of several cases is compared case by case).
 
     Example: rerank-bench ab --a "--max-length 256" --b "--max-length 512" -m minilm-l6 --depth 20 --batch-size 8 --doc-tokens 200
     """
-    import tempfile
-
     from rerank_bench.ab import parse_arm, run_ab
     from rerank_bench.compare import parse_thresholds
     from rerank_bench.errors import UsageError
@@ -291,12 +298,48 @@ def ab(
         shared = list(ctx.args)
         if arm_a == arm_b:
             stderr.print("note: A and B are identical: this is an A/A run", highlight=False)
-        with tempfile.TemporaryDirectory(prefix="rerank-bench-ab-") as tmp:
-            return run_ab(arm_a, arm_b, shared, reps, thresholds, Path(tmp),
-                          progress=lambda m: stderr.print(m, highlight=False))  # fmt: skip
+        if seconds <= 0 or case_timeout <= 0:
+            raise UsageError("--seconds and --case-timeout must be positive")
+        return run_ab(arm_a, arm_b, shared, reps, thresholds, seconds=seconds, timeout_s=case_timeout,
+                      progress=lambda m: stderr.print(m, highlight=False))  # fmt: skip
 
     comparison = run_guarded(work)
     _finish_comparison(comparison, "rerank-bench ab", fmt, as_json, github_benchmark, fail_on_inconclusive)
+
+
+@app.command()
+def report(
+    inputs: Annotated[list[Path], typer.Argument(help="Result CSV files or folders (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for leaderboard.md/.csv, the PNG plots and report.html.")] = Path("report"),
+    budget_ms: Annotated[Optional[float], typer.Option("--budget-ms", help="Latency budget drawn on the latency-vs-depth plot.")] = None,
+    filter_: Annotated[Optional[list[str]], typer.Option("--filter", help="FIELD=VALUE[,VALUE] with FIELD model, hardware or backend; repeatable.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard and the files written as JSON.")] = False,
+) -> None:
+    """Merge result CSVs from many machines into a leaderboard (terminal, Markdown, CSV), plots (PNG) and one
+    self-contained HTML page (plots embedded, nothing fetched from the network).
+
+    Example: rerank-bench report results/ --out report --budget-ms 200 --filter model=minilm-l6
+    """
+    from rerank_bench.report import build_report, parse_filters
+
+    output = run_guarded(lambda: build_report(inputs, out, budget_ms, parse_filters(filter_ or [])))
+    if as_json:
+        print_json(output.to_dict())
+        return
+    from rerank_bench.render.report_view import render_leaderboard
+
+    render_leaderboard(output, stdout)
+
+
+@app.command("_ab-worker", hidden=True)
+def ab_worker() -> None:
+    """Internal: one side of `ab`, driven query by query over stdin/stdout (JSON lines).
+
+    Example: (started by rerank-bench ab; not for direct use)
+    """
+    from rerank_bench.lockstep import serve
+
+    serve(sys.stdin, sys.stdout)
 
 
 def main() -> None:

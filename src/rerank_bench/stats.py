@@ -250,3 +250,35 @@ def verdict(estimate: RatioEstimate, threshold: float, higher_is_worse: bool = T
     if hi <= worse and hi < 1:  # better, but not beyond the threshold for sure: no regression possible
         return "unchanged"
     return "inconclusive"
+
+
+def paired_ratio(
+    runs: list[list[tuple[float, float]]],
+    statistic: str = "mean",
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> RatioEstimate:
+    """statistic(current) / statistic(baseline) over matched (baseline, current) latency pairs, with a
+    two-level bootstrap that keeps pairs together: runs with replacement, then pairs within each run.
+
+    Pairs are queries of the same request measured back to back, so request-to-request variation and slow
+    drift of the machine move both members of a pair and cancel in the ratio instead of widening it.
+    """
+    import numpy as np
+
+    if not runs or not all(runs):
+        raise ValueError("paired_ratio needs at least one non-empty run")
+    stat = _statistic(statistic)
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(run, dtype=float) for run in runs]
+    pooled = np.concatenate(arrays)
+    point = float(stat(pooled[:, 1])) / float(stat(pooled[:, 0]))
+    ratios = np.empty(resamples)
+    for b in range(resamples):
+        chosen = np.concatenate(
+            [arrays[i][rng.integers(0, len(arrays[i]), len(arrays[i]))] for i in rng.integers(0, len(arrays), len(arrays))]
+        )
+        ratios[b] = float(stat(chosen[:, 1])) / float(stat(chosen[:, 0]))
+    alpha = (1 - confidence) / 2
+    return RatioEstimate(point, float(np.quantile(ratios, alpha)), float(np.quantile(ratios, 1 - alpha)), confidence)

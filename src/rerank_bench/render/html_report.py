@@ -1,0 +1,72 @@
+"""The report as one self-contained HTML file: plots embedded as base64 PNG, no external URL, no script."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+from rerank_bench import __version__
+
+STYLE = """
+body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1100px;
+       color: #1f2328; padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #d0d7de; padding: 0.3rem 0.55rem; }
+th { background: #f6f8fa; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; border: 1px solid #d0d7de; margin: 0.5rem 0; }
+.note { color: #9a6700; } .muted { color: #656d76; font-size: 0.8rem; }
+"""
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return '<td class="num">-</td>'
+    if isinstance(value, float):
+        return f'<td class="num">{value:,.1f}</td>'
+    if isinstance(value, int):
+        return f'<td class="num">{value}</td>'
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def render_html(
+    entries: list[dict[str, Any]], plots: list[Path], notes: list[str], machines: list[dict[str, Any]], title: str
+) -> str:
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]  # fmt: skip
+    for note in notes:
+        parts.append(f"<p class='note'>{html.escape(note)}</p>")
+    parts.append("<h2>Leaderboard</h2>")
+    header = ["model", "weights", "backend/dtype", "hardware", "device", "best pairs/s", "at batch",
+              "p95 ms @ depth 20", "p95 ms @ depth 50", "p95 ms @ depth 100", "peak memory MiB"]  # fmt: skip
+    parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>")
+    for e in entries:
+        depth_cells = []
+        for depth in (20, 50, 100):
+            value = e[f"p95_ms_depth_{depth}"]
+            if value is not None and e[f"latency_metric_depth_{depth}"] == "p50":
+                depth_cells.append(f'<td class="num">{value:,.1f} (p50)</td>')
+            else:
+                depth_cells.append(_cell(value))
+        weights = e["weights"] + (" ⚠ twin" if e["random_weights"] else "")
+        parts.append(
+            "<tr>" + _cell(e["model"]) + _cell(weights) + _cell(f"{e['backend']}/{e['dtype']}") + _cell(e["hardware"])
+            + _cell(e["device"]) + _cell(e["best_pairs_per_s"]) + _cell(e["best_batch_size"]) + "".join(depth_cells)
+            + _cell(e["peak_memory_mib"]) + "</tr>"
+        )
+    parts.append("</table>")
+    if any(e["random_weights"] for e in entries):
+        parts.append("<p class='muted'>⚠ twin: measured on the architecture twin (random weights), which runs "
+                     "exactly as fast as the trained model; its scores are meaningless.</p>")  # fmt: skip
+    parts.append("<h2>Plots</h2>")
+    for plot in plots:
+        data = base64.b64encode(plot.read_bytes()).decode()
+        parts.append(f"<img alt='{html.escape(plot.stem)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Machines</h2><table><tr><th>fingerprint</th><th>hardware</th><th>CPU</th><th>ISA</th>"
+                 "<th>torch</th><th>rerank-bench</th><th>rows</th></tr>")  # fmt: skip
+    for m in machines:
+        parts.append("<tr>" + "".join(_cell(m[k]) for k in ("fingerprint", "hardware", "cpu", "isa", "torch", "tool", "rows")) + "</tr>")
+    parts.append(f"</table><p class='muted'>Made by rerank-bench {__version__}.</p></body></html>")
+    return "\n".join(parts) + "\n"

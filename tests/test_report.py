@@ -1,0 +1,99 @@
+"""`report`: merging result files from several machines into a leaderboard, plots and one HTML page."""
+
+import json
+
+from typer.testing import CliRunner
+
+from rerank_bench.cli import app
+from test_compare import lognormal, write_run
+
+runner = CliRunner()
+
+
+def two_machines(tmp_path):
+    a = write_run(tmp_path / "in" / "a.csv", {(8, 20): lognormal(60, 50, seed=1), (16, 20): lognormal(60, 80, seed=2),
+                                             (8, 50): lognormal(60, 120, seed=3)}, run_id="runA", fingerprint="fpA")  # fmt: skip
+    b = write_run(tmp_path / "in" / "b.csv", {(8, 20): lognormal(60, 25, seed=4), (16, 20): lognormal(60, 30, seed=5)},
+                  run_id="runB", fingerprint="fpB")  # fmt: skip
+    for path, name in ((a, "Laptop CPU"), (b, "NVIDIA L4")):
+        path.write_text(path.read_text().replace("test machine", name))
+    return tmp_path / "in"
+
+
+def test_report_merges_machines_and_writes_every_artefact(tmp_path):
+    inputs = two_machines(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["report", str(inputs), "--out", str(out), "--budget-ms", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {e["hardware"] for e in report["leaderboard"]} == {"Laptop CPU", "NVIDIA L4"}
+    laptop = next(e for e in report["leaderboard"] if e["hardware"] == "Laptop CPU")
+    assert laptop["best_batch_size"] == 8 and laptop["best_at_depth"] == 50  # 50 docs in 120 ms beats 20 in 50 ms
+    assert laptop["p95_ms_depth_20"] is not None and laptop["latency_metric_depth_20"] == "p50"  # no p95 in these rows
+    assert laptop["random_weights"] is True
+    assert {m["fingerprint"] for m in report["machines"]} == {"fpA", "fpB"}
+    for name in ("throughput_vs_batch_depth20", "latency_vs_depth", "memory_vs_batch"):
+        png = out / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert "Laptop CPU (cpu)" in (out / "leaderboard.md").read_text()
+    assert (out / "leaderboard.csv").read_text().startswith("model,weights")
+
+
+def test_html_is_self_contained(tmp_path):
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["report", str(two_machines(tmp_path)), "--out", str(out)]).exit_code == 0
+    page = (out / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert page.count("data:image/png;base64,") == 4
+    assert "NVIDIA L4" in page and "twin" in page
+
+
+def test_identical_runs_read_twice_count_once(tmp_path):
+    inputs = two_machines(tmp_path)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "a.csv").write_text((inputs / "a.csv").read_text())
+    result = runner.invoke(app, ["report", str(inputs), str(copy), "--out", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert any("counted once" in n for n in report["notes"])
+    assert sum(m["rows"] for m in report["machines"]) == 5
+
+
+def test_filter_by_hardware(tmp_path):
+    result = runner.invoke(app, ["report", str(two_machines(tmp_path)), "--out", str(tmp_path / "o"),
+                                 "--filter", "hardware=NVIDIA L4", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {e["hardware"] for e in json.loads(result.stdout)["leaderboard"]} == {"NVIDIA L4"}
+    bad = runner.invoke(app, ["report", str(tmp_path / "in"), "--filter", "colour=red"])
+    assert bad.exit_code == 2 and "FIELD=VALUE" in bad.output
+
+
+def test_schema_mismatch_and_empty_input_are_exit_2(tmp_path):
+    inputs = two_machines(tmp_path)
+    text = (inputs / "a.csv").read_text().splitlines()
+    text[2] = "7" + text[2][1:]
+    (inputs / "a.csv").write_text("\n".join(text) + "\n")
+    result = runner.invoke(app, ["report", str(inputs), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "a.csv:3: schema version '7'" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["report", str(empty)])
+    assert result.exit_code == 2 and "no result CSV files" in result.output
+    (empty / "header-only.csv").write_text((inputs / "b.csv").read_text().splitlines()[0] + "\n")
+    result = runner.invoke(app, ["report", str(empty)])
+    assert result.exit_code == 2 and "hold no rows" in result.output
+
+
+def test_a_file_with_only_failed_rows_gives_an_empty_report_that_says_so(tmp_path):
+    inputs = two_machines(tmp_path)
+    (inputs / "b.csv").unlink()
+    path = inputs / "a.csv"
+    path.write_text(path.read_text().replace(",ok,", ",error,"))
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["report", str(inputs), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["leaderboard"] == []
+    assert any("no case measured ok" in n for n in report["notes"])
+    assert (out / "report.html").exists()
