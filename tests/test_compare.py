@@ -185,15 +185,17 @@ def test_ignore_drops_a_field_from_the_match(tmp_path):
 
 def test_ab_takes_turns_in_fresh_processes_and_detects_a_slower_candidate():
     shared = ["--backend", "fake", "--depth", "10", "--batch-size", "10"]
+    # The fake sleeps, and sleeps jitter on a busy machine: a 20% threshold keeps the noise rule out of the way
+    # of this test, which is about the mechanism (the slowdown is 50%).
     result = runner.invoke(app, ["ab", "--a", "-m fake:ms_per_pair=1", "--b", "-m fake:ms_per_pair=1.5",
-                                 "--reps", "2", "--seconds", "0.5", "--json", *shared])  # fmt: skip
+                                 "--reps", "2", "--seconds", "0.5", "--max-regression", "20%", "--json", *shared])  # fmt: skip
     assert result.exit_code == 1, result.output
     (case,) = json.loads(result.stdout)["cases"]
     assert case["verdict"] == "regressed"
     throughput = case["metrics"][0]
     assert throughput["metric"] == "throughput" and throughput["note"].startswith("paired")
     assert throughput["ratio"] == pytest.approx((10 * 1 + 0.2) / (10 * 1.5 + 0.2), rel=0.1)
-    assert case["noise"] < 0.025
+    assert case["noise"] < 0.10
     assert "repetition 2/2" in result.output
 
 
@@ -232,6 +234,7 @@ def test_ab_with_separate_commands_runs_a_paused_worker_per_arm():
     b_cmd = shlex.join([sys.executable, "-X", "faulthandler", "-m", "rerank_bench"])  # another "environment"
     result = runner.invoke(app, ["ab", "--a-cmd", a_cmd, "--b-cmd", b_cmd, "--a", "-m fake:ms_per_pair=1",
                                  "--b", "-m fake:ms_per_pair=1.5", "--reps", "1", "--seconds", "0.5", "--json",
+                                 "--max-regression", "20%",
                                  "--backend", "fake", "--depth", "10", "--batch-size", "10"])  # fmt: skip
     assert result.exit_code == 1, result.output
     (case,) = json.loads(result.stdout)["cases"]
