@@ -97,3 +97,13 @@ def test_a_file_with_only_failed_rows_gives_an_empty_report_that_says_so(tmp_pat
     assert report["leaderboard"] == []
     assert any("no case measured ok" in n for n in report["notes"])
     assert (out / "report.html").exists()
+
+
+def test_missing_matplotlib_is_an_environment_error_not_a_traceback(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    result = runner.invoke(app, ["report", str(two_machines(tmp_path)), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 3
+    assert 'need matplotlib, which is not installed (pip install "rerank-bench[report]")' in result.output
+    assert "Traceback" not in result.output

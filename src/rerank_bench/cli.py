@@ -13,6 +13,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rerank_bench import __version__
 from rerank_bench.errors import EXIT_INTERRUPTED, RerankBenchError
@@ -51,7 +52,7 @@ def run_guarded(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except RerankBenchError as exc:
-        stderr.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        stderr.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         stderr.print("interrupted", highlight=False)
@@ -155,7 +156,7 @@ def sweep(
         machine = probe_machine()
         plan = plan_sweep(request, machine)
         for notice in plan.notices:
-            stderr.print(f"[yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
+            stderr.print(f"[yellow]notice:[/] {escape(notice)}", highlight=False, soft_wrap=True)
         if dry_run:
             return plan, None
         with ProgressEvents(stderr, len(plan.to_run())) as events:
@@ -188,7 +189,7 @@ def sweep(
         stderr.print(f"interrupted: {len(outcome.rows)} finished cases are in {outcome.output}", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
     for kind, message in outcome.fatal:
-        stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if outcome.fatal:
         kinds = {kind for kind, _ in outcome.fatal}
         raise typer.Exit(EXIT_ENVIRONMENT if kinds == {"environment"} else EXIT_USAGE)

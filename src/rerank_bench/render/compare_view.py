@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rerank_bench.compare import Comparison, MetricResult
@@ -28,7 +29,7 @@ def _value(m: MetricResult, which: float | None) -> str:
 def render_table(comparison: Comparison, console: Console, title: str) -> None:
     for note in comparison.notes:
         style = "bold red" if note.startswith("DIFFERENT HARDWARE") else "yellow"
-        console.print(f"[{style}]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[{style}]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     table = Table(title=title)
     for name, right in (("case", False), ("metric", False), ("baseline", True), ("current", True),
                         ("change [95% CI]", True), ("threshold", True), ("verdict", False)):  # fmt: skip

@@ -12,7 +12,14 @@ from rerank_bench import __version__
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from rerank_bench.errors import EnvironmentProblem
+
+        raise EnvironmentProblem(
+            "report plots need matplotlib, which is not installed", 'pip install "rerank-bench[report]"'
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rerank_bench.report import ReportOutput
@@ -10,7 +11,7 @@ from rerank_bench.report import ReportOutput
 
 def render_leaderboard(output: ReportOutput, console: Console) -> None:
     for note in output.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     table = Table(title="rerank-bench leaderboard")
     for name, right in (("model", False), ("weights", False), ("backend/dtype", False), ("hardware", False),
                         ("best pairs/s", True), ("at batch", True), ("p95 ms @20", True), ("p95 ms @50", True),

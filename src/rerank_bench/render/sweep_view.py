@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -46,7 +47,7 @@ def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], outpu
         ci = f"{_f(row.get('p50_ci_low_ms'))}-{_f(row.get('p50_ci_high_ms'))}" if row.get("p50_ci_low_ms") not in (None, "") else "-"
         status = row.get("status", "")
         if status != "ok":
-            status = f"{status}: {row.get('status_reason', '')}"[:60]
+            status = escape(f"{status}: {row.get('status_reason', '')}"[:60])
         table.add_row(
             str(row.get("model")), str(row.get("weights")), str(row.get("device")), str(row.get("depth")),
             str(row.get("batch_size")), _f(row.get("pairs_per_s")), _f(row.get("p50_ms")), _f(row.get("p95_ms")), ci,
@@ -99,7 +100,7 @@ class ProgressEvents:
             self.progress.stop()
 
     def notice(self, message: str) -> None:
-        self.console.print(f"[yellow]notice:[/] {message}", highlight=False)
+        self.console.print(f"[yellow]notice:[/] {escape(message)}", highlight=False)
 
     def case_started(self, case: Case) -> None:
         if self.progress:
@@ -111,4 +112,4 @@ class ProgressEvents:
             self.progress.advance(self.task)
             return
         detail = f"{_f(row.get('pairs_per_s'))} pairs/s, p50 {_f(row.get('p50_ms'))} ms" if row.get("status") == "ok" else row.get("status_reason", "")
-        self.console.print(f"[{self.done}/{self.total}] {case.describe()}: {row.get('status')} {detail}", highlight=False)
+        self.console.print(escape(f"[{self.done}/{self.total}] {case.describe()}: {row.get('status')} {detail}"), highlight=False)
