@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any, Callable
 
-from rerank_bench.compare import CaseRuns, Comparison, case_label, compare_case, overall_verdict
+from rerank_bench.compare import CaseRuns, Comparison, case_label, compare_case
 from rerank_bench.errors import EnvironmentProblem, UsageError
-from rerank_bench.stats import paired_ratio, verdict
+from rerank_bench.stats import paired_ratio
 
 FORBIDDEN = ("-o", "--output", "--resume", "--json", "--dry-run", "--shard")
 ROTATIONS = (("A", "B", "A2"), ("B", "A2", "A"), ("A2", "A", "B"))
@@ -200,22 +200,11 @@ def run_ab(
         base = _case_runs("A", rows("A", case_a), [r["latencies"]["A"] for r in reps_out])
         cand = _case_runs("B", rows("B", case_b), [r["latencies"]["B"] for r in reps_out])
         key = {"A": " ".join(a.args) or "(shared options)", "B": " ".join(b.args) or "(shared options)"}
-        result = compare_case(case_label(case_a), key, base, cand, thresholds)
-        # Timing metrics from pairs (B and A on the same request, back to back) replace the unpaired ones.
+        # Timing metrics from pairs: B and A on the same request, back to back.
         pairs = [list(zip(r["latencies"]["A"], r["latencies"]["B"])) for r in reps_out]
-        for metric in result.metrics:
-            statistic = {"throughput": "mean", "p50": "median", "p95": "p95"}.get(metric.metric)
-            if statistic is None or metric.verdict == "n/a":
-                continue
-            paired = paired_ratio(pairs, statistic)
-            shown = (1 / paired.ratio, 1 / paired.high, 1 / paired.low) if metric.metric == "throughput" else (
-                paired.ratio, paired.low, paired.high)
-            metric.ratio, metric.low, metric.high = shown
-            metric.verdict = verdict(paired, thresholds[metric.metric])
-            metric.note = "paired: same request, back to back"
+        result = compare_case(case_label(case_a), key, base, cand, thresholds, pairs=pairs)
         aa = paired_ratio([list(zip(r["latencies"]["A"], r["latencies"]["A2"])) for r in reps_out], seed=1)
         result.noise = (aa.high - aa.low) / 2
-        result.verdict = overall_verdict([m.verdict for m in result.metrics])
         if result.noise > thresholds["throughput"] / 2:
             result.verdict = "inconclusive"
         results.append(result)

@@ -17,7 +17,7 @@ from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.results import read_rows, read_samples, samples_path_for
 from statistics import fmean
 
-from rerank_bench.stats import RatioEstimate, bootstrap_ratio, min_samples_for, percentile, verdict
+from rerank_bench.stats import RatioEstimate, bootstrap_ratio, min_samples_for, paired_ratio, percentile, verdict
 
 MATCH_FIELDS = ("model", "revision", "weights", "backend", "dtype", "device", "batch_size", "depth", "max_length",
                 "order", "threads", "workload", "seed")  # fmt: skip
@@ -179,19 +179,34 @@ def _invert(estimate: RatioEstimate) -> RatioEstimate:
 
 
 def compare_case(
-    label: str, key: dict[str, str], baseline: CaseRuns, current: CaseRuns, thresholds: dict[str, float], seed: int = 0
+    label: str,
+    key: dict[str, str],
+    baseline: CaseRuns,
+    current: CaseRuns,
+    thresholds: dict[str, float],
+    seed: int = 0,
+    pairs: list[list[tuple[float, float]]] | None = None,
 ) -> CaseComparison:
+    """Judge one case. With `pairs` (ab: baseline and current latency of the same request, back to back,
+    one list per run), timing ratios come from the paired bootstrap; otherwise from the two samples."""
+    note = "paired: same request, back to back" if pairs is not None else ""
+
+    def estimate(statistic: str) -> RatioEstimate:
+        if pairs is not None:
+            return paired_ratio(pairs, statistic, seed=seed)
+        return bootstrap_ratio(baseline.runs, current.runs, statistic, seed=seed)
+
     metrics: list[MetricResult] = []
     # Values are computed from the pooled raw samples of all runs, so they agree with the ratios beside them.
     base_pool = [v for run in baseline.runs for v in run]
     cur_pool = [v for run in current.runs for v in run]
     # throughput = depth / mean latency, so its ratio is the inverse of the mean-latency ratio
-    mean = bootstrap_ratio(baseline.runs, current.runs, "mean", seed=seed)
+    mean = estimate("mean")
     shown = _invert(mean)
     base_tp = float(baseline.row["depth"]) * 1000.0 / fmean(base_pool)
     cur_tp = float(current.row["depth"]) * 1000.0 / fmean(cur_pool)
     metrics.append(MetricResult("throughput", base_tp, cur_tp, shown.ratio, shown.low, shown.high,
-                                thresholds["throughput"], verdict(mean, thresholds["throughput"])))  # fmt: skip
+                                thresholds["throughput"], verdict(mean, thresholds["throughput"]), note))  # fmt: skip
     for metric, statistic, q in (("p50", "median", 50), ("p95", "p95", 95)):
         need = min_samples_for(q)
         n_base, n_cur = sum(map(len, baseline.runs)), sum(map(len, current.runs))
@@ -199,10 +214,10 @@ def compare_case(
             metrics.append(MetricResult(metric, None, None, None, None, None, thresholds[metric], "n/a",
                                         f"needs {need} queries a side, has {n_base} and {n_cur}"))  # fmt: skip
             continue
-        estimate = bootstrap_ratio(baseline.runs, current.runs, statistic, seed=seed)
+        ratio = estimate(statistic)
         base_value, cur_value = percentile(base_pool, q), percentile(cur_pool, q)
-        metrics.append(MetricResult(metric, base_value, cur_value, estimate.ratio, estimate.low, estimate.high,
-                                    thresholds[metric], verdict(estimate, thresholds[metric])))  # fmt: skip
+        metrics.append(MetricResult(metric, base_value, cur_value, ratio.ratio, ratio.low, ratio.high,
+                                    thresholds[metric], verdict(ratio, thresholds[metric]), note))  # fmt: skip
     base_mem, cur_mem = baseline.memory_mib(), current.memory_mib()
     if base_mem and cur_mem:
         ratio = cur_mem / base_mem

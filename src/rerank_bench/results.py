@@ -26,7 +26,7 @@ def neutralise(value: str) -> str:
 
 
 def unneutralise(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:2] in _FORMULA_START and value[1:2] != "" else value
+    return value[1:] if value.startswith("'") and value[1:2] in _FORMULA_START else value
 
 
 def format_cell(value: Any) -> str:

@@ -227,9 +227,6 @@ def bootstrap_ratio(
     )
 
 
-VERDICTS = ("regressed", "improved", "unchanged", "inconclusive")
-
-
 def verdict(estimate: RatioEstimate, threshold: float, higher_is_worse: bool = True) -> str:
     """Decide one metric. `threshold` is the tolerated relative change (0.05 for 5%).
 
