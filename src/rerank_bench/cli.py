@@ -103,8 +103,10 @@ def sweep(
     weights: Annotated[str, typer.Option("--weights", help="auto (real if cached or downloadable, else the random twin), real, or random.")] = "auto",
     revision: Annotated[Optional[str], typer.Option("--revision", help="Hub revision (branch, tag or commit).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    backend: Annotated[str, typer.Option("--backend", help="Comma list of backends (torch).")] = "torch",
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads. Default: the cores this process may use (cgroup-aware).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Comma list of backends: torch, onnx, openvino. One whose packages are missing gives skipped rows.")] = "torch",
+    dtype: Annotated[str, typer.Option("--dtype", help="Comma list of precisions: fp32, fp16, bf16, int8 (int8: onnx). Ones the device cannot run give skipped rows.")] = "fp32",
+    order: Annotated[str, typer.Option("--order", help="Comma list: given (candidates as in the request), length (batched by token length, less padding).")] = "given",
+    threads: Annotated[Optional[str], typer.Option("--threads", help="Comma list of CPU thread counts. Default: the cores this process may use (cgroup-aware).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Append to this result CSV, skipping cases it already holds (ok or oom).")] = None,
     max_seconds_per_case: Annotated[float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")] = 15.0,
@@ -131,6 +133,7 @@ def sweep(
 
     def work() -> tuple[Any, Any]:
         from rerank_bench.backends import REGISTRY
+        from rerank_bench.compat import DTYPES, ORDERS
         from rerank_bench.errors import UsageError
         from rerank_bench.plan import parse_str_list
         from rerank_bench.probe import probe_machine
@@ -146,13 +149,13 @@ def sweep(
             batch_sizes=parse_int_list(batch_size, "--batch-size"),
             depths=parse_int_list(depth, "--depth"),
             backends=parse_str_list(backend, "--backend", tuple(REGISTRY)),
+            dtypes=parse_str_list(dtype, "--dtype", DTYPES), orders=parse_str_list(order, "--order", ORDERS),
+            thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
             max_length=max_length, doc_tokens=doc_tokens, workload_file=workload,
             sample_with_replacement=sample_with_replacement, weights=weights, revision=revision, device=device,
-            threads=threads, output=output, resume=resume, seed=seed, trust_remote_code=trust_remote_code,
+            output=output, resume=resume, seed=seed, trust_remote_code=trust_remote_code,
             allow_random_head=allow_random_head, settings=settings, shard=parse_shard(shard),
         )
-        if threads is not None and threads < 1:
-            raise UsageError("--threads must be at least 1")
         machine = probe_machine()
         plan = plan_sweep(request, machine)
         for notice in plan.notices:
@@ -169,7 +172,7 @@ def sweep(
             # `job` is everything a worker needs to measure the case (ab drives workers with it).
             print_json([{"index": c.index, "case_id": c.case_id, **c.key(), "resumed": c.case_id in plan.already_done,
                          "job": {"model": c.model.to_payload(), "backend": c.backend, "dtype": c.dtype,
-                                 "device": c.device, "threads": c.threads, "max_length": c.max_length,
+                                 "device": c.device, "threads": c.threads, "max_length": c.max_length, "order": c.order,
                                  "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed,
                                  "workload": plan.workload}}
                         for c in plan.cases])  # fmt: skip

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from rerank_bench.errors import UsageError
 from rerank_bench.resolve import ResolvedModel
@@ -38,6 +38,7 @@ class Case:
     threads: int
     workload: str  # "rag", "fixed:N", "uniform:A:B" or "file:NAME@SHA"
     seed: int
+    skip: str | None = field(default=None, compare=False)  # why it cannot run here (a skipped row)
 
     def key(self) -> dict[str, Any]:
         return {
@@ -62,7 +63,9 @@ class Case:
         return case_id_for(self.key())
 
     def describe(self) -> str:
-        return f"{self.model.name} {self.backend}/{self.dtype} {self.device} batch {self.batch_size} depth {self.depth}"
+        threads = f" {self.threads}t" if self.device == "cpu" else ""
+        return (f"{self.model.name} {self.backend}/{self.dtype} {self.device}{threads} {self.order} "
+                f"batch {self.batch_size} depth {self.depth}")
 
 
 def case_id_for(key: dict[str, Any]) -> str:
@@ -111,20 +114,23 @@ def expand_cases(
     max_length: int | None = None,
     backends: tuple[str, ...] = ("torch",),
     dtypes: tuple[str, ...] = ("fp32",),
-    order: str = "given",
+    orders: tuple[str, ...] = ("given",),
+    thread_counts: tuple[int, ...] | None = None,
+    skip: Callable[[str, str], str | None] | None = None,
 ) -> list[Case]:
-    """models x backends x dtypes x depths x batch sizes, in the order they run.
+    """models x backends x dtypes x threads x orders x depths x batch sizes, in the order they run.
 
-    Batch sizes ascend within each (model, backend, dtype, depth) so that after an out-of-memory case the
-    larger batch sizes can be skipped.
+    Batch sizes ascend within each (model, backend, dtype, threads, order, depth) so that after an
+    out-of-memory case the larger batch sizes can be skipped. `skip(backend, dtype)` says why a combination
+    cannot run here; such cases stay in the list and become skipped rows.
     """
     cases = []
-    for index, (model, backend, dtype, depth, batch) in enumerate(
-        itertools.product(models, backends, dtypes, depths, sorted(batch_sizes))
-    ):
+    grid = itertools.product(models, backends, dtypes, thread_counts or (threads,), orders, depths, sorted(batch_sizes))
+    for index, (model, backend, dtype, n_threads, order, depth, batch) in enumerate(grid):
         length = max_length if max_length is not None else model.max_length
         cases.append(
             Case(index=index, model=model, backend=backend, dtype=dtype, device=device, batch_size=batch,
-                 depth=depth, max_length=length, order=order, threads=threads, workload=workload, seed=seed)  # fmt: skip
+                 depth=depth, max_length=length, order=order, threads=n_threads, workload=workload, seed=seed,
+                 skip=skip(backend, dtype) if skip else None)  # fmt: skip
         )
     return cases

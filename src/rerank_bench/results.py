@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rerank_bench.errors import ResultFileError
-from rerank_bench.schema import COLUMN_NAMES, SCHEMA_VERSION
+from rerank_bench.schema import ADDED_IN_2, COLUMN_NAMES, SCHEMA_VERSION, UPGRADABLE_VERSIONS
 
 # A spreadsheet executes a cell starting with one of these as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -84,7 +84,8 @@ def _complete_lines(path: Path) -> list[str]:
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of a result CSV as text, formula quoting undone; the schema version is checked."""
+    """Rows of a result CSV as text, formula quoting undone; the schema version is checked and older
+    versions are upgraded (their missing columns empty)."""
     if not path.exists():
         raise ResultFileError(f"result file {path} does not exist")
     lines = _complete_lines(path)
@@ -97,7 +98,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     rows = []
     for number, row in enumerate(reader, start=2):
         version = row.get("schema_version", "")
-        if version != str(SCHEMA_VERSION):
+        if version in UPGRADABLE_VERSIONS:
+            row = {**{name: "" for name in ADDED_IN_2}, **row, "schema_version": str(SCHEMA_VERSION)}
+        elif version != str(SCHEMA_VERSION):
             raise ResultFileError(
                 f"{path}:{number}: schema version {version!r}, this rerank-bench reads version {SCHEMA_VERSION}",
                 "regenerate the file with this version, or use the rerank-bench that wrote it",

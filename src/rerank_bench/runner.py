@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from rerank_bench.agreement import compare_scores
+from rerank_bench.compat import DeviceTraits, missing_packages, skip_reason
 from rerank_bench.errors import UsageError
 from rerank_bench.measure import MeasureSettings
 from rerank_bench.plan import Case, expand_cases
@@ -25,6 +27,8 @@ from rerank_bench.results import ResultWriter, read_rows
 from rerank_bench.workload import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
 
 DONE_STATUSES = ("ok", "oom")  # what --resume does not measure again
+# Ranking agreement is measured against this configuration of the same model on the same device.
+REFERENCE = ("torch", "fp32", "given")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class SweepRequest:
     depths: tuple[int, ...] = (10, 20, 50, 100)
     backends: tuple[str, ...] = ("torch",)
     dtypes: tuple[str, ...] = ("fp32",)
+    orders: tuple[str, ...] = ("given",)
+    thread_counts: tuple[int, ...] | None = None  # None: the usable cores
     max_length: int | None = None
     doc_tokens: str | None = None
     workload_file: Path | None = None
@@ -147,8 +153,15 @@ def plan_sweep(
     only_fake = all(m.source == "fake" for m in models)
     device = "cpu" if only_fake else resolve_device(request.device, torch_module)
     threads = request.threads or machine.cpu.usable_cores
+    traits = device_traits(device, machine)
+    missing = {b: missing_packages(b) for b in request.backends}
+
+    def skip(backend: str, dtype: str) -> str | None:
+        return skip_reason(backend, dtype, traits, missing[backend])
+
+    counts = request.thread_counts if device == "cpu" else None
     cases = expand_cases(models, request.batch_sizes, request.depths, device, threads, label, request.seed,
-                         request.max_length, request.backends, request.dtypes)  # fmt: skip
+                         request.max_length, request.backends, request.dtypes, request.orders, counts, skip)  # fmt: skip
     if request.shard is not None:
         k, n = request.shard
         # By case index over the full grid: every shard sees the same grid, so the slices never overlap.
@@ -165,6 +178,23 @@ def plan_sweep(
                 done.add(row["case_id"])
                 resumed.append(row)
     return SweepPlan(cases=cases, output=output, workload=workload, notices=notices, already_done=done, resumed_rows=resumed)
+
+
+def device_traits(device: str, machine: MachineReport) -> DeviceTraits:
+    kind = "cuda" if device.startswith("cuda") else device
+    capability = None
+    if kind == "cuda":
+        index = int(device.split(":")[1]) if ":" in device else 0
+        for gpu in machine.gpus:
+            if gpu.cuda_index == index and gpu.compute_capability:
+                major, _, minor = gpu.compute_capability.partition(".")
+                capability = (int(major), int(minor or 0))
+    providers = tuple(machine.software.get("onnxruntime_providers") or ())
+    return DeviceTraits(kind=kind, cpu_flags=frozenset(machine.cpu.isa_flags), cuda_capability=capability, ort_providers=providers)
+
+
+def _is_reference(case: Case) -> bool:
+    return (case.backend, case.dtype, case.order) == REFERENCE
 
 
 def _load_groups(cases: list[Case]) -> list[list[Case]]:
@@ -198,7 +228,10 @@ def _signal_name(exitcode: int | None) -> str:
 class _GroupRun:
     """Runs one load group in a child process and turns whatever happens into rows."""
 
-    def __init__(self, cases: list[Case], plan: SweepPlan, settings: MeasureSettings, write: Callable[[Case, dict[str, Any], list[float]], None], events: SweepEvents) -> None:
+    def __init__(self, cases: list[Case], plan: SweepPlan, settings: MeasureSettings, write: Callable[[Case, dict[str, Any], list[float]], None], events: SweepEvents,
+                 fingerprint: str = "", reference: dict[int, list[list[float]]] | None = None) -> None:  # fmt: skip
+        self.fingerprint = fingerprint
+        self.reference = reference  # depth -> reference scores of the agreement requests
         self.cases = {c.index: c for c in cases}
         self.order = [c.index for c in cases]
         self.plan = plan
@@ -216,22 +249,28 @@ class _GroupRun:
         return {
             "model": first.model.to_payload(),
             "group": {"backend": first.backend, "dtype": first.dtype, "device": first.device,
-                      "threads": first.threads, "max_length": first.max_length},  # fmt: skip
-            "cases": [{"index": c.index, "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed}
+                      "threads": first.threads, "max_length": first.max_length, "fingerprint": self.fingerprint},  # fmt: skip
+            "cases": [{"index": c.index, "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed, "order": c.order}
                       for c in (self.cases[i] for i in self.order)],  # fmt: skip
             "workload": self.plan.workload,
             "settings": asdict(self.settings),
+            "agreement": bool(self.reference),
         }
 
     def _finish(self, index: int, fields: dict[str, Any], latencies: list[float]) -> None:
         case = self.cases[index]
         if index in self.pending:
             self.pending.remove(index)
+        fields = dict(fields)
+        scores = fields.pop("_agreement_scores", None)
+        reference = (self.reference or {}).get(case.depth)
+        if scores and reference and len(scores) == len(reference):
+            fields.update(compare_scores(reference, scores).to_row())
+            fields["agreement_reference"] = "/".join(REFERENCE)
         row = {**_key_columns(case, self.load), **fields}
         if self.load:
-            row.setdefault("load_s", self.load.get("load_s"))
-            row.setdefault("tokenizer", self.load.get("tokenizer"))
-            row.setdefault("gpu_name", self.load.get("gpu_name"))
+            for name in ("load_s", "tokenizer", "gpu_name", "export_s", "backend_options"):
+                row.setdefault(name, self.load.get(name))
         self.write(case, row, latencies)
         self.current = None
         self.deadline = None
@@ -320,6 +359,61 @@ class _GroupRun:
         )
 
 
+def _reference_scores(cases: list[Case], plan: SweepPlan, settings: MeasureSettings) -> tuple[dict[int, list[list[float]]], str | None]:
+    """Reference scores (torch fp32, given order) of the agreement requests at each depth of these cases,
+    from a short-lived worker; ({}, why) when the reference cannot be had."""
+    from rerank_bench.worker import reference_main
+
+    first = cases[0]
+    payload = {
+        "model": first.model.to_payload(),
+        "group": {"backend": REFERENCE[0], "dtype": REFERENCE[1], "device": first.device, "threads": first.threads,
+                  "max_length": first.max_length},  # fmt: skip
+        "depths": sorted({c.depth for c in cases}),
+        "seed": first.seed,
+        "workload": plan.workload,
+    }
+    ctx = mp.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=reference_main, args=(sender, payload), daemon=True)
+    process.start()
+    sender.close()
+    scores: dict[int, list[list[float]]] = {}
+    problem: str | None = None
+    deadline = time.monotonic() + settings.first_query_timeout_s
+    try:
+        while True:
+            if receiver.poll(0.1):
+                try:
+                    message = receiver.recv()
+                except (EOFError, OSError):
+                    problem = "the reference worker died"
+                    break
+                if message[0] == "reference":
+                    scores[message[1]] = message[2]
+                elif message[0] == "fatal":
+                    problem = message[2]
+                    break
+                elif message[0] == "finished":
+                    break
+            elif not process.is_alive():
+                problem = f"the reference worker died ({_signal_name(process.exitcode)})"
+                break
+            elif time.monotonic() > deadline:
+                problem = "the reference worker timed out"
+                break
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join(timeout=10)
+        receiver.close()
+    return (scores, None) if not problem else ({}, problem)
+
+
+def _needs_reference(cases: list[Case]) -> bool:
+    return any(c.skip is None and not _is_reference(c) and c.backend != "fake" for c in cases)
+
+
 def run_sweep(plan: SweepPlan, machine: MachineReport, settings: MeasureSettings, events: SweepEvents | None = None) -> SweepOutcome:
     events = events or QuietEvents()
     run_id = new_run_id()
@@ -338,9 +432,23 @@ def run_sweep(plan: SweepPlan, machine: MachineReport, settings: MeasureSettings
             rows.append(full)
             events.case_finished(case, full)
 
+        references: dict[tuple[Any, ...], dict[int, list[list[float]]]] = {}
         try:
-            for group in _load_groups(plan.to_run()):
-                run = _GroupRun(group, plan, settings, write, events)
+            to_run = plan.to_run()
+            for case in to_run:
+                if case.skip is not None:
+                    write(case, {**case.key(), "status": "skipped", "status_reason": case.skip}, [])
+            runnable = [c for c in to_run if c.skip is None]
+            for group in _load_groups(runnable):
+                first = group[0]
+                ref_key = (first.model.spec, first.device, first.max_length, first.seed)
+                same_model = [c for c in runnable if (c.model.spec, c.device, c.max_length, c.seed) == ref_key]
+                if ref_key not in references and _needs_reference(same_model):
+                    events.notice(f"{first.model.name}: scoring the agreement requests with the reference (torch fp32, given order)")
+                    references[ref_key], problem = _reference_scores(same_model, plan, settings)
+                    if problem:
+                        events.notice(f"{first.model.name}: no ranking agreement: {problem}")
+                run = _GroupRun(group, plan, settings, write, events, machine.fingerprint, references.get(ref_key))
                 run.run()
                 if run.fatal:
                     fatal.append(run.fatal)

@@ -6,7 +6,15 @@ versions they do not know (or upgrade them).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions read by upgrading: 1 -> 2 added the backend, work and agreement columns (empty in upgraded rows;
+# every version-1 column kept its meaning: version 1 ran only the torch backend, given order).
+UPGRADABLE_VERSIONS = ("1",)
+ADDED_IN_2 = (
+    "backend_options", "gflop_per_query", "gflop_per_s", "peak_gflop_per_s", "fraction_of_peak", "agreement_reference",
+    "agreement_requests", "agreement_spearman_mean", "agreement_spearman_worst", "agreement_top10_overlap",
+    "agreement_max_abs_diff", "export_s",
+)  # fmt: skip
 
 # (column, meaning). Units are in the names.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -34,14 +42,15 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("revision", "Hub commit of the weights where known"),
     ("weights", "real, random (architecture twin: same speed, meaningless scores) or real+random-head"),
     ("tokenizer", "own (the model's tokenizer) or offline (built by rerank-bench, same vocabulary size)"),
-    ("backend", "inference runtime (torch: sentence-transformers CrossEncoder on PyTorch)"),
+    ("backend", "inference runtime: torch (sentence-transformers CrossEncoder), onnx (ONNX Runtime), openvino"),
+    ("backend_options", "how the runtime was set up: opset, fused attention count, quantization, precision hint, version"),
     ("dtype", "weight and compute precision"),
     ("device", "cpu, cuda:N or mps"),
     ("batch_size", "pairs per forward pass"),
     ("depth", "candidate documents per query"),
     ("max_length", "tokens per pair after truncation"),
-    ("order", "candidate order handed to the backend (given: as in the request)"),
-    ("threads", "CPU threads torch may use"),
+    ("order", "given: candidates handed over as in the request; length: batched by ascending token length"),
+    ("threads", "CPU threads the runtime may use"),
     ("workload", "length mix: rag, fixed:N, uniform:A:B, or file:NAME@SHA"),
     ("seed", "seed of the synthetic workload"),
     ("status", "ok, oom, error, timeout or skipped"),
@@ -68,7 +77,18 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("pair_tokens_p50", "median tokens per pair"),
     ("pair_tokens_p95", "95th percentile of tokens per pair"),
     ("padding_efficiency", "real tokens / tokens computed (padding included), over the timed queries"),
+    ("gflop_per_query", "useful work per query: model FLOPs at the pairs' real token lengths (no padding), in GFLOP"),
+    ("gflop_per_s", "achieved rate of useful work: FLOPs of the timed queries / measure_s"),
+    ("peak_gflop_per_s", "this machine's measured matmul peak for the dtype at these threads (GOP/s for int8)"),
+    ("fraction_of_peak", "gflop_per_s / peak_gflop_per_s"),
+    ("agreement_reference", "configuration the scores are compared with (torch/fp32/given, same model and device)"),
+    ("agreement_requests", "requests scored once by both for the comparison"),
+    ("agreement_spearman_mean", "mean over those requests of Spearman's rho between this case's and the reference's scores"),
+    ("agreement_spearman_worst", "lowest per-request Spearman's rho"),
+    ("agreement_top10_overlap", "mean share of the reference's top 10 that this case also ranks in its top 10"),
+    ("agreement_max_abs_diff", "largest absolute score difference from the reference"),
     ("load_s", "time to load the model (for a twin: to load it, not to build it)"),
+    ("export_s", "onnx/openvino: time spent exporting and quantizing in this run; 0 when found in the cache"),
     ("peak_rss_mib", "CPU: peak resident memory of the worker process during the case"),
     ("rss_growth_mib", "CPU: peak resident memory minus resident memory before the case"),
     ("peak_vram_allocated_mib", "CUDA: torch.cuda.max_memory_allocated during the case"),

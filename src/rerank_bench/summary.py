@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-GROUP_FIELDS = ("model", "weights", "backend", "dtype", "device", "depth")
+GROUP_FIELDS = ("model", "weights", "backend", "dtype", "device", "threads", "order", "depth")
 
 
 def _num(value: Any) -> float | None:
@@ -17,7 +17,7 @@ def _num(value: Any) -> float | None:
 
 
 def best_batches(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per (model, weights, backend, dtype, device, depth) over rows with status ok.
+    """One entry per (model, weights, backend, dtype, device, threads, order, depth) over rows with status ok.
 
     Latency is judged by p95 when every candidate has one; otherwise by p50, and the entry says so
     (`latency_metric`), rather than comparing a p95 with nothing.
@@ -45,5 +45,5 @@ def best_batches(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             batch_sizes_measured=sorted(int(float(r["batch_size"])) for r in members),
         )
         out.append(entry)
-    out.sort(key=lambda e: (e["model"], e["backend"], e["dtype"], e["device"], e["depth"]))
+    out.sort(key=lambda e: (e["model"], e["backend"], e["dtype"], e["device"], e["threads"], e["order"], e["depth"]))
     return out

@@ -5,7 +5,8 @@ as it is measured; the parent writes it. A crash or out-of-memory kill of this p
 at most the case in progress, and the next model starts in a fresh process.
 
 Messages to the parent: ("loaded", info), ("start", index), ("warm", index, first_query_s),
-("done", index, fields, latencies_ms), ("fatal", kind, message), ("finished",).
+("done", index, fields, latencies_ms), ("fatal", kind, message), ("finished",); the reference worker
+(`reference_main`) sends ("reference", depth, scores) per depth instead.
 """
 
 from __future__ import annotations
@@ -71,7 +72,55 @@ def _free_device_memory(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def worker_main(conn: Any, payload: dict[str, Any]) -> None:
+AGREEMENT_REQUESTS = 8  # requests scored once per case for ranking agreement with the reference
+
+
+def work_fields(scorer: Any, requests: list[Request], n_queries: int, measure_s: float, peak_gflops: float | None) -> dict[str, Any]:
+    """FLOPs of the timed queries (they cycle through `requests`) at their real token lengths, and the rate."""
+    shape = scorer.encoder_shape()
+    if shape is None or n_queries == 0:
+        return {}
+    from rerank_bench.flops import request_flops
+
+    per_request = [request_flops(shape, scorer.pair_token_counts(r)) for r in requests[: min(len(requests), n_queries)]]
+    total = sum(per_request[i % len(per_request)] for i in range(n_queries))
+    rate = total / measure_s / 1e9 if measure_s > 0 else None
+    return {
+        "gflop_per_query": total / n_queries / 1e9,
+        "gflop_per_s": rate,
+        "peak_gflop_per_s": peak_gflops,
+        "fraction_of_peak": rate / peak_gflops if rate is not None and peak_gflops else None,
+    }
+
+
+def _peak(group: dict[str, Any], backend: str, dtype: str) -> float | None:
+    if backend == "fake" or not group.get("fingerprint"):
+        return None
+    try:
+        from rerank_bench.peak import cached_peak_gflops
+
+        return cached_peak_gflops(group["fingerprint"], group["device"], group["threads"], dtype)
+    except Exception:  # noqa: BLE001 - a missing peak leaves a column empty, never fails a case
+        return None
+
+
+def _load(conn: Any, model: ResolvedModel, group: dict[str, Any]) -> Any:
+    try:
+        from rerank_bench.backends import get_backend
+
+        backend = get_backend(group["backend"])
+        scorer = backend.load(model, group["device"], group["dtype"], group["threads"], group["max_length"])
+        scorer.words()
+        return scorer
+    except RerankBenchError as exc:
+        kind = "environment" if isinstance(exc, EnvironmentProblem) else "model"
+        conn.send(("fatal", kind, exc.one_line()))
+    except Exception as exc:  # noqa: BLE001 - report any load failure as rows, never a traceback
+        conn.send(("fatal", "error", f"loading failed: {describe_exception(exc)}"))
+    return None
+
+
+def _prepare(payload: dict[str, Any]) -> ResolvedModel:
     # Ctrl-C reaches the whole process group: the parent decides what happens, this process just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     model = ResolvedModel.from_payload(payload["model"])
@@ -79,32 +128,47 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"  # resolution found it locally: no network calls, no retries
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # its load report is read, not printed
+    return model
+
+
+def reference_main(conn: Any, payload: dict[str, Any]) -> None:
+    """Scores the agreement requests of each depth with the reference configuration (torch fp32, given)."""
+    model = _prepare(payload)
+    group = payload["group"]
+    scorer = _load(conn, model, group)
+    if scorer is None:
+        return
+    words = scorer.words()
+    scorer.set_order("given")
+    for depth in payload["depths"]:
+        requests = build_requests(payload["workload"], words, depth, scorer.info.max_length, payload["seed"])
+        scores = [scorer.score(r, 32) for r in requests[:AGREEMENT_REQUESTS]]
+        conn.send(("reference", depth, scores))
+    scorer.close()
+    conn.send(("finished",))
+
+
+def worker_main(conn: Any, payload: dict[str, Any]) -> None:
+    model = _prepare(payload)
     settings = MeasureSettings(**payload["settings"])
     group = payload["group"]
-    try:
-        from rerank_bench.backends import get_backend
-
-        backend = get_backend(group["backend"])
-        scorer = backend.load(model, group["device"], group["dtype"], group["threads"], group["max_length"])
-        words = scorer.words()
-    except RerankBenchError as exc:
-        kind = "environment" if isinstance(exc, EnvironmentProblem) else "model"
-        conn.send(("fatal", kind, exc.one_line()))
+    scorer = _load(conn, model, group)
+    if scorer is None:
         return
-    except Exception as exc:  # noqa: BLE001 - report any load failure as rows, never a traceback
-        conn.send(("fatal", "error", f"loading failed: {describe_exception(exc)}"))
-        return
+    words = scorer.words()
     conn.send(("loaded", asdict(scorer.info)))
+    peak = _peak(group, group["backend"], group["dtype"])
 
-    oom_at: dict[int, int] = {}  # depth -> smallest batch size that ran out of memory
+    oom_at: dict[tuple[str, int], int] = {}  # (order, depth) -> smallest batch size that ran out of memory
     for case in payload["cases"]:
-        index, depth, batch = case["index"], case["depth"], case["batch_size"]
+        index, depth, batch, order = case["index"], case["depth"], case["batch_size"], case.get("order", "given")
         conn.send(("start", index))
-        if depth in oom_at and batch > oom_at[depth]:
+        if (order, depth) in oom_at and batch > oom_at[order, depth]:
             conn.send(("done", index, {"status": "skipped",
-                                       "status_reason": f"batch {oom_at[depth]} ran out of memory at depth {depth}"}, []))  # fmt: skip
+                                       "status_reason": f"batch {oom_at[order, depth]} ran out of memory at depth {depth}"}, []))  # fmt: skip
             continue
         try:
+            scorer.set_order(order)
             requests = build_requests(payload["workload"], words, depth, scorer.info.max_length, case["seed"])
             tracker = scorer.memory_tracker()
             tracker.begin()
@@ -113,10 +177,13 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             )
             memory = tracker.end()
             fields = {"status": "ok", "status_reason": "", **measured_fields(scorer, requests, measurement, depth), **memory}
+            fields.update(work_fields(scorer, requests, len(measurement.latencies_ms), measurement.measure_s, peak))
+            if payload.get("agreement"):
+                fields["_agreement_scores"] = [scorer.score(r, batch) for r in requests[:AGREEMENT_REQUESTS]]
             conn.send(("done", index, fields, measurement.latencies_ms))
         except Exception as exc:  # noqa: BLE001 - a failed case is a row; the sweep goes on
             if scorer.is_out_of_memory(exc):
-                oom_at[depth] = min(batch, oom_at.get(depth, batch))
+                oom_at[order, depth] = min(batch, oom_at.get((order, depth), batch))
                 fields = {"status": "oom", "status_reason": describe_exception(exc)}
             else:
                 fields = {"status": "error", "status_reason": describe_exception(exc)}

@@ -13,10 +13,12 @@ from rerank_bench.errors import UsageError
 
 REGISTRY: dict[str, str] = {
     "torch": "rerank_bench.backends.torch_st:TorchBackend",
+    "onnx": "rerank_bench.backends.onnx_ort:OnnxBackend",
+    "openvino": "rerank_bench.backends.openvino_ov:OpenVinoBackend",
     # A simulated backend with scripted latencies and failures, for testing the tool itself.
     "fake": "rerank_bench.backends.fake:FakeBackend",
 }
-USER_BACKENDS = ("torch",)
+USER_BACKENDS = ("torch", "onnx", "openvino")
 
 
 def get_backend(name: str) -> Backend:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from rerank_bench.resolve import ResolvedModel
 from rerank_bench.workload import Request
@@ -25,12 +25,19 @@ class LoadInfo:
     max_length: int
     revision: str | None = None
     gpu_name: str | None = None
+    export_s: float | None = None  # time spent exporting/quantizing in this run; 0 when found in the cache
+    backend_options: str = ""  # what the runtime was set up with (opset, fusion, quantization, hints)
 
 
 class Scorer(ABC):
     """One model loaded on one device. `score` is what a timed query runs."""
 
     info: LoadInfo
+    # How the request's candidates are batched: "given" or "length" (see README, --order). Set per case.
+    order: str = "given"
+
+    def set_order(self, order: str) -> None:
+        self.order = order
 
     @abstractmethod
     def words(self) -> list[str]:
@@ -56,6 +63,10 @@ class Scorer(ABC):
 
     @abstractmethod
     def memory_tracker(self) -> MemoryTracker: ...
+
+    def encoder_shape(self) -> Any:
+        """The model's EncoderShape (flops.py) for counting work, or None where unknown."""
+        return None
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         return is_out_of_memory(exc)

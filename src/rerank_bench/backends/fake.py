@@ -17,6 +17,7 @@ import hashlib
 import os
 import signal
 import time
+from typing import Any
 
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.errors import ModelError
@@ -50,6 +51,11 @@ class FakeScorer(Scorer):
         self.info = LoadInfo(load_s=0.0, weights=weights, tokenizer="offline", max_length=max_length)
         self._computed = 0
         self._real = 0
+
+    def encoder_shape(self) -> Any:
+        from rerank_bench.flops import EncoderShape
+
+        return EncoderShape(layers=2, hidden=64, intermediate=256)  # a nominal shape, so FLOP columns are tested
 
     def words(self) -> list[str]:
         return [f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(600)]

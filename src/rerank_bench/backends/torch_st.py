@@ -77,6 +77,14 @@ class TorchScorer(Scorer):
 
         self.model.preprocess = counting
 
+    def encoder_shape(self) -> Any:
+        from rerank_bench.flops import EncoderShape
+
+        try:
+            return EncoderShape.from_config(self.model.config)
+        except (AttributeError, TypeError, ValueError):
+            return None
+
     def words(self) -> list[str]:
         return single_token_words(self.tokenizer)
 
@@ -98,9 +106,23 @@ class TorchScorer(Scorer):
 
     def score(self, request: Request, batch_size: int) -> list[float]:
         pairs = [(request.query, doc) for doc in request.documents]
-        scores = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+        if self.order == "given":
+            # Exactly the user's call. sentence-transformers >= 6 sorts the pairs by input length inside it.
+            scores = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+            self._sync()
+            return [float(s) for s in scores]
+        # length: batches are formed here by token length, one predict call per batch, so predict's own
+        # sort cannot regroup them.
+        from rerank_bench.backends.runtime import batch_indices
+
+        out = [0.0] * len(pairs)
+        for batch in batch_indices(self.pair_token_counts(request), batch_size, "length"):
+            scores = self.model.predict([pairs[i] for i in batch], batch_size=batch_size, show_progress_bar=False,
+                                        convert_to_numpy=True)  # fmt: skip
+            for i, value in zip(batch, scores):
+                out[i] = float(value)
         self._sync()
-        return [float(s) for s in scores]
+        return out
 
     def padding_counters(self) -> tuple[int, int]:
         return self._computed, self._real
@@ -133,16 +155,9 @@ class TorchBackend(Backend):
         if dtype not in DTYPES:
             raise UsageError(f"the torch backend runs {', '.join(DTYPES)}, not {dtype!r}")
         torch.set_num_threads(threads)
-        path = model.load_path
-        tokenizer_source = "own"
-        if model.source == "twin":
-            from rerank_bench.twin import build_twin
+        from rerank_bench.backends.source import model_source
 
-            entry = model.catalog_entry()
-            if entry is None:
-                raise ModelError(f"{model.name} has no catalog entry to build a twin from")
-            twin_path, tokenizer_source = build_twin(entry, max_length or entry.max_length, model.revision)
-            path = str(twin_path)
+        path, tokenizer_source = model_source(model, max_length)
         # transformers 5 renamed torch_dtype to dtype
         dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
         kwargs: dict[str, Any] = {
@@ -156,6 +171,9 @@ class TorchBackend(Backend):
         if max_length is not None:
             kwargs["max_length"] = max_length
         start = time.perf_counter()
+        from rerank_bench.backends.source import HEAD_SEED
+
+        torch.manual_seed(HEAD_SEED)  # a missing head is initialised the same in every process and backend
         try:
             with capture_missing_keys() as missing:
                 cross_encoder = CrossEncoder(path, **kwargs)

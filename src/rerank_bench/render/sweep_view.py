@@ -23,13 +23,15 @@ def _f(value: Any, digits: int = 1) -> str:
 
 def render_cases(cases: list[Case], done: set[str], console: Console) -> None:
     table = Table(title=f"{len(cases)} cases (nothing is run with --dry-run)")
-    for name in ("#", "case_id", "model", "weights", "backend", "dtype", "device", "batch", "depth", "max_length", "threads", "workload", "state"):
+    for name in ("#", "case_id", "model", "weights", "backend", "dtype", "device", "threads", "order", "batch", "depth",
+                 "max_length", "workload", "state"):  # fmt: skip
         table.add_column(name, justify="right" if name in ("#", "batch", "depth", "max_length", "threads") else "left")
     for case in cases:
+        state = "measured (resume)" if case.case_id in done else escape(f"skipped: {case.skip}") if case.skip else "to run"
         table.add_row(
             str(case.index), case.case_id, case.model.name, case.model.weights, case.backend, case.dtype, case.device,
-            str(case.batch_size), str(case.depth), str(case.max_length or "model"), str(case.threads), case.workload,
-            "measured (resume)" if case.case_id in done else "to run",
+            str(case.threads), case.order, str(case.batch_size), str(case.depth), str(case.max_length or "model"),
+            case.workload, state,
         )  # fmt: skip
     console.print(table)
 
@@ -37,34 +39,46 @@ def render_cases(cases: list[Case], done: set[str], console: Console) -> None:
 def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], output: str, console: Console) -> None:
     ok = [r for r in rows if r.get("status") == "ok"]
     table = Table(title="rerank-bench sweep: per-query latency and throughput")
-    for name, right in (("model", False), ("weights", False), ("device", False), ("depth", True), ("batch", True),
+    for name, right in (("model", False), ("config", False), ("depth", True), ("batch", True),
                         ("pairs/s", True), ("p50 ms", True), ("p95 ms", True), ("p50 95% CI ms", True),
-                        ("queries", True), ("tokens/pair mean p50 p95", True), ("pad eff", True),
-                        ("peak MiB", True), ("status", False)):  # fmt: skip
+                        ("queries", True), ("tok/pair", True), ("pad eff", True), ("GFLOP/s (peak)", True),
+                        ("rho mean/worst top10", True), ("peak MiB", True), ("status", False)):  # fmt: skip
         table.add_column(name, justify="right" if right else "left")
     for row in rows:
         peak = row.get("peak_vram_reserved_mib") or row.get("peak_rss_mib")
         ci = f"{_f(row.get('p50_ci_low_ms'))}-{_f(row.get('p50_ci_high_ms'))}" if row.get("p50_ci_low_ms") not in (None, "") else "-"
         status = row.get("status", "")
         if status != "ok":
-            status = escape(f"{status}: {row.get('status_reason', '')}"[:60])
+            status = escape(f"{status}: {row.get('status_reason', '')}"[:70])
+        work = _f(row.get("gflop_per_s"), 0)
+        if row.get("fraction_of_peak") not in (None, ""):
+            work += f" ({float(row['fraction_of_peak']):.0%})"
+        agree = "-"
+        if row.get("agreement_spearman_mean") not in (None, ""):
+            agree = (f"{_f(row.get('agreement_spearman_mean'), 3)}/{_f(row.get('agreement_spearman_worst'), 3)} "
+                     f"{_f(row.get('agreement_top10_overlap'), 2)}")  # fmt: skip
+        threads = f" {row.get('threads')}t" if row.get("device") == "cpu" else ""
+        config = f"{row.get('backend')} {row.get('dtype')} {row.get('order')}{threads}"
+        model = str(row.get("model")) + (" (random)" if str(row.get("weights", "")).startswith("random") else "")
         table.add_row(
-            str(row.get("model")), str(row.get("weights")), str(row.get("device")), str(row.get("depth")),
-            str(row.get("batch_size")), _f(row.get("pairs_per_s")), _f(row.get("p50_ms")), _f(row.get("p95_ms")), ci,
-            str(row.get("n_queries") or "-"),
-            f"{_f(row.get('pair_tokens_mean'), 0)} {_f(row.get('pair_tokens_p50'), 0)} {_f(row.get('pair_tokens_p95'), 0)}",
-            _f(row.get("padding_efficiency"), 2), _f(peak, 0), status,
+            escape(model), config, str(row.get("depth")), str(row.get("batch_size")), _f(row.get("pairs_per_s")),
+            _f(row.get("p50_ms")), _f(row.get("p95_ms")), ci, str(row.get("n_queries") or "-"),
+            _f(row.get("pair_tokens_mean"), 0), _f(row.get("padding_efficiency"), 2), work, agree, _f(peak, 0), status,
         )  # fmt: skip
     console.print(table)
+    if any(row.get("agreement_spearman_mean") not in (None, "") for row in rows):
+        console.print("rho: Spearman of each case's scores against torch fp32 (given order) on the same requests; "
+                      "top10: share of the reference's top 10 kept.")  # fmt: skip
     if best:
         verdict = Table(title="Best batch size per model and depth")
-        for name, right in (("model", False), ("weights", False), ("device", False), ("depth", True),
+        for name, right in (("model", False), ("config", False), ("depth", True),
                             ("fastest batch", True), ("pairs/s", True), ("lowest-latency batch", True), ("latency ms", True)):  # fmt: skip
             verdict.add_column(name, justify="right" if right else "left")
         for entry in best:
             metric = entry["latency_metric"].removesuffix("_ms")
             verdict.add_row(
-                entry["model"], entry["weights"], entry["device"], str(entry["depth"]), str(entry["best_throughput_batch"]),
+                escape(entry["model"]), f"{entry['backend']} {entry['dtype']} {entry['order']} {entry['device']}",
+                str(entry["depth"]), str(entry["best_throughput_batch"]),
                 _f(entry["best_pairs_per_s"]), str(entry["best_latency_batch"] or "-"),
                 f"{_f(entry['best_latency_ms'])} ({metric})",
             )  # fmt: skip

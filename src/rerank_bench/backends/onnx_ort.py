@@ -1,0 +1,178 @@
+"""The onnx backend: the model exported to ONNX, transformer-fused, optionally int8-quantized, on ONNX Runtime.
+
+Why not `CrossEncoder(backend="onnx")`: sentence-transformers delegates export to optimum-onnx, whose
+releases (0.1.0) require transformers < 4.58 while sentence-transformers 6 requires transformers >= 5, so
+the two cannot be installed together. The steps are optimum's own, done with the libraries it calls:
+- export with torch's TorchScript exporter (`dynamo=False`) from the eager-attention model: the dynamo
+  exporter and the SDPA graph give patterns in which ONNX Runtime's optimizer fuses no attention;
+- `onnxruntime.transformers.optimizer.optimize_model` (what `ORTOptimizer` runs), and the fused operator
+  counts are recorded, so an export that failed to fuse is visible in the row;
+- int8: `onnxruntime.quantization.quantize_dynamic` with per-channel QInt8 weights (what
+  `AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=True)` sets up); per-tensor loses much
+  more ranking agreement.
+Exports are cached under the rerank-bench cache, keyed by model, weights, options and library versions.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rerank_bench.backends.base import Backend, LoadInfo
+from rerank_bench.backends.runtime import RuntimeScorer
+from rerank_bench.backends.source import (
+    atomic_dir, exports_root, load_classifier, model_source, refuse_random_head, score_activation, shape_dict, weights_fingerprint,
+)  # fmt: skip
+from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
+from rerank_bench.resolve import ResolvedModel
+
+OPSET = 17
+EXPORT_FORMAT = 2  # bump when the export recipe changes, so cached exports are rebuilt
+
+
+def export_key(model: ResolvedModel, path: str, backend: str, dtype: str, versions: dict[str, str]) -> str:
+    import hashlib
+
+    identity = {
+        "model": model.model_id, "weights": weights_fingerprint(path, model.revision), "backend": backend,
+        "dtype": dtype, "format": EXPORT_FORMAT, "opset": OPSET, **versions,
+    }  # fmt: skip
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model.name)[:60]
+    return f"{safe}-{backend}-{dtype}-{digest}"
+
+
+def example_inputs(tokenizer: Any) -> dict[str, Any]:
+    return tokenizer(["what is a reranker", "a query"], ["a model that scores pairs", "a document"],
+                     padding=True, return_tensors="pt")  # fmt: skip
+
+
+def export_onnx(hf_model: Any, tokenizer: Any, folder: Path) -> tuple[list[str], dict[str, int]]:
+    """fp32 ONNX, then fused; returns (input names, fused operator counts)."""
+    import torch
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    inputs = example_inputs(tokenizer)
+    # The TorchScript exporter names graph inputs by position, so they must follow forward()'s parameter
+    # order (input_ids, attention_mask, token_type_ids), not the tokenizer's (which puts token_type_ids second).
+    names = [p for p in inspect.signature(hf_model.forward).parameters if p in inputs]
+    raw = folder / "raw.onnx"
+    with torch.inference_mode():
+        torch.onnx.export(
+            hf_model, tuple(inputs[n] for n in names), str(raw), input_names=names, output_names=["logits"],
+            dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logits": {0: "batch"}},
+            opset_version=OPSET, dynamo=False,
+        )  # fmt: skip
+    config = hf_model.config
+    optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
+                               hidden_size=config.hidden_size, opt_level=1)  # fmt: skip
+    fused = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+    optimized.save_model_to_file(str(folder / "model.onnx"))
+    raw.unlink()
+    return names, fused
+
+
+def quantize_int8(folder: Path) -> None:
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # DefaultTensorType: the fused graph has contrib ops shape inference cannot type.
+    quantize_dynamic(str(folder / "model.onnx"), str(folder / "model_int8.onnx"), per_channel=True,
+                     weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": TensorProto.FLOAT})  # fmt: skip
+    (folder / "model_int8.onnx").replace(folder / "model.onnx")
+
+
+def ensure_export(model: ResolvedModel, path: str, dtype: str, max_length: int | None) -> tuple[Path, dict[str, Any], float]:
+    """(export folder, its metadata, seconds spent exporting now: 0 when cached)."""
+    import onnxruntime
+    import torch
+
+    versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+    final = exports_root() / export_key(model, path, "onnx", dtype, versions)
+    if (final / "meta.json").exists():
+        meta = json.loads((final / "meta.json").read_text())
+        if meta.get("random_head"):
+            refuse_random_head(model)
+        return final, meta, 0.0
+    started = time.perf_counter()
+    hf_model, tokenizer, random_head = load_classifier(model, path, attn_implementation="eager")
+    folder = atomic_dir(final)
+    try:
+        names, fused = export_onnx(hf_model, tokenizer, folder)
+        if dtype == "int8":
+            quantize_int8(folder)
+        tokenizer.save_pretrained(str(folder / "tokenizer"))
+        layers = hf_model.config.num_hidden_layers
+        options = [f"opset{OPSET}", f"fused attention {fused.get('Attention', 0)}/{layers}"]
+        if dtype == "int8":
+            options.append("dynamic int8, per-channel QInt8 weights")
+        meta = {
+            "inputs": names, "fused": fused, "options": ", ".join(options), "random_head": random_head,
+            "activation": score_activation(hf_model.config), "shape": shape_dict(hf_model.config), "source": path, "model_max_length": tokenizer.model_max_length,
+        }  # fmt: skip
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        folder.rename(final)
+    finally:
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+    return final, meta, time.perf_counter() - started
+
+
+class OrtScorer(RuntimeScorer):
+    def __init__(self, session: Any, tokenizer: Any, max_length: int, activation: str, inputs: list[str], info: LoadInfo,
+                 shape: dict[str, int] | None = None) -> None:
+        super().__init__(tokenizer, max_length, activation, inputs, shape)
+        self.session = session
+        self.info = info
+
+    def _run(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, features)[0]
+
+
+def effective_max_length(requested: int | None, tokenizer: Any, config_limit: int | None = None) -> int:
+    if requested is not None:
+        return requested
+    limit = getattr(tokenizer, "model_max_length", None) or 512
+    return int(limit if limit < 100_000 else config_limit or 512)
+
+
+class OnnxBackend(Backend):
+    name = "onnx"
+
+    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> OrtScorer:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EnvironmentProblem("the onnx backend needs onnxruntime", "pip install 'rerank-bench[onnx]'") from None
+        if dtype not in ("fp32", "int8"):
+            raise UsageError(f"the onnx backend here runs fp32 and int8, not {dtype}")
+        path, tokenizer_source = model_source(model, max_length)
+        folder, meta, export_s = ensure_export(model, path, dtype, max_length)
+        from transformers import AutoTokenizer
+
+        started = time.perf_counter()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CUDAExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
+        provider_options = [{"device_id": int(device.split(":")[1]) if ":" in device else 0}] if device.startswith("cuda") else None
+        try:
+            session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=providers, provider_options=provider_options)
+            tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
+        except Exception as exc:  # noqa: BLE001 - a broken cached export is the user's to clear, with the path
+            raise ModelError(f"could not open the ONNX export in {folder}: {exc}".splitlines()[0], "delete that folder to export again") from None
+        length = effective_max_length(max_length, tokenizer)
+        weights = model.weights + ("+random-head" if meta.get("random_head") else "")
+        info = LoadInfo(load_s=time.perf_counter() - started, weights=weights, tokenizer=tokenizer_source, max_length=length,
+                        revision=model.revision, export_s=export_s,
+                        backend_options=f"{meta['options']}, onnxruntime {ort.__version__} {providers[0]}")  # fmt: skip
+        return OrtScorer(session, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))

@@ -1,0 +1,102 @@
+"""What the ONNX Runtime and OpenVINO scorers share: tokenize a request, form batches in the case's order,
+pad each batch to its own longest pair, run it, apply the model's activation, return scores in the
+request's order.
+
+This is the loop sentence-transformers' `CrossEncoder.predict` runs, written out because those runtimes are
+driven directly (see backends/onnx_ort.py for why), and because `--order` must control the batches exactly.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+
+from rerank_bench.backends.base import Scorer
+from rerank_bench.memory import RssTracker
+from rerank_bench.workload import Request, single_token_words
+
+
+def batch_indices(lengths: list[int], batch_size: int, order: str) -> list[list[int]]:
+    """Which pairs go into each batch. given: as they come; length: ascending token length, so each batch
+    pads to a length close to all of its pairs (a stable sort, so ties keep the given order)."""
+    indices = list(range(len(lengths)))
+    if order == "length":
+        indices.sort(key=lambda i: lengths[i])
+    return [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
+
+
+def activate(logits: np.ndarray, activation: str) -> np.ndarray:
+    values = logits[:, 0] if logits.ndim == 2 else logits
+    values = values.astype(np.float64)
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-values))
+    return values
+
+
+class RuntimeScorer(Scorer):
+    """A scorer over a tokenizer and a `_run(features) -> logits` callable that subclasses provide."""
+
+    def __init__(self, tokenizer: Any, max_length: int, activation: str, input_names: list[str],
+                 shape: dict[str, int] | None = None) -> None:  # fmt: skip
+        self.shape = shape
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.activation = activation
+        self.input_names = input_names
+        self._computed = 0
+        self._real = 0
+
+    @abstractmethod
+    def _run(self, features: dict[str, np.ndarray]) -> np.ndarray: ...
+
+    def encoder_shape(self) -> Any:
+        from rerank_bench.flops import EncoderShape
+
+        return EncoderShape(**self.shape) if self.shape else None
+
+    def words(self) -> list[str]:
+        return single_token_words(self.tokenizer)
+
+    def _encode(self, request: Request) -> dict[str, list[list[int]]]:
+        return self.tokenizer(
+            [request.query] * len(request.documents), list(request.documents),
+            truncation=True, max_length=self.max_length,
+        )  # fmt: skip
+
+    def pair_token_counts(self, request: Request) -> list[int]:
+        return [len(ids) for ids in self._encode(request)["input_ids"]]
+
+    def query_token_count(self, query: str) -> int:
+        return len(self.tokenizer(query, add_special_tokens=False)["input_ids"])
+
+    def score(self, request: Request, batch_size: int) -> list[float]:
+        encoded = self._encode(request)
+        ids = encoded["input_ids"]
+        lengths = [len(x) for x in ids]
+        scores = np.empty(len(ids), dtype=np.float64)
+        pad_id = self.tokenizer.pad_token_id or 0
+        for batch in batch_indices(lengths, batch_size, self.order):
+            width = max(lengths[i] for i in batch)
+            features: dict[str, np.ndarray] = {}
+            for name in self.input_names:
+                fill = pad_id if name == "input_ids" else 0
+                array = np.full((len(batch), width), fill, dtype=np.int64)
+                for row, i in enumerate(batch):
+                    values = encoded[name][i] if name in encoded else [1] * lengths[i] if name == "attention_mask" else [0] * lengths[i]
+                    array[row, : lengths[i]] = values
+                features[name] = array
+            self._computed += len(batch) * width
+            self._real += sum(lengths[i] for i in batch)
+            scores[batch] = activate(np.asarray(self._run(features)), self.activation)
+        return scores.tolist()
+
+    def padding_counters(self) -> tuple[int, int]:
+        return self._computed, self._real
+
+    def reset_padding_counters(self) -> None:
+        self._computed = self._real = 0
+
+    def memory_tracker(self) -> RssTracker:
+        return RssTracker()

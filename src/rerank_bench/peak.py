@@ -1,0 +1,85 @@
+"""This machine's dense matrix-multiply peak per dtype, measured once and cached, for "fraction of peak".
+
+A short probe (square matmuls of a few sizes, best sustained rate over about half a second each) at the
+case's thread count. Vendor peaks assume clocks and instruction mixes a real model never sees; a measured
+peak is what a perfectly efficient kernel gets here, so fraction of peak says how much a runtime leaves on
+the table. int8 uses torch._int_mm (int8 x int8 -> int32), the VNNI/AMX path ONNX Runtime's int8 kernels use.
+Cached in the rerank-bench cache by hardware fingerprint, device, threads and dtype.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+SIZES = (1024, 2048)
+SECONDS_PER_SIZE = 0.5
+
+
+def _cache_file() -> Path:
+    from rerank_bench.twin import cache_root
+
+    return cache_root() / "matmul_peak.json"
+
+
+def measure_peak_gflops(torch: Any, dtype: str, device: str = "cpu", sizes: tuple[int, ...] = SIZES,
+                        seconds: float = SECONDS_PER_SIZE) -> float | None:  # fmt: skip
+    """Best sustained GFLOP/s (GOP/s for int8) over the sizes; None where the dtype has no matmul here."""
+    best = 0.0
+    for n in sizes:
+        try:
+            if dtype == "int8":
+                a = torch.randint(-64, 64, (n, n), dtype=torch.int8, device=device)
+
+                def op(a: Any = a) -> Any:
+                    return torch._int_mm(a, a)
+            else:
+                tdtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+                a = torch.randn(n, n, dtype=tdtype, device=device)
+
+                def op(a: Any = a) -> Any:
+                    return a @ a
+            op()
+            sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+            sync()
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                op()
+                count += 1
+            sync()
+            rate = 2.0 * n**3 * count / (time.perf_counter() - start) / 1e9
+            best = max(best, rate)
+        except (RuntimeError, NotImplementedError, KeyError):
+            return None
+    return best or None
+
+
+def cached_peak_gflops(fingerprint: str, device: str, threads: int, dtype: str, torch: Any | None = None) -> float | None:
+    key = f"{fingerprint}/{device}/{threads}t/{dtype}"
+    path = _cache_file()
+    cache: dict[str, Any] = {}
+    if path.exists():
+        try:
+            cache = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cache = {}
+    if key in cache:
+        return cache[key]
+    if torch is None:
+        import torch as torch_module
+
+        torch = torch_module
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        value = measure_peak_gflops(torch, dtype, device)
+    finally:
+        torch.set_num_threads(previous)
+    cache[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    tmp.replace(path)
+    return value

@@ -1,0 +1,86 @@
+"""The onnx and openvino backends on tiny random rerankers: exports, caching, orders, and that their scores
+are the torch model's scores (the same weights, so agreement must be near perfect)."""
+
+import pytest
+from typer.testing import CliRunner
+
+from rerank_bench.backends import get_backend
+from rerank_bench.backends.runtime import activate, batch_indices
+from rerank_bench.cli import app
+from rerank_bench.resolve import resolve_model
+from rerank_bench.results import read_rows
+from rerank_bench.workload import parse_doc_tokens, synthetic_requests
+
+runner = CliRunner()
+
+
+def test_batch_indices_by_order():
+    lengths = [30, 10, 20, 10, 40]
+    assert batch_indices(lengths, 2, "given") == [[0, 1], [2, 3], [4]]
+    assert batch_indices(lengths, 2, "length") == [[1, 3], [2, 0], [4]]  # stable: ties keep the given order
+
+
+def test_activation_matches_sentence_transformers_default():
+    import numpy as np
+
+    assert activate(np.array([[0.0], [2.0]]), "sigmoid").tolist() == pytest.approx([0.5, 0.8807970779778823])
+    assert activate(np.array([[-3.0]]), "identity").tolist() == [-3.0]
+
+
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_xlmr"])
+@pytest.mark.parametrize(("backend", "dtype"), [("onnx", "fp32"), ("openvino", "fp32")])
+def test_runtime_scores_equal_torch_scores(request, fixture, backend, dtype):
+    folder = request.getfixturevalue(fixture)
+    model = resolve_model(str(folder), "auto", None, False, False, None)
+    reference = get_backend("torch").load(model, "cpu", "fp32", 1, None)
+    requests = synthetic_requests(reference.words(), 7, parse_doc_tokens("5:40"), reference.info.max_length, seed="t")[:3]
+    expected = [reference.score(r, 7) for r in requests]
+
+    scorer = get_backend(backend).load(model, "cpu", dtype, 1, None)
+    assert scorer.info.export_s > 0 and scorer.info.max_length == reference.info.max_length
+    assert scorer.encoder_shape().layers == 2
+    for order in ("given", "length"):
+        scorer.set_order(order)
+        for request_, want in zip(requests, expected):
+            assert scorer.pair_token_counts(request_) == reference.pair_token_counts(request_)
+            assert scorer.score(request_, 3) == pytest.approx(want, abs=1e-5)
+    computed, real = scorer.padding_counters()
+    assert 0 < real <= computed
+
+    again = get_backend(backend).load(model, "cpu", dtype, 1, None)  # the export is cached
+    assert again.info.export_s == 0.0
+
+
+def test_onnx_export_fuses_attention_and_int8_is_recorded(tiny_bert):
+    model = resolve_model(str(tiny_bert), "auto", None, False, False, None)
+    fp32 = get_backend("onnx").load(model, "cpu", "fp32", 1, None)
+    assert "fused attention 2/2" in fp32.info.backend_options
+    int8 = get_backend("onnx").load(model, "cpu", "int8", 1, None)
+    assert "per-channel" in int8.info.backend_options
+
+
+def test_sweep_over_backends_records_agreement_work_and_skips(tmp_path, tiny_bert):
+    out = tmp_path / "b.csv"
+    result = runner.invoke(app, [
+        "sweep", "-m", str(tiny_bert), "--backend", "torch,onnx", "--dtype", "fp32,int8", "--order", "given,length",
+        "--depth", "12", "--batch-size", "4", "--doc-tokens", "10:60", "--max-seconds-per-case", "0.3",
+        "--device", "cpu", "--threads", "1", "-o", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {(r["backend"], r["dtype"], r["order"]): r for r in read_rows(out)}
+    assert len(rows) == 8
+    assert rows["torch", "int8", "given"]["status"] == "skipped"
+    assert "int8 runs on --backend onnx" in rows["torch", "int8", "given"]["status_reason"]
+    for key in (("torch", "fp32", "length"), ("onnx", "fp32", "given"), ("onnx", "fp32", "length")):
+        row = rows[key]
+        assert row["status"] == "ok" and row["agreement_reference"] == "torch/fp32/given"
+        assert float(row["agreement_spearman_mean"]) > 0.999 and float(row["agreement_max_abs_diff"]) < 1e-4
+        assert float(row["agreement_top10_overlap"]) == 1.0 and row["agreement_requests"] == "8"
+    int8 = rows["onnx", "int8", "length"]
+    assert int8["status"] == "ok" and int8["agreement_spearman_mean"] != ""
+    for row in (r for r in rows.values() if r["status"] == "ok"):
+        assert float(row["gflop_per_query"]) > 0 and float(row["gflop_per_s"]) > 0
+        assert float(row["peak_gflop_per_s"]) > 0 and float(row["fraction_of_peak"]) > 0
+    # length order pads less than given order for the same batches
+    assert float(rows["onnx", "fp32", "length"]["padding_efficiency"]) > float(rows["onnx", "fp32", "given"]["padding_efficiency"])
+    assert rows["onnx", "fp32", "given"]["export_s"] != ""
