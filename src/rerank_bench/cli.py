@@ -198,6 +198,75 @@ def sweep(
         raise typer.Exit(EXIT_ENVIRONMENT if kinds == {"environment"} else EXIT_USAGE)
 
 
+@app.command()
+def tune(
+    model: Annotated[str, typer.Argument(help="Catalog alias, Hub id or local folder.")],
+    depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
+    budget_ms: Annotated[Optional[float], typer.Option("--budget-ms", help="Latency budget per query (checked on p95, or the slowest query when too few ran for a p95).")] = None,
+    min_agreement: Annotated[float, typer.Option("--min-agreement", help="Floor on mean Spearman vs torch fp32 for `best`.")] = 0.99,
+    backend: Annotated[str, typer.Option("--backend", help="Comma list of backends to search.")] = "torch,onnx,openvino",
+    dtype: Annotated[str, typer.Option("--dtype", help="Comma list of precisions to search.")] = "fp32,bf16,fp16,int8",
+    batch_size: Annotated[str, typer.Option("--batch-size", help="Comma list of batch sizes to search (ascending; pruned).")] = "1,2,4,8,16,32",
+    threads: Annotated[Optional[str], typer.Option("--threads", help="Comma list of CPU thread counts to search. Default: the usable cores.")] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")] = None,
+    doc_tokens: Annotated[Optional[str], typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")] = None,
+    workload: Annotated[Optional[Path], typer.Option("--workload", help="JSONL file of your own requests.")] = None,
+    weights: Annotated[str, typer.Option("--weights", help="auto, real or random.")] = "auto",
+    revision: Annotated[Optional[str], typer.Option("--revision", help="Hub revision.")] = None,
+    allow_random_head: Annotated[bool, typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only).")] = False,
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run.")] = False,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    search_seconds: Annotated[float, typer.Option("--search-seconds", help="Timed seconds per configuration while searching.")] = 3.0,
+    confirm_seconds: Annotated[float, typer.Option("--confirm-seconds", help="Timed seconds per finalist and round when confirming.")] = 8.0,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (naive, best, best_any_agreement, speedup, ...).")] = False,
+) -> None:
+    """Find the fastest way to run a reranker at a depth on this machine: backend x precision x order x batch
+    size x threads, with each choice's ranking agreement, the speed-up over sentence-transformers' default,
+    and ready-to-paste settings. Exit 1 when nothing meets --budget-ms.
+
+    Example: rerank-bench tune minilm-l6 --depth 50 --budget-ms 1000 --min-agreement 0.99
+    """
+    from rerank_bench.errors import EXIT_FAILED
+
+    def work() -> Any:
+        from rerank_bench.compat import DTYPES
+        from rerank_bench.errors import UsageError
+        from rerank_bench.plan import parse_int_list, parse_str_list
+        from rerank_bench.probe import probe_machine
+        from rerank_bench.render.sweep_view import ProgressEvents
+        from rerank_bench.tune import TuneRequest, run_tune
+
+        if search_seconds <= 0 or confirm_seconds <= 0:
+            raise UsageError("--search-seconds and --confirm-seconds must be positive")
+        request = TuneRequest(
+            model=model, depth=depth, budget_ms=budget_ms, min_agreement=min_agreement,
+            backends=parse_str_list(backend, "--backend", ("torch", "onnx", "openvino")),
+            dtypes=parse_str_list(dtype, "--dtype", DTYPES), batch_sizes=parse_int_list(batch_size, "--batch-size"),
+            thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
+            max_length=max_length, doc_tokens=doc_tokens, workload_file=workload, weights=weights, revision=revision,
+            allow_random_head=allow_random_head, trust_remote_code=trust_remote_code, device=device,
+            search_seconds=search_seconds, confirm_seconds=confirm_seconds, output=output,
+        )  # fmt: skip
+        machine = probe_machine()
+        with ProgressEvents(stderr, None) as events:
+            return run_tune(request, machine, events)
+
+    result = run_guarded(work)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        from rerank_bench.render.tune_view import render_tune
+
+        render_tune(result, stdout)
+    for note in result.notes:
+        stderr.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    if result.best_any_agreement is None:
+        what = f"within {budget_ms:g} ms" if budget_ms is not None else "at all"
+        stderr.print(f"[bold red]no configuration ran {escape(what)}[/] at depth {depth}", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+
+
 def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, github_benchmark: Optional[Path],
                        fail_on_inconclusive: bool) -> None:
     from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_FAILED

@@ -79,6 +79,8 @@ class SweepPlan:
     notices: list[str]
     already_done: set[str]  # case ids --resume found measured
     resumed_rows: list[dict[str, str]]
+    prune_ratio: float | None = None  # tune: stop larger batch sizes once one is this fraction of the best
+    agreement: bool = True  # score the agreement requests against the reference where it applies
 
     def to_run(self) -> list[Case]:
         return [c for c in self.cases if c.case_id not in self.already_done]
@@ -255,6 +257,7 @@ class _GroupRun:
             "workload": self.plan.workload,
             "settings": asdict(self.settings),
             "agreement": bool(self.reference),
+            "prune_ratio": self.plan.prune_ratio,
         }
 
     def _finish(self, index: int, fields: dict[str, Any], latencies: list[float]) -> None:
@@ -443,7 +446,7 @@ def run_sweep(plan: SweepPlan, machine: MachineReport, settings: MeasureSettings
                 first = group[0]
                 ref_key = (first.model.spec, first.device, first.max_length, first.seed)
                 same_model = [c for c in runnable if (c.model.spec, c.device, c.max_length, c.seed) == ref_key]
-                if ref_key not in references and _needs_reference(same_model):
+                if plan.agreement and ref_key not in references and _needs_reference(same_model):
                     events.notice(f"{first.model.name}: scoring the agreement requests with the reference (torch fp32, given order)")
                     references[ref_key], problem = _reference_scores(same_model, plan, settings)
                     if problem:

@@ -160,12 +160,21 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
     peak = _peak(group, group["backend"], group["dtype"])
 
     oom_at: dict[tuple[str, int], int] = {}  # (order, depth) -> smallest batch size that ran out of memory
+    # tune's pruning: once a batch size is this much slower than the best smaller one, larger ones are not run
+    # (throughput against batch size rises then falls on every backend measured here).
+    prune_ratio = payload.get("prune_ratio")
+    best_rate: dict[tuple[str, int], float] = {}
+    pruned: set[tuple[str, int]] = set()
     for case in payload["cases"]:
         index, depth, batch, order = case["index"], case["depth"], case["batch_size"], case.get("order", "given")
         conn.send(("start", index))
         if (order, depth) in oom_at and batch > oom_at[order, depth]:
             conn.send(("done", index, {"status": "skipped",
                                        "status_reason": f"batch {oom_at[order, depth]} ran out of memory at depth {depth}"}, []))  # fmt: skip
+            continue
+        if (order, depth) in pruned:
+            conn.send(("done", index, {"status": "skipped", "status_reason": "pruned: a smaller batch size was already "
+                                       f"{1 - prune_ratio:.0%} slower than the best"}, []))  # fmt: skip
             continue
         try:
             scorer.set_order(order)
@@ -178,6 +187,10 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             memory = tracker.end()
             fields = {"status": "ok", "status_reason": "", **measured_fields(scorer, requests, measurement, depth), **memory}
             fields.update(work_fields(scorer, requests, len(measurement.latencies_ms), measurement.measure_s, peak))
+            rate, top = fields.get("pairs_per_s") or 0.0, best_rate.get((order, depth), 0.0)
+            if prune_ratio and top and rate < prune_ratio * top:
+                pruned.add((order, depth))
+            best_rate[order, depth] = max(top, rate)
             if payload.get("agreement"):
                 fields["_agreement_scores"] = [scorer.score(r, batch) for r in requests[:AGREEMENT_REQUESTS]]
             conn.send(("done", index, fields, measurement.latencies_ms))

@@ -91,7 +91,7 @@ def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], outpu
 class ProgressEvents:
     """Progress bar on stderr (when it is a terminal), one line per finished case otherwise."""
 
-    def __init__(self, console: Console, total: int) -> None:
+    def __init__(self, console: Console, total: int | None) -> None:
         self.console = console
         self.live = console.is_terminal
         self.progress: Progress | None = None
@@ -126,4 +126,5 @@ class ProgressEvents:
             self.progress.advance(self.task)
             return
         detail = f"{_f(row.get('pairs_per_s'))} pairs/s, p50 {_f(row.get('p50_ms'))} ms" if row.get("status") == "ok" else row.get("status_reason", "")
-        self.console.print(escape(f"[{self.done}/{self.total}] {case.describe()}: {row.get('status')} {detail}"), highlight=False)
+        count = f"{self.done}/{self.total}" if self.total else str(self.done)
+        self.console.print(escape(f"[{count}] {case.describe()}: {row.get('status')} {detail}"), highlight=False)

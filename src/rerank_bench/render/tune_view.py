@@ -1,0 +1,68 @@
+"""Rich output for `tune`: the search, then the answer with its settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rerank_bench.render.sweep_view import _f
+
+
+def _config(config: dict[str, Any]) -> str:
+    threads = f" {config['threads']}t" if config.get("device") == "cpu" else ""
+    return f"{config['backend']} {config['dtype']} {config['order']} batch {config['batch_size']}{threads}"
+
+
+def _agreement(agreement: dict[str, Any]) -> str:
+    if agreement.get("spearman_mean") is None:
+        return "reference"
+    return f"{agreement['spearman_mean']:.4f} (worst {_f(agreement.get('spearman_worst'), 3)}, top10 {_f(agreement.get('top10_overlap'), 2)})"
+
+
+def render_tune(result: Any, console: Console, limit: int = 20) -> None:
+    search = Table(title=f"tune {result.model} at depth {result.depth}: search (fastest first)")
+    for name, right in (("configuration", False), ("pairs/s", True), ("p50 ms", True), ("slowest ms", True),
+                        ("rho mean", True), ("top10", True), ("GFLOP/s", True), ("of peak", True), ("status", False)):  # fmt: skip
+        search.add_column(name, justify="right" if right else "left")
+    shown = [c for c in result.candidates if c["status"] == "ok"][:limit]
+    for c in shown:
+        peak = f"{c['fraction_of_peak']:.0%}" if c.get("fraction_of_peak") is not None else "-"
+        search.add_row(_config(c), _f(c["pairs_per_s"]), _f(c["p50_ms"]), _f(c["max_ms"]),
+                       _f(c["agreement_spearman_mean"], 4), _f(c["agreement_top10_overlap"], 2),
+                       _f(c["gflop_per_s"], 0), peak, "ok")  # fmt: skip
+    skipped = [c for c in result.candidates if c["status"] != "ok"]
+    console.print(search)
+    if skipped:
+        reasons: dict[str, int] = {}
+        for c in skipped:
+            key = f"{c['backend']} {c['dtype']}: {c['status_reason']}" if not c["status_reason"].startswith("pruned") else "pruned (slower than a smaller batch)"
+            reasons[key] = reasons.get(key, 0) + 1
+        for reason, count in sorted(reasons.items()):
+            console.print(escape(f"  not run ({count}): {reason}"), highlight=False)
+
+    answer = Table(title=f"answer (confirmed: {len(result.naive.rounds) if result.naive else 0} fresh-process rounds each)")
+    for name, right in (("", False), ("configuration", False), ("pairs/s", True), ("p50 ms", True), ("p95 ms", True),
+                        ("agreement (Spearman vs torch fp32)", False), ("GFLOP/s", True), ("of peak", True), ("speed-up", True)):  # fmt: skip
+        answer.add_column(name, justify="right" if right else "left")
+    naive_rate = result.naive.pairs_per_s if result.naive else None
+    for label, choice in (("naive default", result.naive), (f"best (rho >= {result.min_agreement:g})", result.best),
+                          ("best at any agreement", result.best_any_agreement)):  # fmt: skip
+        if choice is None:
+            answer.add_row(label, "none", "-", "-", "-", "-", "-", "-", "-")
+            continue
+        peak = f"{choice.fraction_of_peak:.0%}" if choice.fraction_of_peak is not None else "-"
+        speedup = f"{choice.pairs_per_s / naive_rate:.2f}x" if naive_rate else "-"
+        answer.add_row(label, _config(choice.config), _f(choice.pairs_per_s), _f(choice.p50_ms), _f(choice.p95_ms),
+                       _agreement(choice.agreement), _f(choice.gflop_per_s, 0), peak, speedup)  # fmt: skip
+    console.print(answer)
+    if result.best is not None:
+        from rerank_bench.tune_snippets import settings_for
+
+        settings = settings_for(result, result.best)
+        console.print("\nsentence-transformers:", highlight=False)
+        console.print(escape(settings["sentence_transformers"]), highlight=False)
+        console.print(f"\ntext-embeddings-inference: {escape(settings['text_embeddings_inference'])}", highlight=False)
+    console.print(f"\nresults: {escape(str(result.output))}", highlight=False)

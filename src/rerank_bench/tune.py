@@ -1,0 +1,310 @@
+"""`tune`: the fastest way to run one reranker at one depth on this machine, and what it costs in ranking.
+
+Two stages, both ordinary sweep cases (written to a result CSV like any sweep):
+1. Search: the naive default (sentence-transformers' `CrossEncoder.predict`, fp32, given order, its default
+   batch size 32) and backend x dtype x threads x batch size in length order, each briefly. Pruned: what
+   this device cannot run is a skipped row without a process; batch sizes ascend and stop once one is well
+   below the best smaller one; given order is measured for the naive default only (sorting by length only
+   removes padding, it never adds any).
+2. Confirm: the naive default, the fastest configuration above the agreement floor and the fastest at any
+   agreement are measured again, longer, in alternating rounds with fresh processes, so the reported
+   speed-up is not one lucky case against one unlucky one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.compat import BACKENDS
+from rerank_bench.errors import UsageError
+from rerank_bench.measure import MeasureSettings
+from rerank_bench.plan import Case
+from rerank_bench.probe import MachineReport
+from rerank_bench.runner import QuietEvents, SweepEvents, SweepPlan, SweepRequest, plan_sweep, run_sweep
+
+NAIVE = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
+CONFIG_FIELDS = ("backend", "dtype", "order", "batch_size", "threads", "device")
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    model: str
+    depth: int = 50
+    budget_ms: float | None = None
+    min_agreement: float = 0.99
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    backends: tuple[str, ...] = BACKENDS
+    dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
+    thread_counts: tuple[int, ...] | None = None
+    search_seconds: float = 3.0
+    confirm_seconds: float = 8.0
+    confirm_rounds: int = 2
+    prune_ratio: float = 0.85
+    weights: str = "auto"
+    allow_random_head: bool = False
+    trust_remote_code: bool = False
+    revision: str | None = None
+    workload_file: Path | None = None
+    doc_tokens: str | None = None
+    max_length: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    output: Path | None = None
+
+
+@dataclass
+class Choice:
+    config: dict[str, Any]
+    pairs_per_s: float
+    p50_ms: float | None
+    p95_ms: float | None
+    max_ms: float | None
+    agreement: dict[str, Any]
+    gflop_per_s: float | None = None
+    fraction_of_peak: float | None = None
+    rounds: list[float] = field(default_factory=list)  # pairs/s of each confirmation round
+
+    def budget_ms(self) -> tuple[float | None, str]:
+        """The latency the budget is checked on: p95, or the slowest query when too few ran for a p95."""
+        return (self.p95_ms, "p95") if self.p95_ms is not None else (self.max_ms, "max")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config, "pairs_per_s": self.pairs_per_s, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms,
+            "max_ms": self.max_ms, "agreement": self.agreement, "gflop_per_s": self.gflop_per_s,
+            "fraction_of_peak": self.fraction_of_peak, "confirm_rounds_pairs_per_s": self.rounds,
+        }  # fmt: skip
+
+
+@dataclass
+class TuneResult:
+    model: str
+    depth: int
+    naive: Choice | None
+    best: Choice | None
+    best_any_agreement: Choice | None
+    candidates: list[dict[str, Any]]
+    output: Path
+    min_agreement: float
+    budget_ms: float | None
+    notes: list[str]
+    model_id: str = ""
+    weights: str = ""
+    pair_tokens_p95: float | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        if self.best and self.naive and self.naive.pairs_per_s:
+            return self.best.pairs_per_s / self.naive.pairs_per_s
+        return None
+
+    @property
+    def speedup_any_agreement(self) -> float | None:
+        if self.best_any_agreement and self.naive and self.naive.pairs_per_s:
+            return self.best_any_agreement.pairs_per_s / self.naive.pairs_per_s
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        from rerank_bench.tune_snippets import settings_for
+
+        return {
+            "model": self.model, "model_id": self.model_id, "weights": self.weights, "depth": self.depth,
+            "min_agreement": self.min_agreement, "budget_ms": self.budget_ms,
+            "naive": self.naive.to_dict() if self.naive else None,
+            "best": self.best.to_dict() if self.best else None,
+            "best_any_agreement": self.best_any_agreement.to_dict() if self.best_any_agreement else None,
+            "speedup": self.speedup, "speedup_any_agreement": self.speedup_any_agreement,
+            "settings": settings_for(self, self.best) if self.best else None,
+            "candidates": self.candidates, "output": str(self.output), "notes": self.notes,
+        }  # fmt: skip
+
+
+def _num(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def config_of(row: dict[str, Any]) -> dict[str, Any]:
+    config = {name: row.get(name) for name in CONFIG_FIELDS}
+    config["batch_size"] = int(float(config["batch_size"]))
+    config["threads"] = int(float(config["threads"]))
+    return config
+
+
+def agreement_of(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "spearman_mean": _num(row.get("agreement_spearman_mean")),
+        "spearman_worst": _num(row.get("agreement_spearman_worst")),
+        "top10_overlap": _num(row.get("agreement_top10_overlap")),
+        "max_abs_diff": _num(row.get("agreement_max_abs_diff")),
+    }
+
+
+def meets_agreement(row: dict[str, Any], floor: float) -> bool:
+    value = _num(row.get("agreement_spearman_mean"))
+    if value is None:
+        # the reference configuration itself has no comparison to make: it is the reference
+        return (row.get("backend"), row.get("dtype")) == ("torch", "fp32")
+    return value >= floor
+
+
+def within_budget(row: dict[str, Any], budget_ms: float | None) -> bool:
+    if budget_ms is None:
+        return True
+    latency = _num(row.get("p95_ms"))
+    if latency is None:
+        latency = _num(row.get("max_ms"))
+    return latency is not None and latency <= budget_ms
+
+
+def choose(rows: list[dict[str, Any]], floor: float | None, budget_ms: float | None) -> dict[str, Any] | None:
+    """The fastest ok row within the budget (and above the agreement floor, when one is given)."""
+    fits = [r for r in rows if r.get("status") == "ok" and _num(r.get("pairs_per_s")) is not None
+            and within_budget(r, budget_ms) and (floor is None or meets_agreement(r, floor))]  # fmt: skip
+    return max(fits, key=lambda r: _num(r["pairs_per_s"]) or 0.0) if fits else None
+
+
+def is_naive(row_or_case: Any) -> bool:
+    get = row_or_case.get if isinstance(row_or_case, dict) else lambda k: getattr(row_or_case, k)
+    return all(str(get(k)) == str(v) for k, v in NAIVE.items())
+
+
+def _reindex(cases: list[Case]) -> list[Case]:
+    return [dataclasses.replace(c, index=i) for i, c in enumerate(cases)]
+
+
+def _sweep_request(request: TuneRequest, **overrides: Any) -> SweepRequest:
+    base = dict(
+        models=(request.model,), depths=(request.depth,), weights=request.weights, revision=request.revision,
+        allow_random_head=request.allow_random_head, trust_remote_code=request.trust_remote_code,
+        workload_file=request.workload_file, doc_tokens=request.doc_tokens, max_length=request.max_length,
+        device=request.device, seed=request.seed, output=request.output,
+    )  # fmt: skip
+    base.update(overrides)
+    return SweepRequest(**base)
+
+
+def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, list[Case]]:
+    """The search plan (naive default first) and, separately, nothing else: confirmation is planned later."""
+    if request.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    if not 0 < request.min_agreement <= 1:
+        raise UsageError("--min-agreement is a Spearman correlation within (0, 1]", "for example --min-agreement 0.99")
+    if request.budget_ms is not None and request.budget_ms <= 0:
+        raise UsageError("--budget-ms must be positive")
+    naive_plan = plan_sweep(_sweep_request(request, batch_sizes=(NAIVE["batch_size"],), backends=("torch",),
+                                           dtypes=("fp32",), orders=("given",)), machine)  # fmt: skip
+    grid_plan = plan_sweep(_sweep_request(request, batch_sizes=request.batch_sizes, backends=request.backends,
+                                          dtypes=request.dtypes, orders=("length",),
+                                          thread_counts=request.thread_counts), machine)  # fmt: skip
+    output = request.output or naive_plan.output.with_name(naive_plan.output.stem + "-tune.csv")
+    cases = _reindex(naive_plan.cases + grid_plan.cases)
+    plan = SweepPlan(cases=cases, output=output, workload=naive_plan.workload, notices=naive_plan.notices,
+                     already_done=set(), resumed_rows=[], prune_ratio=request.prune_ratio)  # fmt: skip
+    return plan, cases
+
+
+def _choice(rows: list[dict[str, Any]]) -> Choice:
+    """One configuration's figures over its confirmation rounds: pairs/s is the mean of the rounds' rates,
+    latencies the median of the rounds' values (each round a fresh process)."""
+    import statistics
+
+    def med(name: str) -> float | None:
+        values = [v for v in (_num(r.get(name)) for r in rows) if v is not None]
+        return statistics.median(values) if values else None
+
+    rates = [_num(r.get("pairs_per_s")) or 0.0 for r in rows]
+    first = rows[0]
+    return Choice(config=config_of(first), pairs_per_s=sum(rates) / len(rates), p50_ms=med("p50_ms"),
+                  p95_ms=med("p95_ms"), max_ms=max((_num(r.get("max_ms")) or 0.0) for r in rows) or None,
+                  agreement=agreement_of(first), gflop_per_s=med("gflop_per_s"),
+                  fraction_of_peak=med("fraction_of_peak"), rounds=rates)  # fmt: skip
+
+
+def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents | None = None) -> TuneResult:
+    events = events or QuietEvents()
+    plan, cases = plan_tune(request, machine)
+    search = MeasureSettings(max_seconds=request.search_seconds, min_seconds=min(1.0, request.search_seconds),
+                             warmup_queries=2)  # fmt: skip
+    events.notice(f"search: {sum(c.skip is None for c in cases)} configurations to measure, "
+                  f"{sum(c.skip is not None for c in cases)} skipped as impossible here")  # fmt: skip
+    outcome = run_sweep(plan, machine, search, events)
+    rows = outcome.rows
+    notes: list[str] = []
+    candidates = [
+        {**config_of(r), "status": r.get("status"), "status_reason": r.get("status_reason") or "",
+         "pairs_per_s": _num(r.get("pairs_per_s")), "p50_ms": _num(r.get("p50_ms")), "max_ms": _num(r.get("max_ms")),
+         "agreement_spearman_mean": _num(r.get("agreement_spearman_mean")),
+         "agreement_top10_overlap": _num(r.get("agreement_top10_overlap")),
+         "gflop_per_s": _num(r.get("gflop_per_s")), "fraction_of_peak": _num(r.get("fraction_of_peak")),
+         "backend_options": r.get("backend_options") or ""}
+        for r in rows
+    ]  # fmt: skip
+    candidates.sort(key=lambda c: -(c["pairs_per_s"] or 0.0))
+    naive_row = next((r for r in rows if is_naive(r) and r.get("status") == "ok"), None)
+    best_row = choose(rows, request.min_agreement, request.budget_ms)
+    any_row = choose(rows, None, request.budget_ms)
+    first = rows[0] if rows else {}
+    result = TuneResult(model=request.model, depth=request.depth, naive=None, best=None, best_any_agreement=None,
+                        candidates=candidates, output=outcome.output, min_agreement=request.min_agreement,
+                        budget_ms=request.budget_ms, notes=notes, model_id=str(first.get("model_id", "")),
+                        weights=str(first.get("weights", "")))  # fmt: skip
+    if outcome.interrupted or naive_row is None:
+        if naive_row is None:
+            notes.append("the naive default did not run, so there is no speed-up to report")
+        return result
+
+    # Confirmation: naive, best and best-any again, longer, alternating, fresh processes each round.
+    finalists: list[dict[str, Any]] = [naive_row]
+    for row in (best_row, any_row):
+        if row is not None and all(config_of(row) != config_of(f) for f in finalists):
+            finalists.append(row)
+    by_key = {c.case_id: c for c in cases}
+    confirm_cases = [by_key[str(r["case_id"])] for r in finalists]
+    confirm = MeasureSettings(max_seconds=request.confirm_seconds, min_seconds=min(3.0, request.confirm_seconds))
+    rounds: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in confirm_cases}
+    for n in range(request.confirm_rounds):
+        ordered = confirm_cases if n % 2 == 0 else list(reversed(confirm_cases))
+        round_plan = dataclasses.replace(plan, cases=_reindex(ordered), prune_ratio=None, agreement=False)
+        events.notice(f"confirm: round {n + 1} of {request.confirm_rounds}")
+        round_outcome = run_sweep(round_plan, machine, confirm, events)
+        for row in round_outcome.rows:
+            if row.get("status") == "ok":
+                rounds[str(row["case_id"])].append(row)
+        if round_outcome.interrupted:
+            notes.append("interrupted during confirmation: figures are from the rounds that finished")
+            break
+
+    def confirmed(row: dict[str, Any] | None) -> Choice | None:
+        if row is None:
+            return None
+        measured = rounds.get(str(row["case_id"])) or [row]
+        choice = _choice(measured)
+        choice.agreement = agreement_of(row)  # agreement comes from the search row (same configuration)
+        return choice
+
+    result.naive = confirmed(naive_row)
+    result.best = confirmed(best_row)
+    result.best_any_agreement = confirmed(any_row)
+    result.pair_tokens_p95 = _num(naive_row.get("pair_tokens_p95"))
+    for choice, label in ((result.best, "best"), (result.best_any_agreement, "best at any agreement")):
+        if choice is not None and request.budget_ms is not None:
+            latency, metric = choice.budget_ms()
+            if latency is None or latency > request.budget_ms:
+                notes.append(f"{label}: met the budget in the search but {metric} {latency} ms in confirmation")
+    if result.best is not None and result.best.p95_ms is None:
+        notes.append("p95 needs 40 timed queries; where it is missing the budget was checked on the slowest query")
+    if str(first.get("weights", "")).startswith("random"):
+        notes.append("random-weight twin: speeds are real, agreement compares random scores")
+    elif "random-head" in str(first.get("weights", "")):
+        notes.append("the classifier head is random (seeded, the same in every backend): agreement is of that head")
+    return result
