@@ -216,8 +216,8 @@ def tune(
     allow_random_head: Annotated[bool, typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only).")] = False,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    search_seconds: Annotated[float, typer.Option("--search-seconds", help="Timed seconds per configuration while searching.")] = 3.0,
-    confirm_seconds: Annotated[float, typer.Option("--confirm-seconds", help="Timed seconds per finalist and round when confirming.")] = 8.0,
+    search_queries: Annotated[int, typer.Option("--search-queries", help="Timed queries per configuration while searching (the same requests for all).")] = 4,
+    confirm_queries: Annotated[int, typer.Option("--confirm-queries", help="Timed queries per finalist and round when confirming.")] = 8,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (naive, best, best_any_agreement, speedup, ...).")] = False,
 ) -> None:
@@ -237,8 +237,8 @@ def tune(
         from rerank_bench.render.sweep_view import ProgressEvents
         from rerank_bench.tune import TuneRequest, run_tune
 
-        if search_seconds <= 0 or confirm_seconds <= 0:
-            raise UsageError("--search-seconds and --confirm-seconds must be positive")
+        if search_queries < 1 or confirm_queries < 1:
+            raise UsageError("--search-queries and --confirm-queries must be at least 1")
         request = TuneRequest(
             model=model, depth=depth, budget_ms=budget_ms, min_agreement=min_agreement,
             backends=parse_str_list(backend, "--backend", ("torch", "onnx", "openvino")),
@@ -246,7 +246,7 @@ def tune(
             thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
             max_length=max_length, doc_tokens=doc_tokens, workload_file=workload, weights=weights, revision=revision,
             allow_random_head=allow_random_head, trust_remote_code=trust_remote_code, device=device,
-            search_seconds=search_seconds, confirm_seconds=confirm_seconds, output=output,
+            search_queries=search_queries, confirm_queries=confirm_queries, output=output,
         )  # fmt: skip
         machine = probe_machine()
         with ProgressEvents(stderr, None) as events:

@@ -15,7 +15,9 @@ from rerank_bench.results import read_rows
 
 LEADERBOARD_DEPTHS = (20, 50, 100)
 NUMERIC = ("batch_size", "depth", "max_length", "threads", "pairs_per_s", "queries_per_s", "p50_ms", "p95_ms",
-           "p99_ms", "peak_rss_mib", "peak_vram_reserved_mib", "pair_tokens_mean", "padding_efficiency")  # fmt: skip
+           "p99_ms", "peak_rss_mib", "peak_vram_reserved_mib", "pair_tokens_mean", "padding_efficiency",
+           "gflop_per_s", "fraction_of_peak", "agreement_spearman_mean", "agreement_spearman_worst",
+           "agreement_top10_overlap")  # fmt: skip
 FILTER_FIELDS = ("model", "hardware", "backend")
 
 
@@ -86,6 +88,14 @@ def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = N
     return ReportData(rows=data.reset_index(drop=True), files=files, notes=notes)
 
 
+def _rounded(value: Any, digits: int) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else round(number, digits)
+
+
 def leaderboard(data: ReportData) -> list[dict[str, Any]]:
     """Per model, weights, backend, dtype and hardware: best throughput and its batch, p95 at depths 20/50/100
     (at the batch with the lowest p95 there, p50 where p95 lacks samples), peak memory."""
@@ -101,6 +111,10 @@ def leaderboard(data: ReportData) -> list[dict[str, Any]]:
             best_pairs_per_s=round(float(best["pairs_per_s"]), 2),
             best_batch_size=int(best["batch_size"]),
             best_at_depth=int(best["depth"]),
+            best_order=best.get("order", ""),
+            best_threads=int(best["threads"]) if best.get("threads") == best.get("threads") else None,
+            agreement_spearman=_rounded(best.get("agreement_spearman_mean"), 4),
+            fraction_of_peak=_rounded(best.get("fraction_of_peak"), 3),
         )
         for depth in LEADERBOARD_DEPTHS:
             at = group[group["depth"] == depth]
@@ -182,8 +196,9 @@ def build_report(
     notes = list(data.notes)
     if (data.rows["weights"].astype(str).str.startswith("random")).any():
         notes.append("some rows measured the random-weight architecture twin: speed is the model's, scores are not")
-    if "agreement_spearman_mean" not in data.rows:
-        notes.append("no ranking-agreement columns in these files: the speed-vs-agreement plot needs backend/dtype comparison rows")
+    has_agreement = "agreement_spearman_mean" in data.ok and data.ok["agreement_spearman_mean"].notna().any()
+    if not has_agreement:
+        notes.append("no ranking-agreement figures in these files: the speed-vs-agreement plot needs a sweep over backends/dtypes")
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     md = out_dir / "leaderboard.md"
@@ -201,6 +216,8 @@ def build_report(
         pngs.extend(plots.throughput_vs_batch(data.ok, out_dir))
         pngs.append(plots.latency_vs_depth(data.ok, out_dir, budget_ms))
         pngs.append(plots.memory_vs_batch(data.ok, out_dir))
+        if has_agreement:
+            pngs.extend(plots.speed_vs_agreement(data.ok, out_dir))
     for png in pngs:
         files[png.stem] = str(png)
     machine_list = machines(data)

@@ -7,8 +7,10 @@ Two stages, both ordinary sweep cases (written to a result CSV like any sweep):
    below the best smaller one; given order is measured for the naive default only (sorting by length only
    removes padding, it never adds any).
 2. Confirm: the naive default, the fastest configuration above the agreement floor and the fastest at any
-   agreement are measured again, longer, in alternating rounds with fresh processes, so the reported
-   speed-up is not one lucky case against one unlucky one.
+   agreement are measured again, on more requests, in alternating rounds with fresh processes, so the
+   reported speed-up is not one lucky case against one unlucky one.
+Every configuration times the same first requests of the workload (a fixed count, not a time budget), so
+rates compare the same work.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ class TuneRequest:
     backends: tuple[str, ...] = BACKENDS
     dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
     thread_counts: tuple[int, ...] | None = None
-    search_seconds: float = 3.0
-    confirm_seconds: float = 8.0
+    # Every configuration times the same first N requests, so none is favoured by drawing shorter ones
+    # (request lengths vary by about 30% in the RAG mix; a time budget would give each a different set).
+    search_queries: int = 4
+    confirm_queries: int = 8
+    max_seconds: float = 120.0  # cap per case, for a configuration far slower than the rest
     confirm_rounds: int = 2
     prune_ratio: float = 0.85
     weights: str = "auto"
@@ -201,8 +206,11 @@ def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, 
         raise UsageError("--min-agreement is a Spearman correlation within (0, 1]", "for example --min-agreement 0.99")
     if request.budget_ms is not None and request.budget_ms <= 0:
         raise UsageError("--budget-ms must be positive")
+    # The naive default runs with the threads the user allows at most (all usable cores unless --threads).
+    naive_threads = (max(request.thread_counts),) if request.thread_counts else None
     naive_plan = plan_sweep(_sweep_request(request, batch_sizes=(NAIVE["batch_size"],), backends=("torch",),
-                                           dtypes=("fp32",), orders=("given",)), machine)  # fmt: skip
+                                           dtypes=("fp32",), orders=("given",),
+                                           thread_counts=naive_threads), machine)  # fmt: skip
     grid_plan = plan_sweep(_sweep_request(request, batch_sizes=request.batch_sizes, backends=request.backends,
                                           dtypes=request.dtypes, orders=("length",),
                                           thread_counts=request.thread_counts), machine)  # fmt: skip
@@ -233,8 +241,8 @@ def _choice(rows: list[dict[str, Any]]) -> Choice:
 def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents | None = None) -> TuneResult:
     events = events or QuietEvents()
     plan, cases = plan_tune(request, machine)
-    search = MeasureSettings(max_seconds=request.search_seconds, min_seconds=min(1.0, request.search_seconds),
-                             warmup_queries=2)  # fmt: skip
+    search = MeasureSettings(min_queries=request.search_queries, max_queries=request.search_queries, min_seconds=0.0,
+                             max_seconds=request.max_seconds)  # fmt: skip
     events.notice(f"search: {sum(c.skip is None for c in cases)} configurations to measure, "
                   f"{sum(c.skip is not None for c in cases)} skipped as impossible here")  # fmt: skip
     outcome = run_sweep(plan, machine, search, events)
@@ -270,7 +278,8 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
             finalists.append(row)
     by_key = {c.case_id: c for c in cases}
     confirm_cases = [by_key[str(r["case_id"])] for r in finalists]
-    confirm = MeasureSettings(max_seconds=request.confirm_seconds, min_seconds=min(3.0, request.confirm_seconds))
+    confirm = MeasureSettings(min_queries=request.confirm_queries, max_queries=request.confirm_queries,
+                              min_seconds=0.0, max_seconds=request.max_seconds)  # fmt: skip
     rounds: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in confirm_cases}
     for n in range(request.confirm_rounds):
         ordered = confirm_cases if n % 2 == 0 else list(reversed(confirm_cases))

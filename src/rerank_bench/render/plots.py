@@ -115,3 +115,28 @@ def memory_vs_batch(ok: Any, out_dir: Path) -> Path:
     ax.set_ylabel("peak memory (MiB)" + (": GPU reserved where measured on a GPU, else process RSS" if gpu else ": process RSS"))
     ax.set_ylim(bottom=0)
     return _finish(fig, ax, out_dir / "memory_vs_batch.png", "Peak memory vs batch size (largest over depths)")
+
+
+def speed_vs_agreement(ok: Any, out_dir: Path) -> list[Path]:
+    """One figure per depth: each backend/dtype/order at its fastest batch size, throughput against mean
+    Spearman with torch fp32; what a faster configuration costs in ranking, at a glance."""
+    plt = _pyplot()
+    paths = []
+    rows = ok[ok["agreement_spearman_mean"].notna()]
+    for depth, at_depth in rows.groupby("depth"):
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for (model, weights, hardware), series in at_depth.groupby(["model", "weights", "hardware"]):
+            best = series.loc[series.groupby(["backend", "dtype", "order", "threads"])["pairs_per_s"].idxmax()]
+            twin = " (random weights)" if str(weights).startswith("random") else ""
+            ax.scatter(best["agreement_spearman_mean"], best["pairs_per_s"], s=36, label=f"{model}{twin} · {hardware}")
+            for _, point in best.iterrows():
+                ax.annotate(f"{point['backend']}/{point['dtype']} {point['order']} b{int(point['batch_size'])}",
+                            (point["agreement_spearman_mean"], point["pairs_per_s"]), textcoords="offset points",
+                            xytext=(4, 3), fontsize=7)  # fmt: skip
+        ax.axvline(0.99, color="gray", linestyle=":", linewidth=1, label="Spearman 0.99")
+        ax.set_xlabel("ranking agreement: mean Spearman vs torch fp32 (1 = identical order)")
+        ax.set_ylabel("throughput (pairs/s)")
+        ax.set_ylim(bottom=0)
+        paths.append(_finish(fig, ax, out_dir / f"speed_vs_agreement_depth{int(depth)}.png",
+                             f"Speed vs ranking agreement, {int(depth)} candidates per query (best batch each)"))  # fmt: skip
+    return paths

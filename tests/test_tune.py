@@ -1,0 +1,97 @@
+"""tune: the choice rules as plain data, the settings it prints, and one real run on a tiny model."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rerank_bench.cli import app
+from rerank_bench.tune import choose, is_naive, meets_agreement, within_budget
+from rerank_bench.tune_snippets import sentence_transformers_snippet, tei_flags
+
+runner = CliRunner()
+
+
+def row(backend, dtype, rate, rho=None, p95=None, max_ms=100.0, order="length", batch=8, status="ok"):
+    return {"backend": backend, "dtype": dtype, "order": order, "batch_size": batch, "threads": 2, "device": "cpu",
+            "status": status, "pairs_per_s": rate, "agreement_spearman_mean": "" if rho is None else rho,
+            "p95_ms": "" if p95 is None else p95, "max_ms": max_ms}  # fmt: skip
+
+
+ROWS = [
+    row("torch", "fp32", 14.0, order="given", batch=32, max_ms=4000),
+    row("torch", "fp32", 30.0, rho=1.0, max_ms=1500),
+    row("openvino", "bf16", 120.0, rho=0.9988, max_ms=450),
+    row("onnx", "int8", 130.0, rho=0.93, max_ms=400),
+    row("onnx", "int8", 500.0, rho=0.95, status="error"),
+]
+
+
+def test_choose_applies_the_agreement_floor_and_the_budget():
+    assert choose(ROWS, 0.99, None)["backend"] == "openvino"
+    assert choose(ROWS, None, None)["dtype"] == "int8"  # fastest ok row, whatever its agreement
+    assert choose(ROWS, 0.99, 1000)["backend"] == "openvino"
+    assert choose(ROWS, 0.99, 300) is None  # nothing is that fast
+    assert choose(ROWS, 0.9999, None)["backend"] == "torch"  # only torch fp32 is that close
+
+
+def test_budget_uses_p95_and_falls_back_to_the_slowest_query():
+    assert within_budget(row("torch", "fp32", 1.0, p95=90.0, max_ms=500.0), 100.0)
+    assert not within_budget(row("torch", "fp32", 1.0, max_ms=500.0), 100.0)
+    assert within_budget(row("torch", "fp32", 1.0, max_ms=500.0), None)
+
+
+def test_reference_configuration_meets_any_floor_and_naive_is_recognised():
+    assert meets_agreement(ROWS[0], 0.999) and not meets_agreement(row("onnx", "int8", 1.0), 0.5)
+    assert is_naive(ROWS[0]) and not is_naive(ROWS[1])
+
+
+def test_settings_to_paste():
+    torch_code = sentence_transformers_snippet("m/x", {"backend": "torch", "dtype": "bf16", "batch_size": 8, "threads": 2,
+                                                       "device": "cpu", "order": "length"})  # fmt: skip
+    assert 'model_kwargs={"dtype": torch.bfloat16}' in torch_code and "batch_size=8" in torch_code
+    assert "torch.set_num_threads(2)" in torch_code
+    ov = sentence_transformers_snippet("m/x", {"backend": "openvino", "dtype": "bf16", "batch_size": 4, "threads": 2,
+                                               "device": "cpu", "order": "length"})  # fmt: skip
+    assert 'backend="openvino"' in ov and '"INFERENCE_PRECISION_HINT": "bf16"' in ov
+    q8 = sentence_transformers_snippet("m/x", {"backend": "onnx", "dtype": "int8", "batch_size": 4, "threads": 2,
+                                               "device": "cpu", "order": "length"})  # fmt: skip
+    assert "export_dynamic_quantized_onnx_model" in q8
+    # one batch of 8 pairs at the p95 length 210.4 -> 1684 tokens
+    assert tei_flags({"batch_size": 8, "dtype": "fp32", "device": "cpu"}, 50, 210.4) == "--max-batch-tokens 1684 --max-client-batch-size 50"
+
+
+QUICK = ["--backend", "torch,onnx", "--dtype", "fp32,int8", "--batch-size", "2,4", "--depth", "6", "--device", "cpu",
+         "--doc-tokens", "10:30", "--search-queries", "3", "--confirm-queries", "3", "--threads", "1"]  # fmt: skip
+
+
+def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
+    out = tmp_path / "t.csv"
+    result = runner.invoke(app, ["tune", str(tiny_bert), *QUICK, "--json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    for key in ("naive", "best", "best_any_agreement"):
+        choice = answer[key]
+        assert choice["pairs_per_s"] > 0 and choice["p50_ms"] > 0 and "p95_ms" in choice
+        assert set(choice["config"]) == {"backend", "dtype", "order", "batch_size", "threads", "device"}
+        assert len(choice["confirm_rounds_pairs_per_s"]) == 2
+    assert answer["naive"]["config"] == {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32,
+                                         "threads": 1, "device": "cpu"}  # fmt: skip
+    best = answer["best"]
+    assert best["agreement"]["spearman_mean"] is None or best["agreement"]["spearman_mean"] >= 0.99
+    assert answer["speedup"] == pytest.approx(best["pairs_per_s"] / answer["naive"]["pairs_per_s"])
+    assert "CrossEncoder" in answer["settings"]["sentence_transformers"]
+    statuses = {(c["backend"], c["dtype"]): c["status"] for c in answer["candidates"]}
+    assert statuses["torch", "int8"] == "skipped" and statuses["onnx", "int8"] in ("ok", "skipped")
+    assert out.exists()
+
+
+def test_tune_exits_1_when_nothing_meets_the_budget(tmp_path, tiny_bert):
+    result = runner.invoke(app, ["tune", str(tiny_bert), *QUICK, "--budget-ms", "0.001", "-o", str(tmp_path / "t.csv")])
+    assert result.exit_code == 1, result.output
+    assert "no configuration ran within 0.001 ms" in result.output
+
+
+def test_tune_bad_input_is_exit_2(tmp_path, tiny_bert):
+    result = runner.invoke(app, ["tune", str(tiny_bert), "--min-agreement", "1.5"])
+    assert result.exit_code == 2 and "--min-agreement" in result.output
