@@ -267,6 +267,84 @@ def tune(
         raise typer.Exit(EXIT_FAILED)
 
 
+@app.command("will-it-run")
+def will_it_run(
+    model: Annotated[Optional[str], typer.Argument(help="Catalog alias, Hub id (only config.json is fetched) or local folder. Default: every catalog model.")] = None,
+    hardware: Annotated[str, typer.Option("--hardware", help="A profile (see `rerank-bench profiles`), local (this machine), or all.")] = "local",
+    vram: Annotated[Optional[str], typer.Option("--vram", help="Memory to plan for instead of the device's, e.g. 12GiB.")] = None,
+    depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
+    budget_ms: Annotated[Optional[float], typer.Option("--budget-ms", help="Latency budget per query.")] = None,
+    percentile: Annotated[str, typer.Option("--percentile", help="p50 or p95: which latency the budget applies to.")] = "p95",
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Tokens per pair. Default: the model's.")] = None,
+    doc_tokens: Annotated[Optional[str], typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, fp32, fp16, bf16 or int8.")] = "auto",
+    batch_size: Annotated[str, typer.Option("--batch-size", help="auto (the fastest that fits) or N.")] = "auto",
+    attention: Annotated[str, typer.Option("--attention", help="sdpa (default in transformers) or eager (keeps the B x heads x L x L scores).")] = "sdpa",
+    profiles_dir: Annotated[Optional[list[Path]], typer.Option("--profiles", help="Folder of your own profile files (TOML); repeatable.")] = None,
+    results: Annotated[Optional[list[Path]], typer.Option("--results", help="Sweep result files or folders measured here (default: results/).")] = None,
+    measure: Annotated[bool, typer.Option("--measure", help="With --hardware local: measure the chosen configuration now (a short sweep).")] = False,
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow a Hub config's custom code.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a list of objects, one per row.")] = False,
+) -> None:
+    """Will this reranker fit this GPU (or a named one) and meet a latency budget at a depth? Memory from the
+    architecture, latency measured where it can be and modelled where not; every figure says which.
+    Exit 0 when a row says RUNS or TIGHT, 1 when none does.
+
+    Example: rerank-bench will-it-run bge-reranker-v2-m3 --hardware rtx-3060-12gb --depth 50 --budget-ms 200
+    """
+    from rerank_bench.errors import EXIT_FAILED
+
+    def work() -> Any:
+        from rerank_bench.willrun import WillRunRequest, parse_size_gib, run_will_it_run
+
+        request = WillRunRequest(
+            model=model, hardware=hardware, vram_gib=parse_size_gib(vram), depth=depth, budget_ms=budget_ms,
+            percentile=percentile, max_length=max_length, doc_tokens=doc_tokens, dtype=dtype, batch_size=batch_size,
+            attention=attention, profile_dirs=tuple(profiles_dir or ()), results=tuple(results or ()), measure=measure,
+            trust_remote_code=trust_remote_code,
+        )  # fmt: skip
+        machine = None
+        if hardware == "local":
+            from rerank_bench.probe import probe_machine
+
+            machine = probe_machine()
+        return run_will_it_run(request, machine)
+
+    rows = run_guarded(work)
+    if as_json:
+        print_json([r.to_dict() for r in rows])
+    else:
+        from rerank_bench.render.willrun_view import render_rows
+
+        render_rows(rows, stdout)
+    if not any(r.verdict in ("RUNS", "TIGHT") for r in rows):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def profiles(
+    profiles_dir: Annotated[Optional[list[Path]], typer.Option("--profiles", help="Also list the profiles in this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the profiles as JSON.")] = False,
+) -> None:
+    """List the hardware profiles will-it-run knows (each figure sourced in its file).
+
+    Example: rerank-bench profiles --json
+    """
+
+    def work() -> Any:
+        from rerank_bench.hardware import load_profiles
+
+        return list(load_profiles(list(profiles_dir or ())).values())
+
+    found = run_guarded(work)
+    if as_json:
+        print_json([p.to_dict() for p in found])
+    else:
+        from rerank_bench.render.willrun_view import render_profiles
+
+        render_profiles(found, stdout)
+
+
 def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, github_benchmark: Optional[Path],
                        fail_on_inconclusive: bool) -> None:
     from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_FAILED

@@ -48,7 +48,7 @@ class TuneRequest:
     confirm_queries: int = 8
     max_seconds: float = 120.0  # cap per case, for a configuration far slower than the rest
     confirm_rounds: int = 2
-    prune_ratio: float = 0.85
+    prune_ratio: float = 0.90
     weights: str = "auto"
     allow_random_head: bool = False
     trust_remote_code: bool = False

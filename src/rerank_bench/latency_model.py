@@ -1,0 +1,166 @@
+"""Predicted per-query latency of a reranker on a device, from work and rates, calibrated where we can.
+
+Per query at depth D: the workload's requests (token lengths only, the sweep's own generator), pairs batched
+by length; per batch of B pairs padded to L tokens:
+    time = max(FLOPs(B, L) / (peak x efficiency), bytes(B, L) / bandwidth) + overhead
+FLOPs are the sweep's count (flops.py); bytes are the weights read once per batch plus the activations
+written and read. A query's latency is the sum over its batches plus tokenization. p50 and p95 are taken
+over the requests, whose lengths vary.
+
+Efficiency and overhead come from this machine's sweep rows when they exist (`calibrate`: a least-squares
+fit of measured p50s against padded work and batch count), else from per-class defaults with a range;
+every figure says which.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rerank_bench.flops import EncoderShape, pair_flops
+from rerank_bench.memory_model import BYTES, ArchShape, weights_bytes
+
+# Defaults where nothing was measured: (low, central, high) efficiency of the dense peak a reranker's
+# matmuls reach, and fixed time per batch per layer (kernel launches, framework overhead) in ms.
+# Efficiencies: PyTorch eager BERT-size matmuls reach 30-60% of tensor peak on NVIDIA parts; CPUs 20-60%
+# of a measured matmul peak (this project's sweeps: torch fp32 ~35%, OpenVINO bf16 ~60%); Apple MPS less.
+DEFAULTS: dict[str, dict[str, tuple[float, float, float]]] = {
+    "nvidia": {"efficiency": (0.20, 0.35, 0.60), "overhead_ms_per_layer": (0.06, 0.15, 0.35)},
+    "amd": {"efficiency": (0.15, 0.30, 0.50), "overhead_ms_per_layer": (0.08, 0.2, 0.5)},
+    "apple": {"efficiency": (0.15, 0.30, 0.50), "overhead_ms_per_layer": (0.15, 0.4, 1.0)},
+    "cpu": {"efficiency": (0.20, 0.35, 0.60), "overhead_ms_per_layer": (0.02, 0.05, 0.15)},
+}
+TOKENIZE_MS_PER_PAIR = 0.03  # fast (Rust) tokenizers: tens of microseconds per pair
+
+
+def request_lengths(depth: int, doc_tokens: str | None, max_length: int, specials: int, seed: int = 0,
+                    count: int = 64) -> list[list[int]]:  # fmt: skip
+    """Pair token lengths of `count` synthetic requests: the sweep's generator, counted in tokens."""
+    from rerank_bench.workload import parse_doc_tokens, synthetic_requests
+
+    words = [f"w{i}" for i in range(50)]
+    requests = synthetic_requests(words, depth, parse_doc_tokens(doc_tokens), max_length, seed=f"{seed}:{depth}")[:count]
+    out = []
+    for request in requests:
+        query = len(request.query.split())
+        out.append([min(max_length, query + len(doc.split()) + specials) for doc in request.documents])
+    return out
+
+
+def batches_of(lengths: list[int], batch: int) -> list[list[int]]:
+    ordered = sorted(lengths)
+    return [ordered[i : i + batch] for i in range(0, len(ordered), batch)]
+
+
+def padded_gflop(shape: EncoderShape, lengths: list[int], batch: int) -> float:
+    return sum(len(b) * pair_flops(shape, max(b)) for b in batches_of(lengths, batch)) / 1e9
+
+
+@dataclass
+class Rates:
+    """What turns work into time on one device and dtype."""
+
+    peak_tflops: float
+    bandwidth_gbs: float
+    efficiency: float
+    overhead_ms: float  # per batch
+    tokenize_ms_per_pair: float = TOKENIZE_MS_PER_PAIR
+    source: str = "estimated"  # "calibrated" when fitted to this machine's rows
+    note: str = ""
+
+
+def batch_ms(arch: ArchShape, shape: EncoderShape, rates: Rates, lengths: list[int], dtype: str) -> float:
+    width = max(lengths)
+    flops = len(lengths) * pair_flops(shape, width)
+    compute_s = flops / (rates.peak_tflops * 1e12 * rates.efficiency)
+    activations = arch.layers * (12 * arch.hidden + 4 * arch.intermediate) * len(lengths) * width * BYTES.get(dtype, 4)
+    memory_s = (weights_bytes(arch, dtype) + activations) / (rates.bandwidth_gbs * 1e9)
+    return max(compute_s, memory_s) * 1000.0 + rates.overhead_ms
+
+
+def query_ms(arch: ArchShape, shape: EncoderShape, rates: Rates, lengths: list[int], batch: int, dtype: str) -> float:
+    return sum(batch_ms(arch, shape, rates, b, dtype) for b in batches_of(lengths, batch)) + rates.tokenize_ms_per_pair * len(lengths)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass
+class Prediction:
+    p50_ms: float
+    p95_ms: float
+    p50_low_ms: float | None = None
+    p50_high_ms: float | None = None
+    p95_low_ms: float | None = None
+    p95_high_ms: float | None = None
+    source: str = "estimated"
+    notes: list[str] = field(default_factory=list)
+
+
+def predict(arch: ArchShape, shape: EncoderShape, requests: list[list[int]], batch: int, dtype: str,
+            central: Rates, low: Rates | None = None, high: Rates | None = None) -> Prediction:  # fmt: skip
+    """p50/p95 over the requests with the central rates; the range from the fast (low) and slow (high) ones."""
+
+    def stats(rates: Rates) -> tuple[float, float]:
+        times = [query_ms(arch, shape, rates, lengths, batch, dtype) for lengths in requests]
+        return percentile(times, 0.5), percentile(times, 0.95)
+
+    p50, p95 = stats(central)
+    prediction = Prediction(p50_ms=p50, p95_ms=p95, source=central.source)
+    if low is not None and high is not None:
+        prediction.p50_low_ms, prediction.p95_low_ms = stats(low)
+        prediction.p50_high_ms, prediction.p95_high_ms = stats(high)
+    return prediction
+
+
+def default_rates(kind: str, peak_tflops: float, bandwidth_gbs: float, layers: int) -> tuple[Rates, Rates, Rates]:
+    """(central, fast, slow) rates for a device class where nothing was measured."""
+    eff = DEFAULTS[kind]["efficiency"]
+    over = DEFAULTS[kind]["overhead_ms_per_layer"]
+    note = f"{kind} defaults: efficiency {eff[0]:.0%}-{eff[2]:.0%} of peak, {over[0]}-{over[2]} ms per batch per layer"
+
+    def make(e: float, o: float) -> Rates:
+        return Rates(peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs, efficiency=e, overhead_ms=o * layers,
+                     source="estimated", note=note)  # fmt: skip
+
+    return make(eff[1], over[1]), make(eff[2], over[0]), make(eff[0], over[2])
+
+
+@dataclass
+class Calibration:
+    efficiency: float
+    overhead_ms: float
+    rows: int
+    spread: float  # relative RMS error of the fit on its own rows
+    note: str
+
+
+def calibrate(points: list[tuple[float, float, float]], peak_tflops: float) -> Calibration | None:
+    """Fit p50_ms = a * padded GFLOP + b * batches (a, b >= 0) to measured rows: (padded_gflop, batches, p50_ms).
+
+    Returns efficiency = 1 / (a x peak) and overhead b per batch; None with fewer than 2 rows or a fit that
+    makes no physical sense (no compute term)."""
+    if len(points) < 2:
+        return None
+    import numpy as np
+
+    x = np.array([[g, n] for g, n, _ in points], dtype=float)
+    y = np.array([p for _, _, p in points], dtype=float)
+    weights = 1.0 / y  # relative error matters, not absolute: weight each row by 1/p50
+    coef, *_ = np.linalg.lstsq(x * weights[:, None], y * weights, rcond=None)
+    a, b = float(coef[0]), float(coef[1])
+    if b < 0:  # no negative overhead: refit the compute term alone
+        a, b = float(np.sum(x[:, 0] * y * weights**2) / np.sum((x[:, 0] * weights) ** 2)), 0.0
+    if a <= 0:
+        return None
+    fitted = x[:, 0] * a + x[:, 1] * b
+    spread = float(np.sqrt(np.mean(((fitted - y) / y) ** 2)))
+    efficiency = 1.0 / (a * peak_tflops * 1e12 / 1e9 / 1000.0)  # a is ms per GFLOP
+    return Calibration(efficiency=efficiency, overhead_ms=b, rows=len(points), spread=spread,
+                       note=f"fitted to {len(points)} measured rows (fit error {spread:.0%})")  # fmt: skip

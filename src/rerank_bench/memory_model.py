@@ -1,0 +1,117 @@
+"""Peak memory of a cross-encoder at inference: weights, activations of one layer, and device overheads.
+
+Activations (inference holds one layer's intermediates at a time), for batch B, length L, hidden h,
+feed-forward f, heads H, element size e bytes:
+  SDPA/flash:  max(5 BLh, 3 BLh + 2 BLf) * e + B L^2                   (boolean padding mask)
+  eager:       max(5 BLh + 2 B H L^2, 3 BLh + 2 BLf + B H L^2) * e + 4 B L^2
+The eager branch keeps the score matrix and its softmax during attention (2 B H L^2), and the attention
+probabilities stay referenced through the feed-forward part of the layer (transformers returns them with
+the layer's output); its padding mask is a float tensor. tests/test_memory_model.py checks these against
+torch's fake-tensor memory tracker (FakeTensorMode + MemTracker) on a grid of shapes, both attention kinds.
+
+Device overheads are named constants, each with its source; a margin covers allocator rounding and
+fragmentation. The same numbers feed `will-it-run`'s "max batch that fits".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "int8": 1}
+MIB = 2**20
+
+# CUDA context with lazy module loading (CUDA >= 11.7, PyTorch's default): a few hundred MiB, more on
+# large GPUs; NVIDIA: "the context ... can consume hundreds of MB"; PyTorch's CUDA semantics notes make
+# the same point. Without lazy loading it is 1-2 GiB. Measured contexts of 300-500 MiB are common.
+CUDA_CONTEXT_MIB = 500
+# cuBLAS workspace PyTorch allocates per handle: ":4096:2:16:8" = 2 x 4 MiB + 8 x 16 KiB (PyTorch docs,
+# CUBLAS_WORKSPACE_CONFIG); Hopper uses 32 MiB. Taken at the larger value.
+CUBLAS_WORKSPACE_MIB = 32
+# PyTorch's caching allocator rounds large blocks to 2 MiB and fragments over varying shapes; 10% margin.
+ALLOCATOR_MARGIN = 0.10
+# Apple silicon: Metal's recommendedMaxWorkingSetSize, the limit PyTorch's MPS allocator uses, is about
+# 75% of unified memory on Macs with more than 36 GB and about two thirds below; 0.67 is the safe side.
+UNIFIED_MEMORY_FRACTION = 0.67
+# A CPU process shares RAM with the OS and everything else: plan on 80% of what the profile has.
+CPU_RAM_FRACTION = 0.80
+# Fits, but with less than this share of the memory left over: TIGHT.
+SAFETY_MARGIN = 0.10
+
+
+@dataclass(frozen=True)
+class ArchShape:
+    layers: int
+    hidden: int
+    intermediate: int
+    heads: int
+    vocab: int
+    max_position: int
+    params: int  # total parameters (meta-device count)
+    linear_params: int  # parameters in Linear weights (what dynamic int8 quantizes)
+
+
+def weights_bytes(shape: ArchShape, dtype: str) -> float:
+    if dtype == "int8":  # dynamic quantization: Linear weights int8, embeddings and the rest fp32
+        return shape.linear_params * 1 + (shape.params - shape.linear_params) * 4
+    return shape.params * BYTES[dtype]
+
+
+def activation_bytes(shape: ArchShape, batch: int, length: int, dtype: str, attention: str = "sdpa") -> float:
+    e = 2 if dtype in ("fp16", "bf16") else 4  # int8 (dynamic) computes activations in fp32
+    blh = batch * length * shape.hidden
+    blf = batch * length * shape.intermediate
+    bl2 = batch * length * length
+    if attention == "eager":
+        scores = batch * shape.heads * length * length
+        return max(5 * blh + 2 * scores, 3 * blh + 2 * blf + scores) * e + 4 * bl2
+    return max(5 * blh, 3 * blh + 2 * blf) * e + bl2
+
+
+def usable_memory_mib(kind: str, memory_gib: float, free_gib: float | None = None) -> tuple[float, str]:
+    """(MiB a reranker can use, how it was derived)."""
+    total = memory_gib * 1024
+    if kind in ("nvidia", "amd"):
+        base = free_gib * 1024 if free_gib is not None else total
+        what = "free now (NVML)" if free_gib is not None else "total"
+        return base - CUDA_CONTEXT_MIB - CUBLAS_WORKSPACE_MIB, f"{what} minus CUDA context {CUDA_CONTEXT_MIB} MiB and cuBLAS workspace {CUBLAS_WORKSPACE_MIB} MiB"
+    if kind == "apple":
+        return total * UNIFIED_MEMORY_FRACTION, f"{UNIFIED_MEMORY_FRACTION:.0%} of unified memory (Metal working-set limit)"
+    base = free_gib * 1024 if free_gib is not None else total * CPU_RAM_FRACTION
+    return base, "available RAM now" if free_gib is not None else f"{CPU_RAM_FRACTION:.0%} of RAM"
+
+
+def peak_mib(shape: ArchShape, batch: int, length: int, dtype: str, attention: str, kind: str) -> float:
+    """Weights + activations, plus the allocator margin on a GPU, in MiB."""
+    total = weights_bytes(shape, dtype) + activation_bytes(shape, batch, length, dtype, attention)
+    if kind in ("nvidia", "amd", "apple"):
+        total *= 1 + ALLOCATOR_MARGIN
+    return total / MIB
+
+
+def max_batch(shape: ArchShape, length: int, dtype: str, attention: str, kind: str, available_mib: float,
+              margin: float = SAFETY_MARGIN, limit: int = 1024) -> int:  # fmt: skip
+    """The largest batch whose peak stays under the available memory less the margin (0: not even 1)."""
+    budget = available_mib * (1 - margin)
+    best = 0
+    batch = 1
+    while batch <= limit and peak_mib(shape, batch, length, dtype, attention, kind) <= budget:
+        best = batch
+        batch += 1 if batch < 8 else 8 if batch < 64 else 32
+    return best
+
+
+def arch_shape(config: Any) -> ArchShape:
+    """Parameter counts from the model built on the meta device: no weights, no RAM, exact."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(config)
+    params = sum(p.numel() for p in model.parameters())
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    return ArchShape(
+        layers=config.num_hidden_layers, hidden=config.hidden_size, intermediate=config.intermediate_size,
+        heads=config.num_attention_heads, vocab=config.vocab_size, max_position=config.max_position_embeddings,
+        params=int(params), linear_params=int(linear),
+    )  # fmt: skip

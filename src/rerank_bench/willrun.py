@@ -1,0 +1,415 @@
+"""`will-it-run`: does a reranker fit a device's memory and meet a latency budget at a depth?
+
+Only the model's config is needed (the catalog carries it; for a Hub id only config.json is fetched; never
+the weights). Memory comes from memory_model.py, latency from latency_model.py. On this machine
+(`--hardware local`) measured sweep rows answer directly where they match, and otherwise calibrate the
+latency model; every figure says whether it is measured or estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.errors import ModelError, UsageError
+from rerank_bench.flops import EncoderShape
+from rerank_bench.hardware import HardwareProfile
+from rerank_bench.latency_model import Prediction, Rates, calibrate, default_rates, predict, request_lengths
+from rerank_bench.memory_model import (
+    SAFETY_MARGIN, ArchShape, arch_shape, max_batch, peak_mib, usable_memory_mib, weights_bytes,
+)  # fmt: skip
+
+VERDICTS = ("RUNS", "TIGHT", "TOO SLOW", "WON'T FIT")
+BATCH_CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+@dataclass(frozen=True)
+class WillRunRequest:
+    model: str | None = None  # None: every catalog model
+    hardware: str = "local"  # a profile name, "local" or "all"
+    vram_gib: float | None = None  # overrides the device's memory
+    depth: int = 50
+    budget_ms: float | None = None
+    percentile: str = "p95"
+    max_length: int | None = None
+    doc_tokens: str | None = None
+    dtype: str = "auto"
+    batch_size: str = "auto"
+    attention: str = "sdpa"
+    profile_dirs: tuple[Path, ...] = ()
+    results: tuple[Path, ...] = ()  # sweep result files or folders, for measured rows and calibration
+    measure: bool = False
+    trust_remote_code: bool = False
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    model_id: str
+    config: Any
+    arch: ArchShape
+    shape: EncoderShape
+    max_length: int
+    specials: int
+    published_params: int | None = None
+
+
+@dataclass
+class Row:
+    model: str
+    hardware: str
+    hardware_key: str
+    params: int
+    dtype: str
+    depth: int
+    max_length: int
+    weights_mib: float
+    peak_mib: float
+    memory_mib: float
+    headroom_mib: float
+    max_batch: int
+    batch_size: int
+    p50_ms: float | None
+    p95_ms: float | None
+    source: str
+    verdict: str
+    reason: str
+    change: str
+    budget_ms: float | None
+    p50_ms_low: float | None = None
+    p50_ms_high: float | None = None
+    p95_ms_low: float | None = None
+    p95_ms_high: float | None = None
+    memory_note: str = ""
+    latency_note: str = ""
+    tdp_w: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool = False) -> ModelInfo:
+    """The model's config without its weights: catalog entry, local folder, or the Hub's config.json."""
+    from transformers import AutoConfig
+
+    from rerank_bench.catalog import find_model
+
+    entry = find_model(spec)
+    published = None
+    if entry is not None:
+        values = entry.config_dict()
+        config = AutoConfig.for_model(entry.model_type, **{k: v for k, v in values.items() if k != "model_type"})
+        name, model_id, limit, published = entry.alias, entry.hub_id, entry.max_length, entry.params
+        default_length = entry.recommended_max_length or entry.max_length
+    else:
+        try:
+            config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as exc:
+            where = "folder" if Path(spec).exists() else "Hub id"
+            raise ModelError(f"could not read config.json of {spec} ({where}): {exc}".splitlines()[0],
+                             "pass a catalog alias, a folder with config.json, or a Hub id reachable from here") from None  # fmt: skip
+        if not any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
+            config.num_labels = 1
+        name, model_id = Path(spec).name if Path(spec).exists() else spec, spec
+        offset = 2 if config.model_type in ("xlm-roberta", "roberta") else 0
+        limit = default_length = int(config.max_position_embeddings) - offset
+    for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads"):
+        if not hasattr(config, key):
+            raise ModelError(f"{spec}: its config has no {key}; will-it-run models BERT-style encoders")
+    arch = arch_shape(config)
+    length = max_length or default_length
+    if length > limit:
+        raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
+    specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
+    return ModelInfo(name=name, model_id=model_id, config=config, arch=arch, shape=EncoderShape.from_config(config),
+                     max_length=length, specials=specials, published_params=published)  # fmt: skip
+
+
+def choose_dtype(requested: str, profile: HardwareProfile) -> str:
+    if requested != "auto":
+        if profile.peak(requested) is None:
+            runs = ", ".join(k for k in ("fp32", "fp16", "bf16", "int8") if profile.peak(k))
+            raise UsageError(f"--dtype {requested}: {profile.name} has no {requested} rate in its profile (it lists {runs})")
+        return requested
+    if profile.kind in ("nvidia", "amd", "apple") and profile.peak("fp16") and profile.peak("fp16") > profile.peak("fp32"):
+        return "fp16"
+    return "fp32"
+
+
+def _num(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[dict[str, str]]:
+    """Sweep rows measured on this machine (same hardware fingerprint), status ok, torch backend."""
+    from rerank_bench.report import _files
+    from rerank_bench.results import read_rows
+
+    rows: list[dict[str, str]] = []
+    for path in _files(list(results)) if results else []:
+        try:
+            rows.extend(r for r in read_rows(path) if r.get("hardware_fingerprint") == fingerprint
+                        and r.get("status") == "ok" and r.get("backend") == "torch")  # fmt: skip
+        except Exception:  # noqa: BLE001 - an unreadable file only means fewer measurements
+            continue
+    return rows
+
+
+def measured_row(rows: list[dict[str, str]], info: ModelInfo, depth: int, dtype: str, max_length: int,
+                 doc_tokens: str | None, batch: int | None = None) -> dict[str, str] | None:  # fmt: skip
+    """The fastest measured case of this model, depth, dtype, length and workload (the sweep's default mix
+    unless --doc-tokens), at the given batch size if one is given."""
+    workload = "rag" if doc_tokens in (None, "rag") else None
+    if batch is not None:
+        rows = [r for r in rows if r.get("batch_size") == str(batch)]
+    matching = [r for r in rows if r.get("model") in (info.name, info.model_id) and r.get("depth") == str(depth)
+                and r.get("dtype") == dtype and r.get("max_length") == str(max_length)
+                and (workload is None or r.get("workload") == workload) and _num(r.get("p50_ms")) is not None]  # fmt: skip
+    return min(matching, key=lambda r: _num(r["p50_ms"]) or float("inf")) if matching else None
+
+
+def calibration_points(rows: list[dict[str, str]], info: ModelInfo, dtype: str) -> tuple[list[tuple[float, float, float]], str]:
+    """(padded GFLOP per query, batches per query, p50 ms) from rows of this dtype; this model's if any."""
+
+    def points(subset: list[dict[str, str]]) -> list[tuple[float, float, float]]:
+        out = []
+        for r in subset:
+            gflop, eff, p50 = _num(r.get("gflop_per_query")), _num(r.get("padding_efficiency")), _num(r.get("p50_ms"))
+            depth, batch = _num(r.get("depth")), _num(r.get("batch_size"))
+            if gflop and eff and p50 and depth and batch:
+                out.append((gflop / eff, math.ceil(depth / batch), p50))
+        return out
+
+    same_dtype = [r for r in rows if r.get("dtype") == dtype]
+    own = points([r for r in same_dtype if r.get("model") in (info.name, info.model_id)])
+    if len(own) >= 2:
+        return own, f"{info.name}'s own rows"
+    return points(same_dtype), "rows of other models on this machine"
+
+
+def _verdict(row: Row, prediction: Prediction | None, budget: float | None, fits_batch1: bool, percentile: str,
+             info: ModelInfo, profile: HardwareProfile, batch1_peak: float) -> None:  # fmt: skip
+    if not fits_batch1:
+        row.verdict = "WON'T FIT"
+        row.reason = f"needs {batch1_peak:,.0f} MiB at batch 1 and {row.max_length} tokens; {row.memory_mib:,.0f} MiB usable"
+        options = []
+        if row.dtype == "fp32":
+            options.append("fp16/bf16 halves weights and activations")
+        need_gib = math.ceil(batch1_peak / 1024 / (1 - SAFETY_MARGIN) + 1)
+        options.append(f"a device with {need_gib} GiB or more")
+        row.change = "; ".join(options)
+        return
+    latency = row.p95_ms if percentile == "p95" else row.p50_ms
+    high = row.p95_ms_high if percentile == "p95" else row.p50_ms_high
+    tight_memory = row.max_batch < 1
+    if budget is not None and latency is not None and latency > budget:
+        row.verdict = "TOO SLOW"
+        row.reason = f"{percentile} {latency:,.0f} ms at depth {row.depth} is over the {budget:g} ms budget"
+        share = budget / latency
+        fewer = max(1, int(row.depth * share))
+        row.change = f"about {fewer} candidates instead of {row.depth}; or a shorter --max-length; or a faster device"
+        if row.dtype == "fp32" and (profile.peak("bf16") or profile.peak("fp16")):
+            row.change += "; or bf16/fp16"
+        return
+    if tight_memory:
+        row.verdict = "TIGHT"
+        row.reason = f"batch 1 fits but with less than {SAFETY_MARGIN:.0%} of memory to spare"
+        row.change = "a shorter --max-length or fp16 gives room"
+        return
+    if budget is not None and high is not None and latency is not None and high > budget:
+        row.verdict = "TIGHT"
+        row.reason = f"{percentile} {latency:,.0f} ms meets the {budget:g} ms budget, but the estimate's range reaches {high:,.0f} ms"
+        row.change = "run `will-it-run --hardware local --measure` on the device, or leave more room in the budget"
+        return
+    row.verdict = "RUNS"
+    pieces = [f"fits with batch up to {row.max_batch}"]
+    if latency is not None:
+        pieces.append(f"{percentile} {latency:,.0f} ms" + (f" within {budget:g} ms" if budget is not None else ""))
+    row.reason = ", ".join(pieces)
+    row.change = ""
+
+
+def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, rows: list[dict[str, str]]) -> Row:
+    dtype = choose_dtype(request.dtype, profile)
+    memory_gib = request.vram_gib if request.vram_gib is not None else profile.memory_gib
+    free = profile.free_memory_gib if request.vram_gib is None else None
+    available, memory_note = usable_memory_mib(profile.kind, memory_gib, free)
+    length = info.max_length
+    weights = weights_bytes(info.arch, dtype) / 2**20
+    batch1 = peak_mib(info.arch, 1, length, dtype, request.attention, profile.kind)
+    fits_batch1 = batch1 <= available
+    biggest = max_batch(info.arch, length, dtype, request.attention, profile.kind, available)
+
+    peak_rate = profile.peak(dtype) or profile.peak("fp32")
+    assert peak_rate is not None
+    central, fast, slow = default_rates(profile.kind, peak_rate, profile.memory_bandwidth_gbs, info.arch.layers)
+    latency_note = central.note
+    calibrated = None
+    if profile.key == "local" and rows:
+        points, which = calibration_points(rows, info, dtype)
+        fit = calibrate(points, peak_rate)
+        if fit is not None:
+            calibrated = fit
+            central = Rates(peak_tflops=peak_rate, bandwidth_gbs=profile.memory_bandwidth_gbs, efficiency=fit.efficiency,
+                            overhead_ms=fit.overhead_ms, tokenize_ms_per_pair=0.0, source="calibrated")  # fmt: skip
+            latency_note = f"calibrated: {fit.note}, from {which}; efficiency {fit.efficiency:.0%} of peak"
+
+    requests = request_lengths(request.depth, request.doc_tokens, length, info.specials)
+    candidates = [b for b in BATCH_CANDIDATES if b <= max(biggest, 1)]
+    if request.batch_size != "auto":
+        try:
+            candidates = [int(request.batch_size)]
+        except ValueError:
+            raise UsageError(f"--batch-size {request.batch_size!r} is not auto or a number") from None
+    predictions = {b: predict(info.arch, info.shape, requests, b, dtype, central) for b in candidates}
+    batch = min(candidates, key=lambda b: (predictions[b].p50_ms, b))
+    if calibrated is not None:
+        prediction = predictions[batch]
+        width = max(0.10, 2 * calibrated.spread)
+        prediction.p50_low_ms, prediction.p50_high_ms = prediction.p50_ms * (1 - width), prediction.p50_ms * (1 + width)
+        prediction.p95_low_ms, prediction.p95_high_ms = prediction.p95_ms * (1 - width), prediction.p95_ms * (1 + width)
+    else:
+        prediction = predict(info.arch, info.shape, requests, batch, dtype, central, fast, slow)
+    source = "calibrated estimate" if calibrated is not None else "estimated"
+
+    fixed = int(request.batch_size) if request.batch_size != "auto" else None
+    measured = measured_row(rows, info, request.depth, dtype, length, request.doc_tokens, fixed) if profile.key == "local" else None
+    p50, p95 = prediction.p50_ms, prediction.p95_ms
+    ranges = (prediction.p50_low_ms, prediction.p50_high_ms, prediction.p95_low_ms, prediction.p95_high_ms)
+    if measured is not None:
+        source = "measured"
+        batch = int(measured["batch_size"])
+        p50, p95 = _num(measured.get("p50_ms")), _num(measured.get("p95_ms"))
+        ranges = (None, None, None, None)
+        latency_note = f"measured: {measured.get('n_queries')} queries at batch {batch} ({measured.get('utc_time', '')[:10]}, run {measured.get('run_id', '')})"
+        if p95 is None:
+            latency_note += "; too few queries for a p95, so p95 is the model's estimate"
+            p95 = prediction.p95_ms * (p50 / prediction.p50_ms) if p50 and prediction.p50_ms else None
+    peak_at_batch = peak_mib(info.arch, batch, length, dtype, request.attention, profile.kind)
+    row = Row(
+        model=info.name, hardware=profile.name, hardware_key=profile.key, params=info.arch.params, dtype=dtype,
+        depth=request.depth, max_length=length, weights_mib=round(weights, 1), peak_mib=round(peak_at_batch, 1),
+        memory_mib=round(available, 1), headroom_mib=round(available - peak_at_batch, 1), max_batch=biggest,
+        batch_size=batch, p50_ms=p50, p95_ms=p95, source=source, verdict="", reason="", change="",
+        budget_ms=request.budget_ms, p50_ms_low=ranges[0], p50_ms_high=ranges[1], p95_ms_low=ranges[2],
+        p95_ms_high=ranges[3], memory_note=f"{memory_note}; peak at {length} tokens per pair (worst case), "
+        f"{request.attention} attention; estimated", latency_note=latency_note, tdp_w=profile.tdp_w,
+    )  # fmt: skip
+    _verdict(row, prediction, request.budget_ms, fits_batch1, request.percentile, info, profile, batch1)
+    if not fits_batch1:
+        row.p50_ms = row.p95_ms = None
+        row.p50_ms_low = row.p50_ms_high = row.p95_ms_low = row.p95_ms_high = None
+    return row
+
+
+def sort_rows(rows: list[Row], by_hardware: bool) -> list[Row]:
+    """Passing first; across hardware the least power-hungry first (a stand-in for cost)."""
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    if by_hardware:
+        return sorted(rows, key=lambda r: (rank[r.verdict] > 1, r.tdp_w if r.tdp_w is not None else 1e9, rank[r.verdict]))
+    return rows
+
+
+def local_peaks(machine: Any) -> dict[str, float]:
+    """This CPU's matmul peaks (GFLOP/s) per dtype it can run, measured once and cached (peak.py)."""
+    from rerank_bench.compat import cpu_has_bf16
+    from rerank_bench.peak import cached_peak_gflops
+
+    threads = machine.cpu.usable_cores
+    dtypes = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16(frozenset(machine.cpu.isa_flags)) else [])
+    peaks = {}
+    for dtype in dtypes:
+        value = cached_peak_gflops(machine.fingerprint, "cpu", threads, dtype)
+        if value:
+            peaks[dtype] = value
+    return peaks
+
+
+def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, machine: Any) -> Path:
+    """A short real sweep of the chosen configuration on this machine (--measure)."""
+    import tempfile
+
+    from rerank_bench.measure import MeasureSettings
+    from rerank_bench.runner import SweepRequest, plan_sweep, run_sweep
+
+    output = Path(tempfile.mkdtemp(prefix="rerank-bench-measure-")) / "measure.csv"
+    sweep = SweepRequest(models=(spec,), depths=(row.depth,), batch_sizes=(row.batch_size,), dtypes=(row.dtype,),
+                         max_length=row.max_length, doc_tokens=request.doc_tokens, output=output,
+                         trust_remote_code=request.trust_remote_code)  # fmt: skip
+    settings = MeasureSettings(max_seconds=20.0)
+    plan = plan_sweep(sweep, machine)
+    run_sweep(plan, machine, settings)
+    return output
+
+
+def run_will_it_run(request: WillRunRequest, machine: Any | None) -> list[Row]:
+    from rerank_bench.catalog import aliases
+    from rerank_bench.hardware import find_profile, load_profiles, local_profile
+
+    if request.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    if request.budget_ms is not None and request.budget_ms <= 0:
+        raise UsageError("--budget-ms must be positive")
+    if request.percentile not in ("p50", "p95"):
+        raise UsageError(f"--percentile {request.percentile!r} is not p50 or p95")
+    if request.attention not in ("sdpa", "eager"):
+        raise UsageError(f"--attention {request.attention!r} is not sdpa or eager")
+    if request.vram_gib is not None and request.vram_gib <= 0:
+        raise UsageError("--vram must be positive, e.g. --vram 12GiB")
+    if request.measure and request.hardware != "local":
+        raise UsageError("--measure runs on this machine: use it with --hardware local")
+    profiles = load_profiles(list(request.profile_dirs))
+    if request.hardware == "all":
+        targets = list(profiles.values())
+    elif request.hardware == "local":
+        if machine is None:
+            raise UsageError("--hardware local needs this machine's probe")
+        peaks = {} if machine.gpus else local_peaks(machine)
+        targets = [local_profile(machine, profiles, peaks)]
+    else:
+        targets = [find_profile(request.hardware, profiles)]
+    specs = [request.model] if request.model else aliases()
+    infos = [(spec, load_model_info(spec, request.max_length, request.trust_remote_code)) for spec in specs]
+    results = request.results
+    if not results and Path("results").is_dir():
+        results = (Path("results"),)
+    rows = local_rows(results, machine.fingerprint) if machine is not None and request.hardware == "local" else []
+    out: list[Row] = []
+    for spec, info in infos:
+        for profile in targets:
+            row = assess(info, profile, request, rows)
+            if request.measure and row.verdict != "WON'T FIT":
+                measured_file = _measure(info, spec, row, request, machine)
+                extra = local_rows((measured_file,), machine.fingerprint)
+                if extra:
+                    row = assess(info, profile, request, extra + rows)
+                    row.notes.append(f"measured now: {measured_file}")
+                else:
+                    row.notes.append("--measure: the short sweep measured nothing (see its result file)")
+            out.append(row)
+    return sort_rows(out, by_hardware=request.hardware == "all")
+
+
+def parse_size_gib(text: str | None) -> float | None:
+    """'12GiB', '12GB', '12G' or '12' (GiB) -> GiB."""
+    if text is None:
+        return None
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(gib|gb|g|mib|mb|m)?\s*", text.lower())
+    if not match:
+        raise UsageError(f"--vram {text!r} is not a size", "for example --vram 12GiB or --vram 8192MiB")
+    value = float(match.group(1))
+    unit = match.group(2) or "gib"
+    if unit in ("mib", "mb", "m"):
+        return value / 1024
+    if unit == "gb":
+        return value * 1e9 / 2**30
+    return value

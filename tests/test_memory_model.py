@@ -1,0 +1,68 @@
+"""The memory model against torch's fake-tensor memory tracker, and the parameter counts of the catalog."""
+
+import pytest
+
+from rerank_bench.memory_model import ArchShape, activation_bytes, max_batch, peak_mib, usable_memory_mib, weights_bytes
+
+GRID = [(1, 16), (8, 128), (32, 256), (8, 512), (64, 32), (2, 384)]
+SHAPES = [(384, 12, 1536), (256, 4, 1024), (768, 12, 3072)]
+
+
+def tracked_activation_bytes(batch, length, attention, hidden, heads, intermediate):
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=heads,
+                        intermediate_size=intermediate, num_labels=1, attn_implementation=attention)  # fmt: skip
+    with FakeTensorMode():
+        model = BertForSequenceClassification(config).eval()
+        ids = torch.zeros((batch, length), dtype=torch.long)
+        mask = torch.ones((batch, length), dtype=torch.long)
+        tracker = MemTracker()
+        tracker.track_external(model)
+        with tracker, torch.no_grad():
+            model(input_ids=ids, attention_mask=mask)
+        peak = tracker.get_tracker_snapshot("peak")
+    (device_peaks,) = peak.values()
+    return next(v for k, v in device_peaks.items() if "ACT" in str(k)), config
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("hidden, heads, intermediate", SHAPES)
+def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, heads, intermediate):
+    for batch, length in GRID:
+        tracked, _ = tracked_activation_bytes(batch, length, attention, hidden, heads, intermediate)
+        shape = ArchShape(layers=2, hidden=hidden, intermediate=intermediate, heads=heads, vocab=30522,
+                          max_position=512, params=0, linear_params=0)  # fmt: skip
+        modelled = activation_bytes(shape, batch, length, "fp32", attention)
+        assert modelled == pytest.approx(tracked, rel=0.10), (batch, length)
+
+
+@pytest.mark.parametrize("alias", ["minilm-l6", "minilm-l12", "tinybert-l2", "electra-base", "bge-reranker-base",
+                                   "bge-reranker-large", "bge-reranker-v2-m3"])
+def test_meta_device_parameter_counts_equal_the_published_ones(alias):
+    from rerank_bench.catalog import find_model
+    from rerank_bench.willrun import load_model_info
+
+    info = load_model_info(alias, None)
+    assert info.arch.params == pytest.approx(find_model(alias).params, rel=0.01)
+    assert 0 < info.arch.linear_params < info.arch.params
+
+
+def test_weights_and_batches_by_hand():
+    shape = ArchShape(layers=1, hidden=4, intermediate=8, heads=2, vocab=10, max_position=16, params=1000, linear_params=600)
+    assert weights_bytes(shape, "fp32") == 4000 and weights_bytes(shape, "fp16") == 2000
+    assert weights_bytes(shape, "int8") == 600 + 400 * 4
+    # sdpa: max(5*BLh, 3*BLh + 2*BLf) * 4 + B*L^2 at B=2, L=3: BLh=24, BLf=48 -> (72+96)*4 + 18 = 690
+    assert activation_bytes(shape, 2, 3, "fp32", "sdpa") == 690
+    assert max_batch(shape, 3, "fp32", "sdpa", "cpu", available_mib=0.0) == 0
+
+
+def test_usable_memory_rules():
+    gpu, why = usable_memory_mib("nvidia", 12)
+    assert gpu == 12 * 1024 - 500 - 32 and "CUDA context" in why
+    assert usable_memory_mib("apple", 16)[0] == pytest.approx(16 * 1024 * 0.67)
+    assert usable_memory_mib("cpu", 10)[0] == pytest.approx(10 * 1024 * 0.8)
+    assert peak_mib(ArchShape(1, 4, 8, 2, 10, 16, 2**20, 0), 1, 1, "fp32", "sdpa", "nvidia") > 4.0  # margin added

@@ -1,0 +1,120 @@
+"""will-it-run: profiles, verdicts, the latency model's calibration, and the command's outputs and errors."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rerank_bench.cli import app
+from rerank_bench.hardware import find_profile, load_profiles, parse_profile
+from rerank_bench.latency_model import calibrate
+
+runner = CliRunner()
+REQUIRED = {"model", "hardware", "params", "weights_mib", "peak_mib", "memory_mib", "max_batch", "p50_ms", "p95_ms",
+            "p50_ms_low", "p50_ms_high", "p95_ms_low", "p95_ms_high", "source", "verdict", "reason"}  # fmt: skip
+
+
+def test_shipped_profiles_parse_and_cover_the_issue_list():
+    profiles = load_profiles()
+    for key in ("gtx-1060-6gb", "rtx-3060-12gb", "rtx-3090", "rtx-4060-ti-16gb", "rtx-4090", "rtx-5080", "t4", "l4",
+                "a10g", "l40s", "v100", "a100-40gb", "a100-80gb", "h100", "apple-m1", "apple-m2-pro", "apple-m3-max",
+                "apple-m4-pro", "cpu-4core-avx2-laptop", "cpu-2core-avx512-cloud"):  # fmt: skip
+        profile = profiles[key]
+        assert profile.source and profile.memory_gib > 0 and profile.peak("fp32") > 0
+    assert profiles["t4"].peak("bf16") is None  # Turing has no bf16
+    assert find_profile("NVIDIA L4", profiles).key == "l4"
+
+
+def test_bad_profile_files_name_the_file_and_field(tmp_path):
+    bad = tmp_path / "mine.toml"
+    bad.write_text('name = "x"\nkind = "tpu"\nmemory_gib = 1\nmemory_bandwidth_gbs = 1\nsource = "me"\n[peak_tflops]\nfp32 = 1\n')
+    with pytest.raises(Exception, match="kind 'tpu'"):
+        parse_profile(bad)
+    result = runner.invoke(app, ["profiles", "--profiles", str(tmp_path)])
+    assert result.exit_code == 2 and "mine.toml" in result.output
+
+
+def test_user_profiles_are_listed_and_usable(tmp_path):
+    (tmp_path / "my-card.toml").write_text(
+        'name = "My Card"\nkind = "nvidia"\nmemory_gib = 8\nmemory_bandwidth_gbs = 400\nsource = "vendor sheet"\n'
+        "[peak_tflops]\nfp32 = 10\nfp16 = 40\n"
+    )
+    listed = runner.invoke(app, ["profiles", "--profiles", str(tmp_path), "--json"])
+    assert listed.exit_code == 0 and any(p["key"] == "my-card" for p in json.loads(listed.stdout))
+    result = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "my-card", "--profiles", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["dtype"] == "fp16" and row["hardware"] == "My Card"
+
+
+def test_calibration_recovers_known_rates():
+    # p50 = 2 ms per padded GFLOP + 0.5 ms per batch, exactly: efficiency = 1 / (2 ms/GFLOP * 1 TFLOPS) = 50%
+    points = [(g, n, 2 * g + 0.5 * n) for g, n in ((10, 2), (20, 7), (5, 13), (40, 4))]
+    fit = calibrate(points, peak_tflops=1.0)
+    assert fit.efficiency == pytest.approx(0.5) and fit.overhead_ms == pytest.approx(0.5) and fit.spread < 1e-9
+    assert calibrate(points[:1], 1.0) is None
+
+
+def test_json_rows_have_the_documented_fields_and_estimates_carry_ranges():
+    result = runner.invoke(app, ["will-it-run", "bge-reranker-v2-m3", "--hardware", "rtx-3060-12gb", "--depth", "50",
+                                 "--budget-ms", "2000", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert REQUIRED <= set(row)
+    assert row["source"] == "estimated" and row["verdict"] in ("RUNS", "TIGHT")
+    assert row["p95_ms_low"] < row["p95_ms"] < row["p95_ms_high"]
+    assert 560e6 < row["params"] < 575e6 and row["dtype"] == "fp16"  # 568M parameters
+    assert row["weights_mib"] == pytest.approx(row["params"] * 2 / 2**20, abs=0.1)
+    # the v2-m3 case from the issue: far below the 13.8 GiB an LLM-style calculator claims
+    assert row["peak_mib"] < 4 * 1024
+
+
+def test_verdicts_wont_fit_and_too_slow_exit_1():
+    wont = runner.invoke(app, ["will-it-run", "bge-reranker-large", "--hardware", "gtx-1060-6gb", "--vram", "0.5GiB", "--json"])
+    assert wont.exit_code == 1
+    (row,) = json.loads(wont.stdout)
+    assert row["verdict"] == "WON'T FIT" and "GiB or more" in row["change"]
+    slow = runner.invoke(app, ["will-it-run", "bge-reranker-large", "--hardware", "cpu-4core-avx2-laptop",
+                               "--depth", "100", "--budget-ms", "50", "--json"])  # fmt: skip
+    assert slow.exit_code == 1
+    (row,) = json.loads(slow.stdout)
+    assert row["verdict"] == "TOO SLOW" and "candidates instead of 100" in row["change"]
+
+
+def test_all_hardware_lists_passing_rows_first():
+    result = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "all", "--budget-ms", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == len(load_profiles())
+    verdicts = [r["verdict"] for r in rows]
+    passing = [v in ("RUNS", "TIGHT") for v in verdicts]
+    assert passing == sorted(passing, reverse=True)
+
+
+def test_bad_input_is_exit_2():
+    for args, fragment in ((["--hardware", "rtx-9999"], "not a known profile"), (["--vram", "lots"], "not a size"),
+                           (["--percentile", "p99"], "p99"), (["--dtype", "bf16", "--hardware", "t4"], "no bf16 rate")):  # fmt: skip
+        result = runner.invoke(app, ["will-it-run", "minilm-l6", *args])
+        assert result.exit_code == 2 and fragment in result.output, (args, result.output)
+
+
+def test_local_cpu_uses_measured_rows_and_calibration(tmp_path, monkeypatch):
+    """Rows of this machine's sweep: a matching one is reported as measured; others calibrate the model."""
+    from rerank_bench.probe import probe_machine
+
+    machine = probe_machine()
+    monkeypatch.setattr("rerank_bench.willrun.local_peaks", lambda m: {"fp32": 400.0})
+    rows = []
+    for depth, batch, p50 in ((20, 8, 600.0), (20, 16, 800.0), (50, 8, 1500.0)):
+        rows.append({"hardware_fingerprint": machine.fingerprint, "status": "ok", "backend": "torch", "model": "minilm-l6",
+                     "dtype": "fp32", "depth": str(depth), "batch_size": str(batch), "max_length": "512",
+                     "workload": "rag", "p50_ms": str(p50), "p95_ms": "", "gflop_per_query": str(depth * 0.03),
+                     "padding_efficiency": "0.8", "n_queries": "5", "run_id": "r", "utc_time": "2026-11-23T00:00:00"})  # fmt: skip
+    monkeypatch.setattr("rerank_bench.willrun.local_rows", lambda results, fp: rows)
+    measured = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "local", "--depth", "50", "--json"])
+    assert measured.exit_code == 0, measured.output
+    (row,) = json.loads(measured.stdout)
+    assert row["source"] == "measured" and row["p50_ms"] == 1500.0 and row["batch_size"] == 8
+    calibrated = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "local", "--depth", "100", "--json"])
+    (row,) = json.loads(calibrated.stdout)
+    assert row["source"] == "calibrated estimate" and row["p50_ms_low"] < row["p50_ms"] < row["p50_ms_high"]
