@@ -1,7 +1,7 @@
 """Predicted per-query latency of a reranker on a device, from work and rates, calibrated where we can.
 
 Per query at depth D: the workload's requests (token lengths only, the sweep's own generator), pairs batched
-by length; per batch of B pairs padded to L tokens:
+as CrossEncoder.predict batches them (sorted longest first); per batch of B pairs padded to L tokens:
     time = max(FLOPs(B, L) / (peak x efficiency), bytes(B, L) / bandwidth) + overhead
 FLOPs are the sweep's count (flops.py); bytes are the weights read once per batch plus the activations
 written and read. A query's latency is the sum over its batches plus tokenization. p50 and p95 are taken
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from rerank_bench.flops import EncoderShape, pair_flops
 from rerank_bench.memory_model import BYTES, ArchShape, weights_bytes
@@ -49,7 +48,9 @@ def request_lengths(depth: int, doc_tokens: str | None, max_length: int, special
 
 
 def batches_of(lengths: list[int], batch: int) -> list[list[int]]:
-    ordered = sorted(lengths)
+    """Batches as sentence-transformers' CrossEncoder.predict forms them: longest first, then in chunks.
+    (Longest first puts the full batch at the longest lengths; the last, partial batch gets the short pairs.)"""
+    ordered = sorted(lengths, reverse=True)
     return [ordered[i : i + batch] for i in range(0, len(ordered), batch)]
 
 

@@ -136,8 +136,8 @@ def leaderboard(data: ReportData) -> list[dict[str, Any]]:
 
 
 def leaderboard_markdown(entries: list[dict[str, Any]], notes: list[str]) -> str:
-    lines = ["| model | weights | backend/dtype | hardware | best pairs/s | at batch | p95 ms @20 | p95 ms @50 | p95 ms @100 | peak MiB |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    lines = ["| model | weights | backend/dtype | hardware | best pairs/s | at batch, order | rho vs fp32 | of peak | p95 ms @20 | p95 ms @50 | p95 ms @100 | peak MiB |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
 
     def cell(entry: dict[str, Any], depth: int) -> str:
         value = entry[f"p95_ms_depth_{depth}"]
@@ -149,7 +149,10 @@ def leaderboard_markdown(entries: list[dict[str, Any]], notes: list[str]) -> str
         weights = e["weights"] + (" ⚠" if e["random_weights"] else "")
         lines.append(
             f"| {e['model']} | {weights} | {e['backend']}/{e['dtype']} | {e['hardware']} ({e['device']}) | "
-            f"{e['best_pairs_per_s']:,.1f} | {e['best_batch_size']} | {cell(e, 20)} | {cell(e, 50)} | {cell(e, 100)} | "
+            f"{e['best_pairs_per_s']:,.1f} | {e['best_batch_size']}, {e.get('best_order') or '-'} | "
+            f"{'-' if e.get('agreement_spearman') is None else format(e['agreement_spearman'], '.4f')} | "
+            f"{'-' if e.get('fraction_of_peak') is None else format(e['fraction_of_peak'], '.0%')} | "
+            f"{cell(e, 20)} | {cell(e, 50)} | {cell(e, 100)} | "
             f"{e['peak_memory_mib'] or '-'} |"
         )
     if any(e["random_weights"] for e in entries):

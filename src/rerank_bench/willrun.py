@@ -16,7 +16,7 @@ from typing import Any
 from rerank_bench.errors import ModelError, UsageError
 from rerank_bench.flops import EncoderShape
 from rerank_bench.hardware import HardwareProfile
-from rerank_bench.latency_model import Prediction, Rates, calibrate, default_rates, predict, request_lengths
+from rerank_bench.latency_model import Rates, calibrate, default_rates, predict, request_lengths
 from rerank_bench.memory_model import (
     SAFETY_MARGIN, ArchShape, arch_shape, max_batch, peak_mib, usable_memory_mib, weights_bytes,
 )  # fmt: skip
@@ -194,8 +194,8 @@ def calibration_points(rows: list[dict[str, str]], info: ModelInfo, dtype: str) 
     return points(same_dtype), "rows of other models on this machine"
 
 
-def _verdict(row: Row, prediction: Prediction | None, budget: float | None, fits_batch1: bool, percentile: str,
-             info: ModelInfo, profile: HardwareProfile, batch1_peak: float) -> None:  # fmt: skip
+def _verdict(row: Row, budget: float | None, fits_batch1: bool, percentile: str, profile: HardwareProfile,
+             batch1_peak: float) -> None:  # fmt: skip
     if not fits_batch1:
         row.verdict = "WON'T FIT"
         row.reason = f"needs {batch1_peak:,.0f} MiB at batch 1 and {row.max_length} tokens; {row.memory_mib:,.0f} MiB usable"
@@ -302,7 +302,7 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
         p95_ms_high=ranges[3], memory_note=f"{memory_note}; peak at {length} tokens per pair (worst case), "
         f"{request.attention} attention; estimated", latency_note=latency_note, tdp_w=profile.tdp_w,
     )  # fmt: skip
-    _verdict(row, prediction, request.budget_ms, fits_batch1, request.percentile, info, profile, batch1)
+    _verdict(row, request.budget_ms, fits_batch1, request.percentile, profile, batch1)
     if not fits_batch1:
         row.p50_ms = row.p95_ms = None
         row.p50_ms_low = row.p50_ms_high = row.p95_ms_low = row.p95_ms_high = None

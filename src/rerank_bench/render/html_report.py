@@ -39,8 +39,8 @@ def render_html(
     for note in notes:
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
     parts.append("<h2>Leaderboard</h2>")
-    header = ["model", "weights", "backend/dtype", "hardware", "device", "best pairs/s", "at batch",
-              "p95 ms @ depth 20", "p95 ms @ depth 50", "p95 ms @ depth 100", "peak memory MiB"]  # fmt: skip
+    header = ["model", "weights", "backend/dtype", "hardware", "device", "best pairs/s", "at batch", "order",
+              "rank agreement (Spearman vs torch fp32)", "of matmul peak", "p95 ms @ depth 20", "p95 ms @ depth 50", "p95 ms @ depth 100", "peak memory MiB"]  # fmt: skip
     parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>")
     for e in entries:
         depth_cells = []
@@ -53,7 +53,10 @@ def render_html(
         weights = e["weights"] + (" ⚠ twin" if e["random_weights"] else "")
         parts.append(
             "<tr>" + _cell(e["model"]) + _cell(weights) + _cell(f"{e['backend']}/{e['dtype']}") + _cell(e["hardware"])
-            + _cell(e["device"]) + _cell(e["best_pairs_per_s"]) + _cell(e["best_batch_size"]) + "".join(depth_cells)
+            + _cell(e["device"]) + _cell(e["best_pairs_per_s"]) + _cell(e["best_batch_size"])
+            + _cell(e.get("best_order"))
+            + _cell(None if e.get("agreement_spearman") is None else f"{e['agreement_spearman']:.4f}")
+            + _cell(None if e.get("fraction_of_peak") is None else f"{e['fraction_of_peak']:.0%}") + "".join(depth_cells)
             + _cell(e["peak_memory_mib"]) + "</tr>"
         )
     parts.append("</table>")
