@@ -17,8 +17,8 @@ A100 = DeviceTraits("cuda", cuda_capability=(8, 0), ort_providers=("CUDAExecutio
         ("torch", "fp16", AVX512_BF16, "no native fp16"),
         ("torch", "int8", AVX512_BF16, "int8 runs on --backend onnx"),
         ("onnx", "int8", AVX2, None),
-        ("onnx", "fp16", AVX512_BF16, "no fp16 kernels"),
-        ("onnx", "bf16", AVX512_BF16, "runs fp32, fp16, int8"),
+        ("onnx", "fp16", AVX512_BF16, "runs fp32, int8"),
+        ("onnx", "bf16", AVX512_BF16, "runs fp32, int8"),
         ("openvino", "bf16", AVX512_BF16, None),
         ("openvino", "bf16", AVX2, "no native bf16"),
         ("openvino", "fp32", A100, "not on cuda"),
@@ -27,7 +27,7 @@ A100 = DeviceTraits("cuda", cuda_capability=(8, 0), ort_providers=("CUDAExecutio
         ("torch", "bf16", A100, None),
         ("onnx", "fp32", T4, "CUDAExecutionProvider"),
         ("onnx", "fp32", A100, None),
-        ("onnx", "fp16", DeviceTraits("mps"), "MPS"),
+        ("onnx", "fp32", DeviceTraits("mps"), "MPS"),
     ],
 )
 def test_skip_rules(backend, dtype, device, fragment):

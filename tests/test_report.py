@@ -107,3 +107,28 @@ def test_missing_matplotlib_is_an_environment_error_not_a_traceback(tmp_path, mo
     assert result.exit_code == 3
     assert 'need matplotlib, which is not installed (pip install "rerank-bench[report]")' in result.output
     assert "Traceback" not in result.output
+
+
+def test_backend_rows_give_a_speed_vs_agreement_plot_and_leaderboard_columns(tmp_path):
+    from rerank_bench.results import ResultWriter
+
+    path = tmp_path / "in" / "backends.csv"
+    path.parent.mkdir()
+    configs = [("torch", "fp32", 30.0, 1.0), ("openvino", "bf16", 120.0, 0.9988), ("onnx", "int8", 130.0, 0.93)]
+    with ResultWriter(path) as writer:
+        for n, (backend, dtype, rate, rho) in enumerate(configs):
+            writer.write_row({
+                "run_id": "r", "case_id": f"c{n}", "utc_time": "2026-11-23T00:00:00Z", "hardware_fingerprint": "fp",
+                "hardware_name": "test machine", "model": "m", "weights": "real", "backend": backend, "dtype": dtype,
+                "device": "cpu", "batch_size": 8, "depth": 50, "max_length": 512, "order": "length", "threads": 2,
+                "workload": "rag", "seed": 0, "status": "ok", "pairs_per_s": rate, "p50_ms": 50_000 / rate,
+                "agreement_spearman_mean": rho, "fraction_of_peak": 0.5, "peak_rss_mib": 500,
+            })  # fmt: skip
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["report", str(path), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    plot = out / "speed_vs_agreement_depth50.png"
+    assert plot.exists() and plot.stat().st_size > 5000
+    board = (out / "leaderboard.md").read_text()
+    assert "| 0.9300 |" in board and "8, length" in board and "| 50% |" in board
+    assert "speed_vs_agreement_depth50" in (out / "report.html").read_text() or "data:image/png" in (out / "report.html").read_text()

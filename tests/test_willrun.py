@@ -118,3 +118,27 @@ def test_local_cpu_uses_measured_rows_and_calibration(tmp_path, monkeypatch):
     calibrated = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "local", "--depth", "100", "--json"])
     (row,) = json.loads(calibrated.stdout)
     assert row["source"] == "calibrated estimate" and row["p50_ms_low"] < row["p50_ms"] < row["p50_ms_high"]
+
+
+def test_without_a_model_every_catalog_model_is_assessed():
+    from rerank_bench.catalog import aliases
+
+    result = runner.invoke(app, ["will-it-run", "--hardware", "t4", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["model"] for r in rows] == aliases()
+    assert all(r["dtype"] == "fp16" for r in rows)  # T4: fp16 tensor cores, no bf16
+
+
+def test_measure_runs_a_short_sweep_here_and_reports_it_as_measured(monkeypatch):
+    monkeypatch.setattr("rerank_bench.willrun.local_peaks", lambda m: {"fp32": 400.0})
+    result = runner.invoke(app, ["will-it-run", "tinybert-l2", "--hardware", "local", "--depth", "4", "--max-length", "64",
+                                 "--doc-tokens", "10", "--batch-size", "4", "--measure", "--results", "/nonexistent-dir",
+                                 "--json"])  # fmt: skip
+    assert result.exit_code == 2 and "does not exist" in result.output  # an explicit --results must exist
+    result = runner.invoke(app, ["will-it-run", "tinybert-l2", "--hardware", "local", "--depth", "4", "--max-length", "64",
+                                 "--doc-tokens", "10", "--batch-size", "4", "--measure", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["source"] == "measured" and row["p50_ms"] > 0 and row["batch_size"] == 4
+    assert any("measured now" in n for n in row["notes"])

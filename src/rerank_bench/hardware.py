@@ -137,6 +137,11 @@ def local_profile(machine: Any, profiles: dict[str, HardwareProfile], measured_p
             compute_capability=gpu.compute_capability, notes=f"peaks from the {known.key} profile", source=known.source,
             free_memory_gib=(gpu.memory_free_mib or 0) / 1024 or None, measured=("memory_gib",),
         )  # fmt: skip
+    if (getattr(machine, "mps", None) or {}).get("available"):
+        raise UsageError(
+            "--hardware local on Apple silicon: the GPU's rates are not probed here",
+            "name your chip's profile, e.g. --hardware apple-m2-pro (see `rerank-bench profiles`)",
+        )
     cpu = machine.cpu
     peaks = {k: v / 1000.0 for k, v in (measured_peaks or {}).items() if v}
     if "fp32" not in peaks:

@@ -21,17 +21,19 @@ from typing import Any
 BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 MIB = 2**20
 
-# CUDA context with lazy module loading (CUDA >= 11.7, PyTorch's default): a few hundred MiB, more on
-# large GPUs; NVIDIA: "the context ... can consume hundreds of MB"; PyTorch's CUDA semantics notes make
-# the same point. Without lazy loading it is 1-2 GiB. Measured contexts of 300-500 MiB are common.
+# CUDA context: PyTorch measured 287 MB with lazy module loading and 667 MB without
+# (https://github.com/pytorch/pytorch/pull/86509, which made lazy loading PyTorch's default; CUDA itself
+# enables it by default on Linux since 12.2: docs.nvidia.com/cuda, programming guide, "Lazy Loading").
+# Library handles (cuBLAS, cuDNN) load kernels on first use and add to it: 500 MiB sits between the two.
 CUDA_CONTEXT_MIB = 500
 # cuBLAS workspace PyTorch allocates per handle: ":4096:2:16:8" = 2 x 4 MiB + 8 x 16 KiB (PyTorch docs,
 # CUBLAS_WORKSPACE_CONFIG); Hopper uses 32 MiB. Taken at the larger value.
 CUBLAS_WORKSPACE_MIB = 32
 # PyTorch's caching allocator rounds large blocks to 2 MiB and fragments over varying shapes; 10% margin.
 ALLOCATOR_MARGIN = 0.10
-# Apple silicon: Metal's recommendedMaxWorkingSetSize, the limit PyTorch's MPS allocator uses, is about
-# 75% of unified memory on Macs with more than 36 GB and about two thirds below; 0.67 is the safe side.
+# Apple silicon: Metal keeps at most recommendedMaxWorkingSetSize resident on the GPU, "roughly 65-75% of
+# RAM (17.76 GiB on a 24 GB machine)" (https://github.com/sgl-project/sglang/pull/29949; PyTorch exposes it
+# as torch.mps.recommended_max_memory(), https://github.com/pytorch/pytorch/pull/128289). The low end:
 UNIFIED_MEMORY_FRACTION = 0.67
 # A CPU process shares RAM with the OS and everything else: plan on 80% of what the profile has.
 CPU_RAM_FRACTION = 0.80

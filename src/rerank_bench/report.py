@@ -32,11 +32,14 @@ class ReportData:
         return self.rows[self.rows["status"] == "ok"]
 
 
-def _files(paths: list[Path]) -> list[Path]:
+def _files(paths: list[Path], exclude: Path | None = None) -> list[Path]:
+    """Result CSVs named or found under folders; files under `exclude` (the report's own output, which holds
+    leaderboard.csv) are skipped."""
     files: list[Path] = []
+    skip = exclude.resolve() if exclude is not None else None
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.csv")))
+            files.extend(sorted(p for p in path.rglob("*.csv") if skip is None or skip not in p.resolve().parents))
         elif path.is_file():
             files.append(path)
         else:
@@ -56,11 +59,11 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
     return filters
 
 
-def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = None) -> ReportData:
+def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = None, exclude: Path | None = None) -> ReportData:
     import pandas as pd
 
     frames = []
-    files = _files(paths)
+    files = _files(paths, exclude)
     for path in files:
         rows = read_rows(path)  # checks the schema version, names the row on a mismatch
         if rows:
@@ -194,7 +197,7 @@ def build_report(
     from rerank_bench.render import plots
     from rerank_bench.render.html_report import render_html
 
-    data = load_report_data(paths, filters)
+    data = load_report_data(paths, filters, exclude=out_dir)
     entries = leaderboard(data)
     notes = list(data.notes)
     if (data.rows["weights"].astype(str).str.startswith("random")).any():
