@@ -1,6 +1,8 @@
 """The onnx and openvino backends on tiny random rerankers: exports, caching, orders, and that their scores
 are the torch model's scores (the same weights, so agreement must be near perfect)."""
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -84,3 +86,19 @@ def test_sweep_over_backends_records_agreement_work_and_skips(tmp_path, tiny_ber
     # length order pads less than given order for the same batches
     assert float(rows["onnx", "fp32", "length"]["padding_efficiency"]) > float(rows["onnx", "fp32", "given"]["padding_efficiency"])
     assert rows["onnx", "fp32", "given"]["export_s"] != ""
+
+
+def test_a_backend_whose_packages_are_missing_is_skipped_rows_not_a_crash(tmp_path, tiny_bert, monkeypatch):
+    monkeypatch.setattr("rerank_bench.runner.missing_packages", lambda backend: ["openvino"] if backend == "openvino" else [])
+    args = ["sweep", "-m", str(tiny_bert), "--backend", "torch,openvino", "--depth", "4", "--batch-size", "2",
+            "--doc-tokens", "10", "--max-seconds-per-case", "0.3", "--device", "cpu", "--threads", "1"]  # fmt: skip
+    planned = runner.invoke(app, [*args, "--dry-run", "--json"])
+    assert planned.exit_code == 0, planned.output
+    skips = {c["backend"]: c["skip"] for c in json.loads(planned.stdout)}
+    assert skips["torch"] is None and "pip install 'rerank-bench[openvino]'" in skips["openvino"]
+    out = tmp_path / "m.csv"
+    result = runner.invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = {r["backend"]: r for r in read_rows(out)}
+    assert rows["torch"]["status"] == "ok"
+    assert rows["openvino"]["status"] == "skipped" and "needs openvino" in rows["openvino"]["status_reason"]

@@ -170,7 +170,7 @@ def sweep(
     if outcome is None:
         if as_json:
             # `job` is everything a worker needs to measure the case (ab drives workers with it).
-            print_json([{"index": c.index, "case_id": c.case_id, **c.key(), "resumed": c.case_id in plan.already_done,
+            print_json([{"index": c.index, "case_id": c.case_id, **c.key(), "resumed": c.case_id in plan.already_done, "skip": c.skip,
                          "job": {"model": c.model.to_payload(), "backend": c.backend, "dtype": c.dtype,
                                  "device": c.device, "threads": c.threads, "max_length": c.max_length, "order": c.order,
                                  "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed,
