@@ -227,6 +227,16 @@ def _signal_name(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
+def _stop(process: Any, finished: bool) -> None:
+    """A worker that said it finished gets a moment to exit on its own (so the semaphores its libraries
+    made are released, not reported as leaked); any other is killed."""
+    if finished:
+        process.join(timeout=10)
+    if process.is_alive():
+        process.kill()
+    process.join(timeout=10)
+
+
 class _GroupRun:
     """Runs one load group in a child process and turns whatever happens into rows."""
 
@@ -341,9 +351,7 @@ class _GroupRun:
                     )
                     break
         finally:
-            if process.is_alive():
-                process.kill()
-            process.join(timeout=10)
+            _stop(process, finished=not self.pending and self.fatal is None)
             receiver.close()
 
     def _died(self, exitcode: int | None) -> None:
@@ -406,9 +414,7 @@ def _reference_scores(cases: list[Case], plan: SweepPlan, settings: MeasureSetti
                 problem = "the reference worker timed out"
                 break
     finally:
-        if process.is_alive():
-            process.kill()
-        process.join(timeout=10)
+        _stop(process, finished=problem is None)
         receiver.close()
     return (scores, None) if not problem else ({}, problem)
 
