@@ -54,15 +54,26 @@ class Scorer(ABC):
     def score(self, request: Request, batch_size: int) -> list[float]:
         """Scores for the request's documents, in their given order; returns after the device is done."""
 
-    @abstractmethod
+    # Tokens computed (padding included) and real tokens since the last reset; `score` adds to them.
+    _computed: int = 0
+    _real: int = 0
+
+    def count_batch(self, computed: int, real: int) -> None:
+        self._computed += computed
+        self._real += real
+
     def padding_counters(self) -> tuple[int, int]:
         """(tokens computed including padding, real tokens) since the last reset."""
+        return self._computed, self._real
 
-    @abstractmethod
-    def reset_padding_counters(self) -> None: ...
+    def reset_padding_counters(self) -> None:
+        self._computed = self._real = 0
 
-    @abstractmethod
-    def memory_tracker(self) -> MemoryTracker: ...
+    def memory_tracker(self) -> MemoryTracker:
+        """Peak memory of this process during a case; GPU backends return their device's tracker."""
+        from rerank_bench.memory import RssTracker
+
+        return RssTracker()
 
     def encoder_shape(self) -> Any:
         """The model's EncoderShape (flops.py) for counting work, or None where unknown."""

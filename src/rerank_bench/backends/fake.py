@@ -21,7 +21,6 @@ from typing import Any
 
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.errors import ModelError
-from rerank_bench.memory import RssTracker
 from rerank_bench.resolve import ResolvedModel
 from rerank_bench.workload import Request
 
@@ -49,8 +48,6 @@ class FakeScorer(Scorer):
         self.options = options
         self.max_length = max_length
         self.info = LoadInfo(load_s=0.0, weights=weights, tokenizer="offline", max_length=max_length)
-        self._computed = 0
-        self._real = 0
 
     def encoder_shape(self) -> Any:
         from rerank_bench.flops import EncoderShape
@@ -85,20 +82,11 @@ class FakeScorer(Scorer):
             time.sleep(3600)
         lengths = sorted(self.pair_token_counts(request), reverse=True)
         batches = [lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size)]
-        self._computed += sum(max(b) * len(b) for b in batches)
-        self._real += sum(lengths)
+        self.count_batch(sum(max(b) * len(b) for b in batches), sum(lengths))
         cost_ms = self.options.get("ms_per_pair", 0.05) * len(lengths) + self.options.get("ms_per_batch", 0.2) * len(batches)
         time.sleep(cost_ms / 1000.0)
         return [int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) / 2**32 for d in request.documents]
 
-    def padding_counters(self) -> tuple[int, int]:
-        return self._computed, self._real
-
-    def reset_padding_counters(self) -> None:
-        self._computed = self._real = 0
-
-    def memory_tracker(self) -> RssTracker:
-        return RssTracker()
 
 
 class FakeBackend(Backend):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,7 @@ import numpy as np
 
 from rerank_bench.backends.base import Backend, LoadInfo
 from rerank_bench.backends.runtime import RuntimeScorer
-from rerank_bench.backends.source import (
-    atomic_dir, exports_root, load_classifier, model_source, refuse_random_head, score_activation, shape_dict, weights_fingerprint,
-)  # fmt: skip
+from rerank_bench.backends.source import cached_export, exports_root, model_source, weights_fingerprint
 from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
 from rerank_bench.resolve import ResolvedModel
 
@@ -88,42 +85,24 @@ def quantize_int8(folder: Path) -> None:
     (folder / "model_int8.onnx").replace(folder / "model.onnx")
 
 
-def ensure_export(model: ResolvedModel, path: str, dtype: str, max_length: int | None) -> tuple[Path, dict[str, Any], float]:
+def ensure_export(model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
     """(export folder, its metadata, seconds spent exporting now: 0 when cached)."""
     import onnxruntime
     import torch
 
     versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
     final = exports_root() / export_key(model, path, "onnx", dtype, versions)
-    if (final / "meta.json").exists():
-        meta = json.loads((final / "meta.json").read_text())
-        if meta.get("random_head"):
-            refuse_random_head(model)
-        return final, meta, 0.0
-    started = time.perf_counter()
-    hf_model, tokenizer, random_head = load_classifier(model, path, attn_implementation="eager")
-    folder = atomic_dir(final)
-    try:
+
+    def build(hf_model: Any, tokenizer: Any, folder: Path) -> dict[str, Any]:
         names, fused = export_onnx(hf_model, tokenizer, folder)
         if dtype == "int8":
             quantize_int8(folder)
-        tokenizer.save_pretrained(str(folder / "tokenizer"))
-        layers = hf_model.config.num_hidden_layers
-        options = [f"opset{OPSET}", f"fused attention {fused.get('Attention', 0)}/{layers}"]
+        options = [f"opset{OPSET}", f"fused attention {fused.get('Attention', 0)}/{hf_model.config.num_hidden_layers}"]
         if dtype == "int8":
             options.append("dynamic int8, per-channel QInt8 weights")
-        meta = {
-            "inputs": names, "fused": fused, "options": ", ".join(options), "random_head": random_head,
-            "activation": score_activation(hf_model.config), "shape": shape_dict(hf_model.config), "source": path, "model_max_length": tokenizer.model_max_length,
-        }  # fmt: skip
-        (folder / "meta.json").write_text(json.dumps(meta, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        folder.rename(final)
-    finally:
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-    return final, meta, time.perf_counter() - started
+        return {"inputs": names, "fused": fused, "options": ", ".join(options)}
+
+    return cached_export(model, path, final, "eager", build)
 
 
 class OrtScorer(RuntimeScorer):
@@ -155,7 +134,7 @@ class OnnxBackend(Backend):
         if dtype not in ("fp32", "int8"):
             raise UsageError(f"the onnx backend here runs fp32 and int8, not {dtype}")
         path, tokenizer_source = model_source(model, max_length)
-        folder, meta, export_s = ensure_export(model, path, dtype, max_length)
+        folder, meta, export_s = ensure_export(model, path, dtype)
         from transformers import AutoTokenizer
 
         started = time.perf_counter()

@@ -9,8 +9,6 @@ PyTorch module directly. The IR is cached in fp32; the precision is a compile-ti
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import numpy as np
 from rerank_bench.backends.base import Backend, LoadInfo
 from rerank_bench.backends.onnx_ort import effective_max_length, example_inputs, export_key
 from rerank_bench.backends.runtime import RuntimeScorer
-from rerank_bench.backends.source import atomic_dir, exports_root, load_classifier, model_source, refuse_random_head, score_activation, shape_dict
+from rerank_bench.backends.source import cached_export, exports_root, model_source
 from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
 from rerank_bench.resolve import ResolvedModel
 
@@ -33,30 +31,15 @@ def ensure_ir(model: ResolvedModel, path: str) -> tuple[Path, dict[str, Any], fl
 
     versions = {"torch": torch.__version__, "openvino": ov.__version__}
     final = exports_root() / export_key(model, path, "openvino", "fp32", versions)
-    if (final / "meta.json").exists():
-        meta = json.loads((final / "meta.json").read_text())
-        if meta.get("random_head"):
-            refuse_random_head(model)
-        return final, meta, 0.0
-    started = time.perf_counter()
-    hf_model, tokenizer, random_head = load_classifier(model, path, attn_implementation="sdpa")
-    folder = atomic_dir(final)
-    try:
+
+    def build(hf_model: Any, tokenizer: Any, folder: Path) -> dict[str, Any]:
         inputs = example_inputs(tokenizer)
         with torch.inference_mode():
             converted = ov.convert_model(hf_model, example_input=dict(inputs))
         ov.save_model(converted, str(folder / "model.xml"), compress_to_fp16=False)
-        tokenizer.save_pretrained(str(folder / "tokenizer"))
-        meta = {"inputs": list(inputs.keys()), "random_head": random_head, "activation": score_activation(hf_model.config), "shape": shape_dict(hf_model.config),
-                "source": path, "options": "IR from torch (convert_model)"}  # fmt: skip
-        (folder / "meta.json").write_text(json.dumps(meta, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        folder.rename(final)
-    finally:
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-    return final, meta, time.perf_counter() - started
+        return {"inputs": list(inputs.keys()), "options": "IR from torch (convert_model)"}
+
+    return cached_export(model, path, final, "sdpa", build)
 
 
 class OpenVinoScorer(RuntimeScorer):

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from rerank_bench.backends.base import Scorer
-from rerank_bench.memory import RssTracker
 from rerank_bench.workload import Request, single_token_words
 
 
@@ -45,8 +44,6 @@ class RuntimeScorer(Scorer):
         self.max_length = max_length
         self.activation = activation
         self.input_names = input_names
-        self._computed = 0
-        self._real = 0
 
     @abstractmethod
     def _run(self, features: dict[str, np.ndarray]) -> np.ndarray: ...
@@ -87,16 +84,7 @@ class RuntimeScorer(Scorer):
                     values = encoded[name][i] if name in encoded else [1] * lengths[i] if name == "attention_mask" else [0] * lengths[i]
                     array[row, : lengths[i]] = values
                 features[name] = array
-            self._computed += len(batch) * width
-            self._real += sum(lengths[i] for i in batch)
+            self.count_batch(len(batch) * width, sum(lengths[i] for i in batch))
             scores[batch] = activate(np.asarray(self._run(features)), self.activation)
         return scores.tolist()
 
-    def padding_counters(self) -> tuple[int, int]:
-        return self._computed, self._real
-
-    def reset_padding_counters(self) -> None:
-        self._computed = self._real = 0
-
-    def memory_tracker(self) -> RssTracker:
-        return RssTracker()

@@ -8,9 +8,12 @@ measures the same random head rather than a different one each.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rerank_bench.errors import ModelError
 from rerank_bench.resolve import ResolvedModel
@@ -109,14 +112,43 @@ def exports_root() -> Path:
     return cache_root() / "exports"
 
 
+def cached_export(model: ResolvedModel, path: str, final: Path, attn_implementation: str,
+                  build: Callable[[Any, Any, Path], dict[str, Any]]) -> tuple[Path, dict[str, Any], float]:  # fmt: skip
+    """(export folder, its metadata, seconds spent exporting now: 0 when cached).
+
+    `build(hf_model, tokenizer, folder)` writes the runtime's files into a temporary folder and returns what
+    it wants remembered; the tokenizer, the head's state and the model's shape and activation are added
+    here, and the folder is renamed into place only when complete."""
+    meta_file = final / "meta.json"
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        if meta.get("random_head"):
+            refuse_random_head(model)
+        return final, meta, 0.0
+    started = time.perf_counter()
+    hf_model, tokenizer, random_head = load_classifier(model, path, attn_implementation=attn_implementation)
+    folder = atomic_dir(final)
+    try:
+        meta = build(hf_model, tokenizer, folder)
+        tokenizer.save_pretrained(str(folder / "tokenizer"))
+        meta.update(random_head=random_head, activation=score_activation(hf_model.config),
+                    shape=shape_dict(hf_model.config), source=path)  # fmt: skip
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        folder.rename(final)
+    finally:
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+    return final, meta, time.perf_counter() - started
+
+
 def atomic_dir(final: Path) -> Path:
     """A sibling temporary folder to build an export in, renamed to `final` when complete, so an interrupted
     export never leaves a half-written model that a later run would trust."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
     if tmp.exists():
-        import shutil
-
         shutil.rmtree(tmp)
     tmp.mkdir()
     return tmp

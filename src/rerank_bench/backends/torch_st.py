@@ -59,8 +59,6 @@ class TorchScorer(Scorer):
         self.device = device
         self.info = info
         self.tokenizer = model.tokenizer
-        self._computed = 0
-        self._real = 0
         self._instrument_padding()
 
     def _instrument_padding(self) -> None:
@@ -71,8 +69,7 @@ class TorchScorer(Scorer):
             features = original(*args, **kwargs)
             mask = features.get("attention_mask") if hasattr(features, "get") else None
             if mask is not None:
-                self._computed += int(mask.numel())
-                self._real += int(mask.sum())
+                self.count_batch(int(mask.numel()), int(mask.sum()))
             return features
 
         self.model.preprocess = counting
@@ -123,12 +120,6 @@ class TorchScorer(Scorer):
                 out[i] = float(value)
         self._sync()
         return out
-
-    def padding_counters(self) -> tuple[int, int]:
-        return self._computed, self._real
-
-    def reset_padding_counters(self) -> None:
-        self._computed = self._real = 0
 
     def memory_tracker(self) -> Any:
         if self.device.startswith("cuda"):
