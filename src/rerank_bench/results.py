@@ -21,6 +21,17 @@ from rerank_bench.schema import ADDED_IN_2, COLUMN_NAMES, SCHEMA_VERSION, UPGRAD
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+
+def cell_number(value: Any) -> float | None:
+    """A result cell as a number: None for empty, unparsable or NaN cells (rows are text when read back)."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
 def neutralise(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 

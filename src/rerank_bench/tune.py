@@ -16,7 +16,6 @@ rates compare the same work.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from rerank_bench.measure import MeasureSettings
 from rerank_bench.plan import Case
 from rerank_bench.probe import MachineReport
 from rerank_bench.runner import QuietEvents, SweepEvents, SweepPlan, SweepRequest, plan_sweep, run_sweep
+from rerank_bench.results import cell_number
 
 NAIVE = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
 CONFIG_FIELDS = ("backend", "dtype", "order", "batch_size", "threads", "device")
@@ -128,14 +128,6 @@ class TuneResult:
         }  # fmt: skip
 
 
-def _num(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def config_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -147,15 +139,15 @@ def config_of(row: dict[str, Any]) -> dict[str, Any]:
 
 def agreement_of(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "spearman_mean": _num(row.get("agreement_spearman_mean")),
-        "spearman_worst": _num(row.get("agreement_spearman_worst")),
-        "top10_overlap": _num(row.get("agreement_top10_overlap")),
-        "max_abs_diff": _num(row.get("agreement_max_abs_diff")),
+        "spearman_mean": cell_number(row.get("agreement_spearman_mean")),
+        "spearman_worst": cell_number(row.get("agreement_spearman_worst")),
+        "top10_overlap": cell_number(row.get("agreement_top10_overlap")),
+        "max_abs_diff": cell_number(row.get("agreement_max_abs_diff")),
     }
 
 
 def meets_agreement(row: dict[str, Any], floor: float) -> bool:
-    value = _num(row.get("agreement_spearman_mean"))
+    value = cell_number(row.get("agreement_spearman_mean"))
     if value is None:
         # the reference configuration itself has no comparison to make: it is the reference
         return (row.get("backend"), row.get("dtype")) == ("torch", "fp32")
@@ -165,17 +157,17 @@ def meets_agreement(row: dict[str, Any], floor: float) -> bool:
 def within_budget(row: dict[str, Any], budget_ms: float | None) -> bool:
     if budget_ms is None:
         return True
-    latency = _num(row.get("p95_ms"))
+    latency = cell_number(row.get("p95_ms"))
     if latency is None:
-        latency = _num(row.get("max_ms"))
+        latency = cell_number(row.get("max_ms"))
     return latency is not None and latency <= budget_ms
 
 
 def choose(rows: list[dict[str, Any]], floor: float | None, budget_ms: float | None) -> dict[str, Any] | None:
     """The fastest ok row within the budget (and above the agreement floor, when one is given)."""
-    fits = [r for r in rows if r.get("status") == "ok" and _num(r.get("pairs_per_s")) is not None
+    fits = [r for r in rows if r.get("status") == "ok" and cell_number(r.get("pairs_per_s")) is not None
             and within_budget(r, budget_ms) and (floor is None or meets_agreement(r, floor))]  # fmt: skip
-    return max(fits, key=lambda r: _num(r["pairs_per_s"]) or 0.0) if fits else None
+    return max(fits, key=lambda r: cell_number(r["pairs_per_s"]) or 0.0) if fits else None
 
 
 def is_naive(row_or_case: Any) -> bool:
@@ -227,13 +219,13 @@ def _choice(rows: list[dict[str, Any]]) -> Choice:
     import statistics
 
     def med(name: str) -> float | None:
-        values = [v for v in (_num(r.get(name)) for r in rows) if v is not None]
+        values = [v for v in (cell_number(r.get(name)) for r in rows) if v is not None]
         return statistics.median(values) if values else None
 
-    rates = [_num(r.get("pairs_per_s")) or 0.0 for r in rows]
+    rates = [cell_number(r.get("pairs_per_s")) or 0.0 for r in rows]
     first = rows[0]
     return Choice(config=config_of(first), pairs_per_s=sum(rates) / len(rates), p50_ms=med("p50_ms"),
-                  p95_ms=med("p95_ms"), max_ms=max((_num(r.get("max_ms")) or 0.0) for r in rows) or None,
+                  p95_ms=med("p95_ms"), max_ms=max((cell_number(r.get("max_ms")) or 0.0) for r in rows) or None,
                   agreement=agreement_of(first), gflop_per_s=med("gflop_per_s"),
                   fraction_of_peak=med("fraction_of_peak"), rounds=rates)  # fmt: skip
 
@@ -250,10 +242,10 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
     notes: list[str] = []
     candidates = [
         {**config_of(r), "status": r.get("status"), "status_reason": r.get("status_reason") or "",
-         "pairs_per_s": _num(r.get("pairs_per_s")), "p50_ms": _num(r.get("p50_ms")), "max_ms": _num(r.get("max_ms")),
-         "agreement_spearman_mean": _num(r.get("agreement_spearman_mean")),
-         "agreement_top10_overlap": _num(r.get("agreement_top10_overlap")),
-         "gflop_per_s": _num(r.get("gflop_per_s")), "fraction_of_peak": _num(r.get("fraction_of_peak")),
+         "pairs_per_s": cell_number(r.get("pairs_per_s")), "p50_ms": cell_number(r.get("p50_ms")), "max_ms": cell_number(r.get("max_ms")),
+         "agreement_spearman_mean": cell_number(r.get("agreement_spearman_mean")),
+         "agreement_top10_overlap": cell_number(r.get("agreement_top10_overlap")),
+         "gflop_per_s": cell_number(r.get("gflop_per_s")), "fraction_of_peak": cell_number(r.get("fraction_of_peak")),
          "backend_options": r.get("backend_options") or ""}
         for r in rows
     ]  # fmt: skip
@@ -304,7 +296,7 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
     result.naive = confirmed(naive_row)
     result.best = confirmed(best_row)
     result.best_any_agreement = confirmed(any_row)
-    result.pair_tokens_p95 = _num(naive_row.get("pair_tokens_p95"))
+    result.pair_tokens_p95 = cell_number(naive_row.get("pair_tokens_p95"))
     for choice, label in ((result.best, "best"), (result.best_any_agreement, "best at any agreement")):
         if choice is not None and request.budget_ms is not None:
             latency, metric = choice.budget_ms()

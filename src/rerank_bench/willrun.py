@@ -20,6 +20,7 @@ from rerank_bench.latency_model import Rates, calibrate, default_rates, predict,
 from rerank_bench.memory_model import (
     SAFETY_MARGIN, ArchShape, arch_shape, max_batch, peak_mib, usable_memory_mib, weights_bytes,
 )  # fmt: skip
+from rerank_bench.results import cell_number
 
 VERDICTS = ("RUNS", "TIGHT", "TOO SLOW", "WON'T FIT")
 BATCH_CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -48,12 +49,10 @@ class WillRunRequest:
 class ModelInfo:
     name: str
     model_id: str
-    config: Any
     arch: ArchShape
     shape: EncoderShape
     max_length: int
     specials: int
-    published_params: int | None = None
 
 
 @dataclass
@@ -98,11 +97,10 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
     from rerank_bench.catalog import find_model
 
     entry = find_model(spec)
-    published = None
     if entry is not None:
         values = entry.config_dict()
         config = AutoConfig.for_model(entry.model_type, **{k: v for k, v in values.items() if k != "model_type"})
-        name, model_id, limit, published = entry.alias, entry.hub_id, entry.max_length, entry.params
+        name, model_id, limit = entry.alias, entry.hub_id, entry.max_length
         default_length = entry.recommended_max_length or entry.max_length
     else:
         try:
@@ -124,8 +122,8 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
     if length > limit:
         raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
     specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
-    return ModelInfo(name=name, model_id=model_id, config=config, arch=arch, shape=EncoderShape.from_config(config),
-                     max_length=length, specials=specials, published_params=published)  # fmt: skip
+    return ModelInfo(name=name, model_id=model_id, arch=arch, shape=EncoderShape.from_config(config),
+                     max_length=length, specials=specials)  # fmt: skip
 
 
 def choose_dtype(requested: str, profile: HardwareProfile) -> str:
@@ -139,12 +137,6 @@ def choose_dtype(requested: str, profile: HardwareProfile) -> str:
     return "fp32"
 
 
-def _num(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[dict[str, str]]:
@@ -171,8 +163,8 @@ def measured_row(rows: list[dict[str, str]], info: ModelInfo, depth: int, dtype:
         rows = [r for r in rows if r.get("batch_size") == str(batch)]
     matching = [r for r in rows if r.get("model") in (info.name, info.model_id) and r.get("depth") == str(depth)
                 and r.get("dtype") == dtype and r.get("max_length") == str(max_length)
-                and (workload is None or r.get("workload") == workload) and _num(r.get("p50_ms")) is not None]  # fmt: skip
-    return min(matching, key=lambda r: _num(r["p50_ms"]) or float("inf")) if matching else None
+                and (workload is None or r.get("workload") == workload) and cell_number(r.get("p50_ms")) is not None]  # fmt: skip
+    return min(matching, key=lambda r: cell_number(r["p50_ms"]) or float("inf")) if matching else None
 
 
 def calibration_points(rows: list[dict[str, str]], info: ModelInfo, dtype: str) -> tuple[list[tuple[float, float, float]], str]:
@@ -181,8 +173,8 @@ def calibration_points(rows: list[dict[str, str]], info: ModelInfo, dtype: str) 
     def points(subset: list[dict[str, str]]) -> list[tuple[float, float, float]]:
         out = []
         for r in subset:
-            gflop, eff, p50 = _num(r.get("gflop_per_query")), _num(r.get("padding_efficiency")), _num(r.get("p50_ms"))
-            depth, batch = _num(r.get("depth")), _num(r.get("batch_size"))
+            gflop, eff, p50 = cell_number(r.get("gflop_per_query")), cell_number(r.get("padding_efficiency")), cell_number(r.get("p50_ms"))
+            depth, batch = cell_number(r.get("depth")), cell_number(r.get("batch_size"))
             if gflop and eff and p50 and depth and batch:
                 out.append((gflop / eff, math.ceil(depth / batch), p50))
         return out
@@ -286,7 +278,7 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
     if measured is not None:
         source = "measured"
         batch = int(measured["batch_size"])
-        p50, p95 = _num(measured.get("p50_ms")), _num(measured.get("p95_ms"))
+        p50, p95 = cell_number(measured.get("p50_ms")), cell_number(measured.get("p95_ms"))
         ranges = (None, None, None, None)
         latency_note = f"measured: {measured.get('n_queries')} queries at batch {batch} ({measured.get('utc_time', '')[:10]}, run {measured.get('run_id', '')})"
         if p95 is None:
