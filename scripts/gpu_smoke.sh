@@ -63,9 +63,9 @@ batch, length = 32, 512
 pred = json.loads(subprocess.check_output(["rerank-bench", "will-it-run", model, "--hardware", "local",
                                            "--batch-size", str(batch), "--max-length", str(length), "--json"]))[0]
 import torch
-from rerank_bench.resolve import resolve_model
+from rerank_bench.models.resolve import resolve_model
 from rerank_bench.backends import get_backend
-from rerank_bench.workload import Request
+from rerank_bench.workload.requests import Request
 m = resolve_model(model, "auto", None, False, False, None)
 scorer = get_backend("torch").load(m, "cuda:0", pred["dtype"], 1, length)
 words = scorer.words()

@@ -7,11 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.backends import get_backend
-from rerank_bench.backends.runtime import activate, batch_indices
+from rerank_bench.backends.padded_scorer import activate, batch_indices
 from rerank_bench.cli import app
-from rerank_bench.resolve import resolve_model
-from rerank_bench.results import read_rows
-from rerank_bench.workload import parse_doc_tokens, synthetic_requests
+from rerank_bench.models.resolve import resolve_model
+from rerank_bench.results.store import read_rows
+from rerank_bench.workload.requests import parse_doc_tokens, synthetic_requests
 
 runner = CliRunner()
 
@@ -89,7 +89,7 @@ def test_sweep_over_backends_records_agreement_work_and_skips(tmp_path, tiny_ber
 
 
 def test_a_backend_whose_packages_are_missing_is_skipped_rows_not_a_crash(tmp_path, tiny_bert, monkeypatch):
-    monkeypatch.setattr("rerank_bench.runner.missing_packages", lambda backend: ["openvino"] if backend == "openvino" else [])
+    monkeypatch.setattr("rerank_bench.measure.scheduler.missing_packages", lambda backend: ["openvino"] if backend == "openvino" else [])
     args = ["sweep", "-m", str(tiny_bert), "--backend", "torch,openvino", "--depth", "4", "--batch-size", "2",
             "--doc-tokens", "10", "--max-seconds-per-case", "0.3", "--device", "cpu", "--threads", "1"]  # fmt: skip
     planned = runner.invoke(app, [*args, "--dry-run", "--json"])

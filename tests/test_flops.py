@@ -1,6 +1,6 @@
 import pytest
 
-from rerank_bench.flops import EncoderShape, padded_flops, pair_flops, request_flops
+from rerank_bench.models.flops import EncoderShape, padded_flops, pair_flops, request_flops
 
 
 def test_pair_flops_by_hand():

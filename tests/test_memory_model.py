@@ -2,7 +2,7 @@
 
 import pytest
 
-from rerank_bench.memory_model import ArchShape, activation_bytes, max_batch, peak_mib, usable_memory_mib, weights_bytes
+from rerank_bench.fit.memory_model import ArchShape, activation_bytes, max_batch, peak_mib, usable_memory_mib, weights_bytes
 
 GRID = [(1, 16), (8, 128), (32, 256), (8, 512), (64, 32), (2, 384)]
 SHAPES = [(384, 12, 1536), (256, 4, 1024), (768, 12, 3072)]
@@ -44,7 +44,7 @@ def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, head
                                    "bge-reranker-large", "bge-reranker-v2-m3"])
 def test_meta_device_parameter_counts_equal_the_published_ones(alias):
     from rerank_bench.catalog import find_model
-    from rerank_bench.willrun import load_model_info
+    from rerank_bench.fit.assess import load_model_info
 
     info = load_model_info(alias, None)
     assert info.arch.params == pytest.approx(find_model(alias).params, rel=0.01)

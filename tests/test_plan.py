@@ -3,8 +3,8 @@
 import pytest
 
 from rerank_bench.errors import UsageError
-from rerank_bench.plan import case_id_for, expand_cases, parse_int_list, parse_str_list
-from rerank_bench.resolve import resolve_model
+from rerank_bench.measure.plan import case_id_for, expand_cases, parse_int_list, parse_str_list
+from rerank_bench.models.resolve import resolve_model
 
 
 def fake(spec="fake:"):

@@ -110,7 +110,7 @@ def test_missing_matplotlib_is_an_environment_error_not_a_traceback(tmp_path, mo
 
 
 def test_backend_rows_give_a_speed_vs_agreement_plot_and_leaderboard_columns(tmp_path):
-    from rerank_bench.results import ResultWriter
+    from rerank_bench.results.store import ResultWriter
 
     path = tmp_path / "in" / "backends.csv"
     path.parent.mkdir()

@@ -5,7 +5,7 @@ import pytest
 from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
 from rerank_bench.errors import ModelError, UsageError
-from rerank_bench.resolve import HubClient, resolve_model
+from rerank_bench.models.resolve import HubClient, resolve_model
 
 
 def _http_error(cls, status=404):

@@ -10,7 +10,7 @@ import time
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.results import read_rows, read_samples
+from rerank_bench.results.store import read_rows, read_samples
 
 runner = CliRunner()
 FAST = ["--max-seconds-per-case", "0.3", "--backend", "fake"]

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.results import read_rows
+from rerank_bench.results.store import read_rows
 
 runner = CliRunner()
 QUICK = ["--max-seconds-per-case", "0.5", "--device", "cpu", "--threads", "1"]

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.tune import choose, is_naive, meets_agreement, within_budget
-from rerank_bench.tune_snippets import sentence_transformers_snippet, tei_flags
+from rerank_bench.tune.search import choose, is_naive, meets_agreement, within_budget
+from rerank_bench.tune.snippets import sentence_transformers_snippet, tei_flags
 
 runner = CliRunner()
 

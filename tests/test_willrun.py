@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.hardware import find_profile, load_profiles, parse_profile
-from rerank_bench.latency_model import calibrate
+from rerank_bench.fit.profiles import find_profile, load_profiles, parse_profile
+from rerank_bench.fit.latency_model import calibrate
 
 runner = CliRunner()
 REQUIRED = {"model", "hardware", "params", "weights_mib", "peak_mib", "memory_mib", "max_batch", "p50_ms", "p95_ms",
@@ -103,14 +103,14 @@ def test_local_cpu_uses_measured_rows_and_calibration(tmp_path, monkeypatch):
     from rerank_bench.probe import probe_machine
 
     machine = probe_machine()
-    monkeypatch.setattr("rerank_bench.willrun.local_peaks", lambda m: {"fp32": 400.0})
+    monkeypatch.setattr("rerank_bench.fit.assess.local_peaks", lambda m: {"fp32": 400.0})
     rows = []
     for depth, batch, p50 in ((20, 8, 600.0), (20, 16, 800.0), (50, 8, 1500.0)):
         rows.append({"hardware_fingerprint": machine.fingerprint, "status": "ok", "backend": "torch", "model": "minilm-l6",
                      "dtype": "fp32", "depth": str(depth), "batch_size": str(batch), "max_length": "512",
                      "workload": "rag", "p50_ms": str(p50), "p95_ms": "", "gflop_per_query": str(depth * 0.03),
                      "padding_efficiency": "0.8", "n_queries": "5", "run_id": "r", "utc_time": "2026-11-23T00:00:00"})  # fmt: skip
-    monkeypatch.setattr("rerank_bench.willrun.local_rows", lambda results, fp: rows)
+    monkeypatch.setattr("rerank_bench.fit.assess.local_rows", lambda results, fp: rows)
     measured = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "local", "--depth", "50", "--json"])
     assert measured.exit_code == 0, measured.output
     (row,) = json.loads(measured.stdout)
@@ -131,7 +131,7 @@ def test_without_a_model_every_catalog_model_is_assessed():
 
 
 def test_measure_runs_a_short_sweep_here_and_reports_it_as_measured(monkeypatch):
-    monkeypatch.setattr("rerank_bench.willrun.local_peaks", lambda m: {"fp32": 400.0})
+    monkeypatch.setattr("rerank_bench.fit.assess.local_peaks", lambda m: {"fp32": 400.0})
     result = runner.invoke(app, ["will-it-run", "tinybert-l2", "--hardware", "local", "--depth", "4", "--max-length", "64",
                                  "--doc-tokens", "10", "--batch-size", "4", "--measure", "--results", "/nonexistent-dir",
                                  "--json"])  # fmt: skip

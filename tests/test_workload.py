@@ -4,7 +4,7 @@ import statistics
 import pytest
 
 from rerank_bench.errors import WorkloadError
-from rerank_bench.workload import (
+from rerank_bench.workload.requests import (
     LengthSpec,
     load_workload_file,
     parse_doc_tokens,

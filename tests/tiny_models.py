@@ -44,7 +44,7 @@ def make_tiny_xlmr(folder: Path) -> Path:
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
 
-    from rerank_bench.twin import offline_tokenizer
+    from rerank_bench.models.twin import offline_tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     config = XLMRobertaConfig(

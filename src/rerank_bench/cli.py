@@ -127,17 +127,17 @@ def sweep(
     Example: rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
     """
     from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_USAGE
-    from rerank_bench.measure import MeasureSettings
-    from rerank_bench.plan import parse_int_list
+    from rerank_bench.measure.timing import MeasureSettings
+    from rerank_bench.measure.plan import parse_int_list
     from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
 
     def work() -> tuple[Any, Any]:
         from rerank_bench.backends import REGISTRY
-        from rerank_bench.compat import DTYPES, ORDERS
+        from rerank_bench.measure.support import DTYPES, ORDERS
         from rerank_bench.errors import UsageError
-        from rerank_bench.plan import parse_str_list
+        from rerank_bench.measure.plan import parse_str_list
         from rerank_bench.probe import probe_machine
-        from rerank_bench.runner import SweepRequest, parse_shard, plan_sweep, run_sweep
+        from rerank_bench.measure.scheduler import SweepRequest, parse_shard, plan_sweep, run_sweep
 
         if max_seconds_per_case <= 0 or case_timeout <= 0 or not 0 < precision < 1:
             raise UsageError("--max-seconds-per-case and --case-timeout must be positive, --precision within (0, 1)")
@@ -179,7 +179,7 @@ def sweep(
         else:
             render_cases(plan.cases, plan.already_done, stdout)
         return
-    from rerank_bench.summary import best_batches
+    from rerank_bench.measure.best_batch import best_batches
 
     rows = list(plan.resumed_rows) + outcome.rows
     best = best_batches(rows)
@@ -230,12 +230,12 @@ def tune(
     from rerank_bench.errors import EXIT_FAILED
 
     def work() -> Any:
-        from rerank_bench.compat import DTYPES
+        from rerank_bench.measure.support import DTYPES
         from rerank_bench.errors import UsageError
-        from rerank_bench.plan import parse_int_list, parse_str_list
+        from rerank_bench.measure.plan import parse_int_list, parse_str_list
         from rerank_bench.probe import probe_machine
         from rerank_bench.render.sweep_view import ProgressEvents
-        from rerank_bench.tune import TuneRequest, run_tune
+        from rerank_bench.tune.search import TuneRequest, run_tune
 
         if search_queries < 1 or confirm_queries < 1:
             raise UsageError("--search-queries and --confirm-queries must be at least 1")
@@ -295,7 +295,7 @@ def will_it_run(
     from rerank_bench.errors import EXIT_FAILED
 
     def work() -> Any:
-        from rerank_bench.willrun import WillRunRequest, parse_size_gib, run_will_it_run
+        from rerank_bench.fit.assess import WillRunRequest, parse_size_gib, run_will_it_run
 
         request = WillRunRequest(
             model=model, hardware=hardware, vram_gib=parse_size_gib(vram), depth=depth, budget_ms=budget_ms,
@@ -332,7 +332,7 @@ def profiles(
     """
 
     def work() -> Any:
-        from rerank_bench.hardware import load_profiles
+        from rerank_bench.fit.profiles import load_profiles
 
         return list(load_profiles(list(profiles_dir or ())).values())
 
@@ -350,7 +350,7 @@ def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, git
     from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_FAILED
 
     if github_benchmark is not None:
-        from rerank_bench.compare import github_benchmark_entries
+        from rerank_bench.gate.compare import github_benchmark_entries
 
         github_benchmark.write_text(json.dumps(github_benchmark_entries(comparison), indent=2) + "\n")
     if as_json:
@@ -397,7 +397,7 @@ def compare(
 
     Example: rerank-bench compare results/main.csv results/pr.csv --format markdown >> "$GITHUB_STEP_SUMMARY"
     """
-    from rerank_bench.compare import compare_files, parse_thresholds
+    from rerank_bench.gate.compare import compare_files, parse_thresholds
     from rerank_bench.errors import UsageError
 
     def work() -> Any:
@@ -437,8 +437,8 @@ def ab(
 
     Example: rerank-bench ab --a "--max-length 256" --b "--max-length 512" -m minilm-l6 --depth 20 --batch-size 8 --doc-tokens 200
     """
-    from rerank_bench.ab import parse_arm, run_ab
-    from rerank_bench.compare import parse_thresholds
+    from rerank_bench.gate.ab import parse_arm, run_ab
+    from rerank_bench.gate.compare import parse_thresholds
     from rerank_bench.errors import UsageError
 
     def work() -> Any:
@@ -471,7 +471,7 @@ def report(
 
     Example: rerank-bench report results/ --out report --budget-ms 200 --filter model=minilm-l6
     """
-    from rerank_bench.report import build_report, parse_filters
+    from rerank_bench.report.build import build_report, parse_filters
 
     output = run_guarded(lambda: build_report(inputs, out, budget_ms, parse_filters(filter_ or [])))
     if as_json:
@@ -488,7 +488,7 @@ def ab_worker() -> None:
 
     Example: (started by rerank-bench ab; not for direct use)
     """
-    from rerank_bench.lockstep import serve
+    from rerank_bench.gate.ab_worker import serve
 
     serve(sys.stdin, sys.stdout)
 

@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rerank_bench.resolve import ResolvedModel
-from rerank_bench.workload import Request
+from rerank_bench.models.resolve import ResolvedModel
+from rerank_bench.workload.requests import Request
 
 
 class MemoryTracker(Protocol):
@@ -71,7 +71,7 @@ class Scorer(ABC):
 
     def memory_tracker(self) -> MemoryTracker:
         """Peak memory of this process during a case; GPU backends return their device's tracker."""
-        from rerank_bench.memory import RssTracker
+        from rerank_bench.backends.memory import RssTracker
 
         return RssTracker()
 

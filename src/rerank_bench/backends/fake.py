@@ -21,8 +21,8 @@ from typing import Any
 
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.errors import ModelError
-from rerank_bench.resolve import ResolvedModel
-from rerank_bench.workload import Request
+from rerank_bench.models.resolve import ResolvedModel
+from rerank_bench.workload.requests import Request
 
 SPECIAL_TOKENS = 3
 
@@ -50,7 +50,7 @@ class FakeScorer(Scorer):
         self.info = LoadInfo(load_s=0.0, weights=weights, tokenizer="offline", max_length=max_length)
 
     def encoder_shape(self) -> Any:
-        from rerank_bench.flops import EncoderShape
+        from rerank_bench.models.flops import EncoderShape
 
         return EncoderShape(layers=2, hidden=64, intermediate=256)  # a nominal shape, so FLOP columns are tested
 

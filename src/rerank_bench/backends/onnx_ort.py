@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from rerank_bench.backends.base import Backend, LoadInfo
-from rerank_bench.backends.runtime import RuntimeScorer
+from rerank_bench.backends.padded_scorer import RuntimeScorer
 from rerank_bench.backends.source import cached_export, exports_root, model_source, weights_fingerprint
 from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
-from rerank_bench.resolve import ResolvedModel
+from rerank_bench.models.resolve import ResolvedModel
 
 OPSET = 17
 EXPORT_FORMAT = 2  # bump when the export recipe changes, so cached exports are rebuilt

@@ -17,10 +17,10 @@ import numpy as np
 
 from rerank_bench.backends.base import Backend, LoadInfo
 from rerank_bench.backends.onnx_ort import effective_max_length, example_inputs, export_key
-from rerank_bench.backends.runtime import RuntimeScorer
+from rerank_bench.backends.padded_scorer import RuntimeScorer
 from rerank_bench.backends.source import cached_export, exports_root, model_source
 from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
-from rerank_bench.resolve import ResolvedModel
+from rerank_bench.models.resolve import ResolvedModel
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 

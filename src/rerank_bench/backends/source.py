@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rerank_bench.errors import ModelError
-from rerank_bench.resolve import ResolvedModel
+from rerank_bench.models.resolve import ResolvedModel
 
 HEAD_SEED = 0
 
@@ -25,7 +25,7 @@ def model_source(model: ResolvedModel, max_length: int | None) -> tuple[str, str
     """(what from_pretrained loads, tokenizer source "own" or "offline")."""
     if model.source != "twin":
         return model.load_path, "own"
-    from rerank_bench.twin import build_twin
+    from rerank_bench.models.twin import build_twin
 
     entry = model.catalog_entry()
     if entry is None:
@@ -101,13 +101,13 @@ def refuse_random_head(model: ResolvedModel) -> None:
 def shape_dict(config: Any) -> dict[str, int]:
     from dataclasses import asdict
 
-    from rerank_bench.flops import EncoderShape
+    from rerank_bench.models.flops import EncoderShape
 
     return asdict(EncoderShape.from_config(config))
 
 
 def exports_root() -> Path:
-    from rerank_bench.twin import cache_root
+    from rerank_bench.models.twin import cache_root
 
     return cache_root() / "exports"
 

@@ -12,9 +12,9 @@ from typing import Any, Iterator
 
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
-from rerank_bench.memory import CudaTracker, MpsTracker, RssTracker
-from rerank_bench.resolve import ResolvedModel
-from rerank_bench.workload import Request, single_token_words
+from rerank_bench.backends.memory import CudaTracker, MpsTracker, RssTracker
+from rerank_bench.models.resolve import ResolvedModel
+from rerank_bench.workload.requests import Request, single_token_words
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 # Parameter names of a classifier head; missing from a checkpoint means the head is random.
@@ -75,7 +75,7 @@ class TorchScorer(Scorer):
         self.model.preprocess = counting
 
     def encoder_shape(self) -> Any:
-        from rerank_bench.flops import EncoderShape
+        from rerank_bench.models.flops import EncoderShape
 
         try:
             return EncoderShape.from_config(self.model.config)
@@ -110,7 +110,7 @@ class TorchScorer(Scorer):
             return [float(s) for s in scores]
         # length: batches are formed here by token length, one predict call per batch, so predict's own
         # sort cannot regroup them.
-        from rerank_bench.backends.runtime import batch_indices
+        from rerank_bench.backends.padded_scorer import batch_indices
 
         out = [0.0] * len(pairs)
         for batch in batch_indices(self.pair_token_counts(request), batch_size, "length"):

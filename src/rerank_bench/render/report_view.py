@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rerank_bench.report import ReportOutput
+from rerank_bench.report.build import ReportOutput
 
 
 def render_leaderboard(output: ReportOutput, console: Console) -> None:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rerank_bench.plan import Case
+from rerank_bench.measure.plan import Case
 
 
 def _f(value: Any, digits: int = 1) -> str:

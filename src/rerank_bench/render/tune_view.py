@@ -59,7 +59,7 @@ def render_tune(result: Any, console: Console, limit: int = 20) -> None:
                        _agreement(choice.agreement), _f(choice.gflop_per_s, 0), peak, speedup)  # fmt: skip
     console.print(answer)
     if result.best is not None:
-        from rerank_bench.tune_snippets import settings_for
+        from rerank_bench.tune.snippets import settings_for
 
         settings = settings_for(result, result.best)
         console.print("\nsentence-transformers:", highlight=False)

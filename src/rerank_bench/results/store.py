@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rerank_bench.errors import ResultFileError
-from rerank_bench.schema import ADDED_IN_2, COLUMN_NAMES, SCHEMA_VERSION, UPGRADABLE_VERSIONS
+from rerank_bench.results.schema import ADDED_IN_2, COLUMN_NAMES, SCHEMA_VERSION, UPGRADABLE_VERSIONS
 
 # A spreadsheet executes a cell starting with one of these as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

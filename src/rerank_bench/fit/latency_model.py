@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from rerank_bench.flops import EncoderShape, pair_flops
-from rerank_bench.memory_model import BYTES, ArchShape, weights_bytes
+from rerank_bench.models.flops import EncoderShape, pair_flops
+from rerank_bench.fit.memory_model import BYTES, ArchShape, weights_bytes
 
 # Defaults where nothing was measured: (low, central, high) efficiency of the dense peak a reranker's
 # matmuls reach, and fixed time per batch per layer (kernel launches, framework overhead) in ms.
@@ -36,7 +36,7 @@ TOKENIZE_MS_PER_PAIR = 0.03  # fast (Rust) tokenizers: tens of microseconds per 
 def request_lengths(depth: int, doc_tokens: str | None, max_length: int, specials: int, seed: int = 0,
                     count: int = 64) -> list[list[int]]:  # fmt: skip
     """Pair token lengths of `count` synthetic requests: the sweep's generator, counted in tokens."""
-    from rerank_bench.workload import parse_doc_tokens, synthetic_requests
+    from rerank_bench.workload.requests import parse_doc_tokens, synthetic_requests
 
     words = [f"w{i}" for i in range(50)]
     requests = synthetic_requests(words, depth, parse_doc_tokens(doc_tokens), max_length, seed=f"{seed}:{depth}")[:count]

@@ -20,10 +20,10 @@ from typing import Any
 
 from rerank_bench.backends.base import describe_exception
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
-from rerank_bench.measure import MeasureSettings, run_timed
-from rerank_bench.resolve import ResolvedModel
-from rerank_bench.stats import distribution, summarize_latencies
-from rerank_bench.workload import LengthSpec, Request, load_workload_file, requests_from_file, synthetic_requests
+from rerank_bench.measure.timing import MeasureSettings, run_timed
+from rerank_bench.models.resolve import ResolvedModel
+from rerank_bench.measure.stats import distribution, summarize_latencies
+from rerank_bench.workload.requests import LengthSpec, Request, load_workload_file, requests_from_file, synthetic_requests
 
 
 def build_requests(workload: dict[str, Any], words: list[str], depth: int, max_length: int, seed: int) -> list[Request]:
@@ -80,7 +80,7 @@ def work_fields(scorer: Any, requests: list[Request], n_queries: int, measure_s:
     shape = scorer.encoder_shape()
     if shape is None or n_queries == 0:
         return {}
-    from rerank_bench.flops import request_flops
+    from rerank_bench.models.flops import request_flops
 
     per_request = [request_flops(shape, scorer.pair_token_counts(r)) for r in requests[: min(len(requests), n_queries)]]
     total = sum(per_request[i % len(per_request)] for i in range(n_queries))
@@ -97,7 +97,7 @@ def _peak(group: dict[str, Any], backend: str, dtype: str) -> float | None:
     if backend == "fake" or not group.get("fingerprint"):
         return None
     try:
-        from rerank_bench.peak import cached_peak_gflops
+        from rerank_bench.measure.matmul_peak import cached_peak_gflops
 
         return cached_peak_gflops(group["fingerprint"], group["device"], group["threads"], dtype)
     except Exception:  # noqa: BLE001 - a missing peak leaves a column empty, never fails a case

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from rerank_bench.backends.base import Scorer
-from rerank_bench.stats import p50_relative_halfwidth
-from rerank_bench.workload import Request
+from rerank_bench.measure.stats import p50_relative_halfwidth
+from rerank_bench.workload.requests import Request
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import ModelError, UsageError
-from rerank_bench.flops import EncoderShape
-from rerank_bench.hardware import HardwareProfile
-from rerank_bench.latency_model import Rates, calibrate, default_rates, predict, request_lengths
-from rerank_bench.memory_model import (
+from rerank_bench.models.flops import EncoderShape
+from rerank_bench.fit.profiles import HardwareProfile
+from rerank_bench.fit.latency_model import Rates, calibrate, default_rates, predict, request_lengths
+from rerank_bench.fit.memory_model import (
     SAFETY_MARGIN, ArchShape, arch_shape, max_batch, peak_mib, usable_memory_mib, weights_bytes,
 )  # fmt: skip
-from rerank_bench.results import cell_number
+from rerank_bench.results.store import cell_number
 
 VERDICTS = ("RUNS", "TIGHT", "TOO SLOW", "WON'T FIT")
 BATCH_CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -141,8 +141,8 @@ def choose_dtype(requested: str, profile: HardwareProfile) -> str:
 
 def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[dict[str, str]]:
     """Sweep rows measured on this machine (same hardware fingerprint), status ok, torch backend."""
-    from rerank_bench.report import _files
-    from rerank_bench.results import read_rows
+    from rerank_bench.report.build import _files
+    from rerank_bench.results.store import read_rows
 
     rows: list[dict[str, str]] = []
     for path in _files(list(results)) if results else []:
@@ -311,8 +311,8 @@ def sort_rows(rows: list[Row], by_hardware: bool) -> list[Row]:
 
 def local_peaks(machine: Any) -> dict[str, float]:
     """This CPU's matmul peaks (GFLOP/s) per dtype it can run, measured once and cached (peak.py)."""
-    from rerank_bench.compat import cpu_has_bf16
-    from rerank_bench.peak import cached_peak_gflops
+    from rerank_bench.measure.support import cpu_has_bf16
+    from rerank_bench.measure.matmul_peak import cached_peak_gflops
 
     threads = machine.cpu.usable_cores
     dtypes = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16(frozenset(machine.cpu.isa_flags)) else [])
@@ -328,8 +328,8 @@ def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, mach
     """A short real sweep of the chosen configuration on this machine (--measure)."""
     import tempfile
 
-    from rerank_bench.measure import MeasureSettings
-    from rerank_bench.runner import SweepRequest, plan_sweep, run_sweep
+    from rerank_bench.measure.timing import MeasureSettings
+    from rerank_bench.measure.scheduler import SweepRequest, plan_sweep, run_sweep
 
     output = Path(tempfile.mkdtemp(prefix="rerank-bench-measure-")) / "measure.csv"
     sweep = SweepRequest(models=(spec,), depths=(row.depth,), batch_sizes=(row.batch_size,), dtypes=(row.dtype,),
@@ -343,7 +343,7 @@ def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, mach
 
 def run_will_it_run(request: WillRunRequest, machine: Any | None) -> list[Row]:
     from rerank_bench.catalog import aliases
-    from rerank_bench.hardware import find_profile, load_profiles, local_profile
+    from rerank_bench.fit.profiles import find_profile, load_profiles, local_profile
 
     if request.depth < 1:
         raise UsageError("--depth must be at least 1")

@@ -15,16 +15,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from rerank_bench.agreement import compare_scores
-from rerank_bench.compat import DeviceTraits, missing_packages, skip_reason
+from rerank_bench.measure.agreement import compare_scores
+from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
 from rerank_bench.errors import UsageError
-from rerank_bench.measure import MeasureSettings
-from rerank_bench.plan import Case, expand_cases
+from rerank_bench.measure.timing import MeasureSettings
+from rerank_bench.measure.plan import Case, expand_cases
 from rerank_bench.probe import MachineReport
-from rerank_bench.provenance import default_output, new_run_id, run_metadata, utc_now
-from rerank_bench.resolve import HubClient, ResolvedModel, resolve_model
-from rerank_bench.results import ResultWriter, read_rows
-from rerank_bench.workload import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
+from rerank_bench.results.provenance import default_output, new_run_id, run_metadata, utc_now
+from rerank_bench.models.resolve import HubClient, ResolvedModel, resolve_model
+from rerank_bench.results.store import ResultWriter, read_rows
+from rerank_bench.workload.requests import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
 
 DONE_STATUSES = ("ok", "oom")  # what --resume does not measure again
 # Ranking agreement is measured against this configuration of the same model on the same device.
@@ -134,7 +134,7 @@ def plan_sweep(
     request: SweepRequest, machine: MachineReport, hub: HubClient | None = None, torch_module: Any | None = None
 ) -> SweepPlan:
     """Everything that can be checked before measuring: models, device, workload, output, resume state."""
-    from rerank_bench.device import resolve_device
+    from rerank_bench.probe.device import resolve_device
 
     if request.max_length is not None and request.max_length < 8:
         raise UsageError(f"--max-length {request.max_length} is too small for a query and a document")
@@ -314,7 +314,7 @@ class _GroupRun:
             self._fail_rest("error", message[2])
 
     def run(self) -> None:
-        from rerank_bench.worker import worker_main
+        from rerank_bench.measure.child import worker_main
 
         ctx = mp.get_context("spawn")
         receiver, sender = ctx.Pipe(duplex=False)
@@ -373,7 +373,7 @@ class _GroupRun:
 def _reference_scores(cases: list[Case], plan: SweepPlan, settings: MeasureSettings) -> tuple[dict[int, list[list[float]]], str | None]:
     """Reference scores (torch fp32, given order) of the agreement requests at each depth of these cases,
     from a short-lived worker; ({}, why) when the reference cannot be had."""
-    from rerank_bench.worker import reference_main
+    from rerank_bench.measure.child import reference_main
 
     first = cases[0]
     payload = {

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rerank_bench.backends.base import Scorer
-from rerank_bench.workload import Request, single_token_words
+from rerank_bench.workload.requests import Request, single_token_words
 
 
 def batch_indices(lengths: list[int], batch_size: int, order: str) -> list[list[int]]:
@@ -49,7 +49,7 @@ class RuntimeScorer(Scorer):
     def _run(self, features: dict[str, np.ndarray]) -> np.ndarray: ...
 
     def encoder_shape(self) -> Any:
-        from rerank_bench.flops import EncoderShape
+        from rerank_bench.models.flops import EncoderShape
 
         return EncoderShape(**self.shape) if self.shape else None
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import ResultFileError, UsageError
-from rerank_bench.results import read_rows, read_samples, samples_path_for
+from rerank_bench.results.store import read_rows, read_samples, samples_path_for
 from statistics import fmean
 
-from rerank_bench.stats import RatioEstimate, bootstrap_ratio, min_samples_for, paired_ratio, percentile, verdict
+from rerank_bench.measure.stats import RatioEstimate, bootstrap_ratio, min_samples_for, paired_ratio, percentile, verdict
 
 MATCH_FIELDS = ("model", "revision", "weights", "backend", "dtype", "device", "batch_size", "depth", "max_length",
                 "order", "threads", "workload", "seed")  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rerank_bench.errors import UsageError
-from rerank_bench.resolve import ResolvedModel
+from rerank_bench.models.resolve import ResolvedModel
 
 DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
 DEFAULT_DEPTHS = (10, 20, 50, 100)

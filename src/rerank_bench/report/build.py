@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import ResultFileError, UsageError
-from rerank_bench.results import read_rows
+from rerank_bench.results.store import read_rows
 
 LEADERBOARD_DEPTHS = (20, 50, 100)
 NUMERIC = ("batch_size", "depth", "max_length", "threads", "pairs_per_s", "queries_per_s", "p50_ms", "p95_ms",
@@ -194,8 +194,8 @@ def build_report(
     """Read, merge, and write leaderboard.md/.csv, the plots (PNG) and report.html into out_dir."""
     import csv
 
-    from rerank_bench.render import plots
-    from rerank_bench.render.html_report import render_html
+    from rerank_bench.report import plots
+    from rerank_bench.report.html import render_html
 
     data = load_report_data(paths, filters, exclude=out_dir)
     entries = leaderboard(data)

@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any, Callable
 
-from rerank_bench.compare import CaseRuns, Comparison, case_label, compare_case
+from rerank_bench.gate.compare import CaseRuns, Comparison, case_label, compare_case
 from rerank_bench.errors import EnvironmentProblem, UsageError
-from rerank_bench.stats import paired_ratio
+from rerank_bench.measure.stats import paired_ratio
 
 FORBIDDEN = ("-o", "--output", "--resume", "--json", "--dry-run", "--shard")
 ROTATIONS = (("A", "B", "A2"), ("B", "A2", "A"), ("A2", "A", "B"))

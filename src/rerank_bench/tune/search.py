@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.compat import BACKENDS
+from rerank_bench.measure.support import BACKENDS
 from rerank_bench.errors import UsageError
-from rerank_bench.measure import MeasureSettings
-from rerank_bench.plan import Case
+from rerank_bench.measure.timing import MeasureSettings
+from rerank_bench.measure.plan import Case
 from rerank_bench.probe import MachineReport
-from rerank_bench.runner import QuietEvents, SweepEvents, SweepPlan, SweepRequest, plan_sweep, run_sweep
-from rerank_bench.results import cell_number
+from rerank_bench.measure.scheduler import QuietEvents, SweepEvents, SweepPlan, SweepRequest, plan_sweep, run_sweep
+from rerank_bench.results.store import cell_number
 
 NAIVE = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
 CONFIG_FIELDS = ("backend", "dtype", "order", "batch_size", "threads", "device")
@@ -114,7 +114,7 @@ class TuneResult:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        from rerank_bench.tune_snippets import settings_for
+        from rerank_bench.tune.snippets import settings_for
 
         return {
             "model": self.model, "model_id": self.model_id, "weights": self.weights, "depth": self.depth,

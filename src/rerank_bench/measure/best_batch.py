@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rerank_bench.results import cell_number
+from rerank_bench.results.store import cell_number
 
 GROUP_FIELDS = ("model", "weights", "backend", "dtype", "device", "threads", "order", "depth")
 
