@@ -15,8 +15,8 @@ Run: python benchmarks/gate_evidence.py [--runs 20] [--runs-15 10] [--reps 3] [-
 from __future__ import annotations
 
 import argparse
-import math
 import json
+import math
 import statistics
 import subprocess
 import sys

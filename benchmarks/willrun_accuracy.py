@@ -20,9 +20,9 @@ from pathlib import Path
 
 
 def main() -> int:
+    from rerank_bench.fit.assess import WillRunRequest, run_will_it_run
     from rerank_bench.probe import probe_machine
     from rerank_bench.results.store import read_rows
-    from rerank_bench.fit.assess import WillRunRequest, run_will_it_run
 
     folder = Path(tempfile.mkdtemp(prefix="rb-willrun-"))
     sweep_csv = folder / "sweep.csv"

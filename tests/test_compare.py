@@ -7,10 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.gate.compare import parse_thresholds
 from rerank_bench.errors import UsageError
-from rerank_bench.results.store import ResultWriter
+from rerank_bench.gate.compare import parse_thresholds
 from rerank_bench.measure.stats import RatioEstimate, bootstrap_ratio, verdict
+from rerank_bench.results.store import ResultWriter
 
 runner = CliRunner()
 

@@ -3,11 +3,11 @@
 from types import SimpleNamespace
 
 import pytest
-
 from fake_nvml import FakeGpu, FakeNvml
-from rerank_bench.probe.device import resolve_device
-from rerank_bench.errors import EnvironmentProblem, UsageError
+
 from rerank_bench.backends.memory import CudaTracker, MpsTracker, RssTracker
+from rerank_bench.errors import EnvironmentProblem, UsageError
+from rerank_bench.probe.device import resolve_device
 
 
 def fake_torch(cuda_devices=0, mps=False):

@@ -2,7 +2,14 @@
 
 import pytest
 
-from rerank_bench.fit.memory_model import ArchShape, activation_bytes, max_batch, peak_mib, usable_memory_mib, weights_bytes
+from rerank_bench.fit.memory_model import (
+    ArchShape,
+    activation_bytes,
+    max_batch,
+    peak_mib,
+    usable_memory_mib,
+    weights_bytes,
+)
 
 GRID = [(1, 16), (8, 128), (32, 256), (8, 512), (64, 32), (2, 384)]
 SHAPES = [(384, 12, 1536), (256, 4, 1024), (768, 12, 3072)]

@@ -1,9 +1,15 @@
 from pathlib import Path
 
-from rerank_bench.probe import hardware_fingerprint, probe_machine
-from rerank_bench.probe.cpu import cgroup_cpu_quota, cgroup_memory_limit_bytes, cpuinfo_fields, isa_from_flags, probe_cpu
-
 from fake_nvml import NVML_ERROR_LIBRARY_NOT_FOUND, FakeGpu, FakeNvml
+
+from rerank_bench.probe import hardware_fingerprint, probe_machine
+from rerank_bench.probe.cpu import (
+    cgroup_cpu_quota,
+    cgroup_memory_limit_bytes,
+    cpuinfo_fields,
+    isa_from_flags,
+    probe_cpu,
+)
 
 
 def write(root: Path, rel: str, text: str) -> None:

@@ -2,10 +2,10 @@
 
 import json
 
+from test_compare import lognormal, write_run
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from test_compare import lognormal, write_run
 
 runner = CliRunner()
 

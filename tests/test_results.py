@@ -3,8 +3,8 @@ import csv
 import pytest
 
 from rerank_bench.errors import ResultFileError
-from rerank_bench.results.store import ResultWriter, cut_torn_tail, format_cell, read_rows, read_samples
 from rerank_bench.results.schema import COLUMN_NAMES, SCHEMA_VERSION
+from rerank_bench.results.store import ResultWriter, cut_torn_tail, format_cell, read_rows, read_samples
 
 
 def test_formula_text_is_neutralised_and_numbers_stay_numbers():

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.fit.profiles import find_profile, load_profiles, parse_profile
 from rerank_bench.fit.latency_model import calibrate
+from rerank_bench.fit.profiles import find_profile, load_profiles, parse_profile
 
 runner = CliRunner()
 REQUIRED = {"model", "hardware", "params", "weights_mib", "peak_mib", "memory_mib", "max_batch", "p50_ms", "p95_ms",

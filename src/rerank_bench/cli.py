@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -93,29 +94,29 @@ def _split_multi(values: list[str] | None) -> tuple[str, ...]:
 
 @app.command()
 def sweep(
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Catalog alias, Hub id or local folder; repeat or comma-list. Default: minilm-l6.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Catalog alias, Hub id or local folder; repeat or comma-list. Default: minilm-l6.")] = None,
     batch_size: Annotated[str, typer.Option("--batch-size", help="Comma list of batch sizes (pairs per forward pass).")] = "8,16,32,64",
     depth: Annotated[str, typer.Option("--depth", help="Comma list of candidate depths (documents per query).")] = "10,20,50,100",
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")] = None,
-    doc_tokens: Annotated[Optional[str], typer.Option("--doc-tokens", help="Document length: N tokens, A:B uniform, or rag (default: the RAG mix, mean ~150).")] = None,
-    workload: Annotated[Optional[Path], typer.Option("--workload", help="JSONL file of your own requests: {\"query\": ..., \"documents\": [...]} per line.")] = None,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")] = None,
+    doc_tokens: Annotated[str | None, typer.Option("--doc-tokens", help="Document length: N tokens, A:B uniform, or rag (default: the RAG mix, mean ~150).")] = None,
+    workload: Annotated[Path | None, typer.Option("--workload", help="JSONL file of your own requests: {\"query\": ..., \"documents\": [...]} per line.")] = None,
     sample_with_replacement: Annotated[bool, typer.Option("--sample-with-replacement", help="With --workload: fill requests shorter than --depth by sampling their documents.")] = False,
     weights: Annotated[str, typer.Option("--weights", help="auto (real if cached or downloadable, else the random twin), real, or random.")] = "auto",
-    revision: Annotated[Optional[str], typer.Option("--revision", help="Hub revision (branch, tag or commit).")] = None,
+    revision: Annotated[str | None, typer.Option("--revision", help="Hub revision (branch, tag or commit).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     backend: Annotated[str, typer.Option("--backend", help="Comma list of backends: torch, onnx, openvino. One whose packages are missing gives skipped rows.")] = "torch",
     dtype: Annotated[str, typer.Option("--dtype", help="Comma list of precisions: fp32, fp16, bf16, int8 (int8: onnx). Ones the device cannot run give skipped rows.")] = "fp32",
     order: Annotated[str, typer.Option("--order", help="Comma list: given (candidates as in the request), length (batched by token length, less padding).")] = "given",
-    threads: Annotated[Optional[str], typer.Option("--threads", help="Comma list of CPU thread counts. Default: the cores this process may use (cgroup-aware).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Append to this result CSV, skipping cases it already holds (ok or oom).")] = None,
+    threads: Annotated[str | None, typer.Option("--threads", help="Comma list of CPU thread counts. Default: the cores this process may use (cgroup-aware).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Append to this result CSV, skipping cases it already holds (ok or oom).")] = None,
     max_seconds_per_case: Annotated[float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")] = 15.0,
     precision: Annotated[float, typer.Option("--precision", help="Stop a case once the p50's 95% CI half-width is within this fraction.")] = 0.03,
     case_timeout: Annotated[float, typer.Option("--case-timeout", help="Kill a case whose first query has not returned after this many seconds (a hung device).")] = 600.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic workload.")] = 0,
     allow_random_head: Annotated[bool, typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only).")] = False,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run (only for repositories you trust).")] = False,
-    shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: run only the K-th of N deterministic slices of the cases (for CI matrix jobs).")] = None,
+    shard: Annotated[str | None, typer.Option("--shard", help="K/N: run only the K-th of N deterministic slices of the cases (for CI matrix jobs).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the cases and exit without measuring.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary and rows as JSON on stdout.")] = False,
 ) -> None:
@@ -127,17 +128,17 @@ def sweep(
     Example: rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
     """
     from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_USAGE
-    from rerank_bench.measure.timing import MeasureSettings
     from rerank_bench.measure.plan import parse_int_list
+    from rerank_bench.measure.timing import MeasureSettings
     from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
 
     def work() -> tuple[Any, Any]:
         from rerank_bench.backends import REGISTRY
-        from rerank_bench.measure.support import DTYPES, ORDERS
         from rerank_bench.errors import UsageError
         from rerank_bench.measure.plan import parse_str_list
-        from rerank_bench.probe import probe_machine
         from rerank_bench.measure.scheduler import SweepRequest, parse_shard, plan_sweep, run_sweep
+        from rerank_bench.measure.support import DTYPES, ORDERS
+        from rerank_bench.probe import probe_machine
 
         if max_seconds_per_case <= 0 or case_timeout <= 0 or not 0 < precision < 1:
             raise UsageError("--max-seconds-per-case and --case-timeout must be positive, --precision within (0, 1)")
@@ -202,23 +203,23 @@ def sweep(
 def tune(
     model: Annotated[str, typer.Argument(help="Catalog alias, Hub id or local folder.")],
     depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
-    budget_ms: Annotated[Optional[float], typer.Option("--budget-ms", help="Latency budget per query (checked on p95, or the slowest query when too few ran for a p95).")] = None,
+    budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget per query (checked on p95, or the slowest query when too few ran for a p95).")] = None,
     min_agreement: Annotated[float, typer.Option("--min-agreement", help="Floor on mean Spearman vs torch fp32 for `best`.")] = 0.99,
     backend: Annotated[str, typer.Option("--backend", help="Comma list of backends to search.")] = "torch,onnx,openvino",
     dtype: Annotated[str, typer.Option("--dtype", help="Comma list of precisions to search.")] = "fp32,bf16,fp16,int8",
     batch_size: Annotated[str, typer.Option("--batch-size", help="Comma list of batch sizes to search (ascending; pruned).")] = "1,2,4,8,16,32",
-    threads: Annotated[Optional[str], typer.Option("--threads", help="Comma list of CPU thread counts to search. Default: the usable cores.")] = None,
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")] = None,
-    doc_tokens: Annotated[Optional[str], typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")] = None,
-    workload: Annotated[Optional[Path], typer.Option("--workload", help="JSONL file of your own requests.")] = None,
+    threads: Annotated[str | None, typer.Option("--threads", help="Comma list of CPU thread counts to search. Default: the usable cores.")] = None,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")] = None,
+    doc_tokens: Annotated[str | None, typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")] = None,
+    workload: Annotated[Path | None, typer.Option("--workload", help="JSONL file of your own requests.")] = None,
     weights: Annotated[str, typer.Option("--weights", help="auto, real or random.")] = "auto",
-    revision: Annotated[Optional[str], typer.Option("--revision", help="Hub revision.")] = None,
+    revision: Annotated[str | None, typer.Option("--revision", help="Hub revision.")] = None,
     allow_random_head: Annotated[bool, typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only).")] = False,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     search_queries: Annotated[int, typer.Option("--search-queries", help="Timed queries per configuration while searching (the same requests for all).")] = 4,
     confirm_queries: Annotated[int, typer.Option("--confirm-queries", help="Timed queries per finalist and round when confirming.")] = 8,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (naive, best, best_any_agreement, speedup, ...).")] = False,
 ) -> None:
     """Find the fastest way to run a reranker at a depth on this machine: backend x precision x order x batch
@@ -230,9 +231,9 @@ def tune(
     from rerank_bench.errors import EXIT_FAILED
 
     def work() -> Any:
-        from rerank_bench.measure.support import DTYPES
         from rerank_bench.errors import UsageError
         from rerank_bench.measure.plan import parse_int_list, parse_str_list
+        from rerank_bench.measure.support import DTYPES
         from rerank_bench.probe import probe_machine
         from rerank_bench.render.sweep_view import ProgressEvents
         from rerank_bench.tune.search import TuneRequest, run_tune
@@ -269,19 +270,19 @@ def tune(
 
 @app.command("will-it-run")
 def will_it_run(
-    model: Annotated[Optional[str], typer.Argument(help="Catalog alias, Hub id (only config.json is fetched) or local folder. Default: every catalog model.")] = None,
+    model: Annotated[str | None, typer.Argument(help="Catalog alias, Hub id (only config.json is fetched) or local folder. Default: every catalog model.")] = None,
     hardware: Annotated[str, typer.Option("--hardware", help="A profile (see `rerank-bench profiles`), local (this machine), or all.")] = "local",
-    vram: Annotated[Optional[str], typer.Option("--vram", help="Memory to plan for instead of the device's, e.g. 12GiB.")] = None,
+    vram: Annotated[str | None, typer.Option("--vram", help="Memory to plan for instead of the device's, e.g. 12GiB.")] = None,
     depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
-    budget_ms: Annotated[Optional[float], typer.Option("--budget-ms", help="Latency budget per query.")] = None,
+    budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget per query.")] = None,
     percentile: Annotated[str, typer.Option("--percentile", help="p50 or p95: which latency the budget applies to.")] = "p95",
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Tokens per pair. Default: the model's.")] = None,
-    doc_tokens: Annotated[Optional[str], typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")] = None,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Tokens per pair. Default: the model's.")] = None,
+    doc_tokens: Annotated[str | None, typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto, fp32, fp16, bf16 or int8.")] = "auto",
     batch_size: Annotated[str, typer.Option("--batch-size", help="auto (the fastest that fits) or N.")] = "auto",
     attention: Annotated[str, typer.Option("--attention", help="sdpa (default in transformers) or eager (keeps the B x heads x L x L scores).")] = "sdpa",
-    profiles_dir: Annotated[Optional[list[Path]], typer.Option("--profiles", help="Folder of your own profile files (TOML); repeatable.")] = None,
-    results: Annotated[Optional[list[Path]], typer.Option("--results", help="Sweep result files or folders measured here (default: results/).")] = None,
+    profiles_dir: Annotated[list[Path] | None, typer.Option("--profiles", help="Folder of your own profile files (TOML); repeatable.")] = None,
+    results: Annotated[list[Path] | None, typer.Option("--results", help="Sweep result files or folders measured here (default: results/).")] = None,
     measure: Annotated[bool, typer.Option("--measure", help="With --hardware local: measure the chosen configuration now (a short sweep).")] = False,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow a Hub config's custom code.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a list of objects, one per row.")] = False,
@@ -323,7 +324,7 @@ def will_it_run(
 
 @app.command()
 def profiles(
-    profiles_dir: Annotated[Optional[list[Path]], typer.Option("--profiles", help="Also list the profiles in this folder.")] = None,
+    profiles_dir: Annotated[list[Path] | None, typer.Option("--profiles", help="Also list the profiles in this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the profiles as JSON.")] = False,
 ) -> None:
     """List the hardware profiles will-it-run knows (each figure sourced in its file).
@@ -345,7 +346,7 @@ def profiles(
         render_profiles(found, stdout)
 
 
-def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, github_benchmark: Optional[Path],
+def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, github_benchmark: Path | None,
                        fail_on_inconclusive: bool) -> None:
     from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_FAILED
 
@@ -374,8 +375,8 @@ def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, git
 
 FormatOption = Annotated[str, typer.Option("--format", help="table or markdown (for a PR comment or $GITHUB_STEP_SUMMARY).")]
 ThresholdOption = Annotated[str, typer.Option("--max-regression", help="Tolerated slowdown for throughput, p50 and p95, e.g. 5%.")]
-OverrideOption = Annotated[Optional[list[str]], typer.Option("--threshold", help="Per-metric override METRIC=PCT (throughput, p50, p95, memory; memory defaults to 10%).")]
-GithubOption = Annotated[Optional[Path], typer.Option("--github-benchmark", help="Also write github-action-benchmark JSON (customSmallerIsBetter) to this file.")]
+OverrideOption = Annotated[list[str] | None, typer.Option("--threshold", help="Per-metric override METRIC=PCT (throughput, p50, p95, memory; memory defaults to 10%).")]
+GithubOption = Annotated[Path | None, typer.Option("--github-benchmark", help="Also write github-action-benchmark JSON (customSmallerIsBetter) to this file.")]
 InconclusiveOption = Annotated[bool, typer.Option("--fail-on-inconclusive", help="Exit 3 when a case cannot be decided.")]
 
 
@@ -397,8 +398,8 @@ def compare(
 
     Example: rerank-bench compare results/main.csv results/pr.csv --format markdown >> "$GITHUB_STEP_SUMMARY"
     """
-    from rerank_bench.gate.compare import compare_files, parse_thresholds
     from rerank_bench.errors import UsageError
+    from rerank_bench.gate.compare import compare_files, parse_thresholds
 
     def work() -> Any:
         if len(baseline) < 2:
@@ -418,8 +419,8 @@ def ab(
     ctx: typer.Context,
     a: Annotated[str, typer.Option("--a", help="Sweep options of the baseline arm, as one string.")] = "",
     b: Annotated[str, typer.Option("--b", help="Sweep options of the candidate arm, as one string.")] = "",
-    a_cmd: Annotated[Optional[str], typer.Option("--a-cmd", help="Command that runs rerank-bench for A (e.g. venv-a/bin/rerank-bench).")] = None,
-    b_cmd: Annotated[Optional[str], typer.Option("--b-cmd", help="Command that runs rerank-bench for B.")] = None,
+    a_cmd: Annotated[str | None, typer.Option("--a-cmd", help="Command that runs rerank-bench for A (e.g. venv-a/bin/rerank-bench).")] = None,
+    b_cmd: Annotated[str | None, typer.Option("--b-cmd", help="Command that runs rerank-bench for B.")] = None,
     reps: Annotated[int, typer.Option("--reps", help="Repetitions, each with fresh processes for A, A' and B.")] = 3,
     seconds: Annotated[float, typer.Option("--seconds", help="Timed turns per repetition (at least 10 queries per arm).")] = 12.0,
     case_timeout: Annotated[float, typer.Option("--case-timeout", help="Give up on a worker that does not answer for this many seconds.")] = 600.0,
@@ -437,9 +438,9 @@ def ab(
 
     Example: rerank-bench ab --a "--max-length 256" --b "--max-length 512" -m minilm-l6 --depth 20 --batch-size 8 --doc-tokens 200
     """
+    from rerank_bench.errors import UsageError
     from rerank_bench.gate.ab import parse_arm, run_ab
     from rerank_bench.gate.compare import parse_thresholds
-    from rerank_bench.errors import UsageError
 
     def work() -> Any:
         if fmt not in ("table", "markdown"):
@@ -462,8 +463,8 @@ def ab(
 def report(
     inputs: Annotated[list[Path], typer.Argument(help="Result CSV files or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for leaderboard.md/.csv, the PNG plots and report.html.")] = Path("report"),
-    budget_ms: Annotated[Optional[float], typer.Option("--budget-ms", help="Latency budget drawn on the latency-vs-depth plot.")] = None,
-    filter_: Annotated[Optional[list[str]], typer.Option("--filter", help="FIELD=VALUE[,VALUE] with FIELD model, hardware or backend; repeatable.")] = None,
+    budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget drawn on the latency-vs-depth plot.")] = None,
+    filter_: Annotated[list[str] | None, typer.Option("--filter", help="FIELD=VALUE[,VALUE] with FIELD model, hardware or backend; repeatable.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard and the files written as JSON.")] = False,
 ) -> None:
     """Merge result CSVs from many machines into a leaderboard (terminal, Markdown, CSV), plots (PNG) and one

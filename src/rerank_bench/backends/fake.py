@@ -21,6 +21,7 @@ from typing import Any
 
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.errors import ModelError
+from rerank_bench.models.heads import refuse_random_head
 from rerank_bench.models.resolve import ResolvedModel
 from rerank_bench.workload.requests import Request
 
@@ -98,10 +99,6 @@ class FakeBackend(Backend):
         options = parse_fake_spec(model.spec)
         weights = "random"
         if options.get("random_head"):
-            if not model.allow_random_head:
-                raise ModelError(
-                    f"{model.spec}: loading left the classifier head newly initialised (fake), so it is not a reranker",
-                    "pass --allow-random-head to measure its speed anyway",
-                )
+            refuse_random_head(f"loading {model.spec} left its classifier head newly initialised (fake)", model.allow_random_head)
             weights = "random+random-head"
         return FakeScorer(options, max_length or model.max_length or 512, weights)

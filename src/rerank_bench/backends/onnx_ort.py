@@ -16,7 +16,6 @@ Exports are cached under the rerank-bench cache, keyed by model, weights, option
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,30 +23,13 @@ from typing import Any
 import numpy as np
 
 from rerank_bench.backends.base import Backend, LoadInfo
-from rerank_bench.backends.padded_scorer import RuntimeScorer
-from rerank_bench.backends.source import cached_export, exports_root, model_source, weights_fingerprint
+from rerank_bench.backends.export_cache import cached_export, example_inputs, export_key, exports_root
+from rerank_bench.backends.hf_checkpoint import model_source
+from rerank_bench.backends.padded_scorer import RuntimeScorer, effective_max_length
 from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
 from rerank_bench.models.resolve import ResolvedModel
 
 OPSET = 17
-EXPORT_FORMAT = 2  # bump when the export recipe changes, so cached exports are rebuilt
-
-
-def export_key(model: ResolvedModel, path: str, backend: str, dtype: str, versions: dict[str, str]) -> str:
-    import hashlib
-
-    identity = {
-        "model": model.model_id, "weights": weights_fingerprint(path, model.revision), "backend": backend,
-        "dtype": dtype, "format": EXPORT_FORMAT, "opset": OPSET, **versions,
-    }  # fmt: skip
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model.name)[:60]
-    return f"{safe}-{backend}-{dtype}-{digest}"
-
-
-def example_inputs(tokenizer: Any) -> dict[str, Any]:
-    return tokenizer(["what is a reranker", "a query"], ["a model that scores pairs", "a document"],
-                     padding=True, return_tensors="pt")  # fmt: skip
 
 
 def export_onnx(hf_model: Any, tokenizer: Any, folder: Path) -> tuple[list[str], dict[str, int]]:
@@ -90,7 +72,7 @@ def ensure_export(model: ResolvedModel, path: str, dtype: str) -> tuple[Path, di
     import onnxruntime
     import torch
 
-    versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+    versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "opset": str(OPSET)}
     final = exports_root() / export_key(model, path, "onnx", dtype, versions)
 
     def build(hf_model: Any, tokenizer: Any, folder: Path) -> dict[str, Any]:
@@ -114,13 +96,6 @@ class OrtScorer(RuntimeScorer):
 
     def _run(self, features: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, features)[0]
-
-
-def effective_max_length(requested: int | None, tokenizer: Any, config_limit: int | None = None) -> int:
-    if requested is not None:
-        return requested
-    limit = getattr(tokenizer, "model_max_length", None) or 512
-    return int(limit if limit < 100_000 else config_limit or 512)
 
 
 class OnnxBackend(Backend):

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from rerank_bench.backends.base import Backend, LoadInfo
-from rerank_bench.backends.onnx_ort import effective_max_length, example_inputs, export_key
-from rerank_bench.backends.padded_scorer import RuntimeScorer
-from rerank_bench.backends.source import cached_export, exports_root, model_source
+from rerank_bench.backends.export_cache import cached_export, example_inputs, export_key, exports_root
+from rerank_bench.backends.hf_checkpoint import model_source
+from rerank_bench.backends.padded_scorer import RuntimeScorer, effective_max_length
 from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
 from rerank_bench.models.resolve import ResolvedModel
 

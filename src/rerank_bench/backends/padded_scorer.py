@@ -34,6 +34,13 @@ def activate(logits: np.ndarray, activation: str) -> np.ndarray:
     return values
 
 
+def effective_max_length(requested: int | None, tokenizer: Any, config_limit: int | None = None) -> int:
+    if requested is not None:
+        return requested
+    limit = getattr(tokenizer, "model_max_length", None) or 512
+    return int(limit if limit < 100_000 else config_limit or 512)
+
+
 class RuntimeScorer(Scorer):
     """A scorer over a tokenizer and a `_run(features) -> logits` callable that subclasses provide."""
 

@@ -7,49 +7,17 @@ forward, activation, copy to host), then a device synchronise so no queued GPU w
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
-from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
+from rerank_bench.backends.hf_checkpoint import capture_missing_keys, model_source
 from rerank_bench.backends.memory import CudaTracker, MpsTracker, RssTracker
+from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
+from rerank_bench.models.heads import HEAD_SEED, head_keys, refuse_random_head
 from rerank_bench.models.resolve import ResolvedModel
 from rerank_bench.workload.requests import Request, single_token_words
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-# Parameter names of a classifier head; missing from a checkpoint means the head is random.
-HEAD_PREFIXES = ("classifier", "score", "pre_classifier", "qa_outputs")
-
-
-@contextmanager
-def capture_missing_keys() -> Iterator[set[str]]:
-    """Collect the keys transformers reports as newly initialised while loading (its "load report")."""
-    missing: set[str] = set()
-    try:
-        from transformers import modeling_utils
-    except ImportError:
-        yield missing
-        return
-    original = getattr(modeling_utils, "log_state_dict_report", None)
-    if original is None:  # an older transformers: the architecture check before loading still applies
-        yield missing
-        return
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        info = kwargs.get("loading_info", args[3] if len(args) > 3 else None)
-        missing.update(getattr(info, "missing_keys", set()) or set())
-        missing.update(k[0] for k in getattr(info, "mismatched_keys", set()) or set())
-        return original(*args, **kwargs)
-
-    modeling_utils.log_state_dict_report = recording
-    try:
-        yield missing
-    finally:
-        modeling_utils.log_state_dict_report = original
-
-
-def head_keys(missing: set[str]) -> list[str]:
-    return sorted(k for k in missing if k.split(".")[0] in HEAD_PREFIXES or ".pooler." in k or k.startswith("pooler"))
 
 
 class TorchScorer(Scorer):
@@ -146,8 +114,6 @@ class TorchBackend(Backend):
         if dtype not in DTYPES:
             raise UsageError(f"the torch backend runs {', '.join(DTYPES)}, not {dtype!r}")
         torch.set_num_threads(threads)
-        from rerank_bench.backends.source import model_source
-
         path, tokenizer_source = model_source(model, max_length)
         # transformers 5 renamed torch_dtype to dtype
         dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
@@ -162,8 +128,6 @@ class TorchBackend(Backend):
         if max_length is not None:
             kwargs["max_length"] = max_length
         start = time.perf_counter()
-        from rerank_bench.backends.source import HEAD_SEED
-
         torch.manual_seed(HEAD_SEED)  # a missing head is initialised the same in every process and backend
         try:
             with capture_missing_keys() as missing:
@@ -187,12 +151,7 @@ class TorchBackend(Backend):
         weights = model.weights
         head = head_keys(missing)
         if head and model.source != "twin":
-            if not model.allow_random_head:
-                raise ModelError(
-                    f"loading {model.spec} left {', '.join(head[:3])} newly initialised: it has no trained "
-                    "classifier head, so it is not a reranker",
-                    "pass --allow-random-head to measure its speed anyway",
-                )
+            refuse_random_head(f"loading {model.spec} left {', '.join(head[:3])} newly initialised", model.allow_random_head)
             weights = f"{weights}+random-head"
         actual_max = getattr(cross_encoder, "max_seq_length", None) or max_length or 512
         gpu_name = torch.cuda.get_device_name(device) if device.startswith("cuda") else None

@@ -14,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import ModelError, UsageError
-from rerank_bench.models.flops import EncoderShape
-from rerank_bench.fit.profiles import HardwareProfile
 from rerank_bench.fit.latency_model import Rates, calibrate, default_rates, predict, request_lengths
 from rerank_bench.fit.memory_model import (
-    SAFETY_MARGIN, ArchShape, arch_shape, max_batch, peak_mib, usable_memory_mib, weights_bytes,
+    SAFETY_MARGIN,
+    ArchShape,
+    arch_shape,
+    max_batch,
+    peak_mib,
+    usable_memory_mib,
+    weights_bytes,
 )  # fmt: skip
+from rerank_bench.fit.profiles import HardwareProfile
+from rerank_bench.models.flops import EncoderShape
 from rerank_bench.results.store import cell_number
 
 VERDICTS = ("RUNS", "TIGHT", "TOO SLOW", "WON'T FIT")
@@ -311,8 +317,8 @@ def sort_rows(rows: list[Row], by_hardware: bool) -> list[Row]:
 
 def local_peaks(machine: Any) -> dict[str, float]:
     """This CPU's matmul peaks (GFLOP/s) per dtype it can run, measured once and cached (peak.py)."""
-    from rerank_bench.measure.support import cpu_has_bf16
     from rerank_bench.measure.matmul_peak import cached_peak_gflops
+    from rerank_bench.measure.support import cpu_has_bf16
 
     threads = machine.cpu.usable_cores
     dtypes = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16(frozenset(machine.cpu.isa_flags)) else [])
@@ -328,8 +334,8 @@ def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, mach
     """A short real sweep of the chosen configuration on this machine (--measure)."""
     import tempfile
 
-    from rerank_bench.measure.timing import MeasureSettings
     from rerank_bench.measure.scheduler import SweepRequest, plan_sweep, run_sweep
+    from rerank_bench.measure.timing import MeasureSettings
 
     output = Path(tempfile.mkdtemp(prefix="rerank-bench-measure-")) / "measure.csv"
     sweep = SweepRequest(models=(spec,), depths=(row.depth,), batch_sizes=(row.batch_size,), dtypes=(row.dtype,),

@@ -26,11 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Callable
+from typing import IO, Any
 
-from rerank_bench.gate.compare import CaseRuns, Comparison, case_label, compare_case
 from rerank_bench.errors import EnvironmentProblem, UsageError
+from rerank_bench.gate.compare import CaseRuns, Comparison, case_label, compare_case
 from rerank_bench.measure.stats import paired_ratio
 
 FORBIDDEN = ("-o", "--output", "--resume", "--json", "--dry-run", "--shard")

@@ -34,9 +34,9 @@ def serve(inp: IO[str], out: IO[str]) -> None:
         jobs = json.loads(inp.readline())["jobs"]
         from rerank_bench.backends import get_backend
         from rerank_bench.errors import RerankBenchError
+        from rerank_bench.measure.child import build_requests
         from rerank_bench.measure.timing import warmup_requests
         from rerank_bench.models.resolve import ResolvedModel
-        from rerank_bench.measure.child import build_requests
 
         loaded = []
         for job in jobs:

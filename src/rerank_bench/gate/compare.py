@@ -11,13 +11,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 from rerank_bench.errors import ResultFileError, UsageError
+from rerank_bench.measure.stats import (
+    RatioEstimate,
+    bootstrap_ratio,
+    min_samples_for,
+    paired_ratio,
+    percentile,
+    verdict,
+)
 from rerank_bench.results.store import read_rows, read_samples, samples_path_for
-from statistics import fmean
-
-from rerank_bench.measure.stats import RatioEstimate, bootstrap_ratio, min_samples_for, paired_ratio, percentile, verdict
 
 MATCH_FIELDS = ("model", "revision", "weights", "backend", "dtype", "device", "batch_size", "depth", "max_length",
                 "order", "threads", "workload", "seed")  # fmt: skip

@@ -20,10 +20,16 @@ from typing import Any
 
 from rerank_bench.backends.base import describe_exception
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
+from rerank_bench.measure.stats import distribution, summarize_latencies
 from rerank_bench.measure.timing import MeasureSettings, run_timed
 from rerank_bench.models.resolve import ResolvedModel
-from rerank_bench.measure.stats import distribution, summarize_latencies
-from rerank_bench.workload.requests import LengthSpec, Request, load_workload_file, requests_from_file, synthetic_requests
+from rerank_bench.workload.requests import (
+    LengthSpec,
+    Request,
+    load_workload_file,
+    requests_from_file,
+    synthetic_requests,
+)
 
 
 def build_requests(workload: dict[str, Any], words: list[str], depth: int, max_length: int, seed: int) -> list[Request]:

@@ -21,7 +21,7 @@ SECONDS_PER_SIZE = 0.5
 
 
 def _cache_file() -> Path:
-    from rerank_bench.models.twin import cache_root
+    from rerank_bench.paths import cache_root
 
     return cache_root() / "matmul_peak.json"
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
-from rerank_bench.measure.agreement import compare_scores
-from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
 from rerank_bench.errors import UsageError
-from rerank_bench.measure.timing import MeasureSettings
+from rerank_bench.measure.agreement import compare_scores
 from rerank_bench.measure.plan import Case, expand_cases
+from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
+from rerank_bench.measure.timing import MeasureSettings
+from rerank_bench.models.resolve import HubClient, ResolvedModel, resolve_model
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.provenance import default_output, new_run_id, run_metadata, utc_now
-from rerank_bench.models.resolve import HubClient, ResolvedModel, resolve_model
 from rerank_bench.results.store import ResultWriter, read_rows
 from rerank_bench.workload.requests import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
 

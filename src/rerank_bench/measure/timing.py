@@ -8,8 +8,8 @@ precision, and never runs past the per-case time cap. Every per-query latency is
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rerank_bench.backends.base import Scorer
 from rerank_bench.measure.stats import p50_relative_halfwidth

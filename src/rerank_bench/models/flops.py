@@ -13,8 +13,9 @@ The same count serves the sweep (achieved GFLOP/s) and will-it-run (predicted ti
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class EncoderShape:
     labels: int = 1
 
     @classmethod
-    def from_config(cls, config: Any) -> "EncoderShape":
+    def from_config(cls, config: Any) -> EncoderShape:
         return cls(
             layers=int(config.num_hidden_layers),
             hidden=int(config.hidden_size),

@@ -16,6 +16,7 @@ from typing import Any
 
 from rerank_bench.catalog import CatalogModel, aliases, find_model
 from rerank_bench.errors import ModelError, UsageError
+from rerank_bench.models.heads import check_architectures
 
 WEIGHTS_CHOICES = ("auto", "real", "random")
 # Files by which transformers finds a tokenizer. A folder with none of them silently gets a tokenizer that
@@ -60,7 +61,7 @@ class ResolvedModel:
         return dict(self.__dict__)
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> "ResolvedModel":
+    def from_payload(cls, payload: dict[str, Any]) -> ResolvedModel:
         return cls(**payload)
 
 
@@ -108,19 +109,8 @@ def _check_local_folder(folder: Path, allow_random_head: bool) -> dict[str, Any]
         config = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{config_path} is not valid JSON: {exc}") from None
-    check_sequence_classifier(config.get("architectures"), str(folder), allow_random_head)
+    check_architectures(config.get("architectures"), str(folder), allow_random_head)
     return config
-
-
-def check_sequence_classifier(architectures: list[str] | None, where: str, allow_random_head: bool) -> None:
-    if allow_random_head or not architectures:
-        return
-    if not any(a.endswith("ForSequenceClassification") for a in architectures):
-        raise ModelError(
-            f"{where} is a {architectures[0]}, not a sequence classifier: its classifier head would be newly "
-            "initialised with random weights, so it is not a reranker",
-            "pass --allow-random-head to measure its speed anyway",
-        )
 
 
 def resolve_model(
@@ -188,7 +178,7 @@ def resolve_model(
     if cached is not None:
         folder, commit = cached
         config = json.loads((folder / "config.json").read_text())
-        check_sequence_classifier(config.get("architectures"), hub_id, allow_random_head)
+        check_architectures(config.get("architectures"), hub_id, allow_random_head)
         return ResolvedModel(spec=spec, name=name, source="cache", load_path=str(folder), hub_id=hub_id,
                              revision=commit, weights="real", local_files_only=True,
                              catalog_alias=entry.alias if entry else None,

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from rerank_bench.catalog import CatalogModel
+from rerank_bench.paths import cache_root
 
 TWIN_FORMAT = 1  # bump when the twin layout changes, so old cached twins are rebuilt
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("RERANK_BENCH_CACHE", Path.home() / ".cache" / "rerank-bench"))
 
 
 def _synthetic_word(i: int) -> str:

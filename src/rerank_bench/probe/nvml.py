@@ -11,8 +11,9 @@ a missing library or driver becomes an empty list with a reason, never an except
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -65,7 +66,7 @@ class NvmlSession:
         self.ok = False
         self.reason: str | None = None
 
-    def __enter__(self) -> "NvmlSession":
+    def __enter__(self) -> NvmlSession:
         if self.lib is None:
             self.reason = "nvidia-ml-py is not installed: cannot query NVIDIA GPUs (pip install nvidia-ml-py)"
             return self

@@ -104,7 +104,7 @@ class ProgressEvents:
             )  # fmt: skip
             self.task = self.progress.add_task("starting", total=total)
 
-    def __enter__(self) -> "ProgressEvents":
+    def __enter__(self) -> ProgressEvents:
         if self.progress:
             self.progress.start()
         return self

@@ -13,11 +13,11 @@ from rerank_bench.probe import MachineReport
 
 
 def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
 def git_state(path: Path | None = None) -> tuple[str, bool | None]:
@@ -62,6 +62,6 @@ def run_metadata(machine: MachineReport, run_id: str) -> dict[str, Any]:
 
 
 def default_output(machine: MachineReport, directory: Path = Path("results")) -> Path:
-    day = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     host = "".join(c if c.isalnum() or c in "-_" else "-" for c in machine.host) or "host"
     return directory / f"{day}-{host}-{machine.fingerprint}.csv"

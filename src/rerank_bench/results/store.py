@@ -11,8 +11,9 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rerank_bench.errors import ResultFileError
 from rerank_bench.results.schema import ADDED_IN_2, COLUMN_NAMES, SCHEMA_VERSION, UPGRADABLE_VERSIONS
@@ -192,7 +193,7 @@ class ResultWriter:
         self._csv.close()
         self._samples.close()
 
-    def __enter__(self) -> "ResultWriter":
+    def __enter__(self) -> ResultWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

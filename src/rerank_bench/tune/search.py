@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.measure.support import BACKENDS
 from rerank_bench.errors import UsageError
-from rerank_bench.measure.timing import MeasureSettings
 from rerank_bench.measure.plan import Case
-from rerank_bench.probe import MachineReport
 from rerank_bench.measure.scheduler import QuietEvents, SweepEvents, SweepPlan, SweepRequest, plan_sweep, run_sweep
+from rerank_bench.measure.support import BACKENDS
+from rerank_bench.measure.timing import MeasureSettings
+from rerank_bench.probe import MachineReport
 from rerank_bench.results.store import cell_number
 
 NAIVE = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}

@@ -1,0 +1,105 @@
+"""The cache of exported models (ONNX, OpenVINO IR) that the onnx and openvino backends share: one key per
+model, weights, recipe and library versions; built in a temporary folder and renamed into place when whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.backends.hf_checkpoint import load_classifier, score_activation
+from rerank_bench.models.heads import refuse_random_head
+from rerank_bench.models.resolve import ResolvedModel
+from rerank_bench.paths import cache_root
+
+EXPORT_FORMAT = 2  # bump when an export recipe changes, so cached exports are rebuilt
+
+
+def exports_root() -> Path:
+    return cache_root() / "exports"
+
+
+def weights_fingerprint(path: str, revision: str | None) -> str:
+    """Identifies the weights an export was made from: the Hub revision, or a local folder's weight files
+    by name, size and modification time (hashing gigabytes of weights on every run would cost more than
+    the export it saves)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return f"hub:{path}@{revision or 'main'}"
+    parts = []
+    for file in sorted(folder.iterdir()):
+        if file.suffix in (".safetensors", ".bin", ".json", ".txt", ".model"):
+            stat = file.stat()
+            parts.append(f"{file.name}:{stat.st_size}:{int(stat.st_mtime)}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def export_key(model: ResolvedModel, path: str, backend: str, dtype: str, versions: dict[str, str]) -> str:
+    identity = {
+        "model": model.model_id, "weights": weights_fingerprint(path, model.revision), "backend": backend,
+        "dtype": dtype, "format": EXPORT_FORMAT, **versions,
+    }  # fmt: skip
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model.name)[:60]
+    return f"{safe}-{backend}-{dtype}-{digest}"
+
+
+def example_inputs(tokenizer: Any) -> dict[str, Any]:
+    return tokenizer(["what is a reranker", "a query"], ["a model that scores pairs", "a document"],
+                     padding=True, return_tensors="pt")  # fmt: skip
+
+
+def shape_dict(config: Any) -> dict[str, int]:
+    from dataclasses import asdict
+
+    from rerank_bench.models.flops import EncoderShape
+
+    return asdict(EncoderShape.from_config(config))
+
+
+def cached_export(model: ResolvedModel, path: str, final: Path, attn_implementation: str,
+                  build: Callable[[Any, Any, Path], dict[str, Any]]) -> tuple[Path, dict[str, Any], float]:  # fmt: skip
+    """(export folder, its metadata, seconds spent exporting now: 0 when cached).
+
+    `build(hf_model, tokenizer, folder)` writes the runtime's files into a temporary folder and returns what
+    it wants remembered; the tokenizer, the head's state and the model's shape and activation are added
+    here, and the folder is renamed into place only when complete."""
+    meta_file = final / "meta.json"
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        if meta.get("random_head"):
+            refuse_random_head(f"the cached export of {model.spec} has a newly initialised head", model.allow_random_head)
+        return final, meta, 0.0
+    started = time.perf_counter()
+    hf_model, tokenizer, random_head = load_classifier(model, path, attn_implementation=attn_implementation)
+    folder = atomic_dir(final)
+    try:
+        meta = build(hf_model, tokenizer, folder)
+        tokenizer.save_pretrained(str(folder / "tokenizer"))
+        meta.update(random_head=random_head, activation=score_activation(hf_model.config),
+                    shape=shape_dict(hf_model.config), source=path)  # fmt: skip
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        folder.rename(final)
+    finally:
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+    return final, meta, time.perf_counter() - started
+
+
+def atomic_dir(final: Path) -> Path:
+    """A sibling temporary folder to build an export in, renamed to `final` when complete, so an interrupted
+    export never leaves a half-written model that a later run would trust."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    return tmp
