@@ -34,8 +34,22 @@ def doc_tokens_for(extra: float) -> int:
 
 def gate(candidate_doc: int, reps: int, seconds: float) -> tuple[dict, float]:
     shared = ["-m", "minilm-l6", "--weights", "random", "--device", "cpu", "--depth", "10", "--batch-size", "10"]
-    argv = [sys.executable, "-m", "rerank_bench", "ab", "--a", f"--doc-tokens {BASE_DOC}",
-            "--b", f"--doc-tokens {candidate_doc}", "--reps", str(reps), "--seconds", str(seconds), "--json", *shared]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "rerank_bench",
+        "ab",
+        "--a",
+        f"--doc-tokens {BASE_DOC}",
+        "--b",
+        f"--doc-tokens {candidate_doc}",
+        "--reps",
+        str(reps),
+        "--seconds",
+        str(seconds),
+        "--json",
+        *shared,
+    ]
     start = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -52,9 +66,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
     conditions = {"A/A": BASE_DOC, "+15%": doc_tokens_for(0.15), "+20%": doc_tokens_for(0.20)}
-    print(f"case: minilm-l6 twin, depth 10, batch 10, documents {BASE_DOC} tokens vs "
-          f"{conditions['+15%']} (+15%) and {conditions['+20%']} (+20%); {args.reps} reps per arm, "
-          f"{args.seconds} s timed per rep; {args.runs} gate runs per condition, interleaved")
+    print(
+        f"case: minilm-l6 twin, depth 10, batch 10, documents {BASE_DOC} tokens vs "
+        f"{conditions['+15%']} (+15%) and {conditions['+20%']} (+20%); {args.reps} reps per arm, "
+        f"{args.seconds} s timed per rep; {args.runs} gate runs per condition, interleaved"
+    )
     outcomes: dict[str, list[dict]] = {name: [] for name in conditions}
     walls: list[float] = []
     for run in range(args.runs):
@@ -65,18 +81,22 @@ def main() -> None:
             walls.append(wall)
             throughput = next(m for m in case["metrics"] if m["metric"] == "throughput")
             outcomes[name].append({"verdict": case["verdict"], "ratio": throughput["ratio"], "noise": case["noise"]})
-            print(f"run {run + 1:>2} {name:>5}: {case['verdict']:<12} "
-                  f"[{', '.join(m['metric'] + ' ' + m['verdict'] for m in case['metrics'])}] throughput x{throughput['ratio']:.3f} "
-                  f"[{throughput['low']:.3f}, {throughput['high']:.3f}]  A/A noise ±{case['noise'] * 100:.1f}%  ({wall:.0f} s)",
-                  flush=True)
+            print(
+                f"run {run + 1:>2} {name:>5}: {case['verdict']:<12} "
+                f"[{', '.join(m['metric'] + ' ' + m['verdict'] for m in case['metrics'])}] throughput x{throughput['ratio']:.3f} "
+                f"[{throughput['low']:.3f}, {throughput['high']:.3f}]  A/A noise ±{case['noise'] * 100:.1f}%  ({wall:.0f} s)",
+                flush=True,
+            )
     print()
     for name, results in outcomes.items():
         verdicts = [r["verdict"] for r in results]
         counts = {v: verdicts.count(v) for v in ("regressed", "inconclusive", "unchanged", "improved")}
         ratios = [r["ratio"] for r in results]
-        print(f"{name:>5}: regressed {counts['regressed']}/{len(results)}, inconclusive {counts['inconclusive']}, "
-              f"unchanged {counts['unchanged']}, improved {counts['improved']}; throughput ratio median "
-              f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")
+        print(
+            f"{name:>5}: regressed {counts['regressed']}/{len(results)}, inconclusive {counts['inconclusive']}, "
+            f"unchanged {counts['unchanged']}, improved {counts['improved']}; throughput ratio median "
+            f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})"
+        )
     aa = [r["verdict"] for r in outcomes["A/A"]].count("regressed")
     d20 = [r["verdict"] for r in outcomes["+20%"]].count("regressed")
     n = args.runs
@@ -84,7 +104,9 @@ def main() -> None:
     print(f"+20% detected: {d20}/{n} (target at least {n - n // 20})  ->  {'met' if d20 >= n - n // 20 else 'NOT met'}")
     d15 = [r["verdict"] for r in outcomes["+15%"]].count("regressed")
     print(f"+15% detected: {d15}/{len(outcomes['+15%'])}")
-    print(f"one gate run: median {statistics.median(walls):.0f} s wall ({args.reps} repetitions, each a fresh process taking turns A, A', B)")
+    print(
+        f"one gate run: median {statistics.median(walls):.0f} s wall ({args.reps} repetitions, each a fresh process taking turns A, A', B)"
+    )
 
 
 if __name__ == "__main__":

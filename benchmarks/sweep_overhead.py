@@ -36,9 +36,28 @@ def model_dir() -> Path:
 
 
 def tool_case(folder: Path, depth: int, batch: int, seconds: float, threads: int, out: Path) -> dict:
-    argv = [sys.executable, "-m", "rerank_bench", "sweep", "-m", str(folder), "--allow-random-head",
-            "--device", "cpu", "--threads", str(threads), "--depth", str(depth), "--batch-size", str(batch),
-            "--max-seconds-per-case", str(seconds), "-o", str(out), "--json"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "rerank_bench",
+        "sweep",
+        "-m",
+        str(folder),
+        "--allow-random-head",
+        "--device",
+        "cpu",
+        "--threads",
+        str(threads),
+        "--depth",
+        str(depth),
+        "--batch-size",
+        str(batch),
+        "--max-seconds-per-case",
+        str(seconds),
+        "-o",
+        str(out),
+        "--json",
+    ]
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"sweep failed: {result.stderr[-2000:]}")
@@ -94,9 +113,13 @@ def main() -> None:
 
     threads = probe_cpu().usable_cores
     folder = model_dir()
-    print(f"model: {folder} (real MiniLM-L6 encoder, random 1-logit head), {threads} threads, torch {torch.__version__}")
-    print(f"{'depth':>5} {'batch':>5} {'queries':>7} {'tool pairs/s':>13} {'bare pairs/s':>13} {'tool/bare':>9}"
-          f" {'p50 ms':>8} {'tokens/pair':>11} {'pad eff':>7} {'peak RSS MiB':>12}")
+    print(
+        f"model: {folder} (real MiniLM-L6 encoder, random 1-logit head), {threads} threads, torch {torch.__version__}"
+    )
+    print(
+        f"{'depth':>5} {'batch':>5} {'queries':>7} {'tool pairs/s':>13} {'bare pairs/s':>13} {'tool/bare':>9}"
+        f" {'p50 ms':>8} {'tokens/pair':>11} {'pad eff':>7} {'peak RSS MiB':>12}"
+    )
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for depth in depths:
@@ -111,10 +134,13 @@ def main() -> None:
                 bare_mean = sum(bares) / len(bares)
                 ratio = tool / bare_mean
                 worst = max(worst, abs(1 - ratio))
-                print(f"{depth:>5} {batch:>5} {n:>7} {tool:>13.1f} {bare_mean:>13.1f} {ratio:>9.3f}"
-                      f" {float(row['p50_ms']):>8.0f} {float(row['pair_tokens_mean']):>11.0f}"
-                      f" {float(row['padding_efficiency']):>7.2f} {float(row['peak_rss_mib']):>12.0f}"
-                      f"   (tool {', '.join(f'{t:.1f}' for t in tools)}; bare {', '.join(f'{b:.1f}' for b in bares)})", flush=True)
+                print(
+                    f"{depth:>5} {batch:>5} {n:>7} {tool:>13.1f} {bare_mean:>13.1f} {ratio:>9.3f}"
+                    f" {float(row['p50_ms']):>8.0f} {float(row['pair_tokens_mean']):>11.0f}"
+                    f" {float(row['padding_efficiency']):>7.2f} {float(row['peak_rss_mib']):>12.0f}"
+                    f"   (tool {', '.join(f'{t:.1f}' for t in tools)}; bare {', '.join(f'{b:.1f}' for b in bares)})",
+                    flush=True,
+                )
     print(f"largest difference between the tool and the bare loop: {worst * 100:.1f}% (target: within 5%)")
 
 

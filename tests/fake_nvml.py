@@ -91,7 +91,9 @@ class FakeNvml:
     def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> Any:
         self._check(gpu, "nvmlDeviceGetMemoryInfo")
         mib = 1024 * 1024
-        return SimpleNamespace(total=gpu.total_mib * mib, used=gpu.used_mib * mib, free=(gpu.total_mib - gpu.used_mib) * mib)
+        return SimpleNamespace(
+            total=gpu.total_mib * mib, used=gpu.used_mib * mib, free=(gpu.total_mib - gpu.used_mib) * mib
+        )
 
     def nvmlDeviceGetCudaComputeCapability(self, gpu: FakeGpu) -> tuple[int, int]:
         self._check(gpu, "nvmlDeviceGetCudaComputeCapability")

@@ -35,7 +35,9 @@ def test_runtime_scores_equal_torch_scores(request, fixture, backend, dtype):
     folder = request.getfixturevalue(fixture)
     model = resolve_model(str(folder), "auto", None, False, False, None)
     reference = get_backend("torch").load(model, "cpu", "fp32", 1, None)
-    requests = synthetic_requests(reference.words(), 7, parse_doc_tokens("5:40"), reference.info.max_length, seed="t")[:3]
+    requests = synthetic_requests(reference.words(), 7, parse_doc_tokens("5:40"), reference.info.max_length, seed="t")[
+        :3
+    ]
     expected = [reference.score(r, 7) for r in requests]
 
     scorer = get_backend(backend).load(model, "cpu", dtype, 1, None)
@@ -43,7 +45,7 @@ def test_runtime_scores_equal_torch_scores(request, fixture, backend, dtype):
     assert scorer.encoder_shape().layers == 2
     for order in ("given", "length"):
         scorer.set_order(order)
-        for request_, want in zip(requests, expected):
+        for request_, want in zip(requests, expected, strict=False):
             assert scorer.pair_token_counts(request_) == reference.pair_token_counts(request_)
             assert scorer.score(request_, 3) == pytest.approx(want, abs=1e-5)
     computed, real = scorer.padding_counters()
@@ -63,11 +65,34 @@ def test_onnx_export_fuses_attention_and_int8_is_recorded(tiny_bert):
 
 def test_sweep_over_backends_records_agreement_work_and_skips(tmp_path, tiny_bert):
     out = tmp_path / "b.csv"
-    result = runner.invoke(app, [
-        "sweep", "-m", str(tiny_bert), "--backend", "torch,onnx", "--dtype", "fp32,int8", "--order", "given,length",
-        "--depth", "12", "--batch-size", "4", "--doc-tokens", "10:60", "--max-seconds-per-case", "0.3",
-        "--device", "cpu", "--threads", "1", "-o", str(out),
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            "-m",
+            str(tiny_bert),
+            "--backend",
+            "torch,onnx",
+            "--dtype",
+            "fp32,int8",
+            "--order",
+            "given,length",
+            "--depth",
+            "12",
+            "--batch-size",
+            "4",
+            "--doc-tokens",
+            "10:60",
+            "--max-seconds-per-case",
+            "0.3",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = {(r["backend"], r["dtype"], r["order"]): r for r in read_rows(out)}
     assert len(rows) == 8
@@ -84,14 +109,35 @@ def test_sweep_over_backends_records_agreement_work_and_skips(tmp_path, tiny_ber
         assert float(row["gflop_per_query"]) > 0 and float(row["gflop_per_s"]) > 0
         assert float(row["peak_gflop_per_s"]) > 0 and float(row["fraction_of_peak"]) > 0
     # length order pads less than given order for the same batches
-    assert float(rows["onnx", "fp32", "length"]["padding_efficiency"]) > float(rows["onnx", "fp32", "given"]["padding_efficiency"])
+    assert float(rows["onnx", "fp32", "length"]["padding_efficiency"]) > float(
+        rows["onnx", "fp32", "given"]["padding_efficiency"]
+    )
     assert rows["onnx", "fp32", "given"]["export_s"] != ""
 
 
 def test_a_backend_whose_packages_are_missing_is_skipped_rows_not_a_crash(tmp_path, tiny_bert, monkeypatch):
-    monkeypatch.setattr("rerank_bench.measure.scheduler.missing_packages", lambda backend: ["openvino"] if backend == "openvino" else [])
-    args = ["sweep", "-m", str(tiny_bert), "--backend", "torch,openvino", "--depth", "4", "--batch-size", "2",
-            "--doc-tokens", "10", "--max-seconds-per-case", "0.3", "--device", "cpu", "--threads", "1"]  # fmt: skip
+    monkeypatch.setattr(
+        "rerank_bench.measure.scheduler.missing_packages", lambda backend: ["openvino"] if backend == "openvino" else []
+    )
+    args = [
+        "sweep",
+        "-m",
+        str(tiny_bert),
+        "--backend",
+        "torch,openvino",
+        "--depth",
+        "4",
+        "--batch-size",
+        "2",
+        "--doc-tokens",
+        "10",
+        "--max-seconds-per-case",
+        "0.3",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
     planned = runner.invoke(app, [*args, "--dry-run", "--json"])
     assert planned.exit_code == 0, planned.output
     skips = {c["backend"]: c["skip"] for c in json.loads(planned.stdout)}

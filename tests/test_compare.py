@@ -70,29 +70,67 @@ def write_run(path, cases, run_id="run1", fingerprint="fp1", memory=1000.0):
         for (batch, depth), latencies in cases.items():
             case_id = f"c{batch}-{depth}"
             mean = sum(latencies) / len(latencies)
-            writer.write_row({
-                "run_id": run_id, "case_id": case_id, "utc_time": f"2026-11-23T00:00:0{len(run_id) % 10}Z",
-                "hardware_fingerprint": fingerprint, "hardware_name": "test machine", "model": "m", "revision": "",
-                "weights": "random", "backend": "torch", "dtype": "fp32", "device": "cpu", "batch_size": batch,
-                "depth": depth, "max_length": 512, "order": "given", "threads": 2, "workload": "rag", "seed": 0,
-                "status": "ok", "pairs_per_s": depth * 1000 / mean, "p50_ms": sorted(latencies)[len(latencies) // 2],
-                "p95_ms": "", "peak_rss_mib": memory,
-            })  # fmt: skip
+            writer.write_row(
+                {
+                    "run_id": run_id,
+                    "case_id": case_id,
+                    "utc_time": f"2026-11-23T00:00:0{len(run_id) % 10}Z",
+                    "hardware_fingerprint": fingerprint,
+                    "hardware_name": "test machine",
+                    "model": "m",
+                    "revision": "",
+                    "weights": "random",
+                    "backend": "torch",
+                    "dtype": "fp32",
+                    "device": "cpu",
+                    "batch_size": batch,
+                    "depth": depth,
+                    "max_length": 512,
+                    "order": "given",
+                    "threads": 2,
+                    "workload": "rag",
+                    "seed": 0,
+                    "status": "ok",
+                    "pairs_per_s": depth * 1000 / mean,
+                    "p50_ms": sorted(latencies)[len(latencies) // 2],
+                    "p95_ms": "",
+                    "peak_rss_mib": memory,
+                }
+            )
             writer.write_samples(run_id, case_id, latencies)
     return path
 
 
 def test_compare_passes_unchanged_and_fails_once_listing_every_regression(tmp_path):
-    base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1), (16, 10): lognormal(100, 60, seed=2),
-                                             (32, 10): lognormal(100, 70, seed=3)})  # fmt: skip
-    same = write_run(tmp_path / "same.csv", {(8, 10): lognormal(100, 50, seed=4), (16, 10): lognormal(100, 60, seed=5),
-                                             (32, 10): lognormal(100, 70, seed=6)})  # fmt: skip
+    base = write_run(
+        tmp_path / "base.csv",
+        {
+            (8, 10): lognormal(100, 50, seed=1),
+            (16, 10): lognormal(100, 60, seed=2),
+            (32, 10): lognormal(100, 70, seed=3),
+        },
+    )
+    same = write_run(
+        tmp_path / "same.csv",
+        {
+            (8, 10): lognormal(100, 50, seed=4),
+            (16, 10): lognormal(100, 60, seed=5),
+            (32, 10): lognormal(100, 70, seed=6),
+        },
+    )
     result = runner.invoke(app, ["compare", str(base), str(same)])
     assert result.exit_code == 0, result.output
     assert "3 unchanged" in result.output
 
-    slower = write_run(tmp_path / "slow.csv", {(8, 10): lognormal(100, 60, seed=7), (16, 10): lognormal(100, 60, seed=8),
-                                               (32, 10): lognormal(100, 84, seed=9), (64, 10): lognormal(100, 90)})  # fmt: skip
+    slower = write_run(
+        tmp_path / "slow.csv",
+        {
+            (8, 10): lognormal(100, 60, seed=7),
+            (16, 10): lognormal(100, 60, seed=8),
+            (32, 10): lognormal(100, 84, seed=9),
+            (64, 10): lognormal(100, 90),
+        },
+    )
     result = runner.invoke(app, ["compare", str(base), str(slower), "--json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -187,8 +225,24 @@ def test_ab_takes_turns_in_fresh_processes_and_detects_a_slower_candidate():
     shared = ["--backend", "fake", "--depth", "10", "--batch-size", "10"]
     # The fake sleeps, and sleeps jitter on a busy machine: a 20% threshold keeps the noise rule out of the way
     # of this test, which is about the mechanism (the slowdown is 50%).
-    result = runner.invoke(app, ["ab", "--a", "-m fake:ms_per_pair=1", "--b", "-m fake:ms_per_pair=1.5",
-                                 "--reps", "2", "--seconds", "0.5", "--max-regression", "20%", "--json", *shared])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "ab",
+            "--a",
+            "-m fake:ms_per_pair=1",
+            "--b",
+            "-m fake:ms_per_pair=1.5",
+            "--reps",
+            "2",
+            "--seconds",
+            "0.5",
+            "--max-regression",
+            "20%",
+            "--json",
+            *shared,
+        ],
+    )
     assert result.exit_code == 1, result.output
     (case,) = json.loads(result.stdout)["cases"]
     assert case["verdict"] == "regressed"
@@ -209,8 +263,26 @@ def test_ab_of_identical_arms_is_unchanged():
 
 
 def test_ab_reports_a_failing_arm_in_one_line():
-    result = runner.invoke(app, ["ab", "--a", "-m fake:", "--b", "-m fake:error_at_batch=10", "--reps", "1", "--seconds",
-                                 "0.2", "--backend", "fake", "--depth", "10", "--batch-size", "10"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "ab",
+            "--a",
+            "-m fake:",
+            "--b",
+            "-m fake:error_at_batch=10",
+            "--reps",
+            "1",
+            "--seconds",
+            "0.2",
+            "--backend",
+            "fake",
+            "--depth",
+            "10",
+            "--batch-size",
+            "10",
+        ],
+    )
     assert result.exit_code == 2
     assert "B: RuntimeError: fake failure at batch 10" in result.output
 
@@ -218,12 +290,30 @@ def test_ab_reports_a_failing_arm_in_one_line():
 def test_shard_slices_the_grid_without_overlap(tmp_path):
     seen = []
     for k in (1, 2, 3):
-        result = runner.invoke(app, ["sweep", "--backend", "fake", "-m", "fake:", "--depth", "5,10", "--batch-size", "1,2,4",
-                                     "--shard", f"{k}/3", "--dry-run", "--json"])  # fmt: skip
+        result = runner.invoke(
+            app,
+            [
+                "sweep",
+                "--backend",
+                "fake",
+                "-m",
+                "fake:",
+                "--depth",
+                "5,10",
+                "--batch-size",
+                "1,2,4",
+                "--shard",
+                f"{k}/3",
+                "--dry-run",
+                "--json",
+            ],
+        )
         assert result.exit_code == 0, result.output
         seen.extend(c["index"] for c in json.loads(result.stdout))
     assert sorted(seen) == list(range(6))
-    assert runner.invoke(app, ["sweep", "--backend", "fake", "-m", "fake:", "--shard", "4/3", "--dry-run"]).exit_code == 2
+    assert (
+        runner.invoke(app, ["sweep", "--backend", "fake", "-m", "fake:", "--shard", "4/3", "--dry-run"]).exit_code == 2
+    )
 
 
 def test_ab_with_separate_commands_runs_a_paused_worker_per_arm():
@@ -232,10 +322,33 @@ def test_ab_with_separate_commands_runs_a_paused_worker_per_arm():
 
     a_cmd = shlex.join([sys.executable, "-m", "rerank_bench"])
     b_cmd = shlex.join([sys.executable, "-X", "faulthandler", "-m", "rerank_bench"])  # another "environment"
-    result = runner.invoke(app, ["ab", "--a-cmd", a_cmd, "--b-cmd", b_cmd, "--a", "-m fake:ms_per_pair=1",
-                                 "--b", "-m fake:ms_per_pair=1.5", "--reps", "1", "--seconds", "0.5", "--json",
-                                 "--max-regression", "20%",
-                                 "--backend", "fake", "--depth", "10", "--batch-size", "10"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "ab",
+            "--a-cmd",
+            a_cmd,
+            "--b-cmd",
+            b_cmd,
+            "--a",
+            "-m fake:ms_per_pair=1",
+            "--b",
+            "-m fake:ms_per_pair=1.5",
+            "--reps",
+            "1",
+            "--seconds",
+            "0.5",
+            "--json",
+            "--max-regression",
+            "20%",
+            "--backend",
+            "fake",
+            "--depth",
+            "10",
+            "--batch-size",
+            "10",
+        ],
+    )
     assert result.exit_code == 1, result.output
     (case,) = json.loads(result.stdout)["cases"]
     assert case["verdict"] == "regressed"

@@ -42,7 +42,7 @@ def test_rss_tracker_sees_memory_allocated_during_the_case():
     tracker = RssTracker()
     tracker.begin()
     block = bytearray(64 * 1024 * 1024)
-    block[:: 4096] = b"x" * len(block[:: 4096])  # touch every page so it is resident
+    block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
     result = tracker.end()
     del block
     assert result["rss_growth_mib"] >= 60
@@ -106,8 +106,11 @@ def test_cuda_tracker_resets_synchronises_and_reads_peaks_and_nvml():
 
 
 def test_mps_tracker_reports_driver_memory():
-    mps = SimpleNamespace(synchronize=lambda: None, current_allocated_memory=lambda: 100 * 1024 * 1024,
-                          driver_allocated_memory=lambda: 200 * 1024 * 1024)  # fmt: skip
+    mps = SimpleNamespace(
+        synchronize=lambda: None,
+        current_allocated_memory=lambda: 100 * 1024 * 1024,
+        driver_allocated_memory=lambda: 200 * 1024 * 1024,
+    )
     tracker = MpsTracker(mps)
     tracker.begin()
     result = tracker.end()

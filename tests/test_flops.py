@@ -19,8 +19,14 @@ def test_analytic_count_matches_flop_counter_on_the_meta_device(attn, length):
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536,
-                        num_labels=1, attn_implementation=attn)  # fmt: skip
+    config = BertConfig(
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        num_labels=1,
+        attn_implementation=attn,
+    )
     with torch.device("meta"):
         model = BertForSequenceClassification(config).eval()
         ids = torch.zeros((2, length), dtype=torch.long)

@@ -21,8 +21,14 @@ def tracked_activation_bytes(batch, length, attention, hidden, heads, intermedia
     from torch.distributed._tools.mem_tracker import MemTracker
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=heads,
-                        intermediate_size=intermediate, num_labels=1, attn_implementation=attention)  # fmt: skip
+    config = BertConfig(
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        num_labels=1,
+        attn_implementation=attention,
+    )
     with FakeTensorMode():
         model = BertForSequenceClassification(config).eval()
         ids = torch.zeros((batch, length), dtype=torch.long)
@@ -41,14 +47,32 @@ def tracked_activation_bytes(batch, length, attention, hidden, heads, intermedia
 def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, heads, intermediate):
     for batch, length in GRID:
         tracked, _ = tracked_activation_bytes(batch, length, attention, hidden, heads, intermediate)
-        shape = ArchShape(layers=2, hidden=hidden, intermediate=intermediate, heads=heads, vocab=30522,
-                          max_position=512, params=0, linear_params=0)  # fmt: skip
+        shape = ArchShape(
+            layers=2,
+            hidden=hidden,
+            intermediate=intermediate,
+            heads=heads,
+            vocab=30522,
+            max_position=512,
+            params=0,
+            linear_params=0,
+        )
         modelled = activation_bytes(shape, batch, length, "fp32", attention)
         assert modelled == pytest.approx(tracked, rel=0.10), (batch, length)
 
 
-@pytest.mark.parametrize("alias", ["minilm-l6", "minilm-l12", "tinybert-l2", "electra-base", "bge-reranker-base",
-                                   "bge-reranker-large", "bge-reranker-v2-m3"])
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "minilm-l6",
+        "minilm-l12",
+        "tinybert-l2",
+        "electra-base",
+        "bge-reranker-base",
+        "bge-reranker-large",
+        "bge-reranker-v2-m3",
+    ],
+)
 def test_meta_device_parameter_counts_equal_the_published_ones(alias):
     from rerank_bench.catalog import find_model
     from rerank_bench.fit.assess import load_model_info
@@ -59,7 +83,9 @@ def test_meta_device_parameter_counts_equal_the_published_ones(alias):
 
 
 def test_weights_and_batches_by_hand():
-    shape = ArchShape(layers=1, hidden=4, intermediate=8, heads=2, vocab=10, max_position=16, params=1000, linear_params=600)
+    shape = ArchShape(
+        layers=1, hidden=4, intermediate=8, heads=2, vocab=10, max_position=16, params=1000, linear_params=600
+    )
     assert weights_bytes(shape, "fp32") == 4000 and weights_bytes(shape, "fp16") == 2000
     assert weights_bytes(shape, "int8") == 600 + 400 * 4
     # sdpa: max(5*BLh, 3*BLh + 2*BLf) * 4 + B*L^2 at B=2, L=3: BLh=24, BLf=48 -> (72+96)*4 + 18 = 690

@@ -38,7 +38,9 @@ def test_cpuinfo_gives_model_and_flags(tmp_path):
 
 def test_isa_names_from_flags():
     assert isa_from_flags(["avx2", "fma"], "x86_64") == "AVX2"
-    assert isa_from_flags(["avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"], "x86_64") == "AVX512 (BF16, VNNI)"
+    assert (
+        isa_from_flags(["avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"], "x86_64") == "AVX512 (BF16, VNNI)"
+    )
     assert isa_from_flags(["avx512f", "avx512bw", "amx_tile", "amx_bf16"], "x86_64") == "AVX512 + AMX"
     assert isa_from_flags(["asimd"], "aarch64") == "NEON"
     assert isa_from_flags(["sse2"], "x86_64") == "DEFAULT"
@@ -83,7 +85,9 @@ def test_usable_cores_and_memory_follow_the_cgroup(tmp_path):
 
 def test_probe_with_no_gpu_library_reports_the_reason_and_no_gpus(tmp_path):
     write(tmp_path, "/proc/cpuinfo", CPUINFO)
-    report = probe_machine(tmp_path, nvml_lib=FakeNvml(init_error=NVML_ERROR_LIBRARY_NOT_FOUND), use_torch=False).to_dict()
+    report = probe_machine(
+        tmp_path, nvml_lib=FakeNvml(init_error=NVML_ERROR_LIBRARY_NOT_FOUND), use_torch=False
+    ).to_dict()
     assert report["gpus"] == []
     assert report["gpu_reason"] == "NVML library not found: no NVIDIA driver"
     assert report["schema_version"] == 1

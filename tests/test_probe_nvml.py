@@ -18,7 +18,9 @@ def test_driver_not_loaded_is_an_empty_list_with_a_reason():
 def test_two_gpus_report_memory_capability_power_and_driver():
     lib = FakeNvml(
         [
-            FakeGpu(name="NVIDIA A100-SXM4-80GB", uuid="GPU-1111", total_mib=81920, used_mib=512, cc=(8, 0), power_mw=400000),
+            FakeGpu(
+                name="NVIDIA A100-SXM4-80GB", uuid="GPU-1111", total_mib=81920, used_mib=512, cc=(8, 0), power_mw=400000
+            ),
             FakeGpu(name="NVIDIA L4", uuid="GPU-2222", total_mib=23034, used_mib=0, cc=(8, 9), power_mw=72000),
         ]
     )

@@ -11,10 +11,18 @@ runner = CliRunner()
 
 
 def two_machines(tmp_path):
-    a = write_run(tmp_path / "in" / "a.csv", {(8, 20): lognormal(60, 50, seed=1), (16, 20): lognormal(60, 80, seed=2),
-                                             (8, 50): lognormal(60, 120, seed=3)}, run_id="runA", fingerprint="fpA")  # fmt: skip
-    b = write_run(tmp_path / "in" / "b.csv", {(8, 20): lognormal(60, 25, seed=4), (16, 20): lognormal(60, 30, seed=5)},
-                  run_id="runB", fingerprint="fpB")  # fmt: skip
+    a = write_run(
+        tmp_path / "in" / "a.csv",
+        {(8, 20): lognormal(60, 50, seed=1), (16, 20): lognormal(60, 80, seed=2), (8, 50): lognormal(60, 120, seed=3)},
+        run_id="runA",
+        fingerprint="fpA",
+    )
+    b = write_run(
+        tmp_path / "in" / "b.csv",
+        {(8, 20): lognormal(60, 25, seed=4), (16, 20): lognormal(60, 30, seed=5)},
+        run_id="runB",
+        fingerprint="fpB",
+    )
     for path, name in ((a, "Laptop CPU"), (b, "NVIDIA L4")):
         path.write_text(path.read_text().replace("test machine", name))
     return tmp_path / "in"
@@ -61,8 +69,18 @@ def test_identical_runs_read_twice_count_once(tmp_path):
 
 
 def test_filter_by_hardware(tmp_path):
-    result = runner.invoke(app, ["report", str(two_machines(tmp_path)), "--out", str(tmp_path / "o"),
-                                 "--filter", "hardware=NVIDIA L4", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            str(two_machines(tmp_path)),
+            "--out",
+            str(tmp_path / "o"),
+            "--filter",
+            "hardware=NVIDIA L4",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert {e["hardware"] for e in json.loads(result.stdout)["leaderboard"]} == {"NVIDIA L4"}
     bad = runner.invoke(app, ["report", str(tmp_path / "in"), "--filter", "colour=red"])
@@ -117,13 +135,33 @@ def test_backend_rows_give_a_speed_vs_agreement_plot_and_leaderboard_columns(tmp
     configs = [("torch", "fp32", 30.0, 1.0), ("openvino", "bf16", 120.0, 0.9988), ("onnx", "int8", 130.0, 0.93)]
     with ResultWriter(path) as writer:
         for n, (backend, dtype, rate, rho) in enumerate(configs):
-            writer.write_row({
-                "run_id": "r", "case_id": f"c{n}", "utc_time": "2026-11-23T00:00:00Z", "hardware_fingerprint": "fp",
-                "hardware_name": "test machine", "model": "m", "weights": "real", "backend": backend, "dtype": dtype,
-                "device": "cpu", "batch_size": 8, "depth": 50, "max_length": 512, "order": "length", "threads": 2,
-                "workload": "rag", "seed": 0, "status": "ok", "pairs_per_s": rate, "p50_ms": 50_000 / rate,
-                "agreement_spearman_mean": rho, "fraction_of_peak": 0.5, "peak_rss_mib": 500,
-            })  # fmt: skip
+            writer.write_row(
+                {
+                    "run_id": "r",
+                    "case_id": f"c{n}",
+                    "utc_time": "2026-11-23T00:00:00Z",
+                    "hardware_fingerprint": "fp",
+                    "hardware_name": "test machine",
+                    "model": "m",
+                    "weights": "real",
+                    "backend": backend,
+                    "dtype": dtype,
+                    "device": "cpu",
+                    "batch_size": 8,
+                    "depth": 50,
+                    "max_length": 512,
+                    "order": "length",
+                    "threads": 2,
+                    "workload": "rag",
+                    "seed": 0,
+                    "status": "ok",
+                    "pairs_per_s": rate,
+                    "p50_ms": 50_000 / rate,
+                    "agreement_spearman_mean": rho,
+                    "fraction_of_peak": 0.5,
+                    "peak_rss_mib": 500,
+                }
+            )
     out = tmp_path / "out"
     result = runner.invoke(app, ["report", str(path), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
@@ -131,4 +169,7 @@ def test_backend_rows_give_a_speed_vs_agreement_plot_and_leaderboard_columns(tmp
     assert plot.exists() and plot.stat().st_size > 5000
     board = (out / "leaderboard.md").read_text()
     assert "| 0.9300 |" in board and "8, length" in board and "| 50% |" in board
-    assert "speed_vs_agreement_depth50" in (out / "report.html").read_text() or "data:image/png" in (out / "report.html").read_text()
+    assert (
+        "speed_vs_agreement_depth50" in (out / "report.html").read_text()
+        or "data:image/png" in (out / "report.html").read_text()
+    )

@@ -8,7 +8,7 @@ from rerank_bench.results.store import ResultWriter, cut_torn_tail, format_cell,
 
 
 def test_formula_text_is_neutralised_and_numbers_stay_numbers():
-    assert format_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert format_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert format_cell("+1") == "'+1" and format_cell("@SUM(A1)") == "'@SUM(A1)" and format_cell("-cmd") == "'-cmd"
     assert format_cell(-3.5) == "-3.5" and format_cell(12) == "12" and format_cell(None) == ""
     assert format_cell(True) == "true" and format_cell(float("nan")) == ""

@@ -33,7 +33,9 @@ def test_sweep_writes_a_row_per_case_and_raw_samples(tmp_path):
         latencies = samples[(r["run_id"], r["case_id"])]
         assert len(latencies) == int(r["n_queries"]) > 0
         # pairs/s is recomputed from the raw samples exactly
-        assert float(r["pairs_per_s"]) == __import__("pytest").approx(len(latencies) * int(r["depth"]) / (sum(latencies) / 1000), rel=1e-3)
+        assert float(r["pairs_per_s"]) == __import__("pytest").approx(
+            len(latencies) * int(r["depth"]) / (sum(latencies) / 1000), rel=1e-3
+        )
         assert r["hardware_fingerprint"] and r["tool_version"] and r["run_id"]
         assert 0 < float(r["padding_efficiency"]) <= 1
     summary = json.loads(result.stdout)
@@ -59,8 +61,9 @@ def test_an_error_in_one_case_is_a_row_and_the_sweep_goes_on(tmp_path):
 
 
 def test_a_crashed_worker_becomes_rows_and_the_next_model_starts_fresh(tmp_path):
-    result, out = sweep(tmp_path, "-m", "fake:crash_at_batch=8", "-m", "fake:ms_per_pair=0.01",
-                        "--depth", "5", "--batch-size", "4,8,16")  # fmt: skip
+    result, out = sweep(
+        tmp_path, "-m", "fake:crash_at_batch=8", "-m", "fake:ms_per_pair=0.01", "--depth", "5", "--batch-size", "4,8,16"
+    )
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
     crashed = [(r["batch_size"], r["status"]) for r in rows if "crash" in r["model"]]
@@ -70,7 +73,9 @@ def test_a_crashed_worker_becomes_rows_and_the_next_model_starts_fresh(tmp_path)
 
 
 def test_a_hung_case_times_out_and_later_cases_are_skipped(tmp_path):
-    result, out = sweep(tmp_path, "-m", "fake:hang_at_batch=8", "--depth", "5", "--batch-size", "4,8,16", "--case-timeout", "2")
+    result, out = sweep(
+        tmp_path, "-m", "fake:hang_at_batch=8", "--depth", "5", "--batch-size", "4,8,16", "--case-timeout", "2"
+    )
     assert result.exit_code == 0, result.output
     assert [r["status"] for r in read_rows(out)] == ["ok", "timeout", "skipped"]
 
@@ -93,7 +98,10 @@ def test_resume_skips_measured_cases_and_survives_a_torn_line(tmp_path):
 
 def test_dry_run_lists_cases_and_runs_nothing(tmp_path):
     out = tmp_path / "never.csv"
-    result = runner.invoke(app, ["sweep", *FAST, "-m", "fake:", "--depth", "5,10", "--batch-size", "4", "--dry-run", "--json", "-o", str(out)])
+    result = runner.invoke(
+        app,
+        ["sweep", *FAST, "-m", "fake:", "--depth", "5,10", "--batch-size", "4", "--dry-run", "--json", "-o", str(out)],
+    )
     assert result.exit_code == 0, result.output
     cases = json.loads(result.stdout)
     assert [(c["depth"], c["batch_size"]) for c in cases] == [(5, 4), (10, 4)]
@@ -105,7 +113,9 @@ def test_a_model_refused_after_loading_exits_2_with_rows(tmp_path):
     assert result.exit_code == 2
     assert "newly initialised" in result.output
     assert [r["status"] for r in read_rows(out)] == ["error"]
-    result, out = sweep(tmp_path, "-m", "fake:random_head=1", "--depth", "5", "--batch-size", "4", "--allow-random-head", name="r2.csv")
+    result, out = sweep(
+        tmp_path, "-m", "fake:random_head=1", "--depth", "5", "--batch-size", "4", "--allow-random-head", name="r2.csv"
+    )
     assert result.exit_code == 0
     assert read_rows(out)[0]["weights"] == "random+random-head"
 
@@ -130,12 +140,30 @@ def test_workload_file_depth_error_names_the_line_before_anything_runs(tmp_path)
     workload = tmp_path / "w.jsonl"
     workload.write_text('{"query": "a b", "documents": ["x y", "z"]}\n{"query": "c", "documents": ["only one"]}\n')
     out = tmp_path / "r.csv"
-    result = runner.invoke(app, ["sweep", *FAST, "-m", "fake:", "--workload", str(workload), "--depth", "2", "-o", str(out)])
+    result = runner.invoke(
+        app, ["sweep", *FAST, "-m", "fake:", "--workload", str(workload), "--depth", "2", "-o", str(out)]
+    )
     assert result.exit_code == 2
     assert "w.jsonl:2: depth 2 needs 2 documents, this request has 1" in result.output
     assert not out.exists()
-    result = runner.invoke(app, ["sweep", *FAST, "-m", "fake:", "--workload", str(workload), "--depth", "2",
-                                 "--batch-size", "2", "--sample-with-replacement", "-o", str(out)])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            *FAST,
+            "-m",
+            "fake:",
+            "--workload",
+            str(workload),
+            "--depth",
+            "2",
+            "--batch-size",
+            "2",
+            "--sample-with-replacement",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     (row,) = read_rows(out)
     assert row["workload"].startswith("file:w.jsonl@") and row["status"] == "ok"
@@ -145,10 +173,28 @@ def test_ctrl_c_keeps_finished_cases_and_exits_130(tmp_path):
     out = tmp_path / "r.csv"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rerank_bench", "sweep", "--backend", "fake", "-m", "fake:ms_per_pair=0.5",
-         "--depth", "10", "--batch-size", "1,2,3,4,5,6,7,8", "--max-seconds-per-case", "1", "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rerank_bench",
+            "sweep",
+            "--backend",
+            "fake",
+            "-m",
+            "fake:ms_per_pair=0.5",
+            "--depth",
+            "10",
+            "--batch-size",
+            "1,2,3,4,5,6,7,8",
+            "--max-seconds-per-case",
+            "1",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         if out.exists() and len(out.read_text().splitlines()) >= 3:  # header and two cases
@@ -168,5 +214,8 @@ def test_offline_and_not_cached_with_real_weights_is_exit_2_before_anything_runs
     out = tmp_path / "r.csv"
     result = runner.invoke(app, ["sweep", "-m", "minilm-l6", "--weights", "real", "-o", str(out)])  # HF_HUB_OFFLINE=1
     assert result.exit_code == 2
-    assert "HF_HUB_OFFLINE is set and cross-encoder/ms-marco-MiniLM-L6-v2 is not in the local Hugging Face cache" in result.output
+    assert (
+        "HF_HUB_OFFLINE is set and cross-encoder/ms-marco-MiniLM-L6-v2 is not in the local Hugging Face cache"
+        in result.output
+    )
     assert not out.exists()

@@ -13,9 +13,19 @@ runner = CliRunner()
 
 
 def row(backend, dtype, rate, rho=None, p95=None, max_ms=100.0, order="length", batch=8, status="ok"):
-    return {"backend": backend, "dtype": dtype, "order": order, "batch_size": batch, "threads": 2, "device": "cpu",
-            "status": status, "pairs_per_s": rate, "agreement_spearman_mean": "" if rho is None else rho,
-            "p95_ms": "" if p95 is None else p95, "max_ms": max_ms}  # fmt: skip
+    return {
+        "backend": backend,
+        "dtype": dtype,
+        "order": order,
+        "batch_size": batch,
+        "threads": 2,
+        "device": "cpu",
+        "status": status,
+        "pairs_per_s": rate,
+        "agreement_spearman_mean": "" if rho is None else rho,
+        "p95_ms": "" if p95 is None else p95,
+        "max_ms": max_ms,
+    }
 
 
 ROWS = [
@@ -47,22 +57,47 @@ def test_reference_configuration_meets_any_floor_and_naive_is_recognised():
 
 
 def test_settings_to_paste():
-    torch_code = sentence_transformers_snippet("m/x", {"backend": "torch", "dtype": "bf16", "batch_size": 8, "threads": 2,
-                                                       "device": "cpu", "order": "length"})  # fmt: skip
+    torch_code = sentence_transformers_snippet(
+        "m/x", {"backend": "torch", "dtype": "bf16", "batch_size": 8, "threads": 2, "device": "cpu", "order": "length"}
+    )
     assert 'model_kwargs={"dtype": torch.bfloat16}' in torch_code and "batch_size=8" in torch_code
     assert "torch.set_num_threads(2)" in torch_code
-    ov = sentence_transformers_snippet("m/x", {"backend": "openvino", "dtype": "bf16", "batch_size": 4, "threads": 2,
-                                               "device": "cpu", "order": "length"})  # fmt: skip
+    ov = sentence_transformers_snippet(
+        "m/x",
+        {"backend": "openvino", "dtype": "bf16", "batch_size": 4, "threads": 2, "device": "cpu", "order": "length"},
+    )
     assert 'backend="openvino"' in ov and '"INFERENCE_PRECISION_HINT": "bf16"' in ov
-    q8 = sentence_transformers_snippet("m/x", {"backend": "onnx", "dtype": "int8", "batch_size": 4, "threads": 2,
-                                               "device": "cpu", "order": "length"})  # fmt: skip
+    q8 = sentence_transformers_snippet(
+        "m/x", {"backend": "onnx", "dtype": "int8", "batch_size": 4, "threads": 2, "device": "cpu", "order": "length"}
+    )
     assert "export_dynamic_quantized_onnx_model" in q8
     # one batch of 8 pairs at the p95 length 210.4 -> 1684 tokens
-    assert tei_flags({"batch_size": 8, "dtype": "fp32", "device": "cpu"}, 50, 210.4) == "--max-batch-tokens 1684 --max-client-batch-size 50"
+    assert (
+        tei_flags({"batch_size": 8, "dtype": "fp32", "device": "cpu"}, 50, 210.4)
+        == "--max-batch-tokens 1684 --max-client-batch-size 50"
+    )
 
 
-QUICK = ["--backend", "torch,onnx", "--dtype", "fp32,int8", "--batch-size", "2,4", "--depth", "6", "--device", "cpu",
-         "--doc-tokens", "10:30", "--search-queries", "3", "--confirm-queries", "3", "--threads", "1"]  # fmt: skip
+QUICK = [
+    "--backend",
+    "torch,onnx",
+    "--dtype",
+    "fp32,int8",
+    "--batch-size",
+    "2,4",
+    "--depth",
+    "6",
+    "--device",
+    "cpu",
+    "--doc-tokens",
+    "10:30",
+    "--search-queries",
+    "3",
+    "--confirm-queries",
+    "3",
+    "--threads",
+    "1",
+]
 
 
 def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
@@ -75,8 +110,14 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
         assert choice["pairs_per_s"] > 0 and choice["p50_ms"] > 0 and "p95_ms" in choice
         assert set(choice["config"]) == {"backend", "dtype", "order", "batch_size", "threads", "device"}
         assert len(choice["confirm_rounds_pairs_per_s"]) == 2
-    assert answer["naive"]["config"] == {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32,
-                                         "threads": 1, "device": "cpu"}  # fmt: skip
+    assert answer["naive"]["config"] == {
+        "backend": "torch",
+        "dtype": "fp32",
+        "order": "given",
+        "batch_size": 32,
+        "threads": 1,
+        "device": "cpu",
+    }
     best = answer["best"]
     assert best["agreement"]["spearman_mean"] is None or best["agreement"]["spearman_mean"] >= 0.99
     assert answer["speedup"] == pytest.approx(best["pairs_per_s"] / answer["naive"]["pairs_per_s"])

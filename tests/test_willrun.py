@@ -10,15 +10,50 @@ from rerank_bench.fit.latency_model import calibrate
 from rerank_bench.fit.profiles import find_profile, load_profiles, parse_profile
 
 runner = CliRunner()
-REQUIRED = {"model", "hardware", "params", "weights_mib", "peak_mib", "memory_mib", "max_batch", "p50_ms", "p95_ms",
-            "p50_ms_low", "p50_ms_high", "p95_ms_low", "p95_ms_high", "source", "verdict", "reason"}  # fmt: skip
+REQUIRED = {
+    "model",
+    "hardware",
+    "params",
+    "weights_mib",
+    "peak_mib",
+    "memory_mib",
+    "max_batch",
+    "p50_ms",
+    "p95_ms",
+    "p50_ms_low",
+    "p50_ms_high",
+    "p95_ms_low",
+    "p95_ms_high",
+    "source",
+    "verdict",
+    "reason",
+}
 
 
 def test_shipped_profiles_parse_and_cover_the_issue_list():
     profiles = load_profiles()
-    for key in ("gtx-1060-6gb", "rtx-3060-12gb", "rtx-3090", "rtx-4060-ti-16gb", "rtx-4090", "rtx-5080", "t4", "l4",
-                "a10g", "l40s", "v100", "a100-40gb", "a100-80gb", "h100", "apple-m1", "apple-m2-pro", "apple-m3-max",
-                "apple-m4-pro", "cpu-4core-avx2-laptop", "cpu-2core-avx512-cloud"):  # fmt: skip
+    for key in (
+        "gtx-1060-6gb",
+        "rtx-3060-12gb",
+        "rtx-3090",
+        "rtx-4060-ti-16gb",
+        "rtx-4090",
+        "rtx-5080",
+        "t4",
+        "l4",
+        "a10g",
+        "l40s",
+        "v100",
+        "a100-40gb",
+        "a100-80gb",
+        "h100",
+        "apple-m1",
+        "apple-m2-pro",
+        "apple-m3-max",
+        "apple-m4-pro",
+        "cpu-4core-avx2-laptop",
+        "cpu-2core-avx512-cloud",
+    ):
         profile = profiles[key]
         assert profile.source and profile.memory_gib > 0 and profile.peak("fp32") > 0
     assert profiles["t4"].peak("bf16") is None  # Turing has no bf16
@@ -27,7 +62,9 @@ def test_shipped_profiles_parse_and_cover_the_issue_list():
 
 def test_bad_profile_files_name_the_file_and_field(tmp_path):
     bad = tmp_path / "mine.toml"
-    bad.write_text('name = "x"\nkind = "tpu"\nmemory_gib = 1\nmemory_bandwidth_gbs = 1\nsource = "me"\n[peak_tflops]\nfp32 = 1\n')
+    bad.write_text(
+        'name = "x"\nkind = "tpu"\nmemory_gib = 1\nmemory_bandwidth_gbs = 1\nsource = "me"\n[peak_tflops]\nfp32 = 1\n'
+    )
     with pytest.raises(Exception, match="kind 'tpu'"):
         parse_profile(bad)
     result = runner.invoke(app, ["profiles", "--profiles", str(tmp_path)])
@@ -41,7 +78,9 @@ def test_user_profiles_are_listed_and_usable(tmp_path):
     )
     listed = runner.invoke(app, ["profiles", "--profiles", str(tmp_path), "--json"])
     assert listed.exit_code == 0 and any(p["key"] == "my-card" for p in json.loads(listed.stdout))
-    result = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "my-card", "--profiles", str(tmp_path), "--json"])
+    result = runner.invoke(
+        app, ["will-it-run", "minilm-l6", "--hardware", "my-card", "--profiles", str(tmp_path), "--json"]
+    )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     assert row["dtype"] == "fp16" and row["hardware"] == "My Card"
@@ -56,8 +95,20 @@ def test_calibration_recovers_known_rates():
 
 
 def test_json_rows_have_the_documented_fields_and_estimates_carry_ranges():
-    result = runner.invoke(app, ["will-it-run", "bge-reranker-v2-m3", "--hardware", "rtx-3060-12gb", "--depth", "50",
-                                 "--budget-ms", "2000", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "will-it-run",
+            "bge-reranker-v2-m3",
+            "--hardware",
+            "rtx-3060-12gb",
+            "--depth",
+            "50",
+            "--budget-ms",
+            "2000",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     assert REQUIRED <= set(row)
@@ -70,12 +121,26 @@ def test_json_rows_have_the_documented_fields_and_estimates_carry_ranges():
 
 
 def test_verdicts_wont_fit_and_too_slow_exit_1():
-    wont = runner.invoke(app, ["will-it-run", "bge-reranker-large", "--hardware", "gtx-1060-6gb", "--vram", "0.5GiB", "--json"])
+    wont = runner.invoke(
+        app, ["will-it-run", "bge-reranker-large", "--hardware", "gtx-1060-6gb", "--vram", "0.5GiB", "--json"]
+    )
     assert wont.exit_code == 1
     (row,) = json.loads(wont.stdout)
     assert row["verdict"] == "WON'T FIT" and "GiB or more" in row["change"]
-    slow = runner.invoke(app, ["will-it-run", "bge-reranker-large", "--hardware", "cpu-4core-avx2-laptop",
-                               "--depth", "100", "--budget-ms", "50", "--json"])  # fmt: skip
+    slow = runner.invoke(
+        app,
+        [
+            "will-it-run",
+            "bge-reranker-large",
+            "--hardware",
+            "cpu-4core-avx2-laptop",
+            "--depth",
+            "100",
+            "--budget-ms",
+            "50",
+            "--json",
+        ],
+    )
     assert slow.exit_code == 1
     (row,) = json.loads(slow.stdout)
     assert row["verdict"] == "TOO SLOW" and "candidates instead of 100" in row["change"]
@@ -92,8 +157,12 @@ def test_all_hardware_lists_passing_rows_first():
 
 
 def test_bad_input_is_exit_2():
-    for args, fragment in ((["--hardware", "rtx-9999"], "not a known profile"), (["--vram", "lots"], "not a size"),
-                           (["--percentile", "p99"], "p99"), (["--dtype", "bf16", "--hardware", "t4"], "no bf16 rate")):  # fmt: skip
+    for args, fragment in (
+        (["--hardware", "rtx-9999"], "not a known profile"),
+        (["--vram", "lots"], "not a size"),
+        (["--percentile", "p99"], "p99"),
+        (["--dtype", "bf16", "--hardware", "t4"], "no bf16 rate"),
+    ):
         result = runner.invoke(app, ["will-it-run", "minilm-l6", *args])
         assert result.exit_code == 2 and fragment in result.output, (args, result.output)
 
@@ -106,10 +175,26 @@ def test_local_cpu_uses_measured_rows_and_calibration(tmp_path, monkeypatch):
     monkeypatch.setattr("rerank_bench.fit.assess.local_peaks", lambda m: {"fp32": 400.0})
     rows = []
     for depth, batch, p50 in ((20, 8, 600.0), (20, 16, 800.0), (50, 8, 1500.0)):
-        rows.append({"hardware_fingerprint": machine.fingerprint, "status": "ok", "backend": "torch", "model": "minilm-l6",
-                     "dtype": "fp32", "depth": str(depth), "batch_size": str(batch), "max_length": "512",
-                     "workload": "rag", "p50_ms": str(p50), "p95_ms": "", "gflop_per_query": str(depth * 0.03),
-                     "padding_efficiency": "0.8", "n_queries": "5", "run_id": "r", "utc_time": "2026-11-23T00:00:00"})  # fmt: skip
+        rows.append(
+            {
+                "hardware_fingerprint": machine.fingerprint,
+                "status": "ok",
+                "backend": "torch",
+                "model": "minilm-l6",
+                "dtype": "fp32",
+                "depth": str(depth),
+                "batch_size": str(batch),
+                "max_length": "512",
+                "workload": "rag",
+                "p50_ms": str(p50),
+                "p95_ms": "",
+                "gflop_per_query": str(depth * 0.03),
+                "padding_efficiency": "0.8",
+                "n_queries": "5",
+                "run_id": "r",
+                "utc_time": "2026-11-23T00:00:00",
+            }
+        )
     monkeypatch.setattr("rerank_bench.fit.assess.local_rows", lambda results, fp: rows)
     measured = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "local", "--depth", "50", "--json"])
     assert measured.exit_code == 0, measured.output
@@ -132,12 +217,47 @@ def test_without_a_model_every_catalog_model_is_assessed():
 
 def test_measure_runs_a_short_sweep_here_and_reports_it_as_measured(monkeypatch):
     monkeypatch.setattr("rerank_bench.fit.assess.local_peaks", lambda m: {"fp32": 400.0})
-    result = runner.invoke(app, ["will-it-run", "tinybert-l2", "--hardware", "local", "--depth", "4", "--max-length", "64",
-                                 "--doc-tokens", "10", "--batch-size", "4", "--measure", "--results", "/nonexistent-dir",
-                                 "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "will-it-run",
+            "tinybert-l2",
+            "--hardware",
+            "local",
+            "--depth",
+            "4",
+            "--max-length",
+            "64",
+            "--doc-tokens",
+            "10",
+            "--batch-size",
+            "4",
+            "--measure",
+            "--results",
+            "/nonexistent-dir",
+            "--json",
+        ],
+    )
     assert result.exit_code == 2 and "does not exist" in result.output  # an explicit --results must exist
-    result = runner.invoke(app, ["will-it-run", "tinybert-l2", "--hardware", "local", "--depth", "4", "--max-length", "64",
-                                 "--doc-tokens", "10", "--batch-size", "4", "--measure", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "will-it-run",
+            "tinybert-l2",
+            "--hardware",
+            "local",
+            "--depth",
+            "4",
+            "--max-length",
+            "64",
+            "--doc-tokens",
+            "10",
+            "--batch-size",
+            "4",
+            "--measure",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     assert row["source"] == "measured" and row["p50_ms"] > 0 and row["batch_size"] == 4

@@ -5,9 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 
 WORDS = [
-    "the", "and", "for", "with", "query", "document", "search", "rank", "score", "model", "berlin", "city",
-    "people", "live", "many", "how", "population", "museum", "known", "well", "river", "bridge", "train", "music",
-]  # fmt: skip
+    "the",
+    "and",
+    "for",
+    "with",
+    "query",
+    "document",
+    "search",
+    "rank",
+    "score",
+    "model",
+    "berlin",
+    "city",
+    "people",
+    "live",
+    "many",
+    "how",
+    "population",
+    "museum",
+    "known",
+    "well",
+    "river",
+    "bridge",
+    "train",
+    "music",
+]
 
 
 def write_wordpiece_vocab(path: Path, size: int = 200) -> list[str]:
@@ -27,9 +49,14 @@ def make_tiny_bert(folder: Path, *, head: bool = True, with_tokenizer: bool = Tr
 
     folder.mkdir(parents=True, exist_ok=True)
     config = BertConfig(
-        vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=max_position, num_labels=1,
-    )  # fmt: skip
+        vocab_size=200,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_position,
+        num_labels=1,
+    )
     torch.manual_seed(0)
     model = BertForSequenceClassification(config) if head else BertModel(config)
     model.save_pretrained(folder)
@@ -48,9 +75,18 @@ def make_tiny_xlmr(folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     config = XLMRobertaConfig(
-        vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=130, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, num_labels=1,
-    )  # fmt: skip
+        vocab_size=300,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        num_labels=1,
+    )
     torch.manual_seed(0)
     XLMRobertaForSequenceClassification(config).save_pretrained(folder)
     offline_tokenizer("xlm-roberta", 300, 128).save_pretrained(folder)

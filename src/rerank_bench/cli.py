@@ -94,29 +94,111 @@ def _split_multi(values: list[str] | None) -> tuple[str, ...]:
 
 @app.command()
 def sweep(
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Catalog alias, Hub id or local folder; repeat or comma-list. Default: minilm-l6.")] = None,
-    batch_size: Annotated[str, typer.Option("--batch-size", help="Comma list of batch sizes (pairs per forward pass).")] = "8,16,32,64",
-    depth: Annotated[str, typer.Option("--depth", help="Comma list of candidate depths (documents per query).")] = "10,20,50,100",
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")] = None,
-    doc_tokens: Annotated[str | None, typer.Option("--doc-tokens", help="Document length: N tokens, A:B uniform, or rag (default: the RAG mix, mean ~150).")] = None,
-    workload: Annotated[Path | None, typer.Option("--workload", help="JSONL file of your own requests: {\"query\": ..., \"documents\": [...]} per line.")] = None,
-    sample_with_replacement: Annotated[bool, typer.Option("--sample-with-replacement", help="With --workload: fill requests shorter than --depth by sampling their documents.")] = False,
-    weights: Annotated[str, typer.Option("--weights", help="auto (real if cached or downloadable, else the random twin), real, or random.")] = "auto",
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "-m", help="Catalog alias, Hub id or local folder; repeat or comma-list. Default: minilm-l6."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        str, typer.Option("--batch-size", help="Comma list of batch sizes (pairs per forward pass).")
+    ] = "8,16,32,64",
+    depth: Annotated[
+        str, typer.Option("--depth", help="Comma list of candidate depths (documents per query).")
+    ] = "10,20,50,100",
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")
+    ] = None,
+    doc_tokens: Annotated[
+        str | None,
+        typer.Option(
+            "--doc-tokens", help="Document length: N tokens, A:B uniform, or rag (default: the RAG mix, mean ~150)."
+        ),
+    ] = None,
+    workload: Annotated[
+        Path | None,
+        typer.Option(
+            "--workload", help='JSONL file of your own requests: {"query": ..., "documents": [...]} per line.'
+        ),
+    ] = None,
+    sample_with_replacement: Annotated[
+        bool,
+        typer.Option(
+            "--sample-with-replacement",
+            help="With --workload: fill requests shorter than --depth by sampling their documents.",
+        ),
+    ] = False,
+    weights: Annotated[
+        str,
+        typer.Option("--weights", help="auto (real if cached or downloadable, else the random twin), real, or random."),
+    ] = "auto",
     revision: Annotated[str | None, typer.Option("--revision", help="Hub revision (branch, tag or commit).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    backend: Annotated[str, typer.Option("--backend", help="Comma list of backends: torch, onnx, openvino. One whose packages are missing gives skipped rows.")] = "torch",
-    dtype: Annotated[str, typer.Option("--dtype", help="Comma list of precisions: fp32, fp16, bf16, int8 (int8: onnx). Ones the device cannot run give skipped rows.")] = "fp32",
-    order: Annotated[str, typer.Option("--order", help="Comma list: given (candidates as in the request), length (batched by token length, less padding).")] = "given",
-    threads: Annotated[str | None, typer.Option("--threads", help="Comma list of CPU thread counts. Default: the cores this process may use (cgroup-aware).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv")] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Append to this result CSV, skipping cases it already holds (ok or oom).")] = None,
-    max_seconds_per_case: Annotated[float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")] = 15.0,
-    precision: Annotated[float, typer.Option("--precision", help="Stop a case once the p50's 95% CI half-width is within this fraction.")] = 0.03,
-    case_timeout: Annotated[float, typer.Option("--case-timeout", help="Kill a case whose first query has not returned after this many seconds (a hung device).")] = 600.0,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="Comma list of backends: torch, onnx, openvino. One whose packages are missing gives skipped rows.",
+        ),
+    ] = "torch",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="Comma list of precisions: fp32, fp16, bf16, int8 (int8: onnx). Ones the device cannot run give skipped rows.",
+        ),
+    ] = "fp32",
+    order: Annotated[
+        str,
+        typer.Option(
+            "--order",
+            help="Comma list: given (candidates as in the request), length (batched by token length, less padding).",
+        ),
+    ] = "given",
+    threads: Annotated[
+        str | None,
+        typer.Option(
+            "--threads", help="Comma list of CPU thread counts. Default: the cores this process may use (cgroup-aware)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv"),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Append to this result CSV, skipping cases it already holds (ok or oom)."),
+    ] = None,
+    max_seconds_per_case: Annotated[
+        float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")
+    ] = 15.0,
+    precision: Annotated[
+        float, typer.Option("--precision", help="Stop a case once the p50's 95% CI half-width is within this fraction.")
+    ] = 0.03,
+    case_timeout: Annotated[
+        float,
+        typer.Option(
+            "--case-timeout",
+            help="Kill a case whose first query has not returned after this many seconds (a hung device).",
+        ),
+    ] = 600.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic workload.")] = 0,
-    allow_random_head: Annotated[bool, typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only).")] = False,
-    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run (only for repositories you trust).")] = False,
-    shard: Annotated[str | None, typer.Option("--shard", help="K/N: run only the K-th of N deterministic slices of the cases (for CI matrix jobs).")] = None,
+    allow_random_head: Annotated[
+        bool,
+        typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only)."),
+    ] = False,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-remote-code", help="Allow model code from the Hub to run (only for repositories you trust)."
+        ),
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard", help="K/N: run only the K-th of N deterministic slices of the cases (for CI matrix jobs)."
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the cases and exit without measuring.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary and rows as JSON on stdout.")] = False,
 ) -> None:
@@ -142,20 +224,34 @@ def sweep(
 
         if max_seconds_per_case <= 0 or case_timeout <= 0 or not 0 < precision < 1:
             raise UsageError("--max-seconds-per-case and --case-timeout must be positive, --precision within (0, 1)")
-        settings = MeasureSettings(max_seconds=max_seconds_per_case, target_precision=precision,
-                                   min_seconds=min(MeasureSettings.min_seconds, max_seconds_per_case),
-                                   first_query_timeout_s=case_timeout)
+        settings = MeasureSettings(
+            max_seconds=max_seconds_per_case,
+            target_precision=precision,
+            min_seconds=min(MeasureSettings.min_seconds, max_seconds_per_case),
+            first_query_timeout_s=case_timeout,
+        )
         request = SweepRequest(
             models=_split_multi(model) or ("minilm-l6",),
             batch_sizes=parse_int_list(batch_size, "--batch-size"),
             depths=parse_int_list(depth, "--depth"),
             backends=parse_str_list(backend, "--backend", tuple(REGISTRY)),
-            dtypes=parse_str_list(dtype, "--dtype", DTYPES), orders=parse_str_list(order, "--order", ORDERS),
+            dtypes=parse_str_list(dtype, "--dtype", DTYPES),
+            orders=parse_str_list(order, "--order", ORDERS),
             thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
-            max_length=max_length, doc_tokens=doc_tokens, workload_file=workload,
-            sample_with_replacement=sample_with_replacement, weights=weights, revision=revision, device=device,
-            output=output, resume=resume, seed=seed, trust_remote_code=trust_remote_code,
-            allow_random_head=allow_random_head, settings=settings, shard=parse_shard(shard),
+            max_length=max_length,
+            doc_tokens=doc_tokens,
+            workload_file=workload,
+            sample_with_replacement=sample_with_replacement,
+            weights=weights,
+            revision=revision,
+            device=device,
+            output=output,
+            resume=resume,
+            seed=seed,
+            trust_remote_code=trust_remote_code,
+            allow_random_head=allow_random_head,
+            settings=settings,
+            shard=parse_shard(shard),
         )
         machine = probe_machine()
         plan = plan_sweep(request, machine)
@@ -171,12 +267,31 @@ def sweep(
     if outcome is None:
         if as_json:
             # `job` is everything a worker needs to measure the case (ab drives workers with it).
-            print_json([{"index": c.index, "case_id": c.case_id, **c.key(), "resumed": c.case_id in plan.already_done, "skip": c.skip,
-                         "job": {"model": c.model.to_payload(), "backend": c.backend, "dtype": c.dtype,
-                                 "device": c.device, "threads": c.threads, "max_length": c.max_length, "order": c.order,
-                                 "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed,
-                                 "workload": plan.workload}}
-                        for c in plan.cases])  # fmt: skip
+            print_json(
+                [
+                    {
+                        "index": c.index,
+                        "case_id": c.case_id,
+                        **c.key(),
+                        "resumed": c.case_id in plan.already_done,
+                        "skip": c.skip,
+                        "job": {
+                            "model": c.model.to_payload(),
+                            "backend": c.backend,
+                            "dtype": c.dtype,
+                            "device": c.device,
+                            "threads": c.threads,
+                            "max_length": c.max_length,
+                            "order": c.order,
+                            "depth": c.depth,
+                            "batch_size": c.batch_size,
+                            "seed": c.seed,
+                            "workload": plan.workload,
+                        },
+                    }
+                    for c in plan.cases
+                ]
+            )
         else:
             render_cases(plan.cases, plan.already_done, stdout)
         return
@@ -185,8 +300,16 @@ def sweep(
     rows = list(plan.resumed_rows) + outcome.rows
     best = best_batches(rows)
     if as_json:
-        print_json({"run_id": outcome.run_id, "output": str(outcome.output), "samples": str(outcome.samples),
-                    "interrupted": outcome.interrupted, "summary": best, "rows": rows})
+        print_json(
+            {
+                "run_id": outcome.run_id,
+                "output": str(outcome.output),
+                "samples": str(outcome.samples),
+                "interrupted": outcome.interrupted,
+                "summary": best,
+                "rows": rows,
+            }
+        )
     else:
         render_summary(rows, best, str(outcome.output), stdout)
     if outcome.interrupted:
@@ -203,24 +326,60 @@ def sweep(
 def tune(
     model: Annotated[str, typer.Argument(help="Catalog alias, Hub id or local folder.")],
     depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
-    budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget per query (checked on p95, or the slowest query when too few ran for a p95).")] = None,
-    min_agreement: Annotated[float, typer.Option("--min-agreement", help="Floor on mean Spearman vs torch fp32 for `best`.")] = 0.99,
-    backend: Annotated[str, typer.Option("--backend", help="Comma list of backends to search.")] = "torch,onnx,openvino",
+    budget_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--budget-ms",
+            help="Latency budget per query (checked on p95, or the slowest query when too few ran for a p95).",
+        ),
+    ] = None,
+    min_agreement: Annotated[
+        float, typer.Option("--min-agreement", help="Floor on mean Spearman vs torch fp32 for `best`.")
+    ] = 0.99,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Comma list of backends to search.")
+    ] = "torch,onnx,openvino",
     dtype: Annotated[str, typer.Option("--dtype", help="Comma list of precisions to search.")] = "fp32,bf16,fp16,int8",
-    batch_size: Annotated[str, typer.Option("--batch-size", help="Comma list of batch sizes to search (ascending; pruned).")] = "1,2,4,8,16,32",
-    threads: Annotated[str | None, typer.Option("--threads", help="Comma list of CPU thread counts to search. Default: the usable cores.")] = None,
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")] = None,
-    doc_tokens: Annotated[str | None, typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")] = None,
+    batch_size: Annotated[
+        str, typer.Option("--batch-size", help="Comma list of batch sizes to search (ascending; pruned).")
+    ] = "1,2,4,8,16,32",
+    threads: Annotated[
+        str | None,
+        typer.Option("--threads", help="Comma list of CPU thread counts to search. Default: the usable cores."),
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")
+    ] = None,
+    doc_tokens: Annotated[
+        str | None, typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")
+    ] = None,
     workload: Annotated[Path | None, typer.Option("--workload", help="JSONL file of your own requests.")] = None,
     weights: Annotated[str, typer.Option("--weights", help="auto, real or random.")] = "auto",
     revision: Annotated[str | None, typer.Option("--revision", help="Hub revision.")] = None,
-    allow_random_head: Annotated[bool, typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only).")] = False,
-    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run.")] = False,
+    allow_random_head: Annotated[
+        bool,
+        typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only)."),
+    ] = False,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Allow model code from the Hub to run.")
+    ] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    search_queries: Annotated[int, typer.Option("--search-queries", help="Timed queries per configuration while searching (the same requests for all).")] = 4,
-    confirm_queries: Annotated[int, typer.Option("--confirm-queries", help="Timed queries per finalist and round when confirming.")] = 8,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (naive, best, best_any_agreement, speedup, ...).")] = False,
+    search_queries: Annotated[
+        int,
+        typer.Option(
+            "--search-queries", help="Timed queries per configuration while searching (the same requests for all)."
+        ),
+    ] = 4,
+    confirm_queries: Annotated[
+        int, typer.Option("--confirm-queries", help="Timed queries per finalist and round when confirming.")
+    ] = 8,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv"),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the answer as JSON (naive, best, best_any_agreement, speedup, ...).")
+    ] = False,
 ) -> None:
     """Find the fastest way to run a reranker at a depth on this machine: backend x precision x order x batch
     size x threads, with each choice's ranking agreement, the speed-up over sentence-transformers' default,
@@ -241,14 +400,26 @@ def tune(
         if search_queries < 1 or confirm_queries < 1:
             raise UsageError("--search-queries and --confirm-queries must be at least 1")
         request = TuneRequest(
-            model=model, depth=depth, budget_ms=budget_ms, min_agreement=min_agreement,
+            model=model,
+            depth=depth,
+            budget_ms=budget_ms,
+            min_agreement=min_agreement,
             backends=parse_str_list(backend, "--backend", ("torch", "onnx", "openvino")),
-            dtypes=parse_str_list(dtype, "--dtype", DTYPES), batch_sizes=parse_int_list(batch_size, "--batch-size"),
+            dtypes=parse_str_list(dtype, "--dtype", DTYPES),
+            batch_sizes=parse_int_list(batch_size, "--batch-size"),
             thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
-            max_length=max_length, doc_tokens=doc_tokens, workload_file=workload, weights=weights, revision=revision,
-            allow_random_head=allow_random_head, trust_remote_code=trust_remote_code, device=device,
-            search_queries=search_queries, confirm_queries=confirm_queries, output=output,
-        )  # fmt: skip
+            max_length=max_length,
+            doc_tokens=doc_tokens,
+            workload_file=workload,
+            weights=weights,
+            revision=revision,
+            allow_random_head=allow_random_head,
+            trust_remote_code=trust_remote_code,
+            device=device,
+            search_queries=search_queries,
+            confirm_queries=confirm_queries,
+            output=output,
+        )
         machine = probe_machine()
         with ProgressEvents(stderr, None) as events:
             return run_tune(request, machine, events)
@@ -270,21 +441,51 @@ def tune(
 
 @app.command("will-it-run")
 def will_it_run(
-    model: Annotated[str | None, typer.Argument(help="Catalog alias, Hub id (only config.json is fetched) or local folder. Default: every catalog model.")] = None,
-    hardware: Annotated[str, typer.Option("--hardware", help="A profile (see `rerank-bench profiles`), local (this machine), or all.")] = "local",
-    vram: Annotated[str | None, typer.Option("--vram", help="Memory to plan for instead of the device's, e.g. 12GiB.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="Catalog alias, Hub id (only config.json is fetched) or local folder. Default: every catalog model."
+        ),
+    ] = None,
+    hardware: Annotated[
+        str, typer.Option("--hardware", help="A profile (see `rerank-bench profiles`), local (this machine), or all.")
+    ] = "local",
+    vram: Annotated[
+        str | None, typer.Option("--vram", help="Memory to plan for instead of the device's, e.g. 12GiB.")
+    ] = None,
     depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
     budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget per query.")] = None,
-    percentile: Annotated[str, typer.Option("--percentile", help="p50 or p95: which latency the budget applies to.")] = "p95",
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Tokens per pair. Default: the model's.")] = None,
-    doc_tokens: Annotated[str | None, typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")] = None,
+    percentile: Annotated[
+        str, typer.Option("--percentile", help="p50 or p95: which latency the budget applies to.")
+    ] = "p95",
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Tokens per pair. Default: the model's.")
+    ] = None,
+    doc_tokens: Annotated[
+        str | None, typer.Option("--doc-tokens", help="Document length: N, A:B or rag (default).")
+    ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto, fp32, fp16, bf16 or int8.")] = "auto",
     batch_size: Annotated[str, typer.Option("--batch-size", help="auto (the fastest that fits) or N.")] = "auto",
-    attention: Annotated[str, typer.Option("--attention", help="sdpa (default in transformers) or eager (keeps the B x heads x L x L scores).")] = "sdpa",
-    profiles_dir: Annotated[list[Path] | None, typer.Option("--profiles", help="Folder of your own profile files (TOML); repeatable.")] = None,
-    results: Annotated[list[Path] | None, typer.Option("--results", help="Sweep result files or folders measured here (default: results/).")] = None,
-    measure: Annotated[bool, typer.Option("--measure", help="With --hardware local: measure the chosen configuration now (a short sweep).")] = False,
-    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow a Hub config's custom code.")] = False,
+    attention: Annotated[
+        str,
+        typer.Option(
+            "--attention", help="sdpa (default in transformers) or eager (keeps the B x heads x L x L scores)."
+        ),
+    ] = "sdpa",
+    profiles_dir: Annotated[
+        list[Path] | None, typer.Option("--profiles", help="Folder of your own profile files (TOML); repeatable.")
+    ] = None,
+    results: Annotated[
+        list[Path] | None,
+        typer.Option("--results", help="Sweep result files or folders measured here (default: results/)."),
+    ] = None,
+    measure: Annotated[
+        bool,
+        typer.Option("--measure", help="With --hardware local: measure the chosen configuration now (a short sweep)."),
+    ] = False,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Allow a Hub config's custom code.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a list of objects, one per row.")] = False,
 ) -> None:
     """Will this reranker fit this GPU (or a named one) and meet a latency budget at a depth? Memory from the
@@ -299,11 +500,22 @@ def will_it_run(
         from rerank_bench.fit.assess import WillRunRequest, parse_size_gib, run_will_it_run
 
         request = WillRunRequest(
-            model=model, hardware=hardware, vram_gib=parse_size_gib(vram), depth=depth, budget_ms=budget_ms,
-            percentile=percentile, max_length=max_length, doc_tokens=doc_tokens, dtype=dtype, batch_size=batch_size,
-            attention=attention, profile_dirs=tuple(profiles_dir or ()), results=tuple(results or ()), measure=measure,
+            model=model,
+            hardware=hardware,
+            vram_gib=parse_size_gib(vram),
+            depth=depth,
+            budget_ms=budget_ms,
+            percentile=percentile,
+            max_length=max_length,
+            doc_tokens=doc_tokens,
+            dtype=dtype,
+            batch_size=batch_size,
+            attention=attention,
+            profile_dirs=tuple(profiles_dir or ()),
+            results=tuple(results or ()),
+            measure=measure,
             trust_remote_code=trust_remote_code,
-        )  # fmt: skip
+        )
         machine = None
         if hardware == "local":
             from rerank_bench.probe import probe_machine
@@ -324,7 +536,9 @@ def will_it_run(
 
 @app.command()
 def profiles(
-    profiles_dir: Annotated[list[Path] | None, typer.Option("--profiles", help="Also list the profiles in this folder.")] = None,
+    profiles_dir: Annotated[
+        list[Path] | None, typer.Option("--profiles", help="Also list the profiles in this folder.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the profiles as JSON.")] = False,
 ) -> None:
     """List the hardware profiles will-it-run knows (each figure sourced in its file).
@@ -346,8 +560,9 @@ def profiles(
         render_profiles(found, stdout)
 
 
-def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, github_benchmark: Path | None,
-                       fail_on_inconclusive: bool) -> None:
+def _finish_comparison(
+    comparison: Any, title: str, fmt: str, as_json: bool, github_benchmark: Path | None, fail_on_inconclusive: bool
+) -> None:
     from rerank_bench.errors import EXIT_ENVIRONMENT, EXIT_FAILED
 
     if github_benchmark is not None:
@@ -373,21 +588,46 @@ def _finish_comparison(comparison: Any, title: str, fmt: str, as_json: bool, git
         raise typer.Exit(EXIT_ENVIRONMENT)
 
 
-FormatOption = Annotated[str, typer.Option("--format", help="table or markdown (for a PR comment or $GITHUB_STEP_SUMMARY).")]
-ThresholdOption = Annotated[str, typer.Option("--max-regression", help="Tolerated slowdown for throughput, p50 and p95, e.g. 5%.")]
-OverrideOption = Annotated[list[str] | None, typer.Option("--threshold", help="Per-metric override METRIC=PCT (throughput, p50, p95, memory; memory defaults to 10%).")]
-GithubOption = Annotated[Path | None, typer.Option("--github-benchmark", help="Also write github-action-benchmark JSON (customSmallerIsBetter) to this file.")]
-InconclusiveOption = Annotated[bool, typer.Option("--fail-on-inconclusive", help="Exit 3 when a case cannot be decided.")]
+FormatOption = Annotated[
+    str, typer.Option("--format", help="table or markdown (for a PR comment or $GITHUB_STEP_SUMMARY).")
+]
+ThresholdOption = Annotated[
+    str, typer.Option("--max-regression", help="Tolerated slowdown for throughput, p50 and p95, e.g. 5%.")
+]
+OverrideOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--threshold", help="Per-metric override METRIC=PCT (throughput, p50, p95, memory; memory defaults to 10%)."
+    ),
+]
+GithubOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--github-benchmark", help="Also write github-action-benchmark JSON (customSmallerIsBetter) to this file."
+    ),
+]
+InconclusiveOption = Annotated[
+    bool, typer.Option("--fail-on-inconclusive", help="Exit 3 when a case cannot be decided.")
+]
 
 
 @app.command()
 def compare(
-    baseline: Annotated[list[Path], typer.Argument(help="Baseline result CSV(s) or folder(s); the last argument is CURRENT.")],
+    baseline: Annotated[
+        list[Path], typer.Argument(help="Baseline result CSV(s) or folder(s); the last argument is CURRENT.")
+    ],
     fmt: FormatOption = "table",
     max_regression: ThresholdOption = "5%",
     threshold: OverrideOption = None,
-    ignore: Annotated[str, typer.Option("--ignore", help="Comma list of key fields to leave out when matching cases (e.g. revision,max_length).")] = "",
-    allow_different_hardware: Annotated[bool, typer.Option("--allow-different-hardware", help="Compare runs from different machines (said loudly).")] = False,
+    ignore: Annotated[
+        str,
+        typer.Option(
+            "--ignore", help="Comma list of key fields to leave out when matching cases (e.g. revision,max_length)."
+        ),
+    ] = "",
+    allow_different_hardware: Annotated[
+        bool, typer.Option("--allow-different-hardware", help="Compare runs from different machines (said loudly).")
+    ] = False,
     fail_on_inconclusive: InconclusiveOption = False,
     github_benchmark: GithubOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
@@ -419,11 +659,17 @@ def ab(
     ctx: typer.Context,
     a: Annotated[str, typer.Option("--a", help="Sweep options of the baseline arm, as one string.")] = "",
     b: Annotated[str, typer.Option("--b", help="Sweep options of the candidate arm, as one string.")] = "",
-    a_cmd: Annotated[str | None, typer.Option("--a-cmd", help="Command that runs rerank-bench for A (e.g. venv-a/bin/rerank-bench).")] = None,
+    a_cmd: Annotated[
+        str | None, typer.Option("--a-cmd", help="Command that runs rerank-bench for A (e.g. venv-a/bin/rerank-bench).")
+    ] = None,
     b_cmd: Annotated[str | None, typer.Option("--b-cmd", help="Command that runs rerank-bench for B.")] = None,
     reps: Annotated[int, typer.Option("--reps", help="Repetitions, each with fresh processes for A, A' and B.")] = 3,
-    seconds: Annotated[float, typer.Option("--seconds", help="Timed turns per repetition (at least 10 queries per arm).")] = 12.0,
-    case_timeout: Annotated[float, typer.Option("--case-timeout", help="Give up on a worker that does not answer for this many seconds.")] = 600.0,
+    seconds: Annotated[
+        float, typer.Option("--seconds", help="Timed turns per repetition (at least 10 queries per arm).")
+    ] = 12.0,
+    case_timeout: Annotated[
+        float, typer.Option("--case-timeout", help="Give up on a worker that does not answer for this many seconds.")
+    ] = 600.0,
     fmt: FormatOption = "table",
     max_regression: ThresholdOption = "5%",
     threshold: OverrideOption = None,
@@ -452,8 +698,16 @@ def ab(
             stderr.print("note: A and B are identical: this is an A/A run", highlight=False)
         if seconds <= 0 or case_timeout <= 0:
             raise UsageError("--seconds and --case-timeout must be positive")
-        return run_ab(arm_a, arm_b, shared, reps, thresholds, seconds=seconds, timeout_s=case_timeout,
-                      progress=lambda m: stderr.print(m, highlight=False))  # fmt: skip
+        return run_ab(
+            arm_a,
+            arm_b,
+            shared,
+            reps,
+            thresholds,
+            seconds=seconds,
+            timeout_s=case_timeout,
+            progress=lambda m: stderr.print(m, highlight=False),
+        )
 
     comparison = run_guarded(work)
     _finish_comparison(comparison, "rerank-bench ab", fmt, as_json, github_benchmark, fail_on_inconclusive)
@@ -462,10 +716,19 @@ def ab(
 @app.command()
 def report(
     inputs: Annotated[list[Path], typer.Argument(help="Result CSV files or folders (searched recursively).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for leaderboard.md/.csv, the PNG plots and report.html.")] = Path("report"),
-    budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget drawn on the latency-vs-depth plot.")] = None,
-    filter_: Annotated[list[str] | None, typer.Option("--filter", help="FIELD=VALUE[,VALUE] with FIELD model, hardware or backend; repeatable.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard and the files written as JSON.")] = False,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for leaderboard.md/.csv, the PNG plots and report.html.")
+    ] = Path("report"),
+    budget_ms: Annotated[
+        float | None, typer.Option("--budget-ms", help="Latency budget drawn on the latency-vs-depth plot.")
+    ] = None,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="FIELD=VALUE[,VALUE] with FIELD model, hardware or backend; repeatable."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the leaderboard and the files written as JSON.")
+    ] = False,
 ) -> None:
     """Merge result CSVs from many machines into a leaderboard (terminal, Markdown, CSV), plots (PNG) and one
     self-contained HTML page (plots embedded, nothing fetched from the network).

@@ -103,5 +103,3 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def describe_exception(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-

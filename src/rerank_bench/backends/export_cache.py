@@ -42,17 +42,25 @@ def weights_fingerprint(path: str, revision: str | None) -> str:
 
 def export_key(model: ResolvedModel, path: str, backend: str, dtype: str, versions: dict[str, str]) -> str:
     identity = {
-        "model": model.model_id, "weights": weights_fingerprint(path, model.revision), "backend": backend,
-        "dtype": dtype, "format": EXPORT_FORMAT, **versions,
-    }  # fmt: skip
+        "model": model.model_id,
+        "weights": weights_fingerprint(path, model.revision),
+        "backend": backend,
+        "dtype": dtype,
+        "format": EXPORT_FORMAT,
+        **versions,
+    }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model.name)[:60]
     return f"{safe}-{backend}-{dtype}-{digest}"
 
 
 def example_inputs(tokenizer: Any) -> dict[str, Any]:
-    return tokenizer(["what is a reranker", "a query"], ["a model that scores pairs", "a document"],
-                     padding=True, return_tensors="pt")  # fmt: skip
+    return tokenizer(
+        ["what is a reranker", "a query"],
+        ["a model that scores pairs", "a document"],
+        padding=True,
+        return_tensors="pt",
+    )
 
 
 def shape_dict(config: Any) -> dict[str, int]:
@@ -63,8 +71,13 @@ def shape_dict(config: Any) -> dict[str, int]:
     return asdict(EncoderShape.from_config(config))
 
 
-def cached_export(model: ResolvedModel, path: str, final: Path, attn_implementation: str,
-                  build: Callable[[Any, Any, Path], dict[str, Any]]) -> tuple[Path, dict[str, Any], float]:  # fmt: skip
+def cached_export(
+    model: ResolvedModel,
+    path: str,
+    final: Path,
+    attn_implementation: str,
+    build: Callable[[Any, Any, Path], dict[str, Any]],
+) -> tuple[Path, dict[str, Any], float]:
     """(export folder, its metadata, seconds spent exporting now: 0 when cached).
 
     `build(hf_model, tokenizer, folder)` writes the runtime's files into a temporary folder and returns what
@@ -74,7 +87,9 @@ def cached_export(model: ResolvedModel, path: str, final: Path, attn_implementat
     if meta_file.exists():
         meta = json.loads(meta_file.read_text())
         if meta.get("random_head"):
-            refuse_random_head(f"the cached export of {model.spec} has a newly initialised head", model.allow_random_head)
+            refuse_random_head(
+                f"the cached export of {model.spec} has a newly initialised head", model.allow_random_head
+            )
         return final, meta, 0.0
     started = time.perf_counter()
     hf_model, tokenizer, random_head = load_classifier(model, path, attn_implementation=attn_implementation)
@@ -82,8 +97,12 @@ def cached_export(model: ResolvedModel, path: str, final: Path, attn_implementat
     try:
         meta = build(hf_model, tokenizer, folder)
         tokenizer.save_pretrained(str(folder / "tokenizer"))
-        meta.update(random_head=random_head, activation=score_activation(hf_model.config),
-                    shape=shape_dict(hf_model.config), source=path)  # fmt: skip
+        meta.update(
+            random_head=random_head,
+            activation=score_activation(hf_model.config),
+            shape=shape_dict(hf_model.config),
+            source=path,
+        )
         (folder / "meta.json").write_text(json.dumps(meta, indent=1))
         if final.exists():
             shutil.rmtree(final)

@@ -84,10 +84,11 @@ class FakeScorer(Scorer):
         lengths = sorted(self.pair_token_counts(request), reverse=True)
         batches = [lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size)]
         self.count_batch(sum(max(b) * len(b) for b in batches), sum(lengths))
-        cost_ms = self.options.get("ms_per_pair", 0.05) * len(lengths) + self.options.get("ms_per_batch", 0.2) * len(batches)
+        cost_ms = self.options.get("ms_per_pair", 0.05) * len(lengths) + self.options.get("ms_per_batch", 0.2) * len(
+            batches
+        )
         time.sleep(cost_ms / 1000.0)
         return [int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) / 2**32 for d in request.documents]
-
 
 
 class FakeBackend(Backend):
@@ -99,6 +100,8 @@ class FakeBackend(Backend):
         options = parse_fake_spec(model.spec)
         weights = "random"
         if options.get("random_head"):
-            refuse_random_head(f"loading {model.spec} left its classifier head newly initialised (fake)", model.allow_random_head)
+            refuse_random_head(
+                f"loading {model.spec} left its classifier head newly initialised (fake)", model.allow_random_head
+            )
             weights = "random+random-head"
         return FakeScorer(options, max_length or model.max_length or 512, weights)

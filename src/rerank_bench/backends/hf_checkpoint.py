@@ -80,11 +80,17 @@ def load_classifier(model: ResolvedModel, path: str, attn_implementation: str | 
         config = AutoConfig.from_pretrained(path, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
         apply_num_labels_rule(config)
         with capture_missing_keys() as missing:
-            hf_model = AutoModelForSequenceClassification.from_pretrained(path, config=config, dtype=torch.float32, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(path, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
+            hf_model = AutoModelForSequenceClassification.from_pretrained(
+                path, config=config, dtype=torch.float32, **kwargs
+            )
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, **{k: v for k, v in kwargs.items() if k != "attn_implementation"}
+        )
     except (OSError, ValueError) as exc:
         raise ModelError(f"could not load {model.spec}: {exc}".splitlines()[0]) from None
     head = head_keys(missing) if model.source != "twin" else []
     if head:
-        refuse_random_head(f"loading {model.spec} left {', '.join(head[:3])} newly initialised", model.allow_random_head)
+        refuse_random_head(
+            f"loading {model.spec} left {', '.join(head[:3])} newly initialised", model.allow_random_head
+        )
     return hf_model.eval(), tokenizer, bool(head)

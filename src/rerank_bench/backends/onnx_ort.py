@@ -44,13 +44,19 @@ def export_onnx(hf_model: Any, tokenizer: Any, folder: Path) -> tuple[list[str],
     raw = folder / "raw.onnx"
     with torch.inference_mode():
         torch.onnx.export(
-            hf_model, tuple(inputs[n] for n in names), str(raw), input_names=names, output_names=["logits"],
+            hf_model,
+            tuple(inputs[n] for n in names),
+            str(raw),
+            input_names=names,
+            output_names=["logits"],
             dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logits": {0: "batch"}},
-            opset_version=OPSET, dynamo=False,
-        )  # fmt: skip
+            opset_version=OPSET,
+            dynamo=False,
+        )
     config = hf_model.config
-    optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
-                               hidden_size=config.hidden_size, opt_level=1)  # fmt: skip
+    optimized = optimize_model(
+        str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size, opt_level=1
+    )
     fused = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
     optimized.save_model_to_file(str(folder / "model.onnx"))
     raw.unlink()
@@ -62,8 +68,13 @@ def quantize_int8(folder: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # DefaultTensorType: the fused graph has contrib ops shape inference cannot type.
-    quantize_dynamic(str(folder / "model.onnx"), str(folder / "model_int8.onnx"), per_channel=True,
-                     weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": TensorProto.FLOAT})  # fmt: skip
+    quantize_dynamic(
+        str(folder / "model.onnx"),
+        str(folder / "model_int8.onnx"),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": TensorProto.FLOAT},
+    )
     (folder / "model_int8.onnx").replace(folder / "model.onnx")
 
 
@@ -88,8 +99,16 @@ def ensure_export(model: ResolvedModel, path: str, dtype: str) -> tuple[Path, di
 
 
 class OrtScorer(RuntimeScorer):
-    def __init__(self, session: Any, tokenizer: Any, max_length: int, activation: str, inputs: list[str], info: LoadInfo,
-                 shape: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        session: Any,
+        tokenizer: Any,
+        max_length: int,
+        activation: str,
+        inputs: list[str],
+        info: LoadInfo,
+        shape: dict[str, int] | None = None,
+    ) -> None:
         super().__init__(tokenizer, max_length, activation, inputs, shape)
         self.session = session
         self.info = info
@@ -118,15 +137,28 @@ class OnnxBackend(Backend):
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CUDAExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
-        provider_options = [{"device_id": int(device.split(":")[1]) if ":" in device else 0}] if device.startswith("cuda") else None
+        provider_options = (
+            [{"device_id": int(device.split(":")[1]) if ":" in device else 0}] if device.startswith("cuda") else None
+        )
         try:
-            session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=providers, provider_options=provider_options)
+            session = ort.InferenceSession(
+                str(folder / "model.onnx"), options, providers=providers, provider_options=provider_options
+            )
             tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
         except Exception as exc:  # noqa: BLE001 - a broken cached export is the user's to clear, with the path
-            raise ModelError(f"could not open the ONNX export in {folder}: {exc}".splitlines()[0], "delete that folder to export again") from None
+            raise ModelError(
+                f"could not open the ONNX export in {folder}: {exc}".splitlines()[0],
+                "delete that folder to export again",
+            ) from None
         length = effective_max_length(max_length, tokenizer)
         weights = model.weights + ("+random-head" if meta.get("random_head") else "")
-        info = LoadInfo(load_s=time.perf_counter() - started, weights=weights, tokenizer=tokenizer_source, max_length=length,
-                        revision=model.revision, export_s=export_s,
-                        backend_options=f"{meta['options']}, onnxruntime {ort.__version__} {providers[0]}")  # fmt: skip
+        info = LoadInfo(
+            load_s=time.perf_counter() - started,
+            weights=weights,
+            tokenizer=tokenizer_source,
+            max_length=length,
+            revision=model.revision,
+            export_s=export_s,
+            backend_options=f"{meta['options']}, onnxruntime {ort.__version__} {providers[0]}",
+        )
         return OrtScorer(session, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))

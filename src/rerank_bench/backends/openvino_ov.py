@@ -43,8 +43,16 @@ def ensure_ir(model: ResolvedModel, path: str) -> tuple[Path, dict[str, Any], fl
 
 
 class OpenVinoScorer(RuntimeScorer):
-    def __init__(self, compiled: Any, tokenizer: Any, max_length: int, activation: str, inputs: list[str], info: LoadInfo,
-                 shape: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        compiled: Any,
+        tokenizer: Any,
+        max_length: int,
+        activation: str,
+        inputs: list[str],
+        info: LoadInfo,
+        shape: dict[str, int] | None = None,
+    ) -> None:
         super().__init__(tokenizer, max_length, activation, inputs, shape)
         self.compiled = compiled
         self.request = compiled.create_infer_request()
@@ -58,11 +66,15 @@ class OpenVinoScorer(RuntimeScorer):
 class OpenVinoBackend(Backend):
     name = "openvino"
 
-    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> OpenVinoScorer:
+    def load(
+        self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None
+    ) -> OpenVinoScorer:
         try:
             import openvino as ov
         except ImportError:
-            raise EnvironmentProblem("the openvino backend needs openvino", "pip install 'rerank-bench[openvino]'") from None
+            raise EnvironmentProblem(
+                "the openvino backend needs openvino", "pip install 'rerank-bench[openvino]'"
+            ) from None
         if dtype not in PRECISION_HINTS:
             raise UsageError(f"the openvino backend runs {', '.join(PRECISION_HINTS)}, not {dtype}")
         if device != "cpu":
@@ -72,17 +84,29 @@ class OpenVinoBackend(Backend):
         from transformers import AutoTokenizer
 
         started = time.perf_counter()
-        config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[dtype], "INFERENCE_NUM_THREADS": threads,
-                  "PERFORMANCE_HINT": "LATENCY"}  # fmt: skip
+        config = {
+            "INFERENCE_PRECISION_HINT": PRECISION_HINTS[dtype],
+            "INFERENCE_NUM_THREADS": threads,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
         try:
             compiled = ov.Core().compile_model(str(folder / "model.xml"), "CPU", config)
             tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
         except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"could not compile the OpenVINO model in {folder}: {exc}".splitlines()[0], "delete that folder to convert again") from None
+            raise ModelError(
+                f"could not compile the OpenVINO model in {folder}: {exc}".splitlines()[0],
+                "delete that folder to convert again",
+            ) from None
         length = effective_max_length(max_length, tokenizer)
         weights = model.weights + ("+random-head" if meta.get("random_head") else "")
         hint = ", ".join(f"{k}={v}" for k, v in config.items())
-        info = LoadInfo(load_s=time.perf_counter() - started, weights=weights, tokenizer=tokenizer_source, max_length=length,
-                        revision=model.revision, export_s=export_s,
-                        backend_options=f"{meta['options']}, {hint}, openvino {ov.__version__}")  # fmt: skip
+        info = LoadInfo(
+            load_s=time.perf_counter() - started,
+            weights=weights,
+            tokenizer=tokenizer_source,
+            max_length=length,
+            revision=model.revision,
+            export_s=export_s,
+            backend_options=f"{meta['options']}, {hint}, openvino {ov.__version__}",
+        )
         return OpenVinoScorer(compiled, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))

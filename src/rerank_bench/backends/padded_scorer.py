@@ -44,8 +44,14 @@ def effective_max_length(requested: int | None, tokenizer: Any, config_limit: in
 class RuntimeScorer(Scorer):
     """A scorer over a tokenizer and a `_run(features) -> logits` callable that subclasses provide."""
 
-    def __init__(self, tokenizer: Any, max_length: int, activation: str, input_names: list[str],
-                 shape: dict[str, int] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tokenizer: Any,
+        max_length: int,
+        activation: str,
+        input_names: list[str],
+        shape: dict[str, int] | None = None,
+    ) -> None:
         self.shape = shape
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -65,9 +71,11 @@ class RuntimeScorer(Scorer):
 
     def _encode(self, request: Request) -> dict[str, list[list[int]]]:
         return self.tokenizer(
-            [request.query] * len(request.documents), list(request.documents),
-            truncation=True, max_length=self.max_length,
-        )  # fmt: skip
+            [request.query] * len(request.documents),
+            list(request.documents),
+            truncation=True,
+            max_length=self.max_length,
+        )
 
     def pair_token_counts(self, request: Request) -> list[int]:
         return [len(ids) for ids in self._encode(request)["input_ids"]]
@@ -88,10 +96,15 @@ class RuntimeScorer(Scorer):
                 fill = pad_id if name == "input_ids" else 0
                 array = np.full((len(batch), width), fill, dtype=np.int64)
                 for row, i in enumerate(batch):
-                    values = encoded[name][i] if name in encoded else [1] * lengths[i] if name == "attention_mask" else [0] * lengths[i]
+                    values = (
+                        encoded[name][i]
+                        if name in encoded
+                        else [1] * lengths[i]
+                        if name == "attention_mask"
+                        else [0] * lengths[i]
+                    )
                     array[row, : lengths[i]] = values
                 features[name] = array
             self.count_batch(len(batch) * width, sum(lengths[i] for i in batch))
             scores[batch] = activate(np.asarray(self._run(features)), self.activation)
         return scores.tolist()
-

@@ -55,9 +55,11 @@ class TorchScorer(Scorer):
 
     def pair_token_counts(self, request: Request) -> list[int]:
         encoded = self.tokenizer(
-            [request.query] * len(request.documents), list(request.documents),
-            truncation=True, max_length=self.info.max_length,
-        )  # fmt: skip
+            [request.query] * len(request.documents),
+            list(request.documents),
+            truncation=True,
+            max_length=self.info.max_length,
+        )
         return [len(ids) for ids in encoded["input_ids"]]
 
     def query_token_count(self, query: str) -> int:
@@ -82,9 +84,10 @@ class TorchScorer(Scorer):
 
         out = [0.0] * len(pairs)
         for batch in batch_indices(self.pair_token_counts(request), batch_size, "length"):
-            scores = self.model.predict([pairs[i] for i in batch], batch_size=batch_size, show_progress_bar=False,
-                                        convert_to_numpy=True)  # fmt: skip
-            for i, value in zip(batch, scores):
+            scores = self.model.predict(
+                [pairs[i] for i in batch], batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
+            )
+            for i, value in zip(batch, scores, strict=False):
                 out[i] = float(value)
         self._sync()
         return out
@@ -151,10 +154,18 @@ class TorchBackend(Backend):
         weights = model.weights
         head = head_keys(missing)
         if head and model.source != "twin":
-            refuse_random_head(f"loading {model.spec} left {', '.join(head[:3])} newly initialised", model.allow_random_head)
+            refuse_random_head(
+                f"loading {model.spec} left {', '.join(head[:3])} newly initialised", model.allow_random_head
+            )
             weights = f"{weights}+random-head"
         actual_max = getattr(cross_encoder, "max_seq_length", None) or max_length or 512
         gpu_name = torch.cuda.get_device_name(device) if device.startswith("cuda") else None
-        info = LoadInfo(load_s=load_s, weights=weights, tokenizer=tokenizer_source, max_length=int(actual_max),
-                        revision=model.revision, gpu_name=gpu_name)  # fmt: skip
+        info = LoadInfo(
+            load_s=load_s,
+            weights=weights,
+            tokenizer=tokenizer_source,
+            max_length=int(actual_max),
+            revision=model.revision,
+            gpu_name=gpu_name,
+        )
         return TorchScorer(cross_encoder, torch, device, info)

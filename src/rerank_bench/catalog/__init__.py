@@ -59,9 +59,7 @@ class CatalogModel:
 def load_catalog() -> tuple[CatalogModel, ...]:
     text = resources.files("rerank_bench.catalog").joinpath("models.toml").read_text()
     entries = tomllib.loads(text)["model"]
-    return tuple(
-        CatalogModel(**{**entry, "also_known_as": tuple(entry.get("also_known_as", ()))}) for entry in entries
-    )
+    return tuple(CatalogModel(**{**entry, "also_known_as": tuple(entry.get("also_known_as", ()))}) for entry in entries)
 
 
 def find_model(name: str) -> CatalogModel | None:

@@ -23,7 +23,7 @@ from rerank_bench.fit.memory_model import (
     peak_mib,
     usable_memory_mib,
     weights_bytes,
-)  # fmt: skip
+)
 from rerank_bench.fit.profiles import HardwareProfile
 from rerank_bench.models.flops import EncoderShape
 from rerank_bench.results.store import cell_number
@@ -113,8 +113,10 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
             config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as exc:
             where = "folder" if Path(spec).exists() else "Hub id"
-            raise ModelError(f"could not read config.json of {spec} ({where}): {exc}".splitlines()[0],
-                             "pass a catalog alias, a folder with config.json, or a Hub id reachable from here") from None  # fmt: skip
+            raise ModelError(
+                f"could not read config.json of {spec} ({where}): {exc}".splitlines()[0],
+                "pass a catalog alias, a folder with config.json, or a Hub id reachable from here",
+            ) from None
         if not any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
             config.num_labels = 1
         name, model_id = Path(spec).name if Path(spec).exists() else spec, spec
@@ -128,21 +130,31 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
     if length > limit:
         raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
     specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
-    return ModelInfo(name=name, model_id=model_id, arch=arch, shape=EncoderShape.from_config(config),
-                     max_length=length, specials=specials)  # fmt: skip
+    return ModelInfo(
+        name=name,
+        model_id=model_id,
+        arch=arch,
+        shape=EncoderShape.from_config(config),
+        max_length=length,
+        specials=specials,
+    )
 
 
 def choose_dtype(requested: str, profile: HardwareProfile) -> str:
     if requested != "auto":
         if profile.peak(requested) is None:
             runs = ", ".join(k for k in ("fp32", "fp16", "bf16", "int8") if profile.peak(k))
-            raise UsageError(f"--dtype {requested}: {profile.name} has no {requested} rate in its profile (it lists {runs})")
+            raise UsageError(
+                f"--dtype {requested}: {profile.name} has no {requested} rate in its profile (it lists {runs})"
+            )
         return requested
-    if profile.kind in ("nvidia", "amd", "apple") and profile.peak("fp16") and profile.peak("fp16") > profile.peak("fp32"):
+    if (
+        profile.kind in ("nvidia", "amd", "apple")
+        and profile.peak("fp16")
+        and profile.peak("fp16") > profile.peak("fp32")
+    ):
         return "fp16"
     return "fp32"
-
-
 
 
 def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[dict[str, str]]:
@@ -153,33 +165,58 @@ def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[dict[str, st
     rows: list[dict[str, str]] = []
     for path in _files(list(results)) if results else []:
         try:
-            rows.extend(r for r in read_rows(path) if r.get("hardware_fingerprint") == fingerprint
-                        and r.get("status") == "ok" and r.get("backend") == "torch")  # fmt: skip
+            rows.extend(
+                r
+                for r in read_rows(path)
+                if r.get("hardware_fingerprint") == fingerprint
+                and r.get("status") == "ok"
+                and r.get("backend") == "torch"
+            )
         except Exception:  # noqa: BLE001 - an unreadable file only means fewer measurements
             continue
     return rows
 
 
-def measured_row(rows: list[dict[str, str]], info: ModelInfo, depth: int, dtype: str, max_length: int,
-                 doc_tokens: str | None, batch: int | None = None) -> dict[str, str] | None:  # fmt: skip
+def measured_row(
+    rows: list[dict[str, str]],
+    info: ModelInfo,
+    depth: int,
+    dtype: str,
+    max_length: int,
+    doc_tokens: str | None,
+    batch: int | None = None,
+) -> dict[str, str] | None:
     """The fastest measured case of this model, depth, dtype, length and workload (the sweep's default mix
     unless --doc-tokens), at the given batch size if one is given."""
     workload = "rag" if doc_tokens in (None, "rag") else None
     if batch is not None:
         rows = [r for r in rows if r.get("batch_size") == str(batch)]
-    matching = [r for r in rows if r.get("model") in (info.name, info.model_id) and r.get("depth") == str(depth)
-                and r.get("dtype") == dtype and r.get("max_length") == str(max_length)
-                and (workload is None or r.get("workload") == workload) and cell_number(r.get("p50_ms")) is not None]  # fmt: skip
+    matching = [
+        r
+        for r in rows
+        if r.get("model") in (info.name, info.model_id)
+        and r.get("depth") == str(depth)
+        and r.get("dtype") == dtype
+        and r.get("max_length") == str(max_length)
+        and (workload is None or r.get("workload") == workload)
+        and cell_number(r.get("p50_ms")) is not None
+    ]
     return min(matching, key=lambda r: cell_number(r["p50_ms"]) or float("inf")) if matching else None
 
 
-def calibration_points(rows: list[dict[str, str]], info: ModelInfo, dtype: str) -> tuple[list[tuple[float, float, float]], str]:
+def calibration_points(
+    rows: list[dict[str, str]], info: ModelInfo, dtype: str
+) -> tuple[list[tuple[float, float, float]], str]:
     """(padded GFLOP per query, batches per query, p50 ms) from rows of this dtype; this model's if any."""
 
     def points(subset: list[dict[str, str]]) -> list[tuple[float, float, float]]:
         out = []
         for r in subset:
-            gflop, eff, p50 = cell_number(r.get("gflop_per_query")), cell_number(r.get("padding_efficiency")), cell_number(r.get("p50_ms"))
+            gflop, eff, p50 = (
+                cell_number(r.get("gflop_per_query")),
+                cell_number(r.get("padding_efficiency")),
+                cell_number(r.get("p50_ms")),
+            )
             depth, batch = cell_number(r.get("depth")), cell_number(r.get("batch_size"))
             if gflop and eff and p50 and depth and batch:
                 out.append((gflop / eff, math.ceil(depth / batch), p50))
@@ -192,11 +229,14 @@ def calibration_points(rows: list[dict[str, str]], info: ModelInfo, dtype: str) 
     return points(same_dtype), "rows of other models on this machine"
 
 
-def _verdict(row: Row, budget: float | None, fits_batch1: bool, percentile: str, profile: HardwareProfile,
-             batch1_peak: float) -> None:  # fmt: skip
+def _verdict(
+    row: Row, budget: float | None, fits_batch1: bool, percentile: str, profile: HardwareProfile, batch1_peak: float
+) -> None:
     if not fits_batch1:
         row.verdict = "WON'T FIT"
-        row.reason = f"needs {batch1_peak:,.0f} MiB at batch 1 and {row.max_length} tokens; {row.memory_mib:,.0f} MiB usable"
+        row.reason = (
+            f"needs {batch1_peak:,.0f} MiB at batch 1 and {row.max_length} tokens; {row.memory_mib:,.0f} MiB usable"
+        )
         options = []
         if row.dtype == "fp32":
             options.append("fp16/bf16 halves weights and activations")
@@ -255,8 +295,14 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
         fit = calibrate(points, peak_rate)
         if fit is not None:
             calibrated = fit
-            central = Rates(peak_tflops=peak_rate, bandwidth_gbs=profile.memory_bandwidth_gbs, efficiency=fit.efficiency,
-                            overhead_ms=fit.overhead_ms, tokenize_ms_per_pair=0.0, source="calibrated")  # fmt: skip
+            central = Rates(
+                peak_tflops=peak_rate,
+                bandwidth_gbs=profile.memory_bandwidth_gbs,
+                efficiency=fit.efficiency,
+                overhead_ms=fit.overhead_ms,
+                tokenize_ms_per_pair=0.0,
+                source="calibrated",
+            )
             latency_note = f"calibrated: {fit.note}, from {which}; efficiency {fit.efficiency:.0%} of peak"
 
     requests = request_lengths(request.depth, request.doc_tokens, length, info.specials)
@@ -278,7 +324,11 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
     source = "calibrated estimate" if calibrated is not None else "estimated"
 
     fixed = int(request.batch_size) if request.batch_size != "auto" else None
-    measured = measured_row(rows, info, request.depth, dtype, length, request.doc_tokens, fixed) if profile.key == "local" else None
+    measured = (
+        measured_row(rows, info, request.depth, dtype, length, request.doc_tokens, fixed)
+        if profile.key == "local"
+        else None
+    )
     p50, p95 = prediction.p50_ms, prediction.p95_ms
     ranges = (prediction.p50_low_ms, prediction.p50_high_ms, prediction.p95_low_ms, prediction.p95_high_ms)
     if measured is not None:
@@ -292,14 +342,35 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
             p95 = prediction.p95_ms * (p50 / prediction.p50_ms) if p50 and prediction.p50_ms else None
     peak_at_batch = peak_mib(info.arch, batch, length, dtype, request.attention, profile.kind)
     row = Row(
-        model=info.name, hardware=profile.name, hardware_key=profile.key, params=info.arch.params, dtype=dtype,
-        depth=request.depth, max_length=length, weights_mib=round(weights, 1), peak_mib=round(peak_at_batch, 1),
-        memory_mib=round(available, 1), headroom_mib=round(available - peak_at_batch, 1), max_batch=biggest,
-        batch_size=batch, p50_ms=p50, p95_ms=p95, source=source, verdict="", reason="", change="",
-        budget_ms=request.budget_ms, p50_ms_low=ranges[0], p50_ms_high=ranges[1], p95_ms_low=ranges[2],
-        p95_ms_high=ranges[3], memory_note=f"{memory_note}; peak at {length} tokens per pair (worst case), "
-        f"{request.attention} attention; estimated", latency_note=latency_note, tdp_w=profile.tdp_w,
-    )  # fmt: skip
+        model=info.name,
+        hardware=profile.name,
+        hardware_key=profile.key,
+        params=info.arch.params,
+        dtype=dtype,
+        depth=request.depth,
+        max_length=length,
+        weights_mib=round(weights, 1),
+        peak_mib=round(peak_at_batch, 1),
+        memory_mib=round(available, 1),
+        headroom_mib=round(available - peak_at_batch, 1),
+        max_batch=biggest,
+        batch_size=batch,
+        p50_ms=p50,
+        p95_ms=p95,
+        source=source,
+        verdict="",
+        reason="",
+        change="",
+        budget_ms=request.budget_ms,
+        p50_ms_low=ranges[0],
+        p50_ms_high=ranges[1],
+        p95_ms_low=ranges[2],
+        p95_ms_high=ranges[3],
+        memory_note=f"{memory_note}; peak at {length} tokens per pair (worst case), "
+        f"{request.attention} attention; estimated",
+        latency_note=latency_note,
+        tdp_w=profile.tdp_w,
+    )
     _verdict(row, request.budget_ms, fits_batch1, request.percentile, profile, batch1)
     if not fits_batch1:
         row.p50_ms = row.p95_ms = None
@@ -311,7 +382,9 @@ def sort_rows(rows: list[Row], by_hardware: bool) -> list[Row]:
     """Passing first; across hardware the least power-hungry first (a stand-in for cost)."""
     rank = {v: i for i, v in enumerate(VERDICTS)}
     if by_hardware:
-        return sorted(rows, key=lambda r: (rank[r.verdict] > 1, r.tdp_w if r.tdp_w is not None else 1e9, rank[r.verdict]))
+        return sorted(
+            rows, key=lambda r: (rank[r.verdict] > 1, r.tdp_w if r.tdp_w is not None else 1e9, rank[r.verdict])
+        )
     return rows
 
 
@@ -338,9 +411,16 @@ def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, mach
     from rerank_bench.measure.timing import MeasureSettings
 
     output = Path(tempfile.mkdtemp(prefix="rerank-bench-measure-")) / "measure.csv"
-    sweep = SweepRequest(models=(spec,), depths=(row.depth,), batch_sizes=(row.batch_size,), dtypes=(row.dtype,),
-                         max_length=row.max_length, doc_tokens=request.doc_tokens, output=output,
-                         trust_remote_code=request.trust_remote_code)  # fmt: skip
+    sweep = SweepRequest(
+        models=(spec,),
+        depths=(row.depth,),
+        batch_sizes=(row.batch_size,),
+        dtypes=(row.dtype,),
+        max_length=row.max_length,
+        doc_tokens=request.doc_tokens,
+        output=output,
+        trust_remote_code=request.trust_remote_code,
+    )
     settings = MeasureSettings(max_seconds=20.0)
     plan = plan_sweep(sweep, machine)
     run_sweep(plan, machine, settings)

@@ -33,13 +33,16 @@ DEFAULTS: dict[str, dict[str, tuple[float, float, float]]] = {
 TOKENIZE_MS_PER_PAIR = 0.03  # fast (Rust) tokenizers: tens of microseconds per pair
 
 
-def request_lengths(depth: int, doc_tokens: str | None, max_length: int, specials: int, seed: int = 0,
-                    count: int = 64) -> list[list[int]]:  # fmt: skip
+def request_lengths(
+    depth: int, doc_tokens: str | None, max_length: int, specials: int, seed: int = 0, count: int = 64
+) -> list[list[int]]:
     """Pair token lengths of `count` synthetic requests: the sweep's generator, counted in tokens."""
     from rerank_bench.workload.requests import parse_doc_tokens, synthetic_requests
 
     words = [f"w{i}" for i in range(50)]
-    requests = synthetic_requests(words, depth, parse_doc_tokens(doc_tokens), max_length, seed=f"{seed}:{depth}")[:count]
+    requests = synthetic_requests(words, depth, parse_doc_tokens(doc_tokens), max_length, seed=f"{seed}:{depth}")[
+        :count
+    ]
     out = []
     for request in requests:
         query = len(request.query.split())
@@ -81,7 +84,9 @@ def batch_ms(arch: ArchShape, shape: EncoderShape, rates: Rates, lengths: list[i
 
 
 def query_ms(arch: ArchShape, shape: EncoderShape, rates: Rates, lengths: list[int], batch: int, dtype: str) -> float:
-    return sum(batch_ms(arch, shape, rates, b, dtype) for b in batches_of(lengths, batch)) + rates.tokenize_ms_per_pair * len(lengths)
+    return sum(
+        batch_ms(arch, shape, rates, b, dtype) for b in batches_of(lengths, batch)
+    ) + rates.tokenize_ms_per_pair * len(lengths)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -104,8 +109,16 @@ class Prediction:
     notes: list[str] = field(default_factory=list)
 
 
-def predict(arch: ArchShape, shape: EncoderShape, requests: list[list[int]], batch: int, dtype: str,
-            central: Rates, low: Rates | None = None, high: Rates | None = None) -> Prediction:  # fmt: skip
+def predict(
+    arch: ArchShape,
+    shape: EncoderShape,
+    requests: list[list[int]],
+    batch: int,
+    dtype: str,
+    central: Rates,
+    low: Rates | None = None,
+    high: Rates | None = None,
+) -> Prediction:
     """p50/p95 over the requests with the central rates; the range from the fast (low) and slow (high) ones."""
 
     def stats(rates: Rates) -> tuple[float, float]:
@@ -127,8 +140,14 @@ def default_rates(kind: str, peak_tflops: float, bandwidth_gbs: float, layers: i
     note = f"{kind} defaults: efficiency {eff[0]:.0%}-{eff[2]:.0%} of peak, {over[0]}-{over[2]} ms per batch per layer"
 
     def make(e: float, o: float) -> Rates:
-        return Rates(peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs, efficiency=e, overhead_ms=o * layers,
-                     source="estimated", note=note)  # fmt: skip
+        return Rates(
+            peak_tflops=peak_tflops,
+            bandwidth_gbs=bandwidth_gbs,
+            efficiency=e,
+            overhead_ms=o * layers,
+            source="estimated",
+            note=note,
+        )
 
     return make(eff[1], over[1]), make(eff[2], over[0]), make(eff[0], over[2])
 
@@ -163,5 +182,10 @@ def calibrate(points: list[tuple[float, float, float]], peak_tflops: float) -> C
     fitted = x[:, 0] * a + x[:, 1] * b
     spread = float(np.sqrt(np.mean(((fitted - y) / y) ** 2)))
     efficiency = 1.0 / (a * peak_tflops * 1e12 / 1e9 / 1000.0)  # a is ms per GFLOP
-    return Calibration(efficiency=efficiency, overhead_ms=b, rows=len(points), spread=spread,
-                       note=f"fitted to {len(points)} measured rows (fit error {spread:.0%})")  # fmt: skip
+    return Calibration(
+        efficiency=efficiency,
+        overhead_ms=b,
+        rows=len(points),
+        spread=spread,
+        note=f"fitted to {len(points)} measured rows (fit error {spread:.0%})",
+    )

@@ -76,9 +76,15 @@ def usable_memory_mib(kind: str, memory_gib: float, free_gib: float | None = Non
     if kind in ("nvidia", "amd"):
         base = free_gib * 1024 if free_gib is not None else total
         what = "free now (NVML)" if free_gib is not None else "total"
-        return base - CUDA_CONTEXT_MIB - CUBLAS_WORKSPACE_MIB, f"{what} minus CUDA context {CUDA_CONTEXT_MIB} MiB and cuBLAS workspace {CUBLAS_WORKSPACE_MIB} MiB"
+        return (
+            base - CUDA_CONTEXT_MIB - CUBLAS_WORKSPACE_MIB,
+            f"{what} minus CUDA context {CUDA_CONTEXT_MIB} MiB and cuBLAS workspace {CUBLAS_WORKSPACE_MIB} MiB",
+        )
     if kind == "apple":
-        return total * UNIFIED_MEMORY_FRACTION, f"{UNIFIED_MEMORY_FRACTION:.0%} of unified memory (Metal working-set limit)"
+        return (
+            total * UNIFIED_MEMORY_FRACTION,
+            f"{UNIFIED_MEMORY_FRACTION:.0%} of unified memory (Metal working-set limit)",
+        )
     base = free_gib * 1024 if free_gib is not None else total * CPU_RAM_FRACTION
     return base, "available RAM now" if free_gib is not None else f"{CPU_RAM_FRACTION:.0%} of RAM"
 
@@ -91,8 +97,16 @@ def peak_mib(shape: ArchShape, batch: int, length: int, dtype: str, attention: s
     return total / MIB
 
 
-def max_batch(shape: ArchShape, length: int, dtype: str, attention: str, kind: str, available_mib: float,
-              margin: float = SAFETY_MARGIN, limit: int = 1024) -> int:  # fmt: skip
+def max_batch(
+    shape: ArchShape,
+    length: int,
+    dtype: str,
+    attention: str,
+    kind: str,
+    available_mib: float,
+    margin: float = SAFETY_MARGIN,
+    limit: int = 1024,
+) -> int:
     """The largest batch whose peak stays under the available memory less the margin (0: not even 1)."""
     budget = available_mib * (1 - margin)
     best = 0
@@ -113,7 +127,12 @@ def arch_shape(config: Any) -> ArchShape:
     params = sum(p.numel() for p in model.parameters())
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     return ArchShape(
-        layers=config.num_hidden_layers, hidden=config.hidden_size, intermediate=config.intermediate_size,
-        heads=config.num_attention_heads, vocab=config.vocab_size, max_position=config.max_position_embeddings,
-        params=int(params), linear_params=int(linear),
-    )  # fmt: skip
+        layers=config.num_hidden_layers,
+        hidden=config.hidden_size,
+        intermediate=config.intermediate_size,
+        heads=config.num_attention_heads,
+        vocab=config.vocab_size,
+        max_position=config.max_position_embeddings,
+        params=int(params),
+        linear_params=int(linear),
+    )

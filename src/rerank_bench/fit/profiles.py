@@ -58,10 +58,16 @@ def parse_profile(path: Path) -> HardwareProfile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"hardware profile {path}: {exc}".splitlines()[0], "see README, Hardware profiles, for the format") from None
-    missing = [k for k in ("name", "kind", "memory_gib", "memory_bandwidth_gbs", "peak_tflops", "source") if k not in data]
+        raise UsageError(
+            f"hardware profile {path}: {exc}".splitlines()[0], "see README, Hardware profiles, for the format"
+        ) from None
+    missing = [
+        k for k in ("name", "kind", "memory_gib", "memory_bandwidth_gbs", "peak_tflops", "source") if k not in data
+    ]
     if missing:
-        raise UsageError(f"hardware profile {path}: missing {', '.join(missing)}", "see README, Hardware profiles, for the format")
+        raise UsageError(
+            f"hardware profile {path}: missing {', '.join(missing)}", "see README, Hardware profiles, for the format"
+        )
     if data["kind"] not in KINDS:
         raise UsageError(f"hardware profile {path}: kind {data['kind']!r} is not one of {', '.join(KINDS)}")
     peaks = data["peak_tflops"]
@@ -72,11 +78,20 @@ def parse_profile(path: Path) -> HardwareProfile:
         if not isinstance(data[name], (int, float)) or data[name] <= 0:
             raise UsageError(f"hardware profile {path}: {name} must be a positive number")
     return HardwareProfile(
-        key=path.stem, name=data["name"], kind=data["kind"], memory_gib=float(data["memory_gib"]),
-        memory_bandwidth_gbs=float(data["memory_bandwidth_gbs"]), peak_tflops={k: float(v) for k, v in peaks.items()},
-        tdp_w=data.get("tdp_w"), compute_capability=data.get("compute_capability"), cores=data.get("cores"),
-        isa=data.get("isa"), notes=data.get("notes", ""), source=data["source"], path=str(path),
-    )  # fmt: skip
+        key=path.stem,
+        name=data["name"],
+        kind=data["kind"],
+        memory_gib=float(data["memory_gib"]),
+        memory_bandwidth_gbs=float(data["memory_bandwidth_gbs"]),
+        peak_tflops={k: float(v) for k, v in peaks.items()},
+        tdp_w=data.get("tdp_w"),
+        compute_capability=data.get("compute_capability"),
+        cores=data.get("cores"),
+        isa=data.get("isa"),
+        notes=data.get("notes", ""),
+        source=data["source"],
+        path=str(path),
+    )
 
 
 def load_profiles(extra_dirs: list[Path] | None = None) -> dict[str, HardwareProfile]:
@@ -119,7 +134,9 @@ def match_gpu_profile(gpu_name: str, profiles: dict[str, HardwareProfile]) -> Ha
     return best
 
 
-def local_profile(machine: Any, profiles: dict[str, HardwareProfile], measured_peaks: dict[str, float] | None = None) -> HardwareProfile:
+def local_profile(
+    machine: Any, profiles: dict[str, HardwareProfile], measured_peaks: dict[str, float] | None = None
+) -> HardwareProfile:
     """This machine: its first GPU (memory from NVML; peaks from the matching shipped profile), else its CPU
     (usable cores, RAM, and the matmul peaks measured here)."""
     gpus = list(machine.gpus)
@@ -132,11 +149,19 @@ def local_profile(machine: Any, profiles: dict[str, HardwareProfile], measured_p
                 "add a profile for it with --profiles DIR (see README), or name a similar --hardware",
             )
         return HardwareProfile(
-            key="local", name=f"{gpu.name} (local)", kind="nvidia", memory_gib=gpu.memory_total_mib / 1024,
-            memory_bandwidth_gbs=known.memory_bandwidth_gbs, peak_tflops=dict(known.peak_tflops), tdp_w=known.tdp_w,
-            compute_capability=gpu.compute_capability, notes=f"peaks from the {known.key} profile", source=known.source,
-            free_memory_gib=(gpu.memory_free_mib or 0) / 1024 or None, measured=("memory_gib",),
-        )  # fmt: skip
+            key="local",
+            name=f"{gpu.name} (local)",
+            kind="nvidia",
+            memory_gib=gpu.memory_total_mib / 1024,
+            memory_bandwidth_gbs=known.memory_bandwidth_gbs,
+            peak_tflops=dict(known.peak_tflops),
+            tdp_w=known.tdp_w,
+            compute_capability=gpu.compute_capability,
+            notes=f"peaks from the {known.key} profile",
+            source=known.source,
+            free_memory_gib=(gpu.memory_free_mib or 0) / 1024 or None,
+            measured=("memory_gib",),
+        )
     if (getattr(machine, "mps", None) or {}).get("available"):
         raise UsageError(
             "--hardware local on Apple silicon: the GPU's rates are not probed here",
@@ -147,11 +172,19 @@ def local_profile(machine: Any, profiles: dict[str, HardwareProfile], measured_p
     if "fp32" not in peaks:
         raise UsageError("--hardware local: no measured fp32 matmul peak for this CPU")
     return HardwareProfile(
-        key="local", name=f"{cpu.model} ({cpu.usable_cores} cores, local)", kind="cpu",
-        memory_gib=cpu.memory_usable_mib / 1024, memory_bandwidth_gbs=CPU_DEFAULT_BANDWIDTH_GBS, peak_tflops=peaks, cores=cpu.usable_cores, isa=cpu.isa,
-        notes="peaks measured here (matmul probe); memory bandwidth assumed", source="rerank-bench probe and matmul probe on this machine",
-        free_memory_gib=cpu.ram_available_mib / 1024, measured=("memory_gib", "peak_tflops"),
-    )  # fmt: skip
+        key="local",
+        name=f"{cpu.model} ({cpu.usable_cores} cores, local)",
+        kind="cpu",
+        memory_gib=cpu.memory_usable_mib / 1024,
+        memory_bandwidth_gbs=CPU_DEFAULT_BANDWIDTH_GBS,
+        peak_tflops=peaks,
+        cores=cpu.usable_cores,
+        isa=cpu.isa,
+        notes="peaks measured here (matmul probe); memory bandwidth assumed",
+        source="rerank-bench probe and matmul probe on this machine",
+        free_memory_gib=cpu.ram_available_mib / 1024,
+        measured=("memory_gib", "peak_tflops"),
+    )
 
 
 # A CPU's memory bandwidth is not probed; dual-channel DDR4-3200 is 51.2 GB/s (2 x 8 bytes x 3200 MT/s).

@@ -76,9 +76,13 @@ class _Worker:
         self.timeout_s = timeout_s
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            [*command, "_ab-worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-            text=True, bufsize=1,
-        )  # fmt: skip
+            [*command, "_ab-worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            bufsize=1,
+        )
         self.stopped = False
         self._send({"jobs": jobs})
 
@@ -183,7 +187,7 @@ def run_ab(
         raise UsageError(f"arm A plans {len(cases_a)} cases and arm B {len(cases_b)}; give both the same grid")
     arms = {"A": a, "A2": a, "B": b}
     results = []
-    for position, (case_a, case_b) in enumerate(zip(cases_a, cases_b)):
+    for position, (case_a, case_b) in enumerate(zip(cases_a, cases_b, strict=False)):
         jobs = {"A": case_a["job"], "A2": case_a["job"], "B": case_b["job"]}
         reps_out = []
         for rep in range(reps):
@@ -194,17 +198,22 @@ def run_ab(
             out = []
             for rep in reps_out:
                 memory = rep["memory"][name]
-                out.append({**case, "peak_rss_mib": memory.get("peak_rss_mib"),
-                            "peak_vram_reserved_mib": memory.get("peak_vram_reserved_mib")})  # fmt: skip
+                out.append(
+                    {
+                        **case,
+                        "peak_rss_mib": memory.get("peak_rss_mib"),
+                        "peak_vram_reserved_mib": memory.get("peak_vram_reserved_mib"),
+                    }
+                )
             return out
 
         base = _case_runs("A", rows("A", case_a), [r["latencies"]["A"] for r in reps_out])
         cand = _case_runs("B", rows("B", case_b), [r["latencies"]["B"] for r in reps_out])
         key = {"A": " ".join(a.args) or "(shared options)", "B": " ".join(b.args) or "(shared options)"}
         # Timing metrics from pairs: B and A on the same request, back to back.
-        pairs = [list(zip(r["latencies"]["A"], r["latencies"]["B"])) for r in reps_out]
+        pairs = [list(zip(r["latencies"]["A"], r["latencies"]["B"], strict=False)) for r in reps_out]
         result = compare_case(case_label(case_a), key, base, cand, thresholds, pairs=pairs)
-        aa = paired_ratio([list(zip(r["latencies"]["A"], r["latencies"]["A2"])) for r in reps_out], seed=1)
+        aa = paired_ratio([list(zip(r["latencies"]["A"], r["latencies"]["A2"], strict=False)) for r in reps_out], seed=1)
         result.noise = (aa.high - aa.low) / 2
         if result.noise > thresholds["throughput"] / 2:
             result.verdict = "inconclusive"
@@ -214,4 +223,3 @@ def run_ab(
         f"for {seconds:g} s; the A/A noise floor is the half-width of the 95% interval of A' vs A"
     ]
     return Comparison(cases=results, only_in_baseline=[], only_in_current=[], notes=notes, thresholds=thresholds)
-

@@ -43,9 +43,13 @@ def serve(inp: IO[str], out: IO[str]) -> None:
             model = ResolvedModel.from_payload(job["model"])
             if model.local_files_only:
                 os.environ["HF_HUB_OFFLINE"] = "1"
-            scorer = get_backend(job["backend"]).load(model, job["device"], job["dtype"], job["threads"], job["max_length"])
+            scorer = get_backend(job["backend"]).load(
+                model, job["device"], job["dtype"], job["threads"], job["max_length"]
+            )
             scorer.set_order(job.get("order", "given"))
-            requests = build_requests(job["workload"], scorer.words(), job["depth"], scorer.info.max_length, job["seed"])
+            requests = build_requests(
+                job["workload"], scorer.words(), job["depth"], scorer.info.max_length, job["seed"]
+            )
             loaded.append((scorer, requests, job["batch_size"]))
         for scorer, requests, batch in loaded:
             for request in warmup_requests(requests, 2):

@@ -25,10 +25,34 @@ from rerank_bench.measure.stats import (
 )
 from rerank_bench.results.store import read_rows, read_samples, samples_path_for
 
-MATCH_FIELDS = ("model", "revision", "weights", "backend", "dtype", "device", "batch_size", "depth", "max_length",
-                "order", "threads", "workload", "seed")  # fmt: skip
-REQUIRED_COLUMNS = ("schema_version", "run_id", "case_id", "utc_time", "hardware_fingerprint", "status",
-                    "pairs_per_s", "p50_ms", "p95_ms", "peak_rss_mib", *MATCH_FIELDS)  # fmt: skip
+MATCH_FIELDS = (
+    "model",
+    "revision",
+    "weights",
+    "backend",
+    "dtype",
+    "device",
+    "batch_size",
+    "depth",
+    "max_length",
+    "order",
+    "threads",
+    "workload",
+    "seed",
+)
+REQUIRED_COLUMNS = (
+    "schema_version",
+    "run_id",
+    "case_id",
+    "utc_time",
+    "hardware_fingerprint",
+    "status",
+    "pairs_per_s",
+    "p50_ms",
+    "p95_ms",
+    "peak_rss_mib",
+    *MATCH_FIELDS,
+)
 METRICS = ("throughput", "p50", "p95", "memory")
 DEFAULT_THRESHOLDS = {"throughput": 0.05, "p50": 0.05, "p95": 0.05, "memory": 0.10}
 
@@ -211,26 +235,72 @@ def compare_case(
     shown = _invert(mean)
     base_tp = float(baseline.row["depth"]) * 1000.0 / fmean(base_pool)
     cur_tp = float(current.row["depth"]) * 1000.0 / fmean(cur_pool)
-    metrics.append(MetricResult("throughput", base_tp, cur_tp, shown.ratio, shown.low, shown.high,
-                                thresholds["throughput"], verdict(mean, thresholds["throughput"]), note))  # fmt: skip
+    metrics.append(
+        MetricResult(
+            "throughput",
+            base_tp,
+            cur_tp,
+            shown.ratio,
+            shown.low,
+            shown.high,
+            thresholds["throughput"],
+            verdict(mean, thresholds["throughput"]),
+            note,
+        )
+    )
     for metric, statistic, q in (("p50", "median", 50), ("p95", "p95", 95)):
         need = min_samples_for(q)
         n_base, n_cur = sum(map(len, baseline.runs)), sum(map(len, current.runs))
         if min(n_base, n_cur) < need:
-            metrics.append(MetricResult(metric, None, None, None, None, None, thresholds[metric], "n/a",
-                                        f"needs {need} queries a side, has {n_base} and {n_cur}"))  # fmt: skip
+            metrics.append(
+                MetricResult(
+                    metric,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    thresholds[metric],
+                    "n/a",
+                    f"needs {need} queries a side, has {n_base} and {n_cur}",
+                )
+            )
             continue
         ratio = estimate(statistic)
         base_value, cur_value = percentile(base_pool, q), percentile(cur_pool, q)
-        metrics.append(MetricResult(metric, base_value, cur_value, ratio.ratio, ratio.low, ratio.high,
-                                    thresholds[metric], verdict(ratio, thresholds[metric]), note))  # fmt: skip
+        metrics.append(
+            MetricResult(
+                metric,
+                base_value,
+                cur_value,
+                ratio.ratio,
+                ratio.low,
+                ratio.high,
+                thresholds[metric],
+                verdict(ratio, thresholds[metric]),
+                note,
+            )
+        )
     base_mem, cur_mem = baseline.memory_mib(), current.memory_mib()
     if base_mem and cur_mem:
         ratio = cur_mem / base_mem
         tolerance = thresholds["memory"]
-        mem_verdict = "regressed" if ratio > 1 + tolerance else "improved" if ratio < 1 / (1 + tolerance) else "unchanged"
-        metrics.append(MetricResult("memory", base_mem, cur_mem, ratio, None, None, tolerance, mem_verdict,
-                                    "plain tolerance: peak memory is nearly deterministic"))  # fmt: skip
+        mem_verdict = (
+            "regressed" if ratio > 1 + tolerance else "improved" if ratio < 1 / (1 + tolerance) else "unchanged"
+        )
+        metrics.append(
+            MetricResult(
+                "memory",
+                base_mem,
+                cur_mem,
+                ratio,
+                None,
+                None,
+                tolerance,
+                mem_verdict,
+                "plain tolerance: peak memory is nearly deterministic",
+            )
+        )
     return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
 
 
@@ -261,8 +331,13 @@ class Comparison:
             "counts": self.counts,
             "thresholds": self.thresholds,
             "cases": [
-                {"label": c.label, "key": c.key, "verdict": c.verdict, "noise": c.noise,
-                 "metrics": [m.__dict__ for m in c.metrics]}  # fmt: skip
+                {
+                    "label": c.label,
+                    "key": c.key,
+                    "verdict": c.verdict,
+                    "noise": c.noise,
+                    "metrics": [m.__dict__ for m in c.metrics],
+                }
                 for c in self.cases
             ],
             "only_in_baseline": self.only_in_baseline,
@@ -272,8 +347,10 @@ class Comparison:
 
 
 def case_label(key: dict[str, str]) -> str:
-    return f"{key.get('model', '?')} {key.get('backend', '')}/{key.get('dtype', '')} {key.get('device', '')} " \
-           f"batch {key.get('batch_size', '?')} depth {key.get('depth', '?')}"
+    return (
+        f"{key.get('model', '?')} {key.get('backend', '')}/{key.get('dtype', '')} {key.get('device', '')} "
+        f"batch {key.get('batch_size', '?')} depth {key.get('depth', '?')}"
+    )
 
 
 def compare_files(
@@ -299,7 +376,10 @@ def compare_files(
             f"{', '.join(sorted(cur.hardware))} ({', '.join(sorted(cur.fingerprints))})"
         )
         if not allow_different_hardware:
-            raise UsageError(f"different hardware: {message}", "compare runs from the same machine, or pass --allow-different-hardware")
+            raise UsageError(
+                f"different hardware: {message}",
+                "compare runs from the same machine, or pass --allow-different-hardware",
+            )
         notes.insert(0, f"DIFFERENT HARDWARE: {message}; differences may be the machine, not the change")
     fields = [f for f in MATCH_FIELDS if f not in ignore]
     cases = []
@@ -307,16 +387,18 @@ def compare_files(
         cur_case = cur.cases.get(key)
         if cur_case is None:
             continue
-        key_dict = dict(zip(fields, key))
+        key_dict = dict(zip(fields, key, strict=False))
         cases.append(compare_case(case_label(key_dict), key_dict, base_case, cur_case, thresholds))
-    only_base = [case_label(dict(zip(fields, k))) for k in base.cases if k not in cur.cases]
-    only_cur = [case_label(dict(zip(fields, k))) for k in cur.cases if k not in base.cases]
+    only_base = [case_label(dict(zip(fields, k, strict=False))) for k in base.cases if k not in cur.cases]
+    only_cur = [case_label(dict(zip(fields, k, strict=False))) for k in cur.cases if k not in base.cases]
     if not cases:
         raise UsageError(
             "no case of the baseline matches a case of the current run",
             f"unmatched: {len(only_base)} baseline, {len(only_cur)} current; --ignore FIELD drops a field from the match",
         )
-    return Comparison(cases=cases, only_in_baseline=only_base, only_in_current=only_cur, notes=notes, thresholds=thresholds)
+    return Comparison(
+        cases=cases, only_in_baseline=only_base, only_in_current=only_cur, notes=notes, thresholds=thresholds
+    )
 
 
 def github_benchmark_entries(comparison: Comparison) -> list[dict[str, Any]]:
@@ -330,10 +412,22 @@ def github_benchmark_entries(comparison: Comparison) -> list[dict[str, Any]]:
             if m.current is None:
                 continue
             if m.metric == "throughput":
-                out.append({"name": f"{case.label} ms/pair", "unit": "ms", "value": round(1000.0 / m.current, 4),
-                            "extra": f"{m.current:.1f} pairs/s; verdict {m.verdict}"})  # fmt: skip
+                out.append(
+                    {
+                        "name": f"{case.label} ms/pair",
+                        "unit": "ms",
+                        "value": round(1000.0 / m.current, 4),
+                        "extra": f"{m.current:.1f} pairs/s; verdict {m.verdict}",
+                    }
+                )
             else:
                 unit = "MiB" if m.metric == "memory" else "ms"
-                out.append({"name": f"{case.label} {m.metric}", "unit": unit, "value": round(m.current, 3),
-                            "extra": f"verdict {m.verdict}"})  # fmt: skip
+                out.append(
+                    {
+                        "name": f"{case.label} {m.metric}",
+                        "unit": unit,
+                        "value": round(m.current, 3),
+                        "extra": f"verdict {m.verdict}",
+                    }
+                )
     return out

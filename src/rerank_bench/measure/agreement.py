@@ -35,7 +35,7 @@ def spearman(a: list[float], b: list[float]) -> float | None:
         return None
     ra, rb = average_ranks(a), average_ranks(b)
     ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=False))
     va = sum((x - ma) ** 2 for x in ra)
     vb = sum((y - mb) ** 2 for y in rb)
     if va == 0 or vb == 0:
@@ -77,9 +77,9 @@ def compare_scores(reference: list[list[float]], candidate: list[list[float]]) -
     """Per request Spearman (mean and worst), mean top-10 overlap, and the largest absolute difference."""
     if len(reference) != len(candidate) or not reference:
         raise ValueError("need the same non-empty list of requests on both sides")
-    rhos = [r for r in (spearman(a, b) for a, b in zip(reference, candidate)) if r is not None]
-    overlaps = [top_k_overlap(a, b) for a, b in zip(reference, candidate)]
-    diff = max(abs(x - y) for a, b in zip(reference, candidate) for x, y in zip(a, b))
+    rhos = [r for r in (spearman(a, b) for a, b in zip(reference, candidate, strict=False)) if r is not None]
+    overlaps = [top_k_overlap(a, b) for a, b in zip(reference, candidate, strict=False)]
+    diff = max(abs(x - y) for a, b in zip(reference, candidate, strict=False) for x, y in zip(a, b, strict=False))
     return Agreement(
         spearman_mean=sum(rhos) / len(rhos) if rhos else None,
         spearman_worst=min(rhos) if rhos else None,

@@ -27,7 +27,7 @@ def best_batches(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         metric = "p95_ms" if all(cell_number(r.get("p95_ms")) is not None for r in members) else "p50_ms"
         with_metric = [r for r in members if cell_number(r.get(metric)) is not None]
         lowest = min(with_metric, key=lambda r: cell_number(r[metric]) or float("inf")) if with_metric else None
-        entry = dict(zip(GROUP_FIELDS, key))
+        entry = dict(zip(GROUP_FIELDS, key, strict=False))
         entry["depth"] = int(float(entry["depth"]))
         entry.update(
             best_throughput_batch=int(float(fastest["batch_size"])),

@@ -64,8 +64,18 @@ def measured_fields(scorer: Any, requests: list[Request], measurement: Any, dept
             measurement.real_tokens / measurement.tokens_computed if measurement.tokens_computed else None
         ),
     }
-    for name in ("mean_ms", "stdev_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
-                 "p50_ci_low_ms", "p50_ci_high_ms"):  # fmt: skip
+    for name in (
+        "mean_ms",
+        "stdev_ms",
+        "min_ms",
+        "max_ms",
+        "p50_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "p50_ci_low_ms",
+        "p50_ci_high_ms",
+    ):
         fields[name] = getattr(summary, name)
     return fields
 
@@ -81,7 +91,9 @@ def _free_device_memory(device: str) -> None:
 AGREEMENT_REQUESTS = 8  # requests scored once per case for ranking agreement with the reference
 
 
-def work_fields(scorer: Any, requests: list[Request], n_queries: int, measure_s: float, peak_gflops: float | None) -> dict[str, Any]:
+def work_fields(
+    scorer: Any, requests: list[Request], n_queries: int, measure_s: float, peak_gflops: float | None
+) -> dict[str, Any]:
     """FLOPs of the timed queries (they cycle through `requests`) at their real token lengths, and the rate."""
     shape = scorer.encoder_shape()
     if shape is None or n_queries == 0:
@@ -175,12 +187,31 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
         index, depth, batch, order = case["index"], case["depth"], case["batch_size"], case.get("order", "given")
         conn.send(("start", index))
         if (order, depth) in oom_at and batch > oom_at[order, depth]:
-            conn.send(("done", index, {"status": "skipped",
-                                       "status_reason": f"batch {oom_at[order, depth]} ran out of memory at depth {depth}"}, []))  # fmt: skip
+            conn.send(
+                (
+                    "done",
+                    index,
+                    {
+                        "status": "skipped",
+                        "status_reason": f"batch {oom_at[order, depth]} ran out of memory at depth {depth}",
+                    },
+                    [],
+                )
+            )
             continue
         if (order, depth) in pruned:
-            conn.send(("done", index, {"status": "skipped", "status_reason": "pruned: a smaller batch size was already "
-                                       f"{1 - prune_ratio:.0%} slower than the best"}, []))  # fmt: skip
+            conn.send(
+                (
+                    "done",
+                    index,
+                    {
+                        "status": "skipped",
+                        "status_reason": "pruned: a smaller batch size was already "
+                        f"{1 - prune_ratio:.0%} slower than the best",
+                    },
+                    [],
+                )
+            )
             continue
         try:
             scorer.set_order(order)
@@ -191,7 +222,12 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
                 scorer, requests, batch, settings, on_warm=lambda s, i=index: conn.send(("warm", i, s))
             )
             memory = tracker.end()
-            fields = {"status": "ok", "status_reason": "", **measured_fields(scorer, requests, measurement, depth), **memory}
+            fields = {
+                "status": "ok",
+                "status_reason": "",
+                **measured_fields(scorer, requests, measurement, depth),
+                **memory,
+            }
             fields.update(work_fields(scorer, requests, len(measurement.latencies_ms), measurement.measure_s, peak))
             rate, top = fields.get("pairs_per_s") or 0.0, best_rate.get((order, depth), 0.0)
             if prune_ratio and top and rate < prune_ratio * top:

@@ -26,8 +26,9 @@ def _cache_file() -> Path:
     return cache_root() / "matmul_peak.json"
 
 
-def measure_peak_gflops(torch: Any, dtype: str, device: str = "cpu", sizes: tuple[int, ...] = SIZES,
-                        seconds: float = SECONDS_PER_SIZE) -> float | None:  # fmt: skip
+def measure_peak_gflops(
+    torch: Any, dtype: str, device: str = "cpu", sizes: tuple[int, ...] = SIZES, seconds: float = SECONDS_PER_SIZE
+) -> float | None:
     """Best sustained GFLOP/s (GOP/s for int8) over the sizes; None where the dtype has no matmul here."""
     best = 0.0
     for n in sizes:
@@ -43,6 +44,7 @@ def measure_peak_gflops(torch: Any, dtype: str, device: str = "cpu", sizes: tupl
 
                 def op(a: Any = a) -> Any:
                     return a @ a
+
             op()
             sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
             sync()
@@ -58,8 +60,9 @@ def measure_peak_gflops(torch: Any, dtype: str, device: str = "cpu", sizes: tupl
     return best or None
 
 
-def measure_ort_peak_gflops(dtype: str, threads: int, sizes: tuple[int, ...] = SIZES,
-                            seconds: float = SECONDS_PER_SIZE) -> float | None:  # fmt: skip
+def measure_ort_peak_gflops(
+    dtype: str, threads: int, sizes: tuple[int, ...] = SIZES, seconds: float = SECONDS_PER_SIZE
+) -> float | None:
     """The same probe through ONNX Runtime's CPU MatMul (fp32) or MatMulInteger (int8); None elsewhere."""
     if dtype not in ("fp32", "int8"):
         return None
@@ -80,14 +83,23 @@ def measure_ort_peak_gflops(dtype: str, threads: int, sizes: tuple[int, ...] = S
             types, out = (TensorProto.UINT8, TensorProto.INT8), TensorProto.INT32
             a = np.random.randint(0, 255, (n, n), dtype=np.uint8)
             b = np.random.randint(-64, 64, (n, n), dtype=np.int8)
-        graph = helper.make_graph([node], "peak", [helper.make_tensor_value_info("a", types[0], [n, n]),
-                                                   helper.make_tensor_value_info("b", types[1], [n, n])],
-                                  [helper.make_tensor_value_info("c", out, [n, n])])  # fmt: skip
+        graph = helper.make_graph(
+            [node],
+            "peak",
+            [
+                helper.make_tensor_value_info("a", types[0], [n, n]),
+                helper.make_tensor_value_info("b", types[1], [n, n]),
+            ],
+            [helper.make_tensor_value_info("c", out, [n, n])],
+        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         try:
-            session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
-                                           options, providers=["CPUExecutionProvider"])  # fmt: skip
+            session = ort.InferenceSession(
+                helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
+                options,
+                providers=["CPUExecutionProvider"],
+            )
             session.run(None, {"a": a, "b": b})
         except Exception:  # noqa: BLE001 - an ORT build without the op: no figure from it
             return best or None
@@ -99,7 +111,9 @@ def measure_ort_peak_gflops(dtype: str, threads: int, sizes: tuple[int, ...] = S
     return best or None
 
 
-def cached_peak_gflops(fingerprint: str, device: str, threads: int, dtype: str, torch: Any | None = None) -> float | None:
+def cached_peak_gflops(
+    fingerprint: str, device: str, threads: int, dtype: str, torch: Any | None = None
+) -> float | None:
     key = f"{fingerprint}/{device}/{threads}t/{dtype}/v2"  # v2: best of torch and ONNX Runtime
     path = _cache_file()
     cache: dict[str, Any] = {}

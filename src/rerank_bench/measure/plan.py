@@ -20,9 +20,21 @@ from rerank_bench.models.resolve import ResolvedModel
 DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
 DEFAULT_DEPTHS = (10, 20, 50, 100)
 KEY_FIELDS = (
-    "model", "model_id", "revision", "weights", "backend", "dtype", "device", "batch_size", "depth", "max_length",
-    "order", "threads", "workload", "seed",
-)  # fmt: skip
+    "model",
+    "model_id",
+    "revision",
+    "weights",
+    "backend",
+    "dtype",
+    "device",
+    "batch_size",
+    "depth",
+    "max_length",
+    "order",
+    "threads",
+    "workload",
+    "seed",
+)
 
 
 @dataclass(frozen=True)
@@ -65,8 +77,10 @@ class Case:
 
     def describe(self) -> str:
         threads = f" {self.threads}t" if self.device == "cpu" else ""
-        return (f"{self.model.name} {self.backend}/{self.dtype} {self.device}{threads} {self.order} "
-                f"batch {self.batch_size} depth {self.depth}")
+        return (
+            f"{self.model.name} {self.backend}/{self.dtype} {self.device}{threads} {self.order} "
+            f"batch {self.batch_size} depth {self.depth}"
+        )
 
 
 def case_id_for(key: dict[str, Any]) -> str:
@@ -85,7 +99,9 @@ def parse_int_list(text: str, option: str, minimum: int = 1) -> tuple[int, ...]:
         try:
             value = int(part)
         except ValueError:
-            raise UsageError(f"{option} takes a comma list of integers, and {part!r} is not one", f"for example {option} 8,16,32") from None
+            raise UsageError(
+                f"{option} takes a comma list of integers, and {part!r} is not one", f"for example {option} 8,16,32"
+            ) from None
         if value < minimum:
             raise UsageError(f"{option} values must be at least {minimum}, got {value}")
         values.append(value)
@@ -130,8 +146,20 @@ def expand_cases(
     for index, (model, backend, dtype, n_threads, order, depth, batch) in enumerate(grid):
         length = max_length if max_length is not None else model.max_length
         cases.append(
-            Case(index=index, model=model, backend=backend, dtype=dtype, device=device, batch_size=batch,
-                 depth=depth, max_length=length, order=order, threads=n_threads, workload=workload, seed=seed,
-                 skip=skip(backend, dtype) if skip else None)  # fmt: skip
+            Case(
+                index=index,
+                model=model,
+                backend=backend,
+                dtype=dtype,
+                device=device,
+                batch_size=batch,
+                depth=depth,
+                max_length=length,
+                order=order,
+                threads=n_threads,
+                workload=workload,
+                seed=seed,
+                skip=skip(backend, dtype) if skip else None,
+            )
         )
     return cases

@@ -163,8 +163,21 @@ def plan_sweep(
         return skip_reason(backend, dtype, traits, missing[backend])
 
     counts = request.thread_counts if device == "cpu" else None
-    cases = expand_cases(models, request.batch_sizes, request.depths, device, threads, label, request.seed,
-                         request.max_length, request.backends, request.dtypes, request.orders, counts, skip)  # fmt: skip
+    cases = expand_cases(
+        models,
+        request.batch_sizes,
+        request.depths,
+        device,
+        threads,
+        label,
+        request.seed,
+        request.max_length,
+        request.backends,
+        request.dtypes,
+        request.orders,
+        counts,
+        skip,
+    )
     if request.shard is not None:
         k, n = request.shard
         # By case index over the full grid: every shard sees the same grid, so the slices never overlap.
@@ -180,7 +193,9 @@ def plan_sweep(
             if row.get("status") in DONE_STATUSES and row.get("case_id") in planned:
                 done.add(row["case_id"])
                 resumed.append(row)
-    return SweepPlan(cases=cases, output=output, workload=workload, notices=notices, already_done=done, resumed_rows=resumed)
+    return SweepPlan(
+        cases=cases, output=output, workload=workload, notices=notices, already_done=done, resumed_rows=resumed
+    )
 
 
 def device_traits(device: str, machine: MachineReport) -> DeviceTraits:
@@ -193,7 +208,9 @@ def device_traits(device: str, machine: MachineReport) -> DeviceTraits:
                 major, _, minor = gpu.compute_capability.partition(".")
                 capability = (int(major), int(minor or 0))
     providers = tuple(machine.software.get("onnxruntime_providers") or ())
-    return DeviceTraits(kind=kind, cpu_flags=frozenset(machine.cpu.isa_flags), cuda_capability=capability, ort_providers=providers)
+    return DeviceTraits(
+        kind=kind, cpu_flags=frozenset(machine.cpu.isa_flags), cuda_capability=capability, ort_providers=providers
+    )
 
 
 def _is_reference(case: Case) -> bool:
@@ -241,8 +258,16 @@ def _stop(process: Any, finished: bool) -> None:
 class _GroupRun:
     """Runs one load group in a child process and turns whatever happens into rows."""
 
-    def __init__(self, cases: list[Case], plan: SweepPlan, settings: MeasureSettings, write: Callable[[Case, dict[str, Any], list[float]], None], events: SweepEvents,
-                 fingerprint: str = "", reference: dict[int, list[list[float]]] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cases: list[Case],
+        plan: SweepPlan,
+        settings: MeasureSettings,
+        write: Callable[[Case, dict[str, Any], list[float]], None],
+        events: SweepEvents,
+        fingerprint: str = "",
+        reference: dict[int, list[list[float]]] | None = None,
+    ) -> None:
         self.fingerprint = fingerprint
         self.reference = reference  # depth -> reference scores of the agreement requests
         self.cases = {c.index: c for c in cases}
@@ -261,10 +286,18 @@ class _GroupRun:
         first = self.cases[self.order[0]]
         return {
             "model": first.model.to_payload(),
-            "group": {"backend": first.backend, "dtype": first.dtype, "device": first.device,
-                      "threads": first.threads, "max_length": first.max_length, "fingerprint": self.fingerprint},  # fmt: skip
-            "cases": [{"index": c.index, "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed, "order": c.order}
-                      for c in (self.cases[i] for i in self.order)],  # fmt: skip
+            "group": {
+                "backend": first.backend,
+                "dtype": first.dtype,
+                "device": first.device,
+                "threads": first.threads,
+                "max_length": first.max_length,
+                "fingerprint": self.fingerprint,
+            },
+            "cases": [
+                {"index": c.index, "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed, "order": c.order}
+                for c in (self.cases[i] for i in self.order)
+            ],
             "workload": self.plan.workload,
             "settings": asdict(self.settings),
             "agreement": bool(self.reference),
@@ -289,7 +322,9 @@ class _GroupRun:
         self.current = None
         self.deadline = None
 
-    def _fail_rest(self, status: str, reason: str, first_status: str | None = None, first_reason: str | None = None) -> None:
+    def _fail_rest(
+        self, status: str, reason: str, first_status: str | None = None, first_reason: str | None = None
+    ) -> None:
         for n, index in enumerate(list(self.pending)):
             if n == 0 and self.current == index and first_status:
                 self._finish(index, {"status": first_status, "status_reason": first_reason or reason}, [])
@@ -371,7 +406,9 @@ class _GroupRun:
         )
 
 
-def _reference_scores(cases: list[Case], plan: SweepPlan, settings: MeasureSettings) -> tuple[dict[int, list[list[float]]], str | None]:
+def _reference_scores(
+    cases: list[Case], plan: SweepPlan, settings: MeasureSettings
+) -> tuple[dict[int, list[list[float]]], str | None]:
     """Reference scores (torch fp32, given order) of the agreement requests at each depth of these cases,
     from a short-lived worker; ({}, why) when the reference cannot be had."""
     from rerank_bench.measure.child import reference_main
@@ -379,8 +416,13 @@ def _reference_scores(cases: list[Case], plan: SweepPlan, settings: MeasureSetti
     first = cases[0]
     payload = {
         "model": first.model.to_payload(),
-        "group": {"backend": REFERENCE[0], "dtype": REFERENCE[1], "device": first.device, "threads": first.threads,
-                  "max_length": first.max_length},  # fmt: skip
+        "group": {
+            "backend": REFERENCE[0],
+            "dtype": REFERENCE[1],
+            "device": first.device,
+            "threads": first.threads,
+            "max_length": first.max_length,
+        },
         "depths": sorted({c.depth for c in cases}),
         "seed": first.seed,
         "workload": plan.workload,
@@ -424,7 +466,9 @@ def _needs_reference(cases: list[Case]) -> bool:
     return any(c.skip is None and not _is_reference(c) and c.backend != "fake" for c in cases)
 
 
-def run_sweep(plan: SweepPlan, machine: MachineReport, settings: MeasureSettings, events: SweepEvents | None = None) -> SweepOutcome:
+def run_sweep(
+    plan: SweepPlan, machine: MachineReport, settings: MeasureSettings, events: SweepEvents | None = None
+) -> SweepOutcome:
     events = events or QuietEvents()
     run_id = new_run_id()
     meta = run_metadata(machine, run_id)
@@ -454,7 +498,9 @@ def run_sweep(plan: SweepPlan, machine: MachineReport, settings: MeasureSettings
                 ref_key = (first.model.spec, first.device, first.max_length, first.seed)
                 same_model = [c for c in runnable if (c.model.spec, c.device, c.max_length, c.seed) == ref_key]
                 if plan.agreement and ref_key not in references and _needs_reference(same_model):
-                    events.notice(f"{first.model.name}: scoring the agreement requests with the reference (torch fp32, given order)")
+                    events.notice(
+                        f"{first.model.name}: scoring the agreement requests with the reference (torch fp32, given order)"
+                    )
                     references[ref_key], problem = _reference_scores(same_model, plan, settings)
                     if problem:
                         events.notice(f"{first.model.name}: no ranking agreement: {problem}")

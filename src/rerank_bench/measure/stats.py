@@ -274,7 +274,10 @@ def paired_ratio(
     ratios = np.empty(resamples)
     for b in range(resamples):
         chosen = np.concatenate(
-            [arrays[i][rng.integers(0, len(arrays[i]), len(arrays[i]))] for i in rng.integers(0, len(arrays), len(arrays))]
+            [
+                arrays[i][rng.integers(0, len(arrays[i]), len(arrays[i]))]
+                for i in rng.integers(0, len(arrays), len(arrays))
+            ]
         )
         ratios[b] = float(stat(chosen[:, 1])) / float(stat(chosen[:, 0]))
     alpha = (1 - confidence) / 2

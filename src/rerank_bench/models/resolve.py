@@ -29,7 +29,12 @@ TOKENIZER_FILES = (
     "tokenizer.model",
     "vocab.json",
 )
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 @dataclass(frozen=True)
@@ -127,8 +132,19 @@ def resolve_model(
     common = dict(trust_remote_code=trust_remote_code, allow_random_head=allow_random_head)
 
     if spec.startswith("fake:"):
-        return ResolvedModel(spec=spec, name=spec, source="fake", load_path=spec, hub_id=None, revision=None,
-                             weights="random", local_files_only=True, catalog_alias=None, max_length=512, **common)  # fmt: skip
+        return ResolvedModel(
+            spec=spec,
+            name=spec,
+            source="fake",
+            load_path=spec,
+            hub_id=None,
+            revision=None,
+            weights="random",
+            local_files_only=True,
+            catalog_alias=None,
+            max_length=512,
+            **common,
+        )
 
     folder = Path(spec).expanduser()
     if folder.is_dir():
@@ -138,9 +154,19 @@ def resolve_model(
                 "use --weights auto or real with a folder",
             )
         _check_local_folder(folder, allow_random_head)
-        return ResolvedModel(spec=spec, name=folder.name, source="local", load_path=str(folder.resolve()),
-                             hub_id=None, revision=revision, weights="real", local_files_only=True,
-                             catalog_alias=None, max_length=None, **common)  # fmt: skip
+        return ResolvedModel(
+            spec=spec,
+            name=folder.name,
+            source="local",
+            load_path=str(folder.resolve()),
+            hub_id=None,
+            revision=revision,
+            weights="real",
+            local_files_only=True,
+            catalog_alias=None,
+            max_length=None,
+            **common,
+        )
     if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
         raise ModelError(f"no such model folder: {spec}", "check the path")
 
@@ -160,9 +186,20 @@ def resolve_model(
 
     def twin(notice: str | None) -> ResolvedModel:
         assert entry is not None
-        return ResolvedModel(spec=spec, name=entry.alias, source="twin", load_path="", hub_id=hub_id,
-                             revision=revision, weights="random", local_files_only=True, catalog_alias=entry.alias,
-                             max_length=entry.max_length, notice=notice, **common)  # fmt: skip
+        return ResolvedModel(
+            spec=spec,
+            name=entry.alias,
+            source="twin",
+            load_path="",
+            hub_id=hub_id,
+            revision=revision,
+            weights="random",
+            local_files_only=True,
+            catalog_alias=entry.alias,
+            max_length=entry.max_length,
+            notice=notice,
+            **common,
+        )
 
     if weights == "random":
         if entry is None:
@@ -179,10 +216,19 @@ def resolve_model(
         folder, commit = cached
         config = json.loads((folder / "config.json").read_text())
         check_architectures(config.get("architectures"), hub_id, allow_random_head)
-        return ResolvedModel(spec=spec, name=name, source="cache", load_path=str(folder), hub_id=hub_id,
-                             revision=commit, weights="real", local_files_only=True,
-                             catalog_alias=entry.alias if entry else None,
-                             max_length=max_length, **common)  # fmt: skip
+        return ResolvedModel(
+            spec=spec,
+            name=name,
+            source="cache",
+            load_path=str(folder),
+            hub_id=hub_id,
+            revision=commit,
+            weights="real",
+            local_files_only=True,
+            catalog_alias=entry.alias if entry else None,
+            max_length=max_length,
+            **common,
+        )
 
     reason = "HF_HUB_OFFLINE is set" if _offline() else None
     if reason is None:
@@ -205,9 +251,19 @@ def resolve_model(
         except Exception as exc:  # noqa: BLE001 - any network failure means: no Hub from here
             reason = f"the Hugging Face Hub is unreachable ({type(exc).__name__})"
         else:
-            return ResolvedModel(spec=spec, name=name, source="hub", load_path=hub_id, hub_id=hub_id,
-                                 revision=commit or revision, weights="real", local_files_only=False,
-                                 catalog_alias=entry.alias if entry else None, max_length=max_length, **common)  # fmt: skip
+            return ResolvedModel(
+                spec=spec,
+                name=name,
+                source="hub",
+                load_path=hub_id,
+                hub_id=hub_id,
+                revision=commit or revision,
+                weights="real",
+                local_files_only=False,
+                catalog_alias=entry.alias if entry else None,
+                max_length=max_length,
+                **common,
+            )
 
     if weights == "auto" and entry is not None:
         return twin(
@@ -216,6 +272,8 @@ def resolve_model(
         )
     raise ModelError(
         f"{reason} and {hub_id} is not in the local Hugging Face cache",
-        "connect and retry, download it first (hf download " + hub_id + ")"
+        "connect and retry, download it first (hf download "
+        + hub_id
+        + ")"
         + (", or use --weights random to measure its twin" if entry else ""),
     )

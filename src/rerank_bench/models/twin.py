@@ -69,10 +69,16 @@ def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
         )
         return PreTrainedTokenizerFast(
             tokenizer_object=tok,
-            bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="<unk>",
-            pad_token="<pad>", mask_token=mask, model_max_length=max_length,
+            bos_token="<s>",
+            eos_token="</s>",
+            sep_token="</s>",
+            cls_token="<s>",
+            unk_token="<unk>",
+            pad_token="<pad>",
+            mask_token=mask,
+            model_max_length=max_length,
             model_input_names=["input_ids", "attention_mask"],
-        )  # fmt: skip
+        )
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
@@ -80,9 +86,14 @@ def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token=mask,
-        model_max_length=max_length, model_input_names=["input_ids", "token_type_ids", "attention_mask"],
-    )  # fmt: skip
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token=mask,
+        model_max_length=max_length,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
 
 
 def cached_tokenizer(hub_id: str, revision: str | None) -> Any | None:
@@ -100,7 +111,9 @@ def twin_key(entry: CatalogModel, max_length: int) -> str:
     return f"{entry.alias}-{hashlib.sha256(payload.encode()).hexdigest()[:10]}"
 
 
-def build_twin(entry: CatalogModel, max_length: int, revision: str | None = None, root: Path | None = None) -> tuple[Path, str]:
+def build_twin(
+    entry: CatalogModel, max_length: int, revision: str | None = None, root: Path | None = None
+) -> tuple[Path, str]:
     """A directory holding the twin (config, random weights, tokenizer); built once, then reused.
 
     Returns (path, tokenizer_source) where tokenizer_source is "own" or "offline".
@@ -132,7 +145,9 @@ def build_twin(entry: CatalogModel, max_length: int, revision: str | None = None
         tokenizer.model_max_length = max_length
         tokenizer.save_pretrained(work)
         (work / "rerank_bench_twin.json").write_text(
-            json.dumps({"alias": entry.alias, "hub_id": entry.hub_id, "tokenizer_source": source, "random_weights": True})
+            json.dumps(
+                {"alias": entry.alias, "hub_id": entry.hub_id, "tokenizer_source": source, "random_weights": True}
+            )
         )
         try:
             work.rename(target)

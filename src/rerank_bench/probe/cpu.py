@@ -62,9 +62,24 @@ def cpuinfo_fields(root: Path) -> tuple[str, list[str]]:
 
 
 _RELEVANT_FLAGS = [
-    "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
-    "amx_tile", "amx_bf16", "amx_int8", "asimd", "asimddp", "sve", "sve2", "bf16", "i8mm",
-]  # fmt: skip
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "asimddp",
+    "sve",
+    "sve2",
+    "bf16",
+    "i8mm",
+]
 
 
 def isa_from_flags(flags: list[str], machine: str) -> str:
@@ -91,8 +106,12 @@ def cgroup_cpu_quota(root: Path) -> float | None:
         parts = v2.split()
         quota, period = parts[0], parts[1] if len(parts) > 1 else "100000"
         return None if quota == "max" else int(quota) / int(period)
-    quota_text = _read(root, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us") or _read(root, "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us")
-    period_text = _read(root, "/sys/fs/cgroup/cpu/cpu.cfs_period_us") or _read(root, "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us")
+    quota_text = _read(root, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us") or _read(
+        root, "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us"
+    )
+    period_text = _read(root, "/sys/fs/cgroup/cpu/cpu.cfs_period_us") or _read(
+        root, "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us"
+    )
     if quota_text and period_text:
         quota_us = int(quota_text.strip())
         if quota_us > 0:

@@ -35,7 +35,9 @@ def resolve_device(requested: str, torch_module: Any | None = None) -> str:
         index = int(text.split(":")[1]) if ":" in text else 0
         count = int(torch.cuda.device_count())
         if index >= count:
-            raise EnvironmentProblem(f"--device {requested}: only {count} CUDA device(s) are visible", "check CUDA_VISIBLE_DEVICES")
+            raise EnvironmentProblem(
+                f"--device {requested}: only {count} CUDA device(s) are visible", "check CUDA_VISIBLE_DEVICES"
+            )
         return f"cuda:{index}"
     if not mps_ok:
         raise EnvironmentProblem("--device mps: MPS is not available here (Apple silicon with macOS 12.3+ only)")

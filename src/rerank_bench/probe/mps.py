@@ -17,11 +17,17 @@ def probe_mps(torch_module: Any | None = None) -> dict[str, Any]:
             return {"available": False, "reason": "torch not importable", "recommended_max_memory_mib": None}
     mps = getattr(torch.backends, "mps", None)
     if mps is None or not mps.is_built():
-        return {"available": False, "reason": "this torch build has no MPS support (MPS is macOS only)",
-                "recommended_max_memory_mib": None}
+        return {
+            "available": False,
+            "reason": "this torch build has no MPS support (MPS is macOS only)",
+            "recommended_max_memory_mib": None,
+        }
     if not mps.is_available():
-        return {"available": False, "reason": "MPS built but not available (needs macOS 12.3+ on Apple silicon)",
-                "recommended_max_memory_mib": None}
+        return {
+            "available": False,
+            "reason": "MPS built but not available (needs macOS 12.3+ on Apple silicon)",
+            "recommended_max_memory_mib": None,
+        }
     recommended = None
     try:
         # Unified memory: Metal's recommended working set is the share of RAM the GPU may use.

@@ -215,9 +215,7 @@ def query_gpus(lib: Any | None = None, environ: dict[str, str] | None = None) ->
     if not gpus:
         reason = "NVML found no NVIDIA GPU"
     elif len(gpus) > 1 and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
-        reason = (
-            "cuda_index assumes PCI bus order; set CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA numbers GPUs the same way"
-        )
+        reason = "cuda_index assumes PCI bus order; set CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA numbers GPUs the same way"
     return NvmlReport(
         gpus=gpus,
         reason=reason,

@@ -8,7 +8,13 @@ from rich.table import Table
 
 from rerank_bench.gate.compare import Comparison, MetricResult
 
-MARK = {"regressed": "❌ regressed", "improved": "✅ improved", "unchanged": "unchanged", "inconclusive": "❔ inconclusive", "n/a": "n/a"}
+MARK = {
+    "regressed": "❌ regressed",
+    "improved": "✅ improved",
+    "unchanged": "unchanged",
+    "inconclusive": "❔ inconclusive",
+    "n/a": "n/a",
+}
 
 
 def _ratio(m: MetricResult) -> str:
@@ -31,15 +37,29 @@ def render_table(comparison: Comparison, console: Console, title: str) -> None:
         style = "bold red" if note.startswith("DIFFERENT HARDWARE") else "yellow"
         console.print(f"[{style}]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     table = Table(title=title)
-    for name, right in (("case", False), ("metric", False), ("baseline", True), ("current", True),
-                        ("change [95% CI]", True), ("threshold", True), ("verdict", False)):  # fmt: skip
+    for name, right in (
+        ("case", False),
+        ("metric", False),
+        ("baseline", True),
+        ("current", True),
+        ("change [95% CI]", True),
+        ("threshold", True),
+        ("verdict", False),
+    ):
         table.add_column(name, justify="right" if right else "left")
     for case in comparison.cases:
         label = case.label + (f"\nA/A noise ±{case.noise * 100:.1f}%" if case.noise is not None else "")
         for i, m in enumerate(case.metrics):
             verdict = MARK.get(m.verdict, m.verdict) + (f" ({m.note})" if m.verdict == "n/a" and m.note else "")
-            table.add_row(label if i == 0 else "", m.metric, _value(m, m.baseline), _value(m, m.current), _ratio(m),
-                          f"{m.threshold * 100:.0f}%", verdict)  # fmt: skip
+            table.add_row(
+                label if i == 0 else "",
+                m.metric,
+                _value(m, m.baseline),
+                _value(m, m.current),
+                _ratio(m),
+                f"{m.threshold * 100:.0f}%",
+                verdict,
+            )
         table.add_row("", "[bold]case[/]", "", "", "", "", f"[bold]{MARK[case.verdict]}[/]", end_section=True)
     console.print(table)
     _unmatched(comparison, console.print)
@@ -57,7 +77,13 @@ def _unmatched(comparison: Comparison, emit: object) -> None:
 def render_markdown(comparison: Comparison, title: str) -> str:
     counts = comparison.counts
     lines = [f"## {title}", ""]
-    headline = "❌ **regression**" if counts["regressed"] else "❔ **inconclusive**" if counts["inconclusive"] else "✅ **no regression**"
+    headline = (
+        "❌ **regression**"
+        if counts["regressed"]
+        else "❔ **inconclusive**"
+        if counts["inconclusive"]
+        else "✅ **no regression**"
+    )
     lines.append(f"{headline}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
     lines.append("")
     for note in comparison.notes:
@@ -79,5 +105,7 @@ def render_markdown(comparison: Comparison, title: str) -> str:
         lines.append("")
         lines.extend(f"- {u}" for u in unmatched)
     lines.append("")
-    lines.append("A regression needs the change to pass the threshold and its bootstrap 95% interval to exclude no change.")
+    lines.append(
+        "A regression needs the change to pass the threshold and its bootstrap 95% interval to exclude no change."
+    )
     return "\n".join(lines) + "\n"

@@ -43,7 +43,9 @@ def render_probe(report: dict[str, Any], console: Console) -> None:
                 f" · CC {_fmt(gpu['compute_capability'])} · {_fmt(gpu['power_limit_w'])} W · MIG {_fmt(gpu['mig_mode'])}"
                 f" · cuda:{_fmt(gpu['cuda_index'])}",
             )
-        table.add_row("NVIDIA driver", f"{_fmt(report['nvidia_driver_version'])} (CUDA {_fmt(report['cuda_driver_version'])})")
+        table.add_row(
+            "NVIDIA driver", f"{_fmt(report['nvidia_driver_version'])} (CUDA {_fmt(report['cuda_driver_version'])})"
+        )
     else:
         table.add_row("NVIDIA GPUs", f"none: {report['gpu_reason']}")
     if report["gpus"] and report["gpu_reason"]:
@@ -51,7 +53,13 @@ def render_probe(report: dict[str, Any], console: Console) -> None:
     mps = report["mps"]
     table.add_row("Apple MPS", "available" if mps["available"] else f"no: {mps['reason']}")
     sw = report["software"]
-    build = sw.get("torch_cuda") and f"CUDA {sw['torch_cuda']}" or sw.get("torch_hip") and f"ROCm {sw['torch_hip']}" or "CPU"
+    build = (
+        sw.get("torch_cuda")
+        and f"CUDA {sw['torch_cuda']}"
+        or sw.get("torch_hip")
+        and f"ROCm {sw['torch_hip']}"
+        or "CPU"
+    )
     table.add_row("torch", f"{_fmt(sw.get('torch'))} ({build} build)")
     table.add_row("transformers", _fmt(sw.get("transformers")))
     table.add_row("sentence-transformers", _fmt(sw.get("sentence_transformers")))

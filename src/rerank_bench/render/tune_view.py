@@ -24,39 +24,83 @@ def _agreement(agreement: dict[str, Any]) -> str:
 
 def render_tune(result: Any, console: Console, limit: int = 20) -> None:
     search = Table(title=f"tune {result.model} at depth {result.depth}: search (fastest first)")
-    for name, right in (("configuration", False), ("pairs/s", True), ("p50 ms", True), ("slowest ms", True),
-                        ("rho mean", True), ("top10", True), ("GFLOP/s", True), ("of peak", True), ("status", False)):  # fmt: skip
+    for name, right in (
+        ("configuration", False),
+        ("pairs/s", True),
+        ("p50 ms", True),
+        ("slowest ms", True),
+        ("rho mean", True),
+        ("top10", True),
+        ("GFLOP/s", True),
+        ("of peak", True),
+        ("status", False),
+    ):
         search.add_column(name, justify="right" if right else "left")
     shown = [c for c in result.candidates if c["status"] == "ok"][:limit]
     for c in shown:
         peak = f"{c['fraction_of_peak']:.0%}" if c.get("fraction_of_peak") is not None else "-"
-        search.add_row(_config(c), _f(c["pairs_per_s"]), _f(c["p50_ms"]), _f(c["max_ms"]),
-                       _f(c["agreement_spearman_mean"], 4), _f(c["agreement_top10_overlap"], 2),
-                       _f(c["gflop_per_s"], 0), peak, "ok")  # fmt: skip
+        search.add_row(
+            _config(c),
+            _f(c["pairs_per_s"]),
+            _f(c["p50_ms"]),
+            _f(c["max_ms"]),
+            _f(c["agreement_spearman_mean"], 4),
+            _f(c["agreement_top10_overlap"], 2),
+            _f(c["gflop_per_s"], 0),
+            peak,
+            "ok",
+        )
     skipped = [c for c in result.candidates if c["status"] != "ok"]
     console.print(search)
     if skipped:
         reasons: dict[str, int] = {}
         for c in skipped:
-            key = f"{c['backend']} {c['dtype']}: {c['status_reason']}" if not c["status_reason"].startswith("pruned") else "pruned (slower than a smaller batch)"
+            key = (
+                f"{c['backend']} {c['dtype']}: {c['status_reason']}"
+                if not c["status_reason"].startswith("pruned")
+                else "pruned (slower than a smaller batch)"
+            )
             reasons[key] = reasons.get(key, 0) + 1
         for reason, count in sorted(reasons.items()):
             console.print(escape(f"  not run ({count}): {reason}"), highlight=False)
 
-    answer = Table(title=f"answer (confirmed: {len(result.naive.rounds) if result.naive else 0} fresh-process rounds each)")
-    for name, right in (("", False), ("configuration", False), ("pairs/s", True), ("p50 ms", True), ("p95 ms", True),
-                        ("agreement (Spearman vs torch fp32)", False), ("GFLOP/s", True), ("of peak", True), ("speed-up", True)):  # fmt: skip
+    answer = Table(
+        title=f"answer (confirmed: {len(result.naive.rounds) if result.naive else 0} fresh-process rounds each)"
+    )
+    for name, right in (
+        ("", False),
+        ("configuration", False),
+        ("pairs/s", True),
+        ("p50 ms", True),
+        ("p95 ms", True),
+        ("agreement (Spearman vs torch fp32)", False),
+        ("GFLOP/s", True),
+        ("of peak", True),
+        ("speed-up", True),
+    ):
         answer.add_column(name, justify="right" if right else "left")
     naive_rate = result.naive.pairs_per_s if result.naive else None
-    for label, choice in (("naive default", result.naive), (f"best (rho >= {result.min_agreement:g})", result.best),
-                          ("best at any agreement", result.best_any_agreement)):  # fmt: skip
+    for label, choice in (
+        ("naive default", result.naive),
+        (f"best (rho >= {result.min_agreement:g})", result.best),
+        ("best at any agreement", result.best_any_agreement),
+    ):
         if choice is None:
             answer.add_row(label, "none", "-", "-", "-", "-", "-", "-", "-")
             continue
         peak = f"{choice.fraction_of_peak:.0%}" if choice.fraction_of_peak is not None else "-"
         speedup = f"{choice.pairs_per_s / naive_rate:.2f}x" if naive_rate else "-"
-        answer.add_row(label, _config(choice.config), _f(choice.pairs_per_s), _f(choice.p50_ms), _f(choice.p95_ms),
-                       _agreement(choice.agreement), _f(choice.gflop_per_s, 0), peak, speedup)  # fmt: skip
+        answer.add_row(
+            label,
+            _config(choice.config),
+            _f(choice.pairs_per_s),
+            _f(choice.p50_ms),
+            _f(choice.p95_ms),
+            _agreement(choice.agreement),
+            _f(choice.gflop_per_s, 0),
+            peak,
+            speedup,
+        )
     console.print(answer)
     if result.best is not None:
         from rerank_bench.tune.snippets import settings_for

@@ -24,18 +24,41 @@ def _ms(value: Any, low: Any, high: Any) -> str:
 
 def render_rows(rows: list[Any], console: Console) -> None:
     table = Table(title="rerank-bench will-it-run")
-    for name, right in (("model", False), ("hardware", False), ("dtype", False), ("weights MiB", True),
-                        ("peak MiB", True), ("usable MiB", True), ("headroom MiB", True), ("max batch", True),
-                        ("batch", True), ("p50 ms", True), ("p95 ms", True), ("budget", True), ("source", False),
-                        ("verdict", False)):  # fmt: skip
+    for name, right in (
+        ("model", False),
+        ("hardware", False),
+        ("dtype", False),
+        ("weights MiB", True),
+        ("peak MiB", True),
+        ("usable MiB", True),
+        ("headroom MiB", True),
+        ("max batch", True),
+        ("batch", True),
+        ("p50 ms", True),
+        ("p95 ms", True),
+        ("budget", True),
+        ("source", False),
+        ("verdict", False),
+    ):
         table.add_column(name, justify="right" if right else "left")
     for r in rows:
         colour = COLOURS[r.verdict]
         table.add_row(
-            escape(r.model), escape(r.hardware), r.dtype, _f(r.weights_mib, 0), _f(r.peak_mib, 0), _f(r.memory_mib, 0),
-            _f(r.headroom_mib, 0), str(r.max_batch), str(r.batch_size), _ms(r.p50_ms, r.p50_ms_low, r.p50_ms_high),
-            _ms(r.p95_ms, r.p95_ms_low, r.p95_ms_high), _f(r.budget_ms, 0), r.source, f"[{colour}]{r.verdict}[/]",
-        )  # fmt: skip
+            escape(r.model),
+            escape(r.hardware),
+            r.dtype,
+            _f(r.weights_mib, 0),
+            _f(r.peak_mib, 0),
+            _f(r.memory_mib, 0),
+            _f(r.headroom_mib, 0),
+            str(r.max_batch),
+            str(r.batch_size),
+            _ms(r.p50_ms, r.p50_ms_low, r.p50_ms_high),
+            _ms(r.p95_ms, r.p95_ms_low, r.p95_ms_high),
+            _f(r.budget_ms, 0),
+            r.source,
+            f"[{colour}]{r.verdict}[/]",
+        )
     console.print(table)
     for r in rows:
         line = f"{r.verdict} {r.model} on {r.hardware}: {r.reason}"
@@ -52,13 +75,31 @@ def render_rows(rows: list[Any], console: Console) -> None:
 
 def render_profiles(profiles: list[Any], console: Console) -> None:
     table = Table(title="hardware profiles (rerank-bench will-it-run --hardware NAME)")
-    for name, right in (("name", False), ("profile", False), ("kind", False), ("memory GiB", True),
-                        ("bandwidth GB/s", True), ("fp32", True), ("fp16", True), ("bf16", True), ("int8", True),
-                        ("TDP W", True)):  # fmt: skip
+    for name, right in (
+        ("name", False),
+        ("profile", False),
+        ("kind", False),
+        ("memory GiB", True),
+        ("bandwidth GB/s", True),
+        ("fp32", True),
+        ("fp16", True),
+        ("bf16", True),
+        ("int8", True),
+        ("TDP W", True),
+    ):
         table.add_column(name, justify="right" if right else "left")
     for p in profiles:
         peaks = [_f(p.peak_tflops.get(k), 1) for k in ("fp32", "fp16", "bf16", "int8")]
-        table.add_row(escape(p.key), escape(p.name), p.kind, _f(p.memory_gib, 0), _f(p.memory_bandwidth_gbs, 0), *peaks,
-                      _f(p.tdp_w, 0))  # fmt: skip
+        table.add_row(
+            escape(p.key),
+            escape(p.name),
+            p.kind,
+            _f(p.memory_gib, 0),
+            _f(p.memory_bandwidth_gbs, 0),
+            *peaks,
+            _f(p.tdp_w, 0),
+        )
     console.print(table)
-    console.print("Peaks are dense TFLOPS (TOPS for int8); each file under hardware_profiles/ names its sources.", highlight=False)
+    console.print(
+        "Peaks are dense TFLOPS (TOPS for int8); each file under hardware_profiles/ names its sources.", highlight=False
+    )

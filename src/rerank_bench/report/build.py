@@ -14,10 +14,26 @@ from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.results.store import read_rows
 
 LEADERBOARD_DEPTHS = (20, 50, 100)
-NUMERIC = ("batch_size", "depth", "max_length", "threads", "pairs_per_s", "queries_per_s", "p50_ms", "p95_ms",
-           "p99_ms", "peak_rss_mib", "peak_vram_reserved_mib", "pair_tokens_mean", "padding_efficiency",
-           "gflop_per_s", "fraction_of_peak", "agreement_spearman_mean", "agreement_spearman_worst",
-           "agreement_top10_overlap")  # fmt: skip
+NUMERIC = (
+    "batch_size",
+    "depth",
+    "max_length",
+    "threads",
+    "pairs_per_s",
+    "queries_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "peak_rss_mib",
+    "peak_vram_reserved_mib",
+    "pair_tokens_mean",
+    "padding_efficiency",
+    "gflop_per_s",
+    "fraction_of_peak",
+    "agreement_spearman_mean",
+    "agreement_spearman_worst",
+    "agreement_top10_overlap",
+)
 FILTER_FIELDS = ("model", "hardware", "backend")
 
 
@@ -59,7 +75,9 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
     return filters
 
 
-def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = None, exclude: Path | None = None) -> ReportData:
+def load_report_data(
+    paths: list[Path], filters: dict[str, list[str]] | None = None, exclude: Path | None = None
+) -> ReportData:
     import pandas as pd
 
     frames = []
@@ -85,7 +103,9 @@ def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = N
     for name, values in (filters or {}).items():
         data = data[data[name].isin(values)]
     if data.empty:
-        raise UsageError("no rows left after --filter", "check the values against the files' model, hardware and backend")
+        raise UsageError(
+            "no rows left after --filter", "check the values against the files' model, hardware and backend"
+        )
     if (data["status"] != "ok").all():
         notes.append("no case measured ok: the leaderboard and plots are empty; see the status column")
     return ReportData(rows=data.reset_index(drop=True), files=files, notes=notes)
@@ -109,7 +129,7 @@ def leaderboard(data: ReportData) -> list[dict[str, Any]]:
     group_cols = ["model", "weights", "backend", "dtype", "device", "hardware", "hardware_fingerprint"]
     for key, group in ok.groupby(group_cols, sort=True):
         best = group.loc[group["pairs_per_s"].idxmax()]
-        entry: dict[str, Any] = dict(zip(group_cols, key))
+        entry: dict[str, Any] = dict(zip(group_cols, key, strict=False))
         entry.update(
             best_pairs_per_s=round(float(best["pairs_per_s"]), 2),
             best_batch_size=int(best["batch_size"]),
@@ -129,7 +149,9 @@ def leaderboard(data: ReportData) -> list[dict[str, Any]]:
                     value, metric = float(at["p50_ms"].min()), "p50"
             entry[f"p95_ms_depth_{depth}"] = round(value, 1) if value is not None else None
             entry[f"latency_metric_depth_{depth}"] = metric
-        memory = group["peak_vram_reserved_mib"] if group["peak_vram_reserved_mib"].notna().any() else group["peak_rss_mib"]
+        memory = (
+            group["peak_vram_reserved_mib"] if group["peak_vram_reserved_mib"].notna().any() else group["peak_rss_mib"]
+        )
         entry["peak_memory_mib"] = round(float(memory.max()), 1) if memory.notna().any() else None
         entry["random_weights"] = str(entry["weights"]).startswith("random")
         entry["software"] = f"torch {best.get('torch_version', '')}, rerank-bench {best.get('tool_version', '')}"
@@ -139,8 +161,10 @@ def leaderboard(data: ReportData) -> list[dict[str, Any]]:
 
 
 def leaderboard_markdown(entries: list[dict[str, Any]], notes: list[str]) -> str:
-    lines = ["| model | weights | backend/dtype | hardware | best pairs/s | at batch, order | rho vs fp32 | of peak | p95 ms @20 | p95 ms @50 | p95 ms @100 | peak MiB |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    lines = [
+        "| model | weights | backend/dtype | hardware | best pairs/s | at batch, order | rho vs fp32 | of peak | p95 ms @20 | p95 ms @50 | p95 ms @100 | peak MiB |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
 
     def cell(entry: dict[str, Any], depth: int) -> str:
         value = entry[f"p95_ms_depth_{depth}"]
@@ -160,7 +184,9 @@ def leaderboard_markdown(entries: list[dict[str, Any]], notes: list[str]) -> str
         )
     if any(e["random_weights"] for e in entries):
         lines.append("")
-        lines.append("⚠ random: measured on the architecture twin (random weights): same speed as the trained model, meaningless scores.")
+        lines.append(
+            "⚠ random: measured on the architecture twin (random weights): same speed as the trained model, meaningless scores."
+        )
     lines.extend(["", *(f"> {n}" for n in notes)] if notes else [])
     return "\n".join(lines) + "\n"
 
@@ -169,11 +195,17 @@ def machines(data: ReportData) -> list[dict[str, Any]]:
     out = []
     for fingerprint, group in data.rows.groupby("hardware_fingerprint", sort=True):
         first = group.iloc[0]
-        out.append({
-            "fingerprint": fingerprint, "hardware": first.get("hardware"), "cpu": first.get("cpu_model"),
-            "isa": first.get("cpu_isa"), "torch": ", ".join(sorted(set(group["torch_version"].astype(str)))),
-            "tool": ", ".join(sorted(set(group["tool_version"].astype(str)))), "rows": int(len(group)),
-        })  # fmt: skip
+        out.append(
+            {
+                "fingerprint": fingerprint,
+                "hardware": first.get("hardware"),
+                "cpu": first.get("cpu_model"),
+                "isa": first.get("cpu_isa"),
+                "torch": ", ".join(sorted(set(group["torch_version"].astype(str)))),
+                "tool": ", ".join(sorted(set(group["tool_version"].astype(str)))),
+                "rows": int(len(group)),
+            }
+        )
     return out
 
 
@@ -204,7 +236,9 @@ def build_report(
         notes.append("some rows measured the random-weight architecture twin: speed is the model's, scores are not")
     has_agreement = "agreement_spearman_mean" in data.ok and data.ok["agreement_spearman_mean"].notna().any()
     if not has_agreement:
-        notes.append("no ranking-agreement figures in these files: the speed-vs-agreement plot needs a sweep over backends/dtypes")
+        notes.append(
+            "no ranking-agreement figures in these files: the speed-vs-agreement plot needs a sweep over backends/dtypes"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     md = out_dir / "leaderboard.md"

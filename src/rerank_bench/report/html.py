@@ -34,13 +34,30 @@ def _cell(value: Any) -> str:
 def render_html(
     entries: list[dict[str, Any]], plots: list[Path], notes: list[str], machines: list[dict[str, Any]], title: str
 ) -> str:
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     for note in notes:
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
     parts.append("<h2>Leaderboard</h2>")
-    header = ["model", "weights", "backend/dtype", "hardware", "device", "best pairs/s", "at batch", "order",
-              "rank agreement (Spearman vs torch fp32)", "of matmul peak", "p95 ms @ depth 20", "p95 ms @ depth 50", "p95 ms @ depth 100", "peak memory MiB"]  # fmt: skip
+    header = [
+        "model",
+        "weights",
+        "backend/dtype",
+        "hardware",
+        "device",
+        "best pairs/s",
+        "at batch",
+        "order",
+        "rank agreement (Spearman vs torch fp32)",
+        "of matmul peak",
+        "p95 ms @ depth 20",
+        "p95 ms @ depth 50",
+        "p95 ms @ depth 100",
+        "peak memory MiB",
+    ]
     parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>")
     for e in entries:
         depth_cells = []
@@ -52,24 +69,40 @@ def render_html(
                 depth_cells.append(_cell(value))
         weights = e["weights"] + (" ⚠ twin" if e["random_weights"] else "")
         parts.append(
-            "<tr>" + _cell(e["model"]) + _cell(weights) + _cell(f"{e['backend']}/{e['dtype']}") + _cell(e["hardware"])
-            + _cell(e["device"]) + _cell(e["best_pairs_per_s"]) + _cell(e["best_batch_size"])
+            "<tr>"
+            + _cell(e["model"])
+            + _cell(weights)
+            + _cell(f"{e['backend']}/{e['dtype']}")
+            + _cell(e["hardware"])
+            + _cell(e["device"])
+            + _cell(e["best_pairs_per_s"])
+            + _cell(e["best_batch_size"])
             + _cell(e.get("best_order"))
             + _cell(None if e.get("agreement_spearman") is None else f"{e['agreement_spearman']:.4f}")
-            + _cell(None if e.get("fraction_of_peak") is None else f"{e['fraction_of_peak']:.0%}") + "".join(depth_cells)
-            + _cell(e["peak_memory_mib"]) + "</tr>"
+            + _cell(None if e.get("fraction_of_peak") is None else f"{e['fraction_of_peak']:.0%}")
+            + "".join(depth_cells)
+            + _cell(e["peak_memory_mib"])
+            + "</tr>"
         )
     parts.append("</table>")
     if any(e["random_weights"] for e in entries):
-        parts.append("<p class='muted'>⚠ twin: measured on the architecture twin (random weights), which runs "
-                     "exactly as fast as the trained model; its scores are meaningless.</p>")  # fmt: skip
+        parts.append(
+            "<p class='muted'>⚠ twin: measured on the architecture twin (random weights), which runs "
+            "exactly as fast as the trained model; its scores are meaningless.</p>"
+        )
     parts.append("<h2>Plots</h2>")
     for plot in plots:
         data = base64.b64encode(plot.read_bytes()).decode()
         parts.append(f"<img alt='{html.escape(plot.stem)}' src='data:image/png;base64,{data}'>")
-    parts.append("<h2>Machines</h2><table><tr><th>fingerprint</th><th>hardware</th><th>CPU</th><th>ISA</th>"
-                 "<th>torch</th><th>rerank-bench</th><th>rows</th></tr>")  # fmt: skip
+    parts.append(
+        "<h2>Machines</h2><table><tr><th>fingerprint</th><th>hardware</th><th>CPU</th><th>ISA</th>"
+        "<th>torch</th><th>rerank-bench</th><th>rows</th></tr>"
+    )
     for m in machines:
-        parts.append("<tr>" + "".join(_cell(m[k]) for k in ("fingerprint", "hardware", "cpu", "isa", "torch", "tool", "rows")) + "</tr>")
+        parts.append(
+            "<tr>"
+            + "".join(_cell(m[k]) for k in ("fingerprint", "hardware", "cpu", "isa", "torch", "tool", "rows"))
+            + "</tr>"
+        )
     parts.append(f"</table><p class='muted'>Made by rerank-bench {__version__}.</p></body></html>")
     return "\n".join(parts) + "\n"

@@ -74,8 +74,14 @@ def throughput_vs_batch(ok: Any, out_dir: Path) -> list[Path]:
         ax.set_xlabel("batch size (pairs per forward pass)")
         ax.set_ylabel("throughput (pairs/s)")
         ax.set_ylim(bottom=0)
-        paths.append(_finish(fig, ax, out_dir / f"throughput_vs_batch_depth{int(depth)}.png",
-                             f"Throughput vs batch size, {int(depth)} candidates per query"))  # fmt: skip
+        paths.append(
+            _finish(
+                fig,
+                ax,
+                out_dir / f"throughput_vs_batch_depth{int(depth)}.png",
+                f"Throughput vs batch size, {int(depth)} candidates per query",
+            )
+        )
     return paths
 
 
@@ -116,7 +122,9 @@ def memory_vs_batch(ok: Any, out_dir: Path) -> Path:
         ax.plot(by_batch.index, by_batch.values, marker="o", label=_series_label(key))
     _batch_axis(ax, ok["batch_size"])
     ax.set_xlabel("batch size (pairs per forward pass)")
-    ax.set_ylabel("peak memory (MiB)" + (": GPU reserved where measured on a GPU, else process RSS" if gpu else ": process RSS"))
+    ax.set_ylabel(
+        "peak memory (MiB)" + (": GPU reserved where measured on a GPU, else process RSS" if gpu else ": process RSS")
+    )
     ax.set_ylim(bottom=0)
     return _finish(fig, ax, out_dir / "memory_vs_batch.png", "Peak memory vs batch size (largest over depths)")
 
@@ -134,13 +142,23 @@ def speed_vs_agreement(ok: Any, out_dir: Path) -> list[Path]:
             twin = " (random weights)" if str(weights).startswith("random") else ""
             ax.scatter(best["agreement_spearman_mean"], best["pairs_per_s"], s=36, label=f"{model}{twin} · {hardware}")
             for _, point in best.iterrows():
-                ax.annotate(f"{point['backend']}/{point['dtype']} ({point['order']}, b{int(point['batch_size'])})",
-                            (point["agreement_spearman_mean"], point["pairs_per_s"]), textcoords="offset points",
-                            xytext=(4, 3), fontsize=7)  # fmt: skip
+                ax.annotate(
+                    f"{point['backend']}/{point['dtype']} ({point['order']}, b{int(point['batch_size'])})",
+                    (point["agreement_spearman_mean"], point["pairs_per_s"]),
+                    textcoords="offset points",
+                    xytext=(4, 3),
+                    fontsize=7,
+                )
         ax.axvline(0.99, color="gray", linestyle=":", linewidth=1, label="Spearman 0.99")
         ax.set_xlabel("ranking agreement: mean Spearman vs torch fp32 (1 = identical order)")
         ax.set_ylabel("throughput (pairs/s)")
         ax.set_ylim(bottom=0)
-        paths.append(_finish(fig, ax, out_dir / f"speed_vs_agreement_depth{int(depth)}.png",
-                             f"Speed vs ranking agreement, {int(depth)} candidates per query (best batch each)"))  # fmt: skip
+        paths.append(
+            _finish(
+                fig,
+                ax,
+                out_dir / f"speed_vs_agreement_depth{int(depth)}.png",
+                f"Speed vs ranking agreement, {int(depth)} candidates per query (best batch each)",
+            )
+        )
     return paths

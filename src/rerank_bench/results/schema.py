@@ -11,10 +11,19 @@ SCHEMA_VERSION = 2
 # every version-1 column kept its meaning: version 1 ran only the torch backend, given order).
 UPGRADABLE_VERSIONS = ("1",)
 ADDED_IN_2 = (
-    "backend_options", "gflop_per_query", "gflop_per_s", "peak_gflop_per_s", "fraction_of_peak", "agreement_reference",
-    "agreement_requests", "agreement_spearman_mean", "agreement_spearman_worst", "agreement_top10_overlap",
-    "agreement_max_abs_diff", "export_s",
-)  # fmt: skip
+    "backend_options",
+    "gflop_per_query",
+    "gflop_per_s",
+    "peak_gflop_per_s",
+    "fraction_of_peak",
+    "agreement_reference",
+    "agreement_requests",
+    "agreement_spearman_mean",
+    "agreement_spearman_worst",
+    "agreement_top10_overlap",
+    "agreement_max_abs_diff",
+    "export_s",
+)
 
 # (column, meaning). Units are in the names.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -43,7 +52,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("weights", "real, random (architecture twin: same speed, meaningless scores) or real+random-head"),
     ("tokenizer", "own (the model's tokenizer) or offline (built by rerank-bench, same vocabulary size)"),
     ("backend", "inference runtime: torch (sentence-transformers CrossEncoder), onnx (ONNX Runtime), openvino"),
-    ("backend_options", "how the runtime was set up: opset, fused attention count, quantization, precision hint, version"),
+    (
+        "backend_options",
+        "how the runtime was set up: opset, fused attention count, quantization, precision hint, version",
+    ),
     ("dtype", "weight and compute precision"),
     ("device", "cpu, cuda:N or mps"),
     ("batch_size", "pairs per forward pass"),
@@ -83,7 +95,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("fraction_of_peak", "gflop_per_s / peak_gflop_per_s"),
     ("agreement_reference", "configuration the scores are compared with (torch/fp32/given, same model and device)"),
     ("agreement_requests", "requests scored once by both for the comparison"),
-    ("agreement_spearman_mean", "mean over those requests of Spearman's rho between this case's and the reference's scores"),
+    (
+        "agreement_spearman_mean",
+        "mean over those requests of Spearman's rho between this case's and the reference's scores",
+    ),
     ("agreement_spearman_worst", "lowest per-request Spearman's rho"),
     ("agreement_top10_overlap", "mean share of the reference's top 10 that this case also ranks in its top 10"),
     ("agreement_max_abs_diff", "largest absolute score difference from the reference"),

@@ -22,7 +22,6 @@ from rerank_bench.results.schema import ADDED_IN_2, COLUMN_NAMES, SCHEMA_VERSION
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-
 def cell_number(value: Any) -> float | None:
     """A result cell as a number: None for empty, unparsable or NaN cells (rows are text when read back)."""
     if value is None or value == "":
@@ -32,6 +31,7 @@ def cell_number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) else number
+
 
 def neutralise(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
@@ -184,8 +184,12 @@ class ResultWriter:
 
     def write_samples(self, run_id: str, case_id: str, latencies_ms: list[float]) -> None:
         line = json.dumps(
-            {"schema_version": SCHEMA_VERSION, "run_id": run_id, "case_id": case_id,
-             "latencies_ms": [round(v, 4) for v in latencies_ms]}  # fmt: skip
+            {
+                "schema_version": SCHEMA_VERSION,
+                "run_id": run_id,
+                "case_id": case_id,
+                "latencies_ms": [round(v, 4) for v in latencies_ms],
+            }
         )
         self._write_line(self._samples, line + "\n")
 

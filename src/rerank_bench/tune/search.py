@@ -79,10 +79,16 @@ class Choice:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "config": self.config, "pairs_per_s": self.pairs_per_s, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms,
-            "max_ms": self.max_ms, "agreement": self.agreement, "gflop_per_s": self.gflop_per_s,
-            "fraction_of_peak": self.fraction_of_peak, "confirm_rounds_pairs_per_s": self.rounds,
-        }  # fmt: skip
+            "config": self.config,
+            "pairs_per_s": self.pairs_per_s,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "max_ms": self.max_ms,
+            "agreement": self.agreement,
+            "gflop_per_s": self.gflop_per_s,
+            "fraction_of_peak": self.fraction_of_peak,
+            "confirm_rounds_pairs_per_s": self.rounds,
+        }
 
 
 @dataclass
@@ -117,17 +123,22 @@ class TuneResult:
         from rerank_bench.tune.snippets import settings_for
 
         return {
-            "model": self.model, "model_id": self.model_id, "weights": self.weights, "depth": self.depth,
-            "min_agreement": self.min_agreement, "budget_ms": self.budget_ms,
+            "model": self.model,
+            "model_id": self.model_id,
+            "weights": self.weights,
+            "depth": self.depth,
+            "min_agreement": self.min_agreement,
+            "budget_ms": self.budget_ms,
             "naive": self.naive.to_dict() if self.naive else None,
             "best": self.best.to_dict() if self.best else None,
             "best_any_agreement": self.best_any_agreement.to_dict() if self.best_any_agreement else None,
-            "speedup": self.speedup, "speedup_any_agreement": self.speedup_any_agreement,
+            "speedup": self.speedup,
+            "speedup_any_agreement": self.speedup_any_agreement,
             "settings": settings_for(self, self.best) if self.best else None,
-            "candidates": self.candidates, "output": str(self.output), "notes": self.notes,
-        }  # fmt: skip
-
-
+            "candidates": self.candidates,
+            "output": str(self.output),
+            "notes": self.notes,
+        }
 
 
 def config_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -165,8 +176,14 @@ def within_budget(row: dict[str, Any], budget_ms: float | None) -> bool:
 
 def choose(rows: list[dict[str, Any]], floor: float | None, budget_ms: float | None) -> dict[str, Any] | None:
     """The fastest ok row within the budget (and above the agreement floor, when one is given)."""
-    fits = [r for r in rows if r.get("status") == "ok" and cell_number(r.get("pairs_per_s")) is not None
-            and within_budget(r, budget_ms) and (floor is None or meets_agreement(r, floor))]  # fmt: skip
+    fits = [
+        r
+        for r in rows
+        if r.get("status") == "ok"
+        and cell_number(r.get("pairs_per_s")) is not None
+        and within_budget(r, budget_ms)
+        and (floor is None or meets_agreement(r, floor))
+    ]
     return max(fits, key=lambda r: cell_number(r["pairs_per_s"]) or 0.0) if fits else None
 
 
@@ -181,11 +198,19 @@ def _reindex(cases: list[Case]) -> list[Case]:
 
 def _sweep_request(request: TuneRequest, **overrides: Any) -> SweepRequest:
     base = dict(
-        models=(request.model,), depths=(request.depth,), weights=request.weights, revision=request.revision,
-        allow_random_head=request.allow_random_head, trust_remote_code=request.trust_remote_code,
-        workload_file=request.workload_file, doc_tokens=request.doc_tokens, max_length=request.max_length,
-        device=request.device, seed=request.seed, output=request.output,
-    )  # fmt: skip
+        models=(request.model,),
+        depths=(request.depth,),
+        weights=request.weights,
+        revision=request.revision,
+        allow_random_head=request.allow_random_head,
+        trust_remote_code=request.trust_remote_code,
+        workload_file=request.workload_file,
+        doc_tokens=request.doc_tokens,
+        max_length=request.max_length,
+        device=request.device,
+        seed=request.seed,
+        output=request.output,
+    )
     base.update(overrides)
     return SweepRequest(**base)
 
@@ -200,16 +225,39 @@ def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, 
         raise UsageError("--budget-ms must be positive")
     # The naive default runs with the threads the user allows at most (all usable cores unless --threads).
     naive_threads = (max(request.thread_counts),) if request.thread_counts else None
-    naive_plan = plan_sweep(_sweep_request(request, batch_sizes=(NAIVE["batch_size"],), backends=("torch",),
-                                           dtypes=("fp32",), orders=("given",),
-                                           thread_counts=naive_threads), machine)  # fmt: skip
-    grid_plan = plan_sweep(_sweep_request(request, batch_sizes=request.batch_sizes, backends=request.backends,
-                                          dtypes=request.dtypes, orders=("length",),
-                                          thread_counts=request.thread_counts), machine)  # fmt: skip
+    naive_plan = plan_sweep(
+        _sweep_request(
+            request,
+            batch_sizes=(NAIVE["batch_size"],),
+            backends=("torch",),
+            dtypes=("fp32",),
+            orders=("given",),
+            thread_counts=naive_threads,
+        ),
+        machine,
+    )
+    grid_plan = plan_sweep(
+        _sweep_request(
+            request,
+            batch_sizes=request.batch_sizes,
+            backends=request.backends,
+            dtypes=request.dtypes,
+            orders=("length",),
+            thread_counts=request.thread_counts,
+        ),
+        machine,
+    )
     output = request.output or naive_plan.output.with_name(naive_plan.output.stem + "-tune.csv")
     cases = _reindex(naive_plan.cases + grid_plan.cases)
-    plan = SweepPlan(cases=cases, output=output, workload=naive_plan.workload, notices=naive_plan.notices,
-                     already_done=set(), resumed_rows=[], prune_ratio=request.prune_ratio)  # fmt: skip
+    plan = SweepPlan(
+        cases=cases,
+        output=output,
+        workload=naive_plan.workload,
+        notices=naive_plan.notices,
+        already_done=set(),
+        resumed_rows=[],
+        prune_ratio=request.prune_ratio,
+    )
     return plan, cases
 
 
@@ -224,40 +272,70 @@ def _choice(rows: list[dict[str, Any]]) -> Choice:
 
     rates = [cell_number(r.get("pairs_per_s")) or 0.0 for r in rows]
     first = rows[0]
-    return Choice(config=config_of(first), pairs_per_s=sum(rates) / len(rates), p50_ms=med("p50_ms"),
-                  p95_ms=med("p95_ms"), max_ms=max((cell_number(r.get("max_ms")) or 0.0) for r in rows) or None,
-                  agreement=agreement_of(first), gflop_per_s=med("gflop_per_s"),
-                  fraction_of_peak=med("fraction_of_peak"), rounds=rates)  # fmt: skip
+    return Choice(
+        config=config_of(first),
+        pairs_per_s=sum(rates) / len(rates),
+        p50_ms=med("p50_ms"),
+        p95_ms=med("p95_ms"),
+        max_ms=max((cell_number(r.get("max_ms")) or 0.0) for r in rows) or None,
+        agreement=agreement_of(first),
+        gflop_per_s=med("gflop_per_s"),
+        fraction_of_peak=med("fraction_of_peak"),
+        rounds=rates,
+    )
 
 
 def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents | None = None) -> TuneResult:
     events = events or QuietEvents()
     plan, cases = plan_tune(request, machine)
-    search = MeasureSettings(min_queries=request.search_queries, max_queries=request.search_queries, min_seconds=0.0,
-                             max_seconds=request.max_seconds)  # fmt: skip
-    events.notice(f"search: {sum(c.skip is None for c in cases)} configurations to measure, "
-                  f"{sum(c.skip is not None for c in cases)} skipped as impossible here")  # fmt: skip
+    search = MeasureSettings(
+        min_queries=request.search_queries,
+        max_queries=request.search_queries,
+        min_seconds=0.0,
+        max_seconds=request.max_seconds,
+    )
+    events.notice(
+        f"search: {sum(c.skip is None for c in cases)} configurations to measure, "
+        f"{sum(c.skip is not None for c in cases)} skipped as impossible here"
+    )
     outcome = run_sweep(plan, machine, search, events)
     rows = outcome.rows
     notes: list[str] = []
     candidates = [
-        {**config_of(r), "status": r.get("status"), "status_reason": r.get("status_reason") or "",
-         "pairs_per_s": cell_number(r.get("pairs_per_s")), "p50_ms": cell_number(r.get("p50_ms")), "max_ms": cell_number(r.get("max_ms")),
-         "agreement_spearman_mean": cell_number(r.get("agreement_spearman_mean")),
-         "agreement_top10_overlap": cell_number(r.get("agreement_top10_overlap")),
-         "gflop_per_s": cell_number(r.get("gflop_per_s")), "fraction_of_peak": cell_number(r.get("fraction_of_peak")),
-         "backend_options": r.get("backend_options") or ""}
+        {
+            **config_of(r),
+            "status": r.get("status"),
+            "status_reason": r.get("status_reason") or "",
+            "pairs_per_s": cell_number(r.get("pairs_per_s")),
+            "p50_ms": cell_number(r.get("p50_ms")),
+            "max_ms": cell_number(r.get("max_ms")),
+            "agreement_spearman_mean": cell_number(r.get("agreement_spearman_mean")),
+            "agreement_top10_overlap": cell_number(r.get("agreement_top10_overlap")),
+            "gflop_per_s": cell_number(r.get("gflop_per_s")),
+            "fraction_of_peak": cell_number(r.get("fraction_of_peak")),
+            "backend_options": r.get("backend_options") or "",
+        }
         for r in rows
-    ]  # fmt: skip
+    ]
     candidates.sort(key=lambda c: -(c["pairs_per_s"] or 0.0))
     naive_row = next((r for r in rows if is_naive(r) and r.get("status") == "ok"), None)
     best_row = choose(rows, request.min_agreement, request.budget_ms)
     any_row = choose(rows, None, request.budget_ms)
     first = rows[0] if rows else {}
-    result = TuneResult(model=request.model, depth=request.depth, naive=None, best=None, best_any_agreement=None,
-                        candidates=candidates, output=outcome.output, min_agreement=request.min_agreement,
-                        budget_ms=request.budget_ms, notes=notes, model_id=str(first.get("model_id", "")),
-                        weights=str(first.get("weights", "")))  # fmt: skip
+    result = TuneResult(
+        model=request.model,
+        depth=request.depth,
+        naive=None,
+        best=None,
+        best_any_agreement=None,
+        candidates=candidates,
+        output=outcome.output,
+        min_agreement=request.min_agreement,
+        budget_ms=request.budget_ms,
+        notes=notes,
+        model_id=str(first.get("model_id", "")),
+        weights=str(first.get("weights", "")),
+    )
     if outcome.interrupted or naive_row is None:
         if naive_row is None:
             notes.append("the naive default did not run, so there is no speed-up to report")
@@ -270,8 +348,12 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
             finalists.append(row)
     by_key = {c.case_id: c for c in cases}
     confirm_cases = [by_key[str(r["case_id"])] for r in finalists]
-    confirm = MeasureSettings(min_queries=request.confirm_queries, max_queries=request.confirm_queries,
-                              min_seconds=0.0, max_seconds=request.max_seconds)  # fmt: skip
+    confirm = MeasureSettings(
+        min_queries=request.confirm_queries,
+        max_queries=request.confirm_queries,
+        min_seconds=0.0,
+        max_seconds=request.max_seconds,
+    )
     rounds: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in confirm_cases}
     for n in range(request.confirm_rounds):
         ordered = confirm_cases if n % 2 == 0 else list(reversed(confirm_cases))

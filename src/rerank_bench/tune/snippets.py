@@ -17,7 +17,9 @@ def sentence_transformers_snippet(model_id: str, config: dict[str, Any]) -> str:
         lines[:0] = ["import torch"]
         if device == "cpu":
             lines.append(f"torch.set_num_threads({threads})")
-        lines.append(f'model = CrossEncoder("{model_id}", device="{device}", model_kwargs={{"dtype": {ST_DTYPES[dtype]}}})')
+        lines.append(
+            f'model = CrossEncoder("{model_id}", device="{device}", model_kwargs={{"dtype": {ST_DTYPES[dtype]}}})'
+        )
     elif backend == "onnx" and dtype == "int8":
         lines[1:1] = ["from sentence_transformers.backend import export_dynamic_quantized_onnx_model"]
         lines += [

@@ -57,7 +57,9 @@ def parse_doc_tokens(text: str | None) -> LengthSpec:
         return LengthSpec("rag")
     match = re.fullmatch(r"\s*(\d+)\s*(?::\s*(\d+)\s*)?", text)
     if not match:
-        raise WorkloadError(f"--doc-tokens {text!r} is not N or A:B", "for example --doc-tokens 200 or --doc-tokens 50:400")
+        raise WorkloadError(
+            f"--doc-tokens {text!r} is not N or A:B", "for example --doc-tokens 200 or --doc-tokens 50:400"
+        )
     low = int(match.group(1))
     high = int(match.group(2)) if match.group(2) else low
     if low < 1 or high < low:
@@ -129,10 +131,12 @@ def load_workload_file(path: Path) -> list[FileRequest]:
         except json.JSONDecodeError as exc:
             raise WorkloadError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("query"), str):
-            raise WorkloadError(f"{path}:{number}: needs a string \"query\"", 'each line: {"query": "...", "documents": ["...", ...]}')
+            raise WorkloadError(
+                f'{path}:{number}: needs a string "query"', 'each line: {"query": "...", "documents": ["...", ...]}'
+            )
         docs = obj.get("documents")
         if not isinstance(docs, list) or not docs or not all(isinstance(d, str) for d in docs):
-            raise WorkloadError(f"{path}:{number}: \"documents\" must be a non-empty list of strings")
+            raise WorkloadError(f'{path}:{number}: "documents" must be a non-empty list of strings')
         requests.append(FileRequest(number, obj["query"], tuple(docs)))
     if not requests:
         raise WorkloadError(f"workload file {path} holds no requests")
@@ -174,7 +178,7 @@ def single_token_words(tokenizer: Any, limit: int = 4000) -> list[str]:
     for start in range(0, len(candidates), 512):
         chunk = candidates[start : start + 512]
         encoded = tokenizer(chunk, add_special_tokens=False)["input_ids"]
-        words.extend(w for w, ids in zip(chunk, encoded) if len(ids) == 1)
+        words.extend(w for w, ids in zip(chunk, encoded, strict=False) if len(ids) == 1)
         if len(words) >= limit:
             break
     return words[:limit]
