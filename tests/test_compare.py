@@ -4,20 +4,15 @@ import json
 import random
 
 import pytest
+from helpers import lognormal, write_run
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
 from rerank_bench.errors import UsageError
 from rerank_bench.gate.compare import parse_thresholds
 from rerank_bench.measure.stats import RatioEstimate, bootstrap_ratio, verdict
-from rerank_bench.results.store import ResultWriter
 
 runner = CliRunner()
-
-
-def lognormal(n, median_ms, sigma=0.05, seed=0):
-    rng = random.Random(seed)
-    return [median_ms * rng.lognormvariate(0, sigma) for _ in range(n)]
 
 
 def test_bootstrap_finds_a_known_20_percent_slowdown():
@@ -62,43 +57,6 @@ def test_thresholds():
         parse_thresholds("five", [])
     with pytest.raises(UsageError, match="METRIC=PCT"):
         parse_thresholds("5%", ["latency=5%"])
-
-
-def write_run(path, cases, run_id="run1", fingerprint="fp1", memory=1000.0):
-    """A result file from synthetic latencies: cases maps (batch, depth) -> latencies."""
-    with ResultWriter(path) as writer:
-        for (batch, depth), latencies in cases.items():
-            case_id = f"c{batch}-{depth}"
-            mean = sum(latencies) / len(latencies)
-            writer.write_row(
-                {
-                    "run_id": run_id,
-                    "case_id": case_id,
-                    "utc_time": f"2026-11-23T00:00:0{len(run_id) % 10}Z",
-                    "hardware_fingerprint": fingerprint,
-                    "hardware_name": "test machine",
-                    "model": "m",
-                    "revision": "",
-                    "weights": "random",
-                    "backend": "torch",
-                    "dtype": "fp32",
-                    "device": "cpu",
-                    "batch_size": batch,
-                    "depth": depth,
-                    "max_length": 512,
-                    "order": "given",
-                    "threads": 2,
-                    "workload": "rag",
-                    "seed": 0,
-                    "status": "ok",
-                    "pairs_per_s": depth * 1000 / mean,
-                    "p50_ms": sorted(latencies)[len(latencies) // 2],
-                    "p95_ms": "",
-                    "peak_rss_mib": memory,
-                }
-            )
-            writer.write_samples(run_id, case_id, latencies)
-    return path
 
 
 def test_compare_passes_unchanged_and_fails_once_listing_every_regression(tmp_path):

@@ -21,7 +21,7 @@ A100 = DeviceTraits("cuda", cuda_capability=(8, 0), ort_providers=("CUDAExecutio
         ("onnx", "bf16", AVX512_BF16, "runs fp32, int8"),
         ("openvino", "bf16", AVX512_BF16, None),
         ("openvino", "bf16", AVX2, "no native bf16"),
-        ("openvino", "fp32", A100, "not on cuda"),
+        ("openvino", "fp32", A100, "not on CUDA"),
         ("torch", "bf16", T4, "compute capability 8.0"),
         ("torch", "fp16", T4, None),
         ("torch", "bf16", A100, None),

@@ -2,7 +2,7 @@
 
 import json
 
-from test_compare import lognormal, write_run
+from helpers import lognormal, write_run
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
@@ -173,3 +173,27 @@ def test_backend_rows_give_a_speed_vs_agreement_plot_and_leaderboard_columns(tmp
         "speed_vs_agreement_depth50" in (out / "report.html").read_text()
         or "data:image/png" in (out / "report.html").read_text()
     )
+
+
+def test_report_written_inside_its_input_folder_runs_again(tmp_path):
+    """The README's own command, twice: the second run finds the first one's leaderboard.csv in the folder it
+    searches, skips it with a one-line note, and succeeds; a non-result CSV named explicitly stays an error."""
+    inputs = two_machines(tmp_path)
+    out = inputs / "report"
+    first = runner.invoke(app, ["report", str(inputs), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["report", str(inputs), "--out", str(out), "--json"])
+    assert second.exit_code == 0, second.output
+    notes = json.loads(second.stdout)["notes"]
+    assert any("skipped 1 CSV file(s) that are not rerank-bench results" in n and "leaderboard.csv" in n for n in notes)
+    named = runner.invoke(app, ["report", str(out / "leaderboard.csv")])
+    assert named.exit_code == 2 and "not a rerank-bench result file" in named.output
+
+
+def test_leaderboard_csv_quotes_text_a_spreadsheet_would_run(tmp_path):
+    inputs = two_machines(tmp_path)
+    for path in inputs.glob("*.csv"):
+        path.write_text(path.read_text().replace(",m,", ",'@SUM(1+1),"))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["report", str(inputs), "--out", str(out)]).exit_code == 0
+    assert "\n'@SUM(1+1)," in (out / "leaderboard.csv").read_text()

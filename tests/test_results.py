@@ -24,8 +24,19 @@ def test_rows_round_trip_and_formulas_are_undone_on_read(tmp_path):
     assert raw[0] == list(COLUMN_NAMES)
     assert raw[1][COLUMN_NAMES.index("model")] == "'=evil()"
     (row,) = read_rows(path)
-    assert row["model"] == "=evil()" and row["batch_size"] == "8" and row["schema_version"] == str(SCHEMA_VERSION)
+    assert row["model"] == "=evil()" and row["schema_version"] == SCHEMA_VERSION
+    # typed on read, once: numbers are numbers, empty cells None
+    assert row["batch_size"] == 8 and row["pairs_per_s"] == 12.5 and row["p95_ms"] is None
     assert read_samples(tmp_path / "r.samples.jsonl") == {("run1", "case1"): [1.0, 2.5]}
+
+
+def test_a_number_cell_that_is_not_a_number_names_the_row_and_column(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultWriter(path) as writer:
+        writer.write_row({"model": "a", "status": "ok", "pairs_per_s": 3.0})
+    path.write_text(path.read_text().replace(",3,", ",fast,"))
+    with pytest.raises(ResultFileError, match=r"r.csv:2: column pairs_per_s is 'fast', not a number"):
+        read_rows(path)
 
 
 def test_unknown_columns_are_refused(tmp_path):

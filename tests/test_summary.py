@@ -33,7 +33,7 @@ def test_best_batch_by_throughput_and_by_p95():
 
 
 def test_latency_falls_back_to_p50_when_any_p95_is_missing():
-    rows = [row(8, 100.0, 90.0, 120.0), row(16, 120.0, 85.0, "")]
+    rows = [row(8, 100.0, 90.0, 120.0), row(16, 120.0, 85.0, None)]  # typed rows: an empty cell is None
     (entry,) = best_batches(rows)
     assert entry["latency_metric"] == "p50_ms" and entry["best_latency_batch"] == 16
 

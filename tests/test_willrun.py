@@ -167,12 +167,12 @@ def test_bad_input_is_exit_2():
         assert result.exit_code == 2 and fragment in result.output, (args, result.output)
 
 
-def test_local_cpu_uses_measured_rows_and_calibration(tmp_path, monkeypatch):
+def test_local_cpu_uses_measured_rows_and_calibration():
     """Rows of this machine's sweep: a matching one is reported as measured; others calibrate the model."""
+    from rerank_bench.fit.assess import LocalFacts, WillRunRequest, run_will_it_run
     from rerank_bench.probe import probe_machine
 
     machine = probe_machine()
-    monkeypatch.setattr("rerank_bench.fit.assess.local_peaks", lambda m: {"fp32": 400.0})
     rows = []
     for depth, batch, p50 in ((20, 8, 600.0), (20, 16, 800.0), (50, 8, 1500.0)):
         rows.append(
@@ -182,27 +182,24 @@ def test_local_cpu_uses_measured_rows_and_calibration(tmp_path, monkeypatch):
                 "backend": "torch",
                 "model": "minilm-l6",
                 "dtype": "fp32",
-                "depth": str(depth),
-                "batch_size": str(batch),
-                "max_length": "512",
+                "depth": depth,
+                "batch_size": batch,
+                "max_length": 512,
                 "workload": "rag",
-                "p50_ms": str(p50),
-                "p95_ms": "",
-                "gflop_per_query": str(depth * 0.03),
-                "padding_efficiency": "0.8",
-                "n_queries": "5",
+                "p50_ms": p50,
+                "p95_ms": None,
+                "gflop_per_query": depth * 0.03,
+                "padding_efficiency": 0.8,
+                "n_queries": 5,
                 "run_id": "r",
                 "utc_time": "2026-11-23T00:00:00",
             }
         )
-    monkeypatch.setattr("rerank_bench.fit.assess.local_rows", lambda results, fp: rows)
-    measured = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "local", "--depth", "50", "--json"])
-    assert measured.exit_code == 0, measured.output
-    (row,) = json.loads(measured.stdout)
-    assert row["source"] == "measured" and row["p50_ms"] == 1500.0 and row["batch_size"] == 8
-    calibrated = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "local", "--depth", "100", "--json"])
-    (row,) = json.loads(calibrated.stdout)
-    assert row["source"] == "calibrated estimate" and row["p50_ms_low"] < row["p50_ms"] < row["p50_ms_high"]
+    local = LocalFacts(peaks={"fp32": 400.0}, rows=rows)
+    (row,) = run_will_it_run(WillRunRequest(model="minilm-l6", hardware="local", depth=50), machine, local)
+    assert row.source == "measured" and row.p50_ms == 1500.0 and row.batch_size == 8
+    (row,) = run_will_it_run(WillRunRequest(model="minilm-l6", hardware="local", depth=100), machine, local)
+    assert row.source == "calibrated estimate" and row.p50_ms_low < row.p50_ms < row.p50_ms_high
 
 
 def test_without_a_model_every_catalog_model_is_assessed():
@@ -215,8 +212,8 @@ def test_without_a_model_every_catalog_model_is_assessed():
     assert all(r["dtype"] == "fp16" for r in rows)  # T4: fp16 tensor cores, no bf16
 
 
-def test_measure_runs_a_short_sweep_here_and_reports_it_as_measured(monkeypatch):
-    monkeypatch.setattr("rerank_bench.fit.assess.local_peaks", lambda m: {"fp32": 400.0})
+@pytest.mark.slow
+def test_measure_runs_a_short_sweep_here_and_reports_it_as_measured():
     result = runner.invoke(
         app,
         [

@@ -215,11 +215,10 @@ def sweep(
     from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
 
     def work() -> tuple[Any, Any]:
-        from rerank_bench.backends import REGISTRY
+        from rerank_bench.backends import DTYPES, ORDERS, SPECS
         from rerank_bench.errors import UsageError
         from rerank_bench.measure.plan import parse_str_list
         from rerank_bench.measure.scheduler import SweepRequest, parse_shard, plan_sweep, run_sweep
-        from rerank_bench.measure.support import DTYPES, ORDERS
         from rerank_bench.probe import probe_machine
 
         if max_seconds_per_case <= 0 or case_timeout <= 0 or not 0 < precision < 1:
@@ -234,7 +233,7 @@ def sweep(
             models=_split_multi(model) or ("minilm-l6",),
             batch_sizes=parse_int_list(batch_size, "--batch-size"),
             depths=parse_int_list(depth, "--depth"),
-            backends=parse_str_list(backend, "--backend", tuple(REGISTRY)),
+            backends=parse_str_list(backend, "--backend", tuple(SPECS)),
             dtypes=parse_str_list(dtype, "--dtype", DTYPES),
             orders=parse_str_list(order, "--order", ORDERS),
             thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
@@ -390,9 +389,9 @@ def tune(
     from rerank_bench.errors import EXIT_FAILED
 
     def work() -> Any:
+        from rerank_bench.backends import DTYPES, USER_BACKENDS
         from rerank_bench.errors import UsageError
         from rerank_bench.measure.plan import parse_int_list, parse_str_list
-        from rerank_bench.measure.support import DTYPES
         from rerank_bench.probe import probe_machine
         from rerank_bench.render.sweep_view import ProgressEvents
         from rerank_bench.tune.search import TuneRequest, run_tune
@@ -404,7 +403,7 @@ def tune(
             depth=depth,
             budget_ms=budget_ms,
             min_agreement=min_agreement,
-            backends=parse_str_list(backend, "--backend", ("torch", "onnx", "openvino")),
+            backends=parse_str_list(backend, "--backend", USER_BACKENDS),
             dtypes=parse_str_list(dtype, "--dtype", DTYPES),
             batch_sizes=parse_int_list(batch_size, "--batch-size"),
             thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,

@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from rerank_bench.backends import get_spec
 from rerank_bench.backends.base import Backend, LoadInfo
 from rerank_bench.backends.export_cache import cached_export, example_inputs, export_key, exports_root
 from rerank_bench.backends.hf_checkpoint import model_source
 from rerank_bench.backends.padded_scorer import RuntimeScorer, effective_max_length
-from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
+from rerank_bench.errors import EnvironmentProblem, ModelError
 from rerank_bench.models.resolve import ResolvedModel
 
 OPSET = 17
@@ -125,8 +126,7 @@ class OnnxBackend(Backend):
             import onnxruntime as ort
         except ImportError:
             raise EnvironmentProblem("the onnx backend needs onnxruntime", "pip install 'rerank-bench[onnx]'") from None
-        if dtype not in ("fp32", "int8"):
-            raise UsageError(f"the onnx backend here runs fp32 and int8, not {dtype}")
+        get_spec(self.name).check(dtype, device)
         path, tokenizer_source = model_source(model, max_length)
         folder, meta, export_s = ensure_export(model, path, dtype)
         from transformers import AutoTokenizer

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from rerank_bench.backends import get_spec
 from rerank_bench.backends.base import Backend, LoadInfo
 from rerank_bench.backends.export_cache import cached_export, example_inputs, export_key, exports_root
 from rerank_bench.backends.hf_checkpoint import model_source
 from rerank_bench.backends.padded_scorer import RuntimeScorer, effective_max_length
-from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
+from rerank_bench.errors import EnvironmentProblem, ModelError
 from rerank_bench.models.resolve import ResolvedModel
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -75,10 +76,7 @@ class OpenVinoBackend(Backend):
             raise EnvironmentProblem(
                 "the openvino backend needs openvino", "pip install 'rerank-bench[openvino]'"
             ) from None
-        if dtype not in PRECISION_HINTS:
-            raise UsageError(f"the openvino backend runs {', '.join(PRECISION_HINTS)}, not {dtype}")
-        if device != "cpu":
-            raise UsageError(f"the openvino backend runs on the CPU here, not on {device}")
+        get_spec(self.name).check(dtype, device)
         path, tokenizer_source = model_source(model, max_length)
         folder, meta, export_s = ensure_ir(model, path)
         from transformers import AutoTokenizer

@@ -9,15 +9,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rerank_bench.backends import get_spec
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.backends.hf_checkpoint import capture_missing_keys, model_source
 from rerank_bench.backends.memory import CudaTracker, MpsTracker, RssTracker
-from rerank_bench.errors import EnvironmentProblem, ModelError, UsageError
+from rerank_bench.errors import EnvironmentProblem, ModelError
 from rerank_bench.models.heads import HEAD_SEED, head_keys, refuse_random_head
 from rerank_bench.models.resolve import ResolvedModel
 from rerank_bench.workload.requests import Request, single_token_words
 
-DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 class TorchScorer(Scorer):
@@ -114,8 +115,7 @@ class TorchBackend(Backend):
         import transformers
         from sentence_transformers import CrossEncoder
 
-        if dtype not in DTYPES:
-            raise UsageError(f"the torch backend runs {', '.join(DTYPES)}, not {dtype!r}")
+        get_spec(self.name).check(dtype, device)
         torch.set_num_threads(threads)
         path, tokenizer_source = model_source(model, max_length)
         # transformers 5 renamed torch_dtype to dtype
@@ -124,7 +124,7 @@ class TorchBackend(Backend):
             "device": device,
             "trust_remote_code": model.trust_remote_code,
             "local_files_only": model.local_files_only,
-            "model_kwargs": {dtype_key: getattr(torch, DTYPES[dtype])},
+            "model_kwargs": {dtype_key: getattr(torch, TORCH_DTYPES[dtype])},
         }
         if model.revision and model.source == "hub":
             kwargs["revision"] = model.revision

@@ -13,20 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.errors import ModelError, UsageError
+from rerank_bench.errors import UsageError
+from rerank_bench.fit.calibration import calibration_points, local_peaks, local_rows, measured_row
 from rerank_bench.fit.latency_model import Rates, calibrate, default_rates, predict, request_lengths
 from rerank_bench.fit.memory_model import (
     SAFETY_MARGIN,
-    ArchShape,
-    arch_shape,
     max_batch,
     peak_mib,
     usable_memory_mib,
     weights_bytes,
 )
+from rerank_bench.fit.model_info import ModelInfo, load_model_info
 from rerank_bench.fit.profiles import HardwareProfile
-from rerank_bench.models.flops import EncoderShape
-from rerank_bench.results.store import cell_number
+from rerank_bench.results.schema import ResultRow
 
 VERDICTS = ("RUNS", "TIGHT", "TOO SLOW", "WON'T FIT")
 BATCH_CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -49,16 +48,6 @@ class WillRunRequest:
     results: tuple[Path, ...] = ()  # sweep result files or folders, for measured rows and calibration
     measure: bool = False
     trust_remote_code: bool = False
-
-
-@dataclass
-class ModelInfo:
-    name: str
-    model_id: str
-    arch: ArchShape
-    shape: EncoderShape
-    max_length: int
-    specials: int
 
 
 @dataclass
@@ -96,50 +85,6 @@ class Row:
         return dict(self.__dict__)
 
 
-def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool = False) -> ModelInfo:
-    """The model's config without its weights: catalog entry, local folder, or the Hub's config.json."""
-    from transformers import AutoConfig
-
-    from rerank_bench.catalog import find_model
-
-    entry = find_model(spec)
-    if entry is not None:
-        values = entry.config_dict()
-        config = AutoConfig.for_model(entry.model_type, **{k: v for k, v in values.items() if k != "model_type"})
-        name, model_id, limit = entry.alias, entry.hub_id, entry.max_length
-        default_length = entry.recommended_max_length or entry.max_length
-    else:
-        try:
-            config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as exc:
-            where = "folder" if Path(spec).exists() else "Hub id"
-            raise ModelError(
-                f"could not read config.json of {spec} ({where}): {exc}".splitlines()[0],
-                "pass a catalog alias, a folder with config.json, or a Hub id reachable from here",
-            ) from None
-        if not any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
-            config.num_labels = 1
-        name, model_id = Path(spec).name if Path(spec).exists() else spec, spec
-        offset = 2 if config.model_type in ("xlm-roberta", "roberta") else 0
-        limit = default_length = int(config.max_position_embeddings) - offset
-    for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads"):
-        if not hasattr(config, key):
-            raise ModelError(f"{spec}: its config has no {key}; will-it-run models BERT-style encoders")
-    arch = arch_shape(config)
-    length = max_length or default_length
-    if length > limit:
-        raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
-    specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
-    return ModelInfo(
-        name=name,
-        model_id=model_id,
-        arch=arch,
-        shape=EncoderShape.from_config(config),
-        max_length=length,
-        specials=specials,
-    )
-
-
 def choose_dtype(requested: str, profile: HardwareProfile) -> str:
     if requested != "auto":
         if profile.peak(requested) is None:
@@ -155,78 +100,6 @@ def choose_dtype(requested: str, profile: HardwareProfile) -> str:
     ):
         return "fp16"
     return "fp32"
-
-
-def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[dict[str, str]]:
-    """Sweep rows measured on this machine (same hardware fingerprint), status ok, torch backend."""
-    from rerank_bench.report.build import _files
-    from rerank_bench.results.store import read_rows
-
-    rows: list[dict[str, str]] = []
-    for path in _files(list(results)) if results else []:
-        try:
-            rows.extend(
-                r
-                for r in read_rows(path)
-                if r.get("hardware_fingerprint") == fingerprint
-                and r.get("status") == "ok"
-                and r.get("backend") == "torch"
-            )
-        except Exception:  # noqa: BLE001 - an unreadable file only means fewer measurements
-            continue
-    return rows
-
-
-def measured_row(
-    rows: list[dict[str, str]],
-    info: ModelInfo,
-    depth: int,
-    dtype: str,
-    max_length: int,
-    doc_tokens: str | None,
-    batch: int | None = None,
-) -> dict[str, str] | None:
-    """The fastest measured case of this model, depth, dtype, length and workload (the sweep's default mix
-    unless --doc-tokens), at the given batch size if one is given."""
-    workload = "rag" if doc_tokens in (None, "rag") else None
-    if batch is not None:
-        rows = [r for r in rows if r.get("batch_size") == str(batch)]
-    matching = [
-        r
-        for r in rows
-        if r.get("model") in (info.name, info.model_id)
-        and r.get("depth") == str(depth)
-        and r.get("dtype") == dtype
-        and r.get("max_length") == str(max_length)
-        and (workload is None or r.get("workload") == workload)
-        and cell_number(r.get("p50_ms")) is not None
-    ]
-    return min(matching, key=lambda r: cell_number(r["p50_ms"]) or float("inf")) if matching else None
-
-
-def calibration_points(
-    rows: list[dict[str, str]], info: ModelInfo, dtype: str
-) -> tuple[list[tuple[float, float, float]], str]:
-    """(padded GFLOP per query, batches per query, p50 ms) from rows of this dtype; this model's if any."""
-
-    def points(subset: list[dict[str, str]]) -> list[tuple[float, float, float]]:
-        out = []
-        for r in subset:
-            gflop, eff, p50 = (
-                cell_number(r.get("gflop_per_query")),
-                cell_number(r.get("padding_efficiency")),
-                cell_number(r.get("p50_ms")),
-            )
-            depth, batch = cell_number(r.get("depth")), cell_number(r.get("batch_size"))
-            if gflop and eff and p50 and depth and batch:
-                out.append((gflop / eff, math.ceil(depth / batch), p50))
-        return out
-
-    same_dtype = [r for r in rows if r.get("dtype") == dtype]
-    own = points([r for r in same_dtype if r.get("model") in (info.name, info.model_id)])
-    if len(own) >= 2:
-        return own, f"{info.name}'s own rows"
-    return points(same_dtype), "rows of other models on this machine"
 
 
 def _verdict(
@@ -274,7 +147,7 @@ def _verdict(
     row.change = ""
 
 
-def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, rows: list[dict[str, str]]) -> Row:
+def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, rows: list[ResultRow]) -> Row:
     dtype = choose_dtype(request.dtype, profile)
     memory_gib = request.vram_gib if request.vram_gib is not None else profile.memory_gib
     free = profile.free_memory_gib if request.vram_gib is None else None
@@ -334,7 +207,7 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
     if measured is not None:
         source = "measured"
         batch = int(measured["batch_size"])
-        p50, p95 = cell_number(measured.get("p50_ms")), cell_number(measured.get("p95_ms"))
+        p50, p95 = measured.get("p50_ms"), measured.get("p95_ms")
         ranges = (None, None, None, None)
         latency_note = f"measured: {measured.get('n_queries')} queries at batch {batch} ({measured.get('utc_time', '')[:10]}, run {measured.get('run_id', '')})"
         if p95 is None:
@@ -388,21 +261,6 @@ def sort_rows(rows: list[Row], by_hardware: bool) -> list[Row]:
     return rows
 
 
-def local_peaks(machine: Any) -> dict[str, float]:
-    """This CPU's matmul peaks (GFLOP/s) per dtype it can run, measured once and cached (peak.py)."""
-    from rerank_bench.measure.matmul_peak import cached_peak_gflops
-    from rerank_bench.measure.support import cpu_has_bf16
-
-    threads = machine.cpu.usable_cores
-    dtypes = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16(frozenset(machine.cpu.isa_flags)) else [])
-    peaks = {}
-    for dtype in dtypes:
-        value = cached_peak_gflops(machine.fingerprint, "cpu", threads, dtype)
-        if value:
-            peaks[dtype] = value
-    return peaks
-
-
 def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, machine: Any) -> Path:
     """A short real sweep of the chosen configuration on this machine (--measure)."""
     import tempfile
@@ -427,7 +285,24 @@ def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, mach
     return output
 
 
-def run_will_it_run(request: WillRunRequest, machine: Any | None) -> list[Row]:
+@dataclass
+class LocalFacts:
+    """What `--hardware local` reads from this machine: its matmul peaks (GFLOP/s per dtype) and the sweep
+    rows measured here. Gathered by `gather_local_facts`; tests pass their own."""
+
+    peaks: dict[str, float]
+    rows: list[ResultRow]
+
+
+def gather_local_facts(request: WillRunRequest, machine: Any) -> LocalFacts:
+    results = request.results
+    if not results and Path("results").is_dir():
+        results = (Path("results"),)
+    peaks = {} if machine.gpus else local_peaks(machine)
+    return LocalFacts(peaks=peaks, rows=local_rows(results, machine.fingerprint))
+
+
+def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFacts | None = None) -> list[Row]:
     from rerank_bench.catalog import aliases
     from rerank_bench.fit.profiles import find_profile, load_profiles, local_profile
 
@@ -449,16 +324,13 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None) -> list[Row]:
     elif request.hardware == "local":
         if machine is None:
             raise UsageError("--hardware local needs this machine's probe")
-        peaks = {} if machine.gpus else local_peaks(machine)
-        targets = [local_profile(machine, profiles, peaks)]
+        local = local or gather_local_facts(request, machine)
+        targets = [local_profile(machine, profiles, local.peaks)]
     else:
         targets = [find_profile(request.hardware, profiles)]
     specs = [request.model] if request.model else aliases()
     infos = [(spec, load_model_info(spec, request.max_length, request.trust_remote_code)) for spec in specs]
-    results = request.results
-    if not results and Path("results").is_dir():
-        results = (Path("results"),)
-    rows = local_rows(results, machine.fingerprint) if machine is not None and request.hardware == "local" else []
+    rows = local.rows if local is not None else []
     out: list[Row] = []
     for spec, info in infos:
         for profile in targets:

@@ -213,7 +213,9 @@ def run_ab(
         # Timing metrics from pairs: B and A on the same request, back to back.
         pairs = [list(zip(r["latencies"]["A"], r["latencies"]["B"], strict=False)) for r in reps_out]
         result = compare_case(case_label(case_a), key, base, cand, thresholds, pairs=pairs)
-        aa = paired_ratio([list(zip(r["latencies"]["A"], r["latencies"]["A2"], strict=False)) for r in reps_out], seed=1)
+        aa = paired_ratio(
+            [list(zip(r["latencies"]["A"], r["latencies"]["A2"], strict=False)) for r in reps_out], seed=1
+        )
         result.noise = (aa.high - aa.low) / 2
         if result.noise > thresholds["throughput"] / 2:
             result.verdict = "inconclusive"

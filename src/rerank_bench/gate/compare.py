@@ -8,7 +8,6 @@ and applies them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
@@ -23,7 +22,8 @@ from rerank_bench.measure.stats import (
     percentile,
     verdict,
 )
-from rerank_bench.results.store import read_rows, read_samples, samples_path_for
+from rerank_bench.results.schema import ResultRow
+from rerank_bench.results.store import find_result_files, read_rows, read_samples, samples_path_for
 
 MATCH_FIELDS = (
     "model",
@@ -61,66 +61,45 @@ DEFAULT_THRESHOLDS = {"throughput": 0.05, "p50": 0.05, "p95": 0.05, "memory": 0.
 class CaseRuns:
     """One case on one side: its row(s) and the raw latencies of each run (one list per process)."""
 
-    key: tuple[str, ...]
-    rows: list[dict[str, str]]
+    key: tuple[Any, ...]
+    rows: list[ResultRow]
     runs: list[list[float]]
     where: str  # file:row, for messages
 
     @property
-    def row(self) -> dict[str, str]:
+    def row(self) -> ResultRow:
         return self.rows[-1]
 
     def memory_mib(self) -> float | None:
         values = []
         for row in self.rows:
-            text = row.get("peak_vram_reserved_mib") or row.get("peak_rss_mib") or ""
-            if text:
-                values.append(float(text))
+            value = row.get("peak_vram_reserved_mib") or row.get("peak_rss_mib")
+            if value:
+                values.append(value)
         return max(values) if values else None
 
 
 @dataclass
 class ResultSet:
-    cases: dict[tuple[str, ...], CaseRuns]
+    cases: dict[tuple[Any, ...], CaseRuns]
     fingerprints: set[str]
     hardware: set[str]
     files: list[Path]
     notes: list[str] = field(default_factory=list)
 
 
-def _csv_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.csv"))
-            if not found:
-                raise ResultFileError(f"{path} holds no result CSV files")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ResultFileError(f"{path} does not exist")
-    return files
-
-
-def _check_number(value: str, where: str, column: str) -> None:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ResultFileError(f"{where}: column {column} is {value!r}, not a number") from None
-    if math.isnan(number) or math.isinf(number):
-        raise ResultFileError(f"{where}: column {column} is {value}")
-
-
-def load_result_set(paths: list[Path], ignore: tuple[str, ...] = ()) -> ResultSet:
+def load_result_set(paths: list[Path], ignore: tuple[Any, ...] = ()) -> ResultSet:
     """Every ok row of the given files or folders, keyed by configuration, with its raw samples."""
     fields = tuple(f for f in MATCH_FIELDS if f not in ignore)
-    cases: dict[tuple[str, ...], CaseRuns] = {}
-    seen_in_run: dict[tuple[str, tuple[str, ...]], str] = {}
+    cases: dict[tuple[Any, ...], CaseRuns] = {}
+    seen_in_run: dict[tuple[str, tuple[Any, ...]], str] = {}
     fingerprints: set[str] = set()
     hardware: set[str] = set()
     notes: list[str] = []
-    files = _csv_files(paths)
+    found = find_result_files(paths)
+    files = found.files
+    if found.note():
+        notes.append(found.note())
     for path in files:
         rows = read_rows(path)
         if rows:
@@ -133,7 +112,8 @@ def load_result_set(paths: list[Path], ignore: tuple[str, ...] = ()) -> ResultSe
             if row["status"] != "ok":
                 continue
             for column in ("pairs_per_s", "p50_ms"):
-                _check_number(row[column], where, column)
+                if row[column] is None:
+                    raise ResultFileError(f"{where}: column {column} is empty in a row whose status is ok")
             key = tuple(row[f] for f in fields)
             run_key = (row["run_id"], key)
             if run_key in seen_in_run:
@@ -175,7 +155,7 @@ class MetricResult:
 @dataclass
 class CaseComparison:
     label: str
-    key: dict[str, str]
+    key: ResultRow
     metrics: list[MetricResult]
     verdict: str
     noise: float | None = None  # A/A noise floor (relative half-width), ab only
@@ -210,7 +190,7 @@ def _invert(estimate: RatioEstimate) -> RatioEstimate:
 
 def compare_case(
     label: str,
-    key: dict[str, str],
+    key: ResultRow,
     baseline: CaseRuns,
     current: CaseRuns,
     thresholds: dict[str, float],
@@ -346,7 +326,7 @@ class Comparison:
         }
 
 
-def case_label(key: dict[str, str]) -> str:
+def case_label(key: ResultRow) -> str:
     return (
         f"{key.get('model', '?')} {key.get('backend', '')}/{key.get('dtype', '')} {key.get('device', '')} "
         f"batch {key.get('batch_size', '?')} depth {key.get('depth', '?')}"
@@ -357,7 +337,7 @@ def compare_files(
     baseline: list[Path],
     current: list[Path],
     thresholds: dict[str, float],
-    ignore: tuple[str, ...] = (),
+    ignore: tuple[Any, ...] = (),
     allow_different_hardware: bool = False,
 ) -> Comparison:
     unknown = [f for f in ignore if f not in MATCH_FIELDS]

@@ -10,25 +10,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-BACKENDS = ("torch", "onnx", "openvino")
-DTYPES = ("fp32", "fp16", "bf16", "int8")
-ORDERS = ("given", "length")
-
-# What each backend can run at all (before looking at the device).
-BACKEND_DTYPES = {
-    "torch": ("fp32", "fp16", "bf16"),
-    "onnx": ("fp32", "int8"),  # an fp16 ONNX export is not built here; torch fp16 covers GPUs
-    "openvino": ("fp32", "fp16", "bf16"),
-    "fake": DTYPES,
-}
-# Python packages each backend imports, and the extra that installs them.
-BACKEND_PACKAGES = {
-    "torch": (("torch", "torch"), ("sentence_transformers", "sentence-transformers")),
-    "onnx": (("onnxruntime", "onnxruntime"), ("onnx", "onnx")),
-    "openvino": (("openvino", "openvino"),),
-    "fake": (),
-}
-EXTRAS = {"onnx": "rerank-bench[onnx]", "openvino": "rerank-bench[openvino]"}
+from rerank_bench.backends import SPECS
 
 
 @dataclass(frozen=True)
@@ -51,7 +33,7 @@ def cpu_has_fp16(flags: frozenset[str]) -> bool:
 
 def missing_packages(backend: str, find_spec=importlib.util.find_spec) -> list[str]:  # noqa: ANN001
     missing = []
-    for module, package in BACKEND_PACKAGES.get(backend, ()):
+    for module, package in SPECS[backend].packages:
         try:
             found = find_spec(module) is not None
         except (ImportError, ValueError):
@@ -62,19 +44,25 @@ def missing_packages(backend: str, find_spec=importlib.util.find_spec) -> list[s
 
 
 def skip_reason(backend: str, dtype: str, device: DeviceTraits, missing: list[str] | None = None) -> str | None:
-    """Why this combination cannot run here, or None when it can."""
+    """Why this combination cannot run here, or None when it can. What a backend runs at all comes from its
+    spec (backends/__init__.py); what this device adds is decided here."""
+    spec = SPECS[backend]
     if missing:
-        extra = EXTRAS.get(backend)
+        extra = spec.extra
         how = f"pip install '{extra}'" if extra else f"pip install {' '.join(missing)}"
         return f"the {backend} backend needs {', '.join(missing)}, which is not installed ({how})"
-    if dtype not in BACKEND_DTYPES.get(backend, ()):
-        runs = ", ".join(BACKEND_DTYPES.get(backend, ()))
+    if dtype not in spec.dtypes:
+        runs = ", ".join(spec.dtypes)
         hint = " (int8 runs on --backend onnx: dynamic quantization)" if dtype == "int8" else ""
         return f"the {backend} backend runs {runs}, not {dtype}{hint}"
     if backend == "fake":
         return None
-    if backend == "openvino" and device.kind != "cpu":
-        return f"the openvino backend runs on Intel/x86 CPUs here, not on {device.kind}"
+    if device.kind not in spec.devices:
+        names = {"cpu": "CPU", "cuda": "CUDA", "mps": "Apple's MPS"}
+        where = ", ".join(names[d] for d in spec.devices)
+        return f"the {backend} backend runs on {where} here, not on {names.get(device.kind, device.kind)}" + (
+            "; use --backend torch" if device.kind == "mps" else ""
+        )
     if device.kind == "cpu":
         if dtype == "bf16" and not cpu_has_bf16(device.cpu_flags):
             return "this CPU has no native bf16 arithmetic (AVX512_BF16 or AMX); it would be emulated and slow"
@@ -88,8 +76,6 @@ def skip_reason(backend: str, dtype: str, device: DeviceTraits, missing: list[st
             return "this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
         if backend == "onnx" and dtype == "int8":
             return "dynamic int8 quantization runs on ONNX Runtime's CPU provider only"
-    if device.kind == "mps" and backend != "torch":
-        return f"the {backend} backend does not run on Apple's MPS; use --backend torch"
     if device.kind == "mps" and dtype == "bf16":
         return "bf16 on MPS needs macOS 14 and is slower than fp16 there; use fp16"
     return None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench import __version__
+from rerank_bench.report.leaderboard import COLUMNS, RANDOM_NOTE, table_cells
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -42,54 +43,16 @@ def render_html(
     for note in notes:
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
     parts.append("<h2>Leaderboard</h2>")
-    header = [
-        "model",
-        "weights",
-        "backend/dtype",
-        "hardware",
-        "device",
-        "best pairs/s",
-        "at batch",
-        "order",
-        "rank agreement (Spearman vs torch fp32)",
-        "of matmul peak",
-        "p95 ms @ depth 20",
-        "p95 ms @ depth 50",
-        "p95 ms @ depth 100",
-        "peak memory MiB",
-    ]
-    parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>")
-    for e in entries:
-        depth_cells = []
-        for depth in (20, 50, 100):
-            value = e[f"p95_ms_depth_{depth}"]
-            if value is not None and e[f"latency_metric_depth_{depth}"] == "p50":
-                depth_cells.append(f'<td class="num">{value:,.1f} (p50)</td>')
-            else:
-                depth_cells.append(_cell(value))
-        weights = e["weights"] + (" ⚠ twin" if e["random_weights"] else "")
-        parts.append(
-            "<tr>"
-            + _cell(e["model"])
-            + _cell(weights)
-            + _cell(f"{e['backend']}/{e['dtype']}")
-            + _cell(e["hardware"])
-            + _cell(e["device"])
-            + _cell(e["best_pairs_per_s"])
-            + _cell(e["best_batch_size"])
-            + _cell(e.get("best_order"))
-            + _cell(None if e.get("agreement_spearman") is None else f"{e['agreement_spearman']:.4f}")
-            + _cell(None if e.get("fraction_of_peak") is None else f"{e['fraction_of_peak']:.0%}")
-            + "".join(depth_cells)
-            + _cell(e["peak_memory_mib"])
-            + "</tr>"
+    parts.append("<table><tr>" + "".join(f"<th>{html.escape(c.header)}</th>" for c in COLUMNS) + "</tr>")
+    for row in table_cells(entries):
+        cells = (
+            f"<td{' class=num' if c.numeric else ''}>{html.escape(value)}</td>"
+            for c, value in zip(COLUMNS, row, strict=True)
         )
+        parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
     if any(e["random_weights"] for e in entries):
-        parts.append(
-            "<p class='muted'>⚠ twin: measured on the architecture twin (random weights), which runs "
-            "exactly as fast as the trained model; its scores are meaningless.</p>"
-        )
+        parts.append(f"<p class='muted'>{html.escape(RANDOM_NOTE)}</p>")
     parts.append("<h2>Plots</h2>")
     for plot in plots:
         data = base64.b64encode(plot.read_bytes()).decode()

@@ -114,3 +114,54 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 STATUSES = ("ok", "oom", "error", "timeout", "skipped")
+
+# How each column is read back: numbers are parsed once, here, so every reader (sweep --resume, compare,
+# report, tune, will-it-run) gets ints and floats, and None for an empty cell. Other columns are text.
+INT_COLUMNS = frozenset(
+    {"schema_version", "batch_size", "depth", "max_length", "threads", "seed", "n_queries", "warmup_queries"}
+    | {"agreement_requests"}
+)
+BOOL_COLUMNS = frozenset({"git_dirty"})
+TEXT_COLUMNS = frozenset(
+    {
+        "run_id",
+        "case_id",
+        "utc_time",
+        "tool_version",
+        "git_commit",
+        "host",
+        "hardware_fingerprint",
+        "hardware_name",
+        "cpu_model",
+        "cpu_isa",
+        "gpu_name",
+        "os",
+        "python_version",
+        "torch_version",
+        "transformers_version",
+        "sentence_transformers_version",
+        "onnxruntime_version",
+        "model",
+        "model_id",
+        "revision",
+        "weights",
+        "tokenizer",
+        "backend",
+        "backend_options",
+        "dtype",
+        "device",
+        "order",
+        "workload",
+        "status",
+        "status_reason",
+        "stop_reason",
+        "percentile_note",
+        "agreement_reference",
+        "samples_file",
+    }
+)
+FLOAT_COLUMNS = frozenset(COLUMN_NAMES) - INT_COLUMNS - BOOL_COLUMNS - TEXT_COLUMNS
+
+# A result row: column name -> value (str, int, float, bool, or None for an empty cell). Rows the sweep has
+# just measured and rows read back from a file have the same shape.
+ResultRow = dict

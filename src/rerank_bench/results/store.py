@@ -12,25 +12,24 @@ import json
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import ResultFileError
-from rerank_bench.results.schema import ADDED_IN_2, COLUMN_NAMES, SCHEMA_VERSION, UPGRADABLE_VERSIONS
+from rerank_bench.results.schema import (
+    ADDED_IN_2,
+    BOOL_COLUMNS,
+    COLUMN_NAMES,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    SCHEMA_VERSION,
+    UPGRADABLE_VERSIONS,
+    ResultRow,
+)
 
 # A spreadsheet executes a cell starting with one of these as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell_number(value: Any) -> float | None:
-    """A result cell as a number: None for empty, unparsable or NaN cells (rows are text when read back)."""
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def neutralise(value: str) -> str:
@@ -95,30 +94,93 @@ def _complete_lines(path: Path) -> list[str]:
     return lines[:-1]  # the piece after the last newline is empty, or torn
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of a result CSV as text, formula quoting undone; the schema version is checked and older
-    versions are upgraded (their missing columns empty)."""
+def parse_cell(name: str, text: str, where: str) -> Any:
+    """One cell as its column's type (results/schema.py): None when empty; a number that is not one, or is
+    not finite, is an error naming the file, row and column (the sweep never writes such a cell)."""
+    text = unneutralise(text or "")
+    if name not in FLOAT_COLUMNS | INT_COLUMNS | BOOL_COLUMNS:
+        return text
+    if text == "":
+        return None
+    if name in BOOL_COLUMNS:
+        return text.lower() == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        raise ResultFileError(f"{where}: column {name} is {text!r}, not a number") from None
+    if not math.isfinite(number):
+        raise ResultFileError(f"{where}: column {name} is {text}")
+    return int(number) if name in INT_COLUMNS else number
+
+
+def read_header(path: Path) -> list[str] | None:
+    """The CSV header of a file, or None when it cannot be a result file (unreadable, binary, empty)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return next(csv.reader(f), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
+def is_result_file(path: Path) -> bool:
+    return "schema_version" in (read_header(path) or [])
+
+
+def read_rows(path: Path) -> list[ResultRow]:
+    """Rows of a result CSV with every cell parsed to its column's type, formula quoting undone; the schema
+    version is checked and older versions are upgraded (their missing columns empty)."""
     if not path.exists():
         raise ResultFileError(f"result file {path} does not exist")
-    lines = _complete_lines(path)
-    if not lines:
-        return []
-    reader = csv.DictReader(io.StringIO("\n".join(lines) + "\n"))
-    header = reader.fieldnames or []
-    if "schema_version" not in header:
+    if not is_result_file(path):
+        if read_header(path) is None and path.stat().st_size == 0:
+            return []
         raise ResultFileError(f"{path} is not a rerank-bench result file (no schema_version column)")
+    reader = csv.DictReader(io.StringIO("\n".join(_complete_lines(path)) + "\n"))
     rows = []
-    for number, row in enumerate(reader, start=2):
-        version = row.get("schema_version", "")
+    for number, cells in enumerate(reader, start=2):
+        version = cells.get("schema_version", "")
         if version in UPGRADABLE_VERSIONS:
-            row = {**{name: "" for name in ADDED_IN_2}, **row, "schema_version": str(SCHEMA_VERSION)}
+            cells = {**{name: "" for name in ADDED_IN_2}, **cells, "schema_version": str(SCHEMA_VERSION)}
         elif version != str(SCHEMA_VERSION):
             raise ResultFileError(
                 f"{path}:{number}: schema version {version!r}, this rerank-bench reads version {SCHEMA_VERSION}",
                 "regenerate the file with this version, or use the rerank-bench that wrote it",
             )
-        rows.append({k: unneutralise(v or "") for k, v in row.items() if k is not None})
+        where = f"{path}:{number}"
+        rows.append({k: parse_cell(k, v, where) for k, v in cells.items() if k is not None})
     return rows
+
+
+@dataclass
+class FoundFiles:
+    files: list[Path]
+    skipped: list[Path]  # CSV files under a folder that are not result files (a report's leaderboard.csv)
+
+    def note(self) -> str | None:
+        if not self.skipped:
+            return None
+        names = ", ".join(str(p) for p in self.skipped[:3]) + (" ..." if len(self.skipped) > 3 else "")
+        return f"skipped {len(self.skipped)} CSV file(s) that are not rerank-bench results: {names}"
+
+
+def find_result_files(paths: list[Path]) -> FoundFiles:
+    """The one way every command finds result files: a file named explicitly is read (and is an error if it
+    is not a result file); a folder is searched recursively for CSV files, skipping those that are not
+    result files."""
+    files: list[Path] = []
+    skipped: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            for found in sorted(path.rglob("*.csv")):
+                (files if is_result_file(found) else skipped).append(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ResultFileError(f"{path} does not exist")
+    if not files:
+        where = ", ".join(map(str, paths))
+        raise ResultFileError(f"no result CSV files in {where}", "a sweep writes them under results/")
+    return FoundFiles(files=list(dict.fromkeys(files)), skipped=skipped)
 
 
 def read_samples(path: Path) -> dict[tuple[str, str], list[float]]:
@@ -160,8 +222,7 @@ class ResultWriter:
     def _existing_header(self) -> list[str] | None:
         if not self.csv_path.exists() or self.csv_path.stat().st_size == 0:
             return None
-        with open(self.csv_path, encoding="utf-8", newline="") as f:
-            return next(csv.reader(f), None)
+        return read_header(self.csv_path)
 
     @staticmethod
     def _csv_line(values: Iterable[str]) -> str:
@@ -202,3 +263,13 @@ class ResultWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Any other CSV the tool writes (report's leaderboard.csv): the same cell rules as result files, so text
+    that a spreadsheet would run as a formula is quoted there too."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        if columns:
+            writer.writerow(columns)
+        writer.writerows([format_cell(row.get(name)) for name in columns] for row in rows)

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rerank_bench.backends import USER_BACKENDS
 from rerank_bench.errors import UsageError
 from rerank_bench.measure.plan import Case
 from rerank_bench.measure.scheduler import QuietEvents, SweepEvents, SweepPlan, SweepRequest, plan_sweep, run_sweep
-from rerank_bench.measure.support import BACKENDS
 from rerank_bench.measure.timing import MeasureSettings
 from rerank_bench.probe import MachineReport
-from rerank_bench.results.store import cell_number
 
 NAIVE = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
 CONFIG_FIELDS = ("backend", "dtype", "order", "batch_size", "threads", "device")
@@ -39,7 +38,7 @@ class TuneRequest:
     budget_ms: float | None = None
     min_agreement: float = 0.99
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
-    backends: tuple[str, ...] = BACKENDS
+    backends: tuple[str, ...] = USER_BACKENDS
     dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
     thread_counts: tuple[int, ...] | None = None
     # Every configuration times the same first N requests, so none is favoured by drawing shorter ones
@@ -143,22 +142,20 @@ class TuneResult:
 
 def config_of(row: dict[str, Any]) -> dict[str, Any]:
     config = {name: row.get(name) for name in CONFIG_FIELDS}
-    config["batch_size"] = int(float(config["batch_size"]))
-    config["threads"] = int(float(config["threads"]))
     return config
 
 
 def agreement_of(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "spearman_mean": cell_number(row.get("agreement_spearman_mean")),
-        "spearman_worst": cell_number(row.get("agreement_spearman_worst")),
-        "top10_overlap": cell_number(row.get("agreement_top10_overlap")),
-        "max_abs_diff": cell_number(row.get("agreement_max_abs_diff")),
+        "spearman_mean": row.get("agreement_spearman_mean"),
+        "spearman_worst": row.get("agreement_spearman_worst"),
+        "top10_overlap": row.get("agreement_top10_overlap"),
+        "max_abs_diff": row.get("agreement_max_abs_diff"),
     }
 
 
 def meets_agreement(row: dict[str, Any], floor: float) -> bool:
-    value = cell_number(row.get("agreement_spearman_mean"))
+    value = row.get("agreement_spearman_mean")
     if value is None:
         # the reference configuration itself has no comparison to make: it is the reference
         return (row.get("backend"), row.get("dtype")) == ("torch", "fp32")
@@ -168,9 +165,9 @@ def meets_agreement(row: dict[str, Any], floor: float) -> bool:
 def within_budget(row: dict[str, Any], budget_ms: float | None) -> bool:
     if budget_ms is None:
         return True
-    latency = cell_number(row.get("p95_ms"))
+    latency = row.get("p95_ms")
     if latency is None:
-        latency = cell_number(row.get("max_ms"))
+        latency = row.get("max_ms")
     return latency is not None and latency <= budget_ms
 
 
@@ -180,11 +177,11 @@ def choose(rows: list[dict[str, Any]], floor: float | None, budget_ms: float | N
         r
         for r in rows
         if r.get("status") == "ok"
-        and cell_number(r.get("pairs_per_s")) is not None
+        and r.get("pairs_per_s") is not None
         and within_budget(r, budget_ms)
         and (floor is None or meets_agreement(r, floor))
     ]
-    return max(fits, key=lambda r: cell_number(r["pairs_per_s"]) or 0.0) if fits else None
+    return max(fits, key=lambda r: r["pairs_per_s"] or 0.0) if fits else None
 
 
 def is_naive(row_or_case: Any) -> bool:
@@ -267,17 +264,17 @@ def _choice(rows: list[dict[str, Any]]) -> Choice:
     import statistics
 
     def med(name: str) -> float | None:
-        values = [v for v in (cell_number(r.get(name)) for r in rows) if v is not None]
+        values = [v for v in (r.get(name) for r in rows) if v is not None]
         return statistics.median(values) if values else None
 
-    rates = [cell_number(r.get("pairs_per_s")) or 0.0 for r in rows]
+    rates = [r.get("pairs_per_s") or 0.0 for r in rows]
     first = rows[0]
     return Choice(
         config=config_of(first),
         pairs_per_s=sum(rates) / len(rates),
         p50_ms=med("p50_ms"),
         p95_ms=med("p95_ms"),
-        max_ms=max((cell_number(r.get("max_ms")) or 0.0) for r in rows) or None,
+        max_ms=max((r.get("max_ms") or 0.0) for r in rows) or None,
         agreement=agreement_of(first),
         gflop_per_s=med("gflop_per_s"),
         fraction_of_peak=med("fraction_of_peak"),
@@ -306,13 +303,13 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
             **config_of(r),
             "status": r.get("status"),
             "status_reason": r.get("status_reason") or "",
-            "pairs_per_s": cell_number(r.get("pairs_per_s")),
-            "p50_ms": cell_number(r.get("p50_ms")),
-            "max_ms": cell_number(r.get("max_ms")),
-            "agreement_spearman_mean": cell_number(r.get("agreement_spearman_mean")),
-            "agreement_top10_overlap": cell_number(r.get("agreement_top10_overlap")),
-            "gflop_per_s": cell_number(r.get("gflop_per_s")),
-            "fraction_of_peak": cell_number(r.get("fraction_of_peak")),
+            "pairs_per_s": r.get("pairs_per_s"),
+            "p50_ms": r.get("p50_ms"),
+            "max_ms": r.get("max_ms"),
+            "agreement_spearman_mean": r.get("agreement_spearman_mean"),
+            "agreement_top10_overlap": r.get("agreement_top10_overlap"),
+            "gflop_per_s": r.get("gflop_per_s"),
+            "fraction_of_peak": r.get("fraction_of_peak"),
             "backend_options": r.get("backend_options") or "",
         }
         for r in rows
@@ -378,7 +375,7 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
     result.naive = confirmed(naive_row)
     result.best = confirmed(best_row)
     result.best_any_agreement = confirmed(any_row)
-    result.pair_tokens_p95 = cell_number(naive_row.get("pair_tokens_p95"))
+    result.pair_tokens_p95 = naive_row.get("pair_tokens_p95")
     for choice, label in ((result.best, "best"), (result.best_any_agreement, "best at any agreement")):
         if choice is not None and request.budget_ms is not None:
             latency, metric = choice.budget_ms()

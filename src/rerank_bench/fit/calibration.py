@@ -1,0 +1,99 @@
+"""What this machine has measured, for will-it-run on `--hardware local`: its sweep rows (a matching one is
+the answer; the others calibrate the latency model) and its matmul peaks.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.fit.model_info import ModelInfo
+from rerank_bench.results.schema import ResultRow
+from rerank_bench.results.store import find_result_files, read_rows
+
+
+def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
+    """Sweep rows measured on this machine (same hardware fingerprint), status ok, torch backend."""
+    if not results:
+        return []
+    rows: list[ResultRow] = []
+    for path in find_result_files(list(results)).files:
+        try:
+            rows.extend(
+                r
+                for r in read_rows(path)
+                if r.get("hardware_fingerprint") == fingerprint
+                and r.get("status") == "ok"
+                and r.get("backend") == "torch"
+            )
+        except Exception:  # noqa: BLE001 - an unreadable file only means fewer measurements
+            continue
+    return rows
+
+
+def measured_row(
+    rows: list[ResultRow],
+    info: ModelInfo,
+    depth: int,
+    dtype: str,
+    max_length: int,
+    doc_tokens: str | None,
+    batch: int | None = None,
+) -> ResultRow | None:
+    """The fastest measured case of this model, depth, dtype, length and workload (the sweep's default mix
+    unless --doc-tokens), at the given batch size if one is given."""
+    workload = "rag" if doc_tokens in (None, "rag") else None
+    if batch is not None:
+        rows = [r for r in rows if r.get("batch_size") == batch]
+    matching = [
+        r
+        for r in rows
+        if r.get("model") in (info.name, info.model_id)
+        and r.get("depth") == depth
+        and r.get("dtype") == dtype
+        and r.get("max_length") == max_length
+        and (workload is None or r.get("workload") == workload)
+        and r.get("p50_ms") is not None
+    ]
+    return min(matching, key=lambda r: r["p50_ms"] or float("inf")) if matching else None
+
+
+def calibration_points(
+    rows: list[ResultRow], info: ModelInfo, dtype: str
+) -> tuple[list[tuple[float, float, float]], str]:
+    """(padded GFLOP per query, batches per query, p50 ms) from rows of this dtype; this model's if any."""
+
+    def points(subset: list[ResultRow]) -> list[tuple[float, float, float]]:
+        out = []
+        for r in subset:
+            gflop, eff, p50 = (
+                r.get("gflop_per_query"),
+                r.get("padding_efficiency"),
+                r.get("p50_ms"),
+            )
+            depth, batch = r.get("depth"), r.get("batch_size")
+            if gflop and eff and p50 and depth and batch:
+                out.append((gflop / eff, math.ceil(depth / batch), p50))
+        return out
+
+    same_dtype = [r for r in rows if r.get("dtype") == dtype]
+    own = points([r for r in same_dtype if r.get("model") in (info.name, info.model_id)])
+    if len(own) >= 2:
+        return own, f"{info.name}'s own rows"
+    return points(same_dtype), "rows of other models on this machine"
+
+
+def local_peaks(machine: Any) -> dict[str, float]:
+    """This CPU's matmul peaks (GFLOP/s) per dtype it can run, measured once and cached (peak.py)."""
+    from rerank_bench.measure.matmul_peak import cached_peak_gflops
+    from rerank_bench.measure.support import cpu_has_bf16
+
+    threads = machine.cpu.usable_cores
+    dtypes = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16(frozenset(machine.cpu.isa_flags)) else [])
+    peaks = {}
+    for dtype in dtypes:
+        value = cached_peak_gflops(machine.fingerprint, "cpu", threads, dtype)
+        if value:
+            peaks[dtype] = value
+    return peaks

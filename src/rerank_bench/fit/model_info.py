@@ -1,0 +1,66 @@
+"""A reranker's shape from its config alone (catalog entry, local folder, or a Hub config.json): what
+will-it-run's memory and latency models need. Never the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rerank_bench.errors import ModelError, UsageError
+from rerank_bench.fit.memory_model import ArchShape, arch_shape
+from rerank_bench.models.flops import EncoderShape
+from rerank_bench.models.heads import apply_num_labels_rule
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    model_id: str
+    arch: ArchShape
+    shape: EncoderShape
+    max_length: int
+    specials: int
+
+
+def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool = False) -> ModelInfo:
+    """The model's config without its weights: catalog entry, local folder, or the Hub's config.json."""
+    from transformers import AutoConfig
+
+    from rerank_bench.catalog import find_model
+
+    entry = find_model(spec)
+    if entry is not None:
+        values = entry.config_dict()
+        config = AutoConfig.for_model(entry.model_type, **{k: v for k, v in values.items() if k != "model_type"})
+        name, model_id, limit = entry.alias, entry.hub_id, entry.max_length
+        default_length = entry.recommended_max_length or entry.max_length
+    else:
+        try:
+            config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as exc:
+            where = "folder" if Path(spec).exists() else "Hub id"
+            raise ModelError(
+                f"could not read config.json of {spec} ({where}): {exc}".splitlines()[0],
+                "pass a catalog alias, a folder with config.json, or a Hub id reachable from here",
+            ) from None
+        apply_num_labels_rule(config)
+        name, model_id = Path(spec).name if Path(spec).exists() else spec, spec
+        offset = 2 if config.model_type in ("xlm-roberta", "roberta") else 0
+        limit = default_length = int(config.max_position_embeddings) - offset
+    for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads"):
+        if not hasattr(config, key):
+            raise ModelError(f"{spec}: its config has no {key}; will-it-run models BERT-style encoders")
+    arch = arch_shape(config)
+    length = max_length or default_length
+    if length > limit:
+        raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
+    specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
+    return ModelInfo(
+        name=name,
+        model_id=model_id,
+        arch=arch,
+        shape=EncoderShape.from_config(config),
+        max_length=length,
+        specials=specials,
+    )

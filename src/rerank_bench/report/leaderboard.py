@@ -1,0 +1,176 @@
+"""The leaderboard: result rows from many machines merged (pandas), the best configuration per model,
+backend, dtype and hardware, and its table's columns, declared once here for the terminal, Markdown and
+HTML renderings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.errors import ResultFileError, UsageError
+from rerank_bench.results.schema import FLOAT_COLUMNS, INT_COLUMNS
+from rerank_bench.results.store import find_result_files, read_rows
+
+LEADERBOARD_DEPTHS = (20, 50, 100)
+FILTER_FIELDS = ("model", "hardware", "backend")
+RANDOM_MARK = "⚠"
+RANDOM_NOTE = (
+    "⚠ random: measured on the architecture twin (random weights), which runs exactly as fast as the trained "
+    "model; its scores are meaningless."
+)
+
+
+@dataclass
+class ReportData:
+    rows: Any  # pandas.DataFrame of every row (all statuses), deduplicated
+    files: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> Any:
+        return self.rows[self.rows["status"] == "ok"]
+
+
+def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = None) -> ReportData:
+    import pandas as pd
+
+    frames = []
+    found = find_result_files(paths)
+    files = found.files
+    for path in files:
+        rows = read_rows(path)  # checks the schema version, names the row on a mismatch
+        if rows:
+            frame = pd.DataFrame(rows)
+            frame["source_file"] = path.name
+            frames.append(frame)
+    if not frames:
+        raise ResultFileError(f"the result files hold no rows: {', '.join(str(f) for f in files)}")
+    data = pd.concat(frames, ignore_index=True)
+    before = len(data)
+    data = data.drop_duplicates(subset=["run_id", "case_id"], keep="last")
+    notes = [found.note()] if found.note() else []
+    if len(data) < before:
+        notes.append(f"{before - len(data)} duplicate row(s) (same run and case, read twice) counted once")
+    for column in FLOAT_COLUMNS | INT_COLUMNS:  # typed already; this gives pandas one dtype per column
+        if column in data:
+            data[column] = pd.to_numeric(data[column])
+    data["hardware"] = data["hardware_name"].where(data["hardware_name"].fillna("") != "", data["hardware_fingerprint"])
+    for name, values in (filters or {}).items():
+        data = data[data[name].isin(values)]
+    if data.empty:
+        raise UsageError(
+            "no rows left after --filter", "check the values against the files' model, hardware and backend"
+        )
+    if (data["status"] != "ok").all():
+        notes.append("no case measured ok: the leaderboard and plots are empty; see the status column")
+    return ReportData(rows=data.reset_index(drop=True), files=files, notes=notes)
+
+
+def _rounded(value: Any, digits: int) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else round(number, digits)
+
+
+def leaderboard(data: ReportData) -> list[dict[str, Any]]:
+    """Per model, weights, backend, dtype and hardware: best throughput and its batch, p95 at depths 20/50/100
+    (at the batch with the lowest p95 there, p50 where p95 lacks samples), peak memory."""
+    ok = data.ok
+    out: list[dict[str, Any]] = []
+    if ok.empty:
+        return out
+    group_cols = ["model", "weights", "backend", "dtype", "device", "hardware", "hardware_fingerprint"]
+    for key, group in ok.groupby(group_cols, sort=True):
+        best = group.loc[group["pairs_per_s"].idxmax()]
+        entry: dict[str, Any] = dict(zip(group_cols, key, strict=False))
+        entry.update(
+            best_pairs_per_s=round(float(best["pairs_per_s"]), 2),
+            best_batch_size=int(best["batch_size"]),
+            best_at_depth=int(best["depth"]),
+            best_order=best.get("order", ""),
+            best_threads=int(best["threads"]) if best.get("threads") == best.get("threads") else None,
+            agreement_spearman=_rounded(best.get("agreement_spearman_mean"), 4),
+            fraction_of_peak=_rounded(best.get("fraction_of_peak"), 3),
+        )
+        for depth in LEADERBOARD_DEPTHS:
+            at = group[group["depth"] == depth]
+            value, metric = None, None
+            if not at.empty:
+                if at["p95_ms"].notna().any():
+                    value, metric = float(at["p95_ms"].min()), "p95"
+                elif at["p50_ms"].notna().any():
+                    value, metric = float(at["p50_ms"].min()), "p50"
+            entry[f"p95_ms_depth_{depth}"] = round(value, 1) if value is not None else None
+            entry[f"latency_metric_depth_{depth}"] = metric
+        memory = (
+            group["peak_vram_reserved_mib"] if group["peak_vram_reserved_mib"].notna().any() else group["peak_rss_mib"]
+        )
+        entry["peak_memory_mib"] = round(float(memory.max()), 1) if memory.notna().any() else None
+        entry["random_weights"] = str(entry["weights"]).startswith("random")
+        entry["software"] = f"torch {best.get('torch_version', '')}, rerank-bench {best.get('tool_version', '')}"
+        out.append(entry)
+    out.sort(key=lambda e: (e["model"], -e["best_pairs_per_s"]))
+    return out
+
+
+def machines(data: ReportData) -> list[dict[str, Any]]:
+    out = []
+    for fingerprint, group in data.rows.groupby("hardware_fingerprint", sort=True):
+        first = group.iloc[0]
+        out.append(
+            {
+                "fingerprint": fingerprint,
+                "hardware": first.get("hardware"),
+                "cpu": first.get("cpu_model"),
+                "isa": first.get("cpu_isa"),
+                "torch": ", ".join(sorted(set(group["torch_version"].astype(str)))),
+                "tool": ", ".join(sorted(set(group["tool_version"].astype(str)))),
+                "rows": int(len(group)),
+            }
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cell: Callable[[dict[str, Any]], str]
+    numeric: bool = True
+
+
+def _latency(depth: int) -> Callable[[dict[str, Any]], str]:
+    def cell(entry: dict[str, Any]) -> str:
+        value = entry[f"p95_ms_depth_{depth}"]
+        if value is None:
+            return "-"
+        return f"{value:,.0f}" + ("" if entry[f"latency_metric_depth_{depth}"] == "p95" else " (p50)")
+
+    return cell
+
+
+def _maybe(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+# The leaderboard table, once: every rendering (terminal, leaderboard.md, report.html) shows these columns.
+COLUMNS: tuple[Column, ...] = (
+    Column("model", lambda e: str(e["model"]), numeric=False),
+    Column("weights", lambda e: e["weights"] + (f" {RANDOM_MARK}" if e["random_weights"] else ""), numeric=False),
+    Column("backend/dtype", lambda e: f"{e['backend']}/{e['dtype']}", numeric=False),
+    Column("hardware", lambda e: f"{e['hardware']} ({e['device']})", numeric=False),
+    Column("best pairs/s", lambda e: f"{e['best_pairs_per_s']:,.1f}"),
+    Column("at batch, order", lambda e: f"{e['best_batch_size']}, {e.get('best_order') or '-'}"),
+    Column("rho vs fp32", lambda e: _maybe(e.get("agreement_spearman"), ".4f")),
+    Column("of peak", lambda e: _maybe(e.get("fraction_of_peak"), ".0%")),
+    *(Column(f"p95 ms @{d}", _latency(d)) for d in LEADERBOARD_DEPTHS),
+    Column("peak MiB", lambda e: _maybe(e["peak_memory_mib"], ",.0f")),
+)
+
+
+def table_cells(entries: list[dict[str, Any]]) -> list[list[str]]:
+    return [[column.cell(e) for column in COLUMNS] for e in entries]
