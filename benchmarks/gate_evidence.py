@@ -83,8 +83,10 @@ def main() -> None:
             outcomes[name].append({"verdict": case["verdict"], "ratio": throughput["ratio"], "noise": case["noise"]})
             print(
                 f"run {run + 1:>2} {name:>5}: {case['verdict']:<12} "
-                f"[{', '.join(m['metric'] + ' ' + m['verdict'] for m in case['metrics'])}] throughput x{throughput['ratio']:.3f} "
-                f"[{throughput['low']:.3f}, {throughput['high']:.3f}]  A/A noise ±{case['noise'] * 100:.1f}%  ({wall:.0f} s)",
+                f"[{', '.join(m['metric'] + ' ' + m['verdict'] for m in case['metrics'])}] "
+                f"throughput x{throughput['ratio']:.3f} "
+                f"[{throughput['low']:.3f}, {throughput['high']:.3f}]  "
+                f"A/A noise ±{case['noise'] * 100:.1f}%  ({wall:.0f} s)",
                 flush=True,
             )
     print()
@@ -105,7 +107,8 @@ def main() -> None:
     d15 = [r["verdict"] for r in outcomes["+15%"]].count("regressed")
     print(f"+15% detected: {d15}/{len(outcomes['+15%'])}")
     print(
-        f"one gate run: median {statistics.median(walls):.0f} s wall ({args.reps} repetitions, each a fresh process taking turns A, A', B)"
+        f"one gate run: median {statistics.median(walls):.0f} s wall "
+        f"({args.reps} repetitions, each a fresh process taking turns A, A', B)"
     )
 
 

@@ -49,7 +49,8 @@ def main() -> None:
         median, p90 = statistics.median(times), sorted(times)[int(0.9 * (len(times) - 1))]
         worst = max(worst, median)
         print(
-            f"{' '.join(args):<15} median {median * 1000:6.0f} ms   p90 {p90 * 1000:6.0f} ms   min {min(times) * 1000:6.0f} ms"
+            f"{' '.join(args):<15} median {median * 1000:6.0f} ms   p90 {p90 * 1000:6.0f} ms   "
+            f"min {min(times) * 1000:6.0f} ms"
             f"   heavy imports: {', '.join(heavy_imports(args)) or 'none'}"
         )
     print(f"target: median under 400 ms -> {'met' if worst < 0.4 else 'NOT met'} (worst median {worst * 1000:.0f} ms)")

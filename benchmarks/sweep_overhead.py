@@ -68,7 +68,7 @@ BARE = """
 import json, sys, time
 import torch
 from sentence_transformers import CrossEncoder
-from rerank_bench.measure.child import build_requests
+from rerank_bench.workload.build import build_requests
 from rerank_bench.workload.requests import single_token_words
 folder, depth, batch, n, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)

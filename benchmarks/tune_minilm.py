@@ -63,7 +63,8 @@ def main() -> int:
             f"{label:20s} {c['backend']:8s} {c['dtype']:4s} {c['order']:6s} batch {c['batch_size']:3d} "
             f"{c['threads']}t: {choice['pairs_per_s']:7.1f} pairs/s ({choice['pairs_per_s'] / naive:4.2f}x), "
             f"p50 {choice['p50_ms']:7.1f} ms, Spearman {rho}, top-10 {top10}, "
-            f"{choice['gflop_per_s']:.0f} GFLOP/s = {peak} of peak; rounds {[round(r, 1) for r in choice['confirm_rounds_pairs_per_s']]}"
+            f"{choice['gflop_per_s']:.0f} GFLOP/s = {peak} of peak; "
+            f"rounds {[round(r, 1) for r in choice['confirm_rounds_pairs_per_s']]}"
         )
     best, any_ = result["speedup"], result["speedup_any_agreement"]
     print(f"speed-up at agreement >= 0.99: {best:.2f}x (target >= 2.9x): {'met' if best >= 2.9 else 'NOT met'}")

@@ -71,7 +71,8 @@ def main() -> int:
         fit_err = fit.p50_ms / measured - 1
         worst = max(worst, abs(fit_err))
         print(
-            f"{held['depth']:>5} {held['batch_size']:>5} {measured:>10.0f} ms {raw.p50_ms:>8.0f} ({raw.p50_ms_low:.0f}-{raw.p50_ms_high:.0f}) ms "
+            f"{held['depth']:>5} {held['batch_size']:>5} {measured:>10.0f} ms "
+            f"{raw.p50_ms:>8.0f} ({raw.p50_ms_low:.0f}-{raw.p50_ms_high:.0f}) ms "
             f"{raw_err:>+6.0%} {fit.p50_ms:>11.0f} ms {fit_err:>+6.0%}  [{fit.source}]"
         )
     print(f"largest calibrated error: {worst:.0%} (target 25%): {'met' if worst <= 0.25 else 'NOT met'}")

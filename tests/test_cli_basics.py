@@ -41,6 +41,7 @@ def test_every_command_has_help_with_an_example(command):
     assert "Example:" in result.output
 
 
+@pytest.mark.slow
 def test_help_imports_no_heavy_package():
     code = (
         "import sys\n"
@@ -49,13 +50,15 @@ def test_help_imports_no_heavy_package():
         "for args in (['--help'], ['probe', '--help'], ['sweep', '--help']):\n"
         "    r = CliRunner().invoke(app, args)\n"
         "    assert r.exit_code == 0, r.output\n"
-        "heavy = [m for m in ('torch', 'transformers', 'pandas', 'sentence_transformers', 'onnxruntime') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'pandas', 'sentence_transformers', 'onnxruntime')"
+        " if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "rerank_bench", "--version"], capture_output=True, text=True)
     assert out.returncode == 0

@@ -92,7 +92,7 @@ def test_median_ci_ranks_switch_to_the_normal_approximation_for_large_n():
 def test_paired_ratio_cancels_drift_that_unpaired_statistics_cannot():
     import random as _random
 
-    from rerank_bench.measure.stats import bootstrap_ratio, paired_ratio
+    from rerank_bench.gate.bootstrap import bootstrap_ratio, paired_ratio
 
     rng = _random.Random(0)
     runs, base_runs, cur_runs = [], [], []

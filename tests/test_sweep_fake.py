@@ -7,10 +7,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
 from rerank_bench.results.store import read_rows, read_samples
+
+pytestmark = pytest.mark.slow  # every test here starts worker processes
 
 runner = CliRunner()
 FAST = ["--max-seconds-per-case", "0.3", "--backend", "fake"]
@@ -26,7 +29,7 @@ def test_sweep_writes_a_row_per_case_and_raw_samples(tmp_path):
     result, out = sweep(tmp_path, "-m", "fake:ms_per_pair=0.02", "--depth", "5,10", "--batch-size", "4,8", "--json")
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
-    assert [(r["depth"], r["batch_size"]) for r in rows] == [("5", "4"), ("5", "8"), ("10", "4"), ("10", "8")]
+    assert [(r["depth"], r["batch_size"]) for r in rows] == [(5, 4), (5, 8), (10, 4), (10, 8)]
     assert {r["status"] for r in rows} == {"ok"}
     samples = read_samples(tmp_path / "r.samples.jsonl")
     for r in rows:
@@ -47,16 +50,16 @@ def test_out_of_memory_is_a_row_and_larger_batches_are_skipped(tmp_path):
     result, out = sweep(tmp_path, "-m", "fake:oom_at_batch=16", "--depth", "5,10", "--batch-size", "8,16,32")
     assert result.exit_code == 0, result.output
     status = {(r["depth"], r["batch_size"]): (r["status"], r["status_reason"]) for r in read_rows(out)}
-    assert status[("5", "8")][0] == "ok"
-    assert status[("5", "16")][0] == "oom" and "out of memory" in status[("5", "16")][1]
-    assert status[("5", "32")] == ("skipped", "batch 16 ran out of memory at depth 5")
-    assert status[("10", "8")][0] == "ok" and status[("10", "16")][0] == "oom"
+    assert status[(5, 8)][0] == "ok"
+    assert status[(5, 16)][0] == "oom" and "out of memory" in status[(5, 16)][1]
+    assert status[(5, 32)] == ("skipped", "batch 16 ran out of memory at depth 5")
+    assert status[(10, 8)][0] == "ok" and status[(10, 16)][0] == "oom"
 
 
 def test_an_error_in_one_case_is_a_row_and_the_sweep_goes_on(tmp_path):
     result, out = sweep(tmp_path, "-m", "fake:error_at_batch=8", "--depth", "5", "--batch-size", "4,8,16")
     assert result.exit_code == 0
-    assert [(r["batch_size"], r["status"]) for r in read_rows(out)] == [("4", "ok"), ("8", "error"), ("16", "ok")]
+    assert [(r["batch_size"], r["status"]) for r in read_rows(out)] == [(4, "ok"), (8, "error"), (16, "ok")]
     assert "fake failure at batch 8" in read_rows(out)[1]["status_reason"]
 
 
@@ -67,7 +70,7 @@ def test_a_crashed_worker_becomes_rows_and_the_next_model_starts_fresh(tmp_path)
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
     crashed = [(r["batch_size"], r["status"]) for r in rows if "crash" in r["model"]]
-    assert crashed == [("4", "ok"), ("8", "oom"), ("16", "skipped")]
+    assert crashed == [(4, "ok"), (8, "oom"), (16, "skipped")]
     assert "SIGKILL" in rows[1]["status_reason"] and "died" in rows[2]["status_reason"]
     assert [r["status"] for r in rows if "crash" not in r["model"]] == ["ok", "ok", "ok"]
 
@@ -91,7 +94,7 @@ def test_resume_skips_measured_cases_and_survives_a_torn_line(tmp_path):
     result = runner.invoke(app, ["sweep", *FAST, "--resume", str(out), *args, "--batch-size", "4,8,16"])
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
-    assert [r["batch_size"] for r in rows] == ["4", "8", "16"]
+    assert [r["batch_size"] for r in rows] == [4, 8, 16]
     assert rows[0]["run_id"] == first[0]["run_id"]  # kept, not measured again
     assert rows[1]["run_id"] == rows[2]["run_id"] != first[0]["run_id"]
 

@@ -22,8 +22,8 @@ def row(backend, dtype, rate, rho=None, p95=None, max_ms=100.0, order="length", 
         "device": "cpu",
         "status": status,
         "pairs_per_s": rate,
-        "agreement_spearman_mean": "" if rho is None else rho,
-        "p95_ms": "" if p95 is None else p95,
+        "agreement_spearman_mean": rho,
+        "p95_ms": p95,
         "max_ms": max_ms,
     }
 
@@ -100,6 +100,7 @@ QUICK = [
 ]
 
 
+@pytest.mark.slow
 def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
     out = tmp_path / "t.csv"
     result = runner.invoke(app, ["tune", str(tiny_bert), *QUICK, "--json", "-o", str(out)])
@@ -107,7 +108,9 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
     answer = json.loads(result.stdout)
     for key in ("naive", "best", "best_any_agreement"):
         choice = answer[key]
-        assert choice["pairs_per_s"] > 0 and choice["p50_ms"] > 0 and "p95_ms" in choice
+        assert choice["pairs_per_s"] > 0 and choice["p50_ms"] > 0
+        # 3 timed queries a round are far too few for a p95 (40): the budget falls back to the slowest query
+        assert choice["p95_ms"] is None and choice["max_ms"] >= choice["p50_ms"]
         assert set(choice["config"]) == {"backend", "dtype", "order", "batch_size", "threads", "device"}
         assert len(choice["confirm_rounds_pairs_per_s"]) == 2
     assert answer["naive"]["config"] == {
@@ -119,20 +122,27 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
         "device": "cpu",
     }
     best = answer["best"]
-    assert best["agreement"]["spearman_mean"] is None or best["agreement"]["spearman_mean"] >= 0.99
+    if best["agreement"]["spearman_mean"] is None:  # only the reference itself has nothing to agree with
+        assert (best["config"]["backend"], best["config"]["dtype"]) == ("torch", "fp32")
+    else:
+        assert best["agreement"]["spearman_mean"] >= 0.99
     assert answer["speedup"] == pytest.approx(best["pairs_per_s"] / answer["naive"]["pairs_per_s"])
     assert "CrossEncoder" in answer["settings"]["sentence_transformers"]
-    statuses = {(c["backend"], c["dtype"]): c["status"] for c in answer["candidates"]}
-    assert statuses["torch", "int8"] == "skipped" and statuses["onnx", "int8"] in ("ok", "skipped")
+    statuses = {}
+    for c in answer["candidates"]:
+        statuses.setdefault((c["backend"], c["dtype"]), set()).add(c["status"])
+    assert statuses["torch", "int8"] == {"skipped"} and "ok" in statuses["onnx", "int8"]
     assert out.exists()
 
 
+@pytest.mark.slow
 def test_tune_exits_1_when_nothing_meets_the_budget(tmp_path, tiny_bert):
     result = runner.invoke(app, ["tune", str(tiny_bert), *QUICK, "--budget-ms", "0.001", "-o", str(tmp_path / "t.csv")])
     assert result.exit_code == 1, result.output
     assert "no configuration ran within 0.001 ms" in result.output
 
 
+@pytest.mark.slow
 def test_tune_bad_input_is_exit_2(tmp_path, tiny_bert):
     result = runner.invoke(app, ["tune", str(tiny_bert), "--min-agreement", "1.5"])
     assert result.exit_code == 2 and "--min-agreement" in result.output

@@ -13,7 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.backends.hf_checkpoint import load_classifier, score_activation
+from rerank_bench.backends import get_spec
+from rerank_bench.backends.base import Backend, LoadInfo, Scorer
+from rerank_bench.backends.hf_checkpoint import load_classifier, model_source, score_activation
+from rerank_bench.backends.padded_scorer import effective_max_length
+from rerank_bench.errors import EnvironmentProblem, ModelError
 from rerank_bench.models.heads import refuse_random_head
 from rerank_bench.models.resolve import ResolvedModel
 from rerank_bench.paths import cache_root
@@ -122,3 +126,57 @@ def atomic_dir(final: Path) -> Path:
         shutil.rmtree(tmp)
     tmp.mkdir()
     return tmp
+
+
+class ExportedBackend(Backend):
+    """The load path the onnx and openvino backends share: import the runtime, check the spec, export (or find
+    the cached export), open it with the runtime, read its tokenizer, and describe what was set up. Subclasses
+    say how to import, export and open."""
+
+    runtime_module: str  # what to import; its absence is an environment problem naming the extra
+
+    def export(self, model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
+        raise NotImplementedError
+
+    def open(self, runtime: Any, folder: Path, device: str, dtype: str, threads: int) -> tuple[Any, str]:
+        """(what the scorer runs, how it was set up, for backend_options)."""
+        raise NotImplementedError
+
+    def scorer(self, runner: Any, tokenizer: Any, length: int, meta: dict[str, Any], info: LoadInfo) -> Scorer:
+        raise NotImplementedError
+
+    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> Scorer:
+        import importlib
+
+        spec = get_spec(self.name)
+        try:
+            runtime = importlib.import_module(self.runtime_module)
+        except ImportError:
+            raise EnvironmentProblem(
+                f"the {self.name} backend needs {self.runtime_module}", f"pip install '{spec.extra}'"
+            ) from None
+        spec.check(dtype, device)
+        path, tokenizer_source = model_source(model, max_length)
+        folder, meta, export_s = self.export(model, path, dtype)
+        from transformers import AutoTokenizer
+
+        started = time.perf_counter()
+        try:
+            runner, setup = self.open(runtime, folder, device, dtype, threads)
+            tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
+        except Exception as exc:  # noqa: BLE001 - a broken cached export is the user's to clear, with the path
+            raise ModelError(
+                f"could not open the {self.name} export in {folder}: {exc}".splitlines()[0],
+                "delete that folder to export again",
+            ) from None
+        length = effective_max_length(max_length, tokenizer)
+        info = LoadInfo(
+            load_s=time.perf_counter() - started,
+            weights=model.weights + ("+random-head" if meta.get("random_head") else ""),
+            tokenizer=tokenizer_source,
+            max_length=length,
+            revision=model.revision,
+            export_s=export_s,
+            backend_options=f"{meta['options']}, {setup}",
+        )
+        return self.scorer(runner, tokenizer, length, meta, info)

@@ -16,18 +16,14 @@ Exports are cached under the rerank-bench cache, keyed by model, weights, option
 from __future__ import annotations
 
 import inspect
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rerank_bench.backends import get_spec
-from rerank_bench.backends.base import Backend, LoadInfo
-from rerank_bench.backends.export_cache import cached_export, example_inputs, export_key, exports_root
-from rerank_bench.backends.hf_checkpoint import model_source
-from rerank_bench.backends.padded_scorer import RuntimeScorer, effective_max_length
-from rerank_bench.errors import EnvironmentProblem, ModelError
+from rerank_bench.backends.base import LoadInfo
+from rerank_bench.backends.export_cache import ExportedBackend, cached_export, example_inputs, export_key, exports_root
+from rerank_bench.backends.padded_scorer import RuntimeScorer
 from rerank_bench.models.resolve import ResolvedModel
 
 OPSET = 17
@@ -118,47 +114,25 @@ class OrtScorer(RuntimeScorer):
         return self.session.run(None, features)[0]
 
 
-class OnnxBackend(Backend):
+class OnnxBackend(ExportedBackend):
     name = "onnx"
+    runtime_module = "onnxruntime"
 
-    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> OrtScorer:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise EnvironmentProblem("the onnx backend needs onnxruntime", "pip install 'rerank-bench[onnx]'") from None
-        get_spec(self.name).check(dtype, device)
-        path, tokenizer_source = model_source(model, max_length)
-        folder, meta, export_s = ensure_export(model, path, dtype)
-        from transformers import AutoTokenizer
+    def export(self, model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
+        return ensure_export(model, path, dtype)
 
-        started = time.perf_counter()
-        options = ort.SessionOptions()
+    def open(self, runtime: Any, folder: Path, device: str, dtype: str, threads: int) -> tuple[Any, str]:
+        options = runtime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = ["CUDAExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
-        provider_options = (
-            [{"device_id": int(device.split(":")[1]) if ":" in device else 0}] if device.startswith("cuda") else None
+        options.graph_optimization_level = runtime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        cuda = device.startswith("cuda")
+        providers = ["CUDAExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+        provider_options = [{"device_id": int(device.split(":")[1]) if ":" in device else 0}] if cuda else None
+        session = runtime.InferenceSession(
+            str(folder / "model.onnx"), options, providers=providers, provider_options=provider_options
         )
-        try:
-            session = ort.InferenceSession(
-                str(folder / "model.onnx"), options, providers=providers, provider_options=provider_options
-            )
-            tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
-        except Exception as exc:  # noqa: BLE001 - a broken cached export is the user's to clear, with the path
-            raise ModelError(
-                f"could not open the ONNX export in {folder}: {exc}".splitlines()[0],
-                "delete that folder to export again",
-            ) from None
-        length = effective_max_length(max_length, tokenizer)
-        weights = model.weights + ("+random-head" if meta.get("random_head") else "")
-        info = LoadInfo(
-            load_s=time.perf_counter() - started,
-            weights=weights,
-            tokenizer=tokenizer_source,
-            max_length=length,
-            revision=model.revision,
-            export_s=export_s,
-            backend_options=f"{meta['options']}, onnxruntime {ort.__version__} {providers[0]}",
-        )
-        return OrtScorer(session, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))
+        return session, f"onnxruntime {runtime.__version__} {providers[0]}"
+
+    def scorer(self, runner: Any, tokenizer: Any, length: int, meta: dict[str, Any], info: LoadInfo) -> OrtScorer:
+        return OrtScorer(runner, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))

@@ -9,18 +9,14 @@ PyTorch module directly. The IR is cached in fp32; the precision is a compile-ti
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rerank_bench.backends import get_spec
-from rerank_bench.backends.base import Backend, LoadInfo
-from rerank_bench.backends.export_cache import cached_export, example_inputs, export_key, exports_root
-from rerank_bench.backends.hf_checkpoint import model_source
-from rerank_bench.backends.padded_scorer import RuntimeScorer, effective_max_length
-from rerank_bench.errors import EnvironmentProblem, ModelError
+from rerank_bench.backends.base import LoadInfo
+from rerank_bench.backends.export_cache import ExportedBackend, cached_export, example_inputs, export_key, exports_root
+from rerank_bench.backends.padded_scorer import RuntimeScorer
 from rerank_bench.models.resolve import ResolvedModel
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -64,47 +60,22 @@ class OpenVinoScorer(RuntimeScorer):
         return self.request.infer(features)[self.output]
 
 
-class OpenVinoBackend(Backend):
+class OpenVinoBackend(ExportedBackend):
     name = "openvino"
+    runtime_module = "openvino"
 
-    def load(
-        self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None
-    ) -> OpenVinoScorer:
-        try:
-            import openvino as ov
-        except ImportError:
-            raise EnvironmentProblem(
-                "the openvino backend needs openvino", "pip install 'rerank-bench[openvino]'"
-            ) from None
-        get_spec(self.name).check(dtype, device)
-        path, tokenizer_source = model_source(model, max_length)
-        folder, meta, export_s = ensure_ir(model, path)
-        from transformers import AutoTokenizer
+    def export(self, model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
+        return ensure_ir(model, path)  # one fp32 IR; the precision is a compile-time hint
 
-        started = time.perf_counter()
+    def open(self, runtime: Any, folder: Path, device: str, dtype: str, threads: int) -> tuple[Any, str]:
         config = {
             "INFERENCE_PRECISION_HINT": PRECISION_HINTS[dtype],
             "INFERENCE_NUM_THREADS": threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
-        try:
-            compiled = ov.Core().compile_model(str(folder / "model.xml"), "CPU", config)
-            tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(
-                f"could not compile the OpenVINO model in {folder}: {exc}".splitlines()[0],
-                "delete that folder to convert again",
-            ) from None
-        length = effective_max_length(max_length, tokenizer)
-        weights = model.weights + ("+random-head" if meta.get("random_head") else "")
+        compiled = runtime.Core().compile_model(str(folder / "model.xml"), "CPU", config)
         hint = ", ".join(f"{k}={v}" for k, v in config.items())
-        info = LoadInfo(
-            load_s=time.perf_counter() - started,
-            weights=weights,
-            tokenizer=tokenizer_source,
-            max_length=length,
-            revision=model.revision,
-            export_s=export_s,
-            backend_options=f"{meta['options']}, {hint}, openvino {ov.__version__}",
-        )
-        return OpenVinoScorer(compiled, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))
+        return compiled, f"{hint}, openvino {runtime.__version__}"
+
+    def scorer(self, runner: Any, tokenizer: Any, length: int, meta: dict[str, Any], info: LoadInfo) -> OpenVinoScorer:
+        return OpenVinoScorer(runner, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))

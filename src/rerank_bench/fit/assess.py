@@ -136,7 +136,10 @@ def _verdict(
         return
     if budget is not None and high is not None and latency is not None and high > budget:
         row.verdict = "TIGHT"
-        row.reason = f"{percentile} {latency:,.0f} ms meets the {budget:g} ms budget, but the estimate's range reaches {high:,.0f} ms"
+        row.reason = (
+            f"{percentile} {latency:,.0f} ms meets the {budget:g} ms budget, "
+            f"but the estimate's range reaches {high:,.0f} ms"
+        )
         row.change = "run `will-it-run --hardware local --measure` on the device, or leave more room in the budget"
         return
     row.verdict = "RUNS"
@@ -209,7 +212,10 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
         batch = int(measured["batch_size"])
         p50, p95 = measured.get("p50_ms"), measured.get("p95_ms")
         ranges = (None, None, None, None)
-        latency_note = f"measured: {measured.get('n_queries')} queries at batch {batch} ({measured.get('utc_time', '')[:10]}, run {measured.get('run_id', '')})"
+        latency_note = (
+            f"measured: {measured.get('n_queries')} queries at batch {batch} "
+            f"({(measured.get('utc_time') or '')[:10]}, run {measured.get('run_id', '')})"
+        )
         if p95 is None:
             latency_note += "; too few queries for a p95, so p95 is the model's estimate"
             p95 = prediction.p95_ms * (p50 / prediction.p50_ms) if p50 and prediction.p50_ms else None
@@ -265,7 +271,8 @@ def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, mach
     """A short real sweep of the chosen configuration on this machine (--measure)."""
     import tempfile
 
-    from rerank_bench.measure.scheduler import SweepRequest, plan_sweep, run_sweep
+    from rerank_bench.measure.planner import SweepRequest, plan_sweep
+    from rerank_bench.measure.scheduler import run_sweep
     from rerank_bench.measure.timing import MeasureSettings
 
     output = Path(tempfile.mkdtemp(prefix="rerank-bench-measure-")) / "measure.csv"

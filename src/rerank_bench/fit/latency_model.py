@@ -14,10 +14,10 @@ every figure says which.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from rerank_bench.fit.memory_model import BYTES, ArchShape, weights_bytes
+from rerank_bench.measure.stats import percentile
 from rerank_bench.models.flops import EncoderShape, pair_flops
 
 # Defaults where nothing was measured: (low, central, high) efficiency of the dense peak a reranker's
@@ -89,14 +89,6 @@ def query_ms(arch: ArchShape, shape: EncoderShape, rates: Rates, lengths: list[i
     ) + rates.tokenize_ms_per_pair * len(lengths)
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 @dataclass
 class Prediction:
     p50_ms: float
@@ -123,7 +115,7 @@ def predict(
 
     def stats(rates: Rates) -> tuple[float, float]:
         times = [query_ms(arch, shape, rates, lengths, batch, dtype) for lengths in requests]
-        return percentile(times, 0.5), percentile(times, 0.95)
+        return percentile(times, 50), percentile(times, 95)
 
     p50, p95 = stats(central)
     prediction = Prediction(p50_ms=p50, p95_ms=p95, source=central.source)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from rerank_bench.errors import EnvironmentProblem, UsageError
+from rerank_bench.gate.bootstrap import paired_ratio
 from rerank_bench.gate.compare import CaseRuns, Comparison, case_label, compare_case
-from rerank_bench.measure.stats import paired_ratio
 
 FORBIDDEN = ("-o", "--output", "--resume", "--json", "--dry-run", "--shard")
 ROTATIONS = (("A", "B", "A2"), ("B", "A2", "A"), ("A2", "A", "B"))
@@ -166,6 +166,21 @@ def run_repetition(
             w.kill()
 
 
+def _arm_rows(name: str, case: dict[str, Any], reps_out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per repetition: the arm's planned case with the memory its worker reported."""
+    out = []
+    for rep in reps_out:
+        memory = rep["memory"][name]
+        out.append(
+            {
+                **case,
+                "peak_rss_mib": memory.get("peak_rss_mib"),
+                "peak_vram_reserved_mib": memory.get("peak_vram_reserved_mib"),
+            }
+        )
+    return out
+
+
 def _case_runs(where: str, rows: list[dict[str, Any]], runs: list[list[float]]) -> CaseRuns:
     return CaseRuns(key=(), rows=rows, runs=runs, where=where)
 
@@ -182,40 +197,27 @@ def run_ab(
 ) -> Comparison:
     if reps < 1:
         raise UsageError("--reps must be at least 1")
+    if seconds <= 0 or timeout_s <= 0:
+        raise UsageError("--seconds and --case-timeout must be positive")
     cases_a, cases_b = plan_arm(a, shared), plan_arm(b, shared)
     if len(cases_a) != len(cases_b):
         raise UsageError(f"arm A plans {len(cases_a)} cases and arm B {len(cases_b)}; give both the same grid")
     arms = {"A": a, "A2": a, "B": b}
     results = []
-    for position, (case_a, case_b) in enumerate(zip(cases_a, cases_b, strict=False)):
+    for position, (case_a, case_b) in enumerate(zip(cases_a, cases_b, strict=True)):
         jobs = {"A": case_a["job"], "A2": case_a["job"], "B": case_b["job"]}
         reps_out = []
         for rep in range(reps):
             progress(f"case {position + 1}/{len(cases_a)}, repetition {rep + 1}/{reps}: A, A' and B take turns")
             reps_out.append(run_repetition(arms, jobs, seconds, timeout_s))
 
-        def rows(name: str, case: dict[str, Any]) -> list[dict[str, Any]]:
-            out = []
-            for rep in reps_out:
-                memory = rep["memory"][name]
-                out.append(
-                    {
-                        **case,
-                        "peak_rss_mib": memory.get("peak_rss_mib"),
-                        "peak_vram_reserved_mib": memory.get("peak_vram_reserved_mib"),
-                    }
-                )
-            return out
-
-        base = _case_runs("A", rows("A", case_a), [r["latencies"]["A"] for r in reps_out])
-        cand = _case_runs("B", rows("B", case_b), [r["latencies"]["B"] for r in reps_out])
+        base = _case_runs("A", _arm_rows("A", case_a, reps_out), [r["latencies"]["A"] for r in reps_out])
+        cand = _case_runs("B", _arm_rows("B", case_b, reps_out), [r["latencies"]["B"] for r in reps_out])
         key = {"A": " ".join(a.args) or "(shared options)", "B": " ".join(b.args) or "(shared options)"}
         # Timing metrics from pairs: B and A on the same request, back to back.
-        pairs = [list(zip(r["latencies"]["A"], r["latencies"]["B"], strict=False)) for r in reps_out]
+        pairs = [list(zip(r["latencies"]["A"], r["latencies"]["B"], strict=True)) for r in reps_out]
         result = compare_case(case_label(case_a), key, base, cand, thresholds, pairs=pairs)
-        aa = paired_ratio(
-            [list(zip(r["latencies"]["A"], r["latencies"]["A2"], strict=False)) for r in reps_out], seed=1
-        )
+        aa = paired_ratio([list(zip(r["latencies"]["A"], r["latencies"]["A2"], strict=True)) for r in reps_out], seed=1)
         result.noise = (aa.high - aa.low) / 2
         if result.noise > thresholds["throughput"] / 2:
             result.verdict = "inconclusive"
@@ -224,4 +226,6 @@ def run_ab(
         f"{reps} repetition(s); each starts fresh processes for A, A' and B, which take turns one query at a time "
         f"for {seconds:g} s; the A/A noise floor is the half-width of the 95% interval of A' vs A"
     ]
+    if a.command == b.command and a.args == b.args:
+        notes.insert(0, "A and B are identical: this is an A/A run")
     return Comparison(cases=results, only_in_baseline=[], only_in_current=[], notes=notes, thresholds=thresholds)

@@ -14,7 +14,6 @@ worker -> {"done": true, "memory": {...}}. Any failure: worker -> {"error": "one
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from typing import IO, Any
@@ -28,21 +27,19 @@ def _send(out: IO[str], message: dict[str, Any]) -> None:
 
 
 def serve(inp: IO[str], out: IO[str]) -> None:
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         jobs = json.loads(inp.readline())["jobs"]
         from rerank_bench.backends import get_backend
         from rerank_bench.errors import RerankBenchError
-        from rerank_bench.measure.child import build_requests
+        from rerank_bench.measure.child import prepare_environment
         from rerank_bench.measure.timing import warmup_requests
         from rerank_bench.models.resolve import ResolvedModel
+        from rerank_bench.workload.build import build_requests
 
+        models = [ResolvedModel.from_payload(job["model"]) for job in jobs]
+        prepare_environment(models)
         loaded = []
-        for job in jobs:
-            model = ResolvedModel.from_payload(job["model"])
-            if model.local_files_only:
-                os.environ["HF_HUB_OFFLINE"] = "1"
+        for job, model in zip(jobs, models, strict=True):
             scorer = get_backend(job["backend"]).load(
                 model, job["device"], job["dtype"], job["threads"], job["max_length"]
             )

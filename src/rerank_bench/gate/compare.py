@@ -14,32 +14,15 @@ from statistics import fmean
 from typing import Any
 
 from rerank_bench.errors import ResultFileError, UsageError
-from rerank_bench.measure.stats import (
-    RatioEstimate,
-    bootstrap_ratio,
-    min_samples_for,
-    paired_ratio,
-    percentile,
-    verdict,
-)
+from rerank_bench.gate.bootstrap import RatioEstimate, bootstrap_ratio, paired_ratio, verdict
+from rerank_bench.measure.plan import KEY_FIELDS
+from rerank_bench.measure.stats import min_samples_for, percentile
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import find_result_files, read_rows, read_samples, samples_path_for
 
-MATCH_FIELDS = (
-    "model",
-    "revision",
-    "weights",
-    "backend",
-    "dtype",
-    "device",
-    "batch_size",
-    "depth",
-    "max_length",
-    "order",
-    "threads",
-    "workload",
-    "seed",
-)
+# A case's key, less the path it was loaded from: the same model measured from another folder or cache
+# snapshot on the other machine is still the same case.
+MATCH_FIELDS = tuple(f for f in KEY_FIELDS if f != "model_id")
 REQUIRED_COLUMNS = (
     "schema_version",
     "run_id",
@@ -374,7 +357,8 @@ def compare_files(
     if not cases:
         raise UsageError(
             "no case of the baseline matches a case of the current run",
-            f"unmatched: {len(only_base)} baseline, {len(only_cur)} current; --ignore FIELD drops a field from the match",
+            f"unmatched: {len(only_base)} baseline, {len(only_cur)} current; "
+            "--ignore FIELD drops a field from the match",
         )
     return Comparison(
         cases=cases, only_in_baseline=only_base, only_in_current=only_cur, notes=notes, thresholds=thresholds

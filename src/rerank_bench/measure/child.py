@@ -4,9 +4,7 @@ It loads the model once, runs its cases in order and sends each result to the pa
 as it is measured; the parent writes it. A crash or out-of-memory kill of this process therefore loses
 at most the case in progress, and the next model starts in a fresh process.
 
-Messages to the parent: ("loaded", info), ("start", index), ("warm", index, first_query_s),
-("done", index, fields, latencies_ms), ("fatal", kind, message), ("finished",); the reference worker
-(`reference_main`) sends ("reference", depth, scores) per depth instead.
+What it sends the parent is named in messages.py.
 """
 
 from __future__ import annotations
@@ -15,31 +13,16 @@ import gc
 import os
 import signal
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from rerank_bench.backends.base import describe_exception
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
+from rerank_bench.measure.messages import Done, Fatal, Finished, Loaded, ReferenceScores, Started, Warm
 from rerank_bench.measure.stats import distribution, summarize_latencies
 from rerank_bench.measure.timing import MeasureSettings, run_timed
 from rerank_bench.models.resolve import ResolvedModel
-from rerank_bench.workload.requests import (
-    LengthSpec,
-    Request,
-    load_workload_file,
-    requests_from_file,
-    synthetic_requests,
-)
-
-
-def build_requests(workload: dict[str, Any], words: list[str], depth: int, max_length: int, seed: int) -> list[Request]:
-    """The requests of one case; identical for every batch size at the same depth and seed."""
-    case_seed = f"{seed}:{depth}"
-    if workload["kind"] == "file":
-        file_requests = load_workload_file(Path(workload["path"]))
-        return requests_from_file(file_requests, depth, seed, workload["with_replacement"], workload["path"])
-    spec = LengthSpec(**workload["doc_tokens"])
-    return synthetic_requests(words, depth, spec, max_length, seed=case_seed)  # type: ignore[arg-type]
+from rerank_bench.workload.build import build_requests
+from rerank_bench.workload.requests import Request
 
 
 def measured_fields(scorer: Any, requests: list[Request], measurement: Any, depth: int) -> dict[str, Any]:
@@ -132,20 +115,25 @@ def _load(conn: Any, model: ResolvedModel, group: dict[str, Any]) -> Any:
         return scorer
     except RerankBenchError as exc:
         kind = "environment" if isinstance(exc, EnvironmentProblem) else "model"
-        conn.send(("fatal", kind, exc.one_line()))
+        conn.send(Fatal(kind, exc.one_line()))
     except Exception as exc:  # noqa: BLE001 - report any load failure as rows, never a traceback
-        conn.send(("fatal", "error", f"loading failed: {describe_exception(exc)}"))
+        conn.send(Fatal("error", f"loading failed: {describe_exception(exc)}"))
     return None
 
 
-def _prepare(payload: dict[str, Any]) -> ResolvedModel:
+def prepare_environment(models: list[ResolvedModel]) -> None:
+    """The one setup of every measuring child (sweep workers, the reference worker, ab's workers)."""
     # Ctrl-C reaches the whole process group: the parent decides what happens, this process just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    model = ResolvedModel.from_payload(payload["model"])
-    if model.local_files_only:
-        os.environ["HF_HUB_OFFLINE"] = "1"  # resolution found it locally: no network calls, no retries
+    if models and all(m.local_files_only for m in models):
+        os.environ["HF_HUB_OFFLINE"] = "1"  # resolution found them locally: no network calls, no retries
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # its load report is read, not printed
+
+
+def _prepare(payload: dict[str, Any]) -> ResolvedModel:
+    model = ResolvedModel.from_payload(payload["model"])
+    prepare_environment([model])
     return model
 
 
@@ -161,9 +149,9 @@ def reference_main(conn: Any, payload: dict[str, Any]) -> None:
     for depth in payload["depths"]:
         requests = build_requests(payload["workload"], words, depth, scorer.info.max_length, payload["seed"])
         scores = [scorer.score(r, 32) for r in requests[:AGREEMENT_REQUESTS]]
-        conn.send(("reference", depth, scores))
+        conn.send(ReferenceScores(depth, scores))
     scorer.close()
-    conn.send(("finished",))
+    conn.send(Finished())
 
 
 def worker_main(conn: Any, payload: dict[str, Any]) -> None:
@@ -174,7 +162,7 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
     if scorer is None:
         return
     words = scorer.words()
-    conn.send(("loaded", asdict(scorer.info)))
+    conn.send(Loaded(asdict(scorer.info)))
     peak = _peak(group, group["backend"], group["dtype"])
 
     oom_at: dict[tuple[str, int], int] = {}  # (order, depth) -> smallest batch size that ran out of memory
@@ -185,42 +173,21 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
     pruned: set[tuple[str, int]] = set()
     for case in payload["cases"]:
         index, depth, batch, order = case["index"], case["depth"], case["batch_size"], case.get("order", "given")
-        conn.send(("start", index))
+        conn.send(Started(index))
         if (order, depth) in oom_at and batch > oom_at[order, depth]:
-            conn.send(
-                (
-                    "done",
-                    index,
-                    {
-                        "status": "skipped",
-                        "status_reason": f"batch {oom_at[order, depth]} ran out of memory at depth {depth}",
-                    },
-                    [],
-                )
-            )
+            reason = f"batch {oom_at[order, depth]} ran out of memory at depth {depth}"
+            conn.send(Done(index, {"status": "skipped", "status_reason": reason}))
             continue
         if (order, depth) in pruned:
-            conn.send(
-                (
-                    "done",
-                    index,
-                    {
-                        "status": "skipped",
-                        "status_reason": "pruned: a smaller batch size was already "
-                        f"{1 - prune_ratio:.0%} slower than the best",
-                    },
-                    [],
-                )
-            )
+            reason = f"pruned: a smaller batch size was already {1 - prune_ratio:.0%} slower than the best"
+            conn.send(Done(index, {"status": "skipped", "status_reason": reason}))
             continue
         try:
             scorer.set_order(order)
             requests = build_requests(payload["workload"], words, depth, scorer.info.max_length, case["seed"])
             tracker = scorer.memory_tracker()
             tracker.begin()
-            measurement = run_timed(
-                scorer, requests, batch, settings, on_warm=lambda s, i=index: conn.send(("warm", i, s))
-            )
+            measurement = run_timed(scorer, requests, batch, settings, on_warm=lambda s, i=index: conn.send(Warm(i, s)))
             memory = tracker.end()
             fields = {
                 "status": "ok",
@@ -233,9 +200,10 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             if prune_ratio and top and rate < prune_ratio * top:
                 pruned.add((order, depth))
             best_rate[order, depth] = max(top, rate)
+            agreement = None
             if payload.get("agreement"):
-                fields["_agreement_scores"] = [scorer.score(r, batch) for r in requests[:AGREEMENT_REQUESTS]]
-            conn.send(("done", index, fields, measurement.latencies_ms))
+                agreement = [scorer.score(r, batch) for r in requests[:AGREEMENT_REQUESTS]]
+            conn.send(Done(index, fields, measurement.latencies_ms, agreement))
         except Exception as exc:  # noqa: BLE001 - a failed case is a row; the sweep goes on
             if scorer.is_out_of_memory(exc):
                 oom_at[order, depth] = min(batch, oom_at.get((order, depth), batch))
@@ -243,6 +211,6 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             else:
                 fields = {"status": "error", "status_reason": describe_exception(exc)}
             _free_device_memory(group["device"])
-            conn.send(("done", index, fields, []))
+            conn.send(Done(index, fields))
     scorer.close()
-    conn.send(("finished",))
+    conn.send(Finished())

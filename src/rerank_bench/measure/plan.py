@@ -75,6 +75,23 @@ class Case:
     def case_id(self) -> str:
         return case_id_for(self.key())
 
+    def job(self, workload: dict[str, Any]) -> dict[str, Any]:
+        """Everything a worker needs to measure this case alone (`sweep --dry-run --json`; ab drives its
+        workers with it)."""
+        return {
+            "model": self.model.to_payload(),
+            "backend": self.backend,
+            "dtype": self.dtype,
+            "device": self.device,
+            "threads": self.threads,
+            "max_length": self.max_length,
+            "order": self.order,
+            "depth": self.depth,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "workload": workload,
+        }
+
     def describe(self) -> str:
         threads = f" {self.threads}t" if self.device == "cpu" else ""
         return (

@@ -16,75 +16,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rerank_bench.errors import UsageError
+from rerank_bench.errors import EnvironmentProblem, Interrupted, ModelError, RerankBenchError
 from rerank_bench.measure.agreement import compare_scores
-from rerank_bench.measure.plan import Case, expand_cases
-from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
+from rerank_bench.measure.messages import (
+    Done,
+    Fatal,
+    Finished,
+    Loaded,
+    Message,
+    ReferenceScores,
+    Started,
+    Warm,
+)
+from rerank_bench.measure.plan import Case
+from rerank_bench.measure.planner import SweepPlan
 from rerank_bench.measure.timing import MeasureSettings
-from rerank_bench.models.resolve import HubClient, ResolvedModel, resolve_model
 from rerank_bench.probe import MachineReport
-from rerank_bench.results.provenance import default_output, new_run_id, run_metadata, utc_now
-from rerank_bench.results.store import ResultWriter, read_rows
-from rerank_bench.workload.requests import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
+from rerank_bench.results.provenance import new_run_id, run_metadata, utc_now
+from rerank_bench.results.store import ResultWriter
 
-DONE_STATUSES = ("ok", "oom")  # what --resume does not measure again
 # Ranking agreement is measured against this configuration of the same model on the same device.
 REFERENCE = ("torch", "fp32", "given")
-
-
-@dataclass(frozen=True)
-class SweepRequest:
-    models: tuple[str, ...] = ("minilm-l6",)
-    batch_sizes: tuple[int, ...] = (8, 16, 32, 64)
-    depths: tuple[int, ...] = (10, 20, 50, 100)
-    backends: tuple[str, ...] = ("torch",)
-    dtypes: tuple[str, ...] = ("fp32",)
-    orders: tuple[str, ...] = ("given",)
-    thread_counts: tuple[int, ...] | None = None  # None: the usable cores
-    max_length: int | None = None
-    doc_tokens: str | None = None
-    workload_file: Path | None = None
-    sample_with_replacement: bool = False
-    weights: str = "auto"
-    revision: str | None = None
-    device: str = "auto"
-    threads: int | None = None
-    output: Path | None = None
-    resume: Path | None = None
-    seed: int = 0
-    trust_remote_code: bool = False
-    allow_random_head: bool = False
-    settings: MeasureSettings = field(default_factory=MeasureSettings)
-    shard: tuple[int, int] | None = None  # (K, N): the K-th of N slices, 1-based
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """`--shard K/N`."""
-    if text is None:
-        return None
-    k, sep, n = text.partition("/")
-    try:
-        shard = (int(k), int(n))
-    except ValueError:
-        shard = (0, 0)
-    if not sep or not 1 <= shard[0] <= shard[1]:
-        raise UsageError(f"--shard {text!r} is not K/N with 1 <= K <= N", "for example --shard 2/4")
-    return shard
-
-
-@dataclass
-class SweepPlan:
-    cases: list[Case]
-    output: Path
-    workload: dict[str, Any]
-    notices: list[str]
-    already_done: set[str]  # case ids --resume found measured
-    resumed_rows: list[dict[str, str]]
-    prune_ratio: float | None = None  # tune: stop larger batch sizes once one is this fraction of the best
-    agreement: bool = True  # score the agreement requests against the reference where it applies
-
-    def to_run(self) -> list[Case]:
-        return [c for c in self.cases if c.case_id not in self.already_done]
 
 
 @dataclass
@@ -95,6 +47,26 @@ class SweepOutcome:
     rows: list[dict[str, Any]]
     interrupted: bool = False
     fatal: list[tuple[str, str]] = field(default_factory=list)  # (kind, message) per refused load group
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "output": str(self.output),
+            "samples": str(self.samples),
+            "interrupted": self.interrupted,
+        }
+
+    def failure(self) -> RerankBenchError | None:
+        """How the sweep ended, if not well: interrupted (its rows kept), or load groups that could not run
+        (an environment problem when every one was, else a model problem); None when it ran."""
+        if self.interrupted:
+            return Interrupted(f"{len(self.rows)} finished cases are in {self.output}")
+        if not self.fatal:
+            return None
+        message = "; ".join(dict.fromkeys(message for _, message in self.fatal))
+        if {kind for kind, _ in self.fatal} == {"environment"}:
+            return EnvironmentProblem(message)
+        return ModelError(message)
 
 
 class SweepEvents(Protocol):
@@ -112,105 +84,6 @@ class QuietEvents:
 
     def case_finished(self, case: Case, row: dict[str, Any]) -> None:
         pass
-
-
-def _workload(request: SweepRequest) -> tuple[dict[str, Any], str]:
-    if request.workload_file is not None:
-        if request.doc_tokens is not None:
-            raise UsageError("--workload and --doc-tokens both set lengths; pass one of them")
-        import hashlib
-
-        path = request.workload_file
-        file_requests = load_workload_file(path)
-        for depth in request.depths:  # a depth the file cannot serve is an error before anything runs
-            requests_from_file(file_requests, depth, request.seed, request.sample_with_replacement, str(path))
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-        payload = {"kind": "file", "path": str(path.resolve()), "with_replacement": request.sample_with_replacement}
-        return payload, f"file:{path.name}@{digest}"
-    spec: LengthSpec = parse_doc_tokens(request.doc_tokens)
-    return {"kind": "synthetic", "doc_tokens": asdict(spec)}, spec.label()
-
-
-def plan_sweep(
-    request: SweepRequest, machine: MachineReport, hub: HubClient | None = None, torch_module: Any | None = None
-) -> SweepPlan:
-    """Everything that can be checked before measuring: models, device, workload, output, resume state."""
-    from rerank_bench.probe.device import resolve_device
-
-    if request.max_length is not None and request.max_length < 8:
-        raise UsageError(f"--max-length {request.max_length} is too small for a query and a document")
-    if request.resume is not None and request.output is not None and request.resume != request.output:
-        raise UsageError("--resume FILE appends to FILE; drop --output or make it the same file")
-    workload, label = _workload(request)
-    models: list[ResolvedModel] = []
-    notices: list[str] = []
-    for spec in dict.fromkeys(request.models):
-        resolved = resolve_model(
-            spec, request.weights, request.revision, request.trust_remote_code, request.allow_random_head, hub
-        )
-        models.append(resolved)
-        if resolved.notice:
-            notices.append(f"{resolved.name}: {resolved.notice}")
-    if any(m.source == "fake" for m in models) != ("fake" in request.backends):
-        raise UsageError("fake: models run only on --backend fake, and the fake backend only runs fake: models")
-    only_fake = all(m.source == "fake" for m in models)
-    device = "cpu" if only_fake else resolve_device(request.device, torch_module)
-    threads = request.threads or machine.cpu.usable_cores
-    traits = device_traits(device, machine)
-    missing = {b: missing_packages(b) for b in request.backends}
-
-    def skip(backend: str, dtype: str) -> str | None:
-        return skip_reason(backend, dtype, traits, missing[backend])
-
-    counts = request.thread_counts if device == "cpu" else None
-    cases = expand_cases(
-        models,
-        request.batch_sizes,
-        request.depths,
-        device,
-        threads,
-        label,
-        request.seed,
-        request.max_length,
-        request.backends,
-        request.dtypes,
-        request.orders,
-        counts,
-        skip,
-    )
-    if request.shard is not None:
-        k, n = request.shard
-        # By case index over the full grid: every shard sees the same grid, so the slices never overlap.
-        cases = [c for c in cases if c.index % n == k - 1]
-    output = request.resume or request.output or default_output(machine)
-    done: set[str] = set()
-    resumed: list[dict[str, str]] = []
-    if request.resume is not None:
-        if not request.resume.exists():
-            raise UsageError(f"--resume {request.resume}: no such file")
-        planned = {c.case_id for c in cases}
-        for row in read_rows(request.resume):
-            if row.get("status") in DONE_STATUSES and row.get("case_id") in planned:
-                done.add(row["case_id"])
-                resumed.append(row)
-    return SweepPlan(
-        cases=cases, output=output, workload=workload, notices=notices, already_done=done, resumed_rows=resumed
-    )
-
-
-def device_traits(device: str, machine: MachineReport) -> DeviceTraits:
-    kind = "cuda" if device.startswith("cuda") else device
-    capability = None
-    if kind == "cuda":
-        index = int(device.split(":")[1]) if ":" in device else 0
-        for gpu in machine.gpus:
-            if gpu.cuda_index == index and gpu.compute_capability:
-                major, _, minor = gpu.compute_capability.partition(".")
-                capability = (int(major), int(minor or 0))
-    providers = tuple(machine.software.get("onnxruntime_providers") or ())
-    return DeviceTraits(
-        kind=kind, cpu_flags=frozenset(machine.cpu.isa_flags), cuda_capability=capability, ort_providers=providers
-    )
 
 
 def _is_reference(case: Case) -> bool:
@@ -304,13 +177,13 @@ class _GroupRun:
             "prune_ratio": self.plan.prune_ratio,
         }
 
-    def _finish(self, index: int, fields: dict[str, Any], latencies: list[float]) -> None:
-        case = self.cases[index]
-        if index in self.pending:
-            self.pending.remove(index)
-        fields = dict(fields)
-        scores = fields.pop("_agreement_scores", None)
+    def _finish(self, done: Done) -> None:
+        case = self.cases[done.index]
+        if done.index in self.pending:
+            self.pending.remove(done.index)
+        fields = dict(done.fields)
         reference = (self.reference or {}).get(case.depth)
+        scores = done.agreement_scores
         if scores and reference and len(scores) == len(reference):
             fields.update(compare_scores(reference, scores).to_row())
             fields["agreement_reference"] = "/".join(REFERENCE)
@@ -318,7 +191,7 @@ class _GroupRun:
         if self.load:
             for name in ("load_s", "tokenizer", "gpu_name", "export_s", "backend_options"):
                 row.setdefault(name, self.load.get(name))
-        self.write(case, row, latencies)
+        self.write(case, row, done.latencies_ms)
         self.current = None
         self.deadline = None
 
@@ -327,68 +200,41 @@ class _GroupRun:
     ) -> None:
         for n, index in enumerate(list(self.pending)):
             if n == 0 and self.current == index and first_status:
-                self._finish(index, {"status": first_status, "status_reason": first_reason or reason}, [])
+                self._finish(Done(index, {"status": first_status, "status_reason": first_reason or reason}))
             else:
-                self._finish(index, {"status": status, "status_reason": reason}, [])
+                self._finish(Done(index, {"status": status, "status_reason": reason}))
 
-    def handle(self, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "loaded":
-            self.load = message[1]
-        elif kind == "start":
-            self.current = message[1]
+    def handle(self, message: Message) -> None:
+        if isinstance(message, Loaded):
+            self.load = message.info
+        elif isinstance(message, Started):
+            self.current = message.index
             self.deadline = time.monotonic() + self.settings.first_query_timeout_s
             self.events.case_started(self.cases[self.current])
-        elif kind == "warm":
-            per_query = float(message[2])
+        elif isinstance(message, Warm):
             queries = self.settings.warmup_queries + 1
-            self.deadline = time.monotonic() + 30.0 + 3.0 * (self.settings.max_seconds + queries * per_query)
-        elif kind == "done":
-            self._finish(message[1], message[2], message[3])
-        elif kind == "fatal":
-            self.fatal = (message[1], message[2])
-            self._fail_rest("error", message[2])
+            budget = self.settings.max_seconds + queries * message.first_query_s
+            self.deadline = time.monotonic() + 30.0 + 3.0 * budget
+        elif isinstance(message, Done):
+            self._finish(message)
+        elif isinstance(message, Fatal):
+            self.fatal = (message.kind, message.message)
+            self._fail_rest("error", message.message)
 
     def run(self) -> None:
         from rerank_bench.measure.child import worker_main
 
-        ctx = mp.get_context("spawn")
-        receiver, sender = ctx.Pipe(duplex=False)
-        process = ctx.Process(target=worker_main, args=(sender, self.payload()), daemon=True)
-        process.start()
-        sender.close()
-        try:
-            while self.pending:
-                if receiver.poll(0.1):
-                    try:
-                        message = receiver.recv()
-                    except (EOFError, OSError):
-                        process.join(timeout=5)
-                        self._died(process.exitcode)
-                        break
-                    self.handle(message)
-                    if message[0] in ("finished", "fatal"):
-                        break
-                elif not process.is_alive():
-                    while receiver.poll():
-                        self.handle(receiver.recv())
-                    if self.pending:
-                        self._died(process.exitcode)
-                    break
-                elif self.deadline is not None and time.monotonic() > self.deadline:
-                    process.kill()
-                    process.join(timeout=5)
-                    case = self.cases[self.current] if self.current is not None else None
-                    self._fail_rest(
-                        "skipped",
-                        f"worker killed: case {case.describe() if case else '?'} timed out",
-                        first_status="timeout",
-                        first_reason="no result before the per-case deadline; the worker was killed",
-                    )
-                    break
-        finally:
-            _stop(process, finished=not self.pending and self.fatal is None)
-            receiver.close()
+        end = supervise(worker_main, self.payload(), self.handle, lambda: self.deadline)
+        if end.how == "timeout":
+            case = self.cases[self.current] if self.current is not None else None
+            self._fail_rest(
+                "skipped",
+                f"worker killed: case {case.describe() if case else '?'} timed out",
+                first_status="timeout",
+                first_reason="no result before the per-case deadline; the worker was killed",
+            )
+        elif end.how == "died" and self.pending:
+            self._died(end.exitcode)
 
     def _died(self, exitcode: int | None) -> None:
         how = _signal_name(exitcode)
@@ -404,6 +250,58 @@ class _GroupRun:
                 else f"worker process crashed ({how})"
             ),
         )
+
+
+@dataclass(frozen=True)
+class ChildEnd:
+    how: str  # "finished", "fatal", "died" or "timeout"
+    exitcode: int | None = None
+
+
+def supervise(
+    target: Callable[[Any, dict[str, Any]], None],
+    payload: dict[str, Any],
+    on_message: Callable[[Message], None],
+    deadline: Callable[[], float | None],
+) -> ChildEnd:
+    """The one supervision loop: run `target(conn, payload)` in a fresh spawned process, hand each message to
+    `on_message`, and say how the child ended: it finished, gave up (Fatal), died, or passed `deadline()` (a
+    monotonic time, re-read every poll; None: no deadline yet) and was killed."""
+    ctx = mp.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=target, args=(sender, payload), daemon=True)
+    process.start()
+    sender.close()
+    end: ChildEnd | None = None
+
+    def take(message: Message) -> None:
+        nonlocal end
+        on_message(message)
+        if isinstance(message, Finished | Fatal) and end is None:
+            end = ChildEnd("finished" if isinstance(message, Finished) else "fatal")
+
+    try:
+        while end is None:
+            if receiver.poll(0.1):
+                try:
+                    message = receiver.recv()
+                except (EOFError, OSError):
+                    process.join(timeout=5)
+                    end = ChildEnd("died", process.exitcode)
+                    break
+                take(message)
+            elif not process.is_alive():
+                while end is None and receiver.poll():
+                    take(receiver.recv())
+                end = end or ChildEnd("died", process.exitcode)
+            elif (limit := deadline()) is not None and time.monotonic() > limit:
+                process.kill()
+                process.join(timeout=5)
+                end = ChildEnd("timeout")
+    finally:
+        _stop(process, finished=end is not None and end.how == "finished")
+        receiver.close()
+    return end
 
 
 def _reference_scores(
@@ -427,39 +325,22 @@ def _reference_scores(
         "seed": first.seed,
         "workload": plan.workload,
     }
-    ctx = mp.get_context("spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=reference_main, args=(sender, payload), daemon=True)
-    process.start()
-    sender.close()
     scores: dict[int, list[list[float]]] = {}
-    problem: str | None = None
-    deadline = time.monotonic() + settings.first_query_timeout_s
-    try:
-        while True:
-            if receiver.poll(0.1):
-                try:
-                    message = receiver.recv()
-                except (EOFError, OSError):
-                    problem = "the reference worker died"
-                    break
-                if message[0] == "reference":
-                    scores[message[1]] = message[2]
-                elif message[0] == "fatal":
-                    problem = message[2]
-                    break
-                elif message[0] == "finished":
-                    break
-            elif not process.is_alive():
-                problem = f"the reference worker died ({_signal_name(process.exitcode)})"
-                break
-            elif time.monotonic() > deadline:
-                problem = "the reference worker timed out"
-                break
-    finally:
-        _stop(process, finished=problem is None)
-        receiver.close()
-    return (scores, None) if not problem else ({}, problem)
+    problems: list[str] = []
+
+    def on_message(message: Message) -> None:
+        if isinstance(message, ReferenceScores):
+            scores[message.depth] = message.scores
+        elif isinstance(message, Fatal):
+            problems.append(message.message)
+
+    limit = time.monotonic() + settings.first_query_timeout_s
+    end = supervise(reference_main, payload, on_message, lambda: limit)
+    if end.how == "died":
+        problems.append(f"the reference worker died ({_signal_name(end.exitcode)})")
+    elif end.how == "timeout":
+        problems.append("the reference worker timed out")
+    return (scores, None) if not problems else ({}, problems[0])
 
 
 def _needs_reference(cases: list[Case]) -> bool:
@@ -499,7 +380,8 @@ def run_sweep(
                 same_model = [c for c in runnable if (c.model.spec, c.device, c.max_length, c.seed) == ref_key]
                 if plan.agreement and ref_key not in references and _needs_reference(same_model):
                     events.notice(
-                        f"{first.model.name}: scoring the agreement requests with the reference (torch fp32, given order)"
+                        f"{first.model.name}: scoring the agreement requests with the reference "
+                        "(torch fp32, given order)"
                     )
                     references[ref_key], problem = _reference_scores(same_model, plan, settings)
                     if problem:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rerank_bench.backends.base import Scorer
+from rerank_bench.errors import UsageError
 from rerank_bench.measure.stats import p50_relative_halfwidth
 from rerank_bench.workload.requests import Request
 
@@ -28,6 +29,18 @@ class MeasureSettings:
     # Parent-side watchdog for a worker that stops answering: the first query may take this long ...
     first_query_timeout_s: float = 600.0
     # ... and then the case may take 30 s + 3 * (max_seconds + warm-up queries) before it is killed.
+
+    @classmethod
+    def from_options(cls, max_seconds: float, precision: float, case_timeout_s: float) -> MeasureSettings:
+        """The sweep's --max-seconds-per-case, --precision and --case-timeout, checked."""
+        if max_seconds <= 0 or case_timeout_s <= 0 or not 0 < precision < 1:
+            raise UsageError("--max-seconds-per-case and --case-timeout must be positive, --precision within (0, 1)")
+        return cls(
+            max_seconds=max_seconds,
+            target_precision=precision,
+            min_seconds=min(cls.min_seconds, max_seconds),
+            first_query_timeout_s=case_timeout_s,
+        )
 
 
 @dataclass

@@ -39,8 +39,10 @@ def render_probe(report: dict[str, Any], console: Console) -> None:
         for gpu in report["gpus"]:
             table.add_row(
                 f"GPU {gpu['index']}",
-                f"{_fmt(gpu['name'])} · {_fmt(gpu['memory_total_mib'])} MiB total, {_fmt(gpu['memory_free_mib'])} MiB free"
-                f" · CC {_fmt(gpu['compute_capability'])} · {_fmt(gpu['power_limit_w'])} W · MIG {_fmt(gpu['mig_mode'])}"
+                f"{_fmt(gpu['name'])} · {_fmt(gpu['memory_total_mib'])} MiB total, "
+                f"{_fmt(gpu['memory_free_mib'])} MiB free"
+                f" · CC {_fmt(gpu['compute_capability'])} · {_fmt(gpu['power_limit_w'])} W "
+                f"· MIG {_fmt(gpu['mig_mode'])}"
                 f" · cuda:{_fmt(gpu['cuda_index'])}",
             )
         table.add_row(

@@ -10,15 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rerank_bench.measure.plan import Case
-
-
-def _f(value: Any, digits: int = 1) -> str:
-    if value is None or value == "":
-        return "-"
-    try:
-        return f"{float(value):,.{digits}f}"
-    except (TypeError, ValueError):
-        return str(value)
+from rerank_bench.render.format import number
 
 
 def render_cases(cases: list[Case], done: set[str], console: Console) -> None:
@@ -87,21 +79,21 @@ def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], outpu
     for row in rows:
         peak = row.get("peak_vram_reserved_mib") or row.get("peak_rss_mib")
         ci = (
-            f"{_f(row.get('p50_ci_low_ms'))}-{_f(row.get('p50_ci_high_ms'))}"
+            f"{number(row.get('p50_ci_low_ms'))}-{number(row.get('p50_ci_high_ms'))}"
             if row.get("p50_ci_low_ms") not in (None, "")
             else "-"
         )
         status = row.get("status", "")
         if status != "ok":
             status = escape(f"{status}: {row.get('status_reason', '')}"[:70])
-        work = _f(row.get("gflop_per_s"), 0)
+        work = number(row.get("gflop_per_s"), 0)
         if row.get("fraction_of_peak") not in (None, ""):
             work += f" ({float(row['fraction_of_peak']):.0%})"
         agree = "-"
         if row.get("agreement_spearman_mean") not in (None, ""):
             agree = (
-                f"{_f(row.get('agreement_spearman_mean'), 3)}/{_f(row.get('agreement_spearman_worst'), 3)} "
-                f"{_f(row.get('agreement_top10_overlap'), 2)}"
+                f"{number(row.get('agreement_spearman_mean'), 3)}/{number(row.get('agreement_spearman_worst'), 3)} "
+                f"{number(row.get('agreement_top10_overlap'), 2)}"
             )
         threads = f" {row.get('threads')}t" if row.get("device") == "cpu" else ""
         config = f"{row.get('backend')} {row.get('dtype')} {row.get('order')}{threads}"
@@ -111,16 +103,16 @@ def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], outpu
             config,
             str(row.get("depth")),
             str(row.get("batch_size")),
-            _f(row.get("pairs_per_s")),
-            _f(row.get("p50_ms")),
-            _f(row.get("p95_ms")),
+            number(row.get("pairs_per_s")),
+            number(row.get("p50_ms")),
+            number(row.get("p95_ms")),
             ci,
             str(row.get("n_queries") or "-"),
-            _f(row.get("pair_tokens_mean"), 0),
-            _f(row.get("padding_efficiency"), 2),
+            number(row.get("pair_tokens_mean"), 0),
+            number(row.get("padding_efficiency"), 2),
             work,
             agree,
-            _f(peak, 0),
+            number(peak, 0),
             status,
         )
     console.print(table)
@@ -148,9 +140,9 @@ def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], outpu
                 f"{entry['backend']} {entry['dtype']} {entry['order']} {entry['device']}",
                 str(entry["depth"]),
                 str(entry["best_throughput_batch"]),
-                _f(entry["best_pairs_per_s"]),
+                number(entry["best_pairs_per_s"]),
                 str(entry["best_latency_batch"] or "-"),
-                f"{_f(entry['best_latency_ms'])} ({metric})",
+                f"{number(entry['best_latency_ms'])} ({metric})",
             )
         console.print(verdict)
     if any(e["latency_metric"] == "p50_ms" for e in best):
@@ -204,7 +196,7 @@ class ProgressEvents:
             self.progress.advance(self.task)
             return
         detail = (
-            f"{_f(row.get('pairs_per_s'))} pairs/s, p50 {_f(row.get('p50_ms'))} ms"
+            f"{number(row.get('pairs_per_s'))} pairs/s, p50 {number(row.get('p50_ms'))} ms"
             if row.get("status") == "ok"
             else row.get("status_reason", "")
         )

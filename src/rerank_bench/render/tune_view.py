@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rerank_bench.render.sweep_view import _f
+from rerank_bench.render.format import number
 
 
 def _config(config: dict[str, Any]) -> str:
@@ -19,7 +19,8 @@ def _config(config: dict[str, Any]) -> str:
 def _agreement(agreement: dict[str, Any]) -> str:
     if agreement.get("spearman_mean") is None:
         return "reference"
-    return f"{agreement['spearman_mean']:.4f} (worst {_f(agreement.get('spearman_worst'), 3)}, top10 {_f(agreement.get('top10_overlap'), 2)})"
+    worst, top10 = number(agreement.get("spearman_worst"), 3), number(agreement.get("top10_overlap"), 2)
+    return f"{agreement['spearman_mean']:.4f} (worst {worst}, top10 {top10})"
 
 
 def render_tune(result: Any, console: Console, limit: int = 20) -> None:
@@ -41,12 +42,12 @@ def render_tune(result: Any, console: Console, limit: int = 20) -> None:
         peak = f"{c['fraction_of_peak']:.0%}" if c.get("fraction_of_peak") is not None else "-"
         search.add_row(
             _config(c),
-            _f(c["pairs_per_s"]),
-            _f(c["p50_ms"]),
-            _f(c["max_ms"]),
-            _f(c["agreement_spearman_mean"], 4),
-            _f(c["agreement_top10_overlap"], 2),
-            _f(c["gflop_per_s"], 0),
+            number(c["pairs_per_s"]),
+            number(c["p50_ms"]),
+            number(c["max_ms"]),
+            number(c["agreement_spearman_mean"], 4),
+            number(c["agreement_top10_overlap"], 2),
+            number(c["gflop_per_s"], 0),
             peak,
             "ok",
         )
@@ -93,11 +94,11 @@ def render_tune(result: Any, console: Console, limit: int = 20) -> None:
         answer.add_row(
             label,
             _config(choice.config),
-            _f(choice.pairs_per_s),
-            _f(choice.p50_ms),
-            _f(choice.p95_ms),
+            number(choice.pairs_per_s),
+            number(choice.p50_ms),
+            number(choice.p95_ms),
             _agreement(choice.agreement),
-            _f(choice.gflop_per_s, 0),
+            number(choice.gflop_per_s, 0),
             peak,
             speedup,
         )

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rerank_bench.render.sweep_view import _f
+from rerank_bench.render.format import number
 
 COLOURS = {"RUNS": "green", "TIGHT": "yellow", "TOO SLOW": "red", "WON'T FIT": "red"}
 
@@ -16,9 +16,9 @@ COLOURS = {"RUNS": "green", "TIGHT": "yellow", "TOO SLOW": "red", "WON'T FIT": "
 def _ms(value: Any, low: Any, high: Any) -> str:
     if value is None:
         return "-"
-    text = _f(value, 0)
+    text = number(value, 0)
     if low is not None and high is not None:
-        text += f" ({_f(low, 0)}-{_f(high, 0)})"
+        text += f" ({number(low, 0)}-{number(high, 0)})"
     return text
 
 
@@ -47,15 +47,15 @@ def render_rows(rows: list[Any], console: Console) -> None:
             escape(r.model),
             escape(r.hardware),
             r.dtype,
-            _f(r.weights_mib, 0),
-            _f(r.peak_mib, 0),
-            _f(r.memory_mib, 0),
-            _f(r.headroom_mib, 0),
+            number(r.weights_mib, 0),
+            number(r.peak_mib, 0),
+            number(r.memory_mib, 0),
+            number(r.headroom_mib, 0),
             str(r.max_batch),
             str(r.batch_size),
             _ms(r.p50_ms, r.p50_ms_low, r.p50_ms_high),
             _ms(r.p95_ms, r.p95_ms_low, r.p95_ms_high),
-            _f(r.budget_ms, 0),
+            number(r.budget_ms, 0),
             r.source,
             f"[{colour}]{r.verdict}[/]",
         )
@@ -89,15 +89,15 @@ def render_profiles(profiles: list[Any], console: Console) -> None:
     ):
         table.add_column(name, justify="right" if right else "left")
     for p in profiles:
-        peaks = [_f(p.peak_tflops.get(k), 1) for k in ("fp32", "fp16", "bf16", "int8")]
+        peaks = [number(p.peak_tflops.get(k), 1) for k in ("fp32", "fp16", "bf16", "int8")]
         table.add_row(
             escape(p.key),
             escape(p.name),
             p.kind,
-            _f(p.memory_gib, 0),
-            _f(p.memory_bandwidth_gbs, 0),
+            number(p.memory_gib, 0),
+            number(p.memory_bandwidth_gbs, 0),
             *peaks,
-            _f(p.tdp_w, 0),
+            number(p.tdp_w, 0),
         )
     console.print(table)
     console.print(

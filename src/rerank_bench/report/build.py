@@ -52,7 +52,8 @@ def build_report(
     has_agreement = "agreement_spearman_mean" in data.ok and data.ok["agreement_spearman_mean"].notna().any()
     if not has_agreement:
         notes.append(
-            "no ranking-agreement figures in these files: the speed-vs-agreement plot needs a sweep over backends/dtypes"
+            "no ranking-agreement figures in these files: "
+            "the speed-vs-agreement plot needs a sweep over backends/dtypes"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}

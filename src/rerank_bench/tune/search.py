@@ -23,7 +23,8 @@ from typing import Any
 from rerank_bench.backends import USER_BACKENDS
 from rerank_bench.errors import UsageError
 from rerank_bench.measure.plan import Case
-from rerank_bench.measure.scheduler import QuietEvents, SweepEvents, SweepPlan, SweepRequest, plan_sweep, run_sweep
+from rerank_bench.measure.planner import SweepPlan, SweepRequest, plan_sweep
+from rerank_bench.measure.scheduler import QuietEvents, SweepEvents, run_sweep
 from rerank_bench.measure.timing import MeasureSettings
 from rerank_bench.probe import MachineReport
 
@@ -216,6 +217,8 @@ def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, 
     """The search plan (naive default first) and, separately, nothing else: confirmation is planned later."""
     if request.depth < 1:
         raise UsageError("--depth must be at least 1")
+    if request.search_queries < 1 or request.confirm_queries < 1:
+        raise UsageError("--search-queries and --confirm-queries must be at least 1")
     if not 0 < request.min_agreement <= 1:
         raise UsageError("--min-agreement is a Spearman correlation within (0, 1]", "for example --min-agreement 0.99")
     if request.budget_ms is not None and request.budget_ms <= 0:

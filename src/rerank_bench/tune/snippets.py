@@ -28,7 +28,8 @@ def sentence_transformers_snippet(model_id: str, config: dict[str, Any]) -> str:
             'export_dynamic_quantized_onnx_model(model, "avx512_vnni", "reranker-onnx")',
             'model = CrossEncoder("reranker-onnx", backend="onnx",',
             '                     model_kwargs={"file_name": "onnx/model_qint8_avx512_vnni.onnx",',
-            f'                                   "provider": "CPUExecutionProvider"}})  # {threads} threads: OMP_NUM_THREADS',
+            '                                   "provider": "CPUExecutionProvider"})'
+            f"  # {threads} threads: OMP_NUM_THREADS",
         ]
     elif backend == "onnx":
         lines[1:1] = ["from sentence_transformers.backend import export_optimized_onnx_model"]

@@ -1,0 +1,95 @@
+"""What every command shares: the consoles, the one place errors become exit codes, JSON output, and the
+options several commands take (declared once so their help reads the same everywhere)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from rerank_bench.errors import EXIT_INTERRUPTED, RerankBenchError, UsageError
+
+# Piped or redirected output is read in files and CI logs: do not squeeze tables into 80 columns.
+stdout = Console(width=None if sys.stdout.isatty() else 160)
+stderr = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(command: F) -> F:
+    """Every outcome of a command mapped to its exit code, here and only here: a typed error (raised while
+    working, or after the answer is rendered, such as a failed gate) is one line on stderr and its exit code;
+    Ctrl-C is 130. typer.Exit passes through untouched."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except RerankBenchError as exc:
+            colour = "yellow" if exc.label == "interrupted" else "bold red"
+            stderr.print(f"[{colour}]{exc.label}:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return run  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def notice(message: str, label: str = "notice") -> None:
+    stderr.print(f"[yellow]{label}:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def split_multi(values: list[str] | None) -> tuple[str, ...]:
+    """An option that may be repeated and whose values may each be a comma list."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(out)
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in ("table", "markdown"):
+        raise UsageError(f"--format {fmt!r} is not table or markdown")
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the answer as JSON on stdout.")]
+MaxLengthOption = Annotated[
+    int | None, typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")
+]
+DocTokensOption = Annotated[
+    str | None,
+    typer.Option("--doc-tokens", help="Document length: N tokens, A:B uniform, or rag (default: the RAG mix)."),
+]
+WorkloadOption = Annotated[
+    Path | None,
+    typer.Option("--workload", help='JSONL file of your own requests: {"query": ..., "documents": [...]} per line.'),
+]
+WeightsOption = Annotated[
+    str, typer.Option("--weights", help="auto (real if cached or downloadable, else the random twin), real, or random.")
+]
+RevisionOption = Annotated[str | None, typer.Option("--revision", help="Hub revision (branch, tag or commit).")]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+RandomHeadOption = Annotated[
+    bool,
+    typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only)."),
+]
+RemoteCodeOption = Annotated[
+    bool,
+    typer.Option("--trust-remote-code", help="Allow model code from the Hub to run (only for repositories you trust)."),
+]
+ThreadsOption = Annotated[
+    str | None,
+    typer.Option("--threads", help="Comma list of CPU thread counts. Default: the cores this process may use."),
+]

@@ -1,0 +1,122 @@
+"""`rerank-bench will-it-run` and `rerank-bench profiles`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rerank_bench.cli.common import (
+    DocTokensOption,
+    JsonOption,
+    MaxLengthOption,
+    RemoteCodeOption,
+    guarded,
+    print_json,
+    stdout,
+)
+
+ProfilesOption = Annotated[
+    list[Path] | None, typer.Option("--profiles", help="Folder of your own profile files (TOML); repeatable.")
+]
+
+
+@guarded
+def will_it_run(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="Catalog alias, Hub id (only config.json is fetched) or local folder. Default: every catalog model."
+        ),
+    ] = None,
+    hardware: Annotated[
+        str, typer.Option("--hardware", help="A profile (see `rerank-bench profiles`), local (this machine), or all.")
+    ] = "local",
+    vram: Annotated[
+        str | None, typer.Option("--vram", help="Memory to plan for instead of the device's, e.g. 12GiB.")
+    ] = None,
+    depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
+    budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget per query.")] = None,
+    percentile: Annotated[
+        str, typer.Option("--percentile", help="p50 or p95: which latency the budget applies to.")
+    ] = "p95",
+    max_length: MaxLengthOption = None,
+    doc_tokens: DocTokensOption = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, fp32, fp16, bf16 or int8.")] = "auto",
+    batch_size: Annotated[str, typer.Option("--batch-size", help="auto (the fastest that fits) or N.")] = "auto",
+    attention: Annotated[
+        str,
+        typer.Option(
+            "--attention", help="sdpa (default in transformers) or eager (keeps the B x heads x L x L scores)."
+        ),
+    ] = "sdpa",
+    profiles_dir: ProfilesOption = None,
+    results: Annotated[
+        list[Path] | None,
+        typer.Option("--results", help="Sweep result files or folders measured here (default: results/)."),
+    ] = None,
+    measure: Annotated[
+        bool,
+        typer.Option("--measure", help="With --hardware local: measure the chosen configuration now (a short sweep)."),
+    ] = False,
+    trust_remote_code: RemoteCodeOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Will this reranker fit this GPU (or a named one) and meet a latency budget at a depth? Memory from the
+    architecture, latency measured where it can be and modelled where not; every figure says which.
+    Exit 0 when a row says RUNS or TIGHT, 1 when none does.
+
+    Example: rerank-bench will-it-run bge-reranker-v2-m3 --hardware rtx-3060-12gb --depth 50 --budget-ms 200
+    """
+    from rerank_bench.errors import GateFailed
+    from rerank_bench.fit.assess import WillRunRequest, parse_size_gib, run_will_it_run
+
+    request = WillRunRequest(
+        model=model,
+        hardware=hardware,
+        vram_gib=parse_size_gib(vram),
+        depth=depth,
+        budget_ms=budget_ms,
+        percentile=percentile,
+        max_length=max_length,
+        doc_tokens=doc_tokens,
+        dtype=dtype,
+        batch_size=batch_size,
+        attention=attention,
+        profile_dirs=tuple(profiles_dir or ()),
+        results=tuple(results or ()),
+        measure=measure,
+        trust_remote_code=trust_remote_code,
+    )
+    machine = None
+    if hardware == "local":
+        from rerank_bench.probe import probe_machine
+
+        machine = probe_machine()
+    rows = run_will_it_run(request, machine)
+    if as_json:
+        print_json([r.to_dict() for r in rows])
+    else:
+        from rerank_bench.render.willrun_view import render_rows
+
+        render_rows(rows, stdout)
+    if not any(r.verdict in ("RUNS", "TIGHT") for r in rows):
+        raise GateFailed(f"no row says RUNS or TIGHT ({', '.join(sorted({r.verdict for r in rows}))})")
+
+
+@guarded
+def profiles(profiles_dir: ProfilesOption = None, as_json: JsonOption = False) -> None:
+    """List the hardware profiles will-it-run knows (each figure sourced in its file).
+
+    Example: rerank-bench profiles --json
+    """
+    from rerank_bench.fit.profiles import load_profiles
+
+    found = list(load_profiles(list(profiles_dir or ())).values())
+    if as_json:
+        print_json([p.to_dict() for p in found])
+        return
+    from rerank_bench.render.willrun_view import render_profiles
+
+    render_profiles(found, stdout)

@@ -1,0 +1,167 @@
+"""`rerank-bench sweep`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rerank_bench.cli.common import (
+    DeviceOption,
+    DocTokensOption,
+    JsonOption,
+    MaxLengthOption,
+    RandomHeadOption,
+    RemoteCodeOption,
+    RevisionOption,
+    ThreadsOption,
+    WeightsOption,
+    WorkloadOption,
+    guarded,
+    notice,
+    print_json,
+    split_multi,
+    stderr,
+    stdout,
+)
+
+
+@guarded
+def sweep(
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "-m", help="Catalog alias, Hub id or local folder; repeat or comma-list. Default: minilm-l6."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        str, typer.Option("--batch-size", help="Comma list of batch sizes (pairs per forward pass).")
+    ] = "8,16,32,64",
+    depth: Annotated[
+        str, typer.Option("--depth", help="Comma list of candidate depths (documents per query).")
+    ] = "10,20,50,100",
+    max_length: MaxLengthOption = None,
+    doc_tokens: DocTokensOption = None,
+    workload: WorkloadOption = None,
+    sample_with_replacement: Annotated[
+        bool,
+        typer.Option(
+            "--sample-with-replacement",
+            help="With --workload: fill requests shorter than --depth by sampling their documents.",
+        ),
+    ] = False,
+    weights: WeightsOption = "auto",
+    revision: RevisionOption = None,
+    device: DeviceOption = "auto",
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend", help="Comma list: torch, onnx, openvino. One whose packages are missing gives skipped rows."
+        ),
+    ] = "torch",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="Comma list: fp32, fp16, bf16, int8 (int8: onnx). Ones the device cannot run give skipped rows.",
+        ),
+    ] = "fp32",
+    order: Annotated[
+        str,
+        typer.Option(
+            "--order",
+            help="Comma list: given (candidates as in the request), length (batched by token length, less padding).",
+        ),
+    ] = "given",
+    threads: ThreadsOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv"),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Append to this result CSV, skipping cases it already holds (ok or oom)."),
+    ] = None,
+    max_seconds_per_case: Annotated[
+        float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")
+    ] = 15.0,
+    precision: Annotated[
+        float,
+        typer.Option("--precision", help="Stop a case once the p50's 95% CI half-width is within this fraction."),
+    ] = 0.03,
+    case_timeout: Annotated[
+        float,
+        typer.Option("--case-timeout", help="Kill a case whose first query has not returned after this many seconds."),
+    ] = 600.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic workload.")] = 0,
+    allow_random_head: RandomHeadOption = False,
+    trust_remote_code: RemoteCodeOption = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="K/N: run only the K-th of N deterministic slices of the cases (CI matrix jobs)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the cases and exit without measuring.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure rerankers: pairs/s and per-query latency percentiles across batch sizes and candidate depths,
+    on a realistic query/document length mix. Each case is written to the result CSV as soon as it finishes.
+
+    With no options: minilm-l6 (cross-encoder/ms-marco-MiniLM-L6-v2), offline-capable, in a few minutes.
+
+    Example: rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
+    """
+    from rerank_bench.backends import DTYPES, ORDERS, SPECS
+    from rerank_bench.measure.best_batch import best_batches
+    from rerank_bench.measure.plan import parse_int_list, parse_str_list
+    from rerank_bench.measure.planner import SweepRequest, parse_shard, plan_sweep
+    from rerank_bench.measure.scheduler import run_sweep
+    from rerank_bench.measure.timing import MeasureSettings
+    from rerank_bench.probe import probe_machine
+    from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
+
+    settings = MeasureSettings.from_options(max_seconds_per_case, precision, case_timeout)
+    request = SweepRequest(
+        models=split_multi(model) or ("minilm-l6",),
+        batch_sizes=parse_int_list(batch_size, "--batch-size"),
+        depths=parse_int_list(depth, "--depth"),
+        backends=parse_str_list(backend, "--backend", tuple(SPECS)),
+        dtypes=parse_str_list(dtype, "--dtype", DTYPES),
+        orders=parse_str_list(order, "--order", ORDERS),
+        thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
+        max_length=max_length,
+        doc_tokens=doc_tokens,
+        workload_file=workload,
+        sample_with_replacement=sample_with_replacement,
+        weights=weights,
+        revision=revision,
+        device=device,
+        output=output,
+        resume=resume,
+        seed=seed,
+        trust_remote_code=trust_remote_code,
+        allow_random_head=allow_random_head,
+        settings=settings,
+        shard=parse_shard(shard),
+    )
+    machine = probe_machine()
+    plan = plan_sweep(request, machine)
+    for line in plan.notices:
+        notice(line)
+    if dry_run and as_json:
+        print_json(plan.dry_run())
+    if dry_run:
+        if not as_json:
+            render_cases(plan.cases, plan.already_done, stdout)
+        return
+    with ProgressEvents(stderr, len(plan.to_run())) as events:
+        outcome = run_sweep(plan, machine, settings, events)
+    rows = list(plan.resumed_rows) + outcome.rows
+    best = best_batches(rows)
+    if as_json:
+        print_json({**outcome.summary(), "summary": best, "rows": rows})
+    else:
+        render_summary(rows, best, str(outcome.output), stdout)
+    failure = outcome.failure()
+    if failure is not None:
+        raise failure

@@ -1,0 +1,121 @@
+"""`rerank-bench tune`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rerank_bench.cli.common import (
+    DeviceOption,
+    DocTokensOption,
+    JsonOption,
+    MaxLengthOption,
+    RandomHeadOption,
+    RemoteCodeOption,
+    RevisionOption,
+    ThreadsOption,
+    WeightsOption,
+    WorkloadOption,
+    guarded,
+    notice,
+    print_json,
+    stderr,
+    stdout,
+)
+
+
+@guarded
+def tune(
+    model: Annotated[str, typer.Argument(help="Catalog alias, Hub id or local folder.")],
+    depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
+    budget_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--budget-ms",
+            help="Latency budget per query (checked on p95, or the slowest query when too few ran for a p95).",
+        ),
+    ] = None,
+    min_agreement: Annotated[
+        float, typer.Option("--min-agreement", help="Floor on mean Spearman vs torch fp32 for `best`.")
+    ] = 0.99,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Comma list of backends to search.")
+    ] = "torch,onnx,openvino",
+    dtype: Annotated[str, typer.Option("--dtype", help="Comma list of precisions to search.")] = "fp32,bf16,fp16,int8",
+    batch_size: Annotated[
+        str, typer.Option("--batch-size", help="Comma list of batch sizes to search (ascending; pruned).")
+    ] = "1,2,4,8,16,32",
+    threads: ThreadsOption = None,
+    max_length: MaxLengthOption = None,
+    doc_tokens: DocTokensOption = None,
+    workload: WorkloadOption = None,
+    weights: WeightsOption = "auto",
+    revision: RevisionOption = None,
+    allow_random_head: RandomHeadOption = False,
+    trust_remote_code: RemoteCodeOption = False,
+    device: DeviceOption = "auto",
+    search_queries: Annotated[
+        int,
+        typer.Option(
+            "--search-queries", help="Timed queries per configuration while searching (the same requests for all)."
+        ),
+    ] = 4,
+    confirm_queries: Annotated[
+        int, typer.Option("--confirm-queries", help="Timed queries per finalist and round when confirming.")
+    ] = 8,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find the fastest way to run a reranker at a depth on this machine: backend x precision x order x batch
+    size x threads, with each choice's ranking agreement, the speed-up over sentence-transformers' default,
+    and ready-to-paste settings. Exit 1 when nothing meets --budget-ms.
+
+    Example: rerank-bench tune minilm-l6 --depth 50 --budget-ms 1000 --min-agreement 0.99
+    """
+    from rerank_bench.backends import DTYPES, USER_BACKENDS
+    from rerank_bench.errors import GateFailed
+    from rerank_bench.measure.plan import parse_int_list, parse_str_list
+    from rerank_bench.probe import probe_machine
+    from rerank_bench.render.sweep_view import ProgressEvents
+    from rerank_bench.tune.search import TuneRequest, run_tune
+
+    request = TuneRequest(
+        model=model,
+        depth=depth,
+        budget_ms=budget_ms,
+        min_agreement=min_agreement,
+        backends=parse_str_list(backend, "--backend", USER_BACKENDS),
+        dtypes=parse_str_list(dtype, "--dtype", DTYPES),
+        batch_sizes=parse_int_list(batch_size, "--batch-size"),
+        thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
+        max_length=max_length,
+        doc_tokens=doc_tokens,
+        workload_file=workload,
+        weights=weights,
+        revision=revision,
+        allow_random_head=allow_random_head,
+        trust_remote_code=trust_remote_code,
+        device=device,
+        search_queries=search_queries,
+        confirm_queries=confirm_queries,
+        output=output,
+    )
+    machine = probe_machine()
+    with ProgressEvents(stderr, None) as events:
+        result = run_tune(request, machine, events)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        from rerank_bench.render.tune_view import render_tune
+
+        render_tune(result, stdout)
+    for line in result.notes:
+        notice(line, "note")
+    if result.best_any_agreement is None:
+        what = f"within {budget_ms:g} ms" if budget_ms is not None else "at all"
+        raise GateFailed(f"no configuration ran {what} at depth {depth}")

@@ -1,0 +1,190 @@
+"""Planning a sweep: everything that can be checked before anything is measured (models, device, workload,
+output, resume state), ending in the explicit list of cases (plan.py) that the scheduler runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rerank_bench.errors import UsageError
+from rerank_bench.measure.plan import Case, expand_cases
+from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
+from rerank_bench.measure.timing import MeasureSettings
+from rerank_bench.models.resolve import HubClient, ResolvedModel, resolve_model
+from rerank_bench.probe import MachineReport
+from rerank_bench.results.provenance import default_output
+from rerank_bench.results.schema import ResultRow
+from rerank_bench.results.store import read_rows
+from rerank_bench.workload.requests import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
+
+DONE_STATUSES = ("ok", "oom")  # what --resume does not measure again
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    models: tuple[str, ...] = ("minilm-l6",)
+    batch_sizes: tuple[int, ...] = (8, 16, 32, 64)
+    depths: tuple[int, ...] = (10, 20, 50, 100)
+    backends: tuple[str, ...] = ("torch",)
+    dtypes: tuple[str, ...] = ("fp32",)
+    orders: tuple[str, ...] = ("given",)
+    thread_counts: tuple[int, ...] | None = None  # None: the usable cores
+    max_length: int | None = None
+    doc_tokens: str | None = None
+    workload_file: Path | None = None
+    sample_with_replacement: bool = False
+    weights: str = "auto"
+    revision: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    output: Path | None = None
+    resume: Path | None = None
+    seed: int = 0
+    trust_remote_code: bool = False
+    allow_random_head: bool = False
+    settings: MeasureSettings = field(default_factory=MeasureSettings)
+    shard: tuple[int, int] | None = None  # (K, N): the K-th of N slices, 1-based
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`--shard K/N`."""
+    if text is None:
+        return None
+    k, sep, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (0, 0)
+    if not sep or not 1 <= shard[0] <= shard[1]:
+        raise UsageError(f"--shard {text!r} is not K/N with 1 <= K <= N", "for example --shard 2/4")
+    return shard
+
+
+@dataclass
+class SweepPlan:
+    cases: list[Case]
+    output: Path
+    workload: dict[str, Any]
+    notices: list[str]
+    already_done: set[str]  # case ids --resume found measured
+    resumed_rows: list[ResultRow]
+    prune_ratio: float | None = None  # tune: stop larger batch sizes once one is this fraction of the best
+    agreement: bool = True  # score the agreement requests against the reference where it applies
+
+    def to_run(self) -> list[Case]:
+        return [c for c in self.cases if c.case_id not in self.already_done]
+
+    def dry_run(self) -> list[dict[str, Any]]:
+        """The case list as data: key, state and the job a worker would run."""
+        return [
+            {
+                "index": c.index,
+                "case_id": c.case_id,
+                **c.key(),
+                "resumed": c.case_id in self.already_done,
+                "skip": c.skip,
+                "job": c.job(self.workload),
+            }
+            for c in self.cases
+        ]
+
+
+def _workload(request: SweepRequest) -> tuple[dict[str, Any], str]:
+    if request.workload_file is not None:
+        if request.doc_tokens is not None:
+            raise UsageError("--workload and --doc-tokens both set lengths; pass one of them")
+        import hashlib
+
+        path = request.workload_file
+        file_requests = load_workload_file(path)
+        for depth in request.depths:  # a depth the file cannot serve is an error before anything runs
+            requests_from_file(file_requests, depth, request.seed, request.sample_with_replacement, str(path))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+        payload = {"kind": "file", "path": str(path.resolve()), "with_replacement": request.sample_with_replacement}
+        return payload, f"file:{path.name}@{digest}"
+    spec: LengthSpec = parse_doc_tokens(request.doc_tokens)
+    return {"kind": "synthetic", "doc_tokens": asdict(spec)}, spec.label()
+
+
+def plan_sweep(
+    request: SweepRequest, machine: MachineReport, hub: HubClient | None = None, torch_module: Any | None = None
+) -> SweepPlan:
+    """Everything that can be checked before measuring: models, device, workload, output, resume state."""
+    from rerank_bench.probe.device import resolve_device
+
+    if request.max_length is not None and request.max_length < 8:
+        raise UsageError(f"--max-length {request.max_length} is too small for a query and a document")
+    if request.resume is not None and request.output is not None and request.resume != request.output:
+        raise UsageError("--resume FILE appends to FILE; drop --output or make it the same file")
+    workload, label = _workload(request)
+    models: list[ResolvedModel] = []
+    notices: list[str] = []
+    for spec in dict.fromkeys(request.models):
+        resolved = resolve_model(
+            spec, request.weights, request.revision, request.trust_remote_code, request.allow_random_head, hub
+        )
+        models.append(resolved)
+        if resolved.notice:
+            notices.append(f"{resolved.name}: {resolved.notice}")
+    if any(m.source == "fake" for m in models) != ("fake" in request.backends):
+        raise UsageError("fake: models run only on --backend fake, and the fake backend only runs fake: models")
+    only_fake = all(m.source == "fake" for m in models)
+    device = "cpu" if only_fake else resolve_device(request.device, torch_module)
+    threads = request.threads or machine.cpu.usable_cores
+    traits = device_traits(device, machine)
+    missing = {b: missing_packages(b) for b in request.backends}
+
+    def skip(backend: str, dtype: str) -> str | None:
+        return skip_reason(backend, dtype, traits, missing[backend])
+
+    counts = request.thread_counts if device == "cpu" else None
+    cases = expand_cases(
+        models,
+        request.batch_sizes,
+        request.depths,
+        device,
+        threads,
+        label,
+        request.seed,
+        request.max_length,
+        request.backends,
+        request.dtypes,
+        request.orders,
+        counts,
+        skip,
+    )
+    if request.shard is not None:
+        k, n = request.shard
+        # By case index over the full grid: every shard sees the same grid, so the slices never overlap.
+        cases = [c for c in cases if c.index % n == k - 1]
+    output = request.resume or request.output or default_output(machine)
+    done: set[str] = set()
+    resumed: list[ResultRow] = []
+    if request.resume is not None:
+        if not request.resume.exists():
+            raise UsageError(f"--resume {request.resume}: no such file")
+        planned = {c.case_id for c in cases}
+        for row in read_rows(request.resume):
+            if row.get("status") in DONE_STATUSES and row.get("case_id") in planned:
+                done.add(row["case_id"])
+                resumed.append(row)
+    return SweepPlan(
+        cases=cases, output=output, workload=workload, notices=notices, already_done=done, resumed_rows=resumed
+    )
+
+
+def device_traits(device: str, machine: MachineReport) -> DeviceTraits:
+    kind = "cuda" if device.startswith("cuda") else device
+    capability = None
+    if kind == "cuda":
+        index = int(device.split(":")[1]) if ":" in device else 0
+        for gpu in machine.gpus:
+            if gpu.cuda_index == index and gpu.compute_capability:
+                major, _, minor = gpu.compute_capability.partition(".")
+                capability = (int(major), int(minor or 0))
+    providers = tuple(machine.software.get("onnxruntime_providers") or ())
+    return DeviceTraits(
+        kind=kind, cpu_flags=frozenset(machine.cpu.isa_flags), cuda_capability=capability, ort_providers=providers
+    )
