@@ -62,7 +62,11 @@ def main() -> int:
             writer.writeheader()
             writer.writerows(r for r in reader if r["case_id"] != held["case_id"])
         common = dict(
-            model="minilm-l6", hardware="local", depth=int(held["depth"]), batch_size=held["batch_size"], dtype="fp32"
+            model="minilm-l6",
+            hardware="local",
+            depth=int(held["depth"]),
+            batch_size=str(held["batch_size"]),
+            dtype="fp32",
         )
         (raw,) = run_will_it_run(WillRunRequest(**common, results=(folder / "none.csv",)), machine)
         (fit,) = run_will_it_run(WillRunRequest(**common, results=(others,)), machine)

@@ -109,3 +109,33 @@ def test_local_folder_checks(tiny_bert, tmp_path):
         resolve_model(str(tmp_path / "empty"))
     with pytest.raises(UsageError, match="--weights random builds a catalog model's twin"):
         resolve_model(str(tiny_bert), weights="random")
+
+
+def test_empty_model_names_are_refused_not_replaced_by_the_default():
+    from typer.testing import CliRunner
+
+    from rerank_bench.cli import app
+
+    for value in ("", " ", ","):
+        result = CliRunner().invoke(app, ["sweep", "-m", value, "--dry-run"])
+        assert result.exit_code == 2 and "names no model" in result.output, (value, result.output)
+    with pytest.raises(UsageError, match="empty model name"):
+        resolve_model(" ")
+
+
+def test_a_typo_of_a_catalog_alias_suggests_it_without_asking_the_hub():
+    class NoHub(HubClient):
+        def cached_snapshot(self, repo_id, revision):
+            raise AssertionError("the Hub cache must not be consulted for a typo")
+
+        def model_info(self, repo_id, revision):
+            raise AssertionError("the Hub must not be asked for a typo")
+
+    with pytest.raises(ModelError) as typo:
+        resolve_model("minilm-l7", hub=NoHub())
+    assert typo.value.one_line() == "'minilm-l7' is not a catalog alias (did you mean minilm-l6 or minilm-l12?)"
+    from rerank_bench.fit.model_info import load_model_info
+
+    with pytest.raises(ModelError) as typo:
+        load_model_info("bge-reranker-bse", None)
+    assert typo.value.hint == "did you mean bge-reranker-base or bge-reranker-large?"

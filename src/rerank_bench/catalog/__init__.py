@@ -73,3 +73,10 @@ def find_model(name: str) -> CatalogModel | None:
 
 def aliases() -> list[str]:
     return [entry.alias for entry in load_catalog()]
+
+
+def close_aliases(name: str) -> list[str]:
+    """Catalog aliases a mistyped name is close to ("minilm-l7" -> minilm-l6, minilm-l12)."""
+    import difflib
+
+    return difflib.get_close_matches(name.strip().lower(), aliases(), n=2, cutoff=0.75)

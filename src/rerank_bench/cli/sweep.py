@@ -112,6 +112,7 @@ def sweep(
     Example: rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
     """
     from rerank_bench.backends import DTYPES, ORDERS, SPECS
+    from rerank_bench.errors import UsageError
     from rerank_bench.measure.best_batch import best_batches
     from rerank_bench.measure.plan import parse_int_list, parse_str_list
     from rerank_bench.measure.planner import SweepRequest, parse_shard, plan_sweep
@@ -121,8 +122,11 @@ def sweep(
     from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
 
     settings = MeasureSettings.from_options(max_seconds_per_case, precision, case_timeout)
+    models = split_multi(model)
+    if model is not None and not models:
+        raise UsageError(f"--model {' '.join(map(repr, model))} names no model", "for example -m minilm-l6")
     request = SweepRequest(
-        models=split_multi(model) or ("minilm-l6",),
+        models=models or ("minilm-l6",),
         batch_sizes=parse_int_list(batch_size, "--batch-size"),
         depths=parse_int_list(depth, "--depth"),
         backends=parse_str_list(backend, "--backend", tuple(SPECS)),

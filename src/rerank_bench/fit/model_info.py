@@ -11,6 +11,7 @@ from rerank_bench.errors import ModelError, UsageError
 from rerank_bench.fit.memory_model import ArchShape, arch_shape
 from rerank_bench.models.flops import EncoderShape
 from rerank_bench.models.heads import apply_num_labels_rule
+from rerank_bench.models.resolve import hub_id_for
 
 
 @dataclass
@@ -36,6 +37,10 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
         name, model_id, limit = entry.alias, entry.hub_id, entry.max_length
         default_length = entry.recommended_max_length or entry.max_length
     else:
+        if not spec.strip():
+            raise UsageError("an empty model name", "name a catalog alias, a Hub id (org/name) or a model folder")
+        if not Path(spec).exists():
+            hub_id_for(spec)  # a typo of a catalog alias is refused here, before any Hub retries
         try:
             config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as exc:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.catalog import CatalogModel, aliases, find_model
+from rerank_bench.catalog import CatalogModel, aliases, close_aliases, find_model
 from rerank_bench.errors import ModelError, UsageError
 from rerank_bench.models.heads import check_architectures
 
@@ -126,14 +128,15 @@ def resolve_model(
     allow_random_head: bool = False,
     hub: HubClient | None = None,
 ) -> ResolvedModel:
+    """What `spec` will load, in this order: a fake, a local folder, a catalog twin (--weights random), the
+    Hugging Face cache, the Hub, and (--weights auto) the catalog twin when the Hub cannot be had."""
     if weights not in WEIGHTS_CHOICES:
         raise UsageError(f"--weights must be one of {', '.join(WEIGHTS_CHOICES)}, not {weights!r}")
-    hub = hub or HubClient()
-    common = dict(trust_remote_code=trust_remote_code, allow_random_head=allow_random_head)
-
+    if not spec.strip(" ,"):
+        raise UsageError("an empty model name", "name a catalog alias, a Hub id (org/name) or a model folder")
+    made = partial(ResolvedModel, spec=spec, trust_remote_code=trust_remote_code, allow_random_head=allow_random_head)
     if spec.startswith("fake:"):
-        return ResolvedModel(
-            spec=spec,
+        return made(
             name=spec,
             source="fake",
             load_path=spec,
@@ -143,137 +146,121 @@ def resolve_model(
             local_files_only=True,
             catalog_alias=None,
             max_length=512,
-            **common,
         )
-
     folder = Path(spec).expanduser()
     if folder.is_dir():
-        if weights == "random":
-            raise UsageError(
-                "--weights random builds a catalog model's twin; a local folder is measured with its own weights",
-                "use --weights auto or real with a folder",
-            )
-        _check_local_folder(folder, allow_random_head)
-        return ResolvedModel(
-            spec=spec,
-            name=folder.name,
-            source="local",
-            load_path=str(folder.resolve()),
-            hub_id=None,
-            revision=revision,
-            weights="real",
-            local_files_only=True,
-            catalog_alias=None,
-            max_length=None,
-            **common,
-        )
+        return _local_folder(made, folder, weights, revision, allow_random_head)
     if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
         raise ModelError(f"no such model folder: {spec}", "check the path")
 
     entry = find_model(spec)
-    hub_id = entry.hub_id if entry else spec
-    if entry is None:
-        from huggingface_hub.errors import HFValidationError
-        from huggingface_hub.utils import validate_repo_id
-
-        try:
-            validate_repo_id(hub_id)
-        except HFValidationError:
-            raise ModelError(
-                f"{spec!r} is not a catalog alias, a model folder or a Hugging Face Hub id",
-                f"catalog aliases: {', '.join(aliases())}",
-            ) from None
-
-    def twin(notice: str | None) -> ResolvedModel:
-        assert entry is not None
-        return ResolvedModel(
-            spec=spec,
-            name=entry.alias,
-            source="twin",
-            load_path="",
-            hub_id=hub_id,
-            revision=revision,
-            weights="random",
-            local_files_only=True,
-            catalog_alias=entry.alias,
-            max_length=entry.max_length,
-            notice=notice,
-            **common,
-        )
-
+    hub_id = entry.hub_id if entry else hub_id_for(spec)
+    alias = entry.alias if entry else None
+    known = partial(
+        made, name=alias or hub_id, hub_id=hub_id, catalog_alias=alias, max_length=entry.max_length if entry else None
+    )
     if weights == "random":
         if entry is None:
             raise ModelError(
                 f"--weights random needs a catalog model, and {spec!r} is not one",
                 f"catalog aliases: {', '.join(aliases())}",
             )
-        return twin(None)
-
-    name = entry.alias if entry else hub_id
-    max_length = entry.max_length if entry else None
+        return _twin(known, revision, None)
+    hub = hub or HubClient()
     cached = hub.cached_snapshot(hub_id, revision)
     if cached is not None:
         folder, commit = cached
         config = json.loads((folder / "config.json").read_text())
         check_architectures(config.get("architectures"), hub_id, allow_random_head)
-        return ResolvedModel(
-            spec=spec,
-            name=name,
-            source="cache",
-            load_path=str(folder),
-            hub_id=hub_id,
-            revision=commit,
-            weights="real",
-            local_files_only=True,
-            catalog_alias=entry.alias if entry else None,
-            max_length=max_length,
-            **common,
-        )
-
-    reason = "HF_HUB_OFFLINE is set" if _offline() else None
+        return known(source="cache", load_path=str(folder), revision=commit, weights="real", local_files_only=True)
+    commit, reason = _ask_hub(hub, hub_id, revision)
     if reason is None:
-        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-
-        try:
-            commit = hub.model_info(hub_id, revision)
-        except GatedRepoError:
-            raise ModelError(
-                f"{hub_id} is a gated repository on the Hugging Face Hub",
-                "accept its terms on its Hub page, then log in (hf auth login) or set HF_TOKEN",
-            ) from None
-        except RevisionNotFoundError:
-            raise ModelError(f"revision {revision!r} does not exist for {hub_id}", "check --revision") from None
-        except RepositoryNotFoundError:
-            raise ModelError(
-                f"{hub_id!r} was not found on the Hugging Face Hub (a typo, or a private repository without a token)",
-                f"check the name; catalog aliases: {', '.join(aliases())}",
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - any network failure means: no Hub from here
-            reason = f"the Hugging Face Hub is unreachable ({type(exc).__name__})"
-        else:
-            return ResolvedModel(
-                spec=spec,
-                name=name,
-                source="hub",
-                load_path=hub_id,
-                hub_id=hub_id,
-                revision=commit or revision,
-                weights="real",
-                local_files_only=False,
-                catalog_alias=entry.alias if entry else None,
-                max_length=max_length,
-                **common,
-            )
-
-    if weights == "auto" and entry is not None:
-        return twin(
-            f"{reason} and {hub_id} is not in the local cache: measuring its random-weight twin "
-            "(same architecture and speed, scores meaningless); rows say weights=random"
+        return known(
+            source="hub", load_path=hub_id, revision=commit or revision, weights="real", local_files_only=False
         )
+    if weights == "auto" and entry is not None:
+        return _twin(
+            known,
+            revision,
+            f"{reason} and {hub_id} is not in the local cache: measuring its random-weight twin "
+            "(same architecture and speed, scores meaningless); rows say weights=random",
+        )
+    twin_hint = ", or use --weights random to measure its twin" if entry else ""
     raise ModelError(
         f"{reason} and {hub_id} is not in the local Hugging Face cache",
-        "connect and retry, download it first (hf download "
-        + hub_id
-        + ")"
-        + (", or use --weights random to measure its twin" if entry else ""),
+        f"connect and retry, download it first (hf download {hub_id}){twin_hint}",
     )
+
+
+def _local_folder(
+    made: Callable[..., ResolvedModel], folder: Path, weights: str, revision: str | None, allow_random_head: bool
+) -> ResolvedModel:
+    if weights == "random":
+        raise UsageError(
+            "--weights random builds a catalog model's twin; a local folder is measured with its own weights",
+            "use --weights auto or real with a folder",
+        )
+    _check_local_folder(folder, allow_random_head)
+    return made(
+        name=folder.name,
+        source="local",
+        load_path=str(folder.resolve()),
+        hub_id=None,
+        revision=revision,
+        weights="real",
+        local_files_only=True,
+        catalog_alias=None,
+        max_length=None,
+    )
+
+
+def hub_id_for(spec: str) -> str:
+    """A name the catalog does not know, as a Hub id. A bare name close to a catalog alias is a typo of it (no
+    reranker worth measuring lives at a Hub id without an organisation), so it is refused at once with the
+    suggestion rather than after a round of Hub retries."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    close = close_aliases(spec)
+    if "/" not in spec and close:
+        raise ModelError(f"{spec!r} is not a catalog alias", f"did you mean {' or '.join(close)}?")
+    try:
+        validate_repo_id(spec)
+    except HFValidationError:
+        raise ModelError(
+            f"{spec!r} is not a catalog alias, a model folder or a Hugging Face Hub id",
+            f"catalog aliases: {', '.join(aliases())}",
+        ) from None
+    return spec
+
+
+def _twin(known: Callable[..., ResolvedModel], revision: str | None, notice: str | None) -> ResolvedModel:
+    return known(source="twin", load_path="", revision=revision, weights="random", local_files_only=True, notice=notice)
+
+
+def _ask_hub(hub: HubClient, hub_id: str, revision: str | None) -> tuple[str | None, str | None]:
+    """(commit, None) when the Hub has the model; (None, why not) when the Hub cannot be reached. A typo, a
+    gated repository and a bad revision are errors of their own."""
+    if _offline():
+        return None, "HF_HUB_OFFLINE is set"
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return hub.model_info(hub_id, revision), None
+    except GatedRepoError:
+        raise ModelError(
+            f"{hub_id} is a gated repository on the Hugging Face Hub",
+            "accept its terms on its Hub page, then log in (hf auth login) or set HF_TOKEN",
+        ) from None
+    except RevisionNotFoundError:
+        raise ModelError(f"revision {revision!r} does not exist for {hub_id}", "check --revision") from None
+    except RepositoryNotFoundError:
+        close = close_aliases(hub_id)
+        raise ModelError(
+            f"{hub_id!r} was not found on the Hugging Face Hub (a typo, or a private repository without a token)",
+            f"did you mean {' or '.join(close)}?"
+            if close
+            else f"check the name; catalog aliases: {', '.join(aliases())}",
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any network failure means: no Hub from here
+        return None, f"the Hugging Face Hub is unreachable ({type(exc).__name__})"
