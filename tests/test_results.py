@@ -70,9 +70,13 @@ def test_other_schema_versions_are_refused_with_the_row(tmp_path):
 
 def test_appending_to_a_file_with_other_columns_is_refused(tmp_path):
     path = tmp_path / "r.csv"
-    path.write_text("a,b\n1,2\n")
+    path.write_text("schema_version,a,b\n1,2,3\n")
     with pytest.raises(ResultFileError, match="other columns"):
         ResultWriter(path)
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ResultFileError, match="is not a rerank-bench result file"):
+        ResultWriter(path)
+    assert path.read_text() == "a,b\n1,2\n"
 
 
 def test_every_column_is_documented_in_the_readme():

@@ -7,6 +7,7 @@ EXIT_FAILED = 1  # a budget or a regression gate said no
 EXIT_USAGE = 2  # bad input: flags, files, model names
 EXIT_ENVIRONMENT = 3  # this machine cannot do what was asked (no CUDA, missing package)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+EXIT_TERMINATED = 143  # SIGTERM (kill, a CI job's timeout), as a shell reports it
 
 
 class RerankBenchError(Exception):
@@ -62,3 +63,9 @@ class Interrupted(RerankBenchError):
 
     exit_code = EXIT_INTERRUPTED
     label = "interrupted"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (what finished is kept), with its own exit code."""
+
+    signal_name = "SIGTERM"

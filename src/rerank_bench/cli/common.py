@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -14,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rerank_bench.errors import EXIT_INTERRUPTED, RerankBenchError, UsageError
+from rerank_bench.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, RerankBenchError, Terminated, UsageError
 
 # Piped or redirected output is read in files and CI logs: do not squeeze tables into 80 columns.
 stdout = Console(width=None if sys.stdout.isatty() else 160)
@@ -30,17 +32,36 @@ def guarded(command: F) -> F:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        previous = _stop_on_sigterm()
         try:
             return command(*args, **kwargs)
         except RerankBenchError as exc:
-            colour = "yellow" if exc.label == "interrupted" else "bold red"
+            colour = "yellow" if exc.label in ("interrupted", "terminated") else "bold red"
             stderr.print(f"[{colour}]{exc.label}:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except Terminated:
+            stderr.print("terminated", highlight=False)
+            raise typer.Exit(EXIT_TERMINATED) from None
         except KeyboardInterrupt:
             stderr.print("interrupted", highlight=False)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return run  # type: ignore[return-value]
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM (kill, a CI timeout) stops a command the way Ctrl-C does, so finished rows are kept and it says
+    so, rather than dying silently with 143. Only in the main thread (signal handlers cannot be set elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def print_json(data: Any) -> None:

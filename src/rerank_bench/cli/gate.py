@@ -40,8 +40,9 @@ def _finish(comparison: Any, title: str, fmt: str, as_json: bool, github: Path |
 
     if github is not None:
         from rerank_bench.gate.compare import github_benchmark_entries
+        from rerank_bench.results.store import write_text
 
-        github.write_text(json.dumps(github_benchmark_entries(comparison), indent=2) + "\n")
+        write_text(github, json.dumps(github_benchmark_entries(comparison), indent=2) + "\n")
     if as_json:
         print_json(comparison.to_dict())
     elif fmt == "markdown":

@@ -16,7 +16,7 @@ from rerank_bench.models.resolve import HubClient, ResolvedModel, resolve_model
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.provenance import default_output
 from rerank_bench.results.schema import ResultRow
-from rerank_bench.results.store import read_rows
+from rerank_bench.results.store import check_output, read_rows
 from rerank_bench.workload.requests import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
 
 DONE_STATUSES = ("ok", "oom")  # what --resume does not measure again
@@ -160,6 +160,7 @@ def plan_sweep(
         # By case index over the full grid: every shard sees the same grid, so the slices never overlap.
         cases = [c for c in cases if c.index % n == k - 1]
     output = request.resume or request.output or default_output(machine)
+    check_output(output, "--resume" if request.resume else "--output")
     done: set[str] = set()
     resumed: list[ResultRow] = []
     if request.resume is not None:

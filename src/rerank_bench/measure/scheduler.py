@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rerank_bench.errors import EnvironmentProblem, Interrupted, ModelError, RerankBenchError
+from rerank_bench.errors import EXIT_TERMINATED, EnvironmentProblem, Interrupted, ModelError, RerankBenchError
 from rerank_bench.measure.agreement import compare_scores
 from rerank_bench.measure.messages import (
     Done,
@@ -33,7 +33,7 @@ from rerank_bench.measure.planner import SweepPlan
 from rerank_bench.measure.timing import MeasureSettings
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.provenance import new_run_id, run_metadata, utc_now
-from rerank_bench.results.store import ResultWriter
+from rerank_bench.results.store import ResultWriter, output_error, rescue
 
 # Ranking agreement is measured against this configuration of the same model on the same device.
 REFERENCE = ("torch", "fp32", "given")
@@ -47,6 +47,8 @@ class SweepOutcome:
     rows: list[dict[str, Any]]
     interrupted: bool = False
     fatal: list[tuple[str, str]] = field(default_factory=list)  # (kind, message) per refused load group
+    stopped_by: str = ""  # the signal that interrupted the sweep, when it was not Ctrl-C
+    write_error: RerankBenchError | None = None  # the result file could not be written (rows rescued)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -59,8 +61,14 @@ class SweepOutcome:
     def failure(self) -> RerankBenchError | None:
         """How the sweep ended, if not well: interrupted (its rows kept), or load groups that could not run
         (an environment problem when every one was, else a model problem); None when it ran."""
+        if self.write_error is not None:
+            return self.write_error
         if self.interrupted:
-            return Interrupted(f"{len(self.rows)} finished cases are in {self.output}")
+            error = Interrupted(f"{len(self.rows)} finished cases are in {self.output}")
+            if self.stopped_by == "SIGTERM":
+                error.exit_code = EXIT_TERMINATED
+                error.label = "terminated"
+            return error
         if not self.fatal:
             return None
         message = "; ".join(dict.fromkeys(message for _, message in self.fatal))
@@ -361,10 +369,17 @@ def run_sweep(
         def write(case: Case, row: dict[str, Any], latencies: list[float]) -> None:
             full = {**meta, **row, "case_id": case.case_id, "utc_time": utc_now()}
             if latencies:
-                writer.write_samples(run_id, case.case_id, latencies)
                 full["samples_file"] = writer.samples_path.name
-            writer.write_row(full)
             rows.append(full)
+            try:
+                if latencies:
+                    writer.write_samples(run_id, case.case_id, latencies)
+                writer.write_row(full)
+            except OSError as exc:  # a full disk, say: the case just measured must not be lost with it
+                where = rescue(full, run_id, case.case_id, latencies)
+                error = output_error(plan.output, exc)
+                error.message += f"; the case just measured is kept in {where}, and the sweep stopped"
+                raise _OutputFailed(error) from None
             events.case_finished(case, full)
 
         references: dict[tuple[Any, ...], dict[int, list[list[float]]]] = {}
@@ -391,6 +406,15 @@ def run_sweep(
                 if run.fatal:
                     fatal.append(run.fatal)
                     events.notice(f"{group[0].model.name}: {run.fatal[1]}")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             outcome.interrupted = True
+            outcome.stopped_by = getattr(stop, "signal_name", "")
+        except _OutputFailed as failed:
+            outcome.write_error = failed.error
     return outcome
+
+
+class _OutputFailed(Exception):
+    def __init__(self, error: RerankBenchError) -> None:
+        super().__init__(error.message)
+        self.error = error

@@ -13,7 +13,7 @@ from typing import Any
 from rerank_bench.errors import UsageError
 from rerank_bench.report.leaderboard import FILTER_FIELDS, leaderboard, load_report_data, machines
 from rerank_bench.report.markdown import leaderboard_markdown
-from rerank_bench.results.store import write_csv
+from rerank_bench.results.store import output_error, write_csv, write_text
 
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
@@ -55,10 +55,15 @@ def build_report(
             "no ranking-agreement figures in these files: "
             "the speed-vs-agreement plot needs a sweep over backends/dtypes"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, and the report is a folder", "choose a folder name for --out")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(out_dir, exc) from None
     files: dict[str, str] = {}
     md = out_dir / "leaderboard.md"
-    md.write_text(leaderboard_markdown(entries, notes))
+    write_text(md, leaderboard_markdown(entries, notes))
     files["leaderboard_markdown"] = str(md)
     table = out_dir / "leaderboard.csv"
     write_csv(table, list(entries[0]) if entries else [], entries)
@@ -74,6 +79,6 @@ def build_report(
         files[png.stem] = str(png)
     machine_list = machines(data)
     page = out_dir / "report.html"
-    page.write_text(render_html(entries, pngs, notes, machine_list, "rerank-bench report"), encoding="utf-8")
+    write_text(page, render_html(entries, pngs, notes, machine_list, "rerank-bench report"))
     files["html"] = str(page)
     return ReportOutput(entries=entries, files=files, notes=notes, machines=machine_list)

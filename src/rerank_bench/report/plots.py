@@ -54,8 +54,14 @@ def _finish(fig: Any, ax: Any, path: Path, title: str) -> Path:
         ax.legend(fontsize=8, loc="best")
     fig.text(0.99, 0.01, f"rerank-bench {__version__}", ha="right", va="bottom", fontsize=7, color="gray")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        from rerank_bench.results.store import output_error
+
+        raise output_error(path, exc) from None
+    finally:
+        _pyplot().close(fig)
     return path
 
 

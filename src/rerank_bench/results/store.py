@@ -7,6 +7,7 @@ last line (the process died inside a write) is ignored on read and cut off befor
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.errors import ResultFileError
+from rerank_bench.errors import EnvironmentProblem, RerankBenchError, ResultFileError, UsageError
 from rerank_bench.results.schema import (
     ADDED_IN_2,
     BOOL_COLUMNS,
@@ -114,10 +115,15 @@ def parse_cell(name: str, text: str, where: str) -> Any:
 
 
 def read_header(path: Path) -> list[str] | None:
-    """The CSV header of a file, or None when it cannot be a result file (unreadable, binary, empty)."""
+    """The CSV header of a regular file, or None when it cannot be a result file (not a regular file,
+    unreadable, binary, empty). Reads at most 64 KiB: a binary file has no line to find."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return next(csv.reader(f), None)
+        if not path.is_file():
+            return None
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+        first = head.split(b"\n", 1)[0].decode("utf-8")
+        return next(csv.reader([first]), None)
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
 
@@ -199,30 +205,87 @@ def read_samples(path: Path) -> dict[tuple[str, str], list[float]]:
     return out
 
 
+def output_error(path: Path, exc: OSError) -> RerankBenchError:
+    """A failed write as one line: a full disk is the environment (exit 3), any other failure a bad path (2)."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return EnvironmentProblem(f"cannot write {path}: {reason}", "free some space, or write elsewhere")
+    return UsageError(f"cannot write {path}: {reason}", "choose a path you can write to")
+
+
+def check_output(path: Path, option: str = "--output") -> None:
+    """Before anything is measured: the output must be a new file, or a result file of this schema (rows are
+    appended to it). Anything else that is already there is the user's and is refused, untouched."""
+    if path.exists():
+        if path.is_dir():
+            raise UsageError(f"{option} {path} is a folder", "give a file name, e.g. results/run.csv")
+        if not path.is_file():
+            raise UsageError(f"{option} {path} is not a regular file", "give a file name, e.g. results/run.csv")
+        if path.stat().st_size > 0:
+            header = read_header(path)
+            if header is None or "schema_version" not in header:
+                raise ResultFileError(
+                    f"{option} {path} exists and is not a rerank-bench result file; it is left as it is",
+                    "choose another file name",
+                )
+            if header != list(COLUMN_NAMES):
+                raise ResultFileError(
+                    f"{path} already holds results with other columns (another schema version)",
+                    "write to a new file with --output",
+                )
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write {path}: permission denied", "choose a path you can write to")
+        return
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create {path}: {parent} is not a folder you can write to", "choose another path")
+
+
+class OutputBusy(UsageError):
+    """Another process holds the lock on this result file."""
+
+
 class ResultWriter:
-    """Appends rows and samples, durably, one case at a time."""
+    """Appends rows and samples, durably, one case at a time, under an advisory lock (two sweeps writing one
+    file would interleave their rows and slow each other down)."""
 
     def __init__(self, csv_path: Path) -> None:
+        check_output(csv_path)
         self.csv_path = csv_path
         self.samples_path = samples_path_for(csv_path)
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        cut_torn_tail(csv_path)
-        cut_torn_tail(self.samples_path)
-        existing_header = self._existing_header()
-        if existing_header is not None and existing_header != list(COLUMN_NAMES):
-            raise ResultFileError(
-                f"{csv_path} already holds results with other columns (another schema version)",
-                "write to a new file with --output",
-            )
-        self._csv = open(csv_path, "a", encoding="utf-8", newline="")
-        self._samples = open(self.samples_path, "a", encoding="utf-8")
-        if existing_header is None:
-            self._write_line(self._csv, self._csv_line(COLUMN_NAMES))
+        try:
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
+            self._csv = open(csv_path, "a", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise output_error(csv_path, exc) from None
+        try:
+            self._lock()
+            # Only now, with the file verified to be ours and locked: drop a line torn by a crash.
+            cut_torn_tail(csv_path)
+            cut_torn_tail(self.samples_path)
+            self._samples = open(self.samples_path, "a", encoding="utf-8")
+            if csv_path.stat().st_size == 0:
+                self._write_line(self._csv, self._csv_line(COLUMN_NAMES))
+        except OSError as exc:
+            self._csv.close()
+            raise output_error(csv_path, exc) from None
+        except BaseException:
+            self._csv.close()
+            raise
 
-    def _existing_header(self) -> list[str] | None:
-        if not self.csv_path.exists() or self.csv_path.stat().st_size == 0:
-            return None
-        return read_header(self.csv_path)
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here
+            return
+        try:
+            fcntl.flock(self._csv.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusy(
+                f"another rerank-bench is writing {self.csv_path}", "wait for it, or write to another --output"
+            ) from None
 
     @staticmethod
     def _csv_line(values: Iterable[str]) -> str:
@@ -236,27 +299,37 @@ class ResultWriter:
         handle.flush()
         os.fsync(handle.fileno())
 
-    def write_row(self, row: dict[str, Any]) -> None:
+    @staticmethod
+    def row_line(row: dict[str, Any]) -> str:
         unknown = set(row) - set(COLUMN_NAMES)
         if unknown:
             raise ValueError(f"not schema columns: {sorted(unknown)}")
         row = {**row, "schema_version": SCHEMA_VERSION}
-        self._write_line(self._csv, self._csv_line(format_cell(row.get(name)) for name in COLUMN_NAMES))
+        return ResultWriter._csv_line(format_cell(row.get(name)) for name in COLUMN_NAMES)
+
+    @staticmethod
+    def samples_line(run_id: str, case_id: str, latencies_ms: list[float]) -> str:
+        record = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id,
+            "case_id": case_id,
+            "latencies_ms": [round(v, 4) for v in latencies_ms],
+        }
+        return json.dumps(record) + "\n"
+
+    def write_row(self, row: dict[str, Any]) -> None:
+        self._write_line(self._csv, self.row_line(row))
 
     def write_samples(self, run_id: str, case_id: str, latencies_ms: list[float]) -> None:
-        line = json.dumps(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "run_id": run_id,
-                "case_id": case_id,
-                "latencies_ms": [round(v, 4) for v in latencies_ms],
-            }
-        )
-        self._write_line(self._samples, line + "\n")
+        self._write_line(self._samples, self.samples_line(run_id, case_id, latencies_ms))
 
     def close(self) -> None:
-        self._csv.close()
-        self._samples.close()
+        for handle in (getattr(self, "_csv", None), getattr(self, "_samples", None)):
+            if handle is not None:
+                try:
+                    handle.close()
+                except OSError:  # a full disk may refuse the last flush; every row was already fsync'ed
+                    pass
 
     def __enter__(self) -> ResultWriter:
         return self
@@ -265,11 +338,37 @@ class ResultWriter:
         self.close()
 
 
+def rescue(row: dict[str, Any], run_id: str, case_id: str, latencies_ms: list[float]) -> str:
+    """A row that could not be written where it belongs, kept where it can be recovered: a file in the
+    temporary folder (header, row, and its samples beside it), or, if even that fails, stderr. Returns where."""
+    import sys
+    import tempfile
+
+    target = Path(tempfile.gettempdir()) / f"rerank-bench-rescued-{run_id}.csv"
+    try:
+        new = not target.exists()
+        with open(target, "a", encoding="utf-8", newline="") as f:
+            f.write((ResultWriter._csv_line(COLUMN_NAMES) if new else "") + ResultWriter.row_line(row))
+        if latencies_ms:
+            with open(samples_path_for(target), "a", encoding="utf-8") as f:
+                f.write(ResultWriter.samples_line(run_id, case_id, latencies_ms))
+        return str(target)
+    except OSError:
+        sys.stderr.write(ResultWriter._csv_line(COLUMN_NAMES) + ResultWriter.row_line(row))
+        return "stderr (the CSV lines above)"
+
+
 def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     """Any other CSV the tool writes (report's leaderboard.csv): the same cell rules as result files, so text
     that a spreadsheet would run as a formula is quoted there too."""
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        if columns:
-            writer.writerow(columns)
-        writer.writerows([format_cell(row.get(name)) for name in columns] for row in rows)
+    lines = [ResultWriter._csv_line(columns)] if columns else []
+    lines += [ResultWriter._csv_line(format_cell(row.get(name)) for name in columns) for row in rows]
+    write_text(path, "".join(lines))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Every other file the tool writes (reports, JSON for CI), with a failed write as one typed line."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise output_error(path, exc) from None
