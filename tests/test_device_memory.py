@@ -115,3 +115,39 @@ def test_mps_tracker_reports_driver_memory():
     tracker.begin()
     result = tracker.end()
     assert result["peak_vram_allocated_mib"] == 100.0 and result["peak_vram_reserved_mib"] == 200.0
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        "MPS backend out of memory (MPS allocated: 1.2 GB)",
+        "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824 bytes. Error code 12",
+        "unable to mmap 4096 bytes from file </tmp/x>: Cannot allocate memory (12)",
+        "std::bad_alloc",
+        "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for requested buffer of size 4096",
+    ],
+)
+def test_one_classifier_knows_every_out_of_memory_message(message):
+    from rerank_bench.backends.base import is_out_of_memory
+
+    assert is_out_of_memory(RuntimeError(message))
+    assert not is_out_of_memory(RuntimeError("shape mismatch: [4, 8] vs [4, 9]"))
+
+
+def test_probe_counts_an_address_space_limit_as_usable_memory():
+    from rerank_bench.probe.cpu import probe_cpu
+
+    cpu = probe_cpu(use_torch=False, address_limit=lambda: 2 * 1024**3)
+    assert cpu.address_space_limit_mib == 2048.0 and cpu.memory_usable_mib <= 2048.0
+    assert probe_cpu(use_torch=False, address_limit=lambda: None).address_space_limit_mib is None
+
+
+def test_oom_kill_counter_is_read_from_the_cgroup(tmp_path):
+    from rerank_bench.probe.cpu import cgroup_oom_kills
+
+    events = tmp_path / "sys/fs/cgroup/memory.events"
+    events.parent.mkdir(parents=True)
+    events.write_text("low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n")
+    assert cgroup_oom_kills(tmp_path) == 2
+    assert cgroup_oom_kills(tmp_path / "nowhere") is None

@@ -70,9 +70,48 @@ def test_a_crashed_worker_becomes_rows_and_the_next_model_starts_fresh(tmp_path)
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
     crashed = [(r["batch_size"], r["status"]) for r in rows if "crash" in r["model"]]
-    assert crashed == [(4, "ok"), (8, "oom"), (16, "skipped")]
+    # a SIGKILL with no rise in the cgroup's OOM-kill counter is a crash, not "most likely" out of memory
+    assert crashed == [(4, "ok"), (8, "crashed"), (16, "skipped")]
     assert "SIGKILL" in rows[1]["status_reason"] and "died" in rows[2]["status_reason"]
     assert [r["status"] for r in rows if "crash" not in r["model"]] == ["ok", "ok", "ok"]
+    # --resume measures a crashed case again (and the skipped one after it); ok cases are kept
+    again = runner.invoke(
+        app,
+        ["sweep", *FAST, "-m", "fake:crash_at_batch=8", "--depth", "5", "--batch-size", "4,8,16", "--resume", str(out)],
+    )
+    assert again.exit_code == 0, again.output
+    tried = [(r["batch_size"], r["status"]) for r in read_rows(out)[len(rows) :]]
+    assert tried == [(8, "crashed"), (16, "skipped")]
+
+
+def test_cpu_out_of_memory_is_oom_and_a_sweep_with_no_ok_case_exits_1(tmp_path):
+    result, out = sweep(tmp_path, "-m", "fake:cpu_oom_at_batch=4", "--depth", "5", "--batch-size", "4")
+    assert result.exit_code == 1 and "no case measured ok (1 oom)" in result.output, result.output
+    (row,) = read_rows(out)
+    assert row["status"] == "oom" and "DefaultCPUAllocator" in row["status_reason"]
+    # --retry-oom measures it again on --resume; without it the oom row counts as measured
+    kept = runner.invoke(
+        app,
+        ["sweep", *FAST, "-m", "fake:cpu_oom_at_batch=4", "--depth", "5", "--batch-size", "4", "--resume", str(out)],
+    )
+    assert len(read_rows(out)) == 1 and kept.exit_code == 1
+    runner.invoke(
+        app,
+        [
+            "sweep",
+            *FAST,
+            "-m",
+            "fake:cpu_oom_at_batch=4",
+            "--depth",
+            "5",
+            "--batch-size",
+            "4",
+            "--resume",
+            str(out),
+            "--retry-oom",
+        ],
+    )
+    assert [r["status"] for r in read_rows(out)] == ["oom", "oom"]
 
 
 def test_a_hung_case_times_out_and_later_cases_are_skipped(tmp_path):

@@ -93,11 +93,25 @@ class Backend(ABC):
     def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> Scorer: ...
 
 
+# What running out of memory says, wherever it happens: CUDA and MPS ("out of memory"), torch's CPU allocator
+# ("DefaultCPUAllocator: can't allocate memory"), mmap under `ulimit -v` ("Cannot allocate memory", ENOMEM),
+# C++ allocators (std::bad_alloc) and ONNX Runtime's arena ("Failed to allocate memory").
+OOM_MESSAGES = (
+    "out of memory",
+    "can't allocate memory",
+    "cannot allocate memory",
+    "bad_alloc",
+    "failed to allocate memory",
+    "unable to allocate",
+)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """torch.OutOfMemoryError (CUDA), MPS's RuntimeError, or Python's MemoryError."""
+    """The one classifier of out-of-memory failures, for every backend and device."""
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return any(message in text for message in OOM_MESSAGES)
 
 
 def describe_exception(exc: BaseException) -> str:

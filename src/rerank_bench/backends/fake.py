@@ -4,6 +4,7 @@ Model spec: `fake:` followed by comma-separated options, e.g.
 `fake:ms_per_pair=0.05,oom_at_batch=32`. Options:
   ms_per_pair, ms_per_batch   simulated cost (sleep) per pair and per batch
   oom_at_batch=B              batches of B pairs or more raise an out-of-memory error
+  cpu_oom_at_batch=B          batch size B fails as torch's CPU allocator does when memory runs out
   error_at_batch=B            batch size B raises RuntimeError
   crash_at_batch=B            batch size B kills the worker process (as the kernel's OOM killer would)
   hang_at_batch=B             batch size B never returns (for the per-case timeout)
@@ -75,6 +76,11 @@ class FakeScorer(Scorer):
         oom_at = self.options.get("oom_at_batch")
         if oom_at is not None and batch_size >= int(oom_at):
             raise OutOfMemoryError(f"fake out of memory at batch {batch_size}")
+        if self._trigger("cpu_oom_at_batch", batch_size):
+            raise RuntimeError(
+                "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824 bytes. "
+                "Error code 12 (Cannot allocate memory)"
+            )
         if self._trigger("error_at_batch", batch_size):
             raise RuntimeError(f"fake failure at batch {batch_size}")
         if self._trigger("crash_at_batch", batch_size):

@@ -81,8 +81,14 @@ def sweep(
     ] = None,
     resume: Annotated[
         Path | None,
-        typer.Option("--resume", help="Append to this result CSV, skipping cases it already holds (ok or oom)."),
+        typer.Option(
+            "--resume",
+            help="Append to this result CSV, skipping cases it already holds (ok, and oom unless --retry-oom).",
+        ),
     ] = None,
+    retry_oom: Annotated[
+        bool, typer.Option("--retry-oom", help="With --resume: measure cases that ran out of memory again too.")
+    ] = False,
     max_seconds_per_case: Annotated[
         float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")
     ] = 15.0,
@@ -142,6 +148,7 @@ def sweep(
         device=device,
         output=output,
         resume=resume,
+        retry_oom=retry_oom,
         seed=seed,
         trust_remote_code=trust_remote_code,
         allow_random_head=allow_random_head,
@@ -166,6 +173,6 @@ def sweep(
         print_json({**outcome.summary(), "summary": best, "rows": rows})
     else:
         render_summary(rows, best, str(outcome.output), stdout)
-    failure = outcome.failure()
+    failure = outcome.failure(plan.resumed_rows)
     if failure is not None:
         raise failure

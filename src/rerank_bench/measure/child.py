@@ -15,7 +15,7 @@ import signal
 from dataclasses import asdict
 from typing import Any
 
-from rerank_bench.backends.base import describe_exception
+from rerank_bench.backends.base import describe_exception, is_out_of_memory
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
 from rerank_bench.measure.messages import Done, Fatal, Finished, Loaded, ReferenceScores, Started, Warm
 from rerank_bench.measure.stats import distribution, summarize_latencies
@@ -117,7 +117,8 @@ def _load(conn: Any, model: ResolvedModel, group: dict[str, Any]) -> Any:
         kind = "environment" if isinstance(exc, EnvironmentProblem) else "model"
         conn.send(Fatal(kind, exc.one_line()))
     except Exception as exc:  # noqa: BLE001 - report any load failure as rows, never a traceback
-        conn.send(Fatal("error", f"loading failed: {describe_exception(exc)}"))
+        kind = "oom" if is_out_of_memory(exc) else "error"
+        conn.send(Fatal(kind, f"loading failed: {describe_exception(exc)}"))
     return None
 
 

@@ -19,7 +19,9 @@ from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import check_output, read_rows
 from rerank_bench.workload.requests import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
 
-DONE_STATUSES = ("ok", "oom")  # what --resume does not measure again
+# What --resume does not measure again: a crash, an error or a timeout is tried again; out of memory only with
+# --retry-oom (the same configuration on the same machine would most likely run out again).
+DONE_STATUSES = ("ok", "oom")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class SweepRequest:
     threads: int | None = None
     output: Path | None = None
     resume: Path | None = None
+    retry_oom: bool = False  # with resume: measure out-of-memory cases again too
     seed: int = 0
     trust_remote_code: bool = False
     allow_random_head: bool = False
@@ -168,7 +171,8 @@ def plan_sweep(
             raise UsageError(f"--resume {request.resume}: no such file")
         planned = {c.case_id for c in cases}
         for row in read_rows(request.resume):
-            if row.get("status") in DONE_STATUSES and row.get("case_id") in planned:
+            done_statuses = ("ok",) if request.retry_oom else DONE_STATUSES
+            if row.get("status") in done_statuses and row.get("case_id") in planned:
                 done.add(row["case_id"])
                 resumed.append(row)
     return SweepPlan(

@@ -11,12 +11,20 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rerank_bench.errors import EXIT_TERMINATED, EnvironmentProblem, Interrupted, ModelError, RerankBenchError
+from rerank_bench.errors import (
+    EXIT_TERMINATED,
+    EnvironmentProblem,
+    GateFailed,
+    Interrupted,
+    ModelError,
+    RerankBenchError,
+)
 from rerank_bench.measure.agreement import compare_scores
 from rerank_bench.measure.messages import (
     Done,
@@ -32,6 +40,7 @@ from rerank_bench.measure.plan import Case
 from rerank_bench.measure.planner import SweepPlan
 from rerank_bench.measure.timing import MeasureSettings
 from rerank_bench.probe import MachineReport
+from rerank_bench.probe.cpu import cgroup_oom_kills
 from rerank_bench.results.provenance import new_run_id, run_metadata, utc_now
 from rerank_bench.results.store import ResultWriter, output_error, rescue
 
@@ -58,9 +67,10 @@ class SweepOutcome:
             "interrupted": self.interrupted,
         }
 
-    def failure(self) -> RerankBenchError | None:
-        """How the sweep ended, if not well: interrupted (its rows kept), or load groups that could not run
-        (an environment problem when every one was, else a model problem); None when it ran."""
+    def failure(self, resumed: list[dict[str, Any]] | None = None) -> RerankBenchError | None:
+        """How the sweep ended, if not well: its output failed, it was interrupted (its rows kept), load groups
+        could not run (an environment problem when every one was, else a model problem), or no case measured
+        ok (exit 1: a sweep that measured nothing must not pass a CI step); None when it ran."""
         if self.write_error is not None:
             return self.write_error
         if self.interrupted:
@@ -70,6 +80,10 @@ class SweepOutcome:
                 error.label = "terminated"
             return error
         if not self.fatal:
+            rows = [*(resumed or []), *self.rows]
+            if rows and not any(r.get("status") == "ok" for r in rows):
+                statuses = ", ".join(f"{n} {s}" for s, n in Counter(r.get("status") for r in rows).items())
+                return GateFailed(f"no case measured ok ({statuses}); see status_reason in {self.output}")
             return None
         message = "; ".join(dict.fromkeys(message for _, message in self.fatal))
         if {kind for kind, _ in self.fatal} == {"environment"}:
@@ -162,6 +176,7 @@ class _GroupRun:
         self.current: int | None = None
         self.deadline: float | None = None
         self.fatal: tuple[str, str] | None = None
+        self.oom_kills_before: int | None = None
 
     def payload(self) -> dict[str, Any]:
         first = self.cases[self.order[0]]
@@ -226,12 +241,16 @@ class _GroupRun:
         elif isinstance(message, Done):
             self._finish(message)
         elif isinstance(message, Fatal):
-            self.fatal = (message.kind, message.message)
-            self._fail_rest("error", message.message)
+            if message.kind == "oom":  # loading ran out of memory: rows say so, the sweep goes on
+                self._fail_rest("oom", message.message)
+            else:
+                self.fatal = (message.kind, message.message)
+                self._fail_rest("error", message.message)
 
     def run(self) -> None:
         from rerank_bench.measure.child import worker_main
 
+        self.oom_kills_before = cgroup_oom_kills()
         end = supervise(worker_main, self.payload(), self.handle, lambda: self.deadline)
         if end.how == "timeout":
             case = self.cases[self.current] if self.current is not None else None
@@ -245,17 +264,20 @@ class _GroupRun:
             self._died(end.exitcode)
 
     def _died(self, exitcode: int | None) -> None:
+        """A worker that died is `crashed`, with its signal, unless the cgroup's OOM-kill counter rose while it
+        ran: then the kernel's OOM killer took it, and the case is `oom`. (A SIGKILL alone says neither.)"""
         how = _signal_name(exitcode)
         current = self.cases[self.current].describe() if self.current is not None else "loading"
-        killed = exitcode == -signal.SIGKILL
+        before, after = self.oom_kills_before, cgroup_oom_kills()
+        oom_killed = before is not None and after is not None and after > before
         self._fail_rest(
             "skipped",
             f"worker process died ({how}) during {current}",
-            first_status="oom" if killed else "error",
+            first_status="oom" if oom_killed else "crashed",
             first_reason=(
-                f"worker killed ({how}), most likely by the kernel's out-of-memory killer"
-                if killed
-                else f"worker process crashed ({how})"
+                f"worker killed ({how}) by the kernel's out-of-memory killer (cgroup oom_kill {before} -> {after})"
+                if oom_killed
+                else f"worker process crashed ({how}); --resume measures it again"
             ),
         )
 

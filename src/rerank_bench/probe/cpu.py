@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ class CpuInfo:
     ram_total_mib: float
     ram_available_mib: float
     cgroup_memory_limit_mib: float | None
-    memory_usable_mib: float  # min(host RAM, cgroup limit)
+    address_space_limit_mib: float | None  # RLIMIT_AS (ulimit -v), None if unlimited
+    memory_usable_mib: float  # min(host RAM, cgroup limit, address-space limit)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +134,19 @@ def cgroup_memory_limit_bytes(root: Path) -> int | None:
     return None
 
 
+def cgroup_oom_kills(root: Path = Path("/")) -> int | None:
+    """How many processes the kernel's OOM killer has killed in this cgroup (memory.events, or v1's
+    memory.oom_control), or None where the counter cannot be read. A worker killed by SIGKILL was the OOM
+    killer's victim only if this count rose."""
+    for rel in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
+        text = _read(root, rel)
+        for line in (text or "").splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill" and value.strip().isdigit():
+                return int(value)
+    return None
+
+
 def _affinity_cores(logical: int) -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -151,7 +166,19 @@ def torch_capability() -> str | None:
         return None
 
 
-def probe_cpu(root: Path = Path("/"), use_torch: bool = True) -> CpuInfo:
+def address_space_limit_bytes() -> int | None:
+    """RLIMIT_AS (`ulimit -v`): past it every allocation fails, whatever RAM is free. None if unlimited."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def probe_cpu(
+    root: Path = Path("/"), use_torch: bool = True, address_limit: Callable[[], int | None] = address_space_limit_bytes
+) -> CpuInfo:
     import psutil
 
     model, flags = cpuinfo_fields(root)
@@ -174,7 +201,8 @@ def probe_cpu(root: Path = Path("/"), use_torch: bool = True) -> CpuInfo:
 
     vm = psutil.virtual_memory()
     limit = cgroup_memory_limit_bytes(root)
-    usable_mem = vm.total if limit is None else min(vm.total, limit)
+    address = address_limit()
+    usable_mem = min(v for v in (vm.total, limit, address) if v is not None)
     return CpuInfo(
         model=model,
         architecture=machine,
@@ -189,5 +217,6 @@ def probe_cpu(root: Path = Path("/"), use_torch: bool = True) -> CpuInfo:
         ram_total_mib=round(vm.total / MIB, 1),
         ram_available_mib=round(vm.available / MIB, 1),
         cgroup_memory_limit_mib=round(limit / MIB, 1) if limit is not None else None,
+        address_space_limit_mib=round(address / MIB, 1) if address is not None else None,
         memory_usable_mib=round(usable_mem / MIB, 1),
     )

@@ -65,7 +65,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("threads", "CPU threads the runtime may use"),
     ("workload", "length mix: rag, fixed:N, uniform:A:B, or file:NAME@SHA"),
     ("seed", "seed of the synthetic workload"),
-    ("status", "ok, oom, error, timeout or skipped"),
+    ("status", "ok, oom, crashed, error, timeout or skipped"),
     ("status_reason", "why the status is not ok (the error message, or what was skipped and why)"),
     ("n_queries", "timed queries (one query = one request of `depth` pairs, end to end)"),
     ("warmup_queries", "untimed queries before timing"),
@@ -113,7 +113,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
-STATUSES = ("ok", "oom", "error", "timeout", "skipped")
+STATUSES = ("ok", "oom", "crashed", "error", "timeout", "skipped")
 
 # How each column is read back: numbers are parsed once, here, so every reader (sweep --resume, compare,
 # report, tune, will-it-run) gets ints and floats, and None for an empty cell. Other columns are text.
