@@ -14,11 +14,12 @@ def fake(spec="fake:"):
 def test_grid_is_models_x_depths_x_batches_with_batches_ascending():
     models = [fake("fake:a=1"), fake("fake:b=1")]
     cases = expand_cases(models, (32, 8, 16), (10, 50), "cpu", 2, "rag", 0)
-    assert len(cases) == 2 * 2 * 3
+    # depth 10 holds 10 pairs: batches 16 and 32 are both one batch of 10, measured once as batch 10
+    assert len(cases) == 2 * (2 + 3)
     first_model = [(c.depth, c.batch_size) for c in cases if c.model.spec == "fake:a=1"]
-    assert first_model == [(10, 8), (10, 16), (10, 32), (50, 8), (50, 16), (50, 32)]
-    assert [c.index for c in cases] == list(range(12))
-    assert len({c.case_id for c in cases}) == 12
+    assert first_model == [(10, 8), (10, 10), (50, 8), (50, 16), (50, 32)]
+    assert [c.index for c in cases] == list(range(10))
+    assert len({c.case_id for c in cases}) == 10
 
 
 def test_case_key_holds_every_setting_and_ids_are_stable():
@@ -47,3 +48,23 @@ def test_parse_str_list():
     assert parse_str_list("torch,fake", "--backend", ("torch", "fake")) == ("torch", "fake")
     with pytest.raises(UsageError, match="'onnx' is not one of torch"):
         parse_str_list("onnx", "--backend", ("torch",))
+
+
+def test_max_length_beyond_the_model_is_refused_with_its_limit(tiny_bert):
+    from typer.testing import CliRunner
+
+    from rerank_bench.cli import app
+
+    result = CliRunner().invoke(app, ["sweep", "-m", "minilm-l6", "--max-length", "4096", "--dry-run"])
+    assert result.exit_code == 2
+    assert "--max-length 4096 is more than minilm-l6 takes (512 tokens)" in " ".join(result.output.split())
+    local = CliRunner().invoke(app, ["sweep", "-m", str(tiny_bert), "--max-length", "100000", "--dry-run"])
+    assert local.exit_code == 2 and "takes (" in local.output
+
+
+@pytest.mark.slow
+def test_one_twin_serves_every_max_length():
+    from rerank_bench.backends.hf_checkpoint import model_source
+
+    model = resolve_model("tinybert-l2", weights="random")
+    assert model_source(model, 128)[0] == model_source(model, 256)[0] == model_source(model, None)[0]

@@ -26,10 +26,10 @@ def sweep(tmp_path, *args, name="r.csv"):
 
 
 def test_sweep_writes_a_row_per_case_and_raw_samples(tmp_path):
-    result, out = sweep(tmp_path, "-m", "fake:ms_per_pair=0.02", "--depth", "5,10", "--batch-size", "4,8", "--json")
+    result, out = sweep(tmp_path, "-m", "fake:ms_per_pair=0.02", "--depth", "10,20", "--batch-size", "4,8", "--json")
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
-    assert [(r["depth"], r["batch_size"]) for r in rows] == [(5, 4), (5, 8), (10, 4), (10, 8)]
+    assert [(r["depth"], r["batch_size"]) for r in rows] == [(10, 4), (10, 8), (20, 4), (20, 8)]
     assert {r["status"] for r in rows} == {"ok"}
     samples = read_samples(tmp_path / "r.samples.jsonl")
     for r in rows:
@@ -42,22 +42,22 @@ def test_sweep_writes_a_row_per_case_and_raw_samples(tmp_path):
         assert r["hardware_fingerprint"] and r["tool_version"] and r["run_id"]
         assert 0 < float(r["padding_efficiency"]) <= 1
     summary = json.loads(result.stdout)
-    assert [e["depth"] for e in summary["summary"]] == [5, 10]
+    assert [e["depth"] for e in summary["summary"]] == [10, 20]
     assert len(summary["rows"]) == 4
 
 
 def test_out_of_memory_is_a_row_and_larger_batches_are_skipped(tmp_path):
-    result, out = sweep(tmp_path, "-m", "fake:oom_at_batch=16", "--depth", "5,10", "--batch-size", "8,16,32")
+    result, out = sweep(tmp_path, "-m", "fake:oom_at_batch=16", "--depth", "40,80", "--batch-size", "8,16,32")
     assert result.exit_code == 0, result.output
     status = {(r["depth"], r["batch_size"]): (r["status"], r["status_reason"]) for r in read_rows(out)}
-    assert status[(5, 8)][0] == "ok"
-    assert status[(5, 16)][0] == "oom" and "out of memory" in status[(5, 16)][1]
-    assert status[(5, 32)] == ("skipped", "batch 16 ran out of memory at depth 5")
-    assert status[(10, 8)][0] == "ok" and status[(10, 16)][0] == "oom"
+    assert status[(40, 8)][0] == "ok"
+    assert status[(40, 16)][0] == "oom" and "out of memory" in status[(40, 16)][1]
+    assert status[(40, 32)] == ("skipped", "batch 16 ran out of memory at depth 40")
+    assert status[(80, 8)][0] == "ok" and status[(80, 16)][0] == "oom"
 
 
 def test_an_error_in_one_case_is_a_row_and_the_sweep_goes_on(tmp_path):
-    result, out = sweep(tmp_path, "-m", "fake:error_at_batch=8", "--depth", "5", "--batch-size", "4,8,16")
+    result, out = sweep(tmp_path, "-m", "fake:error_at_batch=8", "--depth", "20", "--batch-size", "4,8,16")
     assert result.exit_code == 0
     assert [(r["batch_size"], r["status"]) for r in read_rows(out)] == [(4, "ok"), (8, "error"), (16, "ok")]
     assert "fake failure at batch 8" in read_rows(out)[1]["status_reason"]
@@ -65,7 +65,15 @@ def test_an_error_in_one_case_is_a_row_and_the_sweep_goes_on(tmp_path):
 
 def test_a_crashed_worker_becomes_rows_and_the_next_model_starts_fresh(tmp_path):
     result, out = sweep(
-        tmp_path, "-m", "fake:crash_at_batch=8", "-m", "fake:ms_per_pair=0.01", "--depth", "5", "--batch-size", "4,8,16"
+        tmp_path,
+        "-m",
+        "fake:crash_at_batch=8",
+        "-m",
+        "fake:ms_per_pair=0.01",
+        "--depth",
+        "20",
+        "--batch-size",
+        "4,8,16",
     )
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
@@ -77,7 +85,18 @@ def test_a_crashed_worker_becomes_rows_and_the_next_model_starts_fresh(tmp_path)
     # --resume measures a crashed case again (and the skipped one after it); ok cases are kept
     again = runner.invoke(
         app,
-        ["sweep", *FAST, "-m", "fake:crash_at_batch=8", "--depth", "5", "--batch-size", "4,8,16", "--resume", str(out)],
+        [
+            "sweep",
+            *FAST,
+            "-m",
+            "fake:crash_at_batch=8",
+            "--depth",
+            "20",
+            "--batch-size",
+            "4,8,16",
+            "--resume",
+            str(out),
+        ],
     )
     assert again.exit_code == 0, again.output
     tried = [(r["batch_size"], r["status"]) for r in read_rows(out)[len(rows) :]]
@@ -116,14 +135,14 @@ def test_cpu_out_of_memory_is_oom_and_a_sweep_with_no_ok_case_exits_1(tmp_path):
 
 def test_a_hung_case_times_out_and_later_cases_are_skipped(tmp_path):
     result, out = sweep(
-        tmp_path, "-m", "fake:hang_at_batch=8", "--depth", "5", "--batch-size", "4,8,16", "--case-timeout", "2"
+        tmp_path, "-m", "fake:hang_at_batch=8", "--depth", "20", "--batch-size", "4,8,16", "--case-timeout", "2"
     )
     assert result.exit_code == 0, result.output
     assert [r["status"] for r in read_rows(out)] == ["ok", "timeout", "skipped"]
 
 
 def test_resume_skips_measured_cases_and_survives_a_torn_line(tmp_path):
-    args = ["-m", "fake:ms_per_pair=0.01", "--depth", "5", "--batch-size", "4,8"]
+    args = ["-m", "fake:ms_per_pair=0.01", "--depth", "20", "--batch-size", "4,8"]
     result, out = sweep(tmp_path, *args)
     assert result.exit_code == 0
     first = read_rows(out)
@@ -261,3 +280,12 @@ def test_offline_and_not_cached_with_real_weights_is_exit_2_before_anything_runs
         in result.output
     )
     assert not out.exists()
+
+
+def test_batch_sizes_beyond_the_depth_run_once_as_the_depth_and_say_so(tmp_path):
+    """A query of 10 pairs is one batch of 10 whatever batch size is asked: rows record what ran."""
+    result, out = sweep(tmp_path, "-m", "fake:", "--depth", "10", "--batch-size", "8,16,100000")
+    assert result.exit_code == 0, result.output
+    assert [r["batch_size"] for r in read_rows(out)] == [8, 10]
+    said = " ".join(result.output.split())
+    assert "depth 10: batch size 16, 100000 is more than its 10 candidates" in said

@@ -18,6 +18,7 @@ def row(backend, dtype, rate, rho=None, p95=None, max_ms=100.0, order="length", 
         "dtype": dtype,
         "order": order,
         "batch_size": batch,
+        "depth": 50,
         "threads": 2,
         "device": "cpu",
         "status": status,
@@ -117,7 +118,7 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
         "backend": "torch",
         "dtype": "fp32",
         "order": "given",
-        "batch_size": 32,
+        "batch_size": 6,  # predict's default batch of 32 at depth 6 is one batch of 6, recorded as what ran
         "threads": 1,
         "device": "cpu",
     }

@@ -23,7 +23,7 @@ def model_source(model: ResolvedModel, max_length: int | None) -> tuple[str, str
     entry = model.catalog_entry()
     if entry is None:
         raise ModelError(f"{model.name} has no catalog entry to build a twin from")
-    path, tokenizer_source = build_twin(entry, max_length or entry.max_length, model.revision)
+    path, tokenizer_source = build_twin(entry, model.revision)
     return str(path), tokenizer_source
 
 

@@ -137,6 +137,25 @@ def parse_str_list(text: str, option: str, choices: tuple[str, ...]) -> tuple[st
     return values
 
 
+def effective_batches(batch_sizes: tuple[int, ...], depth: int) -> list[int]:
+    """The batch sizes that can differ at this depth, ascending: a query holds `depth` pairs, so a batch larger
+    than that runs as one batch of `depth` and is recorded so (batch 64 at depth 10 is measured once, as 10)."""
+    return sorted({min(b, depth) for b in batch_sizes})
+
+
+def clamped_batches_note(batch_sizes: tuple[int, ...], depths: tuple[int, ...]) -> list[str]:
+    """One line per depth whose candidates are fewer than some batch sizes, for the plan's notices."""
+    notes = []
+    for depth in sorted(set(depths)):
+        larger = sorted(b for b in set(batch_sizes) if b > depth)
+        if larger:
+            notes.append(
+                f"depth {depth}: batch size {', '.join(map(str, larger))} is more than its {depth} candidates; "
+                f"a query is one batch of {depth} pairs, measured once and recorded as batch {depth}"
+            )
+    return notes
+
+
 def expand_cases(
     models: list[ResolvedModel],
     batch_sizes: tuple[int, ...],
@@ -159,8 +178,9 @@ def expand_cases(
     cannot run here; such cases stay in the list and become skipped rows.
     """
     cases = []
-    grid = itertools.product(models, backends, dtypes, thread_counts or (threads,), orders, depths, sorted(batch_sizes))
-    for index, (model, backend, dtype, n_threads, order, depth, batch) in enumerate(grid):
+    grid = itertools.product(models, backends, dtypes, thread_counts or (threads,), orders, depths)
+    expanded = ((*point, batch) for point in grid for batch in effective_batches(batch_sizes, point[-1]))
+    for index, (model, backend, dtype, n_threads, order, depth, batch) in enumerate(expanded):
         length = max_length if max_length is not None else model.max_length
         cases.append(
             Case(

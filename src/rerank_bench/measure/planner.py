@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import UsageError
-from rerank_bench.measure.plan import Case, expand_cases
+from rerank_bench.measure.plan import Case, clamped_batches_note, expand_cases
 from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
 from rerank_bench.measure.timing import MeasureSettings
-from rerank_bench.models.resolve import HubClient, ResolvedModel, resolve_model
+from rerank_bench.models.resolve import HubClient, ResolvedModel, length_limit, resolve_model
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.provenance import default_output
 from rerank_bench.results.schema import ResultRow
@@ -128,6 +128,12 @@ def plan_sweep(
         resolved = resolve_model(
             spec, request.weights, request.revision, request.trust_remote_code, request.allow_random_head, hub
         )
+        limit = length_limit(resolved)
+        if request.max_length is not None and limit is not None and request.max_length > limit:
+            raise UsageError(
+                f"--max-length {request.max_length} is more than {resolved.name} takes ({limit} tokens)",
+                f"use --max-length {limit} or less",
+            )
         models.append(resolved)
         if resolved.notice:
             notices.append(f"{resolved.name}: {resolved.notice}")
@@ -158,6 +164,7 @@ def plan_sweep(
         counts,
         skip,
     )
+    notices.extend(clamped_batches_note(request.batch_sizes, request.depths))
     if request.shard is not None:
         k, n = request.shard
         # By case index over the full grid: every shard sees the same grid, so the slices never overlap.

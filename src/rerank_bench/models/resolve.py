@@ -120,6 +120,24 @@ def _check_local_folder(folder: Path, allow_random_head: bool) -> dict[str, Any]
     return config
 
 
+def length_limit(model: ResolvedModel) -> int | None:
+    """The most tokens per pair the model takes: the catalog's figure, else its config's position embeddings
+    (less the two XLM-R/RoBERTa reserve for padding offsets); None where the config is not at hand."""
+    entry = model.catalog_entry()
+    if entry is not None:
+        return entry.max_length
+    if model.source == "fake":
+        return model.max_length
+    config_path = Path(model.load_path) / "config.json"
+    try:
+        config = json.loads(config_path.read_text())
+        positions = int(config["max_position_embeddings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    offset = 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else 0
+    return positions - offset
+
+
 def resolve_model(
     spec: str,
     weights: str = "auto",

@@ -22,7 +22,9 @@ from typing import Any
 from rerank_bench.catalog import CatalogModel
 from rerank_bench.paths import cache_root
 
-TWIN_FORMAT = 1  # bump when the twin layout changes, so old cached twins are rebuilt
+# Bump when the twin layout changes, so old cached twins are rebuilt. 2: one twin per model, whatever the
+# --max-length (the length is a load-time setting, not part of the weights).
+TWIN_FORMAT = 2
 
 
 def _synthetic_word(i: int) -> str:
@@ -106,20 +108,19 @@ def cached_tokenizer(hub_id: str, revision: str | None) -> Any | None:
         return None
 
 
-def twin_key(entry: CatalogModel, max_length: int) -> str:
-    payload = json.dumps([TWIN_FORMAT, entry.config_dict(), entry.tokenizer, max_length], sort_keys=True)
+def twin_key(entry: CatalogModel) -> str:
+    payload = json.dumps([TWIN_FORMAT, entry.config_dict(), entry.tokenizer], sort_keys=True)
     return f"{entry.alias}-{hashlib.sha256(payload.encode()).hexdigest()[:10]}"
 
 
-def build_twin(
-    entry: CatalogModel, max_length: int, revision: str | None = None, root: Path | None = None
-) -> tuple[Path, str]:
+def build_twin(entry: CatalogModel, revision: str | None = None, root: Path | None = None) -> tuple[Path, str]:
     """A directory holding the twin (config, random weights, tokenizer); built once, then reused.
 
     Returns (path, tokenizer_source) where tokenizer_source is "own" or "offline".
     """
     base = (root or cache_root()) / "twins"
-    target = base / twin_key(entry, max_length)
+    target = base / twin_key(entry)
+    max_length = entry.max_length  # the tokenizer's default; a run's --max-length is applied when loading
     marker = target / "rerank_bench_twin.json"
     if marker.exists():
         return target, json.loads(marker.read_text())["tokenizer_source"]

@@ -186,8 +186,10 @@ def choose(rows: list[dict[str, Any]], floor: float | None, budget_ms: float | N
 
 
 def is_naive(row_or_case: Any) -> bool:
+    """sentence-transformers' default: torch fp32, given order, batch 32 (a depth below 32 is one batch)."""
     get = row_or_case.get if isinstance(row_or_case, dict) else lambda k: getattr(row_or_case, k)
-    return all(str(get(k)) == str(v) for k, v in NAIVE.items())
+    naive = {**NAIVE, "batch_size": min(NAIVE["batch_size"], int(get("depth")))}
+    return all(str(get(k)) == str(v) for k, v in naive.items())
 
 
 def _reindex(cases: list[Case]) -> list[Case]:
