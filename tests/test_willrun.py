@@ -71,6 +71,30 @@ def test_bad_profile_files_name_the_file_and_field(tmp_path):
     assert result.exit_code == 2 and "mine.toml" in result.output
 
 
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("memory_gib = nan", "memory_gib is nan"),
+        ("memory_gib = 0", "memory_gib is 0"),
+        ("memory_bandwidth_gbs = -1", "memory_bandwidth_gbs is -1"),
+        ("fp32 = nan", "peak_tflops.fp32 is nan"),
+        ("fp16 = inf", "peak_tflops.fp16 is inf"),
+        ("tdp_w = 0", "tdp_w is 0"),
+    ],
+)
+def test_profile_figures_that_are_not_finite_positive_numbers_are_named(tmp_path, line, field):
+    figures = {"memory_gib": "24", "memory_bandwidth_gbs": "300", "tdp_w": "72"}
+    peaks = {"fp32": "30"}
+    key, _, value = line.partition(" = ")
+    (peaks if key in ("fp32", "fp16") else figures)[key] = value
+    top = "".join(f"{k} = {v}\n" for k, v in figures.items())
+    body = "".join(f"{k} = {v}\n" for k, v in peaks.items())
+    bad = tmp_path / "odd.toml"
+    bad.write_text(f'name = "Odd"\nkind = "nvidia"\nsource = "me"\n{top}[peak_tflops]\n{body}')
+    result = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "odd", "--profiles", str(tmp_path)])
+    assert result.exit_code == 2 and field in result.output and "odd.toml" in result.output, result.output
+
+
 def test_user_profiles_are_listed_and_usable(tmp_path):
     (tmp_path / "my-card.toml").write_text(
         'name = "My Card"\nkind = "nvidia"\nmemory_gib = 8\nmemory_bandwidth_gbs = 400\nsource = "vendor sheet"\n'
@@ -137,7 +161,7 @@ def test_verdicts_wont_fit_and_too_slow_exit_1():
             "--depth",
             "100",
             "--budget-ms",
-            "50",
+            "20000",
             "--json",
         ],
     )
@@ -198,6 +222,8 @@ def test_local_cpu_uses_measured_rows_and_calibration():
     local = LocalFacts(peaks={"fp32": 400.0}, rows=rows)
     (row,) = run_will_it_run(WillRunRequest(model="minilm-l6", hardware="local", depth=50), machine, local)
     assert row.source == "measured" and row.p50_ms == 1500.0 and row.batch_size == 8
+    # the p95 of a row too short for one is the model's estimate, and is shown with its range, not as measured
+    assert row.p50_ms_low is None and row.p95_ms_low < row.p95_ms < row.p95_ms_high
     (row,) = run_will_it_run(WillRunRequest(model="minilm-l6", hardware="local", depth=100), machine, local)
     assert row.source == "calibrated estimate" and row.p50_ms_low < row.p50_ms < row.p50_ms_high
 
@@ -259,3 +285,13 @@ def test_measure_runs_a_short_sweep_here_and_reports_it_as_measured():
     (row,) = json.loads(result.stdout)
     assert row["source"] == "measured" and row["p50_ms"] > 0 and row["batch_size"] == 4
     assert any("measured now" in n for n in row["notes"])
+
+
+def test_too_slow_for_even_one_candidate_does_not_suggest_one():
+    result = runner.invoke(
+        app,
+        ["will-it-run", "bge-reranker-large", "--hardware", "cpu-4core-avx2-laptop", "--budget-ms", "1", "--json"],
+    )
+    (row,) = json.loads(result.stdout)
+    assert row["verdict"] == "TOO SLOW" and "even one candidate would be over the budget" in row["change"]
+    assert "about 0 candidates" not in row["change"] and "about 1 candidates" not in row["change"]

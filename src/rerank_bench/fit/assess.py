@@ -123,9 +123,13 @@ def _verdict(
     if budget is not None and latency is not None and latency > budget:
         row.verdict = "TOO SLOW"
         row.reason = f"{percentile} {latency:,.0f} ms at depth {row.depth} is over the {budget:g} ms budget"
-        share = budget / latency
-        fewer = max(1, int(row.depth * share))
-        row.change = f"about {fewer} candidates instead of {row.depth}; or a shorter --max-length; or a faster device"
+        fewer = int(row.depth * budget / latency)  # latency grows about linearly with the candidates
+        if fewer >= 1:
+            row.change = (
+                f"about {fewer} candidates instead of {row.depth}; or a shorter --max-length; or a faster device"
+            )
+        else:
+            row.change = "even one candidate would be over the budget here: a shorter --max-length or a faster device"
         if row.dtype == "fp32" and (profile.peak("bf16") or profile.peak("fp16")):
             row.change += "; or bf16/fp16"
         return
@@ -216,9 +220,14 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
             f"measured: {measured.get('n_queries')} queries at batch {batch} "
             f"({(measured.get('utc_time') or '')[:10]}, run {measured.get('run_id', '')})"
         )
-        if p95 is None:
-            latency_note += "; too few queries for a p95, so p95 is the model's estimate"
-            p95 = prediction.p95_ms * (p50 / prediction.p50_ms) if p50 and prediction.p50_ms else None
+        if p95 is None and p50 and prediction.p50_ms:
+            # The p50 is measured; the p95 is the model's p95/p50 ratio applied to it, so it carries the
+            # model's range (scaled the same way) and is not shown as if it were measured.
+            latency_note += "; too few queries for a p95, so p95 is the model's estimate (with its range)"
+            scale = p50 / prediction.p50_ms
+            p95 = prediction.p95_ms * scale
+            low, high = prediction.p95_low_ms, prediction.p95_high_ms
+            ranges = (None, None, low * scale if low else p95, high * scale if high else p95)
     peak_at_batch = peak_mib(info.arch, batch, length, dtype, request.attention, profile.kind)
     row = Row(
         model=info.name,

@@ -11,6 +11,7 @@ Format (README "Hardware profiles"):
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,12 +72,20 @@ def parse_profile(path: Path) -> HardwareProfile:
     if data["kind"] not in KINDS:
         raise UsageError(f"hardware profile {path}: kind {data['kind']!r} is not one of {', '.join(KINDS)}")
     peaks = data["peak_tflops"]
-    unknown = set(peaks) - set(PEAK_KEYS)
-    if unknown or not peaks.get("fp32"):
+    unknown = set(peaks) - set(PEAK_KEYS) if isinstance(peaks, dict) else set()
+    if not isinstance(peaks, dict) or unknown or "fp32" not in peaks:
         raise UsageError(f"hardware profile {path}: [peak_tflops] needs fp32 and takes only {', '.join(PEAK_KEYS)}")
-    for name in ("memory_gib", "memory_bandwidth_gbs"):
-        if not isinstance(data[name], (int, float)) or data[name] <= 0:
-            raise UsageError(f"hardware profile {path}: {name} must be a positive number")
+    figures = {"memory_gib": data["memory_gib"], "memory_bandwidth_gbs": data["memory_bandwidth_gbs"]}
+    figures.update({f"peak_tflops.{k}": v for k, v in peaks.items()})
+    if data.get("tdp_w") is not None:
+        figures["tdp_w"] = data["tdp_w"]
+    for name, value in figures.items():
+        # nan and inf are valid TOML; a zero would divide. Either would turn into a verdict that means nothing.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise UsageError(
+                f"hardware profile {path}: {name} is {value!r}; it must be a positive number",
+                "see README, Hardware profiles, for the format",
+            )
     return HardwareProfile(
         key=path.stem,
         name=data["name"],
