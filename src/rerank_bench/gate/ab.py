@@ -166,11 +166,12 @@ def run_repetition(
             w.kill()
 
 
-def _arm_rows(name: str, case: dict[str, Any], reps_out: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per repetition: the arm's planned case with the memory its worker reported."""
+def _arm_rows(name: str, case: dict[str, Any], reps_out: list[dict[str, Any]], shared: bool) -> list[dict[str, Any]]:
+    """One row per repetition: the arm's planned case with the memory its worker reported. Arms that share a
+    process report that process's memory, the same for both, so no memory is carried to compare."""
     out = []
     for rep in reps_out:
-        memory = rep["memory"][name]
+        memory = {} if shared else rep["memory"][name]
         out.append(
             {
                 **case,
@@ -203,6 +204,7 @@ def run_ab(
     if len(cases_a) != len(cases_b):
         raise UsageError(f"arm A plans {len(cases_a)} cases and arm B {len(cases_b)}; give both the same grid")
     arms = {"A": a, "A2": a, "B": b}
+    shared = a.command == b.command  # one worker process holds all three arms (see run_repetition)
     results = []
     for position, (case_a, case_b) in enumerate(zip(cases_a, cases_b, strict=True)):
         jobs = {"A": case_a["job"], "A2": case_a["job"], "B": case_b["job"]}
@@ -211,8 +213,8 @@ def run_ab(
             progress(f"case {position + 1}/{len(cases_a)}, repetition {rep + 1}/{reps}: A, A' and B take turns")
             reps_out.append(run_repetition(arms, jobs, seconds, timeout_s))
 
-        base = _case_runs("A", _arm_rows("A", case_a, reps_out), [r["latencies"]["A"] for r in reps_out])
-        cand = _case_runs("B", _arm_rows("B", case_b, reps_out), [r["latencies"]["B"] for r in reps_out])
+        base = _case_runs("A", _arm_rows("A", case_a, reps_out, shared), [r["latencies"]["A"] for r in reps_out])
+        cand = _case_runs("B", _arm_rows("B", case_b, reps_out, shared), [r["latencies"]["B"] for r in reps_out])
         key = {"A": " ".join(a.args) or "(shared options)", "B": " ".join(b.args) or "(shared options)"}
         # Timing metrics from pairs: B and A on the same request, back to back.
         pairs = [list(zip(r["latencies"]["A"], r["latencies"]["B"], strict=True)) for r in reps_out]
@@ -226,6 +228,11 @@ def run_ab(
         f"{reps} repetition(s); each starts fresh processes for A, A' and B, which take turns one query at a time "
         f"for {seconds:g} s; the A/A noise floor is the half-width of the 95% interval of A' vs A"
     ]
+    if shared:
+        notes.append(
+            "memory is not compared: A, A' and B share one process here, so they share its memory figure; "
+            "give --a-cmd and --b-cmd to run each arm in its own process"
+        )
     if a.command == b.command and a.args == b.args:
         notes.insert(0, "A and B are identical: this is an A/A run")
     return Comparison(cases=results, only_in_baseline=[], only_in_current=[], notes=notes, thresholds=thresholds)
