@@ -108,6 +108,9 @@ def sweep(
         typer.Option("--shard", help="K/N: run only the K-th of N deterministic slices of the cases (CI matrix jobs)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the cases and exit without measuring.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Show every column of the table, whatever the terminal's width.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Measure rerankers: pairs/s and per-query latency percentiles across batch sizes and candidate depths,
@@ -172,7 +175,7 @@ def sweep(
     if as_json:
         print_json({**outcome.summary(), "summary": best, "rows": rows})
     else:
-        render_summary(rows, best, str(outcome.output), stdout)
+        render_summary(rows, best, str(outcome.output), stdout, wide)
     failure = outcome.failure(plan.resumed_rows)
     if failure is not None:
         raise failure

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rerank_bench.measure.plan import Case
-from rerank_bench.render.format import number
+from rerank_bench.render.format import Column, fit_columns, number, table_of
 
 
 def render_cases(cases: list[Case], done: set[str], console: Console) -> None:
@@ -55,100 +55,137 @@ def render_cases(cases: list[Case], done: set[str], console: Console) -> None:
     console.print(table)
 
 
-def render_summary(rows: list[dict[str, Any]], best: list[dict[str, Any]], output: str, console: Console) -> None:
+def _is_random(row: dict[str, Any]) -> bool:
+    return str(row.get("weights") or "").startswith("random")
+
+
+def _model(row: dict[str, Any]) -> str:
+    return str(row.get("model")) + (" (random)" if _is_random(row) else "")
+
+
+def _too_few(row: dict[str, Any]) -> bool:
+    return row.get("status") == "ok" and row.get("p50_ms") is None
+
+
+def _why(row: dict[str, Any]) -> str:
+    """What a row's status needs said: the reason it is not ok, or that an ok row has no median."""
+    if _too_few(row):
+        return f"too few queries for a median ({row.get('n_queries')}; 3 needed)"
+    return "" if row.get("status") == "ok" else str(row.get("status_reason") or "")
+
+
+def _status(row: dict[str, Any]) -> str:
+    # The reason goes under the table as a numbered note, so the table stays narrow.
+    return str(row.get("status") or "") + (f" [{row['_note']}]" if row.get("_note") else "")
+
+
+def _work(row: dict[str, Any]) -> str:
+    work = number(row.get("gflop_per_s"), 0)
+    if row.get("fraction_of_peak") is not None:
+        work += f" ({float(row['fraction_of_peak']):.0%})"
+    return work
+
+
+def _agreement(row: dict[str, Any]) -> str:
+    if row.get("agreement_spearman_mean") is None:
+        return "-"
+    return (
+        f"{number(row.get('agreement_spearman_mean'), 3)}/{number(row.get('agreement_spearman_worst'), 3)} "
+        f"{number(row.get('agreement_top10_overlap'), 2)}"
+    )
+
+
+def _ci(row: dict[str, Any]) -> str:
+    if row.get("p50_ci_low_ms") is None:
+        return "-"
+    return f"{number(row.get('p50_ci_low_ms'))}-{number(row.get('p50_ci_high_ms'))}"
+
+
+def _config(row: dict[str, Any]) -> str:
+    threads = f" {row.get('threads')}t" if row.get("device") == "cpu" else ""
+    return f"{row.get('backend')} {row.get('dtype')} {row.get('order')}{threads}"
+
+
+# The sweep table's columns, in order. Headline columns are always shown and never cut; the others are shown,
+# most useful first, as far as the terminal's width allows (all of them with --wide, and all are in the CSV).
+SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("model", _model, numeric=False, headline=True),
+    Column("config", _config, numeric=False, headline=True),
+    Column("depth", lambda r: str(r.get("depth")), headline=True),
+    Column("batch", lambda r: str(r.get("batch_size")), headline=True),
+    Column("pairs/s", lambda r: number(r.get("pairs_per_s")), headline=True),
+    Column("p50 ms", lambda r: number(r.get("p50_ms")), headline=True),
+    Column("p95 ms", lambda r: number(r.get("p95_ms")), headline=True),
+    Column("queries", lambda r: str(r.get("n_queries") or "-"), priority=1),
+    Column("rho mean/worst top10", _agreement, priority=2),
+    Column("peak MiB", lambda r: number(r.get("peak_vram_reserved_mib") or r.get("peak_rss_mib"), 0), priority=3),
+    Column("p50 95% CI ms", _ci, priority=4),
+    Column("GFLOP/s (peak)", _work, priority=5),
+    Column("tok/pair", lambda r: number(r.get("pair_tokens_mean"), 0), priority=6),
+    Column("pad eff", lambda r: number(r.get("padding_efficiency"), 2), priority=7),
+    Column("status", _status, numeric=False, headline=True),
+)
+
+
+def _best_latency(entry: dict[str, Any]) -> str:
+    if entry["best_latency_ms"] is None:
+        return "- (too few queries)"
+    return f"{number(entry['best_latency_ms'])} {entry['latency_metric'].removesuffix('_ms')}"
+
+
+BEST_COLUMNS = [
+    Column("model", _model, numeric=False),
+    Column("config", _config, numeric=False),
+    Column("depth", lambda e: str(e["depth"])),
+    Column("best batch", lambda e: str(e["best_throughput_batch"])),
+    Column("pairs/s", lambda e: number(e["best_pairs_per_s"])),
+    Column("lat. batch", lambda e: str(e["best_latency_batch"] or "-")),
+    Column("latency ms", _best_latency),
+]
+
+
+def render_summary(
+    rows: list[dict[str, Any]], best: list[dict[str, Any]], output: str, console: Console, wide: bool = False
+) -> None:
     ok = [r for r in rows if r.get("status") == "ok"]
-    table = Table(title="rerank-bench sweep: per-query latency and throughput")
-    for name, right in (
-        ("model", False),
-        ("config", False),
-        ("depth", True),
-        ("batch", True),
-        ("pairs/s", True),
-        ("p50 ms", True),
-        ("p95 ms", True),
-        ("p50 95% CI ms", True),
-        ("queries", True),
-        ("tok/pair", True),
-        ("pad eff", True),
-        ("GFLOP/s (peak)", True),
-        ("rho mean/worst top10", True),
-        ("peak MiB", True),
-        ("status", False),
-    ):
-        table.add_column(name, justify="right" if right else "left")
-    for row in rows:
-        peak = row.get("peak_vram_reserved_mib") or row.get("peak_rss_mib")
-        ci = (
-            f"{number(row.get('p50_ci_low_ms'))}-{number(row.get('p50_ci_high_ms'))}"
-            if row.get("p50_ci_low_ms") not in (None, "")
-            else "-"
-        )
-        status = row.get("status", "")
-        if status != "ok":
-            status = escape(f"{status}: {row.get('status_reason', '')}"[:70])
-        work = number(row.get("gflop_per_s"), 0)
-        if row.get("fraction_of_peak") not in (None, ""):
-            work += f" ({float(row['fraction_of_peak']):.0%})"
-        agree = "-"
-        if row.get("agreement_spearman_mean") not in (None, ""):
-            agree = (
-                f"{number(row.get('agreement_spearman_mean'), 3)}/{number(row.get('agreement_spearman_worst'), 3)} "
-                f"{number(row.get('agreement_top10_overlap'), 2)}"
-            )
-        threads = f" {row.get('threads')}t" if row.get("device") == "cpu" else ""
-        config = f"{row.get('backend')} {row.get('dtype')} {row.get('order')}{threads}"
-        model = str(row.get("model")) + (" (random)" if str(row.get("weights", "")).startswith("random") else "")
-        table.add_row(
-            escape(model),
-            config,
-            str(row.get("depth")),
-            str(row.get("batch_size")),
-            number(row.get("pairs_per_s")),
-            number(row.get("p50_ms")),
-            number(row.get("p95_ms")),
-            ci,
-            str(row.get("n_queries") or "-"),
-            number(row.get("pair_tokens_mean"), 0),
-            number(row.get("padding_efficiency"), 2),
-            work,
-            agree,
-            number(peak, 0),
-            status,
-        )
-    console.print(table)
-    if any(row.get("agreement_spearman_mean") not in (None, "") for row in rows):
+    reasons = list(dict.fromkeys(_why(r) for r in rows if _why(r)))
+    rows = [{**r, "_note": reasons.index(_why(r)) + 1} if _why(r) else r for r in rows]
+    shown = fit_columns(SUMMARY_COLUMNS, rows, console.width, wide)
+    table = table_of("rerank-bench sweep: per-query latency and throughput", shown, rows)
+    if wide:  # the whole table at its natural width: the terminal wraps long lines, no cell is cut
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        width, console.width = console.width, max(console.width, natural)
+        try:
+            console.print(table, crop=False)
+        finally:
+            console.width = width
+    else:
+        console.print(table)
+    for n, reason in enumerate(reasons, start=1):
+        console.print(escape(f"[{n}] {reason}"), highlight=False)
+    left_out = [c.header for c in SUMMARY_COLUMNS if c not in shown]
+    if left_out:
+        console.print(f"not shown at this width: {', '.join(left_out)} (--wide shows them; the CSV has every column)")
+    if any(row.get("agreement_spearman_mean") is not None for row in rows):
         console.print(
             "rho: Spearman of each case's scores against torch fp32 (given order) on the same requests; "
             "top10: share of the reference's top 10 kept."
         )
     if best:
-        verdict = Table(title="Best batch size per model and depth")
-        for name, right in (
-            ("model", False),
-            ("config", False),
-            ("depth", True),
-            ("fastest batch", True),
-            ("pairs/s", True),
-            ("lowest-latency batch", True),
-            ("latency ms", True),
-        ):
-            verdict.add_column(name, justify="right" if right else "left")
-        for entry in best:
-            metric = entry["latency_metric"].removesuffix("_ms")
-            verdict.add_row(
-                escape(entry["model"]),
-                f"{entry['backend']} {entry['dtype']} {entry['order']} {entry['device']}",
-                str(entry["depth"]),
-                str(entry["best_throughput_batch"]),
-                number(entry["best_pairs_per_s"]),
-                str(entry["best_latency_batch"] or "-"),
-                f"{number(entry['best_latency_ms'])} ({metric})",
-            )
-        console.print(verdict)
+        console.print(table_of("Best batch size per model and depth", BEST_COLUMNS, best))
+        console.print("best batch: the highest pairs/s; lat. batch: the lowest latency (p95, or p50 where noted).")
     if any(e["latency_metric"] == "p50_ms" for e in best):
         console.print(
             "p95 needs at least 40 timed queries per case; raise --max-seconds-per-case to get it everywhere."
         )
+    few = [r for r in rows if _too_few(r)]
+    if few:
+        console.print(
+            f"{len(few)} case(s) ran too few queries for a median (3 needed): their latency is not reported; "
+            "raise --max-seconds-per-case."
+        )
+    if any(_is_random(r) for r in rows):
+        console.print("(random): the architecture twin with random weights: real speed, meaningless scores.")
     console.print(f"{len(ok)} of {len(rows)} cases ok · results: {output}")
 
 
