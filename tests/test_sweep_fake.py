@@ -289,3 +289,35 @@ def test_batch_sizes_beyond_the_depth_run_once_as_the_depth_and_say_so(tmp_path)
     assert [r["batch_size"] for r in read_rows(out)] == [8, 10]
     said = " ".join(result.output.split())
     assert "depth 10: batch size 16, 100000 is more than its 10 candidates" in said
+
+
+def test_progress_says_what_happens_before_the_first_case(tmp_path):
+    """No silent 'starting': loading (and, for real backends, the peak probe) is named before case one."""
+    from rerank_bench.measure.planner import SweepRequest, plan_sweep
+    from rerank_bench.measure.scheduler import QuietEvents, run_sweep
+    from rerank_bench.measure.timing import MeasureSettings
+    from rerank_bench.probe import probe_machine
+
+    class Recorder(QuietEvents):
+        def __init__(self):
+            self.seen = []
+
+        def preparing(self, what):
+            self.seen.append(("preparing", what))
+
+        def case_started(self, case):
+            self.seen.append(("case", case.batch_size))
+
+    machine = probe_machine()
+    settings = MeasureSettings(max_seconds=0.2)
+    request = SweepRequest(
+        models=("fake:",),
+        backends=("fake",),
+        depths=(10,),
+        batch_sizes=(4,),
+        output=tmp_path / "r.csv",
+        settings=settings,
+    )
+    events = Recorder()
+    run_sweep(plan_sweep(request, machine), machine, settings, events)
+    assert events.seen[0] == ("preparing", "loading fake: (fake fp32)") and events.seen[1] == ("case", 4)

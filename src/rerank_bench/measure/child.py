@@ -17,7 +17,16 @@ from typing import Any
 
 from rerank_bench.backends.base import describe_exception, is_out_of_memory
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
-from rerank_bench.measure.messages import Done, Fatal, Finished, Loaded, ReferenceScores, Started, Warm
+from rerank_bench.measure.messages import (
+    Done,
+    Fatal,
+    Finished,
+    Loaded,
+    Preparing,
+    ReferenceScores,
+    Started,
+    Warm,
+)
 from rerank_bench.measure.stats import distribution, summarize_latencies
 from rerank_bench.measure.timing import MeasureSettings, run_timed
 from rerank_bench.models.resolve import ResolvedModel
@@ -155,15 +164,27 @@ def reference_main(conn: Any, payload: dict[str, Any]) -> None:
     conn.send(Finished())
 
 
+def _loading(model: ResolvedModel, group: dict[str, Any]) -> str:
+    what = f"loading {model.name} ({group['backend']} {group['dtype']})"
+    if model.source == "twin":
+        what += "; its random-weight twin is built on first use"
+    if group["backend"] in ("onnx", "openvino"):
+        what += "; exported on first use"
+    return what
+
+
 def worker_main(conn: Any, payload: dict[str, Any]) -> None:
     model = _prepare(payload)
     settings = MeasureSettings(**payload["settings"])
     group = payload["group"]
+    conn.send(Preparing(_loading(model, group)))
     scorer = _load(conn, model, group)
     if scorer is None:
         return
     words = scorer.words()
     conn.send(Loaded(asdict(scorer.info)))
+    if group["backend"] != "fake":
+        conn.send(Preparing(f"this machine's {group['dtype']} matmul peak (measured once, then cached)"))
     peak = _peak(group, group["backend"], group["dtype"])
 
     oom_at: dict[tuple[str, int], int] = {}  # (order, depth) -> smallest batch size that ran out of memory

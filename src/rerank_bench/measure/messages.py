@@ -1,13 +1,19 @@
 """What a measuring child process tells the parent, one named message per event (sent through a pipe).
 
-A group worker sends Loaded, then per case Started, Warm (after its first query) and Done; a reference
-worker sends ReferenceScores per depth; either ends with Finished, or Fatal when it cannot go on.
+A group worker sends Preparing (what takes time before the first case), Loaded, then per case Started, Warm
+(after its first query) and Done; a reference worker sends ReferenceScores per depth; either ends with
+Finished, or Fatal when it cannot go on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Preparing:
+    what: str  # what the worker is doing before the first case: loading, building a twin, probing the peak
 
 
 @dataclass(frozen=True)
@@ -51,4 +57,4 @@ class Finished:
     pass
 
 
-Message = Loaded | Started | Warm | Done | ReferenceScores | Fatal | Finished
+Message = Preparing | Loaded | Started | Warm | Done | ReferenceScores | Fatal | Finished

@@ -32,6 +32,7 @@ from rerank_bench.measure.messages import (
     Finished,
     Loaded,
     Message,
+    Preparing,
     ReferenceScores,
     Started,
     Warm,
@@ -93,12 +94,16 @@ class SweepOutcome:
 
 class SweepEvents(Protocol):
     def notice(self, message: str) -> None: ...
+    def preparing(self, what: str) -> None: ...
     def case_started(self, case: Case) -> None: ...
     def case_finished(self, case: Case, row: dict[str, Any]) -> None: ...
 
 
 class QuietEvents:
     def notice(self, message: str) -> None:
+        pass
+
+    def preparing(self, what: str) -> None:
         pass
 
     def case_started(self, case: Case) -> None:
@@ -228,7 +233,9 @@ class _GroupRun:
                 self._finish(Done(index, {"status": status, "status_reason": reason}))
 
     def handle(self, message: Message) -> None:
-        if isinstance(message, Loaded):
+        if isinstance(message, Preparing):
+            self.events.preparing(message.what)
+        elif isinstance(message, Loaded):
             self.load = message.info
         elif isinstance(message, Started):
             self.current = message.index

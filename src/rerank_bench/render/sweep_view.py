@@ -209,7 +209,7 @@ class ProgressEvents:
                 console=console,
                 transient=True,
             )
-            self.task = self.progress.add_task("starting", total=total)
+            self.task = self.progress.add_task("planning", total=total)
 
     def __enter__(self) -> ProgressEvents:
         if self.progress:
@@ -222,6 +222,14 @@ class ProgressEvents:
 
     def notice(self, message: str) -> None:
         self.console.print(f"[yellow]notice:[/] {escape(message)}", highlight=False)
+
+    def preparing(self, what: str) -> None:
+        """What happens before the first case of a model (loading, building a twin, probing the peak): on the
+        bar while it lasts, or one line in a log."""
+        if self.progress:
+            self.progress.update(self.task, description=what)
+        else:
+            self.console.print(escape(f"preparing: {what}"), highlight=False)
 
     def case_started(self, case: Case) -> None:
         if self.progress:
