@@ -195,3 +195,13 @@ def test_leaderboard_csv_quotes_text_a_spreadsheet_would_run(tmp_path):
     out = tmp_path / "out"
     assert runner.invoke(app, ["report", str(inputs), "--out", str(out)]).exit_code == 0
     assert "\n'@SUM(1+1)," in (out / "leaderboard.csv").read_text()
+
+
+def test_every_series_gets_its_own_colour_and_marker():
+    from rerank_bench.report.plots import latency_label, series_styles
+
+    keys = [("model", f"backend-{i}") for i in range(13)]  # 13 series: more than ten colours
+    styles = series_styles(keys)
+    looks = {(s["color"], s["marker"]) for s in styles.values()}
+    assert len(looks) == 13
+    assert latency_label(False) == "per-query latency p95 (ms)" and "p50" in latency_label(True)

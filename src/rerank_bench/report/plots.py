@@ -44,18 +44,35 @@ def _batch_axis(ax: Any, batches: Any) -> None:
     ax.minorticks_off()
 
 
+# Ten colours times eight markers: every series gets its own (colour, marker) pair, up to 40 series, so two
+# series never share a look (matplotlib's default cycle repeats its ten colours with one marker).
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def series_styles(keys: list[Any]) -> dict[Any, dict[str, Any]]:
+    """A distinct colour and marker per series, in a stable order (sorted keys)."""
+    styles = {}
+    for i, key in enumerate(sorted(keys, key=str)):
+        styles[key] = {"color": COLOURS[i % len(COLOURS)], "marker": MARKERS[(i // len(COLOURS)) % len(MARKERS)]}
+    return styles
+
+
 def _finish(fig: Any, ax: Any, path: Path, title: str) -> Path:
     ax.set_title(title, fontsize=11)
     ax.grid(True, alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    if len(handles) > 6:  # many series: the legend goes beside the plot, not over the data
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    elif handles:
-        ax.legend(fontsize=8, loc="best")
-    fig.text(0.99, 0.01, f"rerank-bench {__version__}", ha="right", va="bottom", fontsize=7, color="gray")
-    fig.tight_layout()
+    legend = ax.get_legend()
+    handles, labels = (legend.legend_handles, [x.get_text() for x in legend.get_texts()]) if legend else ([], [])
+    if not handles:
+        handles, labels = ax.get_legend_handles_labels()
+    if handles:  # below the plot, never over the data; as many columns as the labels' length allows
+        columns = 1 if max(len(label) for label in labels) > 60 else 2
+        ax.legend(
+            handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns, frameon=False
+        )
+    fig.text(0.99, 0.005, f"rerank-bench {__version__}", ha="right", va="bottom", fontsize=7, color="gray")
     try:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     except OSError as exc:
         from rerank_bench.results.store import output_error
 
@@ -71,11 +88,12 @@ def throughput_vs_batch(ok: Any, out_dir: Path) -> list[Path]:
     plt = _pyplot()
     paths = []
     for depth, at_depth in ok.groupby("depth"):
-        many = at_depth.groupby(SERIES).ngroups > 6
-        fig, ax = plt.subplots(figsize=(11, 5) if many else (7.5, 4.5))
-        for key, series in at_depth.groupby(SERIES):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        groups = dict(list(at_depth.groupby(SERIES)))
+        styles = series_styles(list(groups))
+        for key, series in sorted(groups.items(), key=lambda kv: str(kv[0])):
             by_batch = series.groupby("batch_size")["pairs_per_s"].max().sort_index()
-            ax.plot(by_batch.index, by_batch.values, marker="o", label=_series_label(key))
+            ax.plot(by_batch.index, by_batch.values, label=_series_label(key), **styles[key])
         _batch_axis(ax, at_depth["batch_size"])
         ax.set_xlabel("batch size (pairs per forward pass)")
         ax.set_ylabel("throughput (pairs/s)")
@@ -91,12 +109,23 @@ def throughput_vs_batch(ok: Any, out_dir: Path) -> list[Path]:
     return paths
 
 
+def latency_label(fallback: bool) -> str:
+    """What the latency plot's y axis shows: p95, and p50 where a case had too few queries (hollow markers, as
+    the legend says)."""
+    return "per-query latency, p95 or p50 (ms)" if fallback else "per-query latency p95 (ms)"
+
+
 def latency_vs_depth(ok: Any, out_dir: Path, budget_ms: float | None) -> Path:
     """p95 (p50 where p95 lacks samples) per-query latency against depth, at each series' best batch."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     fallback = False
-    for key, series in ok.groupby(SERIES):
+    groups = dict(list(ok.groupby(SERIES)))
+    styles = series_styles(list(groups))
+    handles = []
+    for key, series in sorted(groups.items(), key=lambda kv: str(kv[0])):
         points = []
         for depth, at in series.groupby("depth"):
             if at["p95_ms"].notna().any():
@@ -106,26 +135,41 @@ def latency_vs_depth(ok: Any, out_dir: Path, budget_ms: float | None) -> Path:
         if not points:
             continue
         fallback |= any(p[2] for p in points)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=_series_label(key))
-        for depth, value, is_p50 in points:
-            if is_p50:
-                ax.annotate("p50", (depth, value), textcoords="offset points", xytext=(4, 4), fontsize=7, color="gray")
+        style = styles[key]
+        ax.plot([p[0] for p in points], [p[1] for p in points], color=style["color"])
+        for depth, value, is_p50 in points:  # p95 filled; p50 (too few queries for a p95) hollow
+            face = "white" if is_p50 else style["color"]
+            ax.plot(
+                [depth], [value], linestyle="none", marker=style["marker"], color=style["color"], markerfacecolor=face
+            )
+        handles.append(Line2D([0], [0], label=_series_label(key), **style))
+    if fallback:
+        grey = {"color": "gray", "marker": "o", "linestyle": "none"}
+        handles.append(Line2D([0], [0], label="filled: p95", **grey))
+        handles.append(
+            Line2D([0], [0], label="hollow: p50 (too few queries for a p95)", markerfacecolor="white", **grey)
+        )
     if budget_ms is not None:
-        ax.axhline(budget_ms, color="red", linestyle="--", linewidth=1, label=f"budget {budget_ms:g} ms")
+        handles.append(
+            ax.axhline(budget_ms, color="red", linestyle="--", linewidth=1, label=f"budget {budget_ms:g} ms")
+        )
     ax.set_xlabel("candidate depth (documents per query)")
-    ax.set_ylabel("per-query latency p95 (ms)" + (", p50 where marked" if fallback else ""))
+    ax.set_ylabel(latency_label(fallback))
     ax.set_ylim(bottom=0)
+    ax.legend(handles=handles)  # _finish moves it below the plot
     return _finish(fig, ax, out_dir / "latency_vs_depth.png", "Per-query latency vs depth (best batch size per depth)")
 
 
 def memory_vs_batch(ok: Any, out_dir: Path) -> Path:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     gpu = ok["peak_vram_reserved_mib"].notna().any()
-    for key, series in ok.groupby(SERIES):
+    groups = dict(list(ok.groupby(SERIES)))
+    styles = series_styles(list(groups))
+    for key, series in sorted(groups.items(), key=lambda kv: str(kv[0])):
         column = "peak_vram_reserved_mib" if series["peak_vram_reserved_mib"].notna().any() else "peak_rss_mib"
         by_batch = series.groupby("batch_size")[column].max().sort_index()
-        ax.plot(by_batch.index, by_batch.values, marker="o", label=_series_label(key))
+        ax.plot(by_batch.index, by_batch.values, label=_series_label(key), **styles[key])
     _batch_axis(ax, ok["batch_size"])
     ax.set_xlabel("batch size (pairs per forward pass)")
     ax.set_ylabel(
@@ -142,19 +186,21 @@ def speed_vs_agreement(ok: Any, out_dir: Path) -> list[Path]:
     paths = []
     rows = ok[ok["agreement_spearman_mean"].notna()]
     for depth, at_depth in rows.groupby("depth"):
-        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        fig, ax = plt.subplots(figsize=(8, 4.8))
+        points = []  # one per model, hardware and backend/dtype, at its fastest order, batch and threads
         for (model, weights, hardware), series in at_depth.groupby(["model", "weights", "hardware"]):
             best = series.loc[series.groupby(["backend", "dtype"])["pairs_per_s"].idxmax()]
             twin = " (random weights)" if str(weights).startswith("random") else ""
-            ax.scatter(best["agreement_spearman_mean"], best["pairs_per_s"], s=36, label=f"{model}{twin} · {hardware}")
             for _, point in best.iterrows():
-                ax.annotate(
-                    f"{point['backend']}/{point['dtype']} ({point['order']}, b{int(point['batch_size'])})",
-                    (point["agreement_spearman_mean"], point["pairs_per_s"]),
-                    textcoords="offset points",
-                    xytext=(4, 3),
-                    fontsize=7,
+                label = (
+                    f"{model}{twin} · {hardware}: {point['backend']}/{point['dtype']} "
+                    f"({point['order']}, batch {int(point['batch_size'])})"
                 )
+                points.append((label, point["agreement_spearman_mean"], point["pairs_per_s"]))
+        styles = series_styles([label for label, _, _ in points])
+        for label, rho, rate in sorted(points):
+            # each configuration its own colour and marker in the legend: no text on the plot to overlap
+            ax.plot([rho], [rate], linestyle="none", markersize=7, label=label, **styles[label])
         ax.axvline(0.99, color="gray", linestyle=":", linewidth=1, label="Spearman 0.99")
         ax.set_xlabel("ranking agreement: mean Spearman vs torch fp32 (1 = identical order)")
         ax.set_ylabel("throughput (pairs/s)")
