@@ -152,3 +152,32 @@ def test_a_backend_whose_packages_are_missing_is_skipped_rows_not_a_crash(tmp_pa
     rows = {r["backend"]: r for r in read_rows(out)}
     assert rows["torch"]["status"] == "ok"
     assert rows["openvino"]["status"] == "skipped" and "needs openvino" in rows["openvino"]["status_reason"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("backend", "dtype"), [("onnx", "int8"), ("openvino", "bf16")])
+def test_printed_runtime_code_scores_as_the_backend_does(tiny_bert, backend, dtype):
+    """tune prints this code for an onnx or openvino choice: it must run here and give the backend's scores."""
+    import json
+    import subprocess
+    import sys
+
+    from rerank_bench.backends.hf_checkpoint import model_source
+    from rerank_bench.tune.snippets import runtime_snippet
+    from rerank_bench.workload.requests import Request
+
+    model = resolve_model(str(tiny_bert))
+    folder, meta, _ = get_backend(backend).export(model, model_source(model, None)[0], dtype)
+    config = {"backend": backend, "dtype": dtype, "batch_size": 2, "threads": 1, "order": "length", "device": "cpu"}
+    query, docs = "what is a reranker", ["a model that scores pairs", "a document", "another longer document here"]
+    program = f"import json\nquery = {query!r}\ncandidates = {docs!r}\n" + runtime_snippet(
+        str(folder), config, meta, None
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", program + "\nprint(json.dumps(list(scores)))"], capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    scorer = get_backend(backend).load(model, "cpu", dtype, 1, None)
+    scorer.set_order("length")
+    expected = scorer.score(Request(query, tuple(docs)), 2)
+    assert json.loads(ran.stdout.strip().splitlines()[-1]) == pytest.approx(expected, abs=1e-4)

@@ -1,13 +1,15 @@
 """tune: the choice rules as plain data, the settings it prints, and one real run on a tiny model."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
 from rerank_bench.tune.search import choose, is_naive, meets_agreement, within_budget
-from rerank_bench.tune.snippets import sentence_transformers_snippet, tei_flags
+from rerank_bench.tune.snippets import runtime_snippet, sentence_transformers_snippet, tei_flags
 
 runner = CliRunner()
 
@@ -63,15 +65,22 @@ def test_settings_to_paste():
     )
     assert 'model_kwargs={"dtype": torch.bfloat16}' in torch_code and "batch_size=8" in torch_code
     assert "torch.set_num_threads(2)" in torch_code
-    ov = sentence_transformers_snippet(
-        "m/x",
+    ov = runtime_snippet(
+        "/exports/m",
         {"backend": "openvino", "dtype": "bf16", "batch_size": 4, "threads": 2, "device": "cpu", "order": "length"},
+        {"inputs": ["input_ids", "attention_mask"], "activation": "sigmoid"},
+        256,
     )
-    assert 'backend="openvino"' in ov and '"INFERENCE_PRECISION_HINT": "bf16"' in ov
-    q8 = sentence_transformers_snippet(
-        "m/x", {"backend": "onnx", "dtype": "int8", "batch_size": 4, "threads": 2, "device": "cpu", "order": "length"}
+    assert 'compile_model("/exports/m/model.xml", "CPU"' in ov and '"INFERENCE_PRECISION_HINT": "bf16"' in ov
+    assert "max_length=256" in ov and "np.exp(-logits)" in ov and "def score(query, documents, batch_size=4)" in ov
+    q8 = runtime_snippet(
+        "/exports/q",
+        {"backend": "onnx", "dtype": "int8", "batch_size": 4, "threads": 2, "device": "cpu", "order": "length"},
+        {"inputs": ["input_ids"], "activation": "identity"},
+        None,
     )
-    assert "export_dynamic_quantized_onnx_model" in q8
+    assert 'InferenceSession("/exports/q/model.onnx"' in q8 and "intra_op_num_threads = 2" in q8
+    assert "np.exp" not in q8 and "max_length=" not in q8
     # one batch of 8 pairs at the p95 length 210.4 -> 1684 tokens
     assert (
         tei_flags({"batch_size": 8, "dtype": "fp32", "device": "cpu"}, 50, 210.4)
@@ -104,7 +113,8 @@ QUICK = [
 @pytest.mark.slow
 def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
     out = tmp_path / "t.csv"
-    result = runner.invoke(app, ["tune", str(tiny_bert), *QUICK, "--json", "-o", str(out)])
+    exported = tmp_path / "chosen"
+    result = runner.invoke(app, ["tune", str(tiny_bert), *QUICK, "--json", "-o", str(out), "--export", str(exported)])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     for key in ("naive", "best", "best_any_agreement"):
@@ -128,7 +138,24 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
     else:
         assert best["agreement"]["spearman_mean"] >= 0.99
     assert answer["speedup"] == pytest.approx(best["pairs_per_s"] / answer["naive"]["pairs_per_s"])
-    assert "CrossEncoder" in answer["settings"]["sentence_transformers"]
+    # the printed code runs here, on the exported copy, and scores as the tool's own backend does
+    settings = answer["settings"]
+    assert answer["export_folder"] == str(exported) and str(exported) in settings["code"]
+    assert ("CrossEncoder" in settings["code"]) == (best["config"]["backend"] == "torch")
+    assert 'backend="openvino"' not in settings["code"] and 'backend="onnx"' not in settings["code"]
+    query, docs = "what is a reranker", ["a model that scores pairs", "a document", "another longer document here"]
+    program = f"query = {query!r}\ncandidates = {docs!r}\n" + settings["code"] + "\nprint(json.dumps(list(scores)))"
+    ran = subprocess.run([sys.executable, "-c", "import json\n" + program], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    from rerank_bench.backends import get_backend
+    from rerank_bench.models.resolve import resolve_model
+    from rerank_bench.workload.requests import Request
+
+    config = best["config"]
+    scorer = get_backend(config["backend"]).load(resolve_model(str(tiny_bert)), "cpu", config["dtype"], 1, None)
+    scorer.set_order(config["order"])
+    expected = scorer.score(Request(query, tuple(docs)), config["batch_size"])
+    assert json.loads(ran.stdout.strip().splitlines()[-1]) == pytest.approx(expected, abs=1e-4)
     statuses = {}
     for c in answer["candidates"]:
         statuses.setdefault((c["backend"], c["dtype"]), set()).add(c["status"])

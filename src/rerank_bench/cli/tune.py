@@ -69,6 +69,10 @@ def tune(
         Path | None,
         typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv"),
     ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Copy the chosen configuration's model or export to this new folder."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find the fastest way to run a reranker at a depth on this machine: backend x precision x order x batch
@@ -104,6 +108,7 @@ def tune(
         search_queries=search_queries,
         confirm_queries=confirm_queries,
         output=output,
+        export_dir=export,
     )
     machine = probe_machine()
     with ProgressEvents(stderr, None) as events:

@@ -107,7 +107,8 @@ def render_tune(result: Any, console: Console, limit: int = 20) -> None:
         from rerank_bench.tune.snippets import settings_for
 
         settings = settings_for(result, result.best)
-        console.print("\nsentence-transformers:", highlight=False)
-        console.print(escape(settings["sentence_transformers"]), highlight=False)
+        where = f" (loads {result.export_folder})" if result.export_folder else ""
+        console.print(f"\nrun it ({settings['kind']}){escape(where)}:", highlight=False)
+        console.print(escape(settings["code"]), highlight=False)
         console.print(f"\ntext-embeddings-inference: {escape(settings['text_embeddings_inference'])}", highlight=False)
     console.print(f"\nresults: {escape(str(result.output))}", highlight=False)

@@ -59,6 +59,7 @@ class TuneRequest:
     device: str = "auto"
     seed: int = 0
     output: Path | None = None
+    export_dir: Path | None = None  # copy the chosen configuration's model or export here
 
 
 @dataclass
@@ -106,6 +107,9 @@ class TuneResult:
     model_id: str = ""
     weights: str = ""
     pair_tokens_p95: float | None = None
+    export_folder: Path | str | None = None  # what the best configuration loads (a folder, or a Hub id)
+    export_meta: dict[str, Any] | None = None
+    max_length: int | None = None
 
     @property
     def speedup(self) -> float | None:
@@ -135,6 +139,7 @@ class TuneResult:
             "speedup": self.speedup,
             "speedup_any_agreement": self.speedup_any_agreement,
             "settings": settings_for(self, self.best) if self.best else None,
+            "export_folder": str(self.export_folder) if self.export_folder else None,
             "candidates": self.candidates,
             "output": str(self.output),
             "notes": self.notes,
@@ -221,6 +226,9 @@ def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, 
         raise UsageError("--depth must be at least 1")
     if request.search_queries < 1 or request.confirm_queries < 1:
         raise UsageError("--search-queries and --confirm-queries must be at least 1")
+    export = request.export_dir
+    if export is not None and export.exists() and (not export.is_dir() or any(export.iterdir())):
+        raise UsageError(f"--export {export} exists and is not an empty folder", "choose a new folder")
     if not 0 < request.min_agreement <= 1:
         raise UsageError("--min-agreement is a Spearman correlation within (0, 1]", "for example --min-agreement 0.99")
     if request.budget_ms is not None and request.budget_ms <= 0:
@@ -381,6 +389,12 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
     result.best = confirmed(best_row)
     result.best_any_agreement = confirmed(any_row)
     result.pair_tokens_p95 = naive_row.get("pair_tokens_p95")
+    result.max_length = request.max_length
+    if result.best is not None:
+        from rerank_bench.tune.export import export_choice, locate_choice
+
+        source, result.export_meta = locate_choice(request, result.best.config)
+        result.export_folder = export_choice(source, request.export_dir) if request.export_dir else source
     for choice, label in ((result.best, "best"), (result.best_any_agreement, "best at any agreement")):
         if choice is not None and request.budget_ms is not None:
             latency, metric = choice.budget_ms()

@@ -1,4 +1,5 @@
-"""Ready-to-paste settings for a configuration `tune` chose: sentence-transformers code and serving flags."""
+"""Ready-to-paste settings for the configuration `tune` chose: code that runs it where the tool ran (sentence-
+transformers for torch; the runtime itself for an ONNX or OpenVINO export) and serving flags."""
 
 from __future__ import annotations
 
@@ -10,45 +11,71 @@ OV_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 
 
 def sentence_transformers_snippet(model_id: str, config: dict[str, Any]) -> str:
-    backend, dtype, batch, threads = config["backend"], config["dtype"], config["batch_size"], config["threads"]
+    """The torch configuration as sentence-transformers code (what the torch backend runs)."""
+    dtype, batch, threads = config["dtype"], config["batch_size"], config["threads"]
     device = config.get("device") or "cpu"
-    lines = ["from sentence_transformers import CrossEncoder", ""]
-    if backend == "torch":
-        lines[:0] = ["import torch"]
-        if device == "cpu":
-            lines.append(f"torch.set_num_threads({threads})")
-        lines.append(
-            f'model = CrossEncoder("{model_id}", device="{device}", model_kwargs={{"dtype": {ST_DTYPES[dtype]}}})'
-        )
-    elif backend == "onnx" and dtype == "int8":
-        lines[1:1] = ["from sentence_transformers.backend import export_dynamic_quantized_onnx_model"]
-        lines += [
-            f'model = CrossEncoder("{model_id}", backend="onnx")',
-            "# once: dynamic int8 with per-channel weights (what rerank-bench measured), saved next to the model",
-            'export_dynamic_quantized_onnx_model(model, "avx512_vnni", "reranker-onnx")',
-            'model = CrossEncoder("reranker-onnx", backend="onnx",',
-            '                     model_kwargs={"file_name": "onnx/model_qint8_avx512_vnni.onnx",',
-            '                                   "provider": "CPUExecutionProvider"})'
-            f"  # {threads} threads: OMP_NUM_THREADS",
-        ]
-    elif backend == "onnx":
-        lines[1:1] = ["from sentence_transformers.backend import export_optimized_onnx_model"]
-        lines += [
-            f'model = CrossEncoder("{model_id}", backend="onnx")',
-            'export_optimized_onnx_model(model, "O2", "reranker-onnx")  # once: fused graph',
-            'model = CrossEncoder("reranker-onnx", backend="onnx", model_kwargs={"file_name": "onnx/model_O2.onnx"})',
-        ]
-    elif backend == "openvino":
-        lines.append(
-            f'model = CrossEncoder("{model_id}", backend="openvino", model_kwargs={{"ov_config": '
-            f'{{"INFERENCE_PRECISION_HINT": "{OV_HINTS[dtype]}", "INFERENCE_NUM_THREADS": "{threads}", '
-            '"PERFORMANCE_HINT": "LATENCY"}})'
-        )
-    order = config.get("order")
+    lines = ["import torch", "from sentence_transformers import CrossEncoder", ""]
+    if device == "cpu":
+        lines.append(f"torch.set_num_threads({threads})")
+    lines.append(f'model = CrossEncoder("{model_id}", device="{device}", model_kwargs={{"dtype": {ST_DTYPES[dtype]}}})')
     lines.append("")
-    if order == "length":
+    if config.get("order") == "length":
         lines.append("# length order: predict() sorts pairs by length before batching (sentence-transformers >= 6)")
     lines.append(f"scores = model.predict([(query, doc) for doc in candidates], batch_size={batch})")
+    return "\n".join(lines)
+
+
+def runtime_snippet(folder: str, config: dict[str, Any], meta: dict[str, Any], max_length: int | None) -> str:
+    """The onnx or openvino configuration as code that loads its export with the runtime itself and scores
+    one request the way the tool measured it: pairs in length order, each batch padded to its longest pair,
+    the model's activation on the logits. Runs wherever rerank-bench ran (numpy, transformers and the
+    runtime are its own dependencies)."""
+    backend, batch, threads = config["backend"], config["batch_size"], config["threads"]
+    inputs = meta.get("inputs") or ["input_ids", "attention_mask", "token_type_ids"]
+    lines = ["import numpy as np", "from transformers import AutoTokenizer"]
+    if backend == "onnx":
+        lines += [
+            "import onnxruntime as ort",
+            "",
+            "options = ort.SessionOptions()",
+            f"options.intra_op_num_threads = {threads}",
+            f'session = ort.InferenceSession("{folder}/model.onnx", options, providers=["CPUExecutionProvider"])',
+            "run = lambda features: session.run(None, features)[0]",
+        ]
+    else:
+        config_dict = (
+            f'{{"INFERENCE_PRECISION_HINT": "{OV_HINTS[config["dtype"]]}", "INFERENCE_NUM_THREADS": {threads}, '
+            '"PERFORMANCE_HINT": "LATENCY"}'
+        )
+        lines += [
+            "import openvino as ov",
+            "",
+            f'compiled = ov.Core().compile_model("{folder}/model.xml", "CPU", {config_dict})',
+            "run = lambda features: compiled(features)[0]",
+        ]
+    limit = f", max_length={max_length}" if max_length else ""
+    activation = "1.0 / (1.0 + np.exp(-logits))" if meta.get("activation") == "sigmoid" else "logits"
+    lines += [
+        f'tokenizer = AutoTokenizer.from_pretrained("{folder}/tokenizer")',
+        f"INPUTS = {inputs!r}",
+        "",
+        "",
+        f"def score(query, documents, batch_size={batch}):",
+        f"    lengths = [len(ids) for ids in tokenizer([query] * len(documents), documents, truncation=True{limit})"
+        '["input_ids"]]',
+        "    order = sorted(range(len(documents)), key=lambda i: lengths[i])  # length order: little padding",
+        "    scores = np.empty(len(documents))",
+        "    for start in range(0, len(order), batch_size):",
+        "        batch = order[start : start + batch_size]",
+        "        features = tokenizer([query] * len(batch), [documents[i] for i in batch], padding=True,",
+        f'                             truncation=True{limit}, return_tensors="np")',
+        "        logits = run({name: features[name].astype(np.int64) for name in INPUTS})[:, 0].astype(np.float64)",
+        f"        scores[batch] = {activation}",
+        "    return scores",
+        "",
+        "",
+        "scores = score(query, candidates)",
+    ]
     return "\n".join(lines)
 
 
@@ -62,8 +89,18 @@ def tei_flags(config: dict[str, Any], depth: int, pair_tokens_p95: float | None)
 
 
 def settings_for(result: Any, choice: Any) -> dict[str, str]:
-    model_id = result.model_id or result.model
+    """Code that runs the chosen configuration where the tool ran, and TEI's flags for serving it."""
+    config = choice.config
+    if config["backend"] == "torch":
+        code, kind = (
+            sentence_transformers_snippet(str(result.export_folder or result.model_id or result.model), config),
+            "sentence-transformers",
+        )
+    else:
+        code = runtime_snippet(str(result.export_folder), config, result.export_meta or {}, result.max_length)
+        kind = "onnxruntime" if config["backend"] == "onnx" else "openvino"
     return {
-        "sentence_transformers": sentence_transformers_snippet(model_id, choice.config),
-        "text_embeddings_inference": tei_flags(choice.config, result.depth, result.pair_tokens_p95),
+        "kind": kind,
+        "code": code,
+        "text_embeddings_inference": tei_flags(config, result.depth, result.pair_tokens_p95),
     }
