@@ -295,42 +295,42 @@ def _choice(rows: list[dict[str, Any]]) -> Choice:
     )
 
 
+CANDIDATE_FIELDS = (
+    "status",
+    "pairs_per_s",
+    "p50_ms",
+    "max_ms",
+    "agreement_spearman_mean",
+    "agreement_top10_overlap",
+    "gflop_per_s",
+    "fraction_of_peak",
+)
+
+
+def candidate(row: dict[str, Any]) -> dict[str, Any]:
+    """One searched configuration as `tune --json` lists it."""
+    return {
+        **config_of(row),
+        **{name: row.get(name) for name in CANDIDATE_FIELDS},
+        "status_reason": row.get("status_reason") or "",
+        "backend_options": row.get("backend_options") or "",
+    }
+
+
+def _fixed_count(queries: int, request: TuneRequest) -> MeasureSettings:
+    """Every configuration times the same first `queries` requests (see TuneRequest.search_queries)."""
+    return MeasureSettings(min_queries=queries, max_queries=queries, min_seconds=0.0, max_seconds=request.max_seconds)
+
+
 def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents | None = None) -> TuneResult:
     events = events or QuietEvents()
     plan, cases = plan_tune(request, machine)
-    search = MeasureSettings(
-        min_queries=request.search_queries,
-        max_queries=request.search_queries,
-        min_seconds=0.0,
-        max_seconds=request.max_seconds,
-    )
     events.notice(
         f"search: {sum(c.skip is None for c in cases)} configurations to measure, "
         f"{sum(c.skip is not None for c in cases)} skipped as impossible here"
     )
-    outcome = run_sweep(plan, machine, search, events)
+    outcome = run_sweep(plan, machine, _fixed_count(request.search_queries, request), events)
     rows = outcome.rows
-    notes: list[str] = []
-    candidates = [
-        {
-            **config_of(r),
-            "status": r.get("status"),
-            "status_reason": r.get("status_reason") or "",
-            "pairs_per_s": r.get("pairs_per_s"),
-            "p50_ms": r.get("p50_ms"),
-            "max_ms": r.get("max_ms"),
-            "agreement_spearman_mean": r.get("agreement_spearman_mean"),
-            "agreement_top10_overlap": r.get("agreement_top10_overlap"),
-            "gflop_per_s": r.get("gflop_per_s"),
-            "fraction_of_peak": r.get("fraction_of_peak"),
-            "backend_options": r.get("backend_options") or "",
-        }
-        for r in rows
-    ]
-    candidates.sort(key=lambda c: -(c["pairs_per_s"] or 0.0))
-    naive_row = next((r for r in rows if is_naive(r) and r.get("status") == "ok"), None)
-    best_row = choose(rows, request.min_agreement, request.budget_ms)
-    any_row = choose(rows, None, request.budget_ms)
     first = rows[0] if rows else {}
     result = TuneResult(
         model=request.model,
@@ -338,63 +338,76 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
         naive=None,
         best=None,
         best_any_agreement=None,
-        candidates=candidates,
+        candidates=sorted((candidate(r) for r in rows), key=lambda c: -(c["pairs_per_s"] or 0.0)),
         output=outcome.output,
         min_agreement=request.min_agreement,
         budget_ms=request.budget_ms,
-        notes=notes,
+        notes=[],
         model_id=str(first.get("model_id", "")),
         weights=str(first.get("weights", "")),
+        max_length=request.max_length,
     )
+    naive_row = next((r for r in rows if is_naive(r) and r.get("status") == "ok"), None)
     if outcome.interrupted or naive_row is None:
         if naive_row is None:
-            notes.append("the naive default did not run, so there is no speed-up to report")
+            result.notes.append("the naive default did not run, so there is no speed-up to report")
         return result
+    best_row = choose(rows, request.min_agreement, request.budget_ms)
+    any_row = choose(rows, None, request.budget_ms)
+    rounds = _confirm(request, plan, cases, [naive_row, best_row, any_row], machine, events, result.notes)
 
-    # Confirmation: naive, best and best-any again, longer, alternating, fresh processes each round.
-    finalists: list[dict[str, Any]] = [naive_row]
-    for row in (best_row, any_row):
+    def confirmed(row: dict[str, Any] | None) -> Choice | None:
+        if row is None:
+            return None
+        choice = _choice(rounds.get(str(row["case_id"])) or [row])
+        choice.agreement = agreement_of(row)  # agreement comes from the search row (same configuration)
+        return choice
+
+    result.naive, result.best, result.best_any_agreement = map(confirmed, (naive_row, best_row, any_row))
+    result.pair_tokens_p95 = naive_row.get("pair_tokens_p95")
+    if result.best is not None:
+        from rerank_bench.tune.export import export_choice, locate_choice
+
+        source, result.export_meta = locate_choice(request, result.best.config)
+        result.export_folder = export_choice(source, request.export_dir) if request.export_dir else source
+    result.notes.extend(_notes(result, request, str(first.get("weights", ""))))
+    return result
+
+
+def _confirm(
+    request: TuneRequest,
+    plan: SweepPlan,
+    cases: list[Case],
+    rows: list[dict[str, Any] | None],
+    machine: MachineReport,
+    events: SweepEvents,
+    notes: list[str],
+) -> dict[str, list[dict[str, Any]]]:
+    """The finalists (naive, best, best-any; each once) again, longer, in alternating order, a fresh process
+    each round: case id -> its ok rows, one per round."""
+    finalists: list[dict[str, Any]] = []
+    for row in rows:
         if row is not None and all(config_of(row) != config_of(f) for f in finalists):
             finalists.append(row)
     by_key = {c.case_id: c for c in cases}
     confirm_cases = [by_key[str(r["case_id"])] for r in finalists]
-    confirm = MeasureSettings(
-        min_queries=request.confirm_queries,
-        max_queries=request.confirm_queries,
-        min_seconds=0.0,
-        max_seconds=request.max_seconds,
-    )
     rounds: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in confirm_cases}
     for n in range(request.confirm_rounds):
         ordered = confirm_cases if n % 2 == 0 else list(reversed(confirm_cases))
         round_plan = dataclasses.replace(plan, cases=_reindex(ordered), prune_ratio=None, agreement=False)
         events.notice(f"confirm: round {n + 1} of {request.confirm_rounds}")
-        round_outcome = run_sweep(round_plan, machine, confirm, events)
+        round_outcome = run_sweep(round_plan, machine, _fixed_count(request.confirm_queries, request), events)
         for row in round_outcome.rows:
             if row.get("status") == "ok":
                 rounds[str(row["case_id"])].append(row)
         if round_outcome.interrupted:
             notes.append("interrupted during confirmation: figures are from the rounds that finished")
             break
+    return rounds
 
-    def confirmed(row: dict[str, Any] | None) -> Choice | None:
-        if row is None:
-            return None
-        measured = rounds.get(str(row["case_id"])) or [row]
-        choice = _choice(measured)
-        choice.agreement = agreement_of(row)  # agreement comes from the search row (same configuration)
-        return choice
 
-    result.naive = confirmed(naive_row)
-    result.best = confirmed(best_row)
-    result.best_any_agreement = confirmed(any_row)
-    result.pair_tokens_p95 = naive_row.get("pair_tokens_p95")
-    result.max_length = request.max_length
-    if result.best is not None:
-        from rerank_bench.tune.export import export_choice, locate_choice
-
-        source, result.export_meta = locate_choice(request, result.best.config)
-        result.export_folder = export_choice(source, request.export_dir) if request.export_dir else source
+def _notes(result: TuneResult, request: TuneRequest, weights: str) -> list[str]:
+    notes = []
     for choice, label in ((result.best, "best"), (result.best_any_agreement, "best at any agreement")):
         if choice is not None and request.budget_ms is not None:
             latency, metric = choice.budget_ms()
@@ -402,8 +415,8 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
                 notes.append(f"{label}: met the budget in the search but {metric} {latency} ms in confirmation")
     if result.best is not None and result.best.p95_ms is None:
         notes.append("p95 needs 40 timed queries; where it is missing the budget was checked on the slowest query")
-    if str(first.get("weights", "")).startswith("random"):
+    if weights.startswith("random"):
         notes.append("random-weight twin: speeds are real, agreement compares random scores")
-    elif "random-head" in str(first.get("weights", "")):
+    elif "random-head" in weights:
         notes.append("the classifier head is random (seeded, the same in every backend): agreement is of that head")
-    return result
+    return notes
