@@ -16,7 +16,7 @@ from typing import Any
 from rerank_bench.backends import get_spec
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.backends.hf_checkpoint import load_classifier, model_source, score_activation
-from rerank_bench.backends.padded_scorer import effective_max_length
+from rerank_bench.backends.padded_scorer import RuntimeScorer, effective_max_length
 from rerank_bench.errors import EnvironmentProblem, ModelError
 from rerank_bench.models.heads import refuse_random_head
 from rerank_bench.models.resolve import ResolvedModel
@@ -138,11 +138,10 @@ class ExportedBackend(Backend):
     def export(self, model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
         raise NotImplementedError
 
-    def open(self, runtime: Any, folder: Path, device: str, dtype: str, threads: int) -> tuple[Any, str]:
-        """(what the scorer runs, how it was set up, for backend_options)."""
-        raise NotImplementedError
-
-    def scorer(self, runner: Any, tokenizer: Any, length: int, meta: dict[str, Any], info: LoadInfo) -> Scorer:
+    def open(
+        self, runtime: Any, folder: Path, device: str, dtype: str, threads: int
+    ) -> tuple[Callable[[dict[str, Any]], Any], str]:
+        """(features -> logits, how the runtime was set up, for backend_options)."""
         raise NotImplementedError
 
     def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> Scorer:
@@ -179,4 +178,4 @@ class ExportedBackend(Backend):
             export_s=export_s,
             backend_options=f"{meta['options']}, {setup}",
         )
-        return self.scorer(runner, tokenizer, length, meta, info)
+        return RuntimeScorer(runner, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))

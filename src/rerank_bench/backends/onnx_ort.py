@@ -19,11 +19,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rerank_bench.backends.base import LoadInfo
 from rerank_bench.backends.export_cache import ExportedBackend, cached_export, example_inputs, export_key, exports_root
-from rerank_bench.backends.padded_scorer import RuntimeScorer
 from rerank_bench.models.resolve import ResolvedModel
 
 OPSET = 17
@@ -95,25 +91,6 @@ def ensure_export(model: ResolvedModel, path: str, dtype: str) -> tuple[Path, di
     return cached_export(model, path, final, "eager", build)
 
 
-class OrtScorer(RuntimeScorer):
-    def __init__(
-        self,
-        session: Any,
-        tokenizer: Any,
-        max_length: int,
-        activation: str,
-        inputs: list[str],
-        info: LoadInfo,
-        shape: dict[str, int] | None = None,
-    ) -> None:
-        super().__init__(tokenizer, max_length, activation, inputs, shape)
-        self.session = session
-        self.info = info
-
-    def _run(self, features: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run(None, features)[0]
-
-
 class OnnxBackend(ExportedBackend):
     name = "onnx"
     runtime_module = "onnxruntime"
@@ -132,7 +109,4 @@ class OnnxBackend(ExportedBackend):
         session = runtime.InferenceSession(
             str(folder / "model.onnx"), options, providers=providers, provider_options=provider_options
         )
-        return session, f"onnxruntime {runtime.__version__} {providers[0]}"
-
-    def scorer(self, runner: Any, tokenizer: Any, length: int, meta: dict[str, Any], info: LoadInfo) -> OrtScorer:
-        return OrtScorer(runner, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))
+        return (lambda features: session.run(None, features)[0]), f"onnxruntime {runtime.__version__} {providers[0]}"

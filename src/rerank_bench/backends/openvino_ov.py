@@ -12,11 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rerank_bench.backends.base import LoadInfo
 from rerank_bench.backends.export_cache import ExportedBackend, cached_export, example_inputs, export_key, exports_root
-from rerank_bench.backends.padded_scorer import RuntimeScorer
 from rerank_bench.models.resolve import ResolvedModel
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -39,27 +35,6 @@ def ensure_ir(model: ResolvedModel, path: str) -> tuple[Path, dict[str, Any], fl
     return cached_export(model, path, final, "sdpa", build)
 
 
-class OpenVinoScorer(RuntimeScorer):
-    def __init__(
-        self,
-        compiled: Any,
-        tokenizer: Any,
-        max_length: int,
-        activation: str,
-        inputs: list[str],
-        info: LoadInfo,
-        shape: dict[str, int] | None = None,
-    ) -> None:
-        super().__init__(tokenizer, max_length, activation, inputs, shape)
-        self.compiled = compiled
-        self.request = compiled.create_infer_request()
-        self.output = compiled.outputs[0]
-        self.info = info
-
-    def _run(self, features: dict[str, np.ndarray]) -> np.ndarray:
-        return self.request.infer(features)[self.output]
-
-
 class OpenVinoBackend(ExportedBackend):
     name = "openvino"
     runtime_module = "openvino"
@@ -74,8 +49,6 @@ class OpenVinoBackend(ExportedBackend):
             "PERFORMANCE_HINT": "LATENCY",
         }
         compiled = runtime.Core().compile_model(str(folder / "model.xml"), "CPU", config)
+        request, output = compiled.create_infer_request(), compiled.outputs[0]
         hint = ", ".join(f"{k}={v}" for k, v in config.items())
-        return compiled, f"{hint}, openvino {runtime.__version__}"
-
-    def scorer(self, runner: Any, tokenizer: Any, length: int, meta: dict[str, Any], info: LoadInfo) -> OpenVinoScorer:
-        return OpenVinoScorer(runner, tokenizer, length, meta["activation"], meta["inputs"], info, meta.get("shape"))
+        return (lambda features: request.infer(features)[output]), f"{hint}, openvino {runtime.__version__}"

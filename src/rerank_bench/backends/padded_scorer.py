@@ -8,12 +8,12 @@ driven directly (see backends/onnx_ort.py for why), and because `--order` must c
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from rerank_bench.backends.base import Scorer
+from rerank_bench.backends.base import LoadInfo, Scorer
 from rerank_bench.workload.requests import Request, single_token_words
 
 
@@ -42,24 +42,26 @@ def effective_max_length(requested: int | None, tokenizer: Any, config_limit: in
 
 
 class RuntimeScorer(Scorer):
-    """A scorer over a tokenizer and a `_run(features) -> logits` callable that subclasses provide."""
+    """A scorer over a tokenizer and a runtime's `run(features) -> logits` (an ONNX Runtime session, a compiled
+    OpenVINO model): the one scorer for every exported model."""
 
     def __init__(
         self,
+        run: Callable[[dict[str, np.ndarray]], np.ndarray],
         tokenizer: Any,
         max_length: int,
         activation: str,
         input_names: list[str],
+        info: LoadInfo,
         shape: dict[str, int] | None = None,
     ) -> None:
+        self._run = run
+        self.info = info
         self.shape = shape
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.activation = activation
         self.input_names = input_names
-
-    @abstractmethod
-    def _run(self, features: dict[str, np.ndarray]) -> np.ndarray: ...
 
     def encoder_shape(self) -> Any:
         from rerank_bench.models.flops import EncoderShape
