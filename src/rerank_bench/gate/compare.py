@@ -15,6 +15,7 @@ from typing import Any
 
 from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.gate.bootstrap import RatioEstimate, bootstrap_ratio, paired_ratio, verdict
+from rerank_bench.measure.background import BUSY_PCT
 from rerank_bench.measure.plan import KEY_FIELDS
 from rerank_bench.measure.stats import min_samples_for, percentile
 from rerank_bench.results.schema import ResultRow
@@ -352,6 +353,13 @@ def compare_files(
             continue
         key_dict = dict(zip(fields, key, strict=False))
         cases.append(compare_case(case_label(key_dict), key_dict, base_case, cur_case, thresholds))
+        loads = [side.row.get("background_cpu_pct") for side in (base_case, cur_case)]
+        if any((load or 0.0) > BUSY_PCT for load in loads):
+            shown = ", ".join("-" if v is None else f"{v:.0f}%" for v in loads)
+            notes.append(
+                f"BUSY MACHINE: {case_label(key_dict)} ran beside other work (background CPU baseline, current: "
+                f"{shown}); a change there may be the machine's load, not the code"
+            )
     only_base = [case_label(dict(zip(fields, k, strict=False))) for k in base.cases if k not in cur.cases]
     only_cur = [case_label(dict(zip(fields, k, strict=False))) for k in cur.cases if k not in base.cases]
     if not cases:

@@ -6,15 +6,20 @@ keeping the best: on AMD CPUs torch's fp32 GEMM reaches about half of what MLAS 
 runtime beats would say nothing. Vendor peaks assume clocks and instruction mixes a real model never sees;
 a measured peak is what a very good kernel gets here, so fraction of peak says how much a runtime leaves on
 the table. int8: torch._int_mm and ORT's MatMulInteger (the VNNI path its dynamic int8 kernels use).
-Cached in the rerank-bench cache by hardware fingerprint, device, threads and dtype.
+Cached in the rerank-bench cache by hardware fingerprint, host, device, threads and dtype, and only when the
+machine was not busy while it was measured.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from rerank_bench.measure import background
+from rerank_bench.measure.background import BUSY_PCT
 
 SIZES = (1024, 2048)
 SECONDS_PER_SIZE = 0.5
@@ -111,10 +116,36 @@ def measure_ort_peak_gflops(
     return best or None
 
 
+def host_identity() -> str:
+    """This host, not just its kind: two VMs of one type share a hardware fingerprint but not their speed
+    (one measured twice the other's matmul peak here), so a peak measured on one must not serve the other."""
+    import socket
+
+    machine_id = ""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            machine_id = Path(path).read_text().strip()
+            break
+        except OSError:
+            continue
+    return f"{socket.gethostname()}:{machine_id[:12]}"
+
+
 def cached_peak_gflops(
-    fingerprint: str, device: str, threads: int, dtype: str, torch: Any | None = None
+    fingerprint: str,
+    device: str,
+    threads: int,
+    dtype: str,
+    torch: Any | None = None,
+    refresh: bool = False,
+    measure: Callable[[], float | None] | None = None,
+    load: Callable[[Callable[[], float | None]], tuple[float | None, float | None]] | None = None,
 ) -> float | None:
-    key = f"{fingerprint}/{device}/{threads}t/{dtype}/v2"  # v2: best of torch and ONNX Runtime
+    """The peak from the cache (per host, device, threads, dtype), else measured now. A figure measured while
+    other processes took more than BUSY_PCT of the machine is returned but never cached: it would make every
+    later fraction of peak too high. `refresh` measures again even when cached (a case beat the cached peak).
+    `measure` and `load` are for tests: the probe itself, and a wrapper returning (value, background %)."""
+    key = f"{fingerprint}/{host_identity()}/{device}/{threads}t/{dtype}/v3"  # v3: per host
     path = _cache_file()
     cache: dict[str, Any] = {}
     if path.exists():
@@ -122,8 +153,27 @@ def cached_peak_gflops(
             cache = json.loads(path.read_text())
         except (OSError, ValueError):
             cache = {}
-    if key in cache:
+    if key in cache and not refresh:
         return cache[key]
+    probe = measure or (lambda: _measure_best(torch, device, threads, dtype))
+    value, busy = (load or _with_background)(probe)
+    if busy is not None and busy > BUSY_PCT:
+        return value
+    cache[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    tmp.replace(path)
+    return value
+
+
+def _with_background(probe: Callable[[], float | None]) -> tuple[float | None, float | None]:
+    before = background.sample()
+    value = probe()
+    return value, background.background_pct(before, background.sample())
+
+
+def _measure_best(torch: Any | None, device: str, threads: int, dtype: str) -> float | None:
     if torch is None:
         import torch as torch_module
 
@@ -137,9 +187,4 @@ def cached_peak_gflops(
     if device == "cpu":
         other = measure_ort_peak_gflops(dtype, threads)
         value = max(v for v in (value, other, 0.0) if v is not None) or None
-    cache[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
-    tmp.replace(path)
     return value

@@ -26,6 +26,7 @@ from rerank_bench.errors import (
     RerankBenchError,
 )
 from rerank_bench.measure.agreement import compare_scores
+from rerank_bench.measure.background import BUSY_PCT, machine_busy_pct
 from rerank_bench.measure.messages import (
     Done,
     Fatal,
@@ -410,8 +411,19 @@ def run_sweep(
                 error.message += f"; the case just measured is kept in {where}, and the sweep stopped"
                 raise _OutputFailed(error) from None
             events.case_finished(case, full)
+            if (full.get("background_cpu_pct") or 0.0) > BUSY_PCT:
+                events.notice(
+                    f"busy machine: other processes took {full['background_cpu_pct']:.0f}% of the CPU during "
+                    f"{case.describe()}; its figures are likely low"
+                )
 
         references: dict[tuple[Any, ...], dict[int, list[list[float]]]] = {}
+        load = machine_busy_pct() if any(c.skip is None and c.backend != "fake" for c in plan.to_run()) else None
+        if load is not None and load > BUSY_PCT:
+            events.notice(
+                f"busy machine: other processes are using {load:.0f}% of the CPU before the sweep starts; "
+                "figures measured now will be low (rows record the load per case in background_cpu_pct)"
+            )
         try:
             to_run = plan.to_run()
             for case in to_run:

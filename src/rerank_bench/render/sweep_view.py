@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rerank_bench.measure.background import BUSY_PCT
 from rerank_bench.measure.plan import Case
 from rerank_bench.render.format import Column, fit_columns, number, table_of
 
@@ -117,6 +118,8 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("p50 ms", lambda r: number(r.get("p50_ms")), headline=True),
     Column("p95 ms", lambda r: number(r.get("p95_ms")), headline=True),
     Column("queries", lambda r: str(r.get("n_queries") or "-"), priority=1),
+    Column("busy %", lambda r: number(r.get("background_cpu_pct"), 0), priority=2),
+    Column("tokens/s", lambda r: number(r.get("tokens_per_s"), 0), priority=8),
     Column("rho mean/worst top10", _agreement, priority=2),
     Column("peak MiB", lambda r: number(r.get("peak_vram_reserved_mib") or r.get("peak_rss_mib"), 0), priority=3),
     Column("p50 95% CI ms", _ci, priority=4),
@@ -183,6 +186,13 @@ def render_summary(
         console.print(
             f"{len(few)} case(s) ran too few queries for a median (3 needed): their latency is not reported; "
             "raise --max-seconds-per-case."
+        )
+    busy = [r for r in rows if (r.get("background_cpu_pct") or 0.0) > BUSY_PCT]
+    if busy:
+        worst = max(r["background_cpu_pct"] for r in busy)
+        console.print(
+            f"busy machine: {len(busy)} case(s) ran while other processes took more than {BUSY_PCT:.0f}% of the CPU "
+            f"(up to {worst:.0f}%); their figures are likely low. Run again on an idle machine (check `uptime`)."
         )
     if any(_is_random(r) for r in rows):
         console.print("(random): the architecture twin with random weights: real speed, meaningless scores.")

@@ -6,10 +6,11 @@ versions they do not know (or upgrade them).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
-# Versions read by upgrading: 1 -> 2 added the backend, work and agreement columns (empty in upgraded rows;
-# every version-1 column kept its meaning: version 1 ran only the torch backend, given order).
-UPGRADABLE_VERSIONS = ("1",)
+SCHEMA_VERSION = 3
+# Versions read by upgrading (their missing columns empty; every older column kept its meaning):
+# 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
+# 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`.
+UPGRADABLE_VERSIONS = ("1", "2")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -24,6 +25,8 @@ ADDED_IN_2 = (
     "agreement_max_abs_diff",
     "export_s",
 )
+ADDED_IN_3 = ("tokens_per_s", "padded_tokens_per_s", "background_cpu_pct")
+ADDED_SINCE = {"1": ADDED_IN_2 + ADDED_IN_3, "2": ADDED_IN_3}
 
 # (column, meaning). Units are in the names.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -89,6 +92,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("pair_tokens_p50", "median tokens per pair"),
     ("pair_tokens_p95", "95th percentile of tokens per pair"),
     ("padding_efficiency", "real tokens / tokens computed (padding included), over the timed queries"),
+    ("tokens_per_s", "real tokens (special tokens included, no padding) of the timed queries / measure_s"),
+    ("padded_tokens_per_s", "tokens computed, padding included, / measure_s: what the device actually did"),
     ("gflop_per_query", "useful work per query: model FLOPs at the pairs' real token lengths (no padding), in GFLOP"),
     ("gflop_per_s", "achieved rate of useful work: FLOPs of the timed queries / measure_s"),
     ("peak_gflop_per_s", "this machine's measured matmul peak for the dtype at these threads (GOP/s for int8)"),
@@ -102,6 +107,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("agreement_spearman_worst", "lowest per-request Spearman's rho"),
     ("agreement_top10_overlap", "mean share of the reference's top 10 that this case also ranks in its top 10"),
     ("agreement_max_abs_diff", "largest absolute score difference from the reference"),
+    (
+        "background_cpu_pct",
+        "share of the machine's CPU that other processes used during the case; above 10 the figures are likely low",
+    ),
     ("load_s", "time to load the model (for a twin: to load it, not to build it)"),
     ("export_s", "onnx/openvino: time spent exporting and quantizing in this run; 0 when found in the cache"),
     ("peak_rss_mib", "CPU: peak resident memory of the worker process during the case"),

@@ -19,7 +19,7 @@ from typing import Any
 
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError, ResultFileError, UsageError
 from rerank_bench.results.schema import (
-    ADDED_IN_2,
+    ADDED_SINCE,
     BOOL_COLUMNS,
     COLUMN_NAMES,
     FLOAT_COLUMNS,
@@ -146,7 +146,7 @@ def read_rows(path: Path) -> list[ResultRow]:
     for number, cells in enumerate(reader, start=2):
         version = cells.get("schema_version", "")
         if version in UPGRADABLE_VERSIONS:
-            cells = {**{name: "" for name in ADDED_IN_2}, **cells, "schema_version": str(SCHEMA_VERSION)}
+            cells = {**{name: "" for name in ADDED_SINCE[version]}, **cells, "schema_version": str(SCHEMA_VERSION)}
         elif version != str(SCHEMA_VERSION):
             raise ResultFileError(
                 f"{path}:{number}: schema version {version!r}, this rerank-bench reads version {SCHEMA_VERSION}",
