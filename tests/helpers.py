@@ -10,7 +10,7 @@ def lognormal(n, median_ms, sigma=0.05, seed=0):
     return [median_ms * rng.lognormvariate(0, sigma) for _ in range(n)]
 
 
-def write_run(path, cases, run_id="run1", fingerprint="fp1", memory=1000.0):
+def write_run(path, cases, run_id="run1", fingerprint="fp1", memory=1000.0, peak=None):
     """A result file from synthetic latencies: cases maps (batch, depth) -> latencies."""
     with ResultWriter(path) as writer:
         for (batch, depth), latencies in cases.items():
@@ -41,6 +41,7 @@ def write_run(path, cases, run_id="run1", fingerprint="fp1", memory=1000.0):
                     "p50_ms": sorted(latencies)[len(latencies) // 2],
                     "p95_ms": None,
                     "peak_rss_mib": memory,
+                    "peak_gflop_per_s": peak,
                 }
             )
             writer.write_samples(run_id, case_id, latencies)

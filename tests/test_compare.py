@@ -326,3 +326,17 @@ def test_ab_with_separate_commands_runs_a_paused_worker_per_arm():
     # a process per arm: each arm's own memory is measured and compared
     assert "memory" in [m["metric"] for m in case["metrics"]]
     assert case["metrics"][0]["ratio"] == pytest.approx(10.2 / 15.2, rel=0.1)
+
+
+def test_one_fingerprint_but_a_different_speed_check_is_refused_like_different_hardware(tmp_path):
+    """Two hosts of one VM type: same fingerprint, matmul peaks 387 and 190 GFLOP/s."""
+    base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1)}, peak=387.0)
+    cur = write_run(tmp_path / "cur.csv", {(8, 10): lognormal(100, 100, seed=2)}, peak=190.0)
+    result = runner.invoke(app, ["compare", str(base), str(cur)])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "different machines under one fingerprint" in said and "387 GFLOP/s" in said and "190" in said
+    allowed = runner.invoke(app, ["compare", str(base), str(cur), "--allow-different-hardware", "--json"])
+    assert any(n.startswith("DIFFERENT SPEED:") for n in json.loads(allowed.stdout)["notes"])
+    near = write_run(tmp_path / "near.csv", {(8, 10): lognormal(100, 50, seed=3)}, peak=372.0)  # 4% apart: same host
+    assert runner.invoke(app, ["compare", str(base), str(near)]).exit_code == 0

@@ -108,3 +108,26 @@ def test_probe_fingerprint_includes_gpus(tmp_path):
     with_gpu = probe_machine(tmp_path, nvml_lib=FakeNvml([FakeGpu()]), use_torch=False)
     assert without.fingerprint != with_gpu.fingerprint
     assert with_gpu.hardware_name() == "NVIDIA GeForce RTX 4090"
+
+
+def test_a_masked_model_name_is_told_apart_by_family_stepping_and_caches(tmp_path):
+    """Two VMs both say "AMD EPYC": Milan (family 25 model 1) and Genoa (family 25 model 17) differ here."""
+    from rerank_bench.probe.cpu import cpu_identity
+
+    def host(folder, model, l3):
+        cpuinfo = (
+            "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n"
+            f"model\t\t: {model}\nmodel name\t: AMD EPYC\nstepping\t: 1\nphysical id\t: 0\nsiblings\t: 2\n"
+            "cpu cores\t: 2\nflags\t\t: avx2 avx512f\n"
+        )
+        write(folder, "/proc/cpuinfo", cpuinfo)
+        write(folder, "/sys/devices/system/cpu/cpu0/cache/index0/level", "3\n")
+        write(folder, "/sys/devices/system/cpu/cpu0/cache/index0/type", "Unified\n")
+        write(folder, "/sys/devices/system/cpu/cpu0/cache/index0/size", f"{l3}\n")
+        return cpu_identity(folder)
+
+    milan, genoa = host(tmp_path / "a", 1, "32768K"), host(tmp_path / "b", 17, "32768K")
+    assert "model=1" in milan and "vendor_id=AuthenticAMD" in milan and "L3U 32768K" in milan
+    assert milan != genoa and host(tmp_path / "c", 17, "32768K") == genoa  # stable for the same host
+    fingerprints = {hardware_fingerprint("AMD EPYC", 2, 24000, [], identity) for identity in (milan, genoa)}
+    assert len(fingerprints) == 2

@@ -317,6 +317,35 @@ def case_label(key: ResultRow) -> str:
     )
 
 
+# Two runs whose measured matmul peaks (each row's speed check, cached per host) differ by more than this ran on
+# machines of different speed, whatever their fingerprints say: hosts of one VM type were seen here at 387 and
+# 190 GFLOP/s fp32. The probe takes the best of several sustained runs, so the same host repeats within a few %.
+SPEED_TOLERANCE = 0.25
+
+
+def speed_check_mismatch(base: ResultSet, cur: ResultSet) -> str | None:
+    """The first dtype whose peak differs between the two sides beyond SPEED_TOLERANCE, said with both figures."""
+
+    def peaks(side: ResultSet) -> dict[tuple[str, str], float]:
+        out: dict[tuple[str, str], float] = {}
+        for case in side.cases.values():
+            value = case.row.get("peak_gflop_per_s")
+            if value:
+                out.setdefault((str(case.row.get("dtype")), str(case.row.get("threads"))), value)
+        return out
+
+    before, after = peaks(base), peaks(cur)
+    for key in sorted(set(before) & set(after)):
+        ratio = after[key] / before[key]
+        if not 1 / (1 + SPEED_TOLERANCE) <= ratio <= 1 + SPEED_TOLERANCE:
+            dtype, threads = key
+            return (
+                f"the {dtype} matmul speed check at {threads} threads reads {before[key]:,.0f} GFLOP/s in the "
+                f"baseline and {after[key]:,.0f} in the current run (more than {SPEED_TOLERANCE:.0%} apart)"
+            )
+    return None
+
+
 def compare_files(
     baseline: list[Path],
     current: list[Path],
@@ -345,6 +374,14 @@ def compare_files(
                 "compare runs from the same machine, or pass --allow-different-hardware",
             )
         notes.insert(0, f"DIFFERENT HARDWARE: {message}; differences may be the machine, not the change")
+    speed = speed_check_mismatch(base, cur)
+    if speed is not None:
+        if not allow_different_hardware:
+            raise UsageError(
+                f"different machines under one fingerprint: {speed}",
+                "compare runs from the same host, or pass --allow-different-hardware",
+            )
+        notes.insert(0, f"DIFFERENT SPEED: {speed}; differences may be the machine, not the change")
     fields = [f for f in MATCH_FIELDS if f not in ignore]
     cases = []
     for key, base_case in base.cases.items():

@@ -21,14 +21,25 @@ from rerank_bench.probe.software import onnxruntime_providers, software_versions
 PROBE_SCHEMA_VERSION = 1
 
 
-def hardware_fingerprint(cpu_model: str, usable_cores: int, memory_mib: float, gpus: list[tuple[str, float]]) -> str:
-    """A short stable hash of what decides speed: CPU model, usable cores, memory (GiB), GPU names and memory.
+def hardware_fingerprint(
+    cpu_model: str,
+    usable_cores: int,
+    memory_mib: float,
+    gpus: list[tuple[str, float]],
+    cpu_identity: str = "",
+    isa_flags: tuple[str, ...] = (),
+) -> str:
+    """A short stable hash of what decides speed: CPU model, identity (vendor, family/model/stepping, caches,
+    topology: a VM's masked model name says "AMD EPYC" for several generations), its speed-relevant ISA
+    flags, usable cores, memory (GiB), GPU names and memory.
 
     Free memory, driver versions and the host name are left out on purpose: they change between runs of
-    the same machine, and results from the same machine must match.
+    the same machine, and results from the same machine must match. Two hosts that still match (the same
+    VM type on different silicon) are told apart by each run's speed check, not by this hash.
     """
     gpu_part = ";".join(f"{name}:{round(mem / 1024)}" for name, mem in sorted(gpus))
-    text = f"{cpu_model}|{usable_cores}|{round(memory_mib / 1024)}|{gpu_part}"
+    flags = ",".join(sorted(isa_flags))
+    text = f"{cpu_model}|{cpu_identity}|{flags}|{usable_cores}|{round(memory_mib / 1024)}|{gpu_part}"
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -44,7 +55,10 @@ class MachineReport:
     @property
     def fingerprint(self) -> str:
         gpus = [(g.name or "unknown", g.memory_total_mib or 0.0) for g in self.nvml.gpus]
-        return hardware_fingerprint(self.cpu.model, self.cpu.usable_cores, self.cpu.memory_usable_mib, gpus)
+        cpu = self.cpu
+        return hardware_fingerprint(
+            cpu.model, cpu.usable_cores, cpu.memory_usable_mib, gpus, cpu.identity, tuple(cpu.isa_flags)
+        )
 
     @property
     def gpus(self) -> list[GpuInfo]:

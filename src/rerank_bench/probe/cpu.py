@@ -32,6 +32,7 @@ class CpuInfo:
     isa: str  # vector ISA: torch's own answer when torch is importable, else from the CPU flags
     isa_source: str  # "torch" or "cpuinfo"
     isa_flags: list[str]  # the reranking-relevant flags present (avx2, avx512_bf16, amx_tile, ...)
+    identity: str  # vendor, family/model/stepping, caches, topology: tells hosts apart under a masked model name
     ram_total_mib: float
     ram_available_mib: float
     cgroup_memory_limit_mib: float | None
@@ -61,6 +62,46 @@ def cpuinfo_fields(root: Path) -> tuple[str, list[str]]:
         if not flags and key in ("flags", "features"):
             flags = value.split()
     return model or platform.processor() or platform.machine(), flags
+
+
+def cpu_identity(root: Path) -> str:
+    """What tells CPUs apart when a VM masks the model name ("AMD EPYC"): vendor, family, model and stepping,
+    the cache sizes and the topology. Stable run to run (no frequencies, no microcode, nothing that moves)."""
+    info: dict[str, str] = {}
+    sockets: set[str] = set()
+    for line in (_read(root, "/proc/cpuinfo") or "").splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "physical id":
+            sockets.add(value)
+        elif (
+            key
+            in (
+                "vendor_id",
+                "cpu family",
+                "model",
+                "stepping",
+                "siblings",
+                "cpu cores",
+                "cpu implementer",
+                "cpu part",
+                "cpu variant",
+            )
+            and key not in info
+        ):
+            info[key] = value
+    caches = []
+    for index in range(8):
+        base = f"/sys/devices/system/cpu/cpu0/cache/index{index}"
+        level, kind, size = (_read(root, f"{base}/{name}") for name in ("level", "type", "size"))
+        if level and size:
+            caches.append(f"L{level.strip()}{(kind or '').strip()[:1]} {size.strip()}")
+    parts = [
+        " ".join(f"{k}={info[k]}" for k in sorted(info)),
+        ", ".join(caches),
+        f"sockets={len(sockets) or 1}",
+    ]
+    return "; ".join(p for p in parts if p)
 
 
 _RELEVANT_FLAGS = [
@@ -214,6 +255,7 @@ def probe_cpu(
         isa=isa_name,
         isa_source=isa_source,
         isa_flags=[f for f in _RELEVANT_FLAGS if f in set(flags)],
+        identity=cpu_identity(root),
         ram_total_mib=round(vm.total / MIB, 1),
         ram_available_mib=round(vm.available / MIB, 1),
         cgroup_memory_limit_mib=round(limit / MIB, 1) if limit is not None else None,

@@ -34,7 +34,7 @@ def _value(m: MetricResult, which: float | None) -> str:
 
 def render_table(comparison: Comparison, console: Console, title: str) -> None:
     for note in comparison.notes:
-        style = "bold red" if note.startswith(("DIFFERENT HARDWARE", "BUSY MACHINE")) else "yellow"
+        style = "bold red" if note.startswith(("DIFFERENT HARDWARE", "DIFFERENT SPEED", "BUSY MACHINE")) else "yellow"
         console.print(f"[{style}]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     table = Table(title=title)
     for name, right in (
