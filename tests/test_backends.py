@@ -32,7 +32,8 @@ def test_activation_matches_sentence_transformers_default():
 @pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_xlmr"])
 @pytest.mark.parametrize(("backend", "dtype"), [("onnx", "fp32"), ("openvino", "fp32")])
 @pytest.mark.slow
-def test_runtime_scores_equal_torch_scores(request, fixture, backend, dtype):
+def test_runtime_scores_equal_torch_scores(request, fixture, backend, dtype, tmp_path, monkeypatch):
+    monkeypatch.setenv("RERANK_BENCH_CACHE", str(tmp_path / "cache"))  # a first export, whatever ran before
     folder = request.getfixturevalue(fixture)
     model = resolve_model(str(folder), "auto", None, False, False, None)
     reference = get_backend("torch").load(model, "cpu", "fp32", 1, None)

@@ -112,3 +112,65 @@ def test_paired_ratio_cancels_drift_that_unpaired_statistics_cannot():
     assert paired.ratio == pytest.approx(1.10, abs=0.005)
     assert 1.09 < paired.low < paired.high < 1.11
     assert (paired.high - paired.low) < (unpaired.high - unpaired.low) / 3
+
+
+class FakeClockScorer:
+    """A scorer whose query takes as long as its request has tokens (1 ms per token) on a fake clock."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.queries = []
+
+    def clock(self):
+        return self.now
+
+    def score(self, request, batch_size):
+        self.queries.append(request)
+        self.now += len(request.documents[0].split()) / 1000.0
+        return [0.0] * len(request.documents)
+
+    def reset_padding_counters(self):
+        pass
+
+    def padding_counters(self):
+        return 0, 0
+
+
+def unequal_requests():
+    from rerank_bench.workload.requests import Request
+
+    lengths = [400, 40, 40, 40, 40, 40, 40, 40]  # one long request: a cut pass would skew the mean
+    return [Request(f"q{i}", (" ".join(["w"] * n),)) for i, n in enumerate(lengths)]
+
+
+def test_equal_speed_gives_equal_throughput_whatever_the_time_cap():
+    """Two configurations of equal speed but different time caps are timed on whole passes of the same set,
+    so they report the same throughput; cycling through requests and stopping at the cap would not."""
+    from rerank_bench.measure.timing import MeasureSettings, run_timed
+
+    rates = []
+    for cap in (0.45, 1.0):  # cycling and stopping at the cap would give 6.25 and 8.33 queries/s here
+        scorer = FakeClockScorer()
+        settings = MeasureSettings(max_seconds=cap, min_seconds=0.0, target_precision=1e-9, warmup_queries=0)
+        m = run_timed(scorer, unequal_requests(), 1, settings, clock=scorer.clock)
+        assert len(m.latencies_ms) % 8 == 0 and m.passes == len(m.latencies_ms) // 8
+        assert m.stop_reason == f"time_cap ({m.passes} pass{'es' if m.passes > 1 else ''} of 8)"
+        rates.append(len(m.latencies_ms) / m.measure_s)
+    assert rates[0] == pytest.approx(rates[1]) and rates[0] == pytest.approx(1000 / 85)  # mean 85 tokens
+
+
+def test_the_request_set_represents_the_mix_and_is_the_same_for_everyone():
+    from rerank_bench.measure.timing import MeasureSettings, request_set
+    from rerank_bench.workload.requests import Request
+
+    pool = [Request(f"q{i}", (" ".join(["w"] * n),)) for i, n in enumerate([5, 90, 10, 70, 30, 50, 20, 60])]
+
+    def tokens(r):
+        return len(r.documents[0].split())
+
+    chosen = request_set(pool, 4, tokens)
+    # sorted 5,10,20,30,50,60,70,90: the middles of four slices are 10, 30, 60, 90, in the pool's order
+    assert [tokens(r) for r in chosen] == [90, 10, 30, 60]
+    assert request_set(pool, 4, tokens) == chosen and request_set(pool, 20, tokens) == pool
+    sizes = [MeasureSettings().request_set_size(d) for d in (10, 20, 50, 100)]
+    assert sizes == [16, 8, 4, 3] and MeasureSettings(set_size=4).request_set_size(100) == 4

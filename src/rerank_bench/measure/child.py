@@ -29,15 +29,17 @@ from rerank_bench.measure.messages import (
     Warm,
 )
 from rerank_bench.measure.stats import distribution, summarize_latencies
-from rerank_bench.measure.timing import MeasureSettings, run_timed
+from rerank_bench.measure.timing import MeasureSettings, request_set, run_timed
 from rerank_bench.models.resolve import ResolvedModel
 from rerank_bench.workload.build import build_requests
 from rerank_bench.workload.requests import Request
 
 
 def measured_fields(scorer: Any, requests: list[Request], measurement: Any, depth: int) -> dict[str, Any]:
+    """The case's figures. `requests` is its request set: every timed query was one of them, in whole
+    passes, so the token statistics are the set's."""
     summary = summarize_latencies(measurement.latencies_ms)
-    used = requests[: min(len(requests), summary.n)]
+    used = requests
     pair_tokens = [n for request in used for n in scorer.pair_token_counts(request)]
     tokens = distribution(pair_tokens)
     queries = distribution([scorer.query_token_count(r.query) for r in used])
@@ -212,7 +214,8 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             continue
         try:
             scorer.set_order(order)
-            requests = build_requests(payload["workload"], words, depth, scorer.info.max_length, case["seed"])
+            pool = build_requests(payload["workload"], words, depth, scorer.info.max_length, case["seed"])
+            requests = request_set(pool, settings.request_set_size(depth), lambda r: sum(scorer.pair_token_counts(r)))
             tracker = scorer.memory_tracker()
             tracker.begin()
             cpu_before = background.sample()
@@ -241,7 +244,7 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             best_rate[order, depth] = max(top, rate)
             agreement = None
             if payload.get("agreement"):
-                agreement = [scorer.score(r, batch) for r in requests[:AGREEMENT_REQUESTS]]
+                agreement = [scorer.score(r, batch) for r in pool[:AGREEMENT_REQUESTS]]
             conn.send(Done(index, fields, measurement.latencies_ms, agreement))
         except Exception as exc:  # noqa: BLE001 - a failed case is a row; the sweep goes on
             if scorer.is_out_of_memory(exc):

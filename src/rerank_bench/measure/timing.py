@@ -1,12 +1,18 @@
-"""The timed loop for one case: warm up, then time queries until the median is known well enough.
+"""The timed loop for one case: warm up, then time whole passes over the depth's request set until the median
+is known well enough.
 
-Modelled on optimum-benchmark's latency tracker: timing runs until both a minimum count and a minimum time
-are reached; from then on it stops as soon as the p50's 95% confidence interval is within the target
-precision, and never runs past the per-case time cap. Every per-query latency is kept.
+Every configuration at a depth is timed on the same request set (`request_set`: picked to represent the
+length mix), in whole passes: a fast configuration runs more passes than a slow one, never a different
+subset of requests, so throughput (pairs of complete passes over their time) compares the same work.
+Modelled on optimum-benchmark's latency tracker otherwise: after at least a minimum count and a minimum time,
+timing stops at the end of the first pass where the p50's 95% confidence interval is within the target
+precision; the time cap is checked at the end of each pass (a pass that has started is finished; at least
+one pass is always run). Every per-query latency is kept.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +35,14 @@ class MeasureSettings:
     # Parent-side watchdog for a worker that stops answering: the first query may take this long ...
     first_query_timeout_s: float = 600.0
     # ... and then the case may take 30 s + 3 * (max_seconds + warm-up queries) before it is killed.
+    pass_pairs: int = 160  # a pass over the request set holds about this many pairs (set size = this / depth)
+    set_size: int | None = None  # a fixed request-set size instead (tune: the same N for every configuration)
+
+    def request_set_size(self, depth: int) -> int:
+        """Requests per pass at this depth: about `pass_pairs` pairs, at least 3 (a median), at most 16."""
+        if self.set_size is not None:
+            return self.set_size
+        return max(MIN_SET_SIZE, min(MAX_SET_SIZE, math.ceil(self.pass_pairs / depth)))
 
     @classmethod
     def from_options(cls, max_seconds: float, precision: float, case_timeout_s: float) -> MeasureSettings:
@@ -43,14 +57,29 @@ class MeasureSettings:
         )
 
 
+MIN_SET_SIZE, MAX_SET_SIZE = 3, 16
+
+
+def request_set(requests: list[Request], size: int, tokens: Callable[[Request], int]) -> list[Request]:
+    """`size` requests that represent the pool's length mix: sorted by total tokens, the one at the middle of
+    each of `size` equal slices (a stratified pick), returned in the pool's order. The same for every
+    configuration at a depth, since it depends only on the requests."""
+    if size >= len(requests):
+        return list(requests)
+    ranked = sorted(range(len(requests)), key=lambda i: (tokens(requests[i]), i))
+    chosen = sorted(ranked[min(len(ranked) - 1, int((k + 0.5) * len(ranked) / size))] for k in range(size))
+    return [requests[i] for i in chosen]
+
+
 @dataclass
 class Measurement:
     latencies_ms: list[float]
     measure_s: float  # time spent inside timed queries: their latencies summed
     warmup_queries: int
-    stop_reason: str  # "precision", "time_cap" or "max_queries"
+    stop_reason: str  # "precision", "time_cap" or "max_queries", with the number of whole passes
     tokens_computed: int
     real_tokens: int
+    passes: int = 0
 
 
 def warmup_requests(requests: list[Request], count: int) -> list[Request]:
@@ -84,24 +113,21 @@ def run_timed(
 
     latencies_ms: list[float] = []
     started = clock()
-    reason = "time_cap"
-    i = 0
+    passes = 0
     while True:
-        request = requests[i % len(requests)]
-        t0 = clock()
-        scorer.score(request, batch_size)
-        t1 = clock()
-        latencies_ms.append((t1 - t0) * 1000.0)
-        i += 1
-        n = len(latencies_ms)
-        if t1 - started >= settings.max_seconds:
+        for request in requests:  # one whole pass over the set
+            t0 = clock()
+            scorer.score(request, batch_size)
+            latencies_ms.append((clock() - t0) * 1000.0)
+        passes += 1
+        n, elapsed = len(latencies_ms), clock() - started
+        if elapsed >= settings.max_seconds:
             reason = "time_cap"
             break
-        if n >= settings.max_queries:
+        if n + len(requests) > settings.max_queries:
             reason = "max_queries"
             break
-        # Checking costs a sort; past 50 samples, every 10th query is often enough.
-        if n >= settings.min_queries and t1 - started >= settings.min_seconds and (n < 50 or n % 10 == 0):
+        if n >= settings.min_queries and elapsed >= settings.min_seconds:
             halfwidth = p50_relative_halfwidth(latencies_ms)
             if halfwidth is not None and halfwidth <= settings.target_precision:
                 reason = "precision"
@@ -111,7 +137,8 @@ def run_timed(
         latencies_ms=latencies_ms,
         measure_s=sum(latencies_ms) / 1000.0,
         warmup_queries=warmed,
-        stop_reason=reason,
+        stop_reason=f"{reason} ({passes} pass{'es' if passes != 1 else ''} of {len(requests)})",
         tokens_computed=computed,
         real_tokens=real,
+        passes=passes,
     )

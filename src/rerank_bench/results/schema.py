@@ -70,10 +70,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("seed", "seed of the synthetic workload"),
     ("status", "ok, oom, crashed, error, timeout or skipped"),
     ("status_reason", "why the status is not ok (the error message, or what was skipped and why)"),
-    ("n_queries", "timed queries (one query = one request of `depth` pairs, end to end)"),
+    (
+        "n_queries",
+        "timed queries (a query: one request of `depth` pairs, end to end), whole passes over the depth's request set",
+    ),
     ("warmup_queries", "untimed queries before timing"),
     ("measure_s", "wall time of the timed queries"),
-    ("stop_reason", "why timing stopped: precision (p50 known to the target), time_cap, or max_queries"),
+    (
+        "stop_reason",
+        "why timing stopped, after how many whole passes of how many requests: precision, time_cap or max_queries",
+    ),
     ("pairs_per_s", "query-document pairs scored per second: n_queries * depth / measure_s"),
     ("queries_per_s", "queries per second"),
     ("mean_ms", "mean per-query latency (tokenize + forward + device sync)"),

@@ -319,7 +319,9 @@ def candidate(row: dict[str, Any]) -> dict[str, Any]:
 
 def _fixed_count(queries: int, request: TuneRequest) -> MeasureSettings:
     """Every configuration times the same first `queries` requests (see TuneRequest.search_queries)."""
-    return MeasureSettings(min_queries=queries, max_queries=queries, min_seconds=0.0, max_seconds=request.max_seconds)
+    return MeasureSettings(
+        min_queries=queries, max_queries=queries, min_seconds=0.0, max_seconds=request.max_seconds, set_size=queries
+    )
 
 
 def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents | None = None) -> TuneResult:
