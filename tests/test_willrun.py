@@ -295,3 +295,16 @@ def test_too_slow_for_even_one_candidate_does_not_suggest_one():
     (row,) = json.loads(result.stdout)
     assert row["verdict"] == "TOO SLOW" and "even one candidate would be over the budget" in row["change"]
     assert "about 0 candidates" not in row["change"] and "about 1 candidates" not in row["change"]
+
+
+def test_an_empty_results_folder_means_nothing_measured_yet(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from rerank_bench.fit.assess import WillRunRequest, gather_local_facts
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    gpu_machine = SimpleNamespace(gpus=[object()], fingerprint="fp")  # a GPU: no CPU peaks to measure
+    assert gather_local_facts(WillRunRequest(), gpu_machine).rows == []
+    with pytest.raises(Exception, match="does not exist"):  # an explicit --results must exist
+        gather_local_facts(WillRunRequest(results=(tmp_path / "nowhere",)), gpu_machine)

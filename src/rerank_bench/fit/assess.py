@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.errors import UsageError
+from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.fit.calibration import calibration_points, local_peaks, local_rows, measured_row
 from rerank_bench.fit.latency_model import Rates, calibrate, default_rates, predict, request_lengths
 from rerank_bench.fit.memory_model import (
@@ -311,11 +311,16 @@ class LocalFacts:
 
 
 def gather_local_facts(request: WillRunRequest, machine: Any) -> LocalFacts:
-    results = request.results
-    if not results and Path("results").is_dir():
-        results = (Path("results"),)
+    """This machine's peaks and rows: from --results (which must exist), else from ./results when it holds
+    any result files (an empty or missing folder only means nothing was measured here yet)."""
     peaks = {} if machine.gpus else local_peaks(machine)
-    return LocalFacts(peaks=peaks, rows=local_rows(results, machine.fingerprint))
+    if request.results:
+        return LocalFacts(peaks=peaks, rows=local_rows(request.results, machine.fingerprint))
+    try:
+        rows = local_rows((Path("results"),), machine.fingerprint) if Path("results").is_dir() else []
+    except ResultFileError:
+        rows = []
+    return LocalFacts(peaks=peaks, rows=rows)
 
 
 def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFacts | None = None) -> list[Row]:
