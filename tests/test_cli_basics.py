@@ -63,3 +63,10 @@ def test_python_dash_m_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "rerank_bench", "--version"], capture_output=True, text=True)
     assert out.returncode == 0
     assert out.stdout.startswith("rerank-bench ")
+
+
+def test_sweep_help_states_the_default_batch_pruning_ratio_the_planner_uses():
+    from rerank_bench.measure.planner import DEFAULT_PRUNE_RATIO
+
+    result = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
+    assert f"below {DEFAULT_PRUNE_RATIO:.0%} of the best" in " ".join(result.output.split())

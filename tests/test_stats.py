@@ -148,15 +148,39 @@ def test_equal_speed_gives_equal_throughput_whatever_the_time_cap():
     so they report the same throughput; cycling through requests and stopping at the cap would not."""
     from rerank_bench.measure.timing import MeasureSettings, run_timed
 
-    rates = []
-    for cap in (0.45, 1.0):  # cycling and stopping at the cap would give 6.25 and 8.33 queries/s here
+    rates, passes = [], []
+    for cap in (0.45, 2.1):  # cycling and stopping at the cap would give 6.25 and 7.4 queries/s here
         scorer = FakeClockScorer()
-        settings = MeasureSettings(max_seconds=cap, min_seconds=0.0, target_precision=1e-9, warmup_queries=0)
+        settings = MeasureSettings(max_seconds=cap, min_queries=10**6, target_precision=1e-9, warmup_queries=0)
         m = run_timed(scorer, unequal_requests(), 1, settings, clock=scorer.clock)
         assert len(m.latencies_ms) % 8 == 0 and m.passes == len(m.latencies_ms) // 8
         assert m.stop_reason == f"time_cap ({m.passes} pass{'es' if m.passes > 1 else ''} of 8)"
         rates.append(len(m.latencies_ms) / m.measure_s)
+        passes.append(m.passes)
+    # a pass takes 0.68 s: the 2.1 s budget holds three (a fourth would end at 2.72 s), 0.45 s only the first
+    assert passes == [1, 3]
     assert rates[0] == pytest.approx(rates[1]) and rates[0] == pytest.approx(1000 / 85)  # mean 85 tokens
+
+
+def test_a_pass_is_started_only_if_it_should_end_within_the_budget():
+    from rerank_bench.measure.timing import MeasureSettings, run_timed
+
+    for cap, expected in ((1.0, 1), (1.35, 1), (1.37, 2), (2.05, 3)):
+        scorer = FakeClockScorer()
+        settings = MeasureSettings(max_seconds=cap, min_queries=10**6, target_precision=1e-9, warmup_queries=0)
+        m = run_timed(scorer, unequal_requests(), 1, settings, clock=scorer.clock)
+        assert m.passes == expected, cap
+        assert m.measure_s <= cap + 1e-9  # the budget is never overrun once a pass's length is known
+
+
+def test_warm_up_is_the_longest_request_then_a_whole_timed_pass():
+    from rerank_bench.measure.timing import MeasureSettings, run_timed
+
+    scorer = FakeClockScorer()
+    settings = MeasureSettings(max_seconds=0.1, warmup_queries=1, warmup_max_seconds=100.0)
+    m = run_timed(scorer, unequal_requests(), 1, settings, clock=scorer.clock)
+    assert m.warmup_queries == 1 and len(scorer.queries[0].documents[0].split()) == 400
+    assert len(scorer.queries) == 1 + 8 and m.passes == 1  # the warm-up, then one whole timed pass
 
 
 def test_the_request_set_represents_the_mix_and_is_the_same_for_everyone():
@@ -173,4 +197,4 @@ def test_the_request_set_represents_the_mix_and_is_the_same_for_everyone():
     assert [tokens(r) for r in chosen] == [90, 10, 30, 60]
     assert request_set(pool, 4, tokens) == chosen and request_set(pool, 20, tokens) == pool
     sizes = [MeasureSettings().request_set_size(d) for d in (10, 20, 50, 100)]
-    assert sizes == [16, 8, 4, 3] and MeasureSettings(set_size=4).request_set_size(100) == 4
+    assert sizes == [10, 5, 3, 3] and MeasureSettings(set_size=4).request_set_size(100) == 4

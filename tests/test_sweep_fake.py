@@ -291,6 +291,27 @@ def test_batch_sizes_beyond_the_depth_run_once_as_the_depth_and_say_so(tmp_path)
     assert "depth 10: batch size 16, 100000 is more than its 10 candidates" in said
 
 
+def test_default_batch_sizes_stop_once_one_is_much_slower_and_named_ones_all_run(tmp_path):
+    """Per pair, batch b costs 0.2 + 0.1 b ms: batch 8 1.0, 16 1.8 (56% of batch 8's rate, below 65%), so
+    32 and 64 are skipped with the reason; the same sizes named with --batch-size are all measured."""
+    from rerank_bench.measure.planner import DEFAULT_PRUNE_RATIO
+
+    spec = "fake:ms_per_pair=0.2;ms_per_batch=0;ms_per_pair_squared=0.1"
+    result, out = sweep(tmp_path, "-m", spec, "--depth", "64")
+    assert result.exit_code == 0, result.output
+    rows = {r["batch_size"]: r for r in read_rows(out)}
+    assert [rows[b]["status"] for b in (8, 16, 32, 64)] == ["ok", "ok", "skipped", "skipped"]
+    ratio = rows[16]["pairs_per_s"] / rows[8]["pairs_per_s"]
+    assert 0.4 < ratio < DEFAULT_PRUNE_RATIO
+    assert rows[32]["status_reason"].startswith(f"pruned: batch 16 ran at {ratio:.0%} of batch 8's pairs/s")
+    said = " ".join(result.output.split())
+    assert "--batch-size 8,16,32,64 measures every one" in said
+
+    result, out = sweep(tmp_path, "-m", spec, "--depth", "64", "--batch-size", "8,16,32,64", name="all.csv")
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in read_rows(out)] == ["ok"] * 4
+
+
 def test_progress_says_what_happens_before_the_first_case(tmp_path):
     """No silent 'starting': loading (and, for real backends, the peak probe) is named before case one."""
     from rerank_bench.measure.planner import SweepRequest, plan_sweep

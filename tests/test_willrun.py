@@ -308,3 +308,91 @@ def test_an_empty_results_folder_means_nothing_measured_yet(tmp_path, monkeypatc
     assert gather_local_facts(WillRunRequest(), gpu_machine).rows == []
     with pytest.raises(Exception, match="does not exist"):  # an explicit --results must exist
         gather_local_facts(WillRunRequest(results=(tmp_path / "nowhere",)), gpu_machine)
+
+
+def _fake_timer(efficiency, overhead_ms, peak_tflops, calls):
+    """Milliseconds a device of this efficiency and fixed cost would take for each (pairs, tokens)."""
+    from rerank_bench.models.flops import pair_flops
+
+    def timer(info, dtype, threads, shapes):
+        calls.append((dtype, threads, shapes))
+        out = []
+        for pairs, doc_tokens in shapes:
+            lengths = [doc_tokens + 10 + k for k in range(pairs)]  # a query of ~10 tokens, documents alike
+            gflop = sum(pair_flops(info.shape, max(lengths)) for _ in lengths) / 1e9  # one batch, padded
+            out.append((lengths, gflop / (peak_tflops * 1e3 * efficiency) * 1000 + overhead_ms))
+        return out
+
+    return timer
+
+
+def test_self_calibration_recovers_the_rates_of_two_forward_passes():
+    from rerank_bench.fit.model_info import load_model_info
+    from rerank_bench.fit.self_calibration import self_calibrate, shapes
+
+    info = load_model_info("minilm-l6", None)
+    calls = []
+    fit = self_calibrate(info, "fp32", 2, 0.2, timer=_fake_timer(0.7, 3.0, 0.2, calls))
+    assert fit.efficiency == pytest.approx(0.7) and fit.overhead_ms == pytest.approx(3.0)
+    assert calls == [("fp32", 2, shapes(info))] and fit.note.startswith("self-calibrated: two queries of minilm-l6")
+    small, large = shapes(info)
+    assert small[0] * small[1] < large[0] * large[1]  # one shape bound by fixed costs, one by compute
+    # a big model gets fewer pairs in its compute-bound shape, so the probe stays short
+    assert shapes(load_model_info("bge-reranker-large", None))[1][0] < large[0]
+    assert self_calibrate(info, "int8", 2, 0.2, timer=_fake_timer(0.7, 3.0, 0.2, [])) is None  # torch has no int8
+
+    def broken(*args):
+        raise OSError("twin cannot be built")
+
+    assert self_calibrate(info, "fp32", 2, 0.2, timer=broken) is None  # then the class defaults, which say so
+
+
+def test_local_cpu_without_rows_self_calibrates_and_says_so():
+    from types import SimpleNamespace
+
+    from rerank_bench.fit.assess import LocalFacts, WillRunRequest, run_will_it_run
+    from rerank_bench.fit.self_calibration import SELF_CALIBRATED_RANGE, self_calibrate
+    from rerank_bench.probe import probe_machine
+
+    machine = probe_machine()
+    calls = []
+
+    def probe(info, dtype, peak_tflops):
+        return self_calibrate(info, dtype, 2, peak_tflops, timer=_fake_timer(0.5, 2.0, peak_tflops, calls))
+
+    request = WillRunRequest(model="minilm-l6", hardware="local", depth=50)
+    (row,) = run_will_it_run(request, machine, LocalFacts(peaks={"fp32": 200.0}, rows=[], self_calibrate=probe))
+    assert row.source == "self-calibrated estimate" and "self-calibrated" in row.latency_note
+    low, high = SELF_CALIBRATED_RANGE
+    assert row.p50_ms_low == pytest.approx(row.p50_ms * low) and row.p50_ms_high == pytest.approx(row.p50_ms * high)
+    assert len(calls) == 1
+    (slower,) = run_will_it_run(
+        request,
+        machine,
+        LocalFacts(
+            peaks={"fp32": 200.0},
+            rows=[],
+            self_calibrate=lambda i, d, p: self_calibrate(i, d, 2, p, timer=_fake_timer(0.25, 2.0, p, [])),
+        ),
+    )
+    assert slower.p50_ms > 1.8 * row.p50_ms  # half the efficiency: about twice the time (fixed costs aside)
+    # no probe result: the class defaults, with their range, as before
+    (fallback,) = run_will_it_run(
+        request, machine, LocalFacts(peaks={"fp32": 200.0}, rows=[], self_calibrate=lambda i, d, p: None)
+    )
+    assert fallback.source == "estimated" and "cpu defaults" in fallback.latency_note
+    # a profile of hardware not owned never runs the probe here
+    run_will_it_run(WillRunRequest(model="minilm-l6", hardware="t4"), SimpleNamespace(gpus=[]), None)
+    assert len(calls) == 1
+
+
+@pytest.mark.slow
+def test_the_real_self_calibration_times_a_tiny_twin_on_this_cpu():
+    from rerank_bench.fit.model_info import load_model_info
+    from rerank_bench.fit.self_calibration import model_spec, time_queries
+
+    info = load_model_info("tinybert-l2", 64)
+    (small, small_ms), (large, large_ms) = time_queries(info, "fp32", 1, [(2, 8), (4, 40)])
+    assert len(small) == 2 and len(large) == 4 and max(small) < max(large) <= 64
+    assert 0 < small_ms < large_ms
+    assert model_spec(info) == "tinybert-l2"

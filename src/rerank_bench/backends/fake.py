@@ -1,8 +1,10 @@
 """A simulated backend: scripted latencies and failures, no model, no torch.
 
-Model spec: `fake:` followed by comma-separated options, e.g.
-`fake:ms_per_pair=0.05,oom_at_batch=32`. Options:
+Model spec: `fake:` followed by options separated by ';' (or ',' where no model list is split on commas, as
+--model's is), e.g. `fake:ms_per_pair=0.05;oom_at_batch=32`. Options:
   ms_per_pair, ms_per_batch   simulated cost (sleep) per pair and per batch
+  ms_per_pair_squared         a further cost per batch of this times its size squared (as padding makes
+                              large batches slower per pair on CPUs)
   oom_at_batch=B              batches of B pairs or more raise an out-of-memory error
   cpu_oom_at_batch=B          batch size B fails as torch's CPU allocator does when memory runs out
   error_at_batch=B            batch size B raises RuntimeError
@@ -36,7 +38,7 @@ class OutOfMemoryError(RuntimeError):
 def parse_fake_spec(spec: str) -> dict[str, float]:
     options: dict[str, float] = {}
     body = spec.removeprefix("fake:")
-    for part in filter(None, (p.strip() for p in body.split(","))):
+    for part in filter(None, (p.strip() for p in body.replace(";", ",").split(","))):
         key, _, value = part.partition("=")
         try:
             options[key.strip()] = float(value)
@@ -90,8 +92,11 @@ class FakeScorer(Scorer):
         lengths = sorted(self.pair_token_counts(request), reverse=True)
         batches = [lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size)]
         self.count_batch(sum(max(b) * len(b) for b in batches), sum(lengths))
-        cost_ms = self.options.get("ms_per_pair", 0.05) * len(lengths) + self.options.get("ms_per_batch", 0.2) * len(
-            batches
+        options = self.options
+        cost_ms = (
+            options.get("ms_per_pair", 0.05) * len(lengths)
+            + options.get("ms_per_batch", 0.2) * len(batches)
+            + options.get("ms_per_pair_squared", 0.0) * sum(len(b) ** 2 for b in batches)
         )
         time.sleep(cost_ms / 1000.0)
         return [int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) / 2**32 for d in request.documents]

@@ -36,8 +36,13 @@ def sweep(
         ),
     ] = None,
     batch_size: Annotated[
-        str, typer.Option("--batch-size", help="Comma list of batch sizes (pairs per forward pass).")
-    ] = "8,16,32,64",
+        str | None,
+        typer.Option(
+            "--batch-size",
+            help="Comma list of batch sizes (pairs per forward pass), each measured. Default: 8,16,32,64, where a"
+            " depth's larger ones are skipped once one runs below 65% of the best pairs/s so far.",
+        ),
+    ] = None,
     depth: Annotated[
         str, typer.Option("--depth", help="Comma list of candidate depths (documents per query).")
     ] = "10,20,50,100",
@@ -136,7 +141,7 @@ def sweep(
         raise UsageError(f"--model {' '.join(map(repr, model))} names no model", "for example -m minilm-l6")
     request = SweepRequest(
         models=models or ("minilm-l6",),
-        batch_sizes=parse_int_list(batch_size, "--batch-size"),
+        batch_sizes=parse_int_list(batch_size, "--batch-size") if batch_size is not None else None,
         depths=parse_int_list(depth, "--depth"),
         backends=parse_str_list(backend, "--backend", tuple(SPECS)),
         dtypes=parse_str_list(dtype, "--dtype", DTYPES),

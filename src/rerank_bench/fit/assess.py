@@ -25,6 +25,7 @@ from rerank_bench.fit.memory_model import (
 )
 from rerank_bench.fit.model_info import ModelInfo, load_model_info
 from rerank_bench.fit.profiles import HardwareProfile
+from rerank_bench.fit.self_calibration import SELF_CALIBRATED_RANGE, SelfCalibrate, forward_probe
 from rerank_bench.results.schema import ResultRow
 
 VERDICTS = ("RUNS", "TIGHT", "TOO SLOW", "WON'T FIT")
@@ -154,7 +155,13 @@ def _verdict(
     row.change = ""
 
 
-def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, rows: list[ResultRow]) -> Row:
+def assess(
+    info: ModelInfo,
+    profile: HardwareProfile,
+    request: WillRunRequest,
+    rows: list[ResultRow],
+    self_calibrate: SelfCalibrate | None = None,
+) -> Row:
     dtype = choose_dtype(request.dtype, profile)
     memory_gib = request.vram_gib if request.vram_gib is not None else profile.memory_gib
     free = profile.free_memory_gib if request.vram_gib is None else None
@@ -184,6 +191,24 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
                 source="calibrated",
             )
             latency_note = f"calibrated: {fit.note}, from {which}; efficiency {fit.efficiency:.0%} of peak"
+    widths = None  # (low, high) multipliers of a calibrated estimate
+    if calibrated is not None:
+        widths = (1 - max(0.10, 2 * calibrated.spread), 1 + max(0.10, 2 * calibrated.spread))
+    elif profile.key == "local" and profile.kind == "cpu" and self_calibrate is not None:
+        fit = self_calibrate(info, dtype, peak_rate)
+        if fit is not None:
+            calibrated, widths = fit, SELF_CALIBRATED_RANGE
+            central = Rates(
+                peak_tflops=peak_rate,
+                bandwidth_gbs=profile.memory_bandwidth_gbs,
+                efficiency=fit.efficiency,
+                overhead_ms=fit.overhead_ms,
+                source="self-calibrated",
+            )
+            latency_note = (
+                f"{fit.note}; no sweep rows of this machine to calibrate on "
+                f"(a sweep of {info.name} narrows the range); efficiency {fit.efficiency:.0%} of peak"
+            )
 
     requests = request_lengths(request.depth, request.doc_tokens, length, info.specials)
     candidates = [b for b in BATCH_CANDIDATES if b <= max(biggest, 1)]
@@ -194,14 +219,14 @@ def assess(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, r
             raise UsageError(f"--batch-size {request.batch_size!r} is not auto or a number") from None
     predictions = {b: predict(info.arch, info.shape, requests, b, dtype, central) for b in candidates}
     batch = min(candidates, key=lambda b: (predictions[b].p50_ms, b))
-    if calibrated is not None:
+    if widths is not None:
         prediction = predictions[batch]
-        width = max(0.10, 2 * calibrated.spread)
-        prediction.p50_low_ms, prediction.p50_high_ms = prediction.p50_ms * (1 - width), prediction.p50_ms * (1 + width)
-        prediction.p95_low_ms, prediction.p95_high_ms = prediction.p95_ms * (1 - width), prediction.p95_ms * (1 + width)
+        low, high = widths
+        prediction.p50_low_ms, prediction.p50_high_ms = prediction.p50_ms * low, prediction.p50_ms * high
+        prediction.p95_low_ms, prediction.p95_high_ms = prediction.p95_ms * low, prediction.p95_ms * high
     else:
         prediction = predict(info.arch, info.shape, requests, batch, dtype, central, fast, slow)
-    source = "calibrated estimate" if calibrated is not None else "estimated"
+    source = f"{central.source} estimate" if calibrated is not None else "estimated"
 
     fixed = int(request.batch_size) if request.batch_size != "auto" else None
     measured = (
@@ -308,19 +333,21 @@ class LocalFacts:
 
     peaks: dict[str, float]
     rows: list[ResultRow]
+    self_calibrate: SelfCalibrate | None = None  # where no row calibrates: forward passes of the model here
 
 
 def gather_local_facts(request: WillRunRequest, machine: Any) -> LocalFacts:
     """This machine's peaks and rows: from --results (which must exist), else from ./results when it holds
     any result files (an empty or missing folder only means nothing was measured here yet)."""
     peaks = {} if machine.gpus else local_peaks(machine)
+    probe = None if machine.gpus else forward_probe(machine.cpu.usable_cores)
     if request.results:
-        return LocalFacts(peaks=peaks, rows=local_rows(request.results, machine.fingerprint))
+        return LocalFacts(peaks=peaks, rows=local_rows(request.results, machine.fingerprint), self_calibrate=probe)
     try:
         rows = local_rows((Path("results"),), machine.fingerprint) if Path("results").is_dir() else []
     except ResultFileError:
         rows = []
-    return LocalFacts(peaks=peaks, rows=rows)
+    return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe)
 
 
 def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFacts | None = None) -> list[Row]:
@@ -352,15 +379,16 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFa
     specs = [request.model] if request.model else aliases()
     infos = [(spec, load_model_info(spec, request.max_length, request.trust_remote_code)) for spec in specs]
     rows = local.rows if local is not None else []
+    probe = local.self_calibrate if local is not None else None
     out: list[Row] = []
     for spec, info in infos:
         for profile in targets:
-            row = assess(info, profile, request, rows)
+            row = assess(info, profile, request, rows, probe)
             if request.measure and row.verdict != "WON'T FIT":
                 measured_file = _measure(info, spec, row, request, machine)
                 extra = local_rows((measured_file,), machine.fingerprint)
                 if extra:
-                    row = assess(info, profile, request, extra + rows)
+                    row = assess(info, profile, request, extra + rows, probe)
                     row.notes.append(f"measured now: {measured_file}")
                 else:
                     row.notes.append("--measure: the short sweep measured nothing (see its result file)")

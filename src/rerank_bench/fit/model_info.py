@@ -4,8 +4,9 @@ will-it-run's memory and latency models need. Never the weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rerank_bench.errors import ModelError, UsageError
 from rerank_bench.fit.memory_model import ArchShape, arch_shape
@@ -22,6 +23,7 @@ class ModelInfo:
     shape: EncoderShape
     max_length: int
     specials: int
+    config: Any = field(default=None, repr=False)  # the transformers config: what a self-calibration builds
 
 
 def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool = False) -> ModelInfo:
@@ -68,4 +70,5 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
         shape=EncoderShape.from_config(config),
         max_length=length,
         specials=specials,
+        config=config,
     )

@@ -196,11 +196,12 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
     peak = _peak(group, group["backend"], group["dtype"])
 
     oom_at: dict[tuple[str, int], int] = {}  # (order, depth) -> smallest batch size that ran out of memory
-    # tune's pruning: once a batch size is this much slower than the best smaller one, larger ones are not run
-    # (throughput against batch size rises then falls on every backend measured here).
+    # Pruning (tune, and the sweep's default batch sizes): once a batch size is this much slower than the best
+    # smaller one, larger ones are not run (throughput against batch size rises then falls on every backend
+    # measured here). Both maps are keyed by (order, depth); pruned holds why.
     prune_ratio = payload.get("prune_ratio")
-    best_rate: dict[tuple[str, int], float] = {}
-    pruned: set[tuple[str, int]] = set()
+    best_rate: dict[tuple[str, int], tuple[float, int]] = {}
+    pruned: dict[tuple[str, int], str] = {}
     for case in payload["cases"]:
         index, depth, batch, order = case["index"], case["depth"], case["batch_size"], case.get("order", "given")
         conn.send(Started(index))
@@ -209,8 +210,7 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             conn.send(Done(index, {"status": "skipped", "status_reason": reason}))
             continue
         if (order, depth) in pruned:
-            reason = f"pruned: a smaller batch size was already {1 - prune_ratio:.0%} slower than the best"
-            conn.send(Done(index, {"status": "skipped", "status_reason": reason}))
+            conn.send(Done(index, {"status": "skipped", "status_reason": pruned[order, depth]}))
             continue
         try:
             scorer.set_order(order)
@@ -238,10 +238,15 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
                 if (work.get("fraction_of_peak") or 0.0) > 1.0:
                     work["fraction_of_peak"] = None
             fields.update(work)
-            rate, top = fields.get("pairs_per_s") or 0.0, best_rate.get((order, depth), 0.0)
+            rate = fields.get("pairs_per_s") or 0.0
+            top, top_batch = best_rate.get((order, depth), (0.0, batch))
             if prune_ratio and top and rate < prune_ratio * top:
-                pruned.add((order, depth))
-            best_rate[order, depth] = max(top, rate)
+                pruned[order, depth] = (
+                    f"pruned: batch {batch} ran at {rate / top:.0%} of batch {top_batch}'s pairs/s at depth {depth} "
+                    f"(below {prune_ratio:.0%}), so larger batch sizes were not measured"
+                )
+            if rate > top:
+                best_rate[order, depth] = (rate, batch)
             agreement = None
             if payload.get("agreement"):
                 agreement = [scorer.score(r, batch) for r in pool[:AGREEMENT_REQUESTS]]

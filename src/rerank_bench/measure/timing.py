@@ -6,8 +6,9 @@ length mix), in whole passes: a fast configuration runs more passes than a slow 
 subset of requests, so throughput (pairs of complete passes over their time) compares the same work.
 Modelled on optimum-benchmark's latency tracker otherwise: after at least a minimum count and a minimum time,
 timing stops at the end of the first pass where the p50's 95% confidence interval is within the target
-precision; the time cap is checked at the end of each pass (a pass that has started is finished; at least
-one pass is always run). Every per-query latency is kept.
+precision. The time cap is a budget checked at the end of each pass: a further pass starts only when it is
+expected (from the passes so far) to end within the cap, so a case never runs a pass it cannot finish in time,
+and at least one pass is always run. Every per-query latency is kept.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rerank_bench.workload.requests import Request
 class MeasureSettings:
     min_queries: int = 5
     min_seconds: float = 2.0
-    max_seconds: float = 15.0  # per-case cap on timed queries (a query already started is finished)
+    max_seconds: float = 15.0  # per-case budget for timed passes (a pass is started only if it should end within it)
     target_precision: float = 0.03  # relative half-width of the p50's 95% confidence interval
     max_queries: int = 2000
     warmup_queries: int = 2  # at most; the first is the longest request
@@ -35,7 +36,9 @@ class MeasureSettings:
     # Parent-side watchdog for a worker that stops answering: the first query may take this long ...
     first_query_timeout_s: float = 600.0
     # ... and then the case may take 30 s + 3 * (max_seconds + warm-up queries) before it is killed.
-    pass_pairs: int = 160  # a pass over the request set holds about this many pairs (set size = this / depth)
+    # A pass over the request set holds about this many pairs (set size = this / depth, at least 3 for a median):
+    # small enough that a slow configuration finishes a pass within the cap on a 2-core CPU.
+    pass_pairs: int = 100
     set_size: int | None = None  # a fixed request-set size instead (tune: the same N for every configuration)
 
     def request_set_size(self, depth: int) -> int:
@@ -84,7 +87,8 @@ class Measurement:
 
 def warmup_requests(requests: list[Request], count: int) -> list[Request]:
     """The longest request first (largest padded shapes, so allocators reach their peak before timing),
-    then the first timed requests."""
+    then the first timed requests. (A shortest-first warm-up on CPUs was tried: the first timed pass of a
+    fresh worker then ran 20-25% slower than its second, so the longest request stays first everywhere.)"""
     longest = max(requests, key=lambda r: sum(len(d) for d in r.documents) + len(r.query))
     return ([longest] + requests)[:count]
 
@@ -121,7 +125,7 @@ def run_timed(
             latencies_ms.append((clock() - t0) * 1000.0)
         passes += 1
         n, elapsed = len(latencies_ms), clock() - started
-        if elapsed >= settings.max_seconds:
+        if elapsed + elapsed / passes > settings.max_seconds:  # the next pass would end past the budget
             reason = "time_cap"
             break
         if n + len(requests) > settings.max_queries:
