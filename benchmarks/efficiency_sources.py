@@ -1,7 +1,7 @@
 """Where will-it-run's CPU defaults come from: the latency model fitted to every measurement given.
 
 For each (host, backend, dtype, order) with at least two ok rows of one model, fit
-    p50_ms = padded GFLOP / (peak x efficiency) + overhead per batch
+    mean ms per query = padded GFLOP / (peak x efficiency) + overhead per batch
 (`latency_model.calibrate`, the fit will-it-run calibrates with) against the row's own measured matmul peak,
 and print the efficiency and the overhead per batch per layer. The class defaults in latency_model.DEFAULTS
 (`cpu`) are set to span what this prints for the project's result files, with a margin.
@@ -62,7 +62,11 @@ def main(paths: list[str]) -> int:
             continue
         peak_tflops = sorted(peaks)[len(peaks) // 2] / 1000.0
         points = [
-            (r["gflop_per_query"] / r["padding_efficiency"], math.ceil(r["depth"] / r["batch_size"]), r["p50_ms"])
+            (
+                r["gflop_per_query"] / r["padding_efficiency"],
+                math.ceil(r["depth"] / r["batch_size"]),
+                r.get("mean_ms") or r["p50_ms"],
+            )
             for r in rows
             if r.get("padding_efficiency")
         ]

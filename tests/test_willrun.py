@@ -396,3 +396,17 @@ def test_the_real_self_calibration_times_a_tiny_twin_on_this_cpu():
     assert len(small) == 2 and len(large) == 4 and max(small) < max(large) <= 64
     assert 0 < small_ms < large_ms
     assert model_spec(info) == "tinybert-l2"
+
+
+def test_calibration_points_use_the_mean_query_of_whole_passes():
+    """A row's mean query goes with its mean padded GFLOP; its median (a small set's middle request) does not."""
+    from rerank_bench.fit.calibration import calibration_points
+    from rerank_bench.fit.model_info import load_model_info
+
+    info = load_model_info("minilm-l6", None)
+    row = {"model": "minilm-l6", "dtype": "fp32", "depth": 50, "batch_size": 16, "gflop_per_query": 40.0}
+    row |= {"padding_efficiency": 0.8, "p50_ms": 900.0, "mean_ms": 1000.0}
+    points, which = calibration_points([row, {**row, "batch_size": 8}], info, "fp32")
+    assert points == [(50.0, 4, 1000.0), (50.0, 7, 1000.0)] and which == "minilm-l6's own rows"
+    points, _ = calibration_points([{**row, "mean_ms": None}], info, "fp32")
+    assert points == [(50.0, 4, 900.0)]  # rows without a mean (older files) fall back to the median

@@ -62,19 +62,20 @@ def measured_row(
 def calibration_points(
     rows: list[ResultRow], info: ModelInfo, dtype: str
 ) -> tuple[list[tuple[float, float, float]], str]:
-    """(padded GFLOP per query, batches per query, p50 ms) from rows of this dtype; this model's if any."""
+    """(padded GFLOP per query, batches per query, ms per query) from rows of this dtype; this model's if any.
+
+    The time is the row's mean query (its whole passes over the request set), which goes with its mean padded
+    GFLOP per query and stays stable with the few requests of a set at high depth; a set of 3 has a median
+    that is just its middle request. The latency model then gives p50 and p95 from its length mix."""
 
     def points(subset: list[ResultRow]) -> list[tuple[float, float, float]]:
         out = []
         for r in subset:
-            gflop, eff, p50 = (
-                r.get("gflop_per_query"),
-                r.get("padding_efficiency"),
-                r.get("p50_ms"),
-            )
+            gflop, eff = r.get("gflop_per_query"), r.get("padding_efficiency")
+            ms = r.get("mean_ms") or r.get("p50_ms")
             depth, batch = r.get("depth"), r.get("batch_size")
-            if gflop and eff and p50 and depth and batch:
-                out.append((gflop / eff, math.ceil(depth / batch), p50))
+            if gflop and eff and ms and depth and batch:
+                out.append((gflop / eff, math.ceil(depth / batch), ms))
         return out
 
     same_dtype = [r for r in rows if r.get("dtype") == dtype]

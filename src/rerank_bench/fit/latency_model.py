@@ -23,17 +23,19 @@ from rerank_bench.models.flops import EncoderShape, pair_flops
 # Defaults where nothing was measured: (low, central, high) efficiency of the dense peak a reranker's
 # matmuls reach, and fixed time per batch per layer (kernel launches, framework overhead) in ms.
 # cpu (torch, which will-it-run's estimate is for): re-derived from every measurement the project holds
-# (`python benchmarks/efficiency_sources.py results/ <a default sweep of this host>`): torch fp32 and bf16 fits
-# on two hosts of the project's kind reach 31-58% of the measured matmul peak (36-38% on the host of
-# results/, 58% on the host measured 2026-11-25, whose peak is half as high), with 0-1.0 ms per batch per layer;
-# the range adds a margin on each side. (Other backends span 25% (ONNX Runtime int8) to 89% (OpenVINO fp32).)
+# (`python benchmarks/efficiency_sources.py results/ <default sweeps of this host>`): torch fp32 and bf16 fits
+# on two hosts of the project's kind reach 33-39% of the measured matmul peak on the host of results/ and 62%
+# on the host measured 2026-11-25 (whose peak is half as high), with 0-0.94 ms per batch per layer. A host's
+# measured peak itself varies by 10-20% between probes (159-196 GFLOP/s here), so the fast end is the whole
+# peak and the slow end leaves a margin below 33%. (Other backends span 26% (ONNX Runtime int8) to 88%
+# (OpenVINO fp32) on the first host.)
 # GPUs and Apple: no measurement held here (no GPU was lent to this project), so these stay the published
 # rule of thumb: PyTorch eager BERT-size matmuls reach 30-60% of tensor peak on NVIDIA parts; Apple MPS less.
 DEFAULTS: dict[str, dict[str, tuple[float, float, float]]] = {
     "nvidia": {"efficiency": (0.20, 0.35, 0.60), "overhead_ms_per_layer": (0.06, 0.15, 0.35)},
     "amd": {"efficiency": (0.15, 0.30, 0.50), "overhead_ms_per_layer": (0.08, 0.2, 0.5)},
     "apple": {"efficiency": (0.15, 0.30, 0.50), "overhead_ms_per_layer": (0.15, 0.4, 1.0)},
-    "cpu": {"efficiency": (0.25, 0.45, 0.75), "overhead_ms_per_layer": (0.0, 0.1, 1.2)},
+    "cpu": {"efficiency": (0.25, 0.50, 1.00), "overhead_ms_per_layer": (0.0, 0.1, 1.2)},
 }
 TOKENIZE_MS_PER_PAIR = 0.03  # fast (Rust) tokenizers: tens of microseconds per pair
 
