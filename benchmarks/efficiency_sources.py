@@ -11,13 +11,12 @@ Run: python benchmarks/efficiency_sources.py results/ [more result files or fold
 
 from __future__ import annotations
 
-import math
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 
-def _layers(row: dict) -> int | None:
+def _model_info(row: dict):
     from rerank_bench.catalog import find_model
     from rerank_bench.fit.model_info import load_model_info
 
@@ -25,13 +24,14 @@ def _layers(row: dict) -> int | None:
         if not spec or not (Path(spec).is_dir() or find_model(spec)):  # never a Hub lookup from here
             continue
         try:
-            return load_model_info(spec, None).arch.layers
+            return load_model_info(spec, None)
         except Exception:  # noqa: BLE001 - a model this machine cannot describe is left out, and said
             continue
     return None
 
 
 def main(paths: list[str]) -> int:
+    from rerank_bench.fit.calibration import calibration_points
     from rerank_bench.fit.latency_model import calibrate
     from rerank_bench.results.store import find_result_files, read_rows
 
@@ -57,19 +57,12 @@ def main(paths: list[str]) -> int:
     efficiencies = []
     for (_fp, _host, _model, backend, dtype, order, name), rows in sorted(groups.items(), key=str):
         peaks = [r["peak_gflop_per_s"] for r in rows if r.get("peak_gflop_per_s")]
-        layers = _layers(rows[0])
-        if len(rows) < 2 or not peaks or layers is None:
+        info = _model_info(rows[0])
+        if len(rows) < 2 or not peaks or info is None:
             continue
+        layers = info.arch.layers
         peak_tflops = sorted(peaks)[len(peaks) // 2] / 1000.0
-        points = [
-            (
-                r["gflop_per_query"] / r["padding_efficiency"],
-                math.ceil(r["depth"] / r["batch_size"]),
-                r.get("mean_ms") or r["p50_ms"],
-            )
-            for r in rows
-            if r.get("padding_efficiency")
-        ]
+        points, _ = calibration_points(rows, info, dtype)  # will-it-run's own points: mean query time
         fit = calibrate(points, peak_tflops)
         if fit is None:
             continue

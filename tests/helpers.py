@@ -46,3 +46,11 @@ def write_run(path, cases, run_id="run1", fingerprint="fp1", memory=1000.0, peak
             )
             writer.write_samples(run_id, case_id, latencies)
     return path
+
+
+def set_first_row_cell(path, column, value):
+    """Overwrite one cell of a one-row result file (a figure a test needs that the writer would not make)."""
+    lines = path.read_text().splitlines()
+    header, cells = lines[0].split(","), lines[1].split(",")
+    cells[header.index(column)] = value
+    path.write_text("\n".join([lines[0], ",".join(cells)]) + "\n")

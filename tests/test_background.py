@@ -4,7 +4,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from helpers import lognormal, write_run
+from helpers import lognormal, set_first_row_cell, write_run
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
@@ -50,11 +50,7 @@ def test_a_peak_measured_on_a_busy_machine_is_returned_but_never_cached(tmp_path
 def test_compare_flags_a_case_measured_beside_other_work(tmp_path):
     base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1)})
     cur = write_run(tmp_path / "cur.csv", {(8, 10): lognormal(100, 50, seed=2)})
-    text = cur.read_text().splitlines()
-    header = text[0].split(",")
-    cells = text[1].split(",")
-    cells[header.index("background_cpu_pct")] = "48.5"
-    cur.write_text("\n".join([text[0], ",".join(cells)]) + "\n")
+    set_first_row_cell(cur, "background_cpu_pct", "48.5")
     result = CliRunner().invoke(app, ["compare", str(base), str(cur), "--json"])
     notes = json.loads(result.stdout)["notes"]
     assert any(n.startswith("BUSY MACHINE:") and "-, 48%" in n for n in notes), notes

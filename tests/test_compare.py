@@ -4,7 +4,7 @@ import json
 import random
 
 import pytest
-from helpers import lognormal, write_run
+from helpers import lognormal, set_first_row_cell, write_run
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
@@ -140,11 +140,7 @@ def test_different_hardware_is_refused_unless_allowed_and_then_said_loudly(tmp_p
 def test_malformed_inputs_name_file_row_and_column(tmp_path):
     base = write_run(tmp_path / "base.csv", {(8, 10): lognormal(100, 50, seed=1)})
     bad = write_run(tmp_path / "bad.csv", {(8, 10): lognormal(100, 50, seed=2)})
-    lines = bad.read_text().splitlines()
-    header = lines[0].split(",")
-    cells = lines[1].split(",")
-    cells[header.index("pairs_per_s")] = "nan"
-    bad.write_text("\n".join([lines[0], ",".join(cells)]) + "\n")
+    set_first_row_cell(bad, "pairs_per_s", "nan")
     result = runner.invoke(app, ["compare", str(base), str(bad)])
     assert result.exit_code == 2 and "bad.csv:2: column pairs_per_s is nan" in result.output
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.fit.calibration import calibration_points, local_peaks, local_rows, measured_row
-from rerank_bench.fit.latency_model import Rates, calibrate, default_rates, predict, request_lengths
+from rerank_bench.fit.latency_model import Calibration, Rates, calibrate, default_rates, predict, request_lengths
 from rerank_bench.fit.memory_model import (
     SAFETY_MARGIN,
     max_batch,
@@ -155,6 +155,18 @@ def _verdict(
     row.change = ""
 
 
+def _fitted_rates(fit: Calibration, peak_rate: float, profile: HardwareProfile, source: str) -> Rates:
+    """Rates from a fit to whole timed queries: their tokenization is inside the fitted figures already."""
+    return Rates(
+        peak_tflops=peak_rate,
+        bandwidth_gbs=profile.memory_bandwidth_gbs,
+        efficiency=fit.efficiency,
+        overhead_ms=fit.overhead_ms,
+        tokenize_ms_per_pair=0.0,
+        source=source,
+    )
+
+
 def assess(
     info: ModelInfo,
     profile: HardwareProfile,
@@ -182,14 +194,7 @@ def assess(
         fit = calibrate(points, peak_rate)
         if fit is not None:
             calibrated = fit
-            central = Rates(
-                peak_tflops=peak_rate,
-                bandwidth_gbs=profile.memory_bandwidth_gbs,
-                efficiency=fit.efficiency,
-                overhead_ms=fit.overhead_ms,
-                tokenize_ms_per_pair=0.0,
-                source="calibrated",
-            )
+            central = _fitted_rates(fit, peak_rate, profile, "calibrated")
             latency_note = f"calibrated: {fit.note}, from {which}; efficiency {fit.efficiency:.0%} of peak"
     widths = None  # (low, high) multipliers of a calibrated estimate
     if calibrated is not None:
@@ -198,13 +203,7 @@ def assess(
         fit = self_calibrate(info, dtype, peak_rate)
         if fit is not None:
             calibrated, widths = fit, SELF_CALIBRATED_RANGE
-            central = Rates(
-                peak_tflops=peak_rate,
-                bandwidth_gbs=profile.memory_bandwidth_gbs,
-                efficiency=fit.efficiency,
-                overhead_ms=fit.overhead_ms,
-                source="self-calibrated",
-            )
+            central = _fitted_rates(fit, peak_rate, profile, "self-calibrated")
             latency_note = (
                 f"{fit.note}; no sweep rows of this machine to calibrate on "
                 f"(a sweep of {info.name} narrows the range); efficiency {fit.efficiency:.0%} of peak"
