@@ -14,7 +14,7 @@ FLOORS = (
     ("probe", "models", "workload"),
     ("backends", "results"),
     ("measure",),
-    ("tune", "fit", "gate", "report"),
+    ("tune", "fit", "gate", "report", "endpoint"),
     ("render",),
     ("cli",),
     ("__main__",),

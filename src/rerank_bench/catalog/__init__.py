@@ -80,3 +80,10 @@ def close_aliases(name: str) -> list[str]:
     import difflib
 
     return difflib.get_close_matches(name.strip().lower(), aliases(), n=2, cutoff=0.75)
+
+
+def common_words() -> list[str]:
+    """Common English words (words.txt) for text workloads when no tokenizer is at hand: one token each in
+    BERT-style vocabularies, so token counts are estimates, labelled so, for other tokenizers."""
+    text = resources.files("rerank_bench.catalog").joinpath("words.txt").read_text()
+    return [line for line in text.splitlines() if line and not line.startswith("#")]

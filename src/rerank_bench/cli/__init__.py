@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from rerank_bench import __version__
-from rerank_bench.cli import fit, gate, probe, report, sweep, tune
+from rerank_bench.cli import endpoint, fit, gate, probe, report, sweep, tune
 
 app = typer.Typer(
     name="rerank-bench",
@@ -43,6 +43,7 @@ def _root(
 app.command()(probe.probe)
 app.command()(sweep.sweep)
 app.command()(tune.tune)
+app.command()(endpoint.endpoint)
 app.command("will-it-run")(fit.will_it_run)
 app.command()(fit.profiles)
 app.command()(gate.compare)

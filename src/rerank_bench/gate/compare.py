@@ -311,6 +311,10 @@ class Comparison:
 
 
 def case_label(key: ResultRow) -> str:
+    if key.get("backend") == "endpoint":  # a served endpoint's load level
+        mode = key.get("load_mode")
+        load = f"closed x{key.get('concurrency')}" if mode == "closed" else f"open {key.get('offered_rps')}/s"
+        return f"{key.get('model', '?')} @ {key.get('endpoint', '?')} depth {key.get('depth', '?')} {load}"
     return (
         f"{key.get('model', '?')} {key.get('backend', '')}/{key.get('dtype', '')} {key.get('device', '')} "
         f"batch {key.get('batch_size', '?')} depth {key.get('depth', '?')}"

@@ -34,7 +34,17 @@ KEY_FIELDS = (
     "threads",
     "workload",
     "seed",
+    # A served endpoint's load level (`rerank-bench endpoint` rows); empty for in-process cases.
+    "endpoint",
+    "api",
+    "load_mode",
+    "concurrency",
+    "offered_rps",
+    "burstiness",
 )
+# Key fields added after ids were first published: left out of the hash while empty, so a sweep case keeps the
+# id it always had.
+LATER_KEY_FIELDS = ("endpoint", "api", "load_mode", "concurrency", "offered_rps", "burstiness")
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,9 @@ class Case:
 
 def case_id_for(key: dict[str, Any]) -> str:
     """A short hash of a case key; values are compared as text so a key read back from CSV matches."""
-    canonical = json.dumps({k: str(key.get(k, "")) for k in KEY_FIELDS}, sort_keys=True)
+    later = {k: str(key[k]) for k in LATER_KEY_FIELDS if key.get(k) not in (None, "")}
+    earlier = {k: str(key.get(k, "")) for k in KEY_FIELDS if k not in LATER_KEY_FIELDS}
+    canonical = json.dumps({**earlier, **later}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
@@ -121,6 +133,26 @@ def parse_int_list(text: str, option: str, minimum: int = 1) -> tuple[int, ...]:
             ) from None
         if value < minimum:
             raise UsageError(f"{option} values must be at least {minimum}, got {value}")
+        values.append(value)
+    if not values:
+        raise UsageError(f"{option} needs at least one value")
+    return tuple(dict.fromkeys(values))
+
+
+def parse_float_list(text: str, option: str) -> tuple[float, ...]:
+    """A comma list of positive numbers, e.g. "0.5,1,2"."""
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise UsageError(
+                f"{option} takes a comma list of numbers, and {part!r} is not one", f"for example {option} 1,2,5"
+            ) from None
+        if not value > 0 or value == float("inf"):
+            raise UsageError(f"{option} values must be positive, got {part}")
         values.append(value)
     if not values:
         raise UsageError(f"{option} needs at least one value")

@@ -6,12 +6,12 @@ file in two folders, say) count once. pandas does the merging (leaderboard.py); 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import UsageError
-from rerank_bench.report.leaderboard import FILTER_FIELDS, leaderboard, load_report_data, machines
+from rerank_bench.report.leaderboard import FILTER_FIELDS, leaderboard, load_report_data, machines, served_levels
 from rerank_bench.report.markdown import leaderboard_markdown
 from rerank_bench.results.store import output_error, write_csv, write_text
 
@@ -32,9 +32,16 @@ class ReportOutput:
     files: dict[str, str]  # what -> path written
     notes: list[str]
     machines: list[dict[str, Any]]
+    served: list[dict[str, Any]] = field(default_factory=list)  # served endpoints' load levels
 
     def to_dict(self) -> dict[str, Any]:
-        return {"leaderboard": self.entries, "files": self.files, "notes": self.notes, "machines": self.machines}
+        return {
+            "leaderboard": self.entries,
+            "served": self.served,
+            "files": self.files,
+            "notes": self.notes,
+            "machines": self.machines,
+        }
 
 
 def build_report(
@@ -46,11 +53,13 @@ def build_report(
 
     data = load_report_data(paths, filters)
     entries = leaderboard(data)
+    served = served_levels(data)
     notes = list(data.notes)
     if (data.rows["weights"].astype(str).str.startswith("random")).any():
         notes.append("some rows measured the random-weight architecture twin: speed is the model's, scores are not")
-    has_agreement = "agreement_spearman_mean" in data.ok and data.ok["agreement_spearman_mean"].notna().any()
-    if not has_agreement:
+    in_process = data.in_process
+    has_agreement = "agreement_spearman_mean" in in_process and in_process["agreement_spearman_mean"].notna().any()
+    if not has_agreement and entries:
         notes.append(
             "no ranking-agreement figures in these files: "
             "the speed-vs-agreement plot needs a sweep over backends/dtypes"
@@ -63,22 +72,24 @@ def build_report(
         raise output_error(out_dir, exc) from None
     files: dict[str, str] = {}
     md = out_dir / "leaderboard.md"
-    write_text(md, leaderboard_markdown(entries, notes))
+    write_text(md, leaderboard_markdown(entries, notes, served))
     files["leaderboard_markdown"] = str(md)
     table = out_dir / "leaderboard.csv"
     write_csv(table, list(entries[0]) if entries else [], entries)
     files["leaderboard_csv"] = str(table)
     pngs: list[Path] = []
     if entries:
-        pngs.extend(plots.throughput_vs_batch(data.ok, out_dir))
-        pngs.append(plots.latency_vs_depth(data.ok, out_dir, budget_ms))
-        pngs.append(plots.memory_vs_batch(data.ok, out_dir))
+        pngs.extend(plots.throughput_vs_batch(in_process, out_dir))
+        pngs.append(plots.latency_vs_depth(in_process, out_dir, budget_ms))
+        pngs.append(plots.memory_vs_batch(in_process, out_dir))
         if has_agreement:
-            pngs.extend(plots.speed_vs_agreement(data.ok, out_dir))
+            pngs.extend(plots.speed_vs_agreement(in_process, out_dir))
+    if served:
+        pngs.append(plots.latency_vs_load(data.served, out_dir, budget_ms))
     for png in pngs:
         files[png.stem] = str(png)
     machine_list = machines(data)
     page = out_dir / "report.html"
-    write_text(page, render_html(entries, pngs, notes, machine_list, "rerank-bench report"))
+    write_text(page, render_html(entries, pngs, notes, machine_list, "rerank-bench report", served))
     files["html"] = str(page)
-    return ReportOutput(entries=entries, files=files, notes=notes, machines=machine_list)
+    return ReportOutput(entries=entries, files=files, notes=notes, machines=machine_list, served=served)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench import __version__
-from rerank_bench.report.leaderboard import COLUMNS, RANDOM_NOTE, table_cells
+from rerank_bench.report.leaderboard import COLUMNS, RANDOM_NOTE, SERVED_COLUMNS, served_cells, table_cells
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -32,8 +32,25 @@ def _cell(value: Any) -> str:
     return f"<td>{html.escape(str(value))}</td>"
 
 
+def _table(columns: Any, rows: list[list[str]]) -> list[str]:
+    parts = ["<table><tr>" + "".join(f"<th>{html.escape(c.header)}</th>" for c in columns) + "</tr>"]
+    for row in rows:
+        cells = (
+            f"<td{' class=num' if c.numeric else ''}>{html.escape(value)}</td>"
+            for c, value in zip(columns, row, strict=True)
+        )
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    return parts
+
+
 def render_html(
-    entries: list[dict[str, Any]], plots: list[Path], notes: list[str], machines: list[dict[str, Any]], title: str
+    entries: list[dict[str, Any]],
+    plots: list[Path],
+    notes: list[str],
+    machines: list[dict[str, Any]],
+    title: str,
+    served: list[dict[str, Any]] | None = None,
 ) -> str:
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -43,16 +60,12 @@ def render_html(
     for note in notes:
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
     parts.append("<h2>Leaderboard</h2>")
-    parts.append("<table><tr>" + "".join(f"<th>{html.escape(c.header)}</th>" for c in COLUMNS) + "</tr>")
-    for row in table_cells(entries):
-        cells = (
-            f"<td{' class=num' if c.numeric else ''}>{html.escape(value)}</td>"
-            for c, value in zip(COLUMNS, row, strict=True)
-        )
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table>")
+    parts.extend(_table(COLUMNS, table_cells(entries)))
     if any(e["random_weights"] for e in entries):
         parts.append(f"<p class='muted'>{html.escape(RANDOM_NOTE)}</p>")
+    if served:
+        parts.append("<h2>Served endpoints</h2>")
+        parts.extend(_table(SERVED_COLUMNS, served_cells(served)))
     parts.append("<h2>Plots</h2>")
     for plot in plots:
         data = base64.b64encode(plot.read_bytes()).decode()

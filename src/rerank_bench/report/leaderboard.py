@@ -23,6 +23,9 @@ RANDOM_NOTE = (
 )
 
 
+SERVED = "endpoint"  # the backend column of `rerank-bench endpoint` rows
+
+
 @dataclass
 class ReportData:
     rows: Any  # pandas.DataFrame of every row (all statuses), deduplicated
@@ -32,6 +35,18 @@ class ReportData:
     @property
     def ok(self) -> Any:
         return self.rows[self.rows["status"] == "ok"]
+
+    @property
+    def in_process(self) -> Any:
+        """ok rows measured in process (sweep, tune): the leaderboard's and the sweep plots' rows."""
+        ok = self.ok
+        return ok[ok["backend"] != SERVED]
+
+    @property
+    def served(self) -> Any:
+        """ok rows of served endpoints (`endpoint`): one per load level."""
+        ok = self.ok
+        return ok[ok["backend"] == SERVED]
 
 
 def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = None) -> ReportData:
@@ -80,7 +95,7 @@ def _rounded(value: Any, digits: int) -> float | None:
 def leaderboard(data: ReportData) -> list[dict[str, Any]]:
     """Per model, weights, backend, dtype and hardware: best throughput and its batch, p95 at depths 20/50/100
     (at the batch with the lowest p95 there, p50 where p95 lacks samples), peak memory."""
-    ok = data.ok
+    ok = data.in_process
     out: list[dict[str, Any]] = []
     if ok.empty:
         return out
@@ -115,6 +130,34 @@ def leaderboard(data: ReportData) -> list[dict[str, Any]]:
         entry["software"] = f"torch {best.get('torch_version', '')}, rerank-bench {best.get('tool_version', '')}"
         out.append(entry)
     out.sort(key=lambda e: (e["model"], -e["best_pairs_per_s"]))
+    return out
+
+
+def served_levels(data: ReportData) -> list[dict[str, Any]]:
+    """Each served load level: where, what load, what rate it achieved, its latency and errors."""
+    out = []
+    for _, row in data.served.iterrows():
+        if row.get("load_mode") == "closed":
+            load = f"closed x{int(row['concurrency'])}"
+        else:
+            load = f"open {row['offered_rps']:g}/s"
+        out.append(
+            {
+                "endpoint": row["endpoint"],
+                "api": row["api"],
+                "server": row.get("server") or "",
+                "model": row["model"],
+                "depth": int(row["depth"]),
+                "load": load,
+                "achieved_rps": _rounded(row["queries_per_s"], 2),
+                "p50_ms": _rounded(row["p50_ms"], 1),
+                "p95_ms": _rounded(row["p95_ms"], 1),
+                "errors": row.get("errors") or "",
+                "goodput_rps": _rounded(row.get("goodput_rps"), 2),
+                "client": row["hardware"],
+            }
+        )
+    out.sort(key=lambda e: (e["endpoint"], e["depth"], e["load"].split()[0], e["achieved_rps"] or 0))
     return out
 
 
@@ -174,3 +217,21 @@ COLUMNS: tuple[Column, ...] = (
 
 def table_cells(entries: list[dict[str, Any]]) -> list[list[str]]:
     return [[column.cell(e) for column in COLUMNS] for e in entries]
+
+
+SERVED_COLUMNS = (
+    Column("endpoint", lambda e: e["endpoint"], numeric=False),
+    Column("api", lambda e: e["api"], numeric=False),
+    Column("model", lambda e: e["model"], numeric=False),
+    Column("depth", lambda e: str(e["depth"])),
+    Column("load", lambda e: e["load"], numeric=False),
+    Column("req/s", lambda e: _maybe(e["achieved_rps"], ".2f")),
+    Column("p50 ms", lambda e: _maybe(e["p50_ms"], ".1f")),
+    Column("p95 ms", lambda e: _maybe(e["p95_ms"], ".1f")),
+    Column("errors", lambda e: e["errors"] or "-", numeric=False),
+    Column("client", lambda e: e["client"], numeric=False),
+)
+
+
+def served_cells(levels: list[dict[str, Any]]) -> list[list[str]]:
+    return [[c.cell(e) for c in SERVED_COLUMNS] for e in levels]

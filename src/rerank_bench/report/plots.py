@@ -160,6 +160,52 @@ def latency_vs_depth(ok: Any, out_dir: Path, budget_ms: float | None) -> Path:
     return _finish(fig, ax, out_dir / "latency_vs_depth.png", "Per-query latency vs depth (best batch size per depth)")
 
 
+def latency_vs_load(served: Any, out_dir: Path, budget_ms: float | None) -> Path:
+    """Served endpoints: p95 (p50 hollow where p95 lacks samples) against the request rate each level achieved,
+    one line per endpoint, depth and load mode: where the curve turns up is the endpoint's capacity."""
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    keys = ["endpoint", "model", "depth", "load_mode"]
+    groups = dict(list(served.groupby(keys)))
+    styles = series_styles(list(groups))
+    handles = []
+    fallback = False
+    for key, series in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        points = []
+        for _, row in series.sort_values("queries_per_s").iterrows():
+            is_p50 = row["p95_ms"] != row["p95_ms"]  # NaN: too few requests for a p95
+            value = row["p50_ms"] if is_p50 else row["p95_ms"]
+            if value == value:
+                points.append((float(row["queries_per_s"]), float(value), is_p50))
+        if not points:
+            continue
+        fallback |= any(p[2] for p in points)
+        style = styles[key]
+        ax.plot([p[0] for p in points], [p[1] for p in points], color=style["color"])
+        for x, y, is_p50 in points:
+            face = "white" if is_p50 else style["color"]
+            ax.plot([x], [y], linestyle="none", marker=style["marker"], color=style["color"], markerfacecolor=face)
+        endpoint, model, depth, mode = key
+        handles.append(Line2D([0], [0], label=f"{model} @ {endpoint}, depth {depth}, {mode} loop", **style))
+    if fallback:
+        grey = {"color": "gray", "marker": "o", "linestyle": "none"}
+        handles.append(
+            Line2D([0], [0], label="hollow: p50 (too few requests for a p95)", markerfacecolor="white", **grey)
+        )
+    if budget_ms is not None:
+        handles.append(
+            ax.axhline(budget_ms, color="red", linestyle="--", linewidth=1, label=f"budget {budget_ms:g} ms")
+        )
+    ax.set_xlabel("achieved requests per second")
+    ax.set_ylabel(latency_label(fallback).replace("per-query", "per-request"))
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.legend(handles=handles)
+    return _finish(fig, ax, out_dir / "latency_vs_load.png", "Served endpoints: latency vs load")
+
+
 def memory_vs_batch(ok: Any, out_dir: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))

@@ -63,7 +63,7 @@ def run_metadata(machine: MachineReport, run_id: str) -> dict[str, Any]:
     }
 
 
-def default_output(machine: MachineReport, directory: Path = Path("results")) -> Path:
+def default_output(machine: MachineReport, directory: Path = Path("results"), suffix: str = "") -> Path:
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     host = "".join(c if c.isalnum() or c in "-_" else "-" for c in machine.host) or "host"
-    return directory / f"{day}-{host}-{machine.fingerprint}.csv"
+    return directory / f"{day}-{host}-{machine.fingerprint}{suffix}.csv"

@@ -6,11 +6,12 @@ versions they do not know (or upgrade them).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
-# 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`.
-UPGRADABLE_VERSIONS = ("1", "2")
+# 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
+# 3 -> 4 added the served-endpoint columns (`rerank-bench endpoint` rows; empty in sweep rows).
+UPGRADABLE_VERSIONS = ("1", "2", "3")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -26,7 +27,25 @@ ADDED_IN_2 = (
     "export_s",
 )
 ADDED_IN_3 = ("tokens_per_s", "padded_tokens_per_s", "background_cpu_pct")
-ADDED_SINCE = {"1": ADDED_IN_2 + ADDED_IN_3, "2": ADDED_IN_3}
+ADDED_IN_4 = (
+    "endpoint",
+    "api",
+    "server",
+    "load_mode",
+    "concurrency",
+    "offered_rps",
+    "burstiness",
+    "requests_sent",
+    "requests_completed",
+    "requests_failed",
+    "errors",
+    "slo_ms",
+    "goodput_rps",
+    "mean_in_flight",
+    "send_lag_p99_ms",
+    "behind_schedule",
+)
+ADDED_SINCE = {"1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4, "2": ADDED_IN_3 + ADDED_IN_4, "3": ADDED_IN_4}
 
 # (column, meaning). Units are in the names.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -125,6 +144,27 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("peak_vram_reserved_mib", "CUDA: torch.cuda.max_memory_reserved during the case"),
     ("nvml_process_mib", "CUDA: GPU memory NVML attributes to the worker process (context included)"),
     ("samples_file", "sidecar file holding this case's raw per-query latencies"),
+    # Served endpoints (`rerank-bench endpoint`): one row per load level. Empty in sweep rows.
+    ("endpoint", "endpoint: the rerank URL, without user name, password or query string"),
+    ("api", "endpoint: the API spoken, tei, infinity, vllm or cohere"),
+    ("server", "endpoint: what the server says of itself on its info route (name, version, model)"),
+    ("load_mode", "endpoint: closed (N clients, each sends when its last reply is in) or open (scheduled arrivals)"),
+    ("concurrency", "endpoint, closed loop: clients"),
+    ("offered_rps", "endpoint, open loop: requests per second offered (scheduled), whatever the server did"),
+    ("burstiness", "endpoint, open loop: gamma shape of the arrival gaps, 1 = Poisson, below 1 burstier"),
+    ("requests_sent", "endpoint: timed requests sent"),
+    ("requests_completed", "endpoint: valid replies (one score per document); n_queries is the same count"),
+    ("requests_failed", "endpoint: requests that failed, of any kind (see errors)"),
+    ("errors", "endpoint: failures by kind, e.g. http_503:3;timeout:1;malformed:2;connection:1"),
+    ("slo_ms", "endpoint: the latency objective asked for (--slo-ms)"),
+    ("goodput_rps", "endpoint: valid replies within slo_ms, per second"),
+    ("mean_in_flight", "endpoint: requests outstanding, averaged over the level (sum of latencies / measure_s)"),
+    (
+        "send_lag_p99_ms",
+        "endpoint, open loop: 99th percentile of how late the generator sent requests (latency counts from "
+        "the scheduled time)",
+    ),
+    ("behind_schedule", "endpoint, open loop: true when send_lag_p99_ms passed 10 ms (the offered rate was not met)"),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
@@ -134,9 +174,9 @@ STATUSES = ("ok", "oom", "crashed", "error", "timeout", "skipped")
 # report, tune, will-it-run) gets ints and floats, and None for an empty cell. Other columns are text.
 INT_COLUMNS = frozenset(
     {"schema_version", "batch_size", "depth", "max_length", "threads", "seed", "n_queries", "warmup_queries"}
-    | {"agreement_requests"}
+    | {"agreement_requests", "concurrency", "requests_sent", "requests_completed", "requests_failed"}
 )
-BOOL_COLUMNS = frozenset({"git_dirty"})
+BOOL_COLUMNS = frozenset({"git_dirty", "behind_schedule"})
 TEXT_COLUMNS = frozenset(
     {
         "run_id",
@@ -173,6 +213,11 @@ TEXT_COLUMNS = frozenset(
         "percentile_note",
         "agreement_reference",
         "samples_file",
+        "endpoint",
+        "api",
+        "server",
+        "load_mode",
+        "errors",
     }
 )
 FLOAT_COLUMNS = frozenset(COLUMN_NAMES) - INT_COLUMNS - BOOL_COLUMNS - TEXT_COLUMNS

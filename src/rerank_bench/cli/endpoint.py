@@ -1,0 +1,149 @@
+"""`rerank-bench endpoint`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rerank_bench.cli.common import (
+    DocTokensOption,
+    JsonOption,
+    MaxLengthOption,
+    WorkloadOption,
+    guarded,
+    print_json,
+    stderr,
+    stdout,
+)
+
+
+@guarded
+def endpoint(
+    url: Annotated[
+        str, typer.Argument(help="The server's base URL (or its full rerank route), e.g. http://localhost:8080")
+    ],
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            help="tei, infinity, vllm or cohere. Default: detected from the server's info routes (GET only).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="The API's model field, where the server serves several or needs one.")
+    ] = None,
+    depth: Annotated[str, typer.Option("--depth", help="Comma list of documents per request.")] = "50",
+    concurrency: Annotated[
+        str | None, typer.Option("--concurrency", help="Closed loop: comma list of client counts, e.g. 1,2,4,8.")
+    ] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option("--rate", help="Open loop: comma list of offered requests per second (Poisson arrivals)."),
+    ] = None,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds each level runs.")] = 20.0,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed requests before each level.")] = 3,
+    burstiness: Annotated[
+        float,
+        typer.Option("--burstiness", help="Open loop: gamma shape of arrival gaps; 1 Poisson, below 1 burstier."),
+    ] = 1.0,
+    slo_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--slo-ms", help="Latency objective: goodput counts replies within it; exit 1 if no level meets it."
+        ),
+    ] = None,
+    percentile: Annotated[
+        float, typer.Option("--percentile", help="The percentile held to --slo-ms (95: p95).")
+    ] = 95.0,
+    capacity: Annotated[
+        bool,
+        typer.Option(
+            "--capacity", help="Search the open-loop rate for the highest that meets --slo-ms with errors under 1%."
+        ),
+    ] = False,
+    timeout_s: Annotated[float, typer.Option("--timeout-s", help="A request without reply after this fails.")] = 60.0,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key-env",
+            help="Environment variable holding the API key (sent as a Bearer token, never written). Default: "
+            "RERANK_BENCH_API_KEY when set.",
+        ),
+    ] = None,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizer", help="Model whose tokenizer builds the text (exact token counts). Default: estimated."
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="Model (alias or folder) to score a few requests in process and compare with the server.",
+        ),
+    ] = None,
+    doc_tokens: DocTokensOption = None,
+    workload: WorkloadOption = None,
+    sample_with_replacement: Annotated[
+        bool, typer.Option("--sample-with-replacement", help="With --workload: fill short requests by sampling.")
+    ] = False,
+    max_length: MaxLengthOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the workload and of the arrival times.")] = 0,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>-endpoint.csv"
+        ),
+    ] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Show every column of the table.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure a served reranker (TEI, infinity, vLLM, Cohere-compatible /rerank) under closed- or open-loop load:
+    latency percentiles, achieved rate, errors by kind, goodput within --slo-ms, and with --capacity the highest
+    rate that meets it. Each level is written to the result CSV as it ends.
+
+    Example: rerank-bench endpoint http://localhost:8080 --api tei --depth 50 --slo-ms 200 --capacity
+    """
+    from rerank_bench.endpoint.run import EndpointRequest, run_endpoint
+    from rerank_bench.errors import GateFailed
+    from rerank_bench.measure.plan import parse_float_list, parse_int_list
+    from rerank_bench.probe import probe_machine
+    from rerank_bench.render.endpoint_view import LiveLevels, endpoint_json, render_endpoint
+
+    request = EndpointRequest(
+        url=url,
+        api=api,
+        model=model,
+        depths=parse_int_list(depth, "--depth"),
+        concurrency=parse_int_list(concurrency, "--concurrency") if concurrency else (),
+        rates=parse_float_list(rate, "--rate") if rate else (),
+        duration_s=duration,
+        warmup_requests=warmup,
+        burstiness=burstiness,
+        slo_ms=slo_ms,
+        percentile=percentile,
+        capacity=capacity,
+        timeout_s=timeout_s,
+        api_key_env=api_key_env,
+        tokenizer=tokenizer,
+        reference=reference,
+        doc_tokens=doc_tokens,
+        workload_file=workload,
+        sample_with_replacement=sample_with_replacement,
+        max_length=max_length,
+        seed=seed,
+        output=output,
+    )
+    request.check()
+    machine = probe_machine(use_torch=bool(tokenizer or reference))
+    with LiveLevels(stderr) as live:
+        run = run_endpoint(request, machine, live)
+    if as_json:
+        print_json(endpoint_json(run, slo_ms, percentile))
+    else:
+        render_endpoint(run, slo_ms, percentile, stdout, wide)
+    if slo_ms is not None and not run.slo_met(slo_ms, percentile):
+        raise GateFailed(f"no level met p{percentile:g} <= {slo_ms:g} ms with errors under 1%")

@@ -1,0 +1,162 @@
+"""A fake rerank server: a real HTTP server on localhost whose service time, parallelism, errors and
+malformed replies are set by the caller. It stands beside the real servers the way backends/fake.py stands
+beside the real backends: tests check the load generator's schedule, its latency accounting under a stall,
+its error kinds and the capacity search against it, and benchmarks/loadgen_ceiling.py measures the
+generator's own ceiling against it with zero service time.
+
+A request waits for one of `workers` slots, then holds it for base_ms + per_doc_ms x documents, so the
+server saturates at workers / service time like a real one, and queues beyond that.
+
+    python -m rerank_bench.endpoint.fake_server --port 8099 --api tei --workers 1 --base-ms 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class FakeSettings:
+    api: str = "tei"  # "tei" (POST /rerank, TEI shapes, GET /info) or "cohere" (POST /rerank and /v1|v2/rerank)
+    workers: int = 1
+    base_ms: float = 0.0
+    per_doc_ms: float = 0.0
+    fail_every: int = 0  # every Nth request answers 503
+    malformed_every: int = 0  # every Nth request answers one result too few
+    max_client_batch_size: int = 1000  # TEI: more texts than this answer 422, as TEI does
+    stall_at: int = 0  # after this many requests the server stops serving for stall_s
+    stall_s: float = 0.0
+
+
+def fake_score(query: str, document: str) -> float:
+    """A stable score from the texts, so a reply can be checked against another scoring of the same pair."""
+    digest = hashlib.sha256(f"{query}\x00{document}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
+def build_app(settings: FakeSettings) -> Any:
+    from aiohttp import web
+
+    slots = asyncio.Semaphore(settings.workers)
+    state = {"count": 0, "paused_until": 0.0}
+
+    async def rerank(request: web.Request) -> web.Response:
+        body = await request.json()
+        state["count"] += 1
+        number = state["count"]
+        if settings.stall_at and number == settings.stall_at:
+            state["paused_until"] = time.monotonic() + settings.stall_s
+        texts = body.get("texts") if settings.api == "tei" else body.get("documents")
+        if not isinstance(texts, list) or not isinstance(body.get("query"), str):
+            return web.json_response({"error": "query and texts/documents are required"}, status=422)
+        if len(texts) > settings.max_client_batch_size:
+            message = f"batch size {len(texts)} > maximum allowed batch size {settings.max_client_batch_size}"
+            return web.json_response({"error": message, "error_type": "Validation"}, status=422)
+        async with slots:
+            pause = state["paused_until"] - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            service = (settings.base_ms + settings.per_doc_ms * len(texts)) / 1000.0
+            if service > 0:
+                await asyncio.sleep(service)
+        if settings.fail_every and number % settings.fail_every == 0:
+            return web.json_response({"error": "overloaded"}, status=503)
+        scored = [(i, fake_score(body["query"], t)) for i, t in enumerate(texts)]
+        scored.sort(key=lambda item: -item[1])
+        if settings.malformed_every and number % settings.malformed_every == 0:
+            scored = scored[:-1]
+        if settings.api == "tei":
+            return web.json_response([{"index": i, "score": s} for i, s in scored])
+        return web.json_response(
+            {"object": "rerank", "results": [{"index": i, "relevance_score": s, "document": None} for i, s in scored]}
+        )
+
+    async def info(request: web.Request) -> web.Response:
+        if settings.api != "tei":
+            raise web.HTTPNotFound()
+        return web.json_response(
+            {
+                "model_id": "fake/reranker",
+                "model_type": {"reranker": {"id2label": {"0": "LABEL_0"}}},
+                "version": "fake",
+                "max_client_batch_size": settings.max_client_batch_size,
+                "max_batch_tokens": 16384,
+            }
+        )
+
+    async def models(request: web.Request) -> web.Response:
+        if settings.api == "tei":
+            raise web.HTTPNotFound()
+        return web.json_response({"data": [{"id": "fake/reranker", "owned_by": "infinity", "backend": "fake"}]})
+
+    app = web.Application()
+    app.router.add_post("/rerank", rerank)
+    app.router.add_post("/v1/rerank", rerank)
+    app.router.add_post("/v2/rerank", rerank)
+    app.router.add_get("/info", info)
+    app.router.add_get("/models", models)
+    return app
+
+
+class FakeServer:
+    """The fake server on a free localhost port, in a thread of its own (`with FakeServer(...) as url:`)."""
+
+    def __init__(self, settings: FakeSettings | None = None, port: int = 0) -> None:
+        self.settings = settings or FakeSettings()
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._runner: Any = None
+
+    def __enter__(self) -> str:
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the fake server did not start")
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        from aiohttp import web
+
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._runner = web.AppRunner(build_app(self.settings), access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # the port the OS chose for port 0
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def main() -> None:
+    from aiohttp import web
+
+    parser = argparse.ArgumentParser(description="A fake rerank server for load-generator tests and benchmarks.")
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--api", choices=("tei", "cohere"), default="tei")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--base-ms", type=float, default=0.0)
+    parser.add_argument("--per-doc-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    settings = FakeSettings(api=args.api, workers=args.workers, base_ms=args.base_ms, per_doc_ms=args.per_doc_ms)
+    web.run_app(build_app(settings), host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

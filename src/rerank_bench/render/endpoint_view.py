@@ -1,0 +1,188 @@
+"""Rich output for `endpoint`: a live line per level on stderr (rate, p95, errors as they come), the table of
+levels on stdout, and the capacity found."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+
+from rerank_bench.endpoint.capacity import CapacityResult
+from rerank_bench.endpoint.loadgen import LiveCounts
+from rerank_bench.endpoint.run import EndpointRun
+from rerank_bench.endpoint.summary import Level, LevelSummary
+from rerank_bench.measure.stats import percentile
+from rerank_bench.render.format import Column, fit_columns, number, table_of
+
+
+class LiveLevels:
+    """Progress on stderr: while a level runs, one live line (elapsed, sent, done, failed, p95 so far);
+    when it ends, its summary line stays."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._live: Live | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def note(self, text: str) -> None:
+        self.console.print(f"[yellow]notice:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+    def level_started(self, depth: int, level: Level, duration_s: float, live: LiveCounts) -> None:
+        self._finish()
+        started = time.monotonic()
+
+        def line() -> str:
+            p95 = percentile(live.latencies_ms, 95) if len(live.latencies_ms) >= 20 else None
+            return (
+                f"depth {depth} {level.label()}: {time.monotonic() - started:.0f}/{duration_s:.0f} s, "
+                f"sent {live.sent}, done {live.done}, failed {live.failed}, p95 so far {number(p95, 0)} ms"
+            )
+
+        if not self.console.is_terminal:
+            return
+        self._live = Live(line(), console=self.console, refresh_per_second=4, transient=True)
+        self._live.start()
+        self._stop.clear()
+
+        def refresh() -> None:
+            while not self._stop.wait(0.25):
+                if self._live is not None:
+                    self._live.update(line())
+
+        self._thread = threading.Thread(target=refresh, daemon=True)
+        self._thread.start()
+
+    def level_done(self, summary: LevelSummary) -> None:
+        self._finish()
+        latency = summary.latency
+        p95 = latency.p95_ms if latency else None
+        errors = f", errors {summary.errors_text()}" if summary.failed else ""
+        late = " [red]behind schedule[/]" if summary.behind_schedule else ""
+        self.console.print(
+            f"depth {summary.depth} {escape(summary.level.label())}: {summary.achieved_rps:.2f} req/s, "
+            f"p95 {number(p95, 0)} ms{escape(errors)}{late}",
+            highlight=False,
+        )
+
+    def _finish(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __enter__(self) -> LiveLevels:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+
+
+def _p(q: str) -> Any:
+    return lambda r: number(r[f"p{q}_ms"], 0)
+
+
+COLUMNS = (
+    Column("depth", lambda r: str(r["depth"]), headline=True),
+    Column("load", lambda r: r["load"], numeric=False, headline=True),
+    Column("sent", lambda r: str(r["sent"]), priority=3),
+    Column("ok", lambda r: str(r["completed"]), headline=True),
+    Column("errors", lambda r: r["errors"] or "-", numeric=False, headline=True),
+    Column("req/s", lambda r: number(r["achieved_rps"], 2), headline=True),
+    Column("pairs/s", lambda r: number(r["pairs_per_s"], 1), priority=1),
+    Column("p50 ms", _p("50"), headline=True),
+    Column("p95 ms", _p("95"), headline=True),
+    Column("p99 ms", _p("99"), priority=2),
+    Column("goodput/s", lambda r: number(r["goodput_rps"], 2), priority=4),
+    Column("in flight", lambda r: number(r["mean_in_flight"], 1), priority=5),
+    Column("note", lambda r: r["note"], numeric=False, priority=6, wraps=True),
+)
+
+
+def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[str, Any]:
+    """A level as plain data: the table's rows and `--json`."""
+    latency = summary.latency
+    note = []
+    if summary.behind_schedule:
+        note.append(f"generator behind schedule (lag p99 {summary.send_lag_p99_ms:.0f} ms)")
+    if slo_ms is not None and summary.completed:
+        met, why = summary.meets(slo_ms, q)
+        note.append("meets SLO" if met else f"misses SLO: {why}")
+    if latency is not None and latency.missing_percentiles:
+        note.append("; ".join(latency.missing_percentiles))
+    return {
+        "depth": summary.depth,
+        "load": summary.level.label(),
+        "load_mode": summary.level.mode,
+        "concurrency": summary.level.concurrency,
+        "offered_rps": summary.level.rate_rps,
+        "duration_s": summary.elapsed_s,
+        "sent": summary.sent,
+        "completed": summary.completed,
+        "failed": summary.failed,
+        "errors": summary.errors_text(),
+        "error_example": summary.error_example,
+        "achieved_rps": summary.achieved_rps,
+        "pairs_per_s": summary.pairs_per_s,
+        "p50_ms": latency.p50_ms if latency else None,
+        "p90_ms": latency.p90_ms if latency else None,
+        "p95_ms": latency.p95_ms if latency else None,
+        "p99_ms": latency.p99_ms if latency else None,
+        "p50_ci_ms": [latency.p50_ci_low_ms, latency.p50_ci_high_ms] if latency else None,
+        "goodput_rps": summary.goodput_rps,
+        "mean_in_flight": summary.mean_in_flight,
+        "send_lag_p99_ms": summary.send_lag_p99_ms,
+        "behind_schedule": summary.behind_schedule,
+        "note": "; ".join(note),
+    }
+
+
+def capacity_line(depth: int, capacity: CapacityResult, slo_ms: float, q: float) -> str:
+    head = f"depth {depth}: capacity at p{q:g} <= {slo_ms:g} ms with errors under 1%: "
+    if capacity.low_rps is None:
+        return head + capacity.note()
+    bracket = f"{capacity.low_rps:.3g} req/s (met; {capacity.high_rps:.3g} req/s did not)" if capacity.high_rps else ""
+    extra = f" ({capacity.note()})" if capacity.note() else ""
+    return head + (bracket or f"at least {capacity.low_rps:.3g} req/s") + extra + f", {len(capacity.trials)} levels"
+
+
+def endpoint_json(run: EndpointRun, slo_ms: float | None, q: float) -> dict[str, Any]:
+    return {
+        "endpoint": run.url,
+        "api": run.api,
+        "server": run.server.identity,
+        "tokenizer": run.tokenizer,
+        "output": str(run.output),
+        "run_id": run.run_id,
+        "depths": [
+            {
+                "depth": d.depth,
+                "levels": [level_record(s, slo_ms, q) for s in d.levels],
+                "capacity_levels": [level_record(s, slo_ms, q) for s in d.capacity_levels],
+                "capacity_rps": d.capacity.low_rps if d.capacity else None,
+                "capacity_interval_rps": [d.capacity.low_rps, d.capacity.high_rps] if d.capacity else None,
+                "capacity_note": d.capacity.note() if d.capacity else None,
+                "agreement": d.agreement.to_row() if d.agreement else None,
+            }
+            for d in run.depths
+        ],
+    }
+
+
+def render_endpoint(run: EndpointRun, slo_ms: float | None, q: float, console: Console, wide: bool = False) -> None:
+    rows = [level_record(s, slo_ms, q) for d in run.depths for s in [*d.levels, *d.capacity_levels]]
+    title = f"{run.url} ({run.api}; {run.server.identity or 'server did not say what it is'}; tokens {run.tokenizer})"
+    if rows:
+        columns = fit_columns(COLUMNS, rows, console.width, wide)
+        console.print(table_of(title, columns, rows))
+    for d in run.depths:
+        if d.capacity is not None and slo_ms is not None:
+            console.print(escape(capacity_line(d.depth, d.capacity, slo_ms, q)), highlight=False)
+    console.print(f"rows and raw latencies: {escape(str(run.output))}", highlight=False)
