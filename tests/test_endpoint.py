@@ -2,8 +2,8 @@
 capacity search, and the command end to end, against the fake server (a real HTTP server on localhost)."""
 
 import asyncio
-import re
 import json
+import re
 import socket
 import statistics
 
