@@ -60,6 +60,25 @@ def will_it_run(
         bool,
         typer.Option("--measure", help="With --hardware local: measure the chosen configuration now (a short sweep)."),
     ] = False,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate",
+            help="Requests per second to plan for: a serving replica is simulated under Poisson arrivals for its "
+            "capacity within --budget-ms, the replicas the rate needs, and their power (or price).",
+        ),
+    ] = None,
+    server: Annotated[
+        str,
+        typer.Option(
+            "--server",
+            help="With --rate: how the server batches: tei (token budget across requests), infinity (batches of "
+            "32 pairs across requests) or per-request (one request at a time).",
+        ),
+    ] = "tei",
+    max_batch_tokens: Annotated[
+        int | None, typer.Option("--max-batch-tokens", help="With --rate --server tei: TEI's token budget (16384).")
+    ] = None,
     trust_remote_code: RemoteCodeOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -67,7 +86,11 @@ def will_it_run(
     architecture, latency measured where it can be and modelled where not; every figure says which.
     Exit 0 when a row says RUNS or TIGHT, 1 when none does.
 
+    With --rate: how many requests a second one replica holds within the budget, and how many replicas the
+    rate needs (simulated; `--hardware all` ranks devices by replicas x TDP, or by price_per_hour).
+
     Example: rerank-bench will-it-run bge-reranker-v2-m3 --hardware rtx-3060-12gb --depth 50 --budget-ms 200
+    Example: rerank-bench will-it-run bge-reranker-base --hardware all --depth 50 --budget-ms 200 --rate 40
     """
     from rerank_bench.errors import GateFailed
     from rerank_bench.fit.assess import WillRunRequest, parse_size_gib, run_will_it_run
@@ -88,6 +111,9 @@ def will_it_run(
         results=tuple(results or ()),
         measure=measure,
         trust_remote_code=trust_remote_code,
+        rate=rate,
+        server=server,
+        max_batch_tokens=max_batch_tokens,
     )
     machine = None
     if hardware == "local":

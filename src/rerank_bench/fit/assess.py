@@ -49,6 +49,9 @@ class WillRunRequest:
     results: tuple[Path, ...] = ()  # sweep result files or folders, for measured rows and calibration
     measure: bool = False
     trust_remote_code: bool = False
+    rate: float | None = None  # requests per second to plan for (--rate): capacity, replicas and cost
+    server: str = "tei"  # how the simulated server batches (--server)
+    max_batch_tokens: int | None = None  # tei's --max-batch-tokens
 
 
 @dataclass
@@ -81,6 +84,23 @@ class Row:
     latency_note: str = ""
     tdp_w: float | None = None
     notes: list[str] = field(default_factory=list)
+    # --rate: one replica simulated under Poisson arrivals (fit/rate_plan.py); empty without --rate
+    rate: float | None = None
+    server: str | None = None
+    capacity_rps: float | None = None
+    capacity_rps_low: float | None = None
+    capacity_rps_high: float | None = None
+    replicas: int | None = None
+    replicas_high: int | None = None
+    utilisation: float | None = None
+    p50_at_rate_ms: float | None = None
+    p95_at_rate_ms: float | None = None
+    p95_at_rate_ci_ms: tuple[float, float] | None = None
+    simulated_seconds: float | None = None
+    simulation_s: float | None = None
+    power_w: float | None = None  # replicas x TDP: the cost stand-in
+    price_per_hour: float | None = None  # from the profile, where it gives one
+    cost_per_hour: float | None = None  # replicas x price_per_hour
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -287,12 +307,97 @@ def assess(
     if not fits_batch1:
         row.p50_ms = row.p95_ms = None
         row.p50_ms_low = row.p50_ms_high = row.p95_ms_low = row.p95_ms_high = None
+    elif request.rate is not None:
+        costs = (central, fast, slow) if widths is None else (central, widths)
+        _plan_rate(row, request, info, profile, requests, costs)
     return row
 
 
+def _plan_rate(
+    row: Row,
+    request: WillRunRequest,
+    info: ModelInfo,
+    profile: HardwareProfile,
+    requests: list[list[int]],
+    costs: tuple[Any, ...],
+) -> None:
+    """--rate: simulate a serving replica on this device; the verdict becomes the rate's (a memory refusal
+    stays). costs: (central, fast, slow) rates, or (central, (low, high) multipliers) for a calibrated fit."""
+    from rerank_bench.fit.rate_plan import batch_cost, plan_rate, scaled, server_policy
+
+    assert request.rate is not None and request.budget_ms is not None
+    policy = server_policy(request.server, row.batch_size, request.max_batch_tokens, profile.kind)
+    cost = batch_cost(info.arch, info.shape, costs[0], row.dtype, policy.padded)
+    if len(costs) == 2:
+        low, high = costs[1]
+        fast, slow = scaled(cost, low), scaled(cost, high)
+    else:
+        fast = batch_cost(info.arch, info.shape, costs[1], row.dtype, policy.padded)
+        slow = batch_cost(info.arch, info.shape, costs[2], row.dtype, policy.padded)
+    plan = plan_rate(request.rate, request.budget_ms, request.percentile, requests, policy, cost, fast, slow)
+    row.rate, row.server = plan.rate_rps, plan.server
+    row.capacity_rps, row.capacity_rps_low, row.capacity_rps_high = (
+        plan.capacity_rps,
+        plan.capacity_rps_low,
+        plan.capacity_rps_high,
+    )
+    row.replicas, row.replicas_high, row.utilisation = plan.replicas, plan.replicas_high, plan.utilisation
+    row.p50_at_rate_ms, row.p95_at_rate_ms, row.p95_at_rate_ci_ms = (
+        plan.p50_at_rate_ms,
+        plan.p95_at_rate_ms,
+        plan.p95_at_rate_ci_ms,
+    )
+    row.simulated_seconds, row.simulation_s = plan.simulated_seconds, plan.run_s
+    row.price_per_hour = profile.price_per_hour
+    if plan.replicas is not None:
+        row.power_w = plan.replicas * profile.tdp_w if profile.tdp_w else None
+        row.cost_per_hour = plan.replicas * profile.price_per_hour if profile.price_per_hour else None
+    _rate_verdict(row, plan, request)
+
+
+def _rate_verdict(row: Row, plan: Any, request: WillRunRequest) -> None:
+    pct, budget = request.percentile, request.budget_ms
+    if plan.capacity_rps is None:
+        row.verdict = "TOO SLOW"
+        row.reason = (
+            f"{pct} {plan.unloaded_ms:,.0f} ms with an idle {request.server} server is over the {budget:g} ms "
+            f"budget at depth {row.depth}, before any load"
+        )
+        fewer = int(row.depth * budget / plan.unloaded_ms)
+        row.change = (f"about {fewer} candidates instead of {row.depth}; " if fewer >= 1 else "") + "a faster device"
+        return
+    share = plan.rate_rps / plan.replicas
+    capacity = f"{plan.capacity_rps:.3g}/s per replica"
+    if plan.capacity_rps_low and plan.capacity_rps_high:
+        capacity += f" ({plan.capacity_rps_low:.3g}-{plan.capacity_rps_high:.3g})"
+    row.reason = (
+        f"{plan.rate_rps:g} requests/s within {pct} {budget:g} ms needs {plan.replicas} replica"
+        f"{'s' if plan.replicas > 1 else ''} (capacity {capacity}); at {share:.3g}/s each: "
+        f"p95 {plan.p95_at_rate_ms:,.0f} ms, utilisation {plan.utilisation:.0%}"
+    )
+    if plan.replicas_high is None or plan.replicas_high > plan.replicas:
+        row.verdict = "TIGHT"
+        slow_end = f"{plan.replicas_high} replicas" if plan.replicas_high else "no replica count"
+        row.change = (
+            f"the estimate's slow end needs {slow_end}: measure a replica with `rerank-bench endpoint --capacity`"
+        )
+        return
+    row.verdict = "TIGHT" if row.max_batch < 1 else "RUNS"
+    row.change = "" if row.verdict == "RUNS" else "batch 1 fits with little memory to spare"
+
+
 def sort_rows(rows: list[Row], by_hardware: bool) -> list[Row]:
-    """Passing first; across hardware the least power-hungry first (a stand-in for cost)."""
+    """Passing first; across hardware the least power-hungry first (a stand-in for cost). With --rate, by what
+    the rate costs: devices whose profile gives price_per_hour first, by replicas x price, then the rest by
+    replicas x TDP."""
     rank = {v: i for i, v in enumerate(VERDICTS)}
+    if by_hardware and any(r.rate is not None for r in rows):
+
+        def cost(r: Row) -> tuple[bool, bool, float, int]:
+            value = r.cost_per_hour if r.cost_per_hour is not None else r.power_w
+            return (rank[r.verdict] > 1, r.cost_per_hour is None, value if value is not None else 1e12, rank[r.verdict])
+
+        return sorted(rows, key=cost)
     if by_hardware:
         return sorted(
             rows, key=lambda r: (rank[r.verdict] > 1, r.tdp_w if r.tdp_w is not None else 1e9, rank[r.verdict])
@@ -365,6 +470,17 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFa
         raise UsageError("--vram must be positive, e.g. --vram 12GiB")
     if request.measure and request.hardware != "local":
         raise UsageError("--measure runs on this machine: use it with --hardware local")
+    if request.rate is not None:
+        from rerank_bench.fit.serving import SERVERS
+
+        if not (request.rate > 0 and math.isfinite(request.rate)):
+            raise UsageError(f"--rate {request.rate:g} must be a positive number of requests per second")
+        if request.budget_ms is None:
+            raise UsageError("--rate needs --budget-ms: capacity is the rate a replica holds within a budget")
+        if request.server not in SERVERS:
+            raise UsageError(f"--server {request.server!r} is not one of {', '.join(SERVERS)}")
+    if request.max_batch_tokens is not None and (request.server != "tei" or request.rate is None):
+        raise UsageError("--max-batch-tokens is TEI's batching: use it with --rate and --server tei")
     profiles = load_profiles(list(request.profile_dirs))
     if request.hardware == "all":
         targets = list(profiles.values())

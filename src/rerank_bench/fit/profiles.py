@@ -6,6 +6,7 @@ Format (README "Hardware profiles"):
     memory_gib = 24               memory_bandwidth_gbs = 300        tdp_w = 72
     compute_capability = "8.9"    (nvidia)      cores = 4, isa = "AVX2" (cpu)
     notes = "..."                 source = "where each figure comes from"
+    price_per_hour = 0.80         (optional: what one device costs you an hour; will-it-run --rate ranks by it)
     [peak_tflops]                 dense peaks: fp32, tf32, fp16, bf16 (TFLOPS), int8 (TOPS)
 """
 
@@ -40,6 +41,7 @@ class HardwareProfile:
     path: str = ""
     free_memory_gib: float | None = None  # local only: what is free now
     measured: tuple[str, ...] = field(default_factory=tuple)  # figures measured here rather than looked up
+    price_per_hour: float | None = None  # the user's own price for one device an hour (no shipped file has one)
 
     def peak(self, dtype: str) -> float | None:
         """Dense peak for the dtype in TFLOPS; fp32 on a GPU with tensor cores uses TF32 only if the model
@@ -77,8 +79,9 @@ def parse_profile(path: Path) -> HardwareProfile:
         raise UsageError(f"hardware profile {path}: [peak_tflops] needs fp32 and takes only {', '.join(PEAK_KEYS)}")
     figures = {"memory_gib": data["memory_gib"], "memory_bandwidth_gbs": data["memory_bandwidth_gbs"]}
     figures.update({f"peak_tflops.{k}": v for k, v in peaks.items()})
-    if data.get("tdp_w") is not None:
-        figures["tdp_w"] = data["tdp_w"]
+    for optional in ("tdp_w", "price_per_hour"):
+        if data.get(optional) is not None:
+            figures[optional] = data[optional]
     for name, value in figures.items():
         # nan and inf are valid TOML; a zero would divide. Either would turn into a verdict that means nothing.
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -100,6 +103,7 @@ def parse_profile(path: Path) -> HardwareProfile:
         notes=data.get("notes", ""),
         source=data["source"],
         path=str(path),
+        price_per_hour=float(data["price_per_hour"]) if data.get("price_per_hour") is not None else None,
     )
 
 

@@ -22,7 +22,81 @@ def _ms(value: Any, low: Any, high: Any) -> str:
     return text
 
 
+def _capacity(r: Any) -> str:
+    if r.capacity_rps is None:
+        return "-"
+    text = f"{r.capacity_rps:.3g}/s"
+    if r.capacity_rps_low and r.capacity_rps_high:
+        text += f" ({r.capacity_rps_low:.3g}-{r.capacity_rps_high:.3g})"
+    return text
+
+
+def render_rate_rows(rows: list[Any], console: Console) -> None:
+    """--rate: one row per device with the simulated replica's capacity and what the rate needs."""
+    table = Table(title=f"rerank-bench will-it-run --rate {rows[0].rate:g} (simulated serving replicas)")
+    for name, right in (
+        ("model", False),
+        ("hardware", False),
+        ("dtype", False),
+        ("server", False),
+        ("capacity / replica", True),
+        ("replicas", True),
+        ("p50 at rate", True),
+        ("p95 at rate", True),
+        ("utilisation", True),
+        ("power W", True),
+        ("$/hour", True),
+        ("verdict", False),
+    ):
+        table.add_column(name, justify="right" if right else "left")
+    for r in rows:
+        replicas = "-" if r.replicas is None else str(r.replicas)
+        if r.replicas is not None and r.replicas_high and r.replicas_high != r.replicas:
+            replicas += f" ({r.replicas_high})"
+        table.add_row(
+            escape(r.model),
+            escape(r.hardware),
+            r.dtype,
+            escape((r.server or "").split(" (")[0]),
+            _capacity(r),
+            replicas,
+            number(r.p50_at_rate_ms, 0),
+            number(r.p95_at_rate_ms, 0),
+            "-" if r.utilisation is None else f"{r.utilisation:.0%}",
+            number(r.power_w, 0),
+            number(r.cost_per_hour, 2),
+            f"[{COLOURS[r.verdict]}]{r.verdict}[/]",
+        )
+    console.print(table)
+    _lines(rows, console)
+    servers = dict.fromkeys(r.server for r in rows if r.server)
+    for server in servers:
+        console.print(escape(f"server: {server}"), highlight=False)
+    console.print(
+        "Capacity: the highest Poisson rate one replica holds within the budget (range from the latency estimate's); "
+        "replicas in brackets: what the range's slow end needs. Cost is replicas x TDP unless a profile gives "
+        "price_per_hour (no shipped profile does: prices are yours).",
+        highlight=False,
+    )
+
+
+def _lines(rows: list[Any], console: Console) -> None:
+    for r in rows:
+        line = f"{r.verdict} {r.model} on {r.hardware}: {r.reason}"
+        if r.change:
+            line += f". What would change it: {r.change}"
+        console.print(escape(line), highlight=False)
+    if rows:
+        console.print(escape(f"memory: {rows[0].memory_note}"), highlight=False)
+        notes = dict.fromkeys(r.latency_note for r in rows)
+        for note in notes:
+            console.print(escape(f"latency: {note}"), highlight=False)
+
+
 def render_rows(rows: list[Any], console: Console) -> None:
+    if rows and rows[0].rate is not None:
+        render_rate_rows(rows, console)
+        return
     table = Table(title="rerank-bench will-it-run")
     for name, right in (
         ("model", False),
@@ -60,16 +134,8 @@ def render_rows(rows: list[Any], console: Console) -> None:
             f"[{colour}]{r.verdict}[/]",
         )
     console.print(table)
-    for r in rows:
-        line = f"{r.verdict} {r.model} on {r.hardware}: {r.reason}"
-        if r.change:
-            line += f". What would change it: {r.change}"
-        console.print(escape(line), highlight=False)
+    _lines(rows, console)
     if rows:
-        console.print(escape(f"memory: {rows[0].memory_note}"), highlight=False)
-        notes = dict.fromkeys(r.latency_note for r in rows)
-        for note in notes:
-            console.print(escape(f"latency: {note}"), highlight=False)
         console.print("Ranges are the estimate's spread; figures without one were measured.", highlight=False)
 
 

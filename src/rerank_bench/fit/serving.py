@@ -1,0 +1,337 @@
+"""`will-it-run --rate`: one serving replica under Poisson arrivals, simulated event by event.
+
+Requests arrive (seeded Poisson), their query-document pairs queue, and the server forms batches as the
+chosen server does; each batch costs what the latency model says for its padded shape on the device
+(`cost_ms`, calibrated where rows exist), and a request's reply leaves when the batch holding its last pair
+ends. The servers:
+
+- `per-request`: one request at a time, its pairs in batches of `batch_size` as CrossEncoder.predict forms
+  them (a plain Python service around the model).
+- `infinity` (0.0.78): pairs from every queued request. Its publisher thread (inference/batch_handler.py,
+  `_publish_towards_model`) pops up to 8 x batch_size of the oldest pairs, sorts them by length
+  (`pop_optimal_batches`) and hands them on as batches of `batch_size`; it pops again as soon as its hand-off
+  queue is empty, which happens while the model still has batches to run: a tokenizing thread and a
+  3-batch feature queue sit between them. So batches are formed ahead of the model (up to
+  INFINITY_AHEAD of them waiting), from whatever has arrived by then, and only a backlog makes them large:
+  with the hand-off queue not yet full, a queue of 8 x batch_size pairs is popped at once.
+- `tei`: pairs from every queued request, oldest first, while the batch stays within `max_batch_tokens`
+  (text-embeddings-inference's core/src/queue.rs), the next batch formed when the last one is done (its
+  batching task waits for the backend, core/src/infer.rs). Its padded backends (CPU, and GPUs without flash
+  attention) count the longest pair times the batch's size; the flash-attention ones count real tokens.
+
+The simulation is pure and seeded: the same inputs give the same answer. Its p95 comes with a confidence
+interval by batch means (the latencies of a queue are correlated, so a bootstrap over single requests would
+be too narrow): ten consecutive blocks, the p95 of each, a t interval over the ten.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from bisect import bisect_right
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import accumulate, repeat
+from operator import itemgetter
+
+from rerank_bench.fit.latency_model import batches_of
+from rerank_bench.measure.stats import percentile
+
+SERVERS = ("tei", "infinity", "per-request")
+INFINITY_BATCHES_PER_POP = 8  # infinity's publisher pops 8 x batch_size items (max_n_batches = 8), sorted
+INFINITY_AHEAD = 4  # batches held between infinity's publisher and the model: 1 tokenizing + a feature queue of 3
+INFINITY_HANDOFF = 8  # its hand-off queue (Queue(8)): with a backlog it fills up to this many more
+DEFAULT_REQUESTS = 3000  # simulated requests per rate: enough for a p95 with a tight interval
+WARMUP_FRACTION = 0.1  # the first requests see an empty queue; they are left out of the statistics
+BLOCKS = 10
+T_975_9 = 2.262  # Student t, 97.5% quantile, 9 degrees of freedom
+
+CostFn = Callable[[tuple[int, ...]], float]  # a batch's pair token lengths -> milliseconds
+
+
+@dataclass(frozen=True)
+class ServerPolicy:
+    kind: str  # one of SERVERS
+    batch_size: int = 32  # per-request: CrossEncoder's batch; infinity: its --batch-size
+    max_batch_tokens: int = 16384  # tei: --max-batch-tokens
+    padded: bool = True  # tei: the budget counts padded tokens (longest x batch), as TEI's padded backends do
+
+    def batch_tokens(self, count: int, longest: int, total: int) -> int:
+        """What TEI counts against max_batch_tokens for a batch of `count` pairs."""
+        return count * longest if self.padded else total
+
+    def describe(self) -> str:
+        if self.kind == "tei":
+            counted = "padded" if self.padded else "real"
+            return f"tei (batches across requests up to {self.max_batch_tokens} {counted} tokens)"
+        if self.kind == "infinity":
+            return f"infinity (batches of {self.batch_size} pairs across requests, sorted by length)"
+        return f"one request at a time (batches of {self.batch_size} of its pairs)"
+
+
+@dataclass
+class SimResult:
+    rate_rps: float
+    latencies_ms: list[float]  # after warm-up, in arrival order
+    utilisation: float  # busy time / simulated time
+    simulated_s: float
+    stable: bool  # False: the queue grew through the run (the rate is above what the server holds)
+    mean_batch_pairs: float
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p95_ci_ms: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        self.p50_ms = percentile(self.latencies_ms, 50)
+        self.p95_ms = percentile(self.latencies_ms, 95)
+        self.p95_ci_ms = p95_interval(self.latencies_ms)
+
+
+def p95_interval(latencies: list[float]) -> tuple[float, float]:
+    """Batch means: the p95 of each of ten consecutive blocks, mean +- t x sd / sqrt(10)."""
+    size = len(latencies) // BLOCKS
+    if size < 20:
+        value = percentile(latencies, 95)
+        return value, value
+    blocks = [percentile(latencies[i * size : (i + 1) * size], 95) for i in range(BLOCKS)]
+    mean = sum(blocks) / BLOCKS
+    sd = math.sqrt(sum((b - mean) ** 2 for b in blocks) / (BLOCKS - 1))
+    half = T_975_9 * sd / math.sqrt(BLOCKS)
+    return mean - half, mean + half
+
+
+def _pairs_that_fit(
+    policy: ServerPolicy, have: int, longest: int, total: int, widths: list[int], sums: list[int]
+) -> int:
+    """How many of a request's next pairs join a TEI batch of `have` pairs: widths and sums are the running
+    max and sum of those pairs' lengths, so the batch's count grows with k and a binary search finds it."""
+
+    def tokens(k: int) -> int:
+        return policy.batch_tokens(have + k, max(longest, widths[k - 1]), total + sums[k - 1])
+
+    return bisect_right(range(1, len(widths) + 1), policy.max_batch_tokens, key=tokens)
+
+
+def one_request_ms(lengths: list[int], cost_ms: CostFn, batch_size: int) -> float:
+    """One request served alone, its pairs batched as CrossEncoder.predict batches them (longest first)."""
+    return sum(cost_ms(tuple(batch)) for batch in batches_of(lengths, batch_size))
+
+
+def simulate(
+    rate_rps: float,
+    requests: list[list[int]],
+    cost_ms: CostFn,
+    policy: ServerPolicy,
+    n_requests: int = DEFAULT_REQUESTS,
+    seed: int = 0,
+) -> SimResult:
+    """One replica at `rate_rps`; request i carries the pair lengths of requests[i % len(requests)].
+
+    Events are arrivals and the model finishing a batch; at each, the server forms what its policy forms
+    and the model starts the next formed batch when it is free. The queue holds requests with how many of
+    their pairs are already taken, so pairs move in slices (a capacity search runs this a dozen times a
+    device)."""
+    if rate_rps <= 0 or not requests:
+        raise ValueError("need a positive rate and at least one request")
+    rng = random.Random(seed)
+    arrivals: list[float] = []
+    t = 0.0
+    for _ in range(n_requests):
+        t += rng.expovariate(rate_rps)
+        arrivals.append(t * 1000.0)  # ms
+    templates = len(requests)
+    remaining = [len(requests[i % templates]) for i in range(n_requests)]
+    done_ms = [0.0] * n_requests
+    queue: deque[list[int]] = deque()  # [request, pairs already taken], oldest first
+    tally = {"busy": 0.0, "batches": 0, "pairs": 0, "queued": 0}  # "queued": pairs waiting in the queue
+    next_arrival = 0
+
+    def admit(until: float) -> None:
+        nonlocal next_arrival
+        while next_arrival < n_requests and arrivals[next_arrival] <= until:
+            queue.append([next_arrival, 0])
+            tally["queued"] += remaining[next_arrival]
+            next_arrival += 1
+
+    def run(batch: list[tuple[int, int]], start: float) -> float:
+        """batch: (pair length, request) items, run from `start`; a request is done when the batch holding
+        its last pair ends. Returns when the batch ends."""
+        cost = cost_ms(tuple(map(itemgetter(0), batch)))
+        end = start + cost
+        tally["busy"] += cost
+        tally["batches"] += 1
+        tally["pairs"] += len(batch)
+        for request, count in Counter(map(itemgetter(1), batch)).items():
+            remaining[request] -= count
+            if remaining[request] == 0:
+                done_ms[request] = end
+        return end
+
+    def take(limit: int) -> list[tuple[int, int]]:
+        """Up to `limit` pairs, oldest request first, in each request's own order."""
+        out: list[tuple[int, int]] = []
+        while queue and len(out) < limit:
+            entry = queue[0]
+            request, offset = entry
+            own = requests[request % templates]
+            k = min(limit - len(out), len(own) - offset)
+            out.extend(zip(own[offset : offset + k], repeat(request)))
+            if offset + k == len(own):
+                queue.popleft()
+            else:
+                entry[1] = offset + k
+        tally["queued"] -= len(out)
+        return out
+
+    def tei_batch() -> list[tuple[int, int]]:
+        """Pairs in arrival order while the batch stays within the token budget (the first always goes). Within
+        a request, how many of its pairs still fit is a binary search over its running max and sum."""
+        out: list[tuple[int, int]] = []
+        longest = total = 0
+        while queue:
+            entry = queue[0]
+            request, offset = entry
+            rest = requests[request % templates][offset:]
+            widths, sums = list(accumulate(rest, max)), list(accumulate(rest))
+            fits = _pairs_that_fit(policy, len(out), longest, total, widths, sums)
+            if fits == 0 and not out:
+                fits = 1
+            if fits:
+                out.extend(zip(rest[:fits], repeat(request)))
+                longest, total = max(longest, widths[fits - 1]), total + sums[fits - 1]
+            tally["queued"] -= fits
+            if fits < len(rest):
+                entry[1] = offset + fits
+                return out
+            queue.popleft()
+        return out
+
+    def form() -> list[list[tuple[int, int]]]:
+        """The batches the server forms from its queue now."""
+        if policy.kind == "per-request":
+            request, _ = queue.popleft()
+            items = list(zip(sorted(requests[request % templates], reverse=True), repeat(request)))
+            tally["queued"] -= len(items)  # CrossEncoder.predict: longest first
+        elif policy.kind == "infinity":
+            items = take(INFINITY_BATCHES_PER_POP * policy.batch_size)
+            if len(items) > policy.batch_size:
+                items.sort(key=itemgetter(0))
+        else:
+            return [tei_batch()]
+        return [items[i : i + policy.batch_size] for i in range(0, len(items), policy.batch_size)]
+
+    def may_form(ahead: int, core_idle: bool) -> bool:
+        if policy.kind != "infinity":
+            return ahead == 0 and core_idle  # the next batch is formed when the last one is done
+        if ahead <= INFINITY_AHEAD:
+            return True
+        backlog = tally["queued"] >= INFINITY_BATCHES_PER_POP * policy.batch_size
+        return ahead < INFINITY_AHEAD + INFINITY_HANDOFF and backlog
+
+    formed: deque[list[tuple[int, int]]] = deque()  # batches formed, waiting for the model
+    core_free = 0.0  # when the model finishes its current batch
+    now = 0.0
+    while True:
+        admit(now)
+        while queue and may_form(len(formed), core_free <= now):
+            formed.extend(b for b in form() if b)
+        if formed and core_free <= now:
+            core_free = run(formed.popleft(), now)
+            continue
+        upcoming = [arrivals[next_arrival]] if next_arrival < n_requests else []
+        if core_free > now:
+            upcoming.append(core_free)
+        if not upcoming:
+            break
+        now = min(upcoming)
+    now, busy = max(core_free, now), tally["busy"]
+    start = int(n_requests * WARMUP_FRACTION)
+    latencies = [done_ms[i] - arrivals[i] for i in range(start, n_requests)]
+    quarter = max(1, len(latencies) // 4)
+    early, late = latencies[:quarter], latencies[-quarter:]
+    # A queue that grows through the run: the last quarter waits far longer than the first (a stable queue's
+    # quarters differ by noise), and the server was busy nearly all the time.
+    utilisation = busy / now if now > 0 else 0.0
+    stable = not (utilisation > 0.97 and sum(late) / len(late) > 1.5 * sum(early) / len(early))
+    return SimResult(
+        rate_rps=rate_rps,
+        latencies_ms=latencies,
+        utilisation=utilisation,
+        simulated_s=now / 1000.0,
+        stable=stable,
+        mean_batch_pairs=tally["pairs"] / tally["batches"] if tally["batches"] else 0.0,
+    )
+
+
+def service_bound_rps(requests: list[list[int]], cost_ms: CostFn, policy: ServerPolicy) -> float:
+    """The rate at which the server would be busy all the time with its fullest batches: no replica holds
+    more. Requests per second."""
+    all_pairs = sorted(n for r in requests for n in r)
+    if policy.kind == "per-request":
+        total = sum(one_request_ms(r, cost_ms, policy.batch_size) for r in requests)
+        return 1000.0 * len(requests) / total
+    size = policy.batch_size if policy.kind == "infinity" else None
+    total = 0.0
+    i = 0
+    while i < len(all_pairs):
+        if size is not None:
+            batch = all_pairs[i : i + size]
+        else:
+            batch, tokens = [], 0
+            for n in all_pairs[i:]:
+                if batch and policy.batch_tokens(len(batch) + 1, n, tokens + n) > policy.max_batch_tokens:
+                    break
+                batch.append(n)
+                tokens += n
+        total += cost_ms(tuple(batch))
+        i += len(batch)
+    return 1000.0 * len(requests) / total
+
+
+@dataclass
+class Capacity:
+    rate_rps: float | None  # the highest rate whose percentile meets the budget (None: not even unloaded)
+    unloaded_ms: float  # the percentile at 1% of the service bound: an idle server
+    bound_rps: float
+    trials: list[tuple[float, float, bool]] = field(default_factory=list)  # (rate, the percentile, stable)
+    run_s: float = 0.0
+
+
+def find_capacity(
+    requests: list[list[int]],
+    cost_ms: CostFn,
+    policy: ServerPolicy,
+    budget_ms: float,
+    n_requests: int = 1500,
+    seed: int = 0,
+    steps: int = 12,
+    quantile: float = 95.0,
+) -> Capacity:
+    """Geometric bisection on the rate between nearly idle (1% of the service bound) and the bound, to 1%,
+    with the same seed at every rate (common random numbers, so the percentile rises smoothly with the rate).
+    A rate passes when its queue is stable and its `quantile` latency is within the budget."""
+    started = time.perf_counter()
+    bound = service_bound_rps(requests, cost_ms, policy)
+    low = bound * 0.01
+    idle = simulate(low, requests, cost_ms, policy, n_requests, seed)
+    capacity = Capacity(None, percentile(idle.latencies_ms, quantile), bound)
+    if capacity.unloaded_ms > budget_ms:
+        capacity.run_s = time.perf_counter() - started
+        return capacity
+    high = bound
+    for _ in range(steps):
+        middle = math.sqrt(low * high)
+        result = simulate(middle, requests, cost_ms, policy, n_requests, seed)
+        value = percentile(result.latencies_ms, quantile)
+        capacity.trials.append((middle, value, result.stable))
+        if result.stable and value <= budget_ms:
+            low = middle
+        else:
+            high = middle
+        if high / low < 1.01:
+            break
+    capacity.rate_rps = low
+    capacity.run_s = time.perf_counter() - started
+    return capacity

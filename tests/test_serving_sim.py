@@ -1,0 +1,158 @@
+"""will-it-run --rate: the serving simulation against queueing answers known by hand, and the command."""
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from rerank_bench.cli import app
+from rerank_bench.fit.serving import ServerPolicy, find_capacity, service_bound_rps, simulate
+
+runner = CliRunner()
+ONE_PAIR = [[100]]  # every request: one pair of 100 tokens
+
+
+def constant(ms):
+    return lambda lengths: ms
+
+
+def test_md1_mean_wait_matches_pollaczek_khinchine():
+    # M/D/1, service D = 10 ms, rho = 0.5: mean wait in queue rho D / (2 (1 - rho)) = 5 ms, so sojourn 15 ms
+    result = simulate(50.0, ONE_PAIR, constant(10.0), ServerPolicy("per-request", batch_size=1), 40000, seed=1)
+    mean = sum(result.latencies_ms) / len(result.latencies_ms)
+    assert mean == pytest.approx(15.0, rel=0.05)
+    assert result.utilisation == pytest.approx(0.5, abs=0.02) and result.stable
+    assert min(result.latencies_ms) == pytest.approx(10.0)  # nobody is faster than the service time
+
+
+def test_a_server_without_batching_holds_below_its_service_rate_and_not_above():
+    policy = ServerPolicy("per-request", batch_size=1)
+    below = simulate(80.0, ONE_PAIR, constant(10.0), policy, 4000, seed=2)  # 100/s service rate
+    above = simulate(120.0, ONE_PAIR, constant(10.0), policy, 4000, seed=2)
+    assert below.stable and below.utilisation == pytest.approx(0.8, abs=0.04)
+    assert not above.stable and above.utilisation > 0.97
+    # the queue of an overloaded server grows without end: the last requests wait far longer than the first
+    assert above.latencies_ms[-1] > 50 * below.p95_ms
+    assert service_bound_rps(ONE_PAIR, constant(10.0), policy) == pytest.approx(100.0)
+    capacity = find_capacity(ONE_PAIR, constant(10.0), policy, budget_ms=1e9)
+    assert 90.0 <= capacity.rate_rps < 100.0  # never at or past the service rate, whatever the budget
+
+
+def test_batching_across_requests_raises_capacity():
+    # 50 pairs a request; a batch costs 20 ms + 1 ms a pair. One request at a time, batches of 8: 7 batches,
+    # 190 ms a request, so at most 5.3/s. Batching 32 pairs across requests: 50/32 batches of 52 ms = 81 ms.
+    requests = [[100] * 50]
+
+    def cost(lengths):
+        return 20.0 + len(lengths)
+
+    alone = find_capacity(requests, cost, ServerPolicy("per-request", batch_size=8), budget_ms=2000)
+    shared = find_capacity(requests, cost, ServerPolicy("infinity", batch_size=32), budget_ms=2000)
+    assert service_bound_rps(requests, cost, ServerPolicy("per-request", batch_size=8)) == pytest.approx(1000 / 190)
+    assert alone.rate_rps < 1000 / 190
+    assert shared.rate_rps > 1.5 * alone.rate_rps
+
+
+def test_tei_batches_stay_within_their_token_budget():
+    seen = []
+
+    def cost(lengths):
+        seen.append(lengths)
+        return 5.0
+
+    requests = [[300, 20, 20, 20], [10] * 6]
+    padded = ServerPolicy("tei", max_batch_tokens=400, padded=True)
+    simulate(500.0, requests, cost, padded, 200, seed=3)
+    assert all(len(b) * max(b) <= 400 or len(b) == 1 for b in seen)
+    assert any(len(b) > 1 for b in seen)
+    seen.clear()
+    flash = ServerPolicy("tei", max_batch_tokens=400, padded=False)
+    simulate(500.0, requests, cost, flash, 200, seed=3)
+    assert all(sum(b) <= 400 for b in seen) and any(len(b) * max(b) > 400 for b in seen)
+
+
+def test_the_same_seed_gives_the_same_answer():
+    policy = ServerPolicy("infinity", batch_size=4)
+    requests = [[50, 80, 120], [60] * 5]
+
+    def cost(lengths):
+        return 1.0 + 0.01 * len(lengths) * max(lengths)
+
+    a = simulate(30.0, requests, cost, policy, 2000, seed=9)
+    b = simulate(30.0, requests, cost, policy, 2000, seed=9)
+    c = simulate(30.0, requests, cost, policy, 2000, seed=10)
+    assert a.latencies_ms == b.latencies_ms and a.p95_ci_ms == b.p95_ci_ms
+    assert a.latencies_ms != c.latencies_ms
+    low, high = a.p95_ci_ms
+    assert low <= a.p95_ms <= high or math.isclose(low, high)
+
+
+def _rate(*args):
+    result = runner.invoke(app, ["will-it-run", "minilm-l6", "--depth", "50", *args, "--json"])
+    return result, (json.loads(result.stdout) if result.stdout.strip().startswith("[") else None)
+
+
+def test_rate_rows_carry_capacity_replicas_and_their_latency():
+    result, rows = _rate("--hardware", "l4", "--budget-ms", "200", "--rate", "40")
+    assert result.exit_code == 0, result.output
+    (row,) = rows
+    for key in ("rate", "capacity_rps", "capacity_rps_low", "capacity_rps_high", "replicas", "utilisation"):
+        assert row[key] is not None, key
+    assert row["server"].startswith("tei") and row["simulated_seconds"] > 10
+    assert row["capacity_rps_low"] <= row["capacity_rps"] <= row["capacity_rps_high"]
+    assert row["replicas"] == math.ceil(40 / row["capacity_rps"])
+    assert row["p95_at_rate_ms"] <= 200 and 0 < row["utilisation"] < 1
+    assert row["power_w"] == row["replicas"] * 72  # the L4's TDP
+
+
+def test_a_rate_beyond_one_replica_needs_more_and_an_idle_miss_is_too_slow():
+    _, (one,) = _rate("--hardware", "l4", "--budget-ms", "200", "--rate", "1")
+    _, (many,) = _rate("--hardware", "l4", "--budget-ms", "200", "--rate", "500")
+    assert one["replicas"] == 1 and many["replicas"] == math.ceil(500 / many["capacity_rps"]) >= 3
+    result, (slow,) = _rate("--hardware", "cpu-4core-avx2-laptop", "--budget-ms", "50", "--rate", "10")
+    assert result.exit_code == 1 and slow["verdict"] == "TOO SLOW" and "before any load" in slow["reason"]
+    assert slow["replicas"] is None
+
+
+def test_devices_at_a_rate_rank_by_power_or_by_price(tmp_path):
+    """--hardware all sorts with sort_rows; four devices here keep the test short (all 20 take about a minute)."""
+    from rerank_bench.fit.assess import WillRunRequest, run_will_it_run, sort_rows
+    from rerank_bench.fit.profiles import builtin_dir
+
+    def rows(profile_dirs=()):
+        out = []
+        for key in ("h100", "l4", "t4", "rtx-4090"):
+            request = WillRunRequest(
+                model="minilm-l6", hardware=key, budget_ms=200, rate=40, profile_dirs=tuple(profile_dirs)
+            )
+            out += run_will_it_run(request, None)
+        return sort_rows(out, by_hardware=True)
+
+    by_power = rows()
+    assert all(r.verdict in ("RUNS", "TIGHT") for r in by_power)
+    assert [r.power_w for r in by_power] == sorted(r.replicas * r.tdp_w for r in by_power)
+    # prices in the user's own profiles (a user's file replaces the shipped one of the same name): the priced
+    # devices come first, by replicas x price, whatever their power
+    prices = {"h100": 0.50, "l4": 0.80}
+    for key, price in prices.items():
+        text = (builtin_dir() / f"{key}.toml").read_text()
+        (tmp_path / f"{key}.toml").write_text(f"price_per_hour = {price}\n" + text)
+    by_price = rows([tmp_path])
+    assert {r.hardware_key for r in by_price[:2]} == {"h100", "l4"}
+    assert [r.cost_per_hour for r in by_price[:2]] == sorted(r.replicas * prices[r.hardware_key] for r in by_price[:2])
+    assert all(r.cost_per_hour is None for r in by_price[2:])
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--rate", "40"], "--rate needs --budget-ms"),
+        (["--rate", "0", "--budget-ms", "200"], "--rate 0 must be a positive"),
+        (["--rate", "4", "--budget-ms", "200", "--server", "triton"], "--server 'triton' is not one of"),
+        (["--max-batch-tokens", "512", "--budget-ms", "200"], "--max-batch-tokens is TEI's batching"),
+    ],
+)
+def test_bad_rate_options_are_one_line(args, message):
+    result, _ = _rate("--hardware", "l4", *args)
+    assert result.exit_code == 2 and message in result.output, result.output
