@@ -111,6 +111,22 @@ def test_local_folder_checks(tiny_bert, tmp_path):
         resolve_model(str(tiny_bert), weights="random")
 
 
+def test_a_copy_of_a_twin_says_its_weights_are_random(tmp_path):
+    """A twin copied for serving (models/serving.py keeps its marker) is measured as random weights."""
+    import json
+
+    from tiny_models import make_tiny_bert
+
+    from rerank_bench.models.twin import TWIN_MARKER
+
+    folder = make_tiny_bert(tmp_path / "copy")
+    assert resolve_model(str(folder)).weights == "real"
+    (folder / TWIN_MARKER).write_text(json.dumps({"alias": "x", "random_weights": True, "tokenizer_source": "own"}))
+    assert resolve_model(str(folder)).weights == "random"
+    (folder / TWIN_MARKER).write_text("not json")
+    assert resolve_model(str(folder)).weights == "real"
+
+
 def test_empty_model_names_are_refused_not_replaced_by_the_default():
     from typer.testing import CliRunner
 

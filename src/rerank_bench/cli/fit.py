@@ -73,7 +73,7 @@ def will_it_run(
         typer.Option(
             "--server",
             help="With --rate: how the server batches: tei (token budget across requests), infinity (batches of "
-            "32 pairs across requests) or per-request (one request at a time).",
+            "32 pairs across requests, or --batch-size N) or per-request (one request at a time).",
         ),
     ] = "tei",
     max_batch_tokens: Annotated[

@@ -326,7 +326,8 @@ def _plan_rate(
     from rerank_bench.fit.rate_plan import batch_cost, plan_rate, scaled, server_policy
 
     assert request.rate is not None and request.budget_ms is not None
-    policy = server_policy(request.server, row.batch_size, request.max_batch_tokens, profile.kind)
+    fixed = request.batch_size != "auto"
+    policy = server_policy(request.server, row.batch_size, request.max_batch_tokens, profile.kind, fixed)
     cost = batch_cost(info.arch, info.shape, costs[0], row.dtype, policy.padded)
     if len(costs) == 2:
         low, high = costs[1]

@@ -60,9 +60,13 @@ def scaled(cost: CostFn, factor: float) -> CostFn:
     return lambda lengths: cost(lengths) * factor
 
 
-def server_policy(server: str, batch_size: int, max_batch_tokens: int | None, kind: str) -> ServerPolicy:
+def server_policy(
+    server: str, batch_size: int, max_batch_tokens: int | None, kind: str, fixed_batch: bool = False
+) -> ServerPolicy:
     """The server's batching. TEI pads batches on CPU, Apple and AMD (its padded backends), so its token budget
-    counts the longest pair times the batch; on NVIDIA GPUs its flash-attention backends count real tokens."""
+    counts the longest pair times the batch; on NVIDIA GPUs its flash-attention backends count real tokens.
+    infinity batches `batch_size` pairs when --batch-size was given (its own --batch-size), else its default
+    32; one request at a time uses the batch will-it-run chose (or was given)."""
     if server not in SERVERS:
         raise UsageError(f"--server {server!r} is not one of {', '.join(SERVERS)}")
     if max_batch_tokens is not None and max_batch_tokens < 1:
@@ -70,7 +74,7 @@ def server_policy(server: str, batch_size: int, max_batch_tokens: int | None, ki
     if server == "tei":
         return ServerPolicy("tei", max_batch_tokens=max_batch_tokens or TEI_MAX_BATCH_TOKENS, padded=kind != "nvidia")
     if server == "infinity":
-        return ServerPolicy("infinity", batch_size=INFINITY_BATCH_SIZE)
+        return ServerPolicy("infinity", batch_size=batch_size if fixed_batch else INFINITY_BATCH_SIZE)
     return ServerPolicy("per-request", batch_size=batch_size)
 
 

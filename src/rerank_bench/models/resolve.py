@@ -218,6 +218,8 @@ def _local_folder(
             "--weights random builds a catalog model's twin; a local folder is measured with its own weights",
             "use --weights auto or real with a folder",
         )
+    from rerank_bench.models.twin import is_random_twin
+
     _check_local_folder(folder, allow_random_head)
     return made(
         name=folder.name,
@@ -225,7 +227,7 @@ def _local_folder(
         load_path=str(folder.resolve()),
         hub_id=None,
         revision=revision,
-        weights="real",
+        weights="random" if is_random_twin(folder) else "real",
         local_files_only=True,
         catalog_alias=None,
         max_length=None,

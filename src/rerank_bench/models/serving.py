@@ -24,7 +24,7 @@ def servable_folder(spec: str, out: Path) -> Path:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from rerank_bench.catalog import find_model
-    from rerank_bench.models.twin import build_twin
+    from rerank_bench.models.twin import TWIN_MARKER, build_twin
 
     entry = find_model(spec)
     if entry is not None:
@@ -43,9 +43,9 @@ def servable_folder(spec: str, out: Path) -> Path:
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
     config.pop("backend", None)  # a transformers 5 key
     config_path.write_text(json.dumps(config, indent=2) + "\n")
-    marker = source / "rerank_bench_twin.json"
+    marker = source / TWIN_MARKER
     if marker.exists():  # keep saying these are random weights
-        (out / "rerank_bench_twin.json").write_text(marker.read_text())
+        (out / TWIN_MARKER).write_text(marker.read_text())
     return out
 
 

@@ -113,6 +113,18 @@ def twin_key(entry: CatalogModel) -> str:
     return f"{entry.alias}-{hashlib.sha256(payload.encode()).hexdigest()[:10]}"
 
 
+TWIN_MARKER = "rerank_bench_twin.json"
+
+
+def is_random_twin(folder: Path) -> bool:
+    """A folder holding a twin's random weights says so in its marker (copies made for serving keep it), so
+    a sweep of that folder is labelled random weights, not real."""
+    try:
+        return bool(json.loads((folder / TWIN_MARKER).read_text()).get("random_weights"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def build_twin(entry: CatalogModel, revision: str | None = None, root: Path | None = None) -> tuple[Path, str]:
     """A directory holding the twin (config, random weights, tokenizer); built once, then reused.
 
@@ -121,7 +133,7 @@ def build_twin(entry: CatalogModel, revision: str | None = None, root: Path | No
     base = (root or cache_root()) / "twins"
     target = base / twin_key(entry)
     max_length = entry.max_length  # the tokenizer's default; a run's --max-length is applied when loading
-    marker = target / "rerank_bench_twin.json"
+    marker = target / TWIN_MARKER
     if marker.exists():
         return target, json.loads(marker.read_text())["tokenizer_source"]
 
@@ -145,7 +157,7 @@ def build_twin(entry: CatalogModel, revision: str | None = None, root: Path | No
             source = "offline"
         tokenizer.model_max_length = max_length
         tokenizer.save_pretrained(work)
-        (work / "rerank_bench_twin.json").write_text(
+        (work / TWIN_MARKER).write_text(
             json.dumps(
                 {"alias": entry.alias, "hub_id": entry.hub_id, "tokenizer_source": source, "random_weights": True}
             )
