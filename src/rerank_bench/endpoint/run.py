@@ -181,15 +181,13 @@ def build_depth_requests(request: EndpointRequest, text: TextWorkload, depth: in
     from dataclasses import asdict
 
     from rerank_bench.workload.build import build_requests
-    from rerank_bench.workload.requests import load_workload_file, parse_doc_tokens, requests_from_file
+    from rerank_bench.workload.requests import load_workload_file, parse_doc_tokens, requests_from_file, workload_digest
 
     if request.workload_file is not None:
-        import hashlib
-
         path = request.workload_file
         file_requests = load_workload_file(path)
         out = requests_from_file(file_requests, depth, request.seed, request.sample_with_replacement, str(path))
-        return out, f"file:{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"
+        return out, f"file:{path.name}@{workload_digest(path)}"
     spec = parse_doc_tokens(request.doc_tokens)
     payload = {"kind": "synthetic", "doc_tokens": asdict(spec)}
     return build_requests(payload, text.words, depth, text.max_length, request.seed), spec.label()
