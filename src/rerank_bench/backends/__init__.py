@@ -14,8 +14,18 @@ from dataclasses import dataclass
 from rerank_bench.backends.base import Backend
 from rerank_bench.errors import UsageError
 
-DTYPES = ("fp32", "fp16", "bf16", "int8")
+# int8 variants: `int8` is dynamic quantization (ONNX Runtime: weights per channel, activations at run time);
+# `int8-static` is post-training static quantization calibrated on workload requests (ONNX Runtime QDQ,
+# OpenVINO through NNCF); `int8-sq` is NNCF's with SmoothQuant. backends/quantize.py says what each sets.
+DTYPES = ("fp32", "fp16", "bf16", "int8", "int8-static", "int8-sq")
+INT8_VARIANTS = ("int8", "int8-static", "int8-sq")
+CALIBRATED = ("int8-static", "int8-sq")  # built from calibration requests
 ORDERS = ("given", "length")
+
+
+def base_dtype(dtype: str) -> str:
+    """The arithmetic a dtype runs on (an int8 variant's is int8): what peaks and memory are looked up by."""
+    return "int8" if dtype in INT8_VARIANTS else dtype
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,11 @@ class BackendSpec:
     packages: tuple[tuple[str, str], ...]  # (module it imports, pip package that provides it)
     extra: str | None = None  # the rerank-bench extra that installs those packages
     user: bool = True  # offered on the command line (the fake is for tests)
+    dtype_packages: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (dtype, packages it adds)
+
+    def packages_for(self, dtype: str | None) -> tuple[tuple[str, str], ...]:
+        extra = dict(self.dtype_packages).get(dtype, ()) if dtype else ()
+        return self.packages + extra
 
     def check(self, dtype: str, device: str) -> None:
         """The backend's own guard at load time, for callers that bypass the sweep's skip rules (ab, tests)."""
@@ -51,7 +66,7 @@ SPECS: dict[str, BackendSpec] = {
         BackendSpec(
             "onnx",
             "rerank_bench.backends.onnx_ort:OnnxBackend",
-            ("fp32", "int8"),
+            ("fp32", "int8", "int8-static"),
             ("cpu", "cuda"),
             (("onnxruntime", "onnxruntime"), ("onnx", "onnx")),
             "rerank-bench[onnx]",
@@ -59,10 +74,11 @@ SPECS: dict[str, BackendSpec] = {
         BackendSpec(
             "openvino",
             "rerank_bench.backends.openvino_ov:OpenVinoBackend",
-            ("fp32", "fp16", "bf16"),
+            ("fp32", "fp16", "bf16", "int8-static", "int8-sq"),
             ("cpu",),
             (("openvino", "openvino"),),
             "rerank-bench[openvino]",
+            dtype_packages=tuple((d, (("nncf", "nncf"),)) for d in CALIBRATED),  # NNCF quantizes for OpenVINO
         ),
         # A simulated backend with scripted latencies and failures, for testing the tool itself.
         BackendSpec("fake", "rerank_bench.backends.fake:FakeBackend", DTYPES, ("cpu",), (), user=False),

@@ -90,7 +90,15 @@ class Backend(ABC):
     name: str
 
     @abstractmethod
-    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> Scorer: ...
+    def load(
+        self,
+        model: ResolvedModel,
+        device: str,
+        dtype: str,
+        threads: int,
+        max_length: int | None,
+        calibration: dict[str, Any] | None = None,  # static int8: where its calibration requests come from
+    ) -> Scorer: ...
 
 
 # What running out of memory says, wherever it happens: CUDA and MPS ("out of memory"), torch's CPU allocator

@@ -58,6 +58,17 @@ def export_key(model: ResolvedModel, path: str, backend: str, dtype: str, versio
     return f"{safe}-{backend}-{dtype}-{digest}"
 
 
+def calibration_inputs(
+    recipe: dict[str, Any] | None, tokenizer: Any, names: list[str], hf_model: Any
+) -> list[dict[str, Any]]:
+    """Static int8's calibration batches, tokenized for the exported graph's inputs."""
+    from rerank_bench.backends.quantize import calibration_features, calibration_pairs
+
+    limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
+    limit = min(limit, int(getattr(hf_model.config, "max_position_embeddings", limit)))
+    return calibration_features(calibration_pairs(recipe, tokenizer, limit), tokenizer, names, limit)
+
+
 def example_inputs(tokenizer: Any) -> dict[str, Any]:
     return tokenizer(
         ["what is a reranker", "a query"],
@@ -135,7 +146,9 @@ class ExportedBackend(Backend):
 
     runtime_module: str  # what to import; its absence is an environment problem naming the extra
 
-    def export(self, model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
+    def export(
+        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None
+    ) -> tuple[Path, dict[str, Any], float]:
         raise NotImplementedError
 
     def open(
@@ -144,7 +157,15 @@ class ExportedBackend(Backend):
         """(features -> logits, how the runtime was set up, for backend_options)."""
         raise NotImplementedError
 
-    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> Scorer:
+    def load(
+        self,
+        model: ResolvedModel,
+        device: str,
+        dtype: str,
+        threads: int,
+        max_length: int | None,
+        calibration: dict[str, Any] | None = None,
+    ) -> Scorer:
         import importlib
 
         spec = get_spec(self.name)
@@ -156,7 +177,7 @@ class ExportedBackend(Backend):
             ) from None
         spec.check(dtype, device)
         path, tokenizer_source = model_source(model, max_length)
-        folder, meta, export_s = self.export(model, path, dtype)
+        folder, meta, export_s = self.export(model, path, dtype, calibration)
         from transformers import AutoTokenizer
 
         started = time.perf_counter()

@@ -105,7 +105,15 @@ class FakeScorer(Scorer):
 class FakeBackend(Backend):
     name = "fake"
 
-    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> FakeScorer:
+    def load(
+        self,
+        model: ResolvedModel,
+        device: str,
+        dtype: str,
+        threads: int,
+        max_length: int | None,
+        calibration: dict[str, Any] | None = None,  # unused: nothing here is calibrated
+    ) -> FakeScorer:
         if model.source != "fake":
             raise ModelError(f"the fake backend measures only fake: models, not {model.spec!r}")
         options = parse_fake_spec(model.spec)

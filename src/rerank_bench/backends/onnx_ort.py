@@ -19,7 +19,14 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.backends.export_cache import ExportedBackend, cached_export, example_inputs, export_key, exports_root
+from rerank_bench.backends.export_cache import (
+    ExportedBackend,
+    cached_export,
+    calibration_inputs,
+    example_inputs,
+    export_key,
+    exports_root,
+)
 from rerank_bench.models.resolve import ResolvedModel
 
 OPSET = 17
@@ -71,21 +78,30 @@ def quantize_int8(folder: Path) -> None:
     (folder / "model_int8.onnx").replace(folder / "model.onnx")
 
 
-def ensure_export(model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
+def ensure_export(
+    model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None = None
+) -> tuple[Path, dict[str, Any], float]:
     """(export folder, its metadata, seconds spent exporting now: 0 when cached)."""
     import onnxruntime
     import torch
 
+    from rerank_bench.backends import CALIBRATED
+    from rerank_bench.backends.quantize import quantize_onnx_static, recipe_digest
+
+    calibrated = dtype in CALIBRATED
     versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "opset": str(OPSET)}
+    if calibrated:
+        versions["calibration"] = recipe_digest(calibration)
     final = exports_root() / export_key(model, path, "onnx", dtype, versions)
 
     def build(hf_model: Any, tokenizer: Any, folder: Path) -> dict[str, Any]:
         names, fused = export_onnx(hf_model, tokenizer, folder)
-        if dtype == "int8":
-            quantize_int8(folder)
         options = [f"opset{OPSET}", f"fused attention {fused.get('Attention', 0)}/{hf_model.config.num_hidden_layers}"]
         if dtype == "int8":
+            quantize_int8(folder)
             options.append("dynamic int8, per-channel QInt8 weights")
+        elif calibrated:
+            options.append(quantize_onnx_static(folder, calibration_inputs(calibration, tokenizer, names, hf_model)))
         return {"inputs": names, "fused": fused, "options": ", ".join(options)}
 
     return cached_export(model, path, final, "eager", build)
@@ -95,8 +111,10 @@ class OnnxBackend(ExportedBackend):
     name = "onnx"
     runtime_module = "onnxruntime"
 
-    def export(self, model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
-        return ensure_export(model, path, dtype)
+    def export(
+        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None
+    ) -> tuple[Path, dict[str, Any], float]:
+        return ensure_export(model, path, dtype, calibration)
 
     def open(self, runtime: Any, folder: Path, device: str, dtype: str, threads: int) -> tuple[Any, str]:
         options = runtime.SessionOptions()

@@ -12,25 +12,51 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.backends.export_cache import ExportedBackend, cached_export, example_inputs, export_key, exports_root
+from rerank_bench.backends.export_cache import (
+    ExportedBackend,
+    cached_export,
+    calibration_inputs,
+    example_inputs,
+    export_key,
+    exports_root,
+)
 from rerank_bench.models.resolve import ResolvedModel
 
-PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+# The int8 variants run what NNCF left unquantized (layer norms, softmax, the head) in f32: the point of a
+# calibrated int8 is to keep the ranking.
+PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8-static": "f32", "int8-sq": "f32"}
 
 
-def ensure_ir(model: ResolvedModel, path: str) -> tuple[Path, dict[str, Any], float]:
+def ensure_ir(
+    model: ResolvedModel, path: str, dtype: str = "fp32", calibration: dict[str, Any] | None = None
+) -> tuple[Path, dict[str, Any], float]:
+    """The fp32 IR (fp32, bf16 and fp16 share it: their precision is a compile-time hint), or an int8
+    variant's IR quantized by NNCF (backends/quantize.py)."""
     import openvino as ov
     import torch
 
+    from rerank_bench.backends import CALIBRATED
+    from rerank_bench.backends.quantize import quantize_openvino, recipe_digest
+
+    calibrated = dtype in CALIBRATED
     versions = {"torch": torch.__version__, "openvino": ov.__version__}
-    final = exports_root() / export_key(model, path, "openvino", "fp32", versions)
+    if calibrated:
+        import nncf
+
+        versions.update(nncf=nncf.__version__, calibration=recipe_digest(calibration))
+    final = exports_root() / export_key(model, path, "openvino", dtype if calibrated else "fp32", versions)
 
     def build(hf_model: Any, tokenizer: Any, folder: Path) -> dict[str, Any]:
         inputs = example_inputs(tokenizer)
         with torch.inference_mode():
             converted = ov.convert_model(hf_model, example_input=dict(inputs))
+        options = "IR from torch (convert_model)"
+        if calibrated:
+            features = calibration_inputs(calibration, tokenizer, list(inputs.keys()), hf_model)
+            converted, how = quantize_openvino(converted, features, dtype)
+            options += f", {how}"
         ov.save_model(converted, str(folder / "model.xml"), compress_to_fp16=False)
-        return {"inputs": list(inputs.keys()), "options": "IR from torch (convert_model)"}
+        return {"inputs": list(inputs.keys()), "options": options}
 
     return cached_export(model, path, final, "sdpa", build)
 
@@ -39,8 +65,10 @@ class OpenVinoBackend(ExportedBackend):
     name = "openvino"
     runtime_module = "openvino"
 
-    def export(self, model: ResolvedModel, path: str, dtype: str) -> tuple[Path, dict[str, Any], float]:
-        return ensure_ir(model, path)  # one fp32 IR; the precision is a compile-time hint
+    def export(
+        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None
+    ) -> tuple[Path, dict[str, Any], float]:
+        return ensure_ir(model, path, dtype, calibration)
 
     def open(self, runtime: Any, folder: Path, device: str, dtype: str, threads: int) -> tuple[Any, str]:
         config = {

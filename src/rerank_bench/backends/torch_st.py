@@ -110,7 +110,15 @@ class TorchScorer(Scorer):
 class TorchBackend(Backend):
     name = "torch"
 
-    def load(self, model: ResolvedModel, device: str, dtype: str, threads: int, max_length: int | None) -> TorchScorer:
+    def load(
+        self,
+        model: ResolvedModel,
+        device: str,
+        dtype: str,
+        threads: int,
+        max_length: int | None,
+        calibration: dict[str, Any] | None = None,  # unused: nothing here is calibrated
+    ) -> TorchScorer:
         import torch
         import transformers
         from sentence_transformers import CrossEncoder

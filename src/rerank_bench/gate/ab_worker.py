@@ -30,18 +30,21 @@ def serve(inp: IO[str], out: IO[str]) -> None:
     try:
         jobs = json.loads(inp.readline())["jobs"]
         from rerank_bench.backends import get_backend
+        from rerank_bench.backends.quantize import calibration_recipe
         from rerank_bench.errors import RerankBenchError
-        from rerank_bench.measure.child import prepare_environment
-        from rerank_bench.measure.timing import warmup_requests
+        from rerank_bench.measure.child import AGREEMENT_REQUESTS, prepare_environment
+        from rerank_bench.measure.timing import MeasureSettings, warmup_requests
         from rerank_bench.models.resolve import ResolvedModel
         from rerank_bench.workload.build import build_requests
 
         models = [ResolvedModel.from_payload(job["model"]) for job in jobs]
         prepare_environment(models)
         loaded = []
+        reserved = max(AGREEMENT_REQUESTS, MeasureSettings().quality_requests)  # as the sweep's workers do
         for job, model in zip(jobs, models, strict=True):
+            calibration = calibration_recipe(job["workload"], reserved)
             scorer = get_backend(job["backend"]).load(
-                model, job["device"], job["dtype"], job["threads"], job["max_length"]
+                model, job["device"], job["dtype"], job["threads"], job["max_length"], calibration
             )
             scorer.set_order(job.get("order", "given"))
             requests = build_requests(

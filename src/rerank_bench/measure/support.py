@@ -31,9 +31,9 @@ def cpu_has_fp16(flags: frozenset[str]) -> bool:
     return bool({"avx512_fp16", "amx_fp16"} & flags) or "fphp" in flags
 
 
-def missing_packages(backend: str, find_spec=importlib.util.find_spec) -> list[str]:  # noqa: ANN001
+def missing_packages(backend: str, dtype: str | None = None, find_spec=importlib.util.find_spec) -> list[str]:  # noqa: ANN001
     missing = []
-    for module, package in SPECS[backend].packages:
+    for module, package in SPECS[backend].packages_for(dtype):
         try:
             found = find_spec(module) is not None
         except (ImportError, ValueError):
@@ -53,7 +53,12 @@ def skip_reason(backend: str, dtype: str, device: DeviceTraits, missing: list[st
         return f"the {backend} backend needs {', '.join(missing)}, which is not installed ({how})"
     if dtype not in spec.dtypes:
         runs = ", ".join(spec.dtypes)
-        hint = " (int8 runs on --backend onnx: dynamic quantization)" if dtype == "int8" else ""
+        hints = {
+            "int8": " (int8 runs on --backend onnx: dynamic quantization)",
+            "int8-static": " (int8-static runs on --backend onnx or openvino)",
+            "int8-sq": " (int8-sq, SmoothQuant through NNCF, runs on --backend openvino)",
+        }
+        hint = hints.get(dtype, "")
         return f"the {backend} backend runs {runs}, not {dtype}{hint}"
     if backend == "fake":
         return None
@@ -74,8 +79,8 @@ def skip_reason(backend: str, dtype: str, device: DeviceTraits, missing: list[st
             return f"bf16 needs compute capability 8.0 or newer; this GPU has {major}.{minor} (use fp16)"
         if backend == "onnx" and "CUDAExecutionProvider" not in device.ort_providers:
             return "this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
-        if backend == "onnx" and dtype == "int8":
-            return "dynamic int8 quantization runs on ONNX Runtime's CPU provider only"
+        if backend == "onnx" and dtype in ("int8", "int8-static"):
+            return "int8 quantization runs on ONNX Runtime's CPU provider here (its CUDA provider needs TensorRT)"
     if device.kind == "mps" and dtype == "bf16":
         return "bf16 on MPS needs macOS 14 and is slower than fp16 there; use fp16"
     return None

@@ -29,8 +29,23 @@ def locate_choice(request: Any, config: dict[str, Any]) -> tuple[Path | str, dic
     path, _ = model_source(model, request.max_length)
     if config["backend"] == "torch":
         return (Path(path) if Path(path).is_dir() else path), {}
-    folder, meta, _ = get_backend(config["backend"]).export(model, path, config["dtype"])
+    folder, meta, _ = get_backend(config["backend"]).export(model, path, config["dtype"], _calibration(request))
     return folder, meta
+
+
+def _calibration(request: Any) -> dict[str, Any]:
+    """The calibration recipe the tune's own workers used (so the cached int8 export is found, not rebuilt)."""
+    from dataclasses import asdict
+
+    from rerank_bench.backends.quantize import calibration_recipe
+    from rerank_bench.measure.child import AGREEMENT_REQUESTS
+    from rerank_bench.workload.requests import parse_doc_tokens
+
+    if request.workload_file is not None:
+        workload = {"kind": "file", "path": str(Path(request.workload_file).resolve())}
+    else:
+        workload = {"kind": "synthetic", "doc_tokens": asdict(parse_doc_tokens(request.doc_tokens))}
+    return calibration_recipe(workload, max(AGREEMENT_REQUESTS, request.quality_requests))
 
 
 def export_choice(source: Path | str, dest: Path) -> Path:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rerank_bench.backends.openvino_ov import PRECISION_HINTS
+
 ST_DTYPES = {"fp32": "torch.float32", "bf16": "torch.bfloat16", "fp16": "torch.float16"}
-OV_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+OV_HINTS = PRECISION_HINTS  # the backend's own hints, int8 variants included
 
 
 def sentence_transformers_snippet(model_id: str, config: dict[str, Any]) -> str:
