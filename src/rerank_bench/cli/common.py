@@ -95,7 +95,11 @@ DocTokensOption = Annotated[
 ]
 WorkloadOption = Annotated[
     Path | None,
-    typer.Option("--workload", help='JSONL file of your own requests: {"query": ..., "documents": [...]} per line.'),
+    typer.Option(
+        "--workload",
+        help='JSONL file of your own requests: {"query": ..., "documents": [...]} per line, optionally with '
+        '"labels" (a grade per document) or "relevant" (indices); or a BEIR folder (corpus, queries, qrels).',
+    ),
 ]
 WeightsOption = Annotated[
     str, typer.Option("--weights", help="auto (real if cached or downloadable, else the random twin), real, or random.")

@@ -40,10 +40,19 @@ def tune(
     min_agreement: Annotated[
         float, typer.Option("--min-agreement", help="Floor on mean Spearman vs torch fp32 for `best`.")
     ] = 0.99,
+    max_ndcg_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--max-ndcg-drop",
+            help="With a labelled --workload: the most nDCG@10 `best` may lose against torch fp32, e.g. 0.005.",
+        ),
+    ] = None,
     backend: Annotated[
         str, typer.Option("--backend", help="Comma list of backends to search.")
     ] = "torch,onnx,openvino",
-    dtype: Annotated[str, typer.Option("--dtype", help="Comma list of precisions to search.")] = "fp32,bf16,fp16,int8",
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Comma list of precisions to search.")
+    ] = "fp32,bf16,fp16,int8,int8-static,int8-sq",
     batch_size: Annotated[
         str, typer.Option("--batch-size", help="Comma list of batch sizes to search (ascending; pruned).")
     ] = "1,2,4,8,16,32",
@@ -93,6 +102,7 @@ def tune(
         depth=depth,
         budget_ms=budget_ms,
         min_agreement=min_agreement,
+        max_ndcg_drop=max_ndcg_drop,
         backends=parse_str_list(backend, "--backend", USER_BACKENDS),
         dtypes=parse_str_list(dtype, "--dtype", DTYPES),
         batch_sizes=parse_int_list(batch_size, "--batch-size"),

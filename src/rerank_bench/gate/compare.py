@@ -37,8 +37,9 @@ REQUIRED_COLUMNS = (
     "peak_rss_mib",
     *MATCH_FIELDS,
 )
-METRICS = ("throughput", "p50", "p95", "memory")
-DEFAULT_THRESHOLDS = {"throughput": 0.05, "p50": 0.05, "p95": 0.05, "memory": 0.10}
+METRICS = ("throughput", "p50", "p95", "memory", "ndcg")
+# ndcg is an absolute nDCG@10 difference: --threshold ndcg=0.5% allows a drop of 0.005.
+DEFAULT_THRESHOLDS = {"throughput": 0.05, "p50": 0.05, "p95": 0.05, "memory": 0.10, "ndcg": 0.005}
 
 
 @dataclass
@@ -265,7 +266,25 @@ def compare_case(
                 "plain tolerance: peak memory is nearly deterministic",
             )
         )
+    quality = _quality(baseline.row, current.row, thresholds["ndcg"])
+    if quality is not None:
+        metrics.append(quality)
     return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
+
+
+def _quality(base: ResultRow, cur: ResultRow, tolerance: float) -> MetricResult | None:
+    """nDCG@10 where both rows were scored on labelled requests: a quality regression is a regression. Scores
+    of the same requests by the same configuration are deterministic, so a plain absolute tolerance."""
+    before, after = base.get("ndcg_at_10"), cur.get("ndcg_at_10")
+    if before is None or after is None:
+        return None
+    diff = after - before
+    verdict = "regressed" if diff < -tolerance else "improved" if diff > tolerance else "unchanged"
+    note = f"absolute difference {diff:+.4f} against a tolerance of {tolerance:g}"
+    if base.get("quality_requests") != cur.get("quality_requests"):
+        note += f" (scored on {base.get('quality_requests')} and {cur.get('quality_requests')} requests)"
+    ratio = after / before if before else None
+    return MetricResult("ndcg@10", before, after, ratio, None, None, tolerance, verdict, note)
 
 
 def overall_verdict(verdicts: list[str]) -> str:
@@ -431,6 +450,15 @@ def github_benchmark_entries(comparison: Comparison) -> list[dict[str, Any]]:
                         "unit": "ms",
                         "value": round(1000.0 / m.current, 4),
                         "extra": f"{m.current:.1f} pairs/s; verdict {m.verdict}",
+                    }
+                )
+            elif m.metric == "ndcg@10":  # smaller is better: the nDCG@10 missing to a perfect ranking
+                out.append(
+                    {
+                        "name": f"{case.label} 1-nDCG@10",
+                        "unit": "",
+                        "value": round(1.0 - m.current, 5),
+                        "extra": f"nDCG@10 {m.current:.4f}; verdict {m.verdict}",
                     }
                 )
             else:

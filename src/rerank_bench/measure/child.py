@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rerank_bench.backends.base import describe_exception, is_out_of_memory
+from rerank_bench.backends.quantize import calibration_recipe
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
 from rerank_bench.measure import background
 from rerank_bench.measure.messages import (
@@ -28,6 +29,7 @@ from rerank_bench.measure.messages import (
     Started,
     Warm,
 )
+from rerank_bench.measure.quality import labelled, quality_fields
 from rerank_bench.measure.stats import distribution, summarize_latencies
 from rerank_bench.measure.timing import MeasureSettings, request_set, run_timed
 from rerank_bench.models.resolve import ResolvedModel
@@ -115,19 +117,22 @@ def _peak(group: dict[str, Any], backend: str, dtype: str, refresh: bool = False
     if backend == "fake" or not group.get("fingerprint"):
         return None
     try:
+        from rerank_bench.backends import base_dtype
         from rerank_bench.measure.matmul_peak import cached_peak_gflops
 
-        return cached_peak_gflops(group["fingerprint"], group["device"], group["threads"], dtype, refresh=refresh)
+        device, threads = group["device"], group["threads"]
+        return cached_peak_gflops(group["fingerprint"], device, threads, base_dtype(dtype), refresh=refresh)
     except Exception:  # noqa: BLE001 - a missing peak leaves a column empty, never fails a case
         return None
 
 
-def _load(conn: Any, model: ResolvedModel, group: dict[str, Any]) -> Any:
+def _load(conn: Any, model: ResolvedModel, group: dict[str, Any], calibration: dict[str, Any] | None = None) -> Any:
     try:
         from rerank_bench.backends import get_backend
 
         backend = get_backend(group["backend"])
-        scorer = backend.load(model, group["device"], group["dtype"], group["threads"], group["max_length"])
+        device, dtype = group["device"], group["dtype"]
+        scorer = backend.load(model, device, dtype, group["threads"], group["max_length"], calibration)
         scorer.words()
         return scorer
     except RerankBenchError as exc:
@@ -166,10 +171,21 @@ def reference_main(conn: Any, payload: dict[str, Any]) -> None:
     scorer.set_order("given")
     for depth in payload["depths"]:
         requests = build_requests(payload["workload"], words, depth, scorer.info.max_length, payload["seed"])
-        scores = [scorer.score(r, 32) for r in requests[:AGREEMENT_REQUESTS]]
-        conn.send(ReferenceScores(depth, scores))
+        scores, quality = _untimed_scores(scorer, requests, 32, payload["quality_requests"])
+        conn.send(ReferenceScores(depth, scores[:AGREEMENT_REQUESTS], quality))
     scorer.close()
     conn.send(Finished())
+
+
+def _untimed_scores(
+    scorer: Any, pool: list[Any], batch: int, quality_requests: int
+) -> tuple[list[list[float]], dict[str, Any] | None]:
+    """After timing: scores of the agreement requests, and where the workload is labelled, of the first
+    `quality_requests` requests with their relevance metrics (the agreement requests are among them)."""
+    count = max(AGREEMENT_REQUESTS, quality_requests) if labelled(pool) else AGREEMENT_REQUESTS
+    chosen = pool[:count]
+    scores = [scorer.score(r, batch) for r in chosen]
+    return scores, quality_fields(chosen, scores) if labelled(chosen) else None
 
 
 def _loading(model: ResolvedModel, group: dict[str, Any]) -> str:
@@ -178,6 +194,8 @@ def _loading(model: ResolvedModel, group: dict[str, Any]) -> str:
         what += "; its random-weight twin is built on first use"
     if group["backend"] in ("onnx", "openvino"):
         what += "; exported on first use"
+        if group["dtype"] in ("int8-static", "int8-sq"):
+            what += " (and calibrated: minutes)"
     return what
 
 
@@ -186,7 +204,9 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
     settings = MeasureSettings(**payload["settings"])
     group = payload["group"]
     conn.send(Preparing(_loading(model, group)))
-    scorer = _load(conn, model, group)
+    # static int8 calibrates on workload requests, never on the ones scored for agreement or relevance
+    reserved = max(AGREEMENT_REQUESTS, settings.quality_requests)
+    scorer = _load(conn, model, group, calibration_recipe(payload["workload"], reserved))
     if scorer is None:
         return
     words = scorer.words()
@@ -248,8 +268,10 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             if rate > top:
                 best_rate[order, depth] = (rate, batch)
             agreement = None
-            if payload.get("agreement"):
-                agreement = [scorer.score(r, batch) for r in pool[:AGREEMENT_REQUESTS]]
+            if payload.get("agreement") or labelled(pool):
+                scores, quality = _untimed_scores(scorer, pool, batch, settings.quality_requests)
+                fields.update(quality or {})
+                agreement = scores[:AGREEMENT_REQUESTS] if payload.get("agreement") else None
             conn.send(Done(index, fields, measurement.latencies_ms, agreement))
         except Exception as exc:  # noqa: BLE001 - a failed case is a row; the sweep goes on
             if scorer.is_out_of_memory(exc):

@@ -43,7 +43,8 @@ class Done:
 @dataclass(frozen=True)
 class ReferenceScores:
     depth: int
-    scores: list[list[float]]
+    scores: list[list[float]]  # the agreement requests' scores
+    quality: dict[str, Any] | None = None  # the reference's relevance metrics where the workload is labelled
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,13 @@ from rerank_bench.probe import MachineReport
 from rerank_bench.results.provenance import default_output
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import check_output, read_rows
-from rerank_bench.workload.requests import LengthSpec, load_workload_file, parse_doc_tokens, requests_from_file
+from rerank_bench.workload.requests import (
+    LengthSpec,
+    load_workload_file,
+    parse_doc_tokens,
+    requests_from_file,
+    workload_digest,
+)
 
 # What --resume does not measure again: a crash, an error or a timeout is tried again; out of memory only with
 # --retry-oom (the same configuration on the same machine would most likely run out again).
@@ -105,13 +111,11 @@ def _workload(request: SweepRequest) -> tuple[dict[str, Any], str]:
     if request.workload_file is not None:
         if request.doc_tokens is not None:
             raise UsageError("--workload and --doc-tokens both set lengths; pass one of them")
-        import hashlib
-
         path = request.workload_file
         file_requests = load_workload_file(path)
         for depth in request.depths:  # a depth the file cannot serve is an error before anything runs
             requests_from_file(file_requests, depth, request.seed, request.sample_with_replacement, str(path))
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+        digest = workload_digest(path)
         payload = {"kind": "file", "path": str(path.resolve()), "with_replacement": request.sample_with_replacement}
         return payload, f"file:{path.name}@{digest}"
     spec: LengthSpec = parse_doc_tokens(request.doc_tokens)
@@ -150,10 +154,10 @@ def plan_sweep(
     device = "cpu" if only_fake else resolve_device(request.device, torch_module)
     threads = request.threads or machine.cpu.usable_cores
     traits = device_traits(device, machine)
-    missing = {b: missing_packages(b) for b in request.backends}
+    missing = {(b, d): missing_packages(b, d) for b in request.backends for d in request.dtypes}
 
     def skip(backend: str, dtype: str) -> str | None:
-        return skip_reason(backend, dtype, traits, missing[backend])
+        return skip_reason(backend, dtype, traits, missing[backend, dtype])
 
     counts = request.thread_counts if device == "cpu" else None
     batch_sizes = request.batch_sizes or DEFAULT_BATCH_SIZES

@@ -167,10 +167,10 @@ class _GroupRun:
         write: Callable[[Case, dict[str, Any], list[float]], None],
         events: SweepEvents,
         fingerprint: str = "",
-        reference: dict[int, list[list[float]]] | None = None,
+        reference: dict[int, ReferenceScores] | None = None,
     ) -> None:
         self.fingerprint = fingerprint
-        self.reference = reference  # depth -> reference scores of the agreement requests
+        self.reference = reference  # depth -> the reference's scores of the agreement requests (and quality)
         self.cases = {c.index: c for c in cases}
         self.order = [c.index for c in cases]
         self.plan = plan
@@ -213,9 +213,12 @@ class _GroupRun:
         fields = dict(done.fields)
         reference = (self.reference or {}).get(case.depth)
         scores = done.agreement_scores
-        if scores and reference and len(scores) == len(reference):
-            fields.update(compare_scores(reference, scores).to_row())
+        if scores and reference and len(scores) == len(reference.scores):
+            fields.update(compare_scores(reference.scores, scores).to_row())
             fields["agreement_reference"] = "/".join(REFERENCE)
+        if reference and reference.quality and fields.get("ndcg_at_10") is not None:
+            fields["reference_ndcg_at_10"] = reference.quality["ndcg_at_10"]
+            fields["ndcg_drop"] = reference.quality["ndcg_at_10"] - fields["ndcg_at_10"]
         row = {**_key_columns(case, self.load), **fields}
         if self.load:
             for name in ("load_s", "tokenizer", "gpu_name", "export_s", "backend_options"):
@@ -344,7 +347,7 @@ def supervise(
 
 def _reference_scores(
     cases: list[Case], plan: SweepPlan, settings: MeasureSettings
-) -> tuple[dict[int, list[list[float]]], str | None]:
+) -> tuple[dict[int, ReferenceScores], str | None]:
     """Reference scores (torch fp32, given order) of the agreement requests at each depth of these cases,
     from a short-lived worker; ({}, why) when the reference cannot be had."""
     from rerank_bench.measure.child import reference_main
@@ -362,13 +365,14 @@ def _reference_scores(
         "depths": sorted({c.depth for c in cases}),
         "seed": first.seed,
         "workload": plan.workload,
+        "quality_requests": settings.quality_requests,
     }
-    scores: dict[int, list[list[float]]] = {}
+    scores: dict[int, ReferenceScores] = {}
     problems: list[str] = []
 
     def on_message(message: Message) -> None:
         if isinstance(message, ReferenceScores):
-            scores[message.depth] = message.scores
+            scores[message.depth] = message
         elif isinstance(message, Fatal):
             problems.append(message.message)
 
@@ -417,7 +421,7 @@ def run_sweep(
                     f"{case.describe()}; its figures are likely low"
                 )
 
-        references: dict[tuple[Any, ...], dict[int, list[list[float]]]] = {}
+        references: dict[tuple[Any, ...], dict[int, ReferenceScores]] = {}
         load = machine_busy_pct() if any(c.skip is None and c.backend != "fake" for c in plan.to_run()) else None
         if load is not None and load > BUSY_PCT:
             events.notice(

@@ -40,6 +40,9 @@ class MeasureSettings:
     # small enough that a slow configuration finishes a pass within the cap on a 2-core CPU.
     pass_pairs: int = 100
     set_size: int | None = None  # a fixed request-set size instead (tune: the same N for every configuration)
+    # Labelled workloads: requests scored after timing (untimed) for the relevance columns, the same first N
+    # for every configuration and the reference.
+    quality_requests: int = 64
 
     def request_set_size(self, depth: int) -> int:
         """Requests per pass at this depth: about `pass_pairs` pairs, at least 3 (a median), at most 16."""

@@ -29,7 +29,7 @@ def _ratio(m: MetricResult) -> str:
 def _value(m: MetricResult, which: float | None) -> str:
     if which is None:
         return "-"
-    return f"{which:,.1f}"
+    return f"{which:.4f}" if m.metric == "ndcg@10" else f"{which:,.1f}"
 
 
 def render_table(comparison: Comparison, console: Console, title: str) -> None:

@@ -87,6 +87,15 @@ def _work(row: dict[str, Any]) -> str:
     return work
 
 
+NDCG_HEADER = "nDCG@10 (1st stage)"
+
+
+def _ndcg(row: dict[str, Any]) -> str:
+    if row.get("ndcg_at_10") is None:
+        return "-"
+    return f"{row['ndcg_at_10']:.4f} ({number(row.get('first_stage_ndcg_at_10'), 4)})"
+
+
 def _agreement(row: dict[str, Any]) -> str:
     if row.get("agreement_spearman_mean") is None:
         return "-"
@@ -121,6 +130,7 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("busy %", lambda r: number(r.get("background_cpu_pct"), 0), priority=2),
     Column("tokens/s", lambda r: number(r.get("tokens_per_s"), 0), priority=8),
     Column("rho mean/worst top10", _agreement, priority=2),
+    Column(NDCG_HEADER, _ndcg, priority=1),
     Column("peak MiB", lambda r: number(r.get("peak_vram_reserved_mib") or r.get("peak_rss_mib"), 0), priority=3),
     Column("p50 95% CI ms", _ci, priority=4),
     Column("GFLOP/s (peak)", _work, priority=5),
@@ -153,7 +163,9 @@ def render_summary(
     ok = [r for r in rows if r.get("status") == "ok"]
     reasons = list(dict.fromkeys(_why(r) for r in rows if _why(r)))
     rows = [{**r, "_note": reasons.index(_why(r)) + 1} if _why(r) else r for r in rows]
-    shown = fit_columns(SUMMARY_COLUMNS, rows, console.width, wide)
+    labelled = any(r.get("ndcg_at_10") is not None for r in rows)
+    columns = SUMMARY_COLUMNS if labelled else tuple(c for c in SUMMARY_COLUMNS if c.header != NDCG_HEADER)
+    shown = fit_columns(columns, rows, console.width, wide)
     table = table_of("rerank-bench sweep: per-query latency and throughput", shown, rows)
     if wide:  # the whole table at its natural width: the terminal wraps long lines, no cell is cut
         natural = console.measure(table, options=console.options.update_width(10_000)).maximum
@@ -166,13 +178,19 @@ def render_summary(
         console.print(table)
     for n, reason in enumerate(reasons, start=1):
         console.print(escape(f"[{n}] {reason}"), highlight=False)
-    left_out = [c.header for c in SUMMARY_COLUMNS if c not in shown]
+    left_out = [c.header for c in columns if c not in shown]
     if left_out:
         console.print(f"not shown at this width: {', '.join(left_out)} (--wide shows them; the CSV has every column)")
     if any(row.get("agreement_spearman_mean") is not None for row in rows):
         console.print(
             "rho: Spearman of each case's scores against torch fp32 (given order) on the same requests; "
             "top10: share of the reference's top 10 kept."
+        )
+    if labelled:
+        quality = next(r for r in rows if r.get("ndcg_at_10") is not None)
+        console.print(
+            f"nDCG@10: on {quality.get('quality_requests')} labelled requests (trec_eval through ir-measures); "
+            "in brackets the candidates' given order (the first stage), so the reranker's lift shows."
         )
     if best:
         console.print(table_of("Best batch size per model and depth", BEST_COLUMNS, best))

@@ -17,10 +17,20 @@ def _config(config: dict[str, Any]) -> str:
 
 
 def _agreement(agreement: dict[str, Any]) -> str:
+    ndcg = agreement.get("ndcg_at_10")
+    quality = ""
+    if ndcg is not None:
+        drop = agreement.get("ndcg_drop")
+        quality = f"; nDCG@10 {ndcg:.4f}" + (f" (drop {drop:+.4f})" if drop is not None else "")
     if agreement.get("spearman_mean") is None:
-        return "reference"
+        return "reference" + quality
     worst, top10 = number(agreement.get("spearman_worst"), 3), number(agreement.get("top10_overlap"), 2)
-    return f"{agreement['spearman_mean']:.4f} (worst {worst}, top10 {top10})"
+    return f"{agreement['spearman_mean']:.4f} (worst {worst}, top10 {top10})" + quality
+
+
+def _ndcg_floor(result: Any) -> str:
+    drop = getattr(result, "max_ndcg_drop", None)
+    return f", nDCG drop <= {drop:g}" if drop is not None else ""
 
 
 def render_tune(result: Any, console: Console, limit: int = 20) -> None:
@@ -83,7 +93,7 @@ def render_tune(result: Any, console: Console, limit: int = 20) -> None:
     naive_rate = result.naive.pairs_per_s if result.naive else None
     for label, choice in (
         ("naive default", result.naive),
-        (f"best (rho >= {result.min_agreement:g})", result.best),
+        (f"best (rho >= {result.min_agreement:g}{_ndcg_floor(result)})", result.best),
         ("best at any agreement", result.best_any_agreement),
     ):
         if choice is None:

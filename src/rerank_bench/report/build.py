@@ -84,6 +84,8 @@ def build_report(
         pngs.append(plots.memory_vs_batch(in_process, out_dir))
         if has_agreement:
             pngs.extend(plots.speed_vs_agreement(in_process, out_dir))
+        if "ndcg_at_10" in in_process and in_process["ndcg_at_10"].notna().any():
+            pngs.extend(plots.speed_vs_ndcg(in_process, out_dir))
     if served:
         pngs.append(plots.latency_vs_load(data.served, out_dir, budget_ms))
     for png in pngs:

@@ -110,6 +110,7 @@ def leaderboard(data: ReportData) -> list[dict[str, Any]]:
             best_order=best.get("order", ""),
             best_threads=int(best["threads"]) if best.get("threads") == best.get("threads") else None,
             agreement_spearman=_rounded(best.get("agreement_spearman_mean"), 4),
+            ndcg_at_10=_rounded(best.get("ndcg_at_10"), 4),
             fraction_of_peak=_rounded(best.get("fraction_of_peak"), 3),
         )
         for depth in LEADERBOARD_DEPTHS:
@@ -209,6 +210,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("best pairs/s", lambda e: f"{e['best_pairs_per_s']:,.1f}"),
     Column("at batch, order", lambda e: f"{e['best_batch_size']}, {e.get('best_order') or '-'}"),
     Column("rho vs fp32", lambda e: _maybe(e.get("agreement_spearman"), ".4f")),
+    Column("nDCG@10", lambda e: _maybe(e.get("ndcg_at_10"), ".4f")),
     Column("of peak", lambda e: _maybe(e.get("fraction_of_peak"), ".0%")),
     *(Column(f"p95 ms @{d}", _latency(d)) for d in LEADERBOARD_DEPTHS),
     Column("peak MiB", lambda e: _maybe(e["peak_memory_mib"], ",.0f")),

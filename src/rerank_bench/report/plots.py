@@ -228,9 +228,39 @@ def memory_vs_batch(ok: Any, out_dir: Path) -> Path:
 def speed_vs_agreement(ok: Any, out_dir: Path) -> list[Path]:
     """One figure per depth: each backend/dtype at its fastest order, batch and threads, throughput against
     mean Spearman with torch fp32; what a faster configuration costs in ranking, at a glance."""
+    return _speed_against(
+        ok,
+        out_dir,
+        "agreement_spearman_mean",
+        "ranking agreement: mean Spearman vs torch fp32 (1 = identical order)",
+        (0.99, "Spearman 0.99"),
+        "speed_vs_agreement",
+        "Speed vs ranking agreement",
+    )
+
+
+def speed_vs_ndcg(ok: Any, out_dir: Path) -> list[Path]:
+    """The same against nDCG@10 on labelled requests, with the first stage's nDCG@10 as the line to beat."""
+    labelled = ok[ok["ndcg_at_10"].notna()]
+    first = labelled["first_stage_ndcg_at_10"].dropna()
+    line = (float(first.iloc[0]), "first stage (given order)") if len(first) and first.nunique() == 1 else None
+    return _speed_against(
+        ok,
+        out_dir,
+        "ndcg_at_10",
+        "relevance: nDCG@10 on labelled requests",
+        line,
+        "speed_vs_ndcg",
+        "Speed vs nDCG@10",
+    )
+
+
+def _speed_against(
+    ok: Any, out_dir: Path, column: str, xlabel: str, line: tuple[float, str] | None, stem: str, title: str
+) -> list[Path]:
     plt = _pyplot()
     paths = []
-    rows = ok[ok["agreement_spearman_mean"].notna()]
+    rows = ok[ok[column].notna()]
     for depth, at_depth in rows.groupby("depth"):
         fig, ax = plt.subplots(figsize=(8, 4.8))
         points = []  # one per model, hardware and backend/dtype, at its fastest order, batch and threads
@@ -242,21 +272,22 @@ def speed_vs_agreement(ok: Any, out_dir: Path) -> list[Path]:
                     f"{model}{twin} · {hardware}: {point['backend']}/{point['dtype']} "
                     f"({point['order']}, batch {int(point['batch_size'])})"
                 )
-                points.append((label, point["agreement_spearman_mean"], point["pairs_per_s"]))
+                points.append((label, point[column], point["pairs_per_s"]))
         styles = series_styles([label for label, _, _ in points])
-        for label, rho, rate in sorted(points):
+        for label, value, rate in sorted(points):
             # each configuration its own colour and marker in the legend: no text on the plot to overlap
-            ax.plot([rho], [rate], linestyle="none", markersize=7, label=label, **styles[label])
-        ax.axvline(0.99, color="gray", linestyle=":", linewidth=1, label="Spearman 0.99")
-        ax.set_xlabel("ranking agreement: mean Spearman vs torch fp32 (1 = identical order)")
+            ax.plot([value], [rate], linestyle="none", markersize=7, label=label, **styles[label])
+        if line is not None:
+            ax.axvline(line[0], color="gray", linestyle=":", linewidth=1, label=line[1])
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("throughput (pairs/s)")
         ax.set_ylim(bottom=0)
         paths.append(
             _finish(
                 fig,
                 ax,
-                out_dir / f"speed_vs_agreement_depth{int(depth)}.png",
-                f"Speed vs ranking agreement, {int(depth)} candidates per query (best batch each)",
+                out_dir / f"{stem}_depth{int(depth)}.png",
+                f"{title}, {int(depth)} candidates per query (best batch each)",
             )
         )
     return paths

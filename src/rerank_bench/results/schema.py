@@ -6,12 +6,13 @@ versions they do not know (or upgrade them).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
 # 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
-# 3 -> 4 added the served-endpoint columns (`rerank-bench endpoint` rows; empty in sweep rows).
-UPGRADABLE_VERSIONS = ("1", "2", "3")
+# 3 -> 4 added the served-endpoint columns (`rerank-bench endpoint` rows; empty in sweep rows);
+# 4 -> 5 added the relevance columns (labelled workloads; empty otherwise).
+UPGRADABLE_VERSIONS = ("1", "2", "3", "4")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -45,7 +46,23 @@ ADDED_IN_4 = (
     "send_lag_p99_ms",
     "behind_schedule",
 )
-ADDED_SINCE = {"1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4, "2": ADDED_IN_3 + ADDED_IN_4, "3": ADDED_IN_4}
+ADDED_IN_5 = (
+    "quality_requests",
+    "ndcg_at_10",
+    "mrr_at_10",
+    "recall_at_10",
+    "first_stage_ndcg_at_10",
+    "first_stage_mrr_at_10",
+    "first_stage_recall_at_10",
+    "reference_ndcg_at_10",
+    "ndcg_drop",
+)
+ADDED_SINCE = {
+    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5,
+    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5,
+    "3": ADDED_IN_4 + ADDED_IN_5,
+    "4": ADDED_IN_5,
+}
 
 # (column, meaning). Units are in the names.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -164,7 +181,20 @@ COLUMNS: tuple[tuple[str, str], ...] = (
         "endpoint, open loop: 99th percentile of how late the generator sent requests (latency counts from "
         "the scheduled time)",
     ),
-    ("behind_schedule", "endpoint, open loop: true when send_lag_p99_ms passed 10 ms (the offered rate was not met)"),
+    (
+        "behind_schedule",
+        "endpoint, open loop: true when send_lag_p99_ms passed 10 ms or 2% of the median latency (rate not met)",
+    ),
+    # Relevance (labelled workloads: JSONL "labels"/"relevant", or a BEIR folder). Empty otherwise.
+    ("quality_requests", "labelled requests scored (untimed, after timing) for the relevance columns"),
+    ("ndcg_at_10", "mean nDCG@10 of this case's ranking (trec_eval's, through ir-measures; gain = the grade)"),
+    ("mrr_at_10", "mean reciprocal rank of the first relevant document within the top 10"),
+    ("recall_at_10", "mean share of the relevant documents (missed candidates included) in the top 10"),
+    ("first_stage_ndcg_at_10", "nDCG@10 of the candidates' given order (the first stage): the lift's baseline"),
+    ("first_stage_mrr_at_10", "MRR@10 of the given order"),
+    ("first_stage_recall_at_10", "Recall@10 of the given order"),
+    ("reference_ndcg_at_10", "nDCG@10 of the reference configuration (torch fp32, given order) on the same requests"),
+    ("ndcg_drop", "reference_ndcg_at_10 - ndcg_at_10: what this configuration costs in quality (tune --max-ndcg-drop)"),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
@@ -175,6 +205,7 @@ STATUSES = ("ok", "oom", "crashed", "error", "timeout", "skipped")
 INT_COLUMNS = frozenset(
     {"schema_version", "batch_size", "depth", "max_length", "threads", "seed", "n_queries", "warmup_queries"}
     | {"agreement_requests", "concurrency", "requests_sent", "requests_completed", "requests_failed"}
+    | {"quality_requests"}
 )
 BOOL_COLUMNS = frozenset({"git_dirty", "behind_schedule"})
 TEXT_COLUMNS = frozenset(

@@ -27,6 +27,7 @@ from rerank_bench.measure.planner import SweepPlan, SweepRequest, plan_sweep
 from rerank_bench.measure.scheduler import QuietEvents, SweepEvents, run_sweep
 from rerank_bench.measure.timing import MeasureSettings
 from rerank_bench.probe import MachineReport
+from rerank_bench.workload.requests import labelled_workload
 
 NAIVE = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
 CONFIG_FIELDS = ("backend", "dtype", "order", "batch_size", "threads", "device")
@@ -38,9 +39,11 @@ class TuneRequest:
     depth: int = 50
     budget_ms: float | None = None
     min_agreement: float = 0.99
+    max_ndcg_drop: float | None = None  # labelled workloads: the most nDCG@10 a configuration may lose
+    quality_requests: int = 32  # labelled requests each configuration and the reference score for nDCG
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     backends: tuple[str, ...] = USER_BACKENDS
-    dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
+    dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8", "int8-static", "int8-sq")
     thread_counts: tuple[int, ...] | None = None
     # Every configuration times the same first N requests, so none is favoured by drawing shorter ones
     # (request lengths vary by about 30% in the RAG mix; a time budget would give each a different set).
@@ -110,6 +113,7 @@ class TuneResult:
     export_folder: Path | str | None = None  # what the best configuration loads (a folder, or a Hub id)
     export_meta: dict[str, Any] | None = None
     max_length: int | None = None
+    max_ndcg_drop: float | None = None
 
     @property
     def speedup(self) -> float | None:
@@ -132,6 +136,7 @@ class TuneResult:
             "weights": self.weights,
             "depth": self.depth,
             "min_agreement": self.min_agreement,
+            "max_ndcg_drop": self.max_ndcg_drop,
             "budget_ms": self.budget_ms,
             "naive": self.naive.to_dict() if self.naive else None,
             "best": self.best.to_dict() if self.best else None,
@@ -157,15 +162,31 @@ def agreement_of(row: dict[str, Any]) -> dict[str, Any]:
         "spearman_worst": row.get("agreement_spearman_worst"),
         "top10_overlap": row.get("agreement_top10_overlap"),
         "max_abs_diff": row.get("agreement_max_abs_diff"),
+        "ndcg_at_10": row.get("ndcg_at_10"),
+        "ndcg_drop": row.get("ndcg_drop"),
     }
+
+
+def _is_reference(row: dict[str, Any]) -> bool:
+    return (row.get("backend"), row.get("dtype")) == ("torch", "fp32")
 
 
 def meets_agreement(row: dict[str, Any], floor: float) -> bool:
     value = row.get("agreement_spearman_mean")
     if value is None:
         # the reference configuration itself has no comparison to make: it is the reference
-        return (row.get("backend"), row.get("dtype")) == ("torch", "fp32")
+        return _is_reference(row)
     return value >= floor
+
+
+def meets_quality(row: dict[str, Any], max_drop: float | None) -> bool:
+    """nDCG@10 within max_drop of the reference's on the same labelled requests (no floor: always)."""
+    if max_drop is None:
+        return True
+    drop = row.get("ndcg_drop")
+    if drop is None:
+        return _is_reference(row) and row.get("ndcg_at_10") is not None
+    return drop <= max_drop
 
 
 def within_budget(row: dict[str, Any], budget_ms: float | None) -> bool:
@@ -177,8 +198,11 @@ def within_budget(row: dict[str, Any], budget_ms: float | None) -> bool:
     return latency is not None and latency <= budget_ms
 
 
-def choose(rows: list[dict[str, Any]], floor: float | None, budget_ms: float | None) -> dict[str, Any] | None:
-    """The fastest ok row within the budget (and above the agreement floor, when one is given)."""
+def choose(
+    rows: list[dict[str, Any]], floor: float | None, budget_ms: float | None, max_ndcg_drop: float | None = None
+) -> dict[str, Any] | None:
+    """The fastest ok row within the budget (and above the agreement floor and within the nDCG drop, when
+    they are given)."""
     fits = [
         r
         for r in rows
@@ -186,6 +210,7 @@ def choose(rows: list[dict[str, Any]], floor: float | None, budget_ms: float | N
         and r.get("pairs_per_s") is not None
         and within_budget(r, budget_ms)
         and (floor is None or meets_agreement(r, floor))
+        and meets_quality(r, max_ndcg_drop)
     ]
     return max(fits, key=lambda r: r["pairs_per_s"] or 0.0) if fits else None
 
@@ -231,6 +256,14 @@ def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, 
         raise UsageError(f"--export {export} exists and is not an empty folder", "choose a new folder")
     if not 0 < request.min_agreement <= 1:
         raise UsageError("--min-agreement is a Spearman correlation within (0, 1]", "for example --min-agreement 0.99")
+    if request.max_ndcg_drop is not None:
+        if not 0 <= request.max_ndcg_drop < 1:
+            raise UsageError("--max-ndcg-drop is an nDCG@10 difference within [0, 1)", "for example 0.005")
+        if request.workload_file is None or not labelled_workload(request.workload_file):
+            raise UsageError(
+                "--max-ndcg-drop needs relevance labels",
+                'pass --workload with "labels" or "relevant" on each line, or a BEIR folder',
+            )
     if request.budget_ms is not None and request.budget_ms <= 0:
         raise UsageError("--budget-ms must be positive")
     # The naive default runs with the threads the user allows at most (all usable cores unless --threads).
@@ -320,7 +353,12 @@ def candidate(row: dict[str, Any]) -> dict[str, Any]:
 def _fixed_count(queries: int, request: TuneRequest) -> MeasureSettings:
     """Every configuration times the same first `queries` requests (see TuneRequest.search_queries)."""
     return MeasureSettings(
-        min_queries=queries, max_queries=queries, min_seconds=0.0, max_seconds=request.max_seconds, set_size=queries
+        min_queries=queries,
+        max_queries=queries,
+        min_seconds=0.0,
+        max_seconds=request.max_seconds,
+        set_size=queries,
+        quality_requests=request.quality_requests,
     )
 
 
@@ -343,6 +381,7 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
         candidates=sorted((candidate(r) for r in rows), key=lambda c: -(c["pairs_per_s"] or 0.0)),
         output=outcome.output,
         min_agreement=request.min_agreement,
+        max_ndcg_drop=request.max_ndcg_drop,
         budget_ms=request.budget_ms,
         notes=[],
         model_id=str(first.get("model_id", "")),
@@ -354,7 +393,7 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
         if naive_row is None:
             result.notes.append("the naive default did not run, so there is no speed-up to report")
         return result
-    best_row = choose(rows, request.min_agreement, request.budget_ms)
+    best_row = choose(rows, request.min_agreement, request.budget_ms, request.max_ndcg_drop)
     any_row = choose(rows, None, request.budget_ms)
     rounds = _confirm(request, plan, cases, [naive_row, best_row, any_row], machine, events, result.notes)
 

@@ -33,6 +33,11 @@ REQUESTS_PER_CASE = 32  # distinct requests a case cycles through
 class Request:
     query: str
     documents: tuple[str, ...]
+    # Graded relevance of each document where the workload is labelled (None: unlabelled), and the grades of
+    # relevant documents the candidates miss (a first stage that did not retrieve them): recall and nDCG's
+    # ideal ranking count those too.
+    labels: tuple[int, ...] | None = None
+    outside: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,13 +114,41 @@ def synthetic_requests(
 
 @dataclass(frozen=True)
 class FileRequest:
-    line: int
+    line: int  # the line of a JSONL file; for a BEIR folder, the query's position in its qrels
     query: str
     documents: tuple[str, ...]
+    labels: tuple[int, ...] | None = None
+    outside: tuple[int, ...] = ()
+
+
+def _labels(obj: dict[str, Any], where: str, count: int) -> tuple[int, ...] | None:
+    """A line's "labels" (a graded relevance per document) or "relevant" (indices of the relevant ones)."""
+    labels, relevant = obj.get("labels"), obj.get("relevant")
+    if labels is not None and relevant is not None:
+        raise WorkloadError(f'{where}: give "labels" or "relevant", not both')
+    if labels is not None:
+        if not isinstance(labels, list) or len(labels) != count:
+            raise WorkloadError(f'{where}: "labels" must be a list of {count} grades, one per document')
+        if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in labels):
+            raise WorkloadError(f'{where}: "labels" must hold whole numbers 0 or more (graded relevance)')
+        return tuple(labels)
+    if relevant is not None:
+        if not isinstance(relevant, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in relevant):
+            raise WorkloadError(f'{where}: "relevant" must be a list of document indices (0-based)')
+        bad = [i for i in relevant if not 0 <= i < count]
+        if bad:
+            raise WorkloadError(f'{where}: "relevant" index {bad[0]} is outside the {count} documents (0-based)')
+        return tuple(1 if i in set(relevant) else 0 for i in range(count))
+    return None
 
 
 def load_workload_file(path: Path) -> list[FileRequest]:
-    """JSONL: one {"query": str, "documents": [str, ...]} per line. Errors name the line."""
+    """JSONL: one {"query": str, "documents": [str, ...]} per line, optionally with "labels" or "relevant";
+    or a BEIR-format folder (workload/beir.py). Errors name the file and line."""
+    if path.is_dir():
+        from rerank_bench.workload.beir import load_beir
+
+        return load_beir(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -137,28 +170,60 @@ def load_workload_file(path: Path) -> list[FileRequest]:
         docs = obj.get("documents")
         if not isinstance(docs, list) or not docs or not all(isinstance(d, str) for d in docs):
             raise WorkloadError(f'{path}:{number}: "documents" must be a non-empty list of strings')
-        requests.append(FileRequest(number, obj["query"], tuple(docs)))
+        labels = _labels(obj, f"{path}:{number}", len(docs))
+        requests.append(FileRequest(number, obj["query"], tuple(docs), labels))
     if not requests:
         raise WorkloadError(f"workload file {path} holds no requests")
+    labelled = sum(r.labels is not None for r in requests)
+    if 0 < labelled < len(requests):
+        first = next(r.line for r in requests if r.labels is None)
+        raise WorkloadError(f"{path}:{first}: no labels, where {labelled} other lines have them; label every line")
     return requests
+
+
+def labelled_workload(path: Path) -> bool:
+    """Whether the workload file or folder carries relevance labels (a file labels every line or none)."""
+    return load_workload_file(path)[0].labels is not None
+
+
+def workload_digest(path: Path) -> str:
+    """8 hex digits of the workload's content (a folder: its files, names included), for the row's label."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path)).encode() if path.is_dir() else b"")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def requests_from_file(
     file_requests: list[FileRequest], depth: int, seed: int, with_replacement: bool, path: str = "workload"
 ) -> list[Request]:
-    """Cut (or, with replacement, sample) each request to `depth` documents."""
+    """Cut (or, with replacement, sample) each request to `depth` documents; the labels go with them, and
+    relevant documents cut off join the ones the candidates miss."""
     rng = random.Random(seed)
     out = []
     for req in file_requests:
-        if len(req.documents) >= depth:
-            out.append(Request(req.query, req.documents[:depth]))
+        n = len(req.documents)
+        if n >= depth:
+            keep = list(range(depth))
         elif with_replacement:
-            out.append(Request(req.query, tuple(rng.choices(req.documents, k=depth))))
+            keep = rng.choices(range(n), k=depth)
         else:
             raise WorkloadError(
-                f"{path}:{req.line}: depth {depth} needs {depth} documents, this request has {len(req.documents)}",
+                f"{path}:{req.line}: depth {depth} needs {depth} documents, this request has {n}",
                 "lower --depth, or pass --sample-with-replacement",
             )
+        docs = tuple(req.documents[i] for i in keep)
+        if req.labels is None:
+            out.append(Request(req.query, docs))
+            continue
+        kept = set(keep)
+        dropped = tuple(req.labels[i] for i in range(n) if i not in kept and req.labels[i] > 0)
+        labels = tuple(req.labels[i] for i in keep)
+        out.append(Request(req.query, docs, labels, req.outside + dropped))
     return out
 
 
