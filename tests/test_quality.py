@@ -190,3 +190,27 @@ def test_compare_calls_a_quality_drop_a_regression(tmp_path):
     quality = next(m for m in case["metrics"] if m["metric"] == "ndcg@10")
     assert quality["verdict"] == "regressed" and "-0.0100" in quality["note"]
     assert json.loads(ok.stdout)["cases"][0]["verdict"] != "regressed"
+
+
+def test_tune_keeps_best_within_the_ndcg_drop():
+    from rerank_bench.tune.search import choose
+
+    def row(backend, dtype, rate, rho, ndcg, drop):
+        return {
+            "status": "ok",
+            "backend": backend,
+            "dtype": dtype,
+            "pairs_per_s": rate,
+            "agreement_spearman_mean": rho,
+            "ndcg_at_10": ndcg,
+            "ndcg_drop": drop,
+        }
+
+    rows = [
+        row("torch", "fp32", 10.0, None, 0.500, None),  # the reference: no drop against itself
+        row("onnx", "int8", 40.0, 0.995, 0.480, 0.020),  # fast, keeps the order well, loses nDCG
+        row("openvino", "int8-sq", 30.0, 0.993, 0.498, 0.002),
+    ]
+    assert choose(rows, 0.99, None)["dtype"] == "int8"
+    assert choose(rows, 0.99, None, max_ndcg_drop=0.005)["dtype"] == "int8-sq"
+    assert choose(rows, 0.99, None, max_ndcg_drop=0.0)["backend"] == "torch"
