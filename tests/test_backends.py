@@ -122,7 +122,8 @@ def test_sweep_over_backends_records_agreement_work_and_skips(tmp_path, tiny_ber
 @pytest.mark.slow
 def test_a_backend_whose_packages_are_missing_is_skipped_rows_not_a_crash(tmp_path, tiny_bert, monkeypatch):
     monkeypatch.setattr(
-        "rerank_bench.measure.planner.missing_packages", lambda backend: ["openvino"] if backend == "openvino" else []
+        "rerank_bench.measure.planner.missing_packages",
+        lambda backend, dtype=None: ["openvino"] if backend == "openvino" else [],
     )
     args = [
         "sweep",

@@ -147,7 +147,7 @@ class ExportedBackend(Backend):
     runtime_module: str  # what to import; its absence is an environment problem naming the extra
 
     def export(
-        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None
+        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None = None
     ) -> tuple[Path, dict[str, Any], float]:
         raise NotImplementedError
 

@@ -112,7 +112,7 @@ class OnnxBackend(ExportedBackend):
     runtime_module = "onnxruntime"
 
     def export(
-        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None
+        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None = None
     ) -> tuple[Path, dict[str, Any], float]:
         return ensure_export(model, path, dtype, calibration)
 

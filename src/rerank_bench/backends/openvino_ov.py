@@ -66,7 +66,7 @@ class OpenVinoBackend(ExportedBackend):
     runtime_module = "openvino"
 
     def export(
-        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None
+        self, model: ResolvedModel, path: str, dtype: str, calibration: dict[str, Any] | None = None
     ) -> tuple[Path, dict[str, Any], float]:
         return ensure_ir(model, path, dtype, calibration)
 

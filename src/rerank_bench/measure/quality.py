@@ -5,9 +5,9 @@ Computed by ir-measures (https://ir-measur.es), not by hand, with the provider i
 trec_eval's own code (pytrec_eval) for nDCG@10 and R@10, the MS MARCO evaluation for RR@10. (Its pytrec_eval
 provider reads RR@10 as trec_eval's recip_rank, which has no cutoff: a relevant document at rank 12 scored
 1/12; a test here caught it.) ranx would do the same, but pulls numba, seaborn, fastparquet and ir_datasets,
-where ir-measures needs only pytrec-eval-terrier (a 300 kB wheel). Each request is one query; its documents are judged by
-their labels, and relevant documents the candidates miss are judged too, so recall and nDCG's ideal ranking
-count them. Scores tie-break as trec_eval does (by document id); the ids here keep the given order.
+where ir-measures needs only pytrec-eval-terrier (a 300 kB wheel). Each request is one query; its documents
+are judged by their labels, and relevant documents the candidates miss are judged too, so recall and nDCG's
+ideal ranking count them. Scores tie-break as trec_eval does (by document id); the ids here keep the given order.
 """
 
 from __future__ import annotations

@@ -295,9 +295,22 @@ class ResultWriter:
 
     @staticmethod
     def _write_line(handle: Any, line: str) -> None:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+        """Append one whole line and fsync it, or nothing: a write the disk refuses halfway (full, or over a
+        file-size limit) is cut back, so a torn row is never left for a reader to take as a row."""
+        handle.flush()  # every line goes through here, so nothing is pending in the text layer
+        fd = handle.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END)
+        data = memoryview(line.encode("utf-8"))
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            raise
 
     @staticmethod
     def row_line(row: dict[str, Any]) -> str:
