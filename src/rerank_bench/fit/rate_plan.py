@@ -25,7 +25,6 @@ from rerank_bench.fit.memory_model import BYTES, ArchShape, weights_bytes
 from rerank_bench.fit.serving import SERVERS, CostFn, ServerPolicy, find_capacity, simulate
 from rerank_bench.models.flops import EncoderShape, pair_flops
 
-DEFAULT_SERVER = "tei"
 TEI_MAX_BATCH_TOKENS = 16384  # TEI's default --max-batch-tokens
 INFINITY_BATCH_SIZE = 32  # infinity's default --batch-size
 RATE_REQUESTS = 3000  # simulated requests at the asked rate (p95's interval by batch means over ten blocks)

@@ -63,12 +63,3 @@ def quality_fields(requests: Sequence[Request], scores: Sequence[Sequence[float]
         **{f"first_stage_{k}": v for k, v in first.items()},
         "quality_requests": len(requests),
     }
-
-
-def provider_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"ir-measures {version('ir-measures')} (pytrec_eval {version('pytrec-eval-terrier')})"
-    except PackageNotFoundError:
-        return "ir-measures"
