@@ -18,7 +18,7 @@ from pathlib import Path
 
 def _model_info(row: dict):
     from rerank_bench.catalog import find_model
-    from rerank_bench.fit.model_info import load_model_info
+    from rerank_bench.willrun.model_info import load_model_info
 
     for spec in (row.get("model_id"), row.get("model")):
         if not spec or not (Path(spec).is_dir() or find_model(spec)):  # never a Hub lookup from here
@@ -31,9 +31,9 @@ def _model_info(row: dict):
 
 
 def main(paths: list[str]) -> int:
-    from rerank_bench.fit.calibration import calibration_points
-    from rerank_bench.fit.latency_model import calibrate
     from rerank_bench.results.store import find_result_files, read_rows
+    from rerank_bench.willrun.calibration import calibration_points
+    from rerank_bench.willrun.latency_model import calibrate
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
     found = find_result_files([Path(p) for p in paths or ["results"]])

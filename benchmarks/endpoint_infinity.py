@@ -4,7 +4,7 @@ under load and against the same model in process, then will-it-run --rate's pred
     python benchmarks/endpoint_infinity.py [--out results] [--slo-ms 3000] [--batch-size 8] [--doc-tokens 16:64]
                                            [--quick | --capacity-only]
 
-1. writes a folder infinity can load (`python -m rerank_bench.models.serving`) and starts
+1. writes a folder infinity can load (`rerank-bench serve-folder`) and starts
    `scripts/serve_infinity.sh` on a free port with INFINITY_BATCH_SIZE=--batch-size (8: the best batch in
    process on a 2-core CPU; infinity's default 32 pads to half efficiency with the RAG mix);
 2. sweeps the same folder in process at depth 50, batch 8, 16 and 32 (the comparison, and will-it-run's
@@ -95,7 +95,7 @@ def main() -> None:
     folder = cache / "minilm-l6"
     if not (folder / "config.json").exists():
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "rerank_bench.models.serving", "minilm-l6", str(folder)], check=True)
+        subprocess.run([sys.executable, "-m", "rerank_bench", "serve-folder", "minilm-l6", str(folder)], check=True)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{day}-infinity-minilm-l6"

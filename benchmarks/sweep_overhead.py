@@ -71,7 +71,7 @@ import torch
 from sentence_transformers import CrossEncoder
 from rerank_bench.workload.build import build_requests
 from rerank_bench.workload.requests import single_token_words
-from rerank_bench.measure.timing import MeasureSettings, request_set
+from rerank_bench.sweep.timing import MeasureSettings, request_set
 folder, depth, batch, n, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
 model = CrossEncoder(folder, device="cpu", num_labels=1)

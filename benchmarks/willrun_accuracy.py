@@ -28,11 +28,11 @@ SWEEPS = (
 
 
 def main() -> int:
-    from rerank_bench.fit.assess import LocalFacts, WillRunRequest, run_will_it_run
-    from rerank_bench.fit.calibration import local_peaks
-    from rerank_bench.fit.self_calibration import forward_probe
     from rerank_bench.probe import probe_machine
     from rerank_bench.results.store import read_rows
+    from rerank_bench.willrun.assess import LocalFacts, WillRunRequest, run_will_it_run
+    from rerank_bench.willrun.calibration import local_peaks
+    from rerank_bench.willrun.self_calibration import forward_probe
 
     folder = Path(tempfile.mkdtemp(prefix="rb-willrun-"))
     rows = []

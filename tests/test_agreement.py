@@ -1,6 +1,6 @@
 import pytest
 
-from rerank_bench.measure.agreement import average_ranks, compare_scores, spearman, top_k_overlap
+from rerank_bench.sweep.agreement import average_ranks, compare_scores, spearman, top_k_overlap
 
 
 def test_average_ranks_share_ties():

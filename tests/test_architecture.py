@@ -11,10 +11,11 @@ PACKAGE = Path(rerank_bench.__file__).parent
 # Lowest first. Same floor: folders that do not import each other.
 FLOORS = (
     ("errors", "paths", "catalog", "__init__"),
+    ("common",),
     ("probe", "models", "workload"),
     ("backends", "results"),
-    ("measure",),
-    ("tune", "fit", "gate", "report", "endpoint"),
+    ("sweep",),
+    ("tune", "willrun", "compare", "report", "endpoint"),
     ("render",),
     ("cli",),
     ("__main__",),
@@ -62,3 +63,50 @@ def test_the_checker_sees_a_lazy_upward_import(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from rerank_bench.cli.common import stdout\n")
     assert imports_of(module) == [(2, "rerank_bench.cli.common")]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for _, module in imports_of(path):
+            # `from rerank_bench.x import y` may name a module y or a name in x: count the module it reaches
+            targets.add(module if module in modules else module.rsplit(".", 1)[0])
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_no_two_modules_import_each_other_in_a_circle():
+    """Lazy imports included: a circle hidden inside a function still ties two modules into one."""
+    assert _cycles(_import_graph()) == []
+
+
+def test_the_cycle_finder_sees_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []

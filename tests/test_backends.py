@@ -122,7 +122,7 @@ def test_sweep_over_backends_records_agreement_work_and_skips(tmp_path, tiny_ber
 @pytest.mark.slow
 def test_a_backend_whose_packages_are_missing_is_skipped_rows_not_a_crash(tmp_path, tiny_bert, monkeypatch):
     monkeypatch.setattr(
-        "rerank_bench.measure.planner.missing_packages",
+        "rerank_bench.sweep.planner.missing_packages",
         lambda backend, dtype=None: ["openvino"] if backend == "openvino" else [],
     )
     args = [
@@ -166,7 +166,7 @@ def test_printed_runtime_code_scores_as_the_backend_does(tiny_bert, backend, dty
 
     from rerank_bench.backends.hf_checkpoint import model_source
     from rerank_bench.tune.snippets import runtime_snippet
-    from rerank_bench.workload.requests import Request
+    from rerank_bench.workload.records import Request
 
     model = resolve_model(str(tiny_bert))
     folder, meta, _ = get_backend(backend).export(model, model_source(model, None)[0], dtype)

@@ -8,7 +8,7 @@ from helpers import lognormal, set_first_row_cell, write_run
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.measure.background import CpuSample, background_pct, sample
+from rerank_bench.sweep.background import CpuSample, background_pct, sample
 
 
 def test_background_share_by_hand():
@@ -34,7 +34,7 @@ def test_sample_counts_busy_time_without_idle_or_guest():
 
 
 def test_a_peak_measured_on_a_busy_machine_is_returned_but_never_cached(tmp_path, monkeypatch):
-    from rerank_bench.measure.matmul_peak import cached_peak_gflops
+    from rerank_bench.sweep.matmul_peak import cached_peak_gflops
 
     monkeypatch.setenv("RERANK_BENCH_CACHE", str(tmp_path))
     busy = cached_peak_gflops("fp", "cpu", 2, "fp32", measure=lambda: 85.0, load=lambda probe: (probe(), 55.0))

@@ -8,9 +8,9 @@ from helpers import lognormal, set_first_row_cell, write_run
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
+from rerank_bench.compare.baseline import parse_thresholds
+from rerank_bench.compare.bootstrap import RatioEstimate, bootstrap_ratio, verdict
 from rerank_bench.errors import UsageError
-from rerank_bench.gate.bootstrap import RatioEstimate, bootstrap_ratio, verdict
-from rerank_bench.gate.compare import parse_thresholds
 
 runner = CliRunner()
 

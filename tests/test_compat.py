@@ -1,6 +1,6 @@
 import pytest
 
-from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
+from rerank_bench.sweep.support import DeviceTraits, missing_packages, skip_reason
 
 AVX512_BF16 = DeviceTraits("cpu", frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}))
 AVX2 = DeviceTraits("cpu", frozenset({"avx2", "fma"}))

@@ -11,14 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
+from rerank_bench.common.case_key import KEY_FIELDS, LATER_KEY_FIELDS, case_id_for
 from rerank_bench.endpoint.apis import APIS, MalformedReply, identify, parse_reply, public_url, request_body
 from rerank_bench.endpoint.capacity import Trial, search_capacity
 from rerank_bench.endpoint.fake_server import FakeServer, FakeSettings
 from rerank_bench.endpoint.loadgen import Outcome, RerankClient, arrival_times, closed_loop, open_loop
 from rerank_bench.endpoint.summary import Level, summarize_level
-from rerank_bench.measure.plan import KEY_FIELDS, LATER_KEY_FIELDS, case_id_for
 from rerank_bench.results.store import read_rows, read_samples, samples_path_for
-from rerank_bench.workload.requests import Request
+from rerank_bench.workload.records import Request
 
 runner = CliRunner()
 TEI, COHERE = APIS["tei"], APIS["infinity"]

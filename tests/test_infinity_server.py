@@ -37,7 +37,7 @@ def _free_port():
 def infinity(tiny_bert, tmp_path_factory):
     if not (VENV / ".rerank-bench-complete").exists():
         pytest.skip(f"infinity's environment is not built at {VENV} (bash scripts/serve_infinity.sh --build-only)")
-    from rerank_bench.models.serving import servable_folder
+    from rerank_bench.models.servable import servable_folder
 
     folder = servable_folder(str(tiny_bert), tmp_path_factory.mktemp("serve") / "tiny")
     port = _free_port()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rerank_bench.fit.memory_model import (
+from rerank_bench.willrun.memory_model import (
     ArchShape,
     activation_bytes,
     max_batch,
@@ -75,7 +75,7 @@ def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, head
 )
 def test_meta_device_parameter_counts_equal_the_published_ones(alias):
     from rerank_bench.catalog import find_model
-    from rerank_bench.fit.assess import load_model_info
+    from rerank_bench.willrun.assess import load_model_info
 
     info = load_model_info(alias, None)
     assert info.arch.params == pytest.approx(find_model(alias).params, rel=0.01)

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from rerank_bench.cli import app
 from rerank_bench.errors import WorkloadError
-from rerank_bench.measure.quality import given_order_scores, quality_fields, relevance_metrics
+from rerank_bench.sweep.quality import given_order_scores, quality_fields, relevance_metrics
 from rerank_bench.workload.requests import Request, load_workload_file, requests_from_file
 
 runner = CliRunner()

@@ -4,8 +4,8 @@ import io
 
 from rich.console import Console
 
-from rerank_bench.measure.best_batch import best_batches
 from rerank_bench.render.sweep_view import NDCG_HEADER, SUMMARY_COLUMNS, render_summary
+from rerank_bench.sweep.best_batch import best_batches
 
 
 def row(batch, pps, p50, n=30, weights="random", status="ok", reason=""):

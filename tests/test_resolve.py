@@ -112,7 +112,7 @@ def test_local_folder_checks(tiny_bert, tmp_path):
 
 
 def test_a_copy_of_a_twin_says_its_weights_are_random(tmp_path):
-    """A twin copied for serving (models/serving.py keeps its marker) is measured as random weights."""
+    """A twin copied for serving (models/servable.py keeps its marker) is measured as random weights."""
     import json
 
     from tiny_models import make_tiny_bert
@@ -150,7 +150,7 @@ def test_a_typo_of_a_catalog_alias_suggests_it_without_asking_the_hub():
     with pytest.raises(ModelError) as typo:
         resolve_model("minilm-l7", hub=NoHub())
     assert typo.value.one_line() == "'minilm-l7' is not a catalog alias (did you mean minilm-l6 or minilm-l12?)"
-    from rerank_bench.fit.model_info import load_model_info
+    from rerank_bench.willrun.model_info import load_model_info
 
     with pytest.raises(ModelError) as typo:
         load_model_info("bge-reranker-bse", None)

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.fit.serving import ServerPolicy, find_capacity, service_bound_rps, simulate
+from rerank_bench.willrun.serving_sim import ServerPolicy, find_capacity, service_bound_rps, simulate
 
 runner = CliRunner()
 ONE_PAIR = [[100]]  # every request: one pair of 100 tokens
@@ -117,8 +117,8 @@ def test_a_rate_beyond_one_replica_needs_more_and_an_idle_miss_is_too_slow():
 
 def test_devices_at_a_rate_rank_by_power_or_by_price(tmp_path):
     """--hardware all sorts with sort_rows; four devices here keep the test short (all 20 take about a minute)."""
-    from rerank_bench.fit.assess import WillRunRequest, run_will_it_run, sort_rows
-    from rerank_bench.fit.profiles import builtin_dir
+    from rerank_bench.willrun.assess import WillRunRequest, run_will_it_run, sort_rows
+    from rerank_bench.willrun.profiles import builtin_dir
 
     def rows(profile_dirs=()):
         out = []

@@ -7,7 +7,7 @@ import pytest
 from rerank_bench.backends import CALIBRATED, SPECS, base_dtype
 from rerank_bench.backends.quantize import calibration_pairs, calibration_recipe, head_nodes, recipe_digest
 from rerank_bench.errors import ModelError
-from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
+from rerank_bench.sweep.support import DeviceTraits, missing_packages, skip_reason
 from rerank_bench.workload.build import build_requests
 
 CPU = DeviceTraits(kind="cpu", cpu_flags=frozenset({"avx512f", "avx512_bf16", "avx512_vnni"}))

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from rerank_bench.measure.stats import (
+from rerank_bench.common.stats import (
     distribution,
     median_ci,
     median_ci_ranks,
@@ -92,7 +92,7 @@ def test_median_ci_ranks_switch_to_the_normal_approximation_for_large_n():
 def test_paired_ratio_cancels_drift_that_unpaired_statistics_cannot():
     import random as _random
 
-    from rerank_bench.gate.bootstrap import bootstrap_ratio, paired_ratio
+    from rerank_bench.compare.bootstrap import bootstrap_ratio, paired_ratio
 
     rng = _random.Random(0)
     runs, base_runs, cur_runs = [], [], []
@@ -146,7 +146,7 @@ def unequal_requests():
 def test_equal_speed_gives_equal_throughput_whatever_the_time_cap():
     """Two configurations of equal speed but different time caps are timed on whole passes of the same set,
     so they report the same throughput; cycling through requests and stopping at the cap would not."""
-    from rerank_bench.measure.timing import MeasureSettings, run_timed
+    from rerank_bench.sweep.timing import MeasureSettings, run_timed
 
     rates, passes = [], []
     for cap in (0.45, 2.1):  # cycling and stopping at the cap would give 6.25 and 7.4 queries/s here
@@ -163,7 +163,7 @@ def test_equal_speed_gives_equal_throughput_whatever_the_time_cap():
 
 
 def test_a_pass_is_started_only_if_it_should_end_within_the_budget():
-    from rerank_bench.measure.timing import MeasureSettings, run_timed
+    from rerank_bench.sweep.timing import MeasureSettings, run_timed
 
     for cap, expected in ((1.0, 1), (1.35, 1), (1.37, 2), (2.05, 3)):
         scorer = FakeClockScorer()
@@ -174,7 +174,7 @@ def test_a_pass_is_started_only_if_it_should_end_within_the_budget():
 
 
 def test_warm_up_is_the_longest_request_then_a_whole_timed_pass():
-    from rerank_bench.measure.timing import MeasureSettings, run_timed
+    from rerank_bench.sweep.timing import MeasureSettings, run_timed
 
     scorer = FakeClockScorer()
     settings = MeasureSettings(max_seconds=0.1, warmup_queries=1, warmup_max_seconds=100.0)
@@ -184,7 +184,7 @@ def test_warm_up_is_the_longest_request_then_a_whole_timed_pass():
 
 
 def test_the_request_set_represents_the_mix_and_is_the_same_for_everyone():
-    from rerank_bench.measure.timing import MeasureSettings, request_set
+    from rerank_bench.sweep.timing import MeasureSettings, request_set
     from rerank_bench.workload.requests import Request
 
     pool = [Request(f"q{i}", (" ".join(["w"] * n),)) for i, n in enumerate([5, 90, 10, 70, 30, 50, 20, 60])]

@@ -1,4 +1,4 @@
-from rerank_bench.measure.best_batch import best_batches
+from rerank_bench.sweep.best_batch import best_batches
 
 
 def row(batch, pps, p50, p95, depth=10, status="ok"):

@@ -149,7 +149,7 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
     assert ran.returncode == 0, ran.stderr
     from rerank_bench.backends import get_backend
     from rerank_bench.models.resolve import resolve_model
-    from rerank_bench.workload.requests import Request
+    from rerank_bench.workload.records import Request
 
     config = best["config"]
     scorer = get_backend(config["backend"]).load(resolve_model(str(tiny_bert)), "cpu", config["dtype"], 1, None)

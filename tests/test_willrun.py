@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.fit.latency_model import calibrate
-from rerank_bench.fit.profiles import find_profile, load_profiles, parse_profile
+from rerank_bench.willrun.latency_model import calibrate
+from rerank_bench.willrun.profiles import find_profile, load_profiles, parse_profile
 
 runner = CliRunner()
 REQUIRED = {
@@ -193,8 +193,8 @@ def test_bad_input_is_exit_2():
 
 def test_local_cpu_uses_measured_rows_and_calibration():
     """Rows of this machine's sweep: a matching one is reported as measured; others calibrate the model."""
-    from rerank_bench.fit.assess import LocalFacts, WillRunRequest, run_will_it_run
     from rerank_bench.probe import probe_machine
+    from rerank_bench.willrun.assess import LocalFacts, WillRunRequest, run_will_it_run
 
     machine = probe_machine()
     rows = []
@@ -300,7 +300,7 @@ def test_too_slow_for_even_one_candidate_does_not_suggest_one():
 def test_an_empty_results_folder_means_nothing_measured_yet(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from rerank_bench.fit.assess import WillRunRequest, gather_local_facts
+    from rerank_bench.willrun.assess import WillRunRequest, gather_local_facts
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results").mkdir()
@@ -327,8 +327,8 @@ def _fake_timer(efficiency, overhead_ms, peak_tflops, calls):
 
 
 def test_self_calibration_recovers_the_rates_of_two_forward_passes():
-    from rerank_bench.fit.model_info import load_model_info
-    from rerank_bench.fit.self_calibration import self_calibrate, shapes
+    from rerank_bench.willrun.model_info import load_model_info
+    from rerank_bench.willrun.self_calibration import self_calibrate, shapes
 
     info = load_model_info("minilm-l6", None)
     calls = []
@@ -350,9 +350,9 @@ def test_self_calibration_recovers_the_rates_of_two_forward_passes():
 def test_local_cpu_without_rows_self_calibrates_and_says_so():
     from types import SimpleNamespace
 
-    from rerank_bench.fit.assess import LocalFacts, WillRunRequest, run_will_it_run
-    from rerank_bench.fit.self_calibration import SELF_CALIBRATED_RANGE, self_calibrate
     from rerank_bench.probe import probe_machine
+    from rerank_bench.willrun.assess import LocalFacts, WillRunRequest, run_will_it_run
+    from rerank_bench.willrun.self_calibration import SELF_CALIBRATED_RANGE, self_calibrate
 
     machine = probe_machine()
     calls = []
@@ -388,8 +388,8 @@ def test_local_cpu_without_rows_self_calibrates_and_says_so():
 
 @pytest.mark.slow
 def test_the_real_self_calibration_times_a_tiny_twin_on_this_cpu():
-    from rerank_bench.fit.model_info import load_model_info
-    from rerank_bench.fit.self_calibration import model_spec, time_queries
+    from rerank_bench.willrun.model_info import load_model_info
+    from rerank_bench.willrun.self_calibration import model_spec, time_queries
 
     info = load_model_info("tinybert-l2", 64)
     (small, small_ms), (large, large_ms) = time_queries(info, "fp32", 1, [(2, 8), (4, 40)])
@@ -400,8 +400,8 @@ def test_the_real_self_calibration_times_a_tiny_twin_on_this_cpu():
 
 def test_calibration_points_use_the_mean_query_of_whole_passes():
     """A row's mean query goes with its mean padded GFLOP; its median (a small set's middle request) does not."""
-    from rerank_bench.fit.calibration import calibration_points
-    from rerank_bench.fit.model_info import load_model_info
+    from rerank_bench.willrun.calibration import calibration_points
+    from rerank_bench.willrun.model_info import load_model_info
 
     info = load_model_info("minilm-l6", None)
     row = {"model": "minilm-l6", "dtype": "fp32", "depth": 50, "batch_size": 16, "gflop_per_query": 40.0}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rerank_bench.models.resolve import ResolvedModel
-from rerank_bench.workload.requests import Request
+from rerank_bench.workload.records import Request
 
 
 class MemoryTracker(Protocol):

@@ -26,7 +26,7 @@ from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.errors import ModelError
 from rerank_bench.models.heads import refuse_random_head
 from rerank_bench.models.resolve import ResolvedModel
-from rerank_bench.workload.requests import Request
+from rerank_bench.workload.records import Request
 
 SPECIAL_TOKENS = 3
 

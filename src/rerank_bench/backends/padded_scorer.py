@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from rerank_bench.backends.base import LoadInfo, Scorer
-from rerank_bench.workload.requests import Request, single_token_words
+from rerank_bench.workload.records import Request
+from rerank_bench.workload.requests import single_token_words
 
 
 def batch_indices(lengths: list[int], batch_size: int, order: str) -> list[list[int]]:

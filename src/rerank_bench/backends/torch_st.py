@@ -16,7 +16,8 @@ from rerank_bench.backends.memory import CudaTracker, MpsTracker, RssTracker
 from rerank_bench.errors import EnvironmentProblem, ModelError
 from rerank_bench.models.heads import HEAD_SEED, head_keys, refuse_random_head
 from rerank_bench.models.resolve import ResolvedModel
-from rerank_bench.workload.requests import Request, single_token_words
+from rerank_bench.workload.records import Request
+from rerank_bench.workload.requests import single_token_words
 
 TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from rerank_bench import __version__
-from rerank_bench.cli import endpoint, fit, gate, probe, report, sweep, tune
+from rerank_bench.cli import compare, endpoint, probe, report, sweep, tune, willrun
 
 app = typer.Typer(
     name="rerank-bench",
@@ -44,12 +44,13 @@ app.command()(probe.probe)
 app.command()(sweep.sweep)
 app.command()(tune.tune)
 app.command()(endpoint.endpoint)
-app.command("will-it-run")(fit.will_it_run)
-app.command()(fit.profiles)
-app.command()(gate.compare)
-app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(gate.ab)
+app.command("serve-folder")(endpoint.serve_folder)
+app.command("will-it-run")(willrun.will_it_run)
+app.command()(willrun.profiles)
+app.command()(compare.compare)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(compare.ab)
 app.command()(report.report)
-app.command("_ab-worker", hidden=True)(gate.ab_worker)
+app.command("_ab-worker", hidden=True)(compare.ab_worker)
 
 
 def main() -> None:

@@ -107,9 +107,9 @@ def endpoint(
 
     Example: rerank-bench endpoint http://localhost:8080 --api tei --depth 50 --slo-ms 200 --capacity
     """
+    from rerank_bench.common.options import parse_float_list, parse_int_list
     from rerank_bench.endpoint.run import EndpointRequest, run_endpoint
     from rerank_bench.errors import GateFailed
-    from rerank_bench.measure.plan import parse_float_list, parse_int_list
     from rerank_bench.probe import probe_machine
     from rerank_bench.render.endpoint_view import LiveLevels, endpoint_json, render_endpoint
 
@@ -147,3 +147,20 @@ def endpoint(
         render_endpoint(run, slo_ms, percentile, stdout, wide)
     if slo_ms is not None and not run.slo_met(slo_ms, percentile):
         raise GateFailed(f"no level met p{percentile:g} <= {slo_ms:g} ms with errors under 1%")
+
+
+@guarded
+def serve_folder(
+    model: Annotated[
+        str, typer.Argument(help="A catalog alias (written as its random-weight twin) or a local folder.")
+    ],
+    out: Annotated[Path, typer.Argument(help="The folder to write.")],
+) -> None:
+    """Write a model folder a server on older libraries can load (infinity pins transformers<=4.57): a generic
+    fast tokenizer and fp32 weights, so server and in-process sweep run the same model at the same precision.
+
+    Example: rerank-bench serve-folder minilm-l6 /tmp/minilm-serve
+    """
+    from rerank_bench.models.servable import servable_folder
+
+    print(servable_folder(model, out))

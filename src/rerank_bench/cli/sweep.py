@@ -126,14 +126,14 @@ def sweep(
     Example: rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
     """
     from rerank_bench.backends import DTYPES, ORDERS, SPECS
+    from rerank_bench.common.options import parse_int_list, parse_str_list
     from rerank_bench.errors import UsageError
-    from rerank_bench.measure.best_batch import best_batches
-    from rerank_bench.measure.plan import parse_int_list, parse_str_list
-    from rerank_bench.measure.planner import SweepRequest, parse_shard, plan_sweep
-    from rerank_bench.measure.scheduler import run_sweep
-    from rerank_bench.measure.timing import MeasureSettings
     from rerank_bench.probe import probe_machine
     from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
+    from rerank_bench.sweep.best_batch import best_batches
+    from rerank_bench.sweep.planner import SweepRequest, parse_shard, plan_sweep
+    from rerank_bench.sweep.scheduler import run_sweep
+    from rerank_bench.sweep.timing import MeasureSettings
 
     settings = MeasureSettings.from_options(max_seconds_per_case, precision, case_timeout)
     models = split_multi(model)

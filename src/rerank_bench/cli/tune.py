@@ -91,8 +91,8 @@ def tune(
     Example: rerank-bench tune minilm-l6 --depth 50 --budget-ms 1000 --min-agreement 0.99
     """
     from rerank_bench.backends import DTYPES, USER_BACKENDS
+    from rerank_bench.common.options import parse_int_list, parse_str_list
     from rerank_bench.errors import GateFailed
-    from rerank_bench.measure.plan import parse_int_list, parse_str_list
     from rerank_bench.probe import probe_machine
     from rerank_bench.render.sweep_view import ProgressEvents
     from rerank_bench.tune.search import TuneRequest, run_tune

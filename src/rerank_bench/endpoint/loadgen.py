@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rerank_bench.endpoint.apis import Api, MalformedReply, parse_reply, request_body
-from rerank_bench.workload.requests import Request
+from rerank_bench.workload.records import Request
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rerank_bench.common.case_key import case_id_for
+from rerank_bench.common.stats import distribution
 from rerank_bench.endpoint.summary import LevelSummary
-from rerank_bench.measure.plan import case_id_for
-from rerank_bench.measure.stats import distribution
 from rerank_bench.results.provenance import utc_now
 
 

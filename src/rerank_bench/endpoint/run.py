@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from rerank_bench.common.stats import min_samples_for
 from rerank_bench.endpoint.apis import APIS, DETECTION_ROUTES, Api, ServerInfo, get_api, identify, public_url, split_url
 from rerank_bench.endpoint.capacity import CapacityResult, Trial, search_capacity
 from rerank_bench.endpoint.loadgen import LiveCounts, Outcome, RerankClient, arrival_times, closed_loop, open_loop
 from rerank_bench.endpoint.summary import Level, LevelSummary, summarize_level
 from rerank_bench.errors import EnvironmentProblem, UsageError
-from rerank_bench.measure.agreement import Agreement, compare_scores
-from rerank_bench.measure.stats import min_samples_for
-from rerank_bench.workload.requests import Request
+from rerank_bench.sweep.agreement import Agreement, compare_scores
+from rerank_bench.workload.records import Request
 
 DRAIN_TIMEOUT_S = 30.0
 REFERENCE_REQUESTS = 5  # requests scored by both the server and the in-process reference

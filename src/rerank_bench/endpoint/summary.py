@@ -1,5 +1,5 @@
 """One load level's figures from its raw outcomes. Pure: no clocks, no I/O; the statistics are the sweep's
-(measure/stats.py), so a served p95 means what an in-process p95 means."""
+(common/stats.py), so a served p95 means what an in-process p95 means."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
+from rerank_bench.common.stats import LatencySummary, min_samples_for, percentile, summarize_latencies
+from rerank_bench.common.thresholds import MAX_ERROR_FRACTION
 from rerank_bench.endpoint.loadgen import Outcome
-from rerank_bench.measure.stats import LatencySummary, min_samples_for, percentile, summarize_latencies
 
 # The generator fell behind its own schedule when the 99th percentile of its send lag passes 10 ms or 2% of the
 # level's median latency, whichever is larger: requests then go out later than the offered rate says, and
@@ -17,7 +18,6 @@ from rerank_bench.measure.stats import LatencySummary, min_samples_for, percenti
 # on a 2-core machine shared with the server, wake-ups 10-30 ms late are routine beside 2 s replies.)
 BEHIND_SCHEDULE_MS = 10.0
 BEHIND_SCHEDULE_SHARE = 0.02
-MAX_ERROR_FRACTION = 0.01  # a level with 1% or more failed requests does not meet an SLO
 
 
 @dataclass(frozen=True)

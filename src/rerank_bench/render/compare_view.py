@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rerank_bench.gate.compare import Comparison, MetricResult
+from rerank_bench.compare.baseline import Comparison, MetricResult
 
 MARK = {
     "regressed": "❌ regressed",

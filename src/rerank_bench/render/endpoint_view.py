@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
+from rerank_bench.common.stats import percentile
 from rerank_bench.endpoint.capacity import CapacityResult
 from rerank_bench.endpoint.loadgen import LiveCounts
 from rerank_bench.endpoint.run import EndpointRun
 from rerank_bench.endpoint.summary import Level, LevelSummary
-from rerank_bench.measure.stats import percentile
 from rerank_bench.render.format import Column, fit_columns, number, table_of
 
 

@@ -9,9 +9,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rerank_bench.measure.background import BUSY_PCT
-from rerank_bench.measure.plan import Case
+from rerank_bench.common.thresholds import BUSY_PCT
 from rerank_bench.render.format import Column, fit_columns, number, table_of
+from rerank_bench.sweep.cases import Case
 
 
 def render_cases(cases: list[Case], done: set[str], console: Console) -> None:

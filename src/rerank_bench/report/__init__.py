@@ -1,1 +1,1 @@
-"""report"""
+"""`rerank-bench report`: leaderboard, Markdown, plots and HTML from result files."""

@@ -1,1 +1,1 @@
-"""results"""
+"""Result files: the versioned row schema, the one reader and writer, provenance stamps."""

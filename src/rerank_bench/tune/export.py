@@ -38,7 +38,7 @@ def _calibration(request: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     from rerank_bench.backends.quantize import calibration_recipe
-    from rerank_bench.measure.child import AGREEMENT_REQUESTS
+    from rerank_bench.sweep.child import AGREEMENT_REQUESTS
     from rerank_bench.workload.requests import parse_doc_tokens
 
     if request.workload_file is not None:

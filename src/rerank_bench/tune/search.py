@@ -22,11 +22,11 @@ from typing import Any
 
 from rerank_bench.backends import USER_BACKENDS
 from rerank_bench.errors import UsageError
-from rerank_bench.measure.plan import Case
-from rerank_bench.measure.planner import SweepPlan, SweepRequest, plan_sweep
-from rerank_bench.measure.scheduler import QuietEvents, SweepEvents, run_sweep
-from rerank_bench.measure.timing import MeasureSettings
 from rerank_bench.probe import MachineReport
+from rerank_bench.sweep.cases import Case
+from rerank_bench.sweep.planner import SweepPlan, SweepRequest, plan_sweep
+from rerank_bench.sweep.scheduler import QuietEvents, SweepEvents, run_sweep
+from rerank_bench.sweep.timing import MeasureSettings
 from rerank_bench.workload.requests import labelled_workload
 
 NAIVE = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import WorkloadError
+from rerank_bench.workload.records import FileRequest
 
 DRAWN_CANDIDATES = 100  # candidates per query when no run is given (deep enough for any --depth up to this)
 JUDGED_SHARE = 0.25  # at most this share of drawn candidates are judged documents
@@ -107,9 +108,7 @@ def _drawn(qid: str, judged: dict[str, int], corpus_ids: list[str]) -> list[str]
     return chosen
 
 
-def load_beir(folder: Path) -> list[Any]:
-    from rerank_bench.workload.requests import FileRequest
-
+def load_beir(folder: Path) -> list[FileRequest]:
     corpus = _jsonl(folder / "corpus.jsonl", ("title", "text"))
     queries = _jsonl(folder / "queries.jsonl", ("text",))
     qrels_path, qrels = _qrels(folder)

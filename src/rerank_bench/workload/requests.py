@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import WorkloadError
+from rerank_bench.workload.records import FileRequest, Request
 
 RAG_QUERY_TOKENS = (8, 20)
 RAG_DOC_MEAN_TOKENS = 150.0
@@ -27,17 +28,6 @@ RAG_DOC_SIGMA = 0.6  # log-normal shape: p50 about 125, p95 about 330, p99 about
 RAG_DOC_MIN_TOKENS = 16
 PAIR_SPECIAL_TOKENS = 4  # [CLS] q [SEP] d [SEP] is 3, <s> q </s></s> d </s> is 4: leave room for the larger
 REQUESTS_PER_CASE = 32  # distinct requests a case cycles through
-
-
-@dataclass(frozen=True)
-class Request:
-    query: str
-    documents: tuple[str, ...]
-    # Graded relevance of each document where the workload is labelled (None: unlabelled), and the grades of
-    # relevant documents the candidates miss (a first stage that did not retrieve them): recall and nDCG's
-    # ideal ranking count those too.
-    labels: tuple[int, ...] | None = None
-    outside: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,15 +100,6 @@ def synthetic_requests(
         docs = tuple(" ".join(rng.choices(words, k=_doc_length(rng, doc_tokens, cap))) for _ in range(depth))
         requests.append(Request(query, docs))
     return requests
-
-
-@dataclass(frozen=True)
-class FileRequest:
-    line: int  # the line of a JSONL file; for a BEIR folder, the query's position in its qrels
-    query: str
-    documents: tuple[str, ...]
-    labels: tuple[int, ...] | None = None
-    outside: tuple[int, ...] = ()
 
 
 def _labels(obj: dict[str, Any], where: str, count: int) -> tuple[int, ...] | None:

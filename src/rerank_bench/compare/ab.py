@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from rerank_bench.compare.baseline import CaseRuns, Comparison, case_label, compare_case
+from rerank_bench.compare.bootstrap import paired_ratio
 from rerank_bench.errors import EnvironmentProblem, UsageError
-from rerank_bench.gate.bootstrap import paired_ratio
-from rerank_bench.gate.compare import CaseRuns, Comparison, case_label, compare_case
 
 FORBIDDEN = ("-o", "--output", "--resume", "--json", "--dry-run", "--shard")
 ROTATIONS = (("A", "B", "A2"), ("B", "A2", "A"), ("A2", "A", "B"))

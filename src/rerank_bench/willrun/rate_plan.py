@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 
 from rerank_bench.errors import UsageError
-from rerank_bench.fit.latency_model import Rates
-from rerank_bench.fit.memory_model import BYTES, ArchShape, weights_bytes
-from rerank_bench.fit.serving import SERVERS, CostFn, ServerPolicy, find_capacity, simulate
 from rerank_bench.models.flops import EncoderShape, pair_flops
+from rerank_bench.willrun.latency_model import Rates
+from rerank_bench.willrun.memory_model import BYTES, ArchShape, weights_bytes
+from rerank_bench.willrun.serving_sim import SERVERS, CostFn, ServerPolicy, find_capacity, simulate
 
 TEI_MAX_BATCH_TOKENS = 16384  # TEI's default --max-batch-tokens
 INFINITY_BATCH_SIZE = 32  # infinity's default --batch-size

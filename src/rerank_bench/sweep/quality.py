@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rerank_bench.workload.requests import Request
+from rerank_bench.workload.records import Request
 
 MEASURES = {"nDCG@10": "ndcg_at_10", "RR@10": "mrr_at_10", "R@10": "recall_at_10"}
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from rerank_bench.common.case_key import KEY_FIELDS
+from rerank_bench.common.stats import min_samples_for, percentile
+from rerank_bench.common.thresholds import BUSY_PCT
+from rerank_bench.compare.bootstrap import RatioEstimate, bootstrap_ratio, paired_ratio, verdict
 from rerank_bench.errors import ResultFileError, UsageError
-from rerank_bench.gate.bootstrap import RatioEstimate, bootstrap_ratio, paired_ratio, verdict
-from rerank_bench.measure.background import BUSY_PCT
-from rerank_bench.measure.plan import KEY_FIELDS
-from rerank_bench.measure.stats import min_samples_for, percentile
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import find_result_files, read_rows, read_samples, samples_path_for
 

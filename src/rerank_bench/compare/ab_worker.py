@@ -32,9 +32,9 @@ def serve(inp: IO[str], out: IO[str]) -> None:
         from rerank_bench.backends import get_backend
         from rerank_bench.backends.quantize import calibration_recipe
         from rerank_bench.errors import RerankBenchError
-        from rerank_bench.measure.child import AGREEMENT_REQUESTS, prepare_environment
-        from rerank_bench.measure.timing import MeasureSettings, warmup_requests
         from rerank_bench.models.resolve import ResolvedModel
+        from rerank_bench.sweep.child import AGREEMENT_REQUESTS, prepare_environment
+        from rerank_bench.sweep.timing import MeasureSettings, warmup_requests
         from rerank_bench.workload.build import build_requests
 
         models = [ResolvedModel.from_payload(job["model"]) for job in jobs]

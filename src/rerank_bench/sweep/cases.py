@@ -7,44 +7,16 @@ setting that changes the measurement, and nothing that does not (no times, no ru
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rerank_bench.errors import UsageError
+from rerank_bench.common.case_key import case_id_for
 from rerank_bench.models.resolve import ResolvedModel
 
 DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
 DEFAULT_DEPTHS = (10, 20, 50, 100)
-KEY_FIELDS = (
-    "model",
-    "model_id",
-    "revision",
-    "weights",
-    "backend",
-    "dtype",
-    "device",
-    "batch_size",
-    "depth",
-    "max_length",
-    "order",
-    "threads",
-    "workload",
-    "seed",
-    # A served endpoint's load level (`rerank-bench endpoint` rows); empty for in-process cases.
-    "endpoint",
-    "api",
-    "load_mode",
-    "concurrency",
-    "offered_rps",
-    "burstiness",
-)
-# Key fields added after ids were first published: left out of the hash while empty, so a sweep case keeps the
-# id it always had.
-LATER_KEY_FIELDS = ("endpoint", "api", "load_mode", "concurrency", "offered_rps", "burstiness")
 
 
 @dataclass(frozen=True)
@@ -108,65 +80,6 @@ class Case:
             f"{self.model.name} {self.backend}/{self.dtype} {self.device}{threads} {self.order} "
             f"batch {self.batch_size} depth {self.depth}"
         )
-
-
-def case_id_for(key: dict[str, Any]) -> str:
-    """A short hash of a case key; values are compared as text so a key read back from CSV matches."""
-    later = {k: str(key[k]) for k in LATER_KEY_FIELDS if key.get(k) not in (None, "")}
-    earlier = {k: str(key.get(k, "")) for k in KEY_FIELDS if k not in LATER_KEY_FIELDS}
-    canonical = json.dumps({**earlier, **later}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
-
-
-def parse_int_list(text: str, option: str, minimum: int = 1) -> tuple[int, ...]:
-    """A comma list of integers for a list-valued option, e.g. "8,16,32"."""
-    values = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            value = int(part)
-        except ValueError:
-            raise UsageError(
-                f"{option} takes a comma list of integers, and {part!r} is not one", f"for example {option} 8,16,32"
-            ) from None
-        if value < minimum:
-            raise UsageError(f"{option} values must be at least {minimum}, got {value}")
-        values.append(value)
-    if not values:
-        raise UsageError(f"{option} needs at least one value")
-    return tuple(dict.fromkeys(values))
-
-
-def parse_float_list(text: str, option: str) -> tuple[float, ...]:
-    """A comma list of positive numbers, e.g. "0.5,1,2"."""
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        try:
-            value = float(part)
-        except ValueError:
-            raise UsageError(
-                f"{option} takes a comma list of numbers, and {part!r} is not one", f"for example {option} 1,2,5"
-            ) from None
-        if not value > 0 or value == float("inf"):
-            raise UsageError(f"{option} values must be positive, got {part}")
-        values.append(value)
-    if not values:
-        raise UsageError(f"{option} needs at least one value")
-    return tuple(dict.fromkeys(values))
-
-
-def parse_str_list(text: str, option: str, choices: tuple[str, ...]) -> tuple[str, ...]:
-    values = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
-    if not values:
-        raise UsageError(f"{option} needs at least one value")
-    for value in values:
-        if value not in choices:
-            raise UsageError(f"{option} {value!r} is not one of {', '.join(choices)}")
-    return values
 
 
 def effective_batches(batch_sizes: tuple[int, ...], depth: int) -> list[int]:

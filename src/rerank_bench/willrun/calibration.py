@@ -8,9 +8,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.fit.model_info import ModelInfo
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import find_result_files, read_rows
+from rerank_bench.willrun.model_info import ModelInfo
 
 
 def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
@@ -87,8 +87,8 @@ def calibration_points(
 
 def local_peaks(machine: Any) -> dict[str, float]:
     """This CPU's matmul peaks (GFLOP/s) per dtype it can run, measured once and cached (peak.py)."""
-    from rerank_bench.measure.matmul_peak import cached_peak_gflops
-    from rerank_bench.measure.support import cpu_has_bf16
+    from rerank_bench.sweep.matmul_peak import cached_peak_gflops
+    from rerank_bench.sweep.support import cpu_has_bf16
 
     threads = machine.cpu.usable_cores
     dtypes = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16(frozenset(machine.cpu.isa_flags)) else [])

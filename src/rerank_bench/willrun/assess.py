@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import ResultFileError, UsageError
-from rerank_bench.fit.calibration import calibration_points, local_peaks, local_rows, measured_row
-from rerank_bench.fit.latency_model import Calibration, Rates, calibrate, default_rates, predict, request_lengths
-from rerank_bench.fit.memory_model import (
+from rerank_bench.results.schema import ResultRow
+from rerank_bench.willrun.calibration import calibration_points, local_peaks, local_rows, measured_row
+from rerank_bench.willrun.latency_model import Calibration, Rates, calibrate, default_rates, predict, request_lengths
+from rerank_bench.willrun.memory_model import (
     SAFETY_MARGIN,
     max_batch,
     peak_mib,
     usable_memory_mib,
     weights_bytes,
 )
-from rerank_bench.fit.model_info import ModelInfo, load_model_info
-from rerank_bench.fit.profiles import HardwareProfile
-from rerank_bench.fit.self_calibration import SELF_CALIBRATED_RANGE, SelfCalibrate, forward_probe
-from rerank_bench.results.schema import ResultRow
+from rerank_bench.willrun.model_info import ModelInfo, load_model_info
+from rerank_bench.willrun.profiles import HardwareProfile
+from rerank_bench.willrun.self_calibration import SELF_CALIBRATED_RANGE, SelfCalibrate, forward_probe
 
 VERDICTS = ("RUNS", "TIGHT", "TOO SLOW", "WON'T FIT")
 BATCH_CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -55,7 +55,7 @@ class WillRunRequest:
 
 
 @dataclass
-class Row:
+class Assessment:
     model: str
     hardware: str
     hardware_key: str
@@ -84,7 +84,7 @@ class Row:
     latency_note: str = ""
     tdp_w: float | None = None
     notes: list[str] = field(default_factory=list)
-    # --rate: one replica simulated under Poisson arrivals (fit/rate_plan.py); empty without --rate
+    # --rate: one replica simulated under Poisson arrivals (willrun/rate_plan.py); empty without --rate
     rate: float | None = None
     server: str | None = None
     capacity_rps: float | None = None
@@ -124,7 +124,12 @@ def choose_dtype(requested: str, profile: HardwareProfile) -> str:
 
 
 def _verdict(
-    row: Row, budget: float | None, fits_batch1: bool, percentile: str, profile: HardwareProfile, batch1_peak: float
+    row: Assessment,
+    budget: float | None,
+    fits_batch1: bool,
+    percentile: str,
+    profile: HardwareProfile,
+    batch1_peak: float,
 ) -> None:
     if not fits_batch1:
         row.verdict = "WON'T FIT"
@@ -193,7 +198,7 @@ def assess(
     request: WillRunRequest,
     rows: list[ResultRow],
     self_calibrate: SelfCalibrate | None = None,
-) -> Row:
+) -> Assessment:
     dtype = choose_dtype(request.dtype, profile)
     memory_gib = request.vram_gib if request.vram_gib is not None else profile.memory_gib
     free = profile.free_memory_gib if request.vram_gib is None else None
@@ -273,7 +278,7 @@ def assess(
             low, high = prediction.p95_low_ms, prediction.p95_high_ms
             ranges = (None, None, low * scale if low else p95, high * scale if high else p95)
     peak_at_batch = peak_mib(info.arch, batch, length, dtype, request.attention, profile.kind)
-    row = Row(
+    row = Assessment(
         model=info.name,
         hardware=profile.name,
         hardware_key=profile.key,
@@ -314,7 +319,7 @@ def assess(
 
 
 def _plan_rate(
-    row: Row,
+    row: Assessment,
     request: WillRunRequest,
     info: ModelInfo,
     profile: HardwareProfile,
@@ -323,7 +328,7 @@ def _plan_rate(
 ) -> None:
     """--rate: simulate a serving replica on this device; the verdict becomes the rate's (a memory refusal
     stays). costs: (central, fast, slow) rates, or (central, (low, high) multipliers) for a calibrated fit."""
-    from rerank_bench.fit.rate_plan import batch_cost, plan_rate, scaled, server_policy
+    from rerank_bench.willrun.rate_plan import batch_cost, plan_rate, scaled, server_policy
 
     assert request.rate is not None and request.budget_ms is not None
     fixed = request.batch_size != "auto"
@@ -356,7 +361,7 @@ def _plan_rate(
     _rate_verdict(row, plan, request)
 
 
-def _rate_verdict(row: Row, plan: Any, request: WillRunRequest) -> None:
+def _rate_verdict(row: Assessment, plan: Any, request: WillRunRequest) -> None:
     pct, budget = request.percentile, request.budget_ms
     if plan.capacity_rps is None:
         row.verdict = "TOO SLOW"
@@ -387,14 +392,14 @@ def _rate_verdict(row: Row, plan: Any, request: WillRunRequest) -> None:
     row.change = "" if row.verdict == "RUNS" else "batch 1 fits with little memory to spare"
 
 
-def sort_rows(rows: list[Row], by_hardware: bool) -> list[Row]:
+def sort_rows(rows: list[Assessment], by_hardware: bool) -> list[Assessment]:
     """Passing first; across hardware the least power-hungry first (a stand-in for cost). With --rate, by what
     the rate costs: devices whose profile gives price_per_hour first, by replicas x price, then the rest by
     replicas x TDP."""
     rank = {v: i for i, v in enumerate(VERDICTS)}
     if by_hardware and any(r.rate is not None for r in rows):
 
-        def cost(r: Row) -> tuple[bool, bool, float, int]:
+        def cost(r: Assessment) -> tuple[bool, bool, float, int]:
             value = r.cost_per_hour if r.cost_per_hour is not None else r.power_w
             return (rank[r.verdict] > 1, r.cost_per_hour is None, value if value is not None else 1e12, rank[r.verdict])
 
@@ -406,13 +411,13 @@ def sort_rows(rows: list[Row], by_hardware: bool) -> list[Row]:
     return rows
 
 
-def _measure(info: ModelInfo, spec: str, row: Row, request: WillRunRequest, machine: Any) -> Path:
+def _measure(info: ModelInfo, spec: str, row: Assessment, request: WillRunRequest, machine: Any) -> Path:
     """A short real sweep of the chosen configuration on this machine (--measure)."""
     import tempfile
 
-    from rerank_bench.measure.planner import SweepRequest, plan_sweep
-    from rerank_bench.measure.scheduler import run_sweep
-    from rerank_bench.measure.timing import MeasureSettings
+    from rerank_bench.sweep.planner import SweepRequest, plan_sweep
+    from rerank_bench.sweep.scheduler import run_sweep
+    from rerank_bench.sweep.timing import MeasureSettings
 
     output = Path(tempfile.mkdtemp(prefix="rerank-bench-measure-")) / "measure.csv"
     sweep = SweepRequest(
@@ -455,9 +460,9 @@ def gather_local_facts(request: WillRunRequest, machine: Any) -> LocalFacts:
     return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe)
 
 
-def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFacts | None = None) -> list[Row]:
+def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFacts | None = None) -> list[Assessment]:
     from rerank_bench.catalog import aliases
-    from rerank_bench.fit.profiles import find_profile, load_profiles, local_profile
+    from rerank_bench.willrun.profiles import find_profile, load_profiles, local_profile
 
     if request.depth < 1:
         raise UsageError("--depth must be at least 1")
@@ -472,7 +477,7 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFa
     if request.measure and request.hardware != "local":
         raise UsageError("--measure runs on this machine: use it with --hardware local")
     if request.rate is not None:
-        from rerank_bench.fit.serving import SERVERS
+        from rerank_bench.willrun.serving_sim import SERVERS
 
         if not (request.rate > 0 and math.isfinite(request.rate)):
             raise UsageError(f"--rate {request.rate:g} must be a positive number of requests per second")
@@ -496,7 +501,7 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFa
     infos = [(spec, load_model_info(spec, request.max_length, request.trust_remote_code)) for spec in specs]
     rows = local.rows if local is not None else []
     probe = local.self_calibrate if local is not None else None
-    out: list[Row] = []
+    out: list[Assessment] = []
     for spec, info in infos:
         for profile in targets:
             row = assess(info, profile, request, rows, probe)

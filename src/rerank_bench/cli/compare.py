@@ -39,7 +39,7 @@ def _finish(comparison: Any, title: str, fmt: str, as_json: bool, github: Path |
     from rerank_bench.errors import EnvironmentProblem, GateFailed
 
     if github is not None:
-        from rerank_bench.gate.compare import github_benchmark_entries
+        from rerank_bench.compare.baseline import github_benchmark_entries
         from rerank_bench.results.store import write_text
 
         write_text(github, json.dumps(github_benchmark_entries(comparison), indent=2) + "\n")
@@ -87,8 +87,8 @@ def compare(
 
     Example: rerank-bench compare results/main.csv results/pr.csv --format markdown >> "$GITHUB_STEP_SUMMARY"
     """
+    from rerank_bench.compare.baseline import compare_files, parse_thresholds
     from rerank_bench.errors import UsageError
-    from rerank_bench.gate.compare import compare_files, parse_thresholds
 
     if len(baseline) < 2:
         raise UsageError("compare needs BASELINE and CURRENT", "rerank-bench compare BASELINE.csv CURRENT.csv")
@@ -129,8 +129,8 @@ def ab(
 
     Example: rerank-bench ab --a "--max-length 256" --b "--max-length 512" -m minilm-l6 --depth 20 --batch-size 8
     """
-    from rerank_bench.gate.ab import parse_arm, run_ab
-    from rerank_bench.gate.compare import parse_thresholds
+    from rerank_bench.compare.ab import parse_arm, run_ab
+    from rerank_bench.compare.baseline import parse_thresholds
 
     check_format(fmt)
     thresholds = parse_thresholds(max_regression, threshold or [])
@@ -153,6 +153,6 @@ def ab_worker() -> None:
 
     Example: (started by rerank-bench ab; not for direct use)
     """
-    from rerank_bench.gate.ab_worker import serve
+    from rerank_bench.compare.ab_worker import serve
 
     serve(sys.stdin, sys.stdout)

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import UsageError
-from rerank_bench.measure.plan import DEFAULT_BATCH_SIZES, Case, clamped_batches_note, effective_batches, expand_cases
-from rerank_bench.measure.support import DeviceTraits, missing_packages, skip_reason
-from rerank_bench.measure.timing import MeasureSettings
 from rerank_bench.models.resolve import HubClient, ResolvedModel, length_limit, resolve_model
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.provenance import default_output
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import check_output, read_rows
+from rerank_bench.sweep.cases import DEFAULT_BATCH_SIZES, Case, clamped_batches_note, effective_batches, expand_cases
+from rerank_bench.sweep.support import DeviceTraits, missing_packages, skip_reason
+from rerank_bench.sweep.timing import MeasureSettings
 from rerank_bench.workload.requests import (
     LengthSpec,
     load_workload_file,

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.measure import background
-from rerank_bench.measure.background import BUSY_PCT
+from rerank_bench.common.thresholds import BUSY_PCT
+from rerank_bench.sweep import background
 
 SIZES = (1024, 2048)
 SECONDS_PER_SIZE = 0.5

@@ -93,7 +93,7 @@ def will_it_run(
     Example: rerank-bench will-it-run bge-reranker-base --hardware all --depth 50 --budget-ms 200 --rate 40
     """
     from rerank_bench.errors import GateFailed
-    from rerank_bench.fit.assess import WillRunRequest, parse_size_gib, run_will_it_run
+    from rerank_bench.willrun.assess import WillRunRequest, parse_size_gib, run_will_it_run
 
     request = WillRunRequest(
         model=model,
@@ -137,7 +137,7 @@ def profiles(profiles_dir: ProfilesOption = None, as_json: JsonOption = False) -
 
     Example: rerank-bench profiles --json
     """
-    from rerank_bench.fit.profiles import load_profiles
+    from rerank_bench.willrun.profiles import load_profiles
 
     found = list(load_profiles(list(profiles_dir or ())).values())
     if as_json:

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from operator import itemgetter
 
-from rerank_bench.fit.latency_model import batches_of
-from rerank_bench.measure.stats import percentile
+from rerank_bench.common.stats import percentile
+from rerank_bench.willrun.latency_model import batches_of
 
 SERVERS = ("tei", "infinity", "per-request")
 INFINITY_BATCHES_PER_POP = 8  # infinity's publisher pops 8 x batch_size items (max_n_batches = 8), sorted

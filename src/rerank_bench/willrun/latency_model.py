@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rerank_bench.fit.memory_model import BYTES, ArchShape, weights_bytes
-from rerank_bench.measure.stats import percentile
+from rerank_bench.common.stats import percentile
 from rerank_bench.models.flops import EncoderShape, pair_flops
+from rerank_bench.willrun.memory_model import BYTES, ArchShape, weights_bytes
 
 # Defaults where nothing was measured: (low, central, high) efficiency of the dense peak a reranker's
 # matmuls reach, and fixed time per batch per layer (kernel launches, framework overhead) in ms.

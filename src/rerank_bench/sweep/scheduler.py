@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from rerank_bench.common.thresholds import BUSY_PCT
 from rerank_bench.errors import (
     EXIT_TERMINATED,
     EnvironmentProblem,
@@ -25,9 +26,14 @@ from rerank_bench.errors import (
     ModelError,
     RerankBenchError,
 )
-from rerank_bench.measure.agreement import compare_scores
-from rerank_bench.measure.background import BUSY_PCT, machine_busy_pct
-from rerank_bench.measure.messages import (
+from rerank_bench.probe import MachineReport
+from rerank_bench.probe.cpu import cgroup_oom_kills
+from rerank_bench.results.provenance import new_run_id, run_metadata, utc_now
+from rerank_bench.results.store import ResultWriter, output_error, rescue
+from rerank_bench.sweep.agreement import compare_scores
+from rerank_bench.sweep.background import machine_busy_pct
+from rerank_bench.sweep.cases import Case
+from rerank_bench.sweep.messages import (
     Done,
     Fatal,
     Finished,
@@ -38,13 +44,8 @@ from rerank_bench.measure.messages import (
     Started,
     Warm,
 )
-from rerank_bench.measure.plan import Case
-from rerank_bench.measure.planner import SweepPlan
-from rerank_bench.measure.timing import MeasureSettings
-from rerank_bench.probe import MachineReport
-from rerank_bench.probe.cpu import cgroup_oom_kills
-from rerank_bench.results.provenance import new_run_id, run_metadata, utc_now
-from rerank_bench.results.store import ResultWriter, output_error, rescue
+from rerank_bench.sweep.planner import SweepPlan
+from rerank_bench.sweep.timing import MeasureSettings
 
 # Ranking agreement is measured against this configuration of the same model on the same device.
 REFERENCE = ("torch", "fp32", "given")
@@ -259,7 +260,7 @@ class _GroupRun:
                 self._fail_rest("error", message.message)
 
     def run(self) -> None:
-        from rerank_bench.measure.child import worker_main
+        from rerank_bench.sweep.child import worker_main
 
         self.oom_kills_before = cgroup_oom_kills()
         end = supervise(worker_main, self.payload(), self.handle, lambda: self.deadline)
@@ -350,7 +351,7 @@ def _reference_scores(
 ) -> tuple[dict[int, ReferenceScores], str | None]:
     """Reference scores (torch fp32, given order) of the agreement requests at each depth of these cases,
     from a short-lived worker; ({}, why) when the reference cannot be had."""
-    from rerank_bench.measure.child import reference_main
+    from rerank_bench.sweep.child import reference_main
 
     first = cases[0]
     payload = {

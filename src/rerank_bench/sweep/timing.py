@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rerank_bench.backends.base import Scorer
+from rerank_bench.common.stats import p50_relative_halfwidth
 from rerank_bench.errors import UsageError
-from rerank_bench.measure.stats import p50_relative_halfwidth
-from rerank_bench.workload.requests import Request
+from rerank_bench.workload.records import Request
 
 
 @dataclass(frozen=True)

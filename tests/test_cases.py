@@ -2,9 +2,11 @@
 
 import pytest
 
+from rerank_bench.common.case_key import case_id_for
+from rerank_bench.common.options import parse_int_list, parse_str_list
 from rerank_bench.errors import UsageError
-from rerank_bench.measure.plan import case_id_for, expand_cases, parse_int_list, parse_str_list
 from rerank_bench.models.resolve import resolve_model
+from rerank_bench.sweep.cases import expand_cases
 
 
 def fake(spec="fake:"):

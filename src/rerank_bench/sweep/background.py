@@ -12,9 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-# Above this share of the machine taken by other processes, a case's figures are flagged as likely low.
-BUSY_PCT = 10.0
-
 
 @dataclass(frozen=True)
 class CpuSample:

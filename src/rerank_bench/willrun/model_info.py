@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import ModelError, UsageError
-from rerank_bench.fit.memory_model import ArchShape, arch_shape
 from rerank_bench.models.flops import EncoderShape
 from rerank_bench.models.heads import apply_num_labels_rule
 from rerank_bench.models.resolve import hub_id_for
+from rerank_bench.willrun.memory_model import ArchShape, arch_shape
 
 
 @dataclass

@@ -6,16 +6,15 @@ is the generic `PreTrainedTokenizerFast` (read from tokenizer.json by every 4.x 
 weights are fp32 (the twin's fp16 cache would otherwise be served at fp16 on CPU), so the server and the
 in-process sweep run the same model at the same precision.
 
-    python -m rerank_bench.models.serving minilm-l6 /tmp/minilm-serve
+    rerank-bench serve-folder minilm-l6 /tmp/minilm-serve
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from rerank_bench.errors import ModelError, RerankBenchError
+from rerank_bench.errors import ModelError
 
 
 def servable_folder(spec: str, out: Path) -> Path:
@@ -32,7 +31,10 @@ def servable_folder(spec: str, out: Path) -> Path:
     elif Path(spec).is_dir():
         source = Path(spec)
     else:
-        raise ModelError(f"{spec} is neither a catalog alias nor a local folder", "see `rerank-bench profiles`")
+        raise ModelError(
+            f"{spec} is neither a catalog alias nor a local folder",
+            "`rerank-bench will-it-run` with no model lists every catalog alias",
+        )
     if out.exists() and any(out.iterdir()):
         raise ModelError(f"{out} exists and is not empty; it is left as it is", "choose a new folder")
     model = AutoModelForSequenceClassification.from_pretrained(source, dtype=torch.float32)
@@ -47,20 +49,3 @@ def servable_folder(spec: str, out: Path) -> Path:
     if marker.exists():  # keep saying these are random weights
         (out / TWIN_MARKER).write_text(marker.read_text())
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m rerank_bench.models.serving MODEL OUT_FOLDER", file=sys.stderr)
-        return 2
-    try:
-        print(servable_folder(args[0], Path(args[1])))
-    except RerankBenchError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

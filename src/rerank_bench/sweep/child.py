@@ -17,9 +17,11 @@ from typing import Any
 
 from rerank_bench.backends.base import describe_exception, is_out_of_memory
 from rerank_bench.backends.quantize import calibration_recipe
+from rerank_bench.common.stats import distribution, summarize_latencies
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
-from rerank_bench.measure import background
-from rerank_bench.measure.messages import (
+from rerank_bench.models.resolve import ResolvedModel
+from rerank_bench.sweep import background
+from rerank_bench.sweep.messages import (
     Done,
     Fatal,
     Finished,
@@ -29,12 +31,10 @@ from rerank_bench.measure.messages import (
     Started,
     Warm,
 )
-from rerank_bench.measure.quality import labelled, quality_fields
-from rerank_bench.measure.stats import distribution, summarize_latencies
-from rerank_bench.measure.timing import MeasureSettings, request_set, run_timed
-from rerank_bench.models.resolve import ResolvedModel
+from rerank_bench.sweep.quality import labelled, quality_fields
+from rerank_bench.sweep.timing import MeasureSettings, request_set, run_timed
 from rerank_bench.workload.build import build_requests
-from rerank_bench.workload.requests import Request
+from rerank_bench.workload.records import Request
 
 
 def measured_fields(scorer: Any, requests: list[Request], measurement: Any, depth: int) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def _peak(group: dict[str, Any], backend: str, dtype: str, refresh: bool = False
         return None
     try:
         from rerank_bench.backends import base_dtype
-        from rerank_bench.measure.matmul_peak import cached_peak_gflops
+        from rerank_bench.sweep.matmul_peak import cached_peak_gflops
 
         device, threads = group["device"], group["threads"]
         return cached_peak_gflops(group["fingerprint"], device, threads, base_dtype(dtype), refresh=refresh)

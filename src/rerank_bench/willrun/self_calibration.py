@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rerank_bench.fit.latency_model import Calibration, calibrate, padded_gflop
-from rerank_bench.fit.model_info import ModelInfo
 from rerank_bench.models.flops import pair_flops
+from rerank_bench.willrun.latency_model import Calibration, calibrate, padded_gflop
+from rerank_bench.willrun.model_info import ModelInfo
 
 # (low, high) multipliers of the self-calibrated p50/p95. benchmarks/willrun_accuracy.py on the project's
 # 2-core host (2026-11-25): over 10 sweep cases of MiniLM-L6 and TinyBERT-L2 the self-calibrated p50 was -19%

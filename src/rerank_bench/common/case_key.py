@@ -1,0 +1,46 @@
+"""A case's key: every setting that changes a measurement, and nothing that does not (no times, no run ids).
+
+`compare` matches cases across runs by it, `--resume` skips cases whose key is already measured, and endpoint
+rows carry one too; so it lives here, where every command can read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+KEY_FIELDS = (
+    "model",
+    "model_id",
+    "revision",
+    "weights",
+    "backend",
+    "dtype",
+    "device",
+    "batch_size",
+    "depth",
+    "max_length",
+    "order",
+    "threads",
+    "workload",
+    "seed",
+    # A served endpoint's load level (`rerank-bench endpoint` rows); empty for in-process cases.
+    "endpoint",
+    "api",
+    "load_mode",
+    "concurrency",
+    "offered_rps",
+    "burstiness",
+)
+# Key fields added after ids were first published: left out of the hash while empty, so a sweep case keeps the
+# id it always had.
+LATER_KEY_FIELDS = ("endpoint", "api", "load_mode", "concurrency", "offered_rps", "burstiness")
+
+
+def case_id_for(key: dict[str, Any]) -> str:
+    """A short hash of a case key; values are compared as text so a key read back from CSV matches."""
+    later = {k: str(key[k]) for k in LATER_KEY_FIELDS if key.get(k) not in (None, "")}
+    earlier = {k: str(key.get(k, "")) for k in KEY_FIELDS if k not in LATER_KEY_FIELDS}
+    canonical = json.dumps({**earlier, **later}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -1,0 +1,1 @@
+"""`rerank-bench compare` and `ab`: regression verdicts between runs, bootstrap intervals, interleaved A/B."""
