@@ -52,7 +52,16 @@ def test_verdict_rules():
 
 def test_thresholds():
     t = parse_thresholds("7%", ["p95=10", "memory=2%"])
-    assert t == {"throughput": 0.07, "p50": 0.07, "p95": 0.10, "memory": 0.02, "ndcg": 0.005}
+    assert t == {
+        "throughput": 0.07,
+        "p50": 0.07,
+        "p95": 0.10,
+        "memory": 0.02,
+        "ndcg": 0.005,
+        "errors": 0.01,
+        "goodput": 0.05,
+        "capacity": 0.10,
+    }
     with pytest.raises(UsageError):
         parse_thresholds("five", [])
     with pytest.raises(UsageError, match="METRIC=PCT"):

@@ -3,20 +3,44 @@ capacity search, and the command end to end, against the fake server (a real HTT
 
 import asyncio
 import json
+import math
 import re
 import socket
 import statistics
+import time
+from collections import Counter
 
 import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
 from rerank_bench.common.case_key import KEY_FIELDS, LATER_KEY_FIELDS, case_id_for
+from rerank_bench.endpoint import server_metrics
 from rerank_bench.endpoint.apis import APIS, MalformedReply, identify, parse_reply, public_url, request_body
 from rerank_bench.endpoint.capacity import Trial, search_capacity
 from rerank_bench.endpoint.fake_server import FakeServer, FakeSettings
-from rerank_bench.endpoint.loadgen import Outcome, RerankClient, arrival_times, closed_loop, open_loop
-from rerank_bench.endpoint.summary import Level, summarize_level
+from rerank_bench.endpoint.loadgen import (
+    Outcome,
+    RerankClient,
+    _errno_of,
+    arrival_times,
+    closed_loop,
+    open_loop,
+    schedule,
+    server_times,
+    unit_gaps,
+)
+from rerank_bench.endpoint.run import EndpointRequest, TextWorkload, build_depth_requests
+from rerank_bench.endpoint.slo import (
+    SequentialPlan,
+    Verdict,
+    decide,
+    looks_for,
+    min_window,
+    per_look_confidence,
+    slo_test,
+)
+from rerank_bench.endpoint.summary import Level, Window, summarize_level, trend_rises
 from rerank_bench.results.store import read_rows, read_samples, samples_path_for
 from rerank_bench.workload.records import Request
 
@@ -83,10 +107,110 @@ def test_arrivals_are_seeded_and_hold_the_rate():
     assert 9_500 <= len(a) <= 10_500 and all(0 <= t < 100 for t in a) and a == sorted(a)
 
 
+def test_level_summary_by_hand():
+    outcomes = [
+        Outcome(0, 0.0, 0.000, 0.100, "ok"),  # 100 ms
+        Outcome(1, 0.5, 0.502, 0.800, "ok"),  # 300 ms from the scheduled time
+        Outcome(2, 1.0, 1.030, 1.200, "http_503", "overloaded"),
+        Outcome(3, 1.5, 1.500, 2.500, "timeout"),
+    ]
+    s = summarize_level(outcomes, Level("open", rate_rps=2.0), 10, Window(0, 4, 2.0), slo_ms=200)
+    assert (s.sent, s.completed, s.failed) == (4, 2, 2)
+    assert s.errors == {"http_503": 1, "timeout": 1} and s.errors_text() == "http_503:1;timeout:1"
+    assert s.scheduled_rps == 2.0 and s.achieved_rps == pytest.approx(1.0) and s.pairs_per_s == pytest.approx(10.0)
+    assert s.goodput_rps == pytest.approx(1 / 2.0)  # only the 100 ms reply is within 200 ms
+    # in flight, from each scheduled time to its end: (0.1 + 0.3 + 0.2 + 1.0) / 2.0
+    assert s.mean_in_flight == pytest.approx(1.6 / 2.0)
+    # failures are slower than any reply: latencies 100, 300, inf, inf
+    assert s.latencies_ms == (pytest.approx(100.0), pytest.approx(300.0), math.inf, math.inf)
+    assert s.completed_latencies_ms == [pytest.approx(100.0), pytest.approx(300.0)]
+    assert s.slo.over == 3 and s.slo.n == 4  # the 300 ms reply and both failures
+    # send lags 0, 2, 30, 0 ms: p99 by linear interpolation = 2 + 0.97 * 28
+    assert s.send_lag_p99_ms == pytest.approx(29.16) and s.behind_schedule
+    assert s.meets() == (False, "the generator fell behind its schedule (send lag p99 29 ms)")
+    assert s.verdict == Verdict.INVALID
+
+
+def test_failures_count_in_latency_and_a_percentile_on_them_is_failed():
+    """6% fast 503s: the replies alone look fast, but p95 falls on the failures and is reported as failed."""
+    outcomes = [Outcome(i, i * 0.01, i * 0.01, i * 0.01 + 0.005, "ok") for i in range(94)]
+    outcomes += [Outcome(94 + i, 1.0, 1.0, 1.001, "http_503", "overloaded") for i in range(6)]
+    s = summarize_level(outcomes, Level("open", rate_rps=100.0), 5, Window(0, 100, 1.0), slo_ms=50)
+    assert s.latency.p95_ms == math.inf and s.latency.p50_ms == pytest.approx(5.0)
+    assert s.completed_latency.p95_ms == pytest.approx(5.0)
+    assert "p95 fall on failed requests" in s.latency.note()  # p99 needs 299 requests: not reported at all
+    assert s.slo.over == 6 and s.meets()[0] is False and "6 of 100 requests failed" in s.meets()[1]
+    row = s.latency.columns()
+    assert row["p95_ms"] is None and row["p50_ms"] == pytest.approx(5.0)
+
+
+def test_a_level_is_only_judged_on_as_many_requests_as_its_percentile_needs():
+    """None over the SLO in 58 requests cannot pass p95 at 95% (0.95^58 = 0.051 > 0.05); 59 can."""
+    assert min_window(95) == 59 and slo_test(0, 58, 95).verdict == Verdict.UNDECIDED
+    assert slo_test(0, 59, 95).verdict == Verdict.PASS
+    assert slo_test(10, 59, 95).verdict == Verdict.FAIL  # at least 9% over, with 95% confidence
+    assert slo_test(4, 100, 95).verdict == Verdict.UNDECIDED  # 4% over of 100: 1.4% to 9.0%
+
+
+def _simulated_verdicts(true_quantile: float, levels: int = 200) -> Counter:
+    """Levels against a server whose true `true_quantile` percentile equals the SLO: latencies log-normal, so
+    the share over the SLO is exactly 1 - true_quantile / 100; decided as the command decides (looks at 240,
+    480, 960, 1920 requests at 95% / 4 each)."""
+    import random as _random
+    from statistics import NormalDist
+
+    rng = _random.Random(21)
+    mu, sigma = 4.0, 0.8
+    slo = math.exp(mu + sigma * NormalDist().inv_cdf(true_quantile / 100))
+    plan = SequentialPlan(95.0, looks_for(240, 240 * 8))
+    verdicts = Counter()
+    for _ in range(levels):
+        over = [rng.lognormvariate(mu, sigma) > slo for _ in range(plan.looks[-1])]
+        verdicts[decide(over, plan)[0].verdict] += 1
+    return verdicts
+
+
+def test_a_server_over_the_slo_at_p93_is_not_passed_and_one_within_it_at_p97_is():
+    """The seeded statistical check of the verdict (issue: capacity decided by statistics, not a coin flip)."""
+    over = _simulated_verdicts(93.0)
+    assert over[Verdict.FAIL] + over[Verdict.UNDECIDED] >= 0.95 * 200, over
+    within = _simulated_verdicts(97.0)
+    assert within[Verdict.PASS] >= 0.90 * 200, within
+
+
+def test_looks_double_to_the_limit_and_share_the_confidence():
+    assert looks_for(240, 1920) == (240, 480, 960, 1920)
+    assert looks_for(100, 250) == (100, 200, 250)
+    assert looks_for(60, 60) == (60,)
+    assert per_look_confidence(0.95, 4) == pytest.approx(0.9875)
+
+
+def test_a_rising_latency_is_not_steady_and_a_flat_noisy_one_is():
+    import random as _random
+
+    rng = _random.Random(5)
+    # 20 s at 20/s: service time doubles from 50 to 100 ms over the level, with 10% noise
+    rising = [50 * (1 + i / 400) * rng.uniform(0.9, 1.1) for i in range(400)]
+    flat = [50 * rng.uniform(0.5, 1.5) for _ in range(400)]
+    assert trend_rises(rising) and not trend_rises(flat)
+    assert not trend_rises(rising[:30])  # too few to say
+
+
+def test_rates_offer_what_they_say_with_the_same_gaps_at_every_rate():
+    gaps = unit_gaps(1000, seed="0:20:1.0")
+    assert gaps == unit_gaps(1000, seed="0:20:1.0") and gaps != unit_gaps(1000, seed="1:20:1.0")
+    blocks = (100, 240, 240)
+    slow, fast = schedule(gaps, 2.0, blocks), schedule(gaps, 40.0, blocks)
+    # common random numbers: one schedule is the other scaled by the rates' ratio
+    assert all(a == pytest.approx(b * 20) for a, b in zip(slow, fast, strict=True))
+    # every block offers exactly its rate: 240 arrivals over 240 gaps of mean 1/rate
+    window = fast[339] - fast[99]
+    assert 240 / window == pytest.approx(40.0, rel=0.02) and 240 / (fast[579] - fast[339]) == pytest.approx(40.0)
+
+
 def test_burstiness_sets_the_spread_of_the_gaps():
     def cv(burstiness):
-        times = arrival_times(50.0, 400.0, seed=1, burstiness=burstiness)
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = unit_gaps(20_000, seed=1, burstiness=burstiness)
         return statistics.stdev(gaps) / statistics.fmean(gaps)
 
     # gamma with shape k: coefficient of variation 1/sqrt(k)
@@ -95,49 +219,45 @@ def test_burstiness_sets_the_spread_of_the_gaps():
     assert cv(4.0) == pytest.approx(0.5, abs=0.05)
 
 
-def test_level_summary_by_hand():
-    outcomes = [
-        Outcome(0, 0.0, 0.000, 0.100, "ok"),  # 100 ms
-        Outcome(1, 0.5, 0.502, 0.800, "ok"),  # 300 ms from the scheduled time
-        Outcome(2, 1.0, 1.030, 1.200, "http_503", "overloaded"),
-        Outcome(3, 1.5, 1.500, 2.500, "timeout"),
-    ]
-    s = summarize_level(outcomes, Level("open", rate_rps=2.0), depth=10, duration_s=2.0, slo_ms=200)
-    assert (s.sent, s.completed, s.failed) == (4, 2, 2)
-    assert s.errors == {"http_503": 1, "timeout": 1} and s.errors_text() == "http_503:1;timeout:1"
-    assert s.elapsed_s == 2.5  # the last reply came after the schedule ended
-    assert s.achieved_rps == pytest.approx(2 / 2.5) and s.pairs_per_s == pytest.approx(20 / 2.5)
-    assert s.goodput_rps == pytest.approx(1 / 2.5)  # only the 100 ms reply is within 200 ms
-    # in flight: (0.1 + 0.298 + 0.17 + 1.0) / 2.5
-    assert s.mean_in_flight == pytest.approx(1.568 / 2.5)
-    # send lags 0, 2, 30, 0 ms: p99 by linear interpolation = 2 + 0.97 * 28
-    assert s.send_lag_p99_ms == pytest.approx(29.16) and s.behind_schedule
-    assert s.meets(1000.0) == (False, "2 of 4 requests failed")
-
-
-def test_a_level_meets_its_slo_only_with_enough_samples():
-    ok = [Outcome(i, i * 0.01, i * 0.01, i * 0.01 + 0.05, "ok") for i in range(39)]
-    s = summarize_level(ok, Level("closed", concurrency=1), 10, 1.0)
-    assert s.meets(100.0) == (False, "p95 needs 40 completed requests, got 39")
-    s = summarize_level([*ok, Outcome(39, 0.39, 0.39, 0.44, "ok")], Level("closed", concurrency=1), 10, 1.0)
-    assert s.meets(100.0) == (True, "") and s.meets(40.0)[0] is False
-
-
 # --- capacity search ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("true_capacity", [0.37, 3.0, 37.0, 900.0])
+def _threshold(true_capacity):
+    return lambda r: Trial(r, Verdict.PASS if r <= true_capacity else Verdict.FAIL, "")
+
+
+@pytest.mark.parametrize("true_capacity", [0.37, 3.0, 37.0, 45.0])
 def test_capacity_search_brackets_a_known_threshold(true_capacity):
-    result = search_capacity(lambda r: Trial(r, r <= true_capacity, ""), start_rps=5.0)
-    assert result.converged and result.low_rps <= true_capacity < result.high_rps
-    assert result.high_rps / result.low_rps <= 1.1 + 1e-9 and result.note() == ""
+    result = search_capacity(_threshold(true_capacity), unloaded_rps=5.0, ceiling_rps=50.0)
+    assert result.low_rps <= true_capacity < (result.high_rps or 50.0)
+    assert result.converged and result.note() == "", result
+
+
+def test_capacity_search_walks_the_spread_then_bisects():
+    result = search_capacity(_threshold(30.0), unloaded_rps=10.0, ceiling_rps=40.0)
+    # spread from 10 to 0.95 x 40 = 38 in 4 points: 10, 19.33, 28.67 pass, 38 fails; then bisection
+    assert [round(t.rate_rps, 2) for t in result.trials[:4]] == [10.0, 19.33, 28.67, 38.0]
+    assert 28.66 <= result.low_rps <= 30.0 < result.high_rps <= 38.0
+    assert result.high_rps / result.low_rps <= 1.1 + 1e-9
+
+
+def test_an_undecided_level_does_not_count_as_a_pass():
+    def trial(rate):
+        if rate <= 20:
+            return Trial(rate, Verdict.PASS, "")
+        return Trial(rate, Verdict.UNDECIDED if rate <= 30 else Verdict.FAIL, "undecided")
+
+    result = search_capacity(trial, unloaded_rps=10.0, ceiling_rps=40.0)
+    assert result.low_rps <= 20.0 and result.high_rps <= 22.0
 
 
 def test_capacity_search_says_when_nothing_passes_or_everything_does():
-    none = search_capacity(lambda r: Trial(r, False, "errors"), start_rps=5.0)
+    none = search_capacity(lambda r: Trial(r, Verdict.FAIL, "errors"), unloaded_rps=1.0, ceiling_rps=10.0)
     assert none.capacity_rps is None and "no rate met the SLO" in none.note()
-    every = search_capacity(lambda r: Trial(r, True, ""), start_rps=5.0, max_levels=4)
-    assert every.high_rps is None and every.low_rps == 40.0 and "capacity is higher" in every.note()
+    every = search_capacity(lambda r: Trial(r, Verdict.PASS, ""), unloaded_rps=1.0, ceiling_rps=10.0)
+    assert every.high_rps is None and every.low_rps == pytest.approx(9.5) and "every rate tried passed" in every.note()
+    confirmed = search_capacity(_threshold(5.0), 1.0, 10.0, confirm=lambda r: Trial(r, Verdict.FAIL, "slow"))
+    assert not confirmed.confirmed and "confirmation level did not pass" in confirmed.note()
 
 
 # --- the load generator against the fake server --------------------------------------------------------------
@@ -154,7 +274,7 @@ def test_open_loop_keeps_its_schedule_and_times_from_it():
         outcomes = asyncio.run(_with_client(url, lambda c: open_loop(c.rerank, REQUESTS, times)))
     assert len(outcomes) == len(times) and all(o.kind == "ok" for o in outcomes)
     assert [o.scheduled_s for o in outcomes] == times
-    s = summarize_level(outcomes, Level("open", rate_rps=50.0), 5, 2.0)
+    s = summarize_level(outcomes, Level("open", rate_rps=50.0), 5, Window(0, len(outcomes), 2.0))
     assert s.send_lag_p99_ms < 10 and not s.behind_schedule
 
 
@@ -177,7 +297,8 @@ def test_a_stalled_server_shows_in_open_loop_latency_not_only_in_one_request():
 def test_closed_loop_holds_its_concurrency():
     with FakeServer(FakeSettings(workers=4, base_ms=20)) as url:
         outcomes = asyncio.run(_with_client(url, lambda c: closed_loop(c.rerank, REQUESTS, 4, 1.0)))
-    s = summarize_level(outcomes, Level("closed", concurrency=4), 5, 1.0)
+    elapsed = max(o.done_s for o in outcomes)
+    s = summarize_level(outcomes, Level("closed", concurrency=4), 5, Window(0, len(outcomes), elapsed))
     assert s.mean_in_flight == pytest.approx(4.0, rel=0.1)
     assert 4 / 0.020 * 0.6 <= s.achieved_rps <= 4 / 0.020  # 4 slots of 20 ms: at most 200/s
     assert [o.index for o in outcomes] == list(range(len(outcomes)))  # the same request order every time
@@ -227,6 +348,10 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
                 "20",
                 "--duration",
                 "1",
+                "--requests",
+                "100",
+                "--warmup-s",
+                "0.5",
                 "--slo-ms",
                 "500",
                 "-o",
@@ -261,7 +386,7 @@ def test_no_level_within_the_slo_fails_the_command_and_keeps_the_rows(tmp_path):
             app, ["endpoint", url, "--depth", "5", "--duration", "0.5", "--slo-ms", "5", "-o", str(out)]
         )
     assert result.exit_code == 1
-    assert "no level met p95 <= 5 ms" in result.output
+    assert "p95 <= 5 ms not met: depth 5 closed x1" in result.output
     assert len(read_rows(out)) == 1
 
 
@@ -296,19 +421,188 @@ def test_an_unreachable_server_is_an_environment_error(tmp_path):
     assert result.exit_code == 3 and "cannot reach" in result.output
 
 
+FAST_LEVELS = ["--requests", "100", "--warmup-s", "0.5", "--max-level-s", "30"]
+
+
+@pytest.mark.slow
 def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
-    # one worker, 20 ms a request: it saturates at 50/s; p95 within 100 ms holds somewhat below that
+    """One worker, 20 ms a request: it saturates at 50/s; p95 within 150 ms holds somewhat below that. The
+    fake shares this process (and its GIL) with the client, which adds a few ms a request: hence the range."""
+    out = tmp_path / "c.csv"
     with FakeServer(FakeSettings(workers=1, base_ms=20)) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--slo-ms", "100", "--capacity", "--duration", "1.5"]
-            + ["-o", str(tmp_path / "c.csv"), "--json"],
+            ["endpoint", url, "--depth", "5", "--slo-ms", "150", "--capacity", "--duration", "1", *FAST_LEVELS]
+            + ["-o", str(out), "--json"],
         )
-    assert result.exit_code == 0, result.output
     depth = json.loads(result.stdout)["depths"][0]
     low, high = depth["capacity_interval_rps"]
     assert 20 <= low <= 50 and high / low <= 1.1 + 1e-9, depth
-    assert depth["capacity_rps"] == low and len(depth["capacity_levels"]) >= 3
+    assert 35 <= depth["ceiling_rps"] <= 50  # the closed loop at 16 clients finds the one worker's ceiling
+    assert depth["capacity_rps"] == low and len(depth["capacity_levels"]) >= 5  # closed x1, ceiling, 3+ rates
+    # the confirmation ran three times as many requests, and the exit code follows its verdict
+    confirmation = depth["confirmation"]
+    assert confirmation["sent"] >= 300 and confirmation["offered_rps"] == low
+    assert result.exit_code == (0 if depth["capacity_confirmed"] else 1), result.output
+    rows = read_rows(out)
+    (summary,) = [r for r in rows if r["load_mode"] == "capacity"]
+    assert summary["capacity_rps"] == pytest.approx(low) and summary["capacity_fail_rps"] == pytest.approx(high)
+    assert summary["slo_verdict"] == confirmation["slo_verdict"]
+    searched = [r for r in rows if r["load_mode"] == "open"]
+    assert all(r["slo_verdict"] in ("pass", "fail", "undecided") for r in searched)
+
+
+def test_one_failing_rate_among_passing_ones_exits_1_and_keeps_every_row(tmp_path):
+    out = tmp_path / "gate.csv"
+    # one worker of 10 ms: 20/s is easy, 400/s is four times what it can serve
+    with FakeServer(FakeSettings(workers=1, base_ms=10)) as url:
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--rate", "20,400", "--slo-ms", "100", *FAST_LEVELS, "-o", str(out)],
+        )
+    assert result.exit_code == 1, result.output
+    assert "open 400/s" in result.output and "open 20/s" not in result.output.split("not met:")[1]
+    rows = {r["offered_rps"]: r for r in read_rows(out)}
+    assert rows[20.0]["slo_verdict"] == "pass" and rows[400.0]["slo_verdict"] == "fail"
+
+
+@pytest.mark.slow
+def test_an_overloaded_level_stops_as_saturated_long_before_its_limit(tmp_path):
+    out = tmp_path / "sat.csv"
+    with FakeServer(FakeSettings(workers=1, base_ms=20)) as url:  # serves 50/s at most
+        started = time.monotonic()
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--rate", "150", "--slo-ms", "100", "--requests", "400"]
+            + ["--warmup-s", "0.5", "--max-level-s", "120", "-o", str(out)],
+        )
+        took = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    (row,) = read_rows(out)
+    assert row["level_state"] == "saturated" and row["slo_verdict"] == "fail"
+    assert took < 30, took  # 400 requests at 150/s are 2.7 s of schedule; the queue is never waited out
+    assert "abandoned" in row["errors"]  # what was still out when it stopped counts as failed
+
+
+def test_offered_equals_scheduled_and_warm_up_stays_out_of_the_window(tmp_path):
+    out = tmp_path / "w.csv"
+    with FakeServer(FakeSettings(workers=4, base_ms=2)) as url:
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--rate", "50", "--requests", "150", "--warmup-s", "1"]
+            + ["-o", str(out), "--json"],
+        )
+    assert result.exit_code == 0, result.output
+    (row,) = read_rows(out)
+    assert row["requests_sent"] == 150 and row["warmup_queries"] == 50  # 1 s at 50/s, untimed
+    assert row["scheduled_rps"] == pytest.approx(50.0, rel=0.02)
+    assert row["achieved_rps"] == pytest.approx(50.0, rel=0.05) and row["window_s"] == pytest.approx(3.0, rel=0.02)
+    samples = read_samples(samples_path_for(out))
+    assert len(samples[(row["run_id"], row["case_id"])]) == 150  # the window's requests, none of the warm-up
+
+
+def test_connections_are_opened_before_the_window_and_timed_apart(tmp_path):
+    out = tmp_path / "conn.csv"
+    with FakeServer(FakeSettings(workers=4, base_ms=2)) as url:
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--rate", "40", "--requests", "80", "--warmup-s", "0.5"]
+            + ["-o", str(out)],
+        )
+        assert result.exit_code == 0, result.output
+        (row,) = read_rows(out)
+        assert row["connections_opened"] == 0 and row["connect_mean_ms"] is None  # pre-opened, kept alive
+        # idle connections closed by the client after 10 ms while requests come every 100 ms: each request
+        # of the window opens one, and its set-up is counted apart
+        slow = tmp_path / "reopen.csv"
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--rate", "10", "--requests", "30", "--warmup-s", "0.2"]
+            + ["--keepalive-s", "0.01", "-o", str(slow)],
+        )
+    assert result.exit_code == 0, result.output
+    (row,) = read_rows(slow)
+    assert row["connections_opened"] >= 20 and 0 < row["connect_mean_ms"] < 100
+
+
+def test_the_servers_own_view_is_read_from_tei_headers_and_metrics(tmp_path):
+    out = tmp_path / "server.csv"
+    with FakeServer(FakeSettings(workers=1, base_ms=10)) as url:
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--rate", "20", "--requests", "60", "--warmup-s", "0.2"]
+            + ["-o", str(out)],
+        )
+    assert result.exit_code == 0, result.output
+    (row,) = read_rows(out)
+    assert 9 <= row["server_inference_p50_ms"] <= 20 and row["server_total_p95_ms"] >= row["server_inference_p50_ms"]
+    assert row["server_queue_p50_ms"] is not None and row["server_batch_mean"] == pytest.approx(1.0)
+    assert 9 <= row["server_mean_ms"] <= 30 and row["client_minus_server_ms"] > 0
+
+
+TEI_METRICS = """# HELP te_request_duration request duration
+# TYPE te_request_duration histogram
+te_request_duration_bucket{{le="0.005"}} 0
+te_request_duration_bucket{{le="+Inf"}} {requests}
+te_request_duration_sum {total_s}
+te_request_duration_count {requests}
+# TYPE te_request_queue_duration histogram
+te_request_queue_duration_sum {queue_s}
+te_request_queue_duration_count {requests}
+# TYPE te_batch_next_size histogram
+te_batch_next_size_sum {batched}
+te_batch_next_size_count {batches}
+# TYPE te_queue_size gauge
+te_queue_size 0
+"""
+INFINITY_METRICS = """# HELP http_request_duration_seconds Latency with only few buckets by handler.
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{{handler="/rerank",le="+Inf",method="POST"}} {requests}
+http_request_duration_seconds_count{{handler="/rerank",method="POST"}} {requests}
+http_request_duration_seconds_sum{{handler="/rerank",method="POST"}} {total_s}
+http_request_duration_seconds_count{{handler="/models",method="GET"}} 100.0
+http_request_duration_seconds_sum{{handler="/models",method="GET"}} 0.1
+"""
+
+
+def test_prometheus_pages_of_tei_and_infinity_are_read_by_difference():
+    before = server_metrics.parse(TEI_METRICS.format(requests=10, total_s=0.25, queue_s=0.05, batched=20, batches=5))
+    after = server_metrics.parse(TEI_METRICS.format(requests=30, total_s=1.25, queue_s=0.45, batched=60, batches=15))
+    # 20 requests took 1.0 s in all, 0.4 s of it queued; 10 batches of 40 requests
+    figures = server_metrics.level_figures(before, after, "/rerank")
+    assert figures == {"mean_ms": pytest.approx(50.0), "queue_ms": pytest.approx(20.0), "batch_mean": 4.0}
+    # infinity (prometheus-fastapi-instrumentator): the rerank handler's histogram, not the info route's
+    inf0 = server_metrics.parse(INFINITY_METRICS.format(requests=4.0, total_s=2.0))
+    inf1 = server_metrics.parse(INFINITY_METRICS.format(requests=8.0, total_s=3.2))
+    assert server_metrics.level_figures(inf0, inf1, "/rerank") == {"mean_ms": pytest.approx(300.0)}
+    assert server_metrics.parse("not a metrics page {") is None and server_metrics.parse("") is None
+    assert server_metrics.level_figures(before, None, "/rerank") == {}
+
+
+def test_tei_timing_headers_are_read_and_junk_is_ignored():
+    headers = {"x-total-time": "12", "x-queue-time": "3", "x-inference-time": "nan", "x-tokenization-time": "-1"}
+    assert dict(server_times(headers)) == {"total": 12.0, "queue": 3.0}
+
+
+def test_client_resource_errors_are_the_clients_not_the_servers():
+    import errno
+
+    assert _errno_of(OSError(errno.EMFILE, "Too many open files")) == errno.EMFILE
+    wrapped = RuntimeError("connect failed")
+    wrapped.__cause__ = OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+    assert _errno_of(wrapped) == errno.EADDRNOTAVAIL
+    outcomes = [Outcome(i, i * 0.01, i * 0.01, i * 0.01 + 0.005, "ok") for i in range(99)]
+    outcomes.append(Outcome(99, 0.99, 0.99, 0.99, "client", "OSError: [Errno 24] Too many open files"))
+    s = summarize_level(outcomes, Level("open", rate_rps=100.0), 5, Window(0, 100, 1.0), slo_ms=50)
+    assert s.verdict == Verdict.INVALID and "failed in the client itself" in s.meets()[1]
+
+
+def test_every_depth_replays_256_distinct_request_bodies():
+    request = EndpointRequest(url="http://127.0.0.1:9", depths=(10,))
+    text = TextWorkload(words=[f"w{i}" for i in range(500)], tokenizer="estimated", max_length=128)
+    requests, label = build_depth_requests(request, text, 10)
+    assert len(requests) == 256 and len({(r.query, r.documents) for r in requests}) == 256
+    assert (requests, label) == build_depth_requests(request, text, 10)  # seeded: the same every run
 
 
 def test_reference_check_flags_a_server_that_scores_differently(tmp_path, tiny_bert):
@@ -340,16 +634,115 @@ def test_compare_and_report_take_endpoint_rows(tmp_path):
     with FakeServer(FakeSettings(workers=2, base_ms=5)) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--concurrency", "1", "--rate", "20", "--duration", "1", "-o", str(out)],
+            ["endpoint", url, "--depth", "5", "--concurrency", "1", "--rate", "20", "--duration", "1"]
+            + ["--requests", "60", "--warmup-s", "0.5", "-o", str(out)],
         )
     assert result.exit_code == 0, result.output
     compared = runner.invoke(app, ["compare", str(out), str(out), "--json"])
     assert compared.exit_code == 0, compared.output
     labels = [c["label"] for c in json.loads(compared.stdout)["cases"]]
-    assert any("closed x1" in label for label in labels) and any("open 20.0/s" in label for label in labels)
+    assert any("closed x1" in label for label in labels) and any("open 20/s" in label for label in labels)
     report = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "report"), "--json"])
     assert report.exit_code == 0, report.output
     data = json.loads(report.stdout)
     assert data["leaderboard"] == [] and [s["load"] for s in data["served"]] == ["closed x1", "open 20/s"]
     page = (tmp_path / "report" / "report.html").read_text()
     assert "Served endpoints" in page and "alt='latency_vs_load' src='data:image/png;base64," in page
+
+
+def test_the_block_bootstrap_widens_the_interval_of_correlated_latencies():
+    """Queue latencies of one level are correlated in time: resampled one by one their interval is too narrow."""
+    import random as _random
+
+    from rerank_bench.compare.bootstrap import bootstrap_ratio
+
+    rng = _random.Random(3)
+    level, value = [], 100.0
+    for _ in range(600):  # an AR(1) queue: each request waits about as long as the one before it
+        value = 100.0 + 0.95 * (value - 100.0) + rng.gauss(0, 10)
+        level.append(value)
+    other = [v * 1.0 for v in reversed(level)]
+    iid = bootstrap_ratio([level], [other], "mean", resamples=500)
+    blocked = bootstrap_ratio([level], [other], "mean", resamples=500, blocks=True)
+    assert (blocked.high - blocked.low) > 1.5 * (iid.high - iid.low)
+
+
+def _served_level(path, latencies, failed_every=0):
+    """A result file with one open-loop level of the given latencies (every Nth request failed)."""
+    from rerank_bench.results.store import ResultWriter
+
+    values = [math.inf if failed_every and (i + 1) % failed_every == 0 else v for i, v in enumerate(latencies)]
+    key = {
+        "model": "fake/reranker",
+        "model_id": "fake/reranker",
+        "revision": "",
+        "weights": "served",
+        "backend": "endpoint",
+        "dtype": "",
+        "device": "remote",
+        "batch_size": "",
+        "depth": 5,
+        "max_length": "",
+        "order": "given",
+        "threads": "",
+        "workload": "rag",
+        "seed": 0,
+        "endpoint": "http://h",
+        "api": "tei",
+        "load_mode": "open",
+        "concurrency": None,
+        "offered_rps": 20.0,
+        "burstiness": 1.0,
+    }
+    failed = sum(1 for v in values if math.isinf(v))
+    row = {
+        "run_id": "run1",
+        "utc_time": "2026-12-02T00:00:00Z",
+        "hardware_fingerprint": "fp1",
+        "hardware_name": "test machine",
+        "peak_rss_mib": None,
+        **key,
+        "case_id": case_id_for(key),
+        "status": "ok",
+        "pairs_per_s": 5 * 20.0 * (1 - failed / len(values)),
+        "p50_ms": 10.0,
+        "p95_ms": None,
+        "requests_sent": len(values),
+        "requests_failed": failed,
+        "slo_ms": 50.0,
+        "goodput_rps": 20.0 * sum(1 for v in values if v <= 50) / len(values),
+        "samples_file": path.name.replace(".csv", ".samples.jsonl"),
+    }
+    with ResultWriter(path) as writer:
+        writer.write_row(row)
+        writer.write_samples(row["run_id"], row["case_id"], values)
+    return path
+
+
+def test_compare_calls_a_server_that_starts_failing_a_regression(tmp_path):
+    import random as _random
+
+    rng = _random.Random(8)
+    latencies = [rng.uniform(8, 12) for _ in range(400)]
+    base = _served_level(tmp_path / "base.csv", latencies)
+    same = _served_level(tmp_path / "same.csv", latencies)
+    shedding = _served_level(tmp_path / "shed.csv", latencies, failed_every=16)  # 6% fast failures
+    result = runner.invoke(app, ["compare", str(base), str(same), "--json"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["compare", str(base), str(shedding), "--json"])
+    assert result.exit_code == 1, result.output
+    metrics = {m["metric"]: m for m in json.loads(result.stdout)["cases"][0]["metrics"]}
+    assert metrics["errors"]["verdict"] == "regressed" and metrics["errors"]["current"] == pytest.approx(25 / 400)
+    assert metrics["p95"]["verdict"] == "regressed" and metrics["p95"]["current"] == math.inf
+    assert metrics["throughput"]["verdict"] in ("regressed", "inconclusive")
+    assert metrics["goodput"]["current"] < metrics["goodput"]["baseline"]
+
+
+def test_capacity_rows_compare_on_their_brackets():
+    from rerank_bench.compare.baseline import _capacity
+
+    base = {"capacity_rps": 40.0, "capacity_fail_rps": 44.0}
+    assert _capacity(base, {"capacity_rps": 40.0, "capacity_fail_rps": 44.0}, 0.10).verdict == "unchanged"
+    assert _capacity(base, {"capacity_rps": 30.0, "capacity_fail_rps": 33.0}, 0.10).verdict == "regressed"
+    assert _capacity(base, {"capacity_rps": 50.0, "capacity_fail_rps": 55.0}, 0.10).verdict == "improved"
+    assert _capacity(base, {"capacity_rps": 36.0, "capacity_fail_rps": 39.6}, 0.10).verdict == "inconclusive"

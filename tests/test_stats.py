@@ -5,12 +5,15 @@ import math
 import pytest
 
 from rerank_bench.common.stats import (
+    binom_cdf,
+    clopper_pearson,
     distribution,
     median_ci,
     median_ci_ranks,
     min_samples_for,
     p50_relative_halfwidth,
     percentile,
+    quantile_ci_ranks,
     summarize_latencies,
 )
 
@@ -32,7 +35,9 @@ def test_percentile_rejects_nonsense():
 
 
 def test_minimum_samples_per_percentile():
-    assert [min_samples_for(q) for q in (50, 90, 95, 99)] == [3, 20, 40, 200]
+    # the fewest n with 1 - (q/100)^n >= 0.95: log(0.05) / log(0.95) = 58.4 -> 59; / log(0.99) = 298.1 -> 299
+    assert [min_samples_for(q) for q in (50, 90, 95, 99)] == [5, 29, 59, 299]
+    assert 1 - 0.95**59 >= 0.95 > 1 - 0.95**58
 
 
 def test_median_ci_ranks_from_the_binomial():
@@ -61,19 +66,22 @@ def test_summary_leaves_out_percentiles_it_cannot_support():
     assert s.stdev_ms == pytest.approx(math.sqrt(250.0))  # sample variance: 1000 / 4
     assert s.p50_ms == 30.0
     assert s.p90_ms is None and s.p95_ms is None and s.p99_ms is None
-    assert s.missing_percentiles == ("p90 needs 20 queries", "p95 needs 40 queries", "p99 needs 200 queries")
-    assert s.p50_ci_low_ms is None  # n=5 has no 95% interval
+    assert s.missing_percentiles == ("p90 needs 29 queries", "p95 needs 59 queries", "p99 needs 299 queries")
+    assert s.p50_ci_low_ms is None  # n=5 has no two-sided 95% interval
     two = summarize_latencies([10.0, 30.0])
-    assert two.p50_ms is None and two.missing_percentiles[0] == "p50 needs 3 queries"
+    assert two.p50_ms is None and two.missing_percentiles[0] == "p50 needs 5 queries"
 
 
 def test_summary_with_enough_samples_reports_tail_percentiles():
-    latencies = [float(i) for i in range(1, 201)]  # 1..200 ms
+    latencies = [float(i) for i in range(1, 301)]  # 1..300 ms
     s = summarize_latencies(latencies)
-    assert s.p50_ms == pytest.approx(100.5)
-    assert s.p99_ms == pytest.approx(198.01)  # position 197.01 -> 198 + 0.01
+    assert s.p50_ms == pytest.approx(150.5)
+    assert s.p99_ms == pytest.approx(297.01)  # position 296.01 -> 297 + 0.01
     assert s.missing_percentiles == ()
-    assert s.p50_ci_low_ms < 100.5 < s.p50_ci_high_ms
+    assert s.p50_ci_low_ms < 150.5 < s.p50_ci_high_ms
+    low, high = s.intervals[95]
+    assert low < s.p95_ms < high and high <= 300.0
+    assert s.intervals[99][1] is None  # 300 samples bound p99 from above only one-sided: no 97.5% upper end
 
 
 def test_distribution_of_token_counts():
@@ -81,12 +89,43 @@ def test_distribution_of_token_counts():
     assert d == {"mean": 25.0, "p50": 25.0, "p95": pytest.approx(38.5)}
 
 
-def test_median_ci_ranks_switch_to_the_normal_approximation_for_large_n():
+def test_median_ci_ranks_agree_with_the_normal_approximation_for_large_n():
     lo, hi, _ = median_ci_ranks(400)
-    # 200 - 1.96 * 20 / 2 = 180.4 -> 180
+    # exact binomial; the normal approximation gives 200 - 1.96 * 20 / 2 = 180.4 -> 180
     assert (lo, hi) == (180, 221)
     exact_lo, exact_hi, _ = median_ci_ranks(199)
     assert abs(exact_lo - (199 / 2 - 1.96 * 199**0.5 / 2)) <= 1.5
+
+
+def test_tail_percentile_ranks_from_the_binomial():
+    # n = 59, q = 0.95: P(Bin <= 51) = 0.0195 <= 0.025 < P(Bin <= 52), so x_(52) is the lower end; no upper end
+    # at 97.5% (1 - 0.95^59 = 0.952 < 0.975)
+    assert quantile_ci_ranks(59, 95) == (52, None)
+    assert binom_cdf(51, 59, 0.95) <= 0.025 < binom_cdf(52, 59, 0.95)
+    # n = 100: the upper end is x_(100): P(Bin(100, 0.95) <= 98) = 1 - 0.95^100 - 100 * 0.05 * 0.95^99 = 0.963 < 0.975
+    assert quantile_ci_ranks(100, 95) == (90, 100)
+    assert binom_cdf(98, 100, 0.95) == pytest.approx(1 - 0.95**100 - 100 * 0.05 * 0.95**99)
+
+
+def test_failures_are_slower_than_any_reply_in_a_percentile():
+    values = [10.0] * 90 + [math.inf] * 10
+    assert percentile(values, 50) == 10.0
+    assert percentile(values, 95) == math.inf
+    assert percentile(values, 89) == 10.0  # position 88.11: between two replies
+    assert percentile(values, 90.5) == math.inf  # position 89.6: between the last reply and the first failure
+    s = summarize_latencies(values, noun="requests")
+    assert s.p95_ms == math.inf and s.p50_ms == 10.0 and s.mean_ms == math.inf
+
+
+def test_clopper_pearson_bounds_by_hand():
+    # k = 0: the upper bound solves (1 - p)^n = 0.05
+    low, high = clopper_pearson(0, 59)
+    assert low == 0.0 and high == pytest.approx(1 - 0.05 ** (1 / 59), rel=1e-6)
+    # 3 of 100: P(Bin(100, high) <= 3) = 0.05 and P(Bin(100, low) >= 3) = 0.05 at the bounds
+    low, high = clopper_pearson(3, 100)
+    assert binom_cdf(3, 100, high) == pytest.approx(0.05, abs=1e-6)
+    assert 1 - binom_cdf(2, 100, low) == pytest.approx(0.05, abs=1e-6)
+    assert (round(low, 4), round(high, 4)) == (0.0082, 0.0757)
 
 
 def test_paired_ratio_cancels_drift_that_unpaired_statistics_cannot():
@@ -137,7 +176,7 @@ class FakeClockScorer:
 
 
 def unequal_requests():
-    from rerank_bench.workload.requests import Request
+    from rerank_bench.workload.records import Request
 
     lengths = [400, 40, 40, 40, 40, 40, 40, 40]  # one long request: a cut pass would skew the mean
     return [Request(f"q{i}", (" ".join(["w"] * n),)) for i, n in enumerate(lengths)]
@@ -185,7 +224,7 @@ def test_warm_up_is_the_longest_request_then_a_whole_timed_pass():
 
 def test_the_request_set_represents_the_mix_and_is_the_same_for_everyone():
     from rerank_bench.sweep.timing import MeasureSettings, request_set
-    from rerank_bench.workload.requests import Request
+    from rerank_bench.workload.records import Request
 
     pool = [Request(f"q{i}", (" ".join(["w"] * n),)) for i, n in enumerate([5, 90, 10, 70, 30, 50, 20, 60])]
 

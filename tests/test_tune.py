@@ -104,7 +104,7 @@ QUICK = [
     "--search-queries",
     "3",
     "--confirm-queries",
-    "3",
+    "5",
     "--threads",
     "1",
 ]
@@ -120,7 +120,8 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
     for key in ("naive", "best", "best_any_agreement"):
         choice = answer[key]
         assert choice["pairs_per_s"] > 0 and choice["p50_ms"] > 0
-        # 3 timed queries a round are far too few for a p95 (40): the budget falls back to the slowest query
+        # 5 timed queries a round give a median but are far too few for a p95 (59): the budget falls back to
+        # the slowest query
         assert choice["p95_ms"] is None and choice["max_ms"] >= choice["p50_ms"]
         assert set(choice["config"]) == {"backend", "dtype", "order", "batch_size", "threads", "device"}
         assert len(choice["confirm_rounds_pairs_per_s"]) == 2

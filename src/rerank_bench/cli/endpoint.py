@@ -42,8 +42,38 @@ def endpoint(
         str | None,
         typer.Option("--rate", help="Open loop: comma list of offered requests per second (Poisson arrivals)."),
     ] = None,
-    duration: Annotated[float, typer.Option("--duration", help="Seconds each level runs.")] = 20.0,
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed requests before each level.")] = 3,
+    duration: Annotated[float, typer.Option("--duration", help="Closed loop: seconds each level runs.")] = 20.0,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed requests before each level, at least.")] = 3,
+    requests: Annotated[
+        int | None,
+        typer.Option(
+            "--requests",
+            help="Open loop: scheduled requests in a level's window; with --slo-ms an undecided window doubles up to "
+            "8x within --max-level-s. Default: 240, or more for p99 (at least what the percentile needs to pass).",
+        ),
+    ] = None,
+    warmup_s: Annotated[
+        float, typer.Option("--warmup-s", help="Open loop: untimed arrivals at the level's own rate for this long.")
+    ] = 10.0,
+    max_level_s: Annotated[
+        float,
+        typer.Option("--max-level-s", help="Open loop: a level's time limit; past it the level says `time limit`."),
+    ] = 300.0,
+    ceiling_concurrency: Annotated[
+        int,
+        typer.Option("--ceiling-concurrency", help="--capacity: clients of the closed loop that finds the ceiling."),
+    ] = 16,
+    keepalive_s: Annotated[
+        float,
+        typer.Option(
+            "--keepalive-s",
+            help="Idle connections are closed by the client after this (below uvicorn's 5 s, so a server never "
+            "closes one as a request goes out on it).",
+        ),
+    ] = 4.0,
+    metrics: Annotated[
+        bool, typer.Option("--metrics/--no-metrics", help="Scrape the server's Prometheus /metrics around levels.")
+    ] = True,
     burstiness: Annotated[
         float,
         typer.Option("--burstiness", help="Open loop: gamma shape of arrival gaps; 1 Poisson, below 1 burstier."),
@@ -51,7 +81,9 @@ def endpoint(
     slo_ms: Annotated[
         float | None,
         typer.Option(
-            "--slo-ms", help="Latency objective: goodput counts replies within it; exit 1 if no level meets it."
+            "--slo-ms",
+            help="Latency objective, tested on the count of requests over it (failures count) at 95% confidence: "
+            "exit 1 unless every --rate level passes (and --capacity's confirmation); with no --rate, every level.",
         ),
     ] = None,
     percentile: Annotated[
@@ -60,7 +92,9 @@ def endpoint(
     capacity: Annotated[
         bool,
         typer.Option(
-            "--capacity", help="Search the open-loop rate for the highest that meets --slo-ms with errors under 1%."
+            "--capacity",
+            help="Search the highest open-loop rate that passes --slo-ms with errors under 1%: one client, a closed "
+            "loop for the ceiling, rates between, bisection, then a confirmation level 3x as long.",
         ),
     ] = False,
     timeout_s: Annotated[float, typer.Option("--timeout-s", help="A request without reply after this fails.")] = 60.0,
@@ -122,6 +156,12 @@ def endpoint(
         rates=parse_float_list(rate, "--rate") if rate else (),
         duration_s=duration,
         warmup_requests=warmup,
+        requests=requests,
+        warmup_s=warmup_s,
+        max_level_s=max_level_s,
+        ceiling_concurrency=ceiling_concurrency,
+        keepalive_s=keepalive_s,
+        metrics=metrics,
         burstiness=burstiness,
         slo_ms=slo_ms,
         percentile=percentile,
@@ -145,8 +185,10 @@ def endpoint(
         print_json(endpoint_json(run, slo_ms, percentile))
     else:
         render_endpoint(run, slo_ms, percentile, stdout, wide)
-    if slo_ms is not None and not run.slo_met(slo_ms, percentile):
-        raise GateFailed(f"no level met p{percentile:g} <= {slo_ms:g} ms with errors under 1%")
+    failures = run.gate_failures() if slo_ms is not None else []
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise GateFailed(f"p{percentile:g} <= {slo_ms:g} ms not met: {failures[0]}{more}")
 
 
 @guarded

@@ -3,25 +3,32 @@
 Percentiles use linear interpolation between closest ranks (Hyndman & Fan type 7, numpy's default), so
 figures agree with what a user recomputes from the raw samples in the sidecar file.
 
-The p50 confidence interval is distribution-free: order statistics whose ranks come from the binomial
-distribution (Conover, Practical Nonparametric Statistics, 3rd ed., section 3.2). Latencies are skewed
-and heavy-tailed, so a normal-theory interval on the median would be wrong exactly when it matters.
+Every percentile's confidence interval is distribution-free: order statistics whose ranks come from the
+binomial distribution (Conover, Practical Nonparametric Statistics, 3rd ed., section 3.2). Latencies are
+skewed and heavy-tailed, so a normal-theory interval would be wrong exactly when it matters. A percentile is
+reported only from as many samples as its upper bound needs (p95: 59, p99: 299 at 95%).
+
+An SLO is tested on the count of requests over it, not on a percentile estimate (`clopper_pearson`): the
+MLPerf LoadGen early-stopping idea, so noise cannot decide a pass.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from statistics import fmean, stdev
 
 PERCENTILES = (50, 90, 95, 99)
-# A percentile is reported only when at least this many samples lie at or above it; otherwise p99 would be
-# read off two or three queries. With 2: p90 needs 20 samples, p95 40, p99 200 (the median: 3).
-MIN_TAIL_SAMPLES = 2
+CONFIDENCE = 0.95
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100) of `values`, linear interpolation (type 7)."""
+    """The q-th percentile (0..100) of `values`, linear interpolation (type 7).
+
+    A failed request counts as slower than any reply (math.inf): a percentile that falls on or between failures
+    is inf, never a mixture of a time and a failure."""
     if not values:
         raise ValueError("percentile of no values")
     if not 0 <= q <= 100:
@@ -30,78 +37,151 @@ def percentile(values: list[float], q: float) -> float:
     position = (len(ordered) - 1) * q / 100.0
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    fraction = position - low
+    if math.isinf(ordered[low]) or (fraction > 0 and math.isinf(ordered[high])):
+        return math.inf
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
-MIN_MEDIAN_SAMPLES = 3  # the middle of three is a median; its confidence interval still needs six
+def min_samples_for(q: float, confidence: float = CONFIDENCE) -> int:
+    """Fewest samples for which the q-th percentile is reported: the fewest for which the largest sample is an
+    upper confidence bound of it, 1 - (q/100)^n >= confidence (p50: 5, p90: 29, p95: 59, p99: 299 at 95%).
+    Below that no order statistic bounds the percentile from above, so no figure is better than a guess."""
+    if not 0 < q < 100:
+        raise ValueError("a percentile estimate needs 0 < q < 100")
+    return math.ceil(round(math.log(1.0 - confidence) / math.log(q / 100.0), 9))
 
 
-def min_samples_for(q: float, tail: int = MIN_TAIL_SAMPLES) -> int:
-    """Fewest samples for which the q-th percentile is reported."""
-    if q >= 100:
-        raise ValueError("the maximum is not a percentile estimate")
-    if q == 50:
-        return MIN_MEDIAN_SAMPLES
-    return math.ceil(round(tail / (1 - q / 100.0), 9))
+@functools.lru_cache(maxsize=256)
+def binom_cdf_table(n: int, p: float) -> tuple[float, ...]:
+    """P(X <= k) for k = 0..n, X ~ Binomial(n, p); exact, summed in log space so large n does not underflow."""
+    if n < 0:
+        raise ValueError("n must be at least 0")
+    if p <= 0.0:
+        return (1.0,) * (n + 1)
+    if p >= 1.0:
+        return (0.0,) * n + (1.0,)
+    log_p, log_q = math.log(p), math.log1p(-p)
+    top = math.lgamma(n + 1)
+    logs = [top - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q for k in range(n + 1)]
+    peak = max(logs)
+    weights = [math.exp(v - peak) for v in logs]
+    total = math.fsum(weights)
+    out, running = [], 0.0
+    for w in weights:
+        running += w
+        out.append(min(1.0, running / total))
+    return tuple(out)
 
 
-def _binom_cdf(k: int, n: int) -> float:
-    """P(X <= k) for X ~ Binomial(n, 1/2)."""
+def binom_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p)."""
     if k < 0:
         return 0.0
-    return sum(math.comb(n, i) for i in range(0, min(k, n) + 1)) / 2.0**n
+    if k >= n:
+        return 1.0
+    return binom_cdf_table(n, p)[k]
 
 
-def _z_two_sided(confidence: float) -> float:
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
-
-
-def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int, float] | None:
-    """1-based ranks (lo, hi) so that [x_(lo), x_(hi)] covers the median with at least `confidence`.
-
-    Returns (lo, hi, exact coverage), the narrowest symmetric such pair, or None when n is too small for any
-    pair to reach the confidence (n < 6 at 95%).
-    """
-    if n >= 200:
-        # Normal approximation to the binomial (Conover 3.2); the exact sum below is O(n^2) in big integers.
-        z = _z_two_sided(confidence)
-        lo = max(1, math.floor(n / 2.0 - z * math.sqrt(n) / 2.0))
-        return lo, n - lo + 1, confidence
-    best = None
-    for lo in range(1, n // 2 + 1):
-        # coverage of [x_(lo), x_(n-lo+1)] = 1 - 2 * P(X <= lo - 1)
-        coverage = 1.0 - 2.0 * _binom_cdf(lo - 1, n)
-        if coverage >= confidence - 1e-12:
-            best = (lo, n - lo + 1, coverage)
+def quantile_ci_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[int | None, int | None]:
+    """1-based ranks (lo, hi) so that x_(lo) <= the q-th percentile <= x_(hi), each side with probability at
+    least 1 - (1 - confidence) / 2: order statistics whose ranks come from the binomial (Conover, Practical
+    Nonparametric Statistics, 3rd ed., 3.2). Distribution-free, so right for skewed, heavy-tailed latencies.
+    A side is None where n is too small for any order statistic to bound it."""
+    tail = (1.0 - confidence) / 2.0
+    cdf = binom_cdf_table(n, q / 100.0)
+    lo = None
+    # P(x_(l) <= xi_q) = P(Bin(n, q) >= l) >= 1 - tail  <=>  P(Bin <= l - 1) <= tail
+    for rank in range(1, n + 1):
+        if cdf[rank - 1] <= tail + 1e-12:
+            lo = rank
         else:
             break
-    return best
+    # P(x_(u) >= xi_q) = P(Bin(n, q) <= u - 1) >= 1 - tail
+    hi = next((rank for rank in range(1, n + 1) if cdf[rank - 1] >= 1.0 - tail - 1e-12), None)
+    return lo, hi
 
 
-def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float] | None:
-    ranks = median_ci_ranks(len(values), confidence)
-    if ranks is None:
-        return None
+def percentile_ci(values: list[float], q: float, confidence: float = CONFIDENCE) -> tuple[float | None, float | None]:
+    """The q-th percentile's distribution-free interval (quantile_ci_ranks); a side too few samples can bound
+    is None, and an end that falls on a failed request is inf."""
+    lo, hi = quantile_ci_ranks(len(values), q, confidence)
     ordered = sorted(values)
-    return ordered[ranks[0] - 1], ordered[ranks[1] - 1]
+    return (ordered[lo - 1] if lo else None, ordered[hi - 1] if hi else None)
 
 
-def p50_relative_halfwidth(values: list[float], confidence: float = 0.95) -> float | None:
+def median_ci_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int, float] | None:
+    """Ranks (lo, hi) covering the median with at least `confidence`, and their exact coverage; None when n is
+    too small for both sides (n < 6 at 95%)."""
+    lo, hi = quantile_ci_ranks(n, 50, confidence)
+    if lo is None or hi is None:
+        return None
+    cdf = binom_cdf_table(n, 0.5)
+    return lo, hi, cdf[hi - 1] - (cdf[lo - 1] if lo >= 1 else 0.0)
+
+
+def median_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    low, high = percentile_ci(values, 50, confidence)
+    if low is None or high is None:
+        return None
+    return low, high
+
+
+def p50_relative_halfwidth(values: list[float], confidence: float = CONFIDENCE) -> float | None:
     """Half the width of the median's confidence interval, relative to the median; None if not yet known."""
     ci = median_ci(values, confidence)
     if ci is None:
         return None
     med = percentile(values, 50)
-    if med <= 0:
+    if med <= 0 or math.isinf(med):
         return None
     return (ci[1] - ci[0]) / 2.0 / med
 
 
+def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """One-sided bounds (low, high) on a binomial proportion from k successes in n trials, each holding with
+    `confidence` (Clopper & Pearson 1934): high solves P(Bin(n, p) <= k) = 1 - confidence, low solves
+    P(Bin(n, p) >= k) = 1 - confidence. Found by bisection on the exact binomial, so no beta function is needed."""
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n > 0, got k={k} n={n}")
+    alpha = 1.0 - confidence
+
+    def solve(cdf: Callable[[float], float], rising: bool = False) -> float:
+        """The p where cdf(p) (falling in p) crosses alpha, or where 1 - cdf(p) rises through it."""
+        lo, hi = 0.0, 1.0
+        for _ in range(50):
+            mid = (lo + hi) / 2.0
+            value = 1.0 - cdf(mid) if rising else cdf(mid)
+            if (value < alpha) if rising else (value > alpha):
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2.0
+
+    high = 1.0 if k == n else solve(lambda p: _cdf_exact(k, n, p))
+    # P(Bin(n, p) >= k) = 1 - P(Bin <= k - 1): k terms, increasing in p, so solve on its complement
+    low = 0.0 if k == 0 else solve(lambda p: _cdf_exact(k - 1, n, p), rising=True)
+    return low, high
+
+
+def _cdf_exact(k: int, n: int, p: float) -> float:
+    """P(Bin(n, p) <= k), summed term by term (k is small in a tail test; no table of n+1 terms per p)."""
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 1.0 if k >= n else 0.0
+    log_p, log_q, top = math.log(p), math.log1p(-p), math.lgamma(n + 1)
+    terms = [
+        math.exp(top - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        for i in range(0, k + 1)
+    ]
+    return min(1.0, math.fsum(terms))
+
+
 @dataclass(frozen=True)
 class LatencySummary:
-    """Summary of per-query latencies, in milliseconds. Percentiles with too few samples are None."""
+    """Summary of per-query latencies, in milliseconds. A percentile with too few samples for its interval is
+    None; a failed request counted in (served levels) is inf, so a percentile that falls on failures is inf."""
 
     n: int
     mean_ms: float
@@ -114,36 +194,69 @@ class LatencySummary:
     p99_ms: float | None
     p50_ci_low_ms: float | None
     p50_ci_high_ms: float | None
-    missing_percentiles: tuple[str, ...]  # e.g. ("p95 needs 40 queries", ...)
+    missing_percentiles: tuple[str, ...]  # e.g. ("p95 needs 59 queries", ...)
+    # The other percentiles' intervals (same method as p50's): q -> (low, high), a side None where unbounded.
+    intervals: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
+
+    def columns(self, prefix: str = "") -> dict[str, float | None]:
+        """The result row's latency columns (`p95_ms`, `p95_ci_low_ms`, ...). A figure that falls on failures
+        (inf) is left empty: a CSV cell holds times, and percentile_note says which fell on failures."""
+
+        def cell(value: float | None) -> float | None:
+            return None if value is None or math.isinf(value) else value
+
+        names = ("mean_ms", "stdev_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms")
+        out = {f"{prefix}{name}": cell(getattr(self, name)) for name in names}
+        out[f"{prefix}p50_ci_low_ms"], out[f"{prefix}p50_ci_high_ms"] = (
+            cell(self.p50_ci_low_ms),
+            cell(self.p50_ci_high_ms),
+        )
+        for q in (90, 95, 99):
+            low, high = self.intervals.get(q, (None, None))
+            out[f"{prefix}p{q}_ci_low_ms"], out[f"{prefix}p{q}_ci_high_ms"] = cell(low), cell(high)
+        return out
+
+    def note(self) -> str:
+        """What percentile_note says: the percentiles too few samples support, and those that fell on failures."""
+        notes = list(self.missing_percentiles)
+        failed_on = [f"p{q}" for q in PERCENTILES if getattr(self, f"p{q}_ms") == math.inf]
+        if failed_on:
+            notes.append(f"{', '.join(failed_on)} fall on failed requests (slower than any reply): shown empty")
+        return "; ".join(notes)
 
 
-def summarize_latencies(latencies_ms: list[float]) -> LatencySummary:
+def summarize_latencies(latencies_ms: list[float], noun: str = "queries") -> LatencySummary:
     if not latencies_ms:
         raise ValueError("no latency samples to summarise")
     n = len(latencies_ms)
+    finite = [v for v in latencies_ms if not math.isinf(v)]
     values: dict[int, float | None] = {}
+    intervals: dict[int, tuple[float | None, float | None]] = {}
     missing: list[str] = []
     for q in PERCENTILES:
         need = min_samples_for(q)
         if n >= need:
             values[q] = percentile(latencies_ms, q)
+            intervals[q] = percentile_ci(latencies_ms, q)
         else:
             values[q] = None
-            missing.append(f"p{q} needs {need} queries")
-    ci = median_ci(latencies_ms)
+            missing.append(f"p{q} needs {need} {noun}")
+    low50, high50 = intervals.get(50, (None, None))
+    both = low50 is not None and high50 is not None
     return LatencySummary(
         n=n,
-        mean_ms=fmean(latencies_ms),
-        stdev_ms=stdev(latencies_ms) if n >= 2 else None,
+        mean_ms=fmean(latencies_ms) if len(finite) == n else math.inf,
+        stdev_ms=stdev(latencies_ms) if n >= 2 and len(finite) == n else None,
         min_ms=min(latencies_ms),
         max_ms=max(latencies_ms),
         p50_ms=values[50],
         p90_ms=values[90],
         p95_ms=values[95],
         p99_ms=values[99],
-        p50_ci_low_ms=ci[0] if ci else None,
-        p50_ci_high_ms=ci[1] if ci else None,
+        p50_ci_low_ms=low50 if both else None,
+        p50_ci_high_ms=high50 if both else None,
         missing_percentiles=tuple(missing),
+        intervals=intervals,
     )
 
 

@@ -8,6 +8,7 @@ and applies them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
@@ -37,9 +38,19 @@ REQUIRED_COLUMNS = (
     "peak_rss_mib",
     *MATCH_FIELDS,
 )
-METRICS = ("throughput", "p50", "p95", "memory", "ndcg")
-# ndcg is an absolute nDCG@10 difference: --threshold ndcg=0.5% allows a drop of 0.005.
-DEFAULT_THRESHOLDS = {"throughput": 0.05, "p50": 0.05, "p95": 0.05, "memory": 0.10, "ndcg": 0.005}
+METRICS = ("throughput", "p50", "p95", "memory", "ndcg", "errors", "goodput", "capacity")
+# ndcg is an absolute nDCG@10 difference: --threshold ndcg=0.5% allows a drop of 0.005; errors likewise an absolute
+# difference in the share of failed requests (served levels): errors=1% allows one more failure in a hundred.
+DEFAULT_THRESHOLDS = {
+    "throughput": 0.05,
+    "p50": 0.05,
+    "p95": 0.05,
+    "memory": 0.10,
+    "ndcg": 0.005,
+    "errors": 0.01,
+    "goodput": 0.05,
+    "capacity": 0.10,  # a capacity search's own bracket is 10% wide
+}
 
 
 @dataclass
@@ -96,7 +107,10 @@ def load_result_set(paths: list[Path], ignore: tuple[Any, ...] = ()) -> ResultSe
             where = f"{path}:{number}"
             if row["status"] != "ok":
                 continue
-            for column in ("pairs_per_s", "p50_ms"):
+            summary_row = row.get("load_mode") == "capacity"  # a capacity search's answer: no samples of its own
+            # a served level's p50 may be empty: it fell on failed requests
+            needed = () if summary_row else ("pairs_per_s",) if row.get("load_mode") else ("pairs_per_s", "p50_ms")
+            for column in needed:
                 if row[column] is None:
                     raise ResultFileError(f"{where}: column {column} is empty in a row whose status is ok")
             key = tuple(row[f] for f in fields)
@@ -108,7 +122,9 @@ def load_result_set(paths: list[Path], ignore: tuple[Any, ...] = ()) -> ResultSe
                 )
             seen_in_run[run_key] = where
             latencies = samples.get((row["run_id"], row["case_id"]))
-            if not latencies:
+            if summary_row:
+                latencies = [math.nan]  # nothing to resample: compared on its bracket
+            elif not latencies:
                 raise ResultFileError(
                     f"{where}: no raw samples for case {row['case_id']} in {samples_path_for(path).name}",
                     "compare needs the sidecar file that sweep writes next to the CSV",
@@ -184,6 +200,8 @@ def compare_case(
 ) -> CaseComparison:
     """Judge one case. With `pairs` (ab: baseline and current latency of the same request, back to back,
     one list per run), timing ratios come from the paired bootstrap; otherwise from the two samples."""
+    if baseline.row.get("backend") == "endpoint":
+        return _compare_served(label, key, baseline, current, thresholds, seed)
     note = "paired: same request, back to back" if pairs is not None else ""
 
     def estimate(statistic: str) -> RatioEstimate:
@@ -272,6 +290,156 @@ def compare_case(
     return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
 
 
+def _compare_served(
+    label: str, key: ResultRow, baseline: CaseRuns, current: CaseRuns, thresholds: dict[str, float], seed: int
+) -> CaseComparison:
+    """A served level (or a capacity search) against its baseline. Throughput is the achieved pairs/s (at a fixed
+    open-loop rate a slower server does not serve fewer requests, it queues them: latency shows that), failures
+    count in latency and on their own, and intervals come from a moving-block bootstrap over each level's
+    requests in scheduled order (queueing makes neighbours alike)."""
+    base_row, cur_row = baseline.row, current.row
+    if base_row.get("load_mode") == "capacity":
+        metric = _capacity(base_row, cur_row, thresholds["capacity"])
+        return CaseComparison(label=label, key=key, metrics=[metric], verdict=metric.verdict)
+
+    def estimate(statistic: str) -> RatioEstimate:
+        return bootstrap_ratio(baseline.runs, current.runs, statistic, seed=seed, blocks=True)
+
+    metrics: list[MetricResult] = []
+    note = "moving-block bootstrap over the level's requests"
+    ok = estimate("share_ok")
+    base_tp, cur_tp = base_row.get("pairs_per_s") or 0.0, cur_row.get("pairs_per_s") or 0.0
+    if base_row.get("load_mode") == "open":
+        # the schedule fixes the rate offered: what can change is the share served
+        ratio = cur_tp / base_tp if base_tp else math.inf
+        scale = ratio / ok.ratio if ok.ratio else 1.0
+        shown = RatioEstimate(ratio, ok.low * scale, ok.high * scale, ok.confidence)
+        served_none = ratio == 0 or shown.low <= 0
+        tp_verdict = "regressed" if served_none else verdict(shown, thresholds["throughput"], higher_is_worse=False)
+    else:
+        # closed loop: a fixed number of clients, so throughput is their count over the mean reply time
+        mean = bootstrap_ratio(
+            [[v for v in r if math.isfinite(v)] or [math.nan] for r in baseline.runs],
+            [[v for v in r if math.isfinite(v)] or [math.nan] for r in current.runs],
+            "mean",
+            seed=seed,
+            blocks=True,
+        )
+        shown, tp_verdict = _invert(mean), verdict(mean, thresholds["throughput"])
+    metrics.append(
+        MetricResult(
+            "throughput",
+            base_tp,
+            cur_tp,
+            shown.ratio,
+            shown.low,
+            shown.high,
+            thresholds["throughput"],
+            tp_verdict,
+            note,
+        )
+    )
+    base_pool = [v for run in baseline.runs for v in run]
+    cur_pool = [v for run in current.runs for v in run]
+    for metric, statistic, q in (("p50", "median", 50), ("p95", "p95", 95)):
+        need = min_samples_for(q)
+        if min(len(base_pool), len(cur_pool)) < need:
+            metrics.append(
+                MetricResult(
+                    metric, None, None, None, None, None, thresholds[metric], "n/a", f"needs {need} requests a side"
+                )
+            )
+            continue
+        ratio = estimate(statistic)
+        metrics.append(
+            MetricResult(
+                metric,
+                percentile(base_pool, q),
+                percentile(cur_pool, q),
+                ratio.ratio,
+                ratio.low,
+                ratio.high,
+                thresholds[metric],
+                verdict(ratio, thresholds[metric]),
+                note + "; failed requests count as slower than any reply",
+            )
+        )
+    base_err, cur_err = 1.0 - _share_ok(base_pool), 1.0 - _share_ok(cur_pool)
+    tolerance = thresholds["errors"]
+    if cur_err - base_err > tolerance and ok.high < 1.0:
+        err_verdict = "regressed"
+    elif base_err - cur_err > tolerance and ok.low > 1.0:
+        err_verdict = "improved"
+    elif abs(cur_err - base_err) <= tolerance:
+        err_verdict = "unchanged"
+    else:
+        err_verdict = "inconclusive"
+    metrics.append(
+        MetricResult(
+            "errors",
+            base_err,
+            cur_err,
+            None,
+            None,
+            None,
+            tolerance,
+            err_verdict,
+            f"share of requests failed; absolute difference {cur_err - base_err:+.4f} against {tolerance:g}",
+        )
+    )
+    slo = base_row.get("slo_ms")
+    if slo is not None and cur_row.get("slo_ms") == slo and base_row.get("goodput_rps") is not None:
+        within = estimate(f"within:{slo}")
+        scale = (
+            (cur_row.get("goodput_rps") or 0.0) / (base_row["goodput_rps"] or math.inf) / within.ratio
+            if within.ratio
+            else 1.0
+        )
+        shown = RatioEstimate(within.ratio * scale, within.low * scale, within.high * scale, within.confidence)
+        metrics.append(
+            MetricResult(
+                "goodput",
+                base_row["goodput_rps"],
+                cur_row.get("goodput_rps"),
+                shown.ratio,
+                shown.low,
+                shown.high,
+                thresholds["goodput"],
+                verdict(shown, thresholds["goodput"], higher_is_worse=False) if shown.low > 0 else "regressed",
+                f"replies within {slo:g} ms per second; " + note,
+            )
+        )
+    return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
+
+
+def _share_ok(values: list[float]) -> float:
+    return sum(1 for v in values if math.isfinite(v)) / len(values) if values else 0.0
+
+
+def _capacity(base: ResultRow, cur: ResultRow, tolerance: float) -> MetricResult:
+    """Two capacity searches: each answer is known within its bracket [capacity, lowest rate not passing]. A
+    regression is a current bracket wholly below the baseline's capacity by more than the tolerance."""
+    b_low, c_low = base.get("capacity_rps"), cur.get("capacity_rps")
+    if not b_low or not c_low:
+        return MetricResult(
+            "capacity", b_low, c_low, None, None, None, tolerance, "inconclusive", "a search found none"
+        )
+    b_high = base.get("capacity_fail_rps") or b_low
+    c_high = cur.get("capacity_fail_rps") or c_low
+    ratio, low, high = c_low / b_low, c_low / b_high, c_high / b_low
+    if high < 1 / (1 + tolerance):
+        result = "regressed"
+    elif low > 1 + tolerance:
+        result = "improved"
+    elif low >= 1 / (1 + tolerance) and high <= 1 + tolerance:
+        result = "unchanged"
+    else:
+        result = "inconclusive"
+    return MetricResult(
+        "capacity", b_low, c_low, ratio, low, high, tolerance, result, "from the two searches' brackets"
+    )
+
+
 def _quality(base: ResultRow, cur: ResultRow, tolerance: float) -> MetricResult | None:
     """nDCG@10 where both rows were scored on labelled requests: a quality regression is a regression. Scores
     of the same requests by the same configuration are deterministic, so a plain absolute tolerance."""
@@ -332,7 +500,12 @@ class Comparison:
 def case_label(key: ResultRow) -> str:
     if key.get("backend") == "endpoint":  # a served endpoint's load level
         mode = key.get("load_mode")
-        load = f"closed x{key.get('concurrency')}" if mode == "closed" else f"open {key.get('offered_rps')}/s"
+        if mode == "closed":
+            load = f"closed x{key.get('concurrency')}"
+        elif mode == "capacity":
+            load = "capacity"
+        else:
+            load = f"open {key.get('offered_rps'):.3g}/s" if key.get("offered_rps") else "open"
         return f"{key.get('model', '?')} @ {key.get('endpoint', '?')} depth {key.get('depth', '?')} {load}"
     return (
         f"{key.get('model', '?')} {key.get('backend', '')}/{key.get('dtype', '')} {key.get('device', '')} "

@@ -3,7 +3,12 @@ verdict rule the gate applies. Pure functions over raw latency samples; numpy fo
 
 References: Davison & Hinkley, Bootstrap Methods and their Application (1997), section 3.8 (two-level
 bootstrap over runs, then samples within runs); asv's compare for "the ratio passes the threshold AND the
-interval agrees".
+interval agrees"; Kuensch (1989), the moving-block bootstrap, for a served level's latencies: requests queue
+behind one another, so neighbours are correlated, and resampling them one by one as if independent gives an
+interval that is too narrow. Blocks of consecutive requests (in scheduled order) keep that correlation.
+
+A failed request is slower than any reply (inf); statistics are order statistics then (no interpolation
+between a time and a failure), and a ratio of two failures is 1.
 """
 
 from __future__ import annotations
@@ -25,13 +30,41 @@ class RatioEstimate:
 def _statistic(name: str) -> Any:
     import numpy as np
 
+    def quantile(q: float) -> Any:
+        def compute(a: Any) -> Any:
+            # an order statistic where failures (inf) are present: interpolating towards inf gives inf or nan
+            method = "inverted_cdf" if np.isinf(a).any() else "linear"
+            return np.percentile(a, q, axis=-1, method=method)
+
+        return compute
+
     if name == "mean":
         return lambda a: a.mean(axis=-1)
     if name == "median":
-        return lambda a: np.median(a, axis=-1)
+        return quantile(50)
     if name == "p95":
-        return lambda a: np.percentile(a, 95, axis=-1)
+        return quantile(95)
+    if name == "share_ok":  # the share of requests that did not fail
+        return lambda a: np.isfinite(a).mean(axis=-1)
+    if name.startswith("within:"):  # the share of requests answered within an SLO (ms): goodput per request
+        bound = float(name.split(":", 1)[1])
+        return lambda a: (a <= bound).mean(axis=-1)
     raise ValueError(f"unknown statistic {name!r}")
+
+
+def _ratio(current: Any, baseline: Any) -> Any:
+    """current / baseline, elementwise, with inf / inf = 1 (both failed) and 0 / 0 = 1."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(current, dtype=float) / np.asarray(baseline, dtype=float)
+    same = (np.asarray(current) == np.asarray(baseline)) & ~np.isfinite(out)
+    return np.where(same, 1.0, out)
+
+
+def block_length(n: int) -> int:
+    """The moving-block bootstrap's block: about n^(1/3) requests (Hall, Horowitz & Jing 1995)."""
+    return max(1, round(n ** (1.0 / 3.0)))
 
 
 def bootstrap_ratio(
@@ -41,6 +74,7 @@ def bootstrap_ratio(
     resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    blocks: bool = False,
 ) -> RatioEstimate:
     """Ratio statistic(current) / statistic(baseline) with a two-level bootstrap interval.
 
@@ -48,6 +82,8 @@ def bootstrap_ratio(
     replacement, then queries with replacement within each drawn run, and pools them (Davison & Hinkley,
     Bootstrap Methods, 1997, section 3.8). With one run per side this is the ordinary bootstrap; with
     several, the interval also carries the run-to-run (process, machine state) noise that single runs hide.
+    With `blocks`, samples within a run are drawn as circular blocks of consecutive samples (block_length),
+    for latencies that are correlated in time, as a served level's are.
     """
     import numpy as np
 
@@ -63,21 +99,33 @@ def bootstrap_ratio(
         out = np.empty(resamples)
         per_run = max(1, size // len(arrays))
         for b in range(resamples):
-            parts = [arrays[i][rng.integers(0, len(arrays[i]), per_run)] for i in chosen[b]]
+            parts = [_draw(arrays[i], per_run) for i in chosen[b]]
             out[b] = stat(np.concatenate(parts))
         return out
 
+    def _draw(array: Any, count: int) -> Any:
+        if not blocks or len(array) < 3:
+            return array[rng.integers(0, len(array), count)]
+        length = block_length(len(array))
+        starts = rng.integers(0, len(array), -(-count // length))
+        index = (starts[:, None] + np.arange(length)[None, :]).ravel()[:count] % len(array)
+        return array[index]
+
     base = resample(baseline)
     cur = resample(current)
-    ratios = cur / base
+    ratios = _ratio(cur, base)
     alpha = (1 - confidence) / 2
-    point = float(stat(np.concatenate([np.asarray(r, float) for r in current]))) / float(
-        stat(np.concatenate([np.asarray(r, float) for r in baseline]))
+    point = float(
+        _ratio(
+            stat(np.concatenate([np.asarray(r, float) for r in current])),
+            stat(np.concatenate([np.asarray(r, float) for r in baseline])),
+        )
     )
+    method = "inverted_cdf" if np.isinf(ratios).any() else "linear"  # no interpolation between infinities
     return RatioEstimate(
         ratio=point,
-        low=float(np.quantile(ratios, alpha)),
-        high=float(np.quantile(ratios, 1 - alpha)),
+        low=float(np.quantile(ratios, alpha, method=method)),
+        high=float(np.quantile(ratios, 1 - alpha, method=method)),
         confidence=confidence,
     )
 

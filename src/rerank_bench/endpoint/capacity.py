@@ -1,7 +1,15 @@
-"""`endpoint --capacity`: the highest open-loop rate whose latency percentile stays within the SLO with
-errors under 1%, found to within a tolerance by bracketing and geometric bisection. Pure search logic: the
-caller supplies `try_rate` (run one level, say whether it met the SLO), so tests drive it with a known
-threshold and the command line with a real server."""
+"""`endpoint --capacity`: the highest open-loop rate whose SLO test passes, searched along the latency curve.
+
+The shape is GuideLLM's sweep profile: one client at a time (the unloaded rate), a closed loop at high
+concurrency (the server's throughput ceiling: no rate above it can be sustained), open-loop rates spread
+between the two (ascending, stopping at the first that does not pass), then geometric bisection between the
+highest rate that passed and the lowest that did not, until they are within the tolerance. A level that is
+undecided counts as not passing: the capacity is a rate that was shown to hold, never one that was not shown
+to fail. The answer is then confirmed by one level at least three times as long.
+
+Pure search logic: the caller supplies `try_rate` (run one level, return its trial), so tests drive it with a
+known threshold and the command line with a real server.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +17,35 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-DEFAULT_TOLERANCE = 0.10  # the answer's bracket: failing rate / passing rate <= 1.10
-MAX_LEVELS = 14  # a search that has not closed its bracket by then stops and says so
-MAX_HALVINGS = 8  # start / 256: below that the endpoint is too slow to search from this start
+from rerank_bench.endpoint.slo import Verdict
+
+DEFAULT_TOLERANCE = 0.10  # the answer's bracket: lowest rate not passing / capacity <= 1.10
+MAX_LEVELS = 12  # open-loop levels before the confirmation; a search that has not closed by then says so
+SPREAD_POINTS = 4  # open-loop rates between the unloaded rate and the ceiling
+CEILING_SHARE = 0.95  # the spread's top: just under the closed-loop ceiling
+MAX_HALVINGS = 6  # below the spread's lowest rate: halve this often before giving up
+CONFIRM_FACTOR = 3  # the confirmation level's requests, as a multiple of a search level's
 
 
 @dataclass(frozen=True)
 class Trial:
     rate_rps: float
-    met: bool
-    why: str  # why not, when not met
+    verdict: Verdict
+    why: str  # why not, when it did not pass
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == Verdict.PASS
 
 
 @dataclass
 class CapacityResult:
-    low_rps: float | None  # the highest rate that met the SLO (None: none did)
-    high_rps: float | None  # the lowest rate above it that did not (None: none failed)
+    low_rps: float | None  # the highest rate that passed (None: none did)
+    high_rps: float | None  # the lowest rate above it that did not (None: none failed up to the ceiling)
+    ceiling_rps: float | None = None  # the closed-loop throughput ceiling the spread was laid under
     trials: list[Trial] = field(default_factory=list)
     tolerance: float = DEFAULT_TOLERANCE
+    confirmation: Trial | None = None
 
     @property
     def capacity_rps(self) -> float | None:
@@ -34,50 +53,72 @@ class CapacityResult:
 
     @property
     def converged(self) -> bool:
-        if self.low_rps is None or self.high_rps is None:
+        if self.low_rps is None:
             return False
-        return self.high_rps / self.low_rps <= 1.0 + self.tolerance + 1e-9
+        top = self.high_rps if self.high_rps is not None else self.ceiling_rps
+        return top is not None and top / self.low_rps <= 1.0 + self.tolerance + 1e-9
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmation is not None and self.confirmation.passed
 
     def note(self) -> str:
         if self.low_rps is None:
-            lowest = min(t.rate_rps for t in self.trials)
-            why = next(t.why for t in self.trials if t.rate_rps == lowest)
-            return f"no rate met the SLO, down to {lowest:.3g}/s ({why})"
+            lowest = min(self.trials, key=lambda t: t.rate_rps, default=None)
+            return f"no rate met the SLO, down to {lowest.rate_rps:.3g}/s ({lowest.why})" if lowest else "no level ran"
+        notes = []
         if self.high_rps is None:
-            return f"every rate tried met the SLO, up to {self.low_rps:.3g}/s: capacity is higher"
-        if not self.converged:
-            return f"stopped after {len(self.trials)} levels with the bracket {self.low_rps:.3g}-{self.high_rps:.3g}/s"
-        return ""
+            ceiling = f"{self.ceiling_rps:.3g}/s" if self.ceiling_rps else "the ceiling"
+            notes.append(
+                f"every rate tried passed, up to {self.low_rps:.3g}/s, close to the throughput ceiling {ceiling}"
+            )
+        elif not self.converged:
+            notes.append(
+                f"stopped after {len(self.trials)} levels with the bracket {self.low_rps:.3g}-{self.high_rps:.3g}/s"
+            )
+        if self.confirmation is not None and not self.confirmation.passed:
+            notes.append(f"the confirmation level did not pass: {self.confirmation.verdict} ({self.confirmation.why})")
+        return "; ".join(notes)
+
+
+def spread(unloaded_rps: float, ceiling_rps: float, points: int = SPREAD_POINTS) -> list[float]:
+    """Open-loop rates from about the unloaded rate (one request at a time) to just under the ceiling, evenly
+    spaced: the unloaded rate is clamped to 10-60% of the ceiling, so a batching server, whose ceiling is many
+    times its unloaded rate, is still searched near its knee."""
+    if ceiling_rps <= 0:
+        raise ValueError("the throughput ceiling must be positive")
+    top = CEILING_SHARE * ceiling_rps
+    low = min(max(unloaded_rps, 0.1 * ceiling_rps), 0.6 * ceiling_rps)
+    if points <= 1:
+        return [top]
+    return [low + (top - low) * i / (points - 1) for i in range(points)]
 
 
 def search_capacity(
     try_rate: Callable[[float], Trial],
-    start_rps: float,
+    unloaded_rps: float,
+    ceiling_rps: float,
     tolerance: float = DEFAULT_TOLERANCE,
     max_levels: int = MAX_LEVELS,
+    confirm: Callable[[float], Trial] | None = None,
 ) -> CapacityResult:
-    """Double from `start_rps` until a rate fails (or halve until one passes), then bisect the bracket
-    geometrically until failing / passing <= 1 + tolerance."""
-    if start_rps <= 0:
-        raise ValueError("the starting rate must be positive")
-    result = CapacityResult(None, None, tolerance=tolerance)
+    """The search described above; `confirm(rate)` runs the long confirmation level at the capacity found."""
+    result = CapacityResult(None, None, ceiling_rps=ceiling_rps, tolerance=tolerance)
 
     def attempt(rate: float) -> bool:
         trial = try_rate(rate)
         result.trials.append(trial)
-        return trial.met
+        return trial.passed
 
-    rate = start_rps
-    if attempt(rate):
+    for rate in spread(unloaded_rps, ceiling_rps):
+        if len(result.trials) >= max_levels:
+            break
+        if not attempt(rate):
+            result.high_rps = rate
+            break
         result.low_rps = rate
-        while len(result.trials) < max_levels:
-            rate *= 2
-            if not attempt(rate):
-                result.high_rps = rate
-                break
-            result.low_rps = rate
-    else:
-        result.high_rps = rate
+    if result.low_rps is None and result.high_rps is not None:
+        rate = result.high_rps
         for _ in range(MAX_HALVINGS):
             if len(result.trials) >= max_levels:
                 break
@@ -86,10 +127,17 @@ def search_capacity(
                 result.low_rps = rate
                 break
             result.high_rps = rate
-    while not result.converged and result.low_rps and result.high_rps and len(result.trials) < max_levels:
+    while (
+        result.low_rps is not None
+        and result.high_rps is not None
+        and not result.converged
+        and len(result.trials) < max_levels
+    ):
         middle = math.sqrt(result.low_rps * result.high_rps)
         if attempt(middle):
             result.low_rps = middle
         else:
             result.high_rps = middle
+    if confirm is not None and result.low_rps is not None:
+        result.confirmation = confirm(result.low_rps)
     return result

@@ -4,8 +4,10 @@ beside the real backends: tests check the load generator's schedule, its latency
 its error kinds and the capacity search against it, and benchmarks/loadgen_ceiling.py measures the
 generator's own ceiling against it with zero service time.
 
-A request waits for one of `workers` slots, then holds it for base_ms + per_doc_ms x documents, so the
-server saturates at workers / service time like a real one, and queues beyond that.
+A request waits for one of `workers` slots, then holds it for base_ms + per_doc_ms x documents (or what
+`service_ms` draws), so the server saturates at workers / service time like a real one, and queues beyond that.
+As TEI does, a TEI-style fake sends x-total-time, x-queue-time and x-inference-time headers and keeps its
+request and batch histograms on a Prometheus /metrics page (written by prometheus_client itself).
 
     python -m rerank_bench.endpoint.fake_server --port 8099 --api tei --workers 1 --base-ms 20
 """
@@ -17,6 +19,7 @@ import asyncio
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,10 @@ class FakeSettings:
     max_client_batch_size: int = 1000  # TEI: more texts than this answer 422, as TEI does
     stall_at: int = 0  # after this many requests the server stops serving for stall_s
     stall_s: float = 0.0
+    fail_fraction: float = 0.0  # this share of requests answers 503 at once (seeded by request number)
+    # (request number, seconds since the first request) -> service time in ms; overrides base_ms/per_doc_ms
+    service_ms: Callable[[int, float], float] | None = None
+    keepalive_s: float = 75.0  # idle connections closed after this (uvicorn: 5 s)
 
 
 def fake_score(query: str, document: str) -> float:
@@ -40,18 +47,38 @@ def fake_score(query: str, document: str) -> float:
     return int.from_bytes(digest[:4], "big") / 2**32
 
 
+def _fails(number: int, fraction: float) -> bool:
+    if fraction <= 0:
+        return False
+    digest = hashlib.sha256(f"fail:{number}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
 def build_app(settings: FakeSettings) -> Any:
     from aiohttp import web
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
     slots = asyncio.Semaphore(settings.workers)
-    state = {"count": 0, "paused_until": 0.0}
+    state = {"count": 0, "paused_until": 0.0, "started": 0.0}
+    registry = CollectorRegistry()
+    # TEI's names (router/src/http/server.rs): seconds, and the batches run (one request each here)
+    durations = {
+        name: Histogram(name, name, registry=registry)
+        for name in ("te_request_duration", "te_request_queue_duration", "te_request_inference_duration")
+    }
+    batches = Histogram("te_batch_next_size", "batch size", registry=registry, buckets=(1, 2, 4, 8, 16, 32))
 
     async def rerank(request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         body = await request.json()
         state["count"] += 1
         number = state["count"]
+        if number == 1:
+            state["started"] = arrived
         if settings.stall_at and number == settings.stall_at:
             state["paused_until"] = time.monotonic() + settings.stall_s
+        if _fails(number, settings.fail_fraction):
+            return web.json_response({"error": "overloaded", "error_type": "overloaded"}, status=503)
         texts = body.get("texts") if settings.api == "tei" else body.get("documents")
         if not isinstance(texts, list) or not isinstance(body.get("query"), str):
             return web.json_response({"error": "query and texts/documents are required"}, status=422)
@@ -59,12 +86,31 @@ def build_app(settings: FakeSettings) -> Any:
             message = f"batch size {len(texts)} > maximum allowed batch size {settings.max_client_batch_size}"
             return web.json_response({"error": message, "error_type": "Validation"}, status=422)
         async with slots:
+            queued = time.monotonic() - arrived
             pause = state["paused_until"] - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(pause)
-            service = (settings.base_ms + settings.per_doc_ms * len(texts)) / 1000.0
+            if settings.service_ms is not None:
+                service = settings.service_ms(number, arrived - state["started"]) / 1000.0
+            else:
+                service = (settings.base_ms + settings.per_doc_ms * len(texts)) / 1000.0
             if service > 0:
                 await asyncio.sleep(service)
+        total = time.monotonic() - arrived
+        if settings.api == "tei":
+            for name, seconds in (
+                ("te_request_duration", total),
+                ("te_request_queue_duration", queued),
+                ("te_request_inference_duration", service),
+            ):
+                durations[name].observe(seconds)
+            batches.observe(1)
+        timing = {
+            "x-total-time": str(round(total * 1000)),
+            "x-queue-time": str(round(queued * 1000)),
+            "x-inference-time": str(round(service * 1000)),
+        }
+        headers = timing if settings.api == "tei" else {}
         if settings.fail_every and number % settings.fail_every == 0:
             return web.json_response({"error": "overloaded"}, status=503)
         scored = [(i, fake_score(body["query"], t)) for i, t in enumerate(texts)]
@@ -72,10 +118,15 @@ def build_app(settings: FakeSettings) -> Any:
         if settings.malformed_every and number % settings.malformed_every == 0:
             scored = scored[:-1]
         if settings.api == "tei":
-            return web.json_response([{"index": i, "score": s} for i, s in scored])
+            return web.json_response([{"index": i, "score": s} for i, s in scored], headers=headers)
         return web.json_response(
             {"object": "rerank", "results": [{"index": i, "relevance_score": s, "document": None} for i, s in scored]}
         )
+
+    async def metrics(request: web.Request) -> web.Response:
+        if settings.api != "tei":
+            raise web.HTTPNotFound()
+        return web.Response(body=generate_latest(registry), content_type="text/plain")
 
     async def info(request: web.Request) -> web.Response:
         if settings.api != "tei":
@@ -101,6 +152,7 @@ def build_app(settings: FakeSettings) -> Any:
     app.router.add_post("/v2/rerank", rerank)
     app.router.add_get("/info", info)
     app.router.add_get("/models", models)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
@@ -127,7 +179,9 @@ class FakeServer:
 
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        self._runner = web.AppRunner(build_app(self.settings), access_log=None)
+        self._runner = web.AppRunner(
+            build_app(self.settings), access_log=None, keepalive_timeout=self.settings.keepalive_s
+        )
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         self._loop.run_until_complete(site.start())

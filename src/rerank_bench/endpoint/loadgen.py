@@ -13,12 +13,14 @@ every server sees the same requests.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import json
+import math
 import random
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +36,22 @@ class Outcome:
     scheduled_s: float  # open loop: when it was due; closed loop: when it was sent
     sent_s: float
     done_s: float
-    kind: str  # "ok", "http_<status>", "timeout", "connection" or "malformed"
+    kind: str  # "ok", "http_<status>", "timeout", "connection", "malformed", "client" or "abandoned"
     detail: str = ""  # the first words of an error: the server's message, the exception
+    server_ms: tuple[tuple[str, float], ...] = ()  # the server's own times for it (TEI's x-*-time headers)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
 
     @property
     def latency_ms(self) -> float:
+        """From the scheduled time to the reply; a failed request is slower than any reply (inf)."""
+        return (self.done_s - self.scheduled_s) * 1000.0 if self.ok else math.inf
+
+    @property
+    def reply_ms(self) -> float:
+        """From the scheduled time to whatever ended it, a reply or an error."""
         return (self.done_s - self.scheduled_s) * 1000.0
 
     @property
@@ -51,6 +64,72 @@ class Reply:
     kind: str
     detail: str = ""
     scores: list[float] | None = None
+    server_ms: tuple[tuple[str, float], ...] = ()
+
+
+# TEI's per-request timing headers, in milliseconds (router/src/http/server.rs): total, tokenization, queue and
+# inference. Other servers send none; a proxy may add its own, which are not read.
+SERVER_TIME_HEADERS = {
+    "x-total-time": "total",
+    "x-tokenization-time": "tokenization",
+    "x-queue-time": "queue",
+    "x-inference-time": "inference",
+}
+# Errors of the client's own making (out of file descriptors, ephemeral ports or buffers): they say nothing of
+# the server, so a level that has one is invalid rather than blamed on it.
+CLIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS, errno.EADDRINUSE})
+# Below uvicorn's 5 s keep-alive (infinity and vLLM serve through uvicorn): a connection the client keeps longer
+# than the server may be closed by the server just as a request goes out on it, a failure that is the
+# client's, not the server's. TEI (axum) keeps connections open.
+KEEPALIVE_S = 4.0
+
+
+def server_times(headers: Any) -> tuple[tuple[str, float], ...]:
+    out = []
+    for header, name in SERVER_TIME_HEADERS.items():
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if math.isfinite(number) and number >= 0:
+            out.append((name, number))
+    return tuple(out)
+
+
+def unit_gaps(count: int, seed: int | str, burstiness: float = 1.0) -> list[float]:
+    """`count` inter-arrival gaps of mean 1, gamma distributed with shape `burstiness` (vLLM's definition: 1 is a
+    Poisson process, below 1 burstier, above 1 more even), seeded. Every rate scales the same gaps by 1/rate
+    (common random numbers), so two levels differ only by their rate."""
+    if count < 0 or burstiness <= 0:
+        raise ValueError("count must be at least 0 and burstiness positive")
+    rng = random.Random(seed)
+    return [rng.gammavariate(burstiness, 1.0 / burstiness) for _ in range(count)]
+
+
+def schedule(gaps: Sequence[float], rate_rps: float, blocks: Sequence[int] = ()) -> list[float]:
+    """Send times for `gaps` at `rate_rps`. Each block (consecutive runs of gaps of the given sizes, then the
+    rest) is scaled to a mean gap of exactly 1/rate: a level of n arrivals offers the rate it is labelled with,
+    not one 1/sqrt(n) off it, while the gaps keep their spread."""
+    if rate_rps <= 0:
+        raise ValueError("rate must be positive")
+    scaled: list[float] = []
+    start = 0
+    for size in [*blocks, len(gaps)]:
+        block = list(gaps[start : start + size]) if size else []
+        if block:
+            mean = sum(block) / len(block)
+            scaled += [g / mean for g in block]
+        start += size
+        if start >= len(gaps):
+            break
+    out, t = [], 0.0
+    for gap in scaled:
+        t += gap / rate_rps
+        out.append(t)
+    return out
 
 
 def arrival_times(rate_rps: float, duration_s: float, seed: int | str, burstiness: float = 1.0) -> list[float]:
@@ -72,7 +151,9 @@ def arrival_times(rate_rps: float, duration_s: float, seed: int | str, burstines
 
 
 class RerankClient:
-    """One HTTP session to a rerank endpoint: keep-alive connections, the API's request and reply shapes."""
+    """One HTTP session to a rerank endpoint: keep-alive connections, the API's request and reply shapes, and
+    the time spent opening connections (kept apart, so a level's latencies are the server's, not the TCP
+    handshake's)."""
 
     def __init__(
         self,
@@ -81,26 +162,47 @@ class RerankClient:
         model: str | None = None,
         headers: dict[str, str] | None = None,
         timeout_s: float = 60.0,
+        keepalive_s: float = KEEPALIVE_S,
     ) -> None:
         self.url = url
         self.api = api
         self.model = model
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.timeout_s = timeout_s
+        self.keepalive_s = keepalive_s
+        self.connect_ms: list[float] = []  # every connection opened, in order: how long it took
+        self.connect_at: list[float] = []  # and when it was open (time.perf_counter)
         self._session: Any = None
-        # Encoded bodies by request: a level walks the same few requests over and over, and encoding a
-        # 50-document body each time was the generator's largest cost at hundreds of requests a second.
-        # (The request is kept beside its body, so its id cannot be reused by another while cached.)
+        # Encoded bodies by request: a level walks the same requests over and over, and encoding a 50-document
+        # body each time was the generator's largest cost at hundreds of requests a second. (The request is
+        # kept beside its body, so its id cannot be reused by another while cached.)
         self._bodies: dict[tuple[int, str, str | None], tuple[Request, bytes]] = {}
 
     async def __aenter__(self) -> RerankClient:
         import aiohttp
 
+        trace = aiohttp.TraceConfig()
+
+        async def started(session: Any, context: Any, params: Any) -> None:
+            context.connect_start = time.perf_counter()
+
+        async def ended(session: Any, context: Any, params: Any) -> None:
+            now = time.perf_counter()
+            self.connect_ms.append((now - context.connect_start) * 1000.0)
+            self.connect_at.append(now)
+
+        trace.on_connection_create_start.append(started)
+        trace.on_connection_create_end.append(ended)
         # No connection limit: a limit would be a hidden client-side queue in front of the server. TLS checks
         # certificates against the system's store (ssl's default context).
-        connector = aiohttp.TCPConnector(limit=0, ssl=ssl.create_default_context(), ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(
+            limit=0, ssl=ssl.create_default_context(), ttl_dns_cache=300, keepalive_timeout=self.keepalive_s
+        )
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self.headers
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            headers=self.headers,
+            trace_configs=[trace],
         )
         return self
 
@@ -110,15 +212,44 @@ class RerankClient:
 
     async def get_json(self, url: str) -> Any | None:
         """A GET's JSON body, or None for any failure (info routes are optional)."""
+        text = await self.get_text(url)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    async def get_text(self, url: str, limit_bytes: int = 8 << 20) -> str | None:
+        """A GET's body as text where it answers 200 (a metrics page, an info route), else None."""
         import aiohttp
 
         try:
             async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
                 if response.status != 200:
                     return None
-                return json.loads(await response.read())
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError):
+                raw = await response.content.read(limit_bytes)
+                return raw.decode("utf-8", errors="replace")
+        except (aiohttp.ClientError, TimeoutError, OSError):
             return None
+
+    async def pre_open(self, url: str, count: int) -> int:
+        """Open up to `count` connections before a level by sending that many GETs at once (any answer will do:
+        the connection stays in the pool), so the timed window does not pay for handshakes. Returns how many
+        connections were opened."""
+        import aiohttp
+
+        before = len(self.connect_ms)
+
+        async def touch() -> None:
+            try:
+                async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
+                    await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                pass
+
+        await asyncio.gather(*(touch() for _ in range(max(0, count))))
+        return len(self.connect_ms) - before
 
     def _body(self, request: Request) -> bytes:
         key = (id(request), self.api.name, self.model)
@@ -135,19 +266,30 @@ class RerankClient:
         try:
             async with self._session.post(self.url, data=body) as response:
                 raw = await response.read()
+                times = server_times(response.headers)
                 if response.status != 200:
-                    return Reply(f"http_{response.status}", _first_words(raw))
+                    return Reply(f"http_{response.status}", _first_words(raw), server_ms=times)
         except TimeoutError:
             return Reply("timeout", f"no reply within {self.timeout_s:g} s")
         except (aiohttp.ClientError, OSError) as exc:
-            return Reply("connection", f"{type(exc).__name__}: {exc}"[:200])
+            kind = "client" if _errno_of(exc) in CLIENT_ERRNOS else "connection"
+            return Reply(kind, f"{type(exc).__name__}: {exc}"[:200])
         try:
             scores = parse_reply(self.api, json.loads(raw), len(request.documents))
         except ValueError:
-            return Reply("malformed", "the reply is not JSON: " + _first_words(raw))
+            return Reply("malformed", "the reply is not JSON: " + _first_words(raw), server_ms=times)
         except MalformedReply as exc:
-            return Reply("malformed", str(exc))
-        return Reply("ok", scores=scores)
+            return Reply("malformed", str(exc), server_ms=times)
+        return Reply("ok", scores=scores, server_ms=times)
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The OS error number behind an aiohttp error (ClientConnectorError keeps it in os_error)."""
+    for candidate in (getattr(exc, "os_error", None), exc, exc.__cause__, exc.__context__):
+        number = getattr(candidate, "errno", None)
+        if isinstance(number, int):
+            return number
+    return None
 
 
 def _first_words(raw: bytes, limit: int = 200) -> str:
@@ -193,7 +335,7 @@ async def closed_loop(
             i = next(counter)
             live.sent += 1
             reply = await send(requests[i % len(requests)])
-            outcome = Outcome(i, now, now, time.perf_counter() - start, reply.kind, reply.detail)
+            outcome = Outcome(i, now, now, time.perf_counter() - start, reply.kind, reply.detail, reply.server_ms)
             outcomes.append(outcome)
             live.add(outcome)
 
@@ -201,31 +343,70 @@ async def closed_loop(
     return sorted(outcomes, key=lambda o: o.index)
 
 
+# (the reply just in, or None on a tick; requests still out: index -> scheduled time; seconds since the start)
+# -> whether to stop sending now. Told of every reply once, in the order they arrive.
+StopRule = Callable[[Outcome | None, Mapping[int, float], float], bool]
+
+
 async def open_loop(
     send: Sender,
     requests: Sequence[Request],
     arrivals: Sequence[float],
     live: LiveCounts | None = None,
+    stop: StopRule | None = None,
+    tick_s: float = 0.1,
 ) -> list[Outcome]:
     """Request i sent at arrivals[i] seconds (or as soon after as the generator can), each timed from its
-    scheduled time; every request is awaited (the client's timeout bounds the wait)."""
+    scheduled time. Without `stop`, every arrival is sent and every request awaited (the client's timeout
+    bounds the wait). With it, sending goes on (so the server stays under the level's load) until `stop` says
+    so, asked after every reply and every `tick_s`; requests still out then are cancelled and returned as
+    `abandoned`, their time running to the stop."""
     live = live or LiveCounts()
-    outcomes: list[Outcome] = []
+    done: dict[int, Outcome] = {}
+    outstanding: dict[int, float] = {}
+    tasks: dict[int, asyncio.Task[None]] = {}
+    finished = asyncio.Event()
     start = time.perf_counter()
+
+    def check(outcome: Outcome | None = None) -> None:
+        if stop is not None and not finished.is_set() and stop(outcome, outstanding, time.perf_counter() - start):
+            finished.set()
 
     async def fire(i: int, due: float) -> None:
         sent = time.perf_counter() - start
         live.sent += 1
+        outstanding[i] = due
         reply = await send(requests[i % len(requests)])
-        outcome = Outcome(i, due, sent, time.perf_counter() - start, reply.kind, reply.detail)
-        outcomes.append(outcome)
+        outcome = Outcome(i, due, sent, time.perf_counter() - start, reply.kind, reply.detail, reply.server_ms)
+        outstanding.pop(i, None)
+        done[i] = outcome
         live.add(outcome)
+        check(outcome)
 
-    tasks = []
-    for i, due in enumerate(arrivals):
-        delay = due - (time.perf_counter() - start)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(fire(i, due)))
-    await asyncio.gather(*tasks)
-    return sorted(outcomes, key=lambda o: o.index)
+    async def sender() -> None:
+        for i, due in enumerate(arrivals):
+            delay = due - (time.perf_counter() - start)
+            while delay > 0 and not finished.is_set():
+                await asyncio.sleep(min(delay, tick_s))
+                check()
+                delay = due - (time.perf_counter() - start)
+            if finished.is_set():
+                return
+            tasks[i] = asyncio.create_task(fire(i, due))
+        # the schedule ran out: what is out is awaited (with a rule, it still decides when to stop waiting)
+        while stop is not None and not finished.is_set() and outstanding:
+            await asyncio.sleep(tick_s)
+            check()
+
+    await sender()
+    if stop is None or not finished.is_set():
+        await asyncio.gather(*tasks.values())
+    stopped = time.perf_counter() - start
+    for i, task in tasks.items():
+        if not task.done():
+            task.cancel()
+            done.setdefault(
+                i, Outcome(i, arrivals[i], arrivals[i], stopped, "abandoned", "still out when the level stopped")
+            )
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    return [done[i] for i in sorted(done)]

@@ -7,13 +7,26 @@ from typing import Any
 
 from rerank_bench.common.case_key import case_id_for
 from rerank_bench.common.stats import distribution
+from rerank_bench.endpoint.capacity import CapacityResult
 from rerank_bench.endpoint.summary import LevelSummary
 from rerank_bench.results.provenance import utc_now
 
+COMPLETED_COLUMNS = ("completed_p50_ms", "completed_p95_ms", "completed_p99_ms")
+
 
 def level_key(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
-    request, run = context["request"], context["run"]
     level = summary.level
+    return {
+        **level_key_for(context["request"], context["run"], summary.depth, context["workload"]),
+        "load_mode": level.mode,
+        "concurrency": level.concurrency if level.mode == "closed" else None,
+        "offered_rps": float(level.rate_rps) if level.mode == "open" and level.rate_rps else None,
+        "burstiness": float(level.burstiness) if level.mode == "open" else None,
+    }
+
+
+def level_key_for(request: Any, run: Any, depth: int, workload: str) -> dict[str, Any]:
+    """The key fields every row of one endpoint and depth shares."""
     return {
         "model": request.model or run.server.model_id or "served",
         "model_id": run.server.model_id or "",
@@ -23,18 +36,14 @@ def level_key(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
         "dtype": "",
         "device": "remote",
         "batch_size": "",
-        "depth": summary.depth,
+        "depth": depth,
         "max_length": "",
         "order": "given",
         "threads": "",
-        "workload": context["workload"],
+        "workload": workload,
         "seed": request.seed,
         "endpoint": run.url,
         "api": run.api,
-        "load_mode": level.mode,
-        "concurrency": level.concurrency if level.mode == "closed" else None,
-        "offered_rps": float(level.rate_rps) if level.mode == "open" and level.rate_rps else None,
-        "burstiness": float(level.burstiness) if level.mode == "open" else None,
     }
 
 
@@ -42,6 +51,7 @@ def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
     run = context["run"]
     key = level_key(summary, context)
     row: dict[str, Any] = {**context["meta"], **key}
+    server = summary.server
     row.update(
         case_id=case_id_for(key),
         utc_time=utc_now(),
@@ -54,11 +64,15 @@ def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
         status="ok" if summary.completed else "error",
         status_reason=_reason(summary),
         n_queries=summary.completed,
-        warmup_queries=context["request"].warmup_requests,
-        measure_s=summary.elapsed_s,
-        stop_reason="duration",
+        warmup_queries=context.get("warmup", context["request"].warmup_requests),
+        measure_s=summary.window.length_s,
+        window_s=summary.window.length_s,
+        stop_reason=summary.state,
+        level_state=summary.state,
         pairs_per_s=summary.pairs_per_s,
         queries_per_s=summary.achieved_rps,
+        scheduled_rps=summary.scheduled_rps,
+        achieved_rps=summary.achieved_rps,
         requests_sent=summary.sent,
         requests_completed=summary.completed,
         requests_failed=summary.failed,
@@ -68,22 +82,30 @@ def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
         mean_in_flight=summary.mean_in_flight,
         send_lag_p99_ms=summary.send_lag_p99_ms,
         behind_schedule=summary.behind_schedule if summary.level.mode == "open" else None,
+        connections_opened=summary.connections_opened,
+        connect_mean_ms=summary.connect_mean_ms,
+        server_mean_ms=server.mean_ms,
+        server_batch_mean=server.batch_mean,
     )
-    latency = summary.latency
-    if latency is not None:
+    if summary.slo is not None:
         row.update(
-            mean_ms=latency.mean_ms,
-            stdev_ms=latency.stdev_ms,
-            min_ms=latency.min_ms,
-            max_ms=latency.max_ms,
-            p50_ms=latency.p50_ms,
-            p90_ms=latency.p90_ms,
-            p95_ms=latency.p95_ms,
-            p99_ms=latency.p99_ms,
-            p50_ci_low_ms=latency.p50_ci_low_ms,
-            p50_ci_high_ms=latency.p50_ci_high_ms,
-            percentile_note="; ".join(latency.missing_percentiles),
+            slo_percentile=summary.q,
+            slo_verdict=str(summary.verdict),
+            over_slo=summary.slo.over,
+            over_slo_fraction_low=summary.slo.fraction_low,
+            over_slo_fraction_high=summary.slo.fraction_high,
         )
+    for name in ("total", "queue", "inference", "tokenization"):
+        if name in server.times_ms:
+            p50, p95 = server.times_ms[name]
+            row[f"server_{name}_p50_ms"], row[f"server_{name}_p95_ms"] = p50, p95
+    completed = summary.completed_latency
+    if server.mean_ms is not None and completed is not None:
+        row["client_minus_server_ms"] = completed.mean_ms - server.mean_ms
+    if summary.latency is not None:
+        row.update(summary.latency.columns(), percentile_note=summary.latency.note())
+    if completed is not None:
+        row.update({k: v for k, v in completed.columns("completed_").items() if k in COMPLETED_COLUMNS})
     tokens = context.get("tokens")
     if tokens:
         spread = distribution(tokens)
@@ -94,12 +116,53 @@ def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def capacity_row(found: CapacityResult, depth: int, context: dict[str, Any]) -> dict[str, Any]:
+    """The capacity search's answer as a row of its own (load_mode `capacity`), beside its levels' rows: what
+    `compare` compares and `report` plots."""
+    request, run = context["request"], context["run"]
+    key = {
+        **level_key_for(request, run, depth, context["workload"]),
+        "load_mode": "capacity",
+        "offered_rps": None,
+        "burstiness": float(request.burstiness),
+    }
+    confirmation = found.confirmation
+    row: dict[str, Any] = {**context["meta"], **key}
+    row.update(
+        case_id=case_id_for(key),
+        utc_time=utc_now(),
+        batch_size=None,
+        max_length=None,
+        threads=None,
+        tokenizer=run.tokenizer,
+        backend_options=run.server.identity,
+        server=run.server.identity,
+        status="ok" if found.capacity_rps is not None else "error",
+        status_reason=found.note(),
+        slo_ms=request.slo_ms,
+        slo_percentile=request.percentile,
+        capacity_rps=found.capacity_rps,
+        capacity_fail_rps=found.high_rps,
+        ceiling_rps=found.ceiling_rps,
+        capacity_levels=len(found.trials),
+        slo_verdict=str(confirmation.verdict) if confirmation is not None else None,
+        pairs_per_s=found.capacity_rps * depth if found.capacity_rps is not None else None,
+    )
+    return row
+
+
 def _reason(summary: LevelSummary) -> str:
     parts = []
     if summary.failed:
         parts.append(
             f"{summary.failed} of {summary.sent} requests failed ({summary.errors_text()}): {summary.error_example}"
         )
+    if summary.client_errors:
+        parts.append("client-side errors (file descriptors, ports): the level is invalid, not the server's fault")
     if summary.behind_schedule:
         parts.append(f"generator behind schedule: send lag p99 {summary.send_lag_p99_ms:.0f} ms")
+    if summary.slo is not None and summary.slo_ms is not None and summary.verdict != "pass":
+        parts.append(summary.slo.why(summary.q, summary.slo_ms))
+    if summary.state != "steady":
+        parts.append(f"level {summary.state}")
     return "; ".join(parts)

@@ -1,10 +1,15 @@
 """`rerank-bench endpoint`: measure a served reranker under load, level by level, into the sweep's result files.
 
-For each depth: the request list is built once (the sweep's workload, as text), the API is told or detected,
-warm-up requests show whether the endpoint answers at all (a server that refuses every request is one clear
-error, not a table of failures), an optional reference check compares its scores with the same model run in
-process, then each level runs (closed loop at each concurrency, open loop at each rate, then the capacity
-search), the server's queue drains, and the level's row and raw latencies are written before the next one.
+For each depth: the request list is built once (256 distinct requests of the sweep's workload, as text), the
+API is told or detected, warm-up requests show whether the endpoint answers at all (a server that refuses every
+request is one clear error, not a table of failures), an optional reference check compares its scores with the
+same model run in process, then each level runs (closed loop at each concurrency, open loop at each rate, then
+the capacity search): connections are opened before it, the server's metrics scraped before and after it, its
+row and raw latencies written as it ends, and the server's queue drained before the next one.
+
+An open-loop level is a fixed number of scheduled arrivals (`--requests`), not a duration: an untimed warm-up
+at the level's own rate, the window, a cool-down (endpoint/window.py). Every rate scales the same random gaps
+(common random numbers), so two levels differ only by their rate.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rerank_bench.common.stats import min_samples_for
+from rerank_bench.endpoint import server_metrics
 from rerank_bench.endpoint.apis import APIS, DETECTION_ROUTES, Api, ServerInfo, get_api, identify, public_url, split_url
-from rerank_bench.endpoint.capacity import CapacityResult, Trial, search_capacity
-from rerank_bench.endpoint.loadgen import LiveCounts, Outcome, RerankClient, arrival_times, closed_loop, open_loop
-from rerank_bench.endpoint.summary import Level, LevelSummary, summarize_level
+from rerank_bench.endpoint.capacity import CONFIRM_FACTOR, CapacityResult, Trial, search_capacity
+from rerank_bench.endpoint.loadgen import LiveCounts, Outcome, RerankClient, closed_loop, open_loop, schedule, unit_gaps
+from rerank_bench.endpoint.slo import Verdict, looks_for, min_window, per_look_confidence
+from rerank_bench.endpoint.summary import Level, LevelSummary, Window, summarize_level
+from rerank_bench.endpoint.window import WindowJudge, WindowPlan
 from rerank_bench.errors import EnvironmentProblem, UsageError
 from rerank_bench.sweep.agreement import Agreement, compare_scores
 from rerank_bench.workload.records import Request
@@ -31,6 +38,11 @@ from rerank_bench.workload.records import Request
 DRAIN_TIMEOUT_S = 30.0
 REFERENCE_REQUESTS = 5  # requests scored by both the server and the in-process reference
 API_KEY_ENV = "RERANK_BENCH_API_KEY"  # read when --api-key-env is not given
+DISTINCT_REQUESTS = 256  # request bodies per depth: a response or prefix cache must not flatter a server
+DEFAULT_REQUESTS = 240  # an open-loop level's first window, at least (--requests)
+LOOK_GROWTH = 8  # an undecided window grows (doubling) up to this multiple of --requests
+MAX_PRE_OPEN = 256  # connections opened before a level, at most
+CEILING_CONCURRENCY = 16  # the capacity search's closed loop that finds the server's throughput ceiling
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,12 @@ class EndpointRequest:
     depths: tuple[int, ...] = (50,)
     concurrency: tuple[int, ...] = ()
     rates: tuple[float, ...] = ()
-    duration_s: float = 20.0
+    duration_s: float = 20.0  # closed-loop levels
     warmup_requests: int = 3
+    requests: int | None = None  # open-loop levels: arrivals in the first window (None: the default for q)
+    warmup_s: float = 10.0  # open-loop levels: untimed arrivals at the level's rate over this long first
+    max_level_s: float = 300.0  # an open-loop level's time limit, warm-up included
+    ceiling_concurrency: int = CEILING_CONCURRENCY
     burstiness: float = 1.0
     slo_ms: float | None = None
     percentile: float = 95.0
@@ -54,6 +70,8 @@ class EndpointRequest:
     doc_tokens: str | None = None
     workload_file: Path | None = None
     sample_with_replacement: bool = False
+    keepalive_s: float = 4.0  # below uvicorn's 5 s (infinity, vLLM): see loadgen.KEEPALIVE_S
+    metrics: bool = True  # scrape the server's /metrics before and after each level
     max_length: int | None = None
     seed: int = 0
     output: Path | None = None
@@ -69,8 +87,17 @@ class EndpointRequest:
             raise UsageError(f"--slo-ms {self.slo_ms:g} must be positive")
         if not 0 < self.percentile < 100:
             raise UsageError(f"--percentile {self.percentile:g} must be between 0 and 100", "for example 95 or 99")
-        if self.duration_s <= 0 or self.timeout_s <= 0:
-            raise UsageError("--duration and --timeout must be positive")
+        if self.duration_s <= 0 or self.timeout_s <= 0 or self.max_level_s <= 0 or self.warmup_s < 0:
+            raise UsageError("--duration, --timeout and --max-level-s must be positive, --warmup-s at least 0")
+        if self.requests is not None and self.requests < 1:
+            raise UsageError("--requests must be at least 1")
+        floor = self.min_requests()
+        if self.slo_ms is not None and self.requests is not None and self.requests < floor:
+            raise UsageError(
+                f"--requests {self.requests} is too few for p{self.percentile:g} <= --slo-ms to pass at "
+                f"{100 * self.confidence():.3g}% confidence even with no request over it",
+                f"at least {floor}: the fewest n with (q/100)^n <= 1 - confidence",
+            )
         if self.burstiness <= 0:
             raise UsageError(f"--burstiness {self.burstiness:g} must be positive", "1 is Poisson, below 1 burstier")
         if any(r <= 0 for r in self.rates):
@@ -84,6 +111,23 @@ class EndpointRequest:
                 f"--api-key-env {self.api_key_env}: that environment variable is not set",
                 f"export {self.api_key_env}=... first",
             )
+
+    def confidence(self) -> float:
+        """Each look's confidence: 95% shared among the looks an open-loop window may take (Bonferroni)."""
+        return per_look_confidence(0.95, len(looks_for(DEFAULT_REQUESTS, DEFAULT_REQUESTS * LOOK_GROWTH)))
+
+    def min_requests(self) -> int:
+        return min_window(self.percentile, self.confidence())
+
+    def first_window(self) -> int:
+        return self.requests if self.requests is not None else max(DEFAULT_REQUESTS, 3 * self.min_requests())
+
+    def window_plan(self, rate_rps: float, factor: int = 1) -> WindowPlan:
+        """The open-loop level at `rate_rps`: warm-up, looks (one without an SLO) and time limit."""
+        first = self.first_window() * factor
+        looks = looks_for(first, first * LOOK_GROWTH) if self.slo_ms is not None else (first,)
+        warmup = max(self.warmup_requests, math.ceil(rate_rps * self.warmup_s))
+        return WindowPlan(warmup, looks, self.max_level_s, self.slo_ms, self.percentile, 0.95)
 
     def levels(self) -> list[Level]:
         """The fixed levels, in order: closed loop at each concurrency, then open loop at each rate. With no
@@ -124,7 +168,8 @@ class DepthResult:
     depth: int
     levels: list[LevelSummary] = field(default_factory=list)
     capacity: CapacityResult | None = None
-    capacity_levels: list[LevelSummary] = field(default_factory=list)
+    capacity_levels: list[LevelSummary] = field(default_factory=list)  # closed x1, the ceiling, the search
+    confirmation: LevelSummary | None = None
     agreement: Agreement | None = None
 
 
@@ -138,9 +183,22 @@ class EndpointRun:
     run_id: str
     depths: list[DepthResult] = field(default_factory=list)
 
-    def slo_met(self, slo_ms: float, q: float) -> bool:
-        """Whether any level met the SLO (the command fails when --slo-ms is given and none did)."""
-        return any(s.meets(slo_ms, q)[0] for d in self.depths for s in [*d.levels, *d.capacity_levels] if s.completed)
+    def gate_failures(self) -> list[str]:
+        """Why --slo-ms fails the command: every open-loop rate asked for must pass, and a capacity search's
+        confirmation; with neither, every closed-loop level. Empty when it passes."""
+        out = []
+        for depth in self.depths:
+            gated = [s for s in depth.levels if s.level.mode == "open"] or depth.levels
+            for summary in gated:
+                met, why = summary.meets()
+                if not met:
+                    out.append(f"depth {depth.depth} {summary.level.label()}: {why}")
+            if depth.capacity is not None:
+                if depth.capacity.capacity_rps is None:
+                    out.append(f"depth {depth.depth}: {depth.capacity.note()}")
+                elif not depth.capacity.confirmed:
+                    out.append(f"depth {depth.depth}: capacity {depth.capacity.capacity_rps:.3g}/s not confirmed")
+        return out
 
 
 class Progress(Protocol):
@@ -190,7 +248,8 @@ def build_depth_requests(request: EndpointRequest, text: TextWorkload, depth: in
         return out, f"file:{path.name}@{workload_digest(path)}"
     spec = parse_doc_tokens(request.doc_tokens)
     payload = {"kind": "synthetic", "doc_tokens": asdict(spec)}
-    return build_requests(payload, text.words, depth, text.max_length, request.seed), spec.label()
+    requests = build_requests(payload, text.words, depth, text.max_length, request.seed, count=DISTINCT_REQUESTS)
+    return requests, spec.label()
 
 
 def first_failure(outcomes: list[Outcome], url: str, depth: int) -> Exception:
@@ -251,11 +310,6 @@ async def drain(client: RerankClient, base: str, api: Api) -> None:
     await asyncio.sleep(0.2)
 
 
-def capacity_duration(duration_s: float, rate_rps: float, q: float) -> float:
-    """A capacity level runs long enough to expect 1.5x the requests its percentile needs."""
-    return max(duration_s, 1.5 * min_samples_for(q) / rate_rps)
-
-
 def run_endpoint(
     request: EndpointRequest, machine: Any, progress: Progress | None = None, threads: int | None = None
 ) -> EndpointRun:
@@ -285,6 +339,131 @@ def run_endpoint(
     return run
 
 
+async def _connect(request: EndpointRequest, client: RerankClient, run: EndpointRun, progress: Progress) -> Api:
+    """Tell or detect the API, point the client at its route, and check the depths against the server's limit."""
+    base, path = split_url(request.url)
+    api = get_api(request.api) if request.api else None
+    info = await _identify(client, base, api)
+    if api is None:
+        if info.api is None:
+            raise UsageError(
+                f"cannot tell which API {run.url} speaks from its info routes", "pass --api tei|infinity|vllm|cohere"
+            )
+        api = APIS[info.api]
+        progress.note(f"{run.url} speaks the {api.name} API ({info.identity})")
+    run.api, run.server = api.name, info
+    client.api = api
+    client.url = base + (path or api.path)
+    client.model = request.model or (info.model_id if api.style == "cohere" and api.name != "infinity" else None)
+    limit = info.max_client_batch_size
+    if limit is not None and max(request.depths) > limit:
+        raise UsageError(
+            f"{run.url} ({info.identity}) accepts at most {limit} documents per request, --depth asks "
+            f"{max(request.depths)}",
+            "lower --depth, or restart TEI with a larger --max-client-batch-size",
+        )
+    return api
+
+
+@dataclass
+class LevelRunner:
+    """Runs one level at a time against one depth's requests and writes its row as it ends."""
+
+    request: EndpointRequest
+    client: RerankClient
+    base: str
+    api: Api
+    requests: list[Request]
+    depth: int
+    context: dict[str, Any]
+    writer: Any
+    progress: Progress
+    run_id: str
+    unloaded_ms: float
+
+    async def closed(self, concurrency: int, duration_s: float | None = None) -> LevelSummary:
+        level = Level("closed", concurrency=concurrency)
+        duration = duration_s or self.request.duration_s
+        await self.client.pre_open(self.base, min(concurrency, MAX_PRE_OPEN))
+        await _warm_level(self.client, self.requests, level, self.request.warmup_requests)
+        before = await self._scrape()
+        live = LiveCounts()
+        self.progress.level_started(self.depth, level, duration, live)
+        connects = len(self.client.connect_ms)
+        outcomes = await closed_loop(self.client.rerank, self.requests, concurrency, duration, live)
+        elapsed = max((o.done_s for o in outcomes), default=duration)
+        window = Window(0, len(outcomes), elapsed)
+        return await self._finish(outcomes, level, window, before, self.client.connect_ms[connects:])
+
+    async def open(self, rate_rps: float, factor: int = 1) -> LevelSummary:
+        request = self.request
+        level = Level("open", rate_rps=rate_rps, burstiness=request.burstiness)
+        plan = request.window_plan(rate_rps, factor)
+        # The same unit gaps at every rate (seeded by depth and shape, not by rate): common random numbers.
+        gaps = unit_gaps(
+            plan.arrivals_needed(), f"{request.seed}:{self.depth}:{request.burstiness}", request.burstiness
+        )
+        blocks = (plan.warmup, plan.looks[0], *(b - a for a, b in zip(plan.looks, plan.looks[1:], strict=False)))
+        arrivals = schedule(gaps, rate_rps, blocks)
+        judge = WindowJudge(plan, arrivals)
+        # as many connections as the level can have out at once near its start: rate x unloaded latency, with room
+        await self.client.pre_open(self.base, min(MAX_PRE_OPEN, math.ceil(3 * rate_rps * self.unloaded_ms / 1000) + 2))
+        before = await self._scrape()
+        live = LiveCounts()
+        self.progress.level_started(self.depth, level, arrivals[plan.warmup + plan.looks[0] - 1], live)
+        connects_before = len(self.client.connect_ms)
+        started = time.perf_counter()
+        outcomes = await open_loop(self.client.rerank, self.requests, arrivals, live, stop=judge)
+        window = judge.window()
+        # connections opened after the warm-up's last arrival: the window's (pre-opening should leave none)
+        window_start = started + (arrivals[plan.warmup - 1] if plan.warmup else 0.0)
+        opened = [
+            ms
+            for at, ms in zip(
+                self.client.connect_at[connects_before:], self.client.connect_ms[connects_before:], strict=False
+            )
+            if at >= window_start
+        ]
+        return await self._finish(outcomes, level, window, before, opened, plan)
+
+    async def _scrape(self) -> server_metrics.Scrape | None:
+        if not self.request.metrics:
+            return None
+        return server_metrics.parse(await self.client.get_text(self.base + "/metrics"))
+
+    async def _finish(
+        self,
+        outcomes: list[Outcome],
+        level: Level,
+        window: Window,
+        before: server_metrics.Scrape | None,
+        connect_ms: list[float],
+        plan: WindowPlan | None = None,
+    ) -> LevelSummary:
+        from rerank_bench.endpoint.rows import level_row
+
+        after = await self._scrape()
+        route = split_url(self.client.url)[1] or self.api.path
+        confidence = plan.sequential.look_confidence if plan is not None else self.request.confidence()
+        summary = summarize_level(
+            outcomes,
+            level,
+            self.depth,
+            window,
+            self.request.slo_ms,
+            self.request.percentile,
+            confidence,
+            (len(connect_ms), sum(connect_ms) / len(connect_ms) if connect_ms else None),
+            server_metrics.level_figures(before, after, route),
+        )
+        row = level_row(summary, {**self.context, "warmup": plan.warmup if plan else self.request.warmup_requests})
+        self.writer.write_row({**row, "samples_file": self.writer.samples_path.name})
+        self.writer.write_samples(self.run_id, row["case_id"], [v for v in summary.latencies_ms])
+        self.progress.level_done(summary)
+        await drain(self.client, self.base, self.api)
+        return summary
+
+
 async def _measure(
     request: EndpointRequest,
     text: TextWorkload,
@@ -293,31 +472,12 @@ async def _measure(
     writer: Any,
     progress: Progress,
 ) -> None:
-    from rerank_bench.endpoint.rows import level_row
-
-    base, path = split_url(request.url)
-    async with RerankClient("", APIS["tei"], request.model, request.headers(), request.timeout_s) as client:
-        api = get_api(request.api) if request.api else None
-        info = await _identify(client, base, api)
-        if api is None:
-            if info.api is None:
-                raise UsageError(
-                    f"cannot tell which API {run.url} speaks from its info routes",
-                    "pass --api tei|infinity|vllm|cohere",
-                )
-            api = APIS[info.api]
-            progress.note(f"{run.url} speaks the {api.name} API ({info.identity})")
-        run.api, run.server = api.name, info
-        client.api = api
-        client.url = base + (path or api.path)
-        client.model = request.model or (info.model_id if api.style == "cohere" and api.name != "infinity" else None)
-        limit = info.max_client_batch_size
-        if limit is not None and max(request.depths) > limit:
-            raise UsageError(
-                f"{run.url} ({info.identity}) accepts at most {limit} documents per request, --depth asks "
-                f"{max(request.depths)}",
-                "lower --depth, or restart TEI with a larger --max-client-batch-size",
-            )
+    base, _ = split_url(request.url)
+    api = APIS[request.api] if request.api else APIS["tei"]  # replaced by _connect once the server is asked
+    async with RerankClient(
+        "", api, request.model, request.headers(), request.timeout_s, request.keepalive_s
+    ) as client:
+        api = await _connect(request, client, run, progress)
         for depth in request.depths:
             result = DepthResult(depth)
             run.depths.append(result)
@@ -327,47 +487,27 @@ async def _measure(
             ]
             if not any(o.kind == "ok" for o in warm):
                 raise first_failure(warm, client.url, depth)
-            unloaded_ms = statistics.median(o.latency_ms for o in warm if o.kind == "ok")
+            unloaded_ms = statistics.median(o.reply_ms for o in warm if o.kind == "ok")
             if request.reference is not None and text.scorer is not None:
                 result.agreement = await _reference_check(client, text, requests, depth, progress)
-            tokens = text.pair_tokens(requests)
             context = {
                 "request": request,
                 "run": run,
                 "meta": meta,
                 "workload": workload_label,
-                "tokens": tokens,
+                "tokens": text.pair_tokens(requests),
                 "agreement": result.agreement,
             }
-
-            async def run_level(
-                level: Level,
-                duration_s: float,
-                requests: list[Request] = requests,
-                depth: int = depth,
-                context: dict[str, Any] = context,
-            ) -> LevelSummary:
-                await _warm_level(client, requests, level, request.warmup_requests)
-                live = LiveCounts()
-                progress.level_started(depth, level, duration_s, live)
-                if level.mode == "closed":
-                    outcomes = await closed_loop(client.rerank, requests, level.concurrency or 1, duration_s, live)
-                else:
-                    seed = f"{request.seed}:{depth}:{level.rate_rps}"
-                    times = arrival_times(level.rate_rps or 1.0, duration_s, seed, level.burstiness)
-                    outcomes = await open_loop(client.rerank, requests, times, live)
-                summary = summarize_level(outcomes, level, depth, duration_s, request.slo_ms)
-                row = level_row(summary, context)
-                writer.write_row({**row, "samples_file": writer.samples_path.name})
-                writer.write_samples(run.run_id, row["case_id"], list(summary.latencies_ms))
-                progress.level_done(summary)
-                await drain(client, base, api)
-                return summary
-
+            runner = LevelRunner(
+                request, client, base, api, requests, depth, context, writer, progress, run.run_id, unloaded_ms
+            )
             for level in request.levels():
-                result.levels.append(await run_level(level, request.duration_s))
+                if level.mode == "closed":
+                    result.levels.append(await runner.closed(level.concurrency or 1))
+                else:
+                    result.levels.append(await runner.open(level.rate_rps or 1.0))
             if request.capacity and request.slo_ms is not None:
-                result.capacity = await _capacity(request, run_level, result, unloaded_ms)
+                result.capacity = await _capacity(request, runner, result, writer)
 
 
 async def _timed(client: RerankClient, req: Request, index: int) -> Outcome:
@@ -378,7 +518,7 @@ async def _timed(client: RerankClient, req: Request, index: int) -> Outcome:
 
 
 async def _warm_level(client: RerankClient, requests: list[Request], level: Level, count: int) -> None:
-    """Untimed requests before a level, at its concurrency (one at a time for open loop)."""
+    """Untimed requests before a closed-loop level, at its concurrency."""
     queue = list(requests[-count:]) if count > 0 else []
 
     async def worker() -> None:
@@ -412,24 +552,44 @@ async def _reference_check(
     return agreement
 
 
-async def _capacity(
-    request: EndpointRequest, run_level: Any, result: DepthResult, unloaded_ms: float
-) -> CapacityResult:
-    """The open-loop search, starting at half the rate one request at a time would sustain."""
-    q = request.percentile
-    slo = request.slo_ms or math.inf
-    # search_capacity is synchronous; run each level on this loop by driving it from a worker thread.
+def _trial(summary: LevelSummary) -> Trial:
+    met, why = summary.meets()
+    verdict = Verdict.PASS if met else (summary.verdict or Verdict.FAIL)
+    if not met and verdict == Verdict.PASS:  # the count passed but errors or the generator did not
+        verdict = Verdict.FAIL
+    return Trial(summary.level.rate_rps or 0.0, verdict, why)
+
+
+async def _capacity(request: EndpointRequest, runner: LevelRunner, result: DepthResult, writer: Any) -> CapacityResult:
+    """The search along the curve (endpoint/capacity.py): one client, the closed-loop ceiling, open-loop rates
+    between, bisection, and a confirmation three times as long; then the capacity's own summary row."""
+    from rerank_bench.endpoint.rows import capacity_row
+
+    single = await runner.closed(1)
+    ceiling = await runner.closed(request.ceiling_concurrency)
+    result.capacity_levels += [single, ceiling]
+    unloaded_rps = single.achieved_rps
+    ceiling_rps = max(ceiling.achieved_rps, unloaded_rps)
+    if ceiling_rps <= 0:
+        raise EnvironmentProblem(
+            f"no request completed at concurrency {request.ceiling_concurrency}: nothing to search"
+        )
+    # search_capacity is synchronous; each level runs on this loop, driven from a worker thread.
     loop = asyncio.get_running_loop()
 
-    def try_rate(rate: float) -> Trial:
-        level = Level("open", rate_rps=rate, burstiness=request.burstiness)
-        future = asyncio.run_coroutine_threadsafe(
-            run_level(level, capacity_duration(request.duration_s, rate, q)), loop
-        )
-        summary = future.result()
-        result.capacity_levels.append(summary)
-        met, why = summary.meets(slo, q)
-        return Trial(rate, met, why)
+    def level_at(rate: float, factor: int = 1) -> LevelSummary:
+        return asyncio.run_coroutine_threadsafe(runner.open(rate, factor), loop).result()
 
-    start = max(0.05, 0.5 * 1000.0 / max(unloaded_ms, 1e-3))
-    return await asyncio.to_thread(search_capacity, try_rate, start)
+    def try_rate(rate: float) -> Trial:
+        summary = level_at(rate)
+        result.capacity_levels.append(summary)
+        return _trial(summary)
+
+    def confirm(rate: float) -> Trial:
+        summary = level_at(rate, CONFIRM_FACTOR)
+        result.confirmation = summary
+        return _trial(summary)
+
+    found = await asyncio.to_thread(search_capacity, try_rate, unloaded_rps, ceiling_rps, confirm=confirm)
+    writer.write_row(capacity_row(found, runner.depth, runner.context))
+    return found

@@ -1,15 +1,24 @@
-"""One load level's figures from its raw outcomes. Pure: no clocks, no I/O; the statistics are the sweep's
-(common/stats.py), so a served p95 means what an in-process p95 means."""
+"""One load level's figures from its raw outcomes. Pure: no clocks, no I/O; the statistics are the shared ones
+(common/stats.py), so a served p95 means what an in-process p95 means.
+
+Latency is over everything the level's window sent: a failed, timed-out or abandoned request counts as slower
+than any reply (inf), so a server that sheds load with fast 503s cannot read faster than one that serves it, and
+a percentile that falls on failures is shown as failed. The figures over completed requests only are kept
+beside them (`completed_*`), never instead of them.
+"""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from rerank_bench.common.stats import LatencySummary, min_samples_for, percentile, summarize_latencies
 from rerank_bench.common.thresholds import MAX_ERROR_FRACTION
 from rerank_bench.endpoint.loadgen import Outcome
+from rerank_bench.endpoint.slo import SloTest, Verdict, slo_test
 
 # The generator fell behind its own schedule when the 99th percentile of its send lag passes 10 ms or 2% of the
 # level's median latency, whichever is larger: requests then go out later than the offered rate says, and
@@ -18,6 +27,21 @@ from rerank_bench.endpoint.loadgen import Outcome
 # on a 2-core machine shared with the server, wake-ups 10-30 ms late are routine beside 2 s replies.)
 BEHIND_SCHEDULE_MS = 10.0
 BEHIND_SCHEDULE_SHARE = 0.02
+# A level is `not steady` when its latency still rises through the window: Spearman's rho between scheduled
+# time and latency with z = rho * sqrt(n - 1) above this (one-sided, about 1 in 1,000 for a steady server)...
+TREND_Z = 3.0
+# ...and the last quarter's median at least this much above the first quarter's (a trend too small to matter
+# to a user is not flagged, however significant).
+TREND_RATIO = 1.2
+TREND_MIN_REQUESTS = 40
+
+
+class LevelState(StrEnum):
+    STEADY = "steady"
+    NOT_STEADY = "not steady"  # latency still rising through the window: the queue had not settled
+    SATURATED = "saturated"  # stopped early: the SLO failed for certain while requests piled up
+    STOPPED = "stopped early"  # stopped early: the SLO failed for certain
+    TIME_LIMIT = "time limit"  # --max-level-s ran out before a decision
 
 
 @dataclass(frozen=True)
@@ -33,27 +57,52 @@ class Level:
         if self.mode == "closed":
             return f"closed x{self.concurrency}"
         shape = "" if self.burstiness == 1.0 else f" burstiness {self.burstiness:g}"
-        return f"open {self.rate_rps:g}/s{shape}"
+        return f"open {self.rate_rps:.3g}/s{shape}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which of a level's requests are measured, and over how long: open loop, the requests scheduled inside
+    the window (after the warm-up, before the cool-down); closed loop, all of them."""
+
+    first: int  # request index of the window's first request
+    size: int  # requests in the window
+    length_s: float  # scheduled time the window spans (open loop), or the level's elapsed time (closed loop)
+    stopped: str = ""  # a LevelState when the level did not end by its plan (early, or at its time limit)
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """What the server says of the level: its per-request timing headers (TEI) and its Prometheus counters."""
+
+    times_ms: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (p50, p95) over replies
+    mean_ms: float | None = None  # server-side mean request time over the level (metrics)
+    batch_mean: float | None = None  # mean batch size the server ran (metrics, where exposed)
+    source: str = ""  # "headers", "metrics", "headers+metrics" or ""
 
 
 @dataclass(frozen=True)
 class LevelSummary:
     level: Level
     depth: int
-    duration_s: float  # the level's planned length
-    elapsed_s: float  # from the level's start to its last reply (at least duration_s for open loop)
-    sent: int
-    completed: int  # replies that were valid: one score per document
-    errors: dict[str, int]  # kind -> count (http_<status>, timeout, connection, malformed)
+    window: Window
+    sent: int  # requests in the window
+    completed: int  # valid replies: one score per document
+    errors: dict[str, int]  # kind -> count (http_<status>, timeout, connection, malformed, client, abandoned)
     error_example: str  # the first error's detail, for the one-line report
-    achieved_rps: float
-    pairs_per_s: float
-    latency: LatencySummary | None  # over completed requests only
+    latency: LatencySummary | None  # over every request in the window, failures as inf
+    completed_latency: LatencySummary | None  # over completed requests only
     slo_ms: float | None
-    goodput_rps: float | None  # completed within slo_ms, per second
-    mean_in_flight: float  # time-averaged requests outstanding (sum of latencies / elapsed, Little's law)
+    q: float
+    slo: SloTest | None  # the count over the SLO and its verdict
+    goodput_rps: float | None  # completed within slo_ms, per second of window
+    mean_in_flight: float  # time-averaged requests outstanding (sum of latencies / window, Little's law)
     send_lag_p99_ms: float | None  # open loop only
-    latencies_ms: tuple[float, ...]  # raw, completed requests, in request order: the sidecar's samples
+    state: str  # a LevelState
+    connections_opened: int = 0  # connections the window had to open (after pre-opening: none, ideally)
+    connect_mean_ms: float | None = None
+    server: ServerView = field(default_factory=ServerView)
+    latencies_ms: tuple[float, ...] = ()  # raw, every window request in request order, inf for failures
 
     @property
     def failed(self) -> int:
@@ -64,31 +113,70 @@ class LevelSummary:
         return self.failed / self.sent if self.sent else 0.0
 
     @property
+    def client_errors(self) -> int:
+        return self.errors.get("client", 0)
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.window.length_s
+
+    @property
+    def scheduled_rps(self) -> float | None:
+        if self.level.mode != "open" or self.window.length_s <= 0:
+            return None
+        return self.sent / self.window.length_s
+
+    @property
+    def achieved_rps(self) -> float:
+        return self.completed / self.window.length_s if self.window.length_s > 0 else 0.0
+
+    @property
+    def pairs_per_s(self) -> float:
+        return self.achieved_rps * self.depth
+
+    @property
+    def completed_latencies_ms(self) -> list[float]:
+        return [v for v in self.latencies_ms if not math.isinf(v)]
+
+    @property
     def lag_tolerance_ms(self) -> float:
-        typical = statistics.median(self.latencies_ms) if self.latencies_ms else 0.0
+        done = self.completed_latencies_ms
+        typical = statistics.median(done) if done else 0.0
         return max(BEHIND_SCHEDULE_MS, BEHIND_SCHEDULE_SHARE * typical)
 
     @property
     def behind_schedule(self) -> bool:
         return self.send_lag_p99_ms is not None and self.send_lag_p99_ms > self.lag_tolerance_ms
 
+    @property
+    def verdict(self) -> Verdict | None:
+        """The level against its SLO: invalid where the client failed or fell behind; None without an SLO."""
+        if self.slo is None:
+            return None
+        if self.client_errors or self.behind_schedule:
+            return Verdict.INVALID
+        return self.slo.verdict
+
     def latency_at(self, q: float) -> float | None:
-        """The q-th percentile of completed latencies, or None where too few requests completed for it."""
+        """The q-th percentile over every window request (inf when it falls on failures), or None where too few
+        requests were sent for it."""
         if len(self.latencies_ms) < min_samples_for(q):
             return None
         return percentile(list(self.latencies_ms), q)
 
-    def meets(self, slo_ms: float, q: float = 95.0) -> tuple[bool, str]:
-        """(met, why not): the q-th percentile within slo_ms, errors under 1%, the generator on schedule."""
-        if self.error_fraction >= MAX_ERROR_FRACTION:
-            return False, f"{self.failed} of {self.sent} requests failed"
-        value = self.latency_at(q)
-        if value is None:
-            return False, f"p{q:g} needs {min_samples_for(q)} completed requests, got {self.completed}"
+    def meets(self) -> tuple[bool, str]:
+        """(met, why not) against the level's own SLO: a pass of the count test, errors under 1%, the generator
+        on schedule, the client sound."""
+        if self.slo is None or self.slo_ms is None:
+            return False, "no SLO"
+        if self.client_errors:
+            return False, f"{self.client_errors} requests failed in the client itself: the level says nothing"
         if self.behind_schedule:
             return False, f"the generator fell behind its schedule (send lag p99 {self.send_lag_p99_ms:.0f} ms)"
-        if value > slo_ms:
-            return False, f"p{q:g} {value:.0f} ms > {slo_ms:g} ms"
+        if self.error_fraction >= MAX_ERROR_FRACTION:
+            return False, f"{self.failed} of {self.sent} requests failed ({self.errors_text()})"
+        if self.slo.verdict != Verdict.PASS:
+            return False, self.slo.why(self.q, self.slo_ms)
         return True, ""
 
     def errors_text(self) -> str:
@@ -96,34 +184,95 @@ class LevelSummary:
         return ";".join(f"{kind}:{count}" for kind, count in sorted(self.errors.items()))
 
 
+def trend_rises(latencies: list[float]) -> bool:
+    """Whether latency (in scheduled order, inf for failures) still rises through the window: Spearman's rho of
+    rank against order (ties averaged), z = rho * sqrt(n - 1) > TREND_Z, and the last quarter's median at least
+    TREND_RATIO x the first quarter's."""
+    n = len(latencies)
+    if n < TREND_MIN_REQUESTS:
+        return False
+    order = sorted(range(n), key=lambda i: latencies[i])
+    ranks = [0.0] * n
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and latencies[order[j + 1]] == latencies[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    mean = (n + 1) / 2.0
+    spread = math.sqrt(sum((r - mean) ** 2 for r in ranks) * sum((k + 1 - mean) ** 2 for k in range(n)))
+    if spread == 0:
+        return False
+    rho = sum((ranks[k] - mean) * (k + 1 - mean) for k in range(n)) / spread
+    quarter = n // 4
+    first, last = statistics.median(latencies[:quarter]), statistics.median(latencies[-quarter:])
+    return rho * math.sqrt(n - 1) > TREND_Z and last >= TREND_RATIO * first
+
+
+def _server_view(outcomes: list[Outcome], metrics: dict[str, float] | None) -> ServerView:
+    named: dict[str, list[float]] = {}
+    for o in outcomes:
+        if o.ok:
+            for name, value in o.server_ms:
+                named.setdefault(name, []).append(value)
+    times = {name: (percentile(v, 50), percentile(v, 95)) for name, v in named.items() if v}
+    metrics = metrics or {}
+    sources = [s for s, present in (("headers", times), ("metrics", metrics)) if present]
+    mean = metrics.get("mean_ms")
+    if mean is None and "total" in named:
+        mean = statistics.fmean(named["total"])
+    return ServerView(times, mean, metrics.get("batch_mean"), "+".join(sources))
+
+
 def summarize_level(
-    outcomes: list[Outcome], level: Level, depth: int, duration_s: float, slo_ms: float | None = None
+    outcomes: list[Outcome],
+    level: Level,
+    depth: int,
+    window: Window,
+    slo_ms: float | None = None,
+    q: float = 95.0,
+    confidence: float | None = None,
+    connections: tuple[int, float | None] = (0, None),
+    metrics: dict[str, float] | None = None,
 ) -> LevelSummary:
-    ok = [o for o in outcomes if o.kind == "ok"]
-    failed = [o for o in outcomes if o.kind != "ok"]
-    last = max((o.done_s for o in outcomes), default=0.0)
-    elapsed = max(last, duration_s) if level.mode == "open" else (last or duration_s)
-    latencies = [o.latency_ms for o in ok]
-    in_flight = sum(o.done_s - o.sent_s for o in outcomes) / elapsed if elapsed > 0 else 0.0
-    lag = percentile([o.lag_ms for o in outcomes], 99) if level.mode == "open" and outcomes else None
+    """The level's figures over the requests of its window (outcomes outside it are warm-up or cool-down)."""
+    inside = sorted(
+        (o for o in outcomes if window.first <= o.index < window.first + window.size), key=lambda o: o.index
+    )
+    ok = [o for o in inside if o.ok]
+    failed = [o for o in inside if not o.ok]
+    latencies = [o.latency_ms for o in inside]
+    length = window.length_s
+    test = None
     goodput = None
-    if slo_ms is not None:
-        goodput = sum(1 for v in latencies if v <= slo_ms) / elapsed if elapsed > 0 else 0.0
+    if slo_ms is not None and inside:
+        over = sum(1 for v in latencies if v > slo_ms)
+        test = slo_test(over, len(inside), q, *(() if confidence is None else (confidence,)))
+        goodput = sum(1 for v in latencies if v <= slo_ms) / length if length > 0 else 0.0
+    lag = percentile([o.lag_ms for o in inside], 99) if level.mode == "open" and inside else None
+    state = window.stopped or (LevelState.NOT_STEADY if trend_rises(latencies) else LevelState.STEADY)
+    count, connect_ms = connections
     return LevelSummary(
         level=level,
         depth=depth,
-        duration_s=duration_s,
-        elapsed_s=elapsed,
-        sent=len(outcomes),
+        window=window,
+        sent=len(inside),
         completed=len(ok),
         errors=dict(Counter(o.kind for o in failed)),
         error_example=failed[0].detail if failed else "",
-        achieved_rps=len(ok) / elapsed if elapsed > 0 else 0.0,
-        pairs_per_s=len(ok) * depth / elapsed if elapsed > 0 else 0.0,
-        latency=summarize_latencies(latencies) if latencies else None,
+        latency=summarize_latencies(latencies, "requests") if latencies else None,
+        completed_latency=summarize_latencies([o.latency_ms for o in ok], "requests") if ok else None,
         slo_ms=slo_ms,
+        q=q,
+        slo=test,
         goodput_rps=goodput,
-        mean_in_flight=in_flight,
+        mean_in_flight=sum(o.reply_ms for o in inside) / 1000.0 / length if length > 0 else 0.0,
         send_lag_p99_ms=lag,
+        state=state,
+        connections_opened=count,
+        connect_mean_ms=connect_ms,
+        server=_server_view(inside, metrics),
         latencies_ms=tuple(latencies),
     )

@@ -3,6 +3,7 @@ levels on stdout, and the capacity found."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
-from rerank_bench.common.stats import percentile
+from rerank_bench.common.stats import min_samples_for, percentile
 from rerank_bench.endpoint.capacity import CapacityResult
 from rerank_bench.endpoint.loadgen import LiveCounts
 from rerank_bench.endpoint.run import EndpointRun
@@ -37,10 +38,11 @@ class LiveLevels:
         started = time.monotonic()
 
         def line() -> str:
-            p95 = percentile(live.latencies_ms, 95) if len(live.latencies_ms) >= 20 else None
+            enough = len(live.latencies_ms) >= min_samples_for(95)
+            p95 = percentile(live.latencies_ms, 95) if enough else None
             return (
                 f"depth {depth} {level.label()}: {time.monotonic() - started:.0f}/{duration_s:.0f} s, "
-                f"sent {live.sent}, done {live.done}, failed {live.failed}, p95 so far {number(p95, 0)} ms"
+                f"sent {live.sent}, done {live.done}, failed {live.failed}, replies' p95 so far {number(p95, 0)} ms"
             )
 
         if not self.console.is_terminal:
@@ -60,12 +62,14 @@ class LiveLevels:
     def level_done(self, summary: LevelSummary) -> None:
         self._finish()
         latency = summary.latency
-        p95 = latency.p95_ms if latency else None
+        p95 = _ms(latency.p95_ms if latency else None)
         errors = f", errors {summary.errors_text()}" if summary.failed else ""
         late = " [red]behind schedule[/]" if summary.behind_schedule else ""
+        verdict = f", SLO {summary.verdict}" if summary.verdict is not None else ""
+        state = f", {summary.state}" if summary.state != "steady" else ""
         self.console.print(
-            f"depth {summary.depth} {escape(summary.level.label())}: {summary.achieved_rps:.2f} req/s, "
-            f"p95 {number(p95, 0)} ms{escape(errors)}{late}",
+            f"depth {summary.depth} {escape(summary.level.label())}: {summary.achieved_rps:.3g} req/s, "
+            f"p95 {p95} ms{escape(errors)}{escape(verdict + state)}{late}",
             highlight=False,
         )
 
@@ -85,8 +89,20 @@ class LiveLevels:
         self._finish()
 
 
+def _ms(value: float | None) -> str:
+    """A latency for the table: inf (the percentile fell on failed requests) reads `failed`."""
+    return "failed" if value is not None and math.isinf(value) else number(value, 0)
+
+
 def _p(q: str) -> Any:
-    return lambda r: number(r[f"p{q}_ms"], 0)
+    return lambda r: _ms(r[f"p{q}_ms"])
+
+
+def _p95_ci(r: dict[str, Any]) -> str:
+    low, high = r["p95_ci_ms"] or (None, None)
+    if low is None and high is None:
+        return "-"
+    return f"{_ms(low)}-{_ms(high) if high is not None else '?'}"
 
 
 COLUMNS = (
@@ -95,10 +111,13 @@ COLUMNS = (
     Column("sent", lambda r: str(r["sent"]), priority=3),
     Column("ok", lambda r: str(r["completed"]), headline=True),
     Column("errors", lambda r: r["errors"] or "-", numeric=False, headline=True),
-    Column("req/s", lambda r: number(r["achieved_rps"], 2), headline=True),
+    Column("offered/s", lambda r: number(r["scheduled_rps"], 3), priority=1),
+    Column("req/s", lambda r: number(r["achieved_rps"], 3), headline=True),
     Column("pairs/s", lambda r: number(r["pairs_per_s"], 1), priority=1),
     Column("p50 ms", _p("50"), headline=True),
     Column("p95 ms", _p("95"), headline=True),
+    Column("p95 95% CI", _p95_ci, priority=2),
+    Column("SLO", lambda r: r["slo_verdict"] or "-", numeric=False, headline=True),
     Column("p99 ms", _p("99"), priority=2),
     Column("goodput/s", lambda r: number(r["goodput_rps"], 2), priority=4),
     Column("in flight", lambda r: number(r["mean_in_flight"], 1), priority=5),
@@ -112,18 +131,22 @@ def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[
     note = []
     if summary.behind_schedule:
         note.append(f"generator behind schedule (lag p99 {summary.send_lag_p99_ms:.0f} ms)")
-    if slo_ms is not None and summary.completed:
-        met, why = summary.meets(slo_ms, q)
+    if summary.slo is not None:
+        met, why = summary.meets()
         note.append("meets SLO" if met else f"misses SLO: {why}")
-    if latency is not None and latency.missing_percentiles:
-        note.append("; ".join(latency.missing_percentiles))
+    if summary.state != "steady":
+        note.append(f"level {summary.state}")
+    if latency is not None and latency.note():
+        note.append(latency.note())
+    server = summary.server
     return {
         "depth": summary.depth,
         "load": summary.level.label(),
         "load_mode": summary.level.mode,
         "concurrency": summary.level.concurrency,
         "offered_rps": summary.level.rate_rps,
-        "duration_s": summary.elapsed_s,
+        "window_s": summary.window.length_s,
+        "scheduled_rps": summary.scheduled_rps,
         "sent": summary.sent,
         "completed": summary.completed,
         "failed": summary.failed,
@@ -136,6 +159,18 @@ def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[
         "p95_ms": latency.p95_ms if latency else None,
         "p99_ms": latency.p99_ms if latency else None,
         "p50_ci_ms": [latency.p50_ci_low_ms, latency.p50_ci_high_ms] if latency else None,
+        "p95_ci_ms": list(latency.intervals.get(95, (None, None))) if latency else None,
+        "p99_ci_ms": list(latency.intervals.get(99, (None, None))) if latency else None,
+        "completed_p95_ms": summary.completed_latency.p95_ms if summary.completed_latency else None,
+        "slo_verdict": str(summary.verdict) if summary.verdict is not None else None,
+        "over_slo": summary.slo.over if summary.slo else None,
+        "over_slo_fraction_bounds": [summary.slo.fraction_low, summary.slo.fraction_high] if summary.slo else None,
+        "level_state": str(summary.state),
+        "connections_opened": summary.connections_opened,
+        "connect_mean_ms": summary.connect_mean_ms,
+        "server_times_ms": {name: {"p50": a, "p95": b} for name, (a, b) in server.times_ms.items()},
+        "server_mean_ms": server.mean_ms,
+        "server_batch_mean": server.batch_mean,
         "goodput_rps": summary.goodput_rps,
         "mean_in_flight": summary.mean_in_flight,
         "send_lag_p99_ms": summary.send_lag_p99_ms,
@@ -148,9 +183,15 @@ def capacity_line(depth: int, capacity: CapacityResult, slo_ms: float, q: float)
     head = f"depth {depth}: capacity at p{q:g} <= {slo_ms:g} ms with errors under 1%: "
     if capacity.low_rps is None:
         return head + capacity.note()
-    bracket = f"{capacity.low_rps:.3g} req/s (met; {capacity.high_rps:.3g} req/s did not)" if capacity.high_rps else ""
+    if capacity.high_rps:
+        answer = f"{capacity.low_rps:.3g} req/s (passed; {capacity.high_rps:.3g} req/s did not)"
+    else:
+        answer = f"at least {capacity.low_rps:.3g} req/s"
+    if capacity.confirmation is not None:
+        answer += f", confirmation {capacity.confirmation.verdict}"
     extra = f" ({capacity.note()})" if capacity.note() else ""
-    return head + (bracket or f"at least {capacity.low_rps:.3g} req/s") + extra + f", {len(capacity.trials)} levels"
+    ceiling = f", ceiling {capacity.ceiling_rps:.3g} req/s" if capacity.ceiling_rps else ""
+    return head + answer + extra + f"; {len(capacity.trials)} levels{ceiling}"
 
 
 def endpoint_json(run: EndpointRun, slo_ms: float | None, q: float) -> dict[str, Any]:
@@ -166,8 +207,11 @@ def endpoint_json(run: EndpointRun, slo_ms: float | None, q: float) -> dict[str,
                 "depth": d.depth,
                 "levels": [level_record(s, slo_ms, q) for s in d.levels],
                 "capacity_levels": [level_record(s, slo_ms, q) for s in d.capacity_levels],
+                "confirmation": level_record(d.confirmation, slo_ms, q) if d.confirmation else None,
                 "capacity_rps": d.capacity.low_rps if d.capacity else None,
                 "capacity_interval_rps": [d.capacity.low_rps, d.capacity.high_rps] if d.capacity else None,
+                "capacity_confirmed": d.capacity.confirmed if d.capacity else None,
+                "ceiling_rps": d.capacity.ceiling_rps if d.capacity else None,
                 "capacity_note": d.capacity.note() if d.capacity else None,
                 "agreement": d.agreement.to_row() if d.agreement else None,
             }
@@ -177,7 +221,11 @@ def endpoint_json(run: EndpointRun, slo_ms: float | None, q: float) -> dict[str,
 
 
 def render_endpoint(run: EndpointRun, slo_ms: float | None, q: float, console: Console, wide: bool = False) -> None:
-    rows = [level_record(s, slo_ms, q) for d in run.depths for s in [*d.levels, *d.capacity_levels]]
+    rows = [
+        level_record(s, slo_ms, q)
+        for d in run.depths
+        for s in [*d.levels, *d.capacity_levels, *([d.confirmation] if d.confirmation else [])]
+    ]
     title = f"{run.url} ({run.api}; {run.server.identity or 'server did not say what it is'}; tokens {run.tokenizer})"
     if rows:
         columns = fit_columns(COLUMNS, rows, console.width, wide)

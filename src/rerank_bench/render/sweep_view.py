@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rerank_bench.common.stats import min_samples_for
 from rerank_bench.common.thresholds import BUSY_PCT
 from rerank_bench.render.format import Column, fit_columns, number, table_of
 from rerank_bench.sweep.cases import Case
@@ -197,7 +198,8 @@ def render_summary(
         console.print("best batch: the highest pairs/s; lat. batch: the lowest latency (p95, or p50 where noted).")
     if any(e["latency_metric"] == "p50_ms" for e in best):
         console.print(
-            "p95 needs at least 40 timed queries per case; raise --max-seconds-per-case to get it everywhere."
+            f"p95 needs at least {min_samples_for(95)} timed queries per case; raise --max-seconds-per-case to get "
+            "it everywhere."
         )
     few = [r for r in rows if _too_few(r)]
     if few:

@@ -138,10 +138,33 @@ def served_levels(data: ReportData) -> list[dict[str, Any]]:
     """Each served load level: where, what load, what rate it achieved, its latency and errors."""
     out = []
     for _, row in data.served.iterrows():
-        if row.get("load_mode") == "closed":
+        mode = row.get("load_mode")
+        slo = _column(row, "slo_ms")
+        verdict = _column(row, "slo_verdict")
+        if mode == "closed":
             load = f"closed x{int(row['concurrency'])}"
+        elif mode == "capacity":  # a capacity search's answer: the rate, with its SLO and its confirmation
+            load = f"capacity at p{_column(row, 'slo_percentile') or 95:g} <= {slo:g} ms" if slo else "capacity"
+            out.append(
+                {
+                    "endpoint": row["endpoint"],
+                    "api": row["api"],
+                    "server": row.get("server") or "",
+                    "model": row["model"],
+                    "depth": int(row["depth"]),
+                    "load": load,
+                    "achieved_rps": _rounded(_column(row, "capacity_rps"), 3),
+                    "p50_ms": None,
+                    "p95_ms": None,
+                    "errors": "",
+                    "goodput_rps": None,
+                    "slo": f"confirmation {verdict}" if verdict else "",
+                    "client": row["hardware"],
+                }
+            )
+            continue
         else:
-            load = f"open {row['offered_rps']:g}/s"
+            load = f"open {row['offered_rps']:.3g}/s"
         out.append(
             {
                 "endpoint": row["endpoint"],
@@ -155,6 +178,7 @@ def served_levels(data: ReportData) -> list[dict[str, Any]]:
                 "p95_ms": _rounded(row["p95_ms"], 1),
                 "errors": row.get("errors") or "",
                 "goodput_rps": _rounded(row.get("goodput_rps"), 2),
+                "slo": f"{verdict} at {slo:g} ms" if verdict and slo else "",
                 "client": row["hardware"],
             }
         )
@@ -231,8 +255,15 @@ SERVED_COLUMNS = (
     Column("p50 ms", lambda e: _maybe(e["p50_ms"], ".1f")),
     Column("p95 ms", lambda e: _maybe(e["p95_ms"], ".1f")),
     Column("errors", lambda e: e["errors"] or "-", numeric=False),
+    Column("SLO", lambda e: e.get("slo") or "-", numeric=False),
     Column("client", lambda e: e["client"], numeric=False),
 )
+
+
+def _column(row: Any, name: str) -> Any:
+    """A cell of a pandas row that may be missing (older files) or NaN (empty), as None."""
+    value = row.get(name)
+    return None if value is None or value != value else value
 
 
 def served_cells(levels: list[dict[str, Any]]) -> list[list[str]]:

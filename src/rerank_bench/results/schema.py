@@ -6,13 +6,18 @@ versions they do not know (or upgrade them).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
 # 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
 # 3 -> 4 added the served-endpoint columns (`rerank-bench endpoint` rows; empty in sweep rows);
-# 4 -> 5 added the relevance columns (labelled workloads; empty otherwise).
-UPGRADABLE_VERSIONS = ("1", "2", "3", "4")
+# 4 -> 5 added the relevance columns (labelled workloads; empty otherwise);
+# 5 -> 6 added every percentile's interval, and for endpoint rows latency over every request sent (failures
+# slower than any reply), the SLO count test, the level's window and rates, connection set-up, the server's own
+# times and the capacity summary row. An endpoint row of version 5 or older had its percentiles over completed
+# requests only: on upgrading they move to completed_p*_ms, and p*_ms stay only where nothing failed
+# (results/store.py).
+UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -57,11 +62,49 @@ ADDED_IN_5 = (
     "reference_ndcg_at_10",
     "ndcg_drop",
 )
+ADDED_IN_6 = (
+    "p90_ci_low_ms",
+    "p90_ci_high_ms",
+    "p95_ci_low_ms",
+    "p95_ci_high_ms",
+    "p99_ci_low_ms",
+    "p99_ci_high_ms",
+    "completed_p50_ms",
+    "completed_p95_ms",
+    "completed_p99_ms",
+    "window_s",
+    "scheduled_rps",
+    "achieved_rps",
+    "level_state",
+    "slo_percentile",
+    "slo_verdict",
+    "over_slo",
+    "over_slo_fraction_low",
+    "over_slo_fraction_high",
+    "connections_opened",
+    "connect_mean_ms",
+    "server_total_p50_ms",
+    "server_total_p95_ms",
+    "server_queue_p50_ms",
+    "server_queue_p95_ms",
+    "server_inference_p50_ms",
+    "server_inference_p95_ms",
+    "server_tokenization_p50_ms",
+    "server_tokenization_p95_ms",
+    "server_mean_ms",
+    "server_batch_mean",
+    "client_minus_server_ms",
+    "capacity_rps",
+    "capacity_fail_rps",
+    "ceiling_rps",
+    "capacity_levels",
+)
 ADDED_SINCE = {
-    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5,
-    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5,
-    "3": ADDED_IN_4 + ADDED_IN_5,
-    "4": ADDED_IN_5,
+    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6,
+    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6,
+    "3": ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6,
+    "4": ADDED_IN_5 + ADDED_IN_6,
+    "5": ADDED_IN_6,
 }
 
 # (column, meaning). Units are in the names.
@@ -128,6 +171,15 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("p99_ms", "99th percentile; empty when too few queries"),
     ("p50_ci_low_ms", "lower end of the distribution-free 95% confidence interval of the median"),
     ("p50_ci_high_ms", "upper end of that interval"),
+    (
+        "p90_ci_low_ms",
+        "lower end of the 95% confidence interval of p90 (binomial order statistics); empty if unbounded",
+    ),
+    ("p90_ci_high_ms", "upper end of that interval; empty where too few samples bound it"),
+    ("p95_ci_low_ms", "lower end of the 95% confidence interval of p95"),
+    ("p95_ci_high_ms", "upper end of that interval; empty where too few samples bound it (fewer than 72)"),
+    ("p99_ci_low_ms", "lower end of the 95% confidence interval of p99"),
+    ("p99_ci_high_ms", "upper end of that interval; empty where too few samples bound it (fewer than 368)"),
     ("percentile_note", "which percentiles were left empty and how many queries they need"),
     ("query_tokens_mean", "mean query length in tokens"),
     ("pair_tokens_mean", "mean tokens per pair, special tokens included, after truncation"),
@@ -185,6 +237,45 @@ COLUMNS: tuple[tuple[str, str], ...] = (
         "behind_schedule",
         "endpoint, open loop: true when send_lag_p99_ms passed 10 ms or 2% of the median latency (rate not met)",
     ),
+    # Served endpoints, schema 6: the window, the SLO's count test, the server's own view, the capacity row.
+    (
+        "completed_p50_ms",
+        "endpoint: median over completed requests only (p50_ms counts failures as slower than any reply)",
+    ),
+    ("completed_p95_ms", "endpoint: p95 over completed requests only"),
+    ("completed_p99_ms", "endpoint: p99 over completed requests only"),
+    ("window_s", "endpoint: scheduled time the level's measured requests span (open loop), or its elapsed time"),
+    ("scheduled_rps", "endpoint, open loop: requests scheduled in the window / window_s (offered_rps is the label)"),
+    ("achieved_rps", "endpoint: completed requests / window_s"),
+    ("level_state", "endpoint: steady, not steady (latency still rising), saturated, stopped early or time limit"),
+    ("slo_percentile", "endpoint: the percentile held to slo_ms (95: p95)"),
+    (
+        "slo_verdict",
+        "endpoint: pass, fail, undecided or invalid: the count test at 95% (capacity row: the confirmation's)",
+    ),
+    ("over_slo", "endpoint: requests in the window over slo_ms, failed ones included"),
+    ("over_slo_fraction_low", "endpoint: one-sided lower confidence bound of the fraction over (Clopper-Pearson)"),
+    ("over_slo_fraction_high", "endpoint: one-sided upper confidence bound; the level passes when it is <= 1 - q"),
+    ("connections_opened", "endpoint: connections opened during the window (they are pre-opened before it)"),
+    ("connect_mean_ms", "endpoint: mean time to open those connections"),
+    ("server_total_p50_ms", "endpoint: median of the server's own x-total-time header (TEI)"),
+    ("server_total_p95_ms", "endpoint: p95 of x-total-time"),
+    ("server_queue_p50_ms", "endpoint: median of x-queue-time (TEI): time waiting for a batch"),
+    ("server_queue_p95_ms", "endpoint: p95 of x-queue-time"),
+    ("server_inference_p50_ms", "endpoint: median of x-inference-time (TEI): the model's time"),
+    ("server_inference_p95_ms", "endpoint: p95 of x-inference-time"),
+    ("server_tokenization_p50_ms", "endpoint: median of x-tokenization-time (TEI)"),
+    ("server_tokenization_p95_ms", "endpoint: p95 of x-tokenization-time"),
+    (
+        "server_mean_ms",
+        "endpoint: server-side mean request time over the level (Prometheus /metrics delta, or headers)",
+    ),
+    ("server_batch_mean", "endpoint: mean batch size the server ran over the level (TEI's te_batch_next_size)"),
+    ("client_minus_server_ms", "endpoint: completed requests' mean latency minus server_mean_ms: network and client"),
+    ("capacity_rps", "endpoint, capacity row: the highest open-loop rate whose SLO count test passed"),
+    ("capacity_fail_rps", "endpoint, capacity row: the lowest rate above it that did not pass (the bracket's top)"),
+    ("ceiling_rps", "endpoint, capacity row: the closed-loop throughput ceiling the search was laid under"),
+    ("capacity_levels", "endpoint, capacity row: open-loop levels the search ran (its confirmation not counted)"),
     # Relevance (labelled workloads: JSONL "labels"/"relevant", or a BEIR folder). Empty otherwise.
     ("quality_requests", "labelled requests scored (untimed, after timing) for the relevance columns"),
     ("ndcg_at_10", "mean nDCG@10 of this case's ranking (trec_eval's, through ir-measures; gain = the grade)"),
@@ -205,7 +296,7 @@ STATUSES = ("ok", "oom", "crashed", "error", "timeout", "skipped")
 INT_COLUMNS = frozenset(
     {"schema_version", "batch_size", "depth", "max_length", "threads", "seed", "n_queries", "warmup_queries"}
     | {"agreement_requests", "concurrency", "requests_sent", "requests_completed", "requests_failed"}
-    | {"quality_requests"}
+    | {"quality_requests", "over_slo", "connections_opened", "capacity_levels"}
 )
 BOOL_COLUMNS = frozenset({"git_dirty", "behind_schedule"})
 TEXT_COLUMNS = frozenset(
@@ -249,6 +340,8 @@ TEXT_COLUMNS = frozenset(
         "server",
         "load_mode",
         "errors",
+        "level_state",
+        "slo_verdict",
     }
 )
 FLOAT_COLUMNS = frozenset(COLUMN_NAMES) - INT_COLUMNS - BOOL_COLUMNS - TEXT_COLUMNS

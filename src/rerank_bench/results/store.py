@@ -146,7 +146,7 @@ def read_rows(path: Path) -> list[ResultRow]:
     for number, cells in enumerate(reader, start=2):
         version = cells.get("schema_version", "")
         if version in UPGRADABLE_VERSIONS:
-            cells = {**{name: "" for name in ADDED_SINCE[version]}, **cells, "schema_version": str(SCHEMA_VERSION)}
+            cells = _upgrade({**{name: "" for name in ADDED_SINCE[version]}, **cells}, version)
         elif version != str(SCHEMA_VERSION):
             raise ResultFileError(
                 f"{path}:{number}: schema version {version!r}, this rerank-bench reads version {SCHEMA_VERSION}",
@@ -155,6 +155,24 @@ def read_rows(path: Path) -> list[ResultRow]:
         where = f"{path}:{number}"
         rows.append({k: parse_cell(k, v, where) for k, v in cells.items() if k is not None})
     return rows
+
+
+def _upgrade(cells: dict[str, str], version: str) -> dict[str, str]:
+    """A row of an older version in this version's terms. Before 6, an endpoint row's percentiles were over
+    completed requests only: they are that row's completed_p*_ms; p*_ms, which now count failures, keep the
+    figure only where no request failed (then both mean the same)."""
+    if int(version) < 6 and cells.get("load_mode"):
+        for q in ("50", "95", "99"):
+            cells[f"completed_p{q}_ms"] = cells.get(f"p{q}_ms", "")
+        if cells.get("requests_failed") not in ("", "0"):
+            for q in ("50", "90", "95", "99"):
+                cells[f"p{q}_ms"] = ""
+            cells["percentile_note"] = "; ".join(
+                n
+                for n in (cells.get("percentile_note", ""), "written before failures counted: see completed_p*_ms")
+                if n
+            )
+    return {**cells, "schema_version": str(SCHEMA_VERSION)}
 
 
 @dataclass
@@ -201,7 +219,8 @@ def read_samples(path: Path) -> dict[tuple[str, str], list[float]]:
             obj = json.loads(line)
         except json.JSONDecodeError:
             continue
-        out[(obj["run_id"], obj["case_id"])] = [float(v) for v in obj["latencies_ms"]]
+        # null: a request that failed (served levels), slower than any reply
+        out[(obj["run_id"], obj["case_id"])] = [math.inf if v is None else float(v) for v in obj["latencies_ms"]]
     return out
 
 
@@ -326,7 +345,8 @@ class ResultWriter:
             "schema_version": SCHEMA_VERSION,
             "run_id": run_id,
             "case_id": case_id,
-            "latencies_ms": [round(v, 4) for v in latencies_ms],
+            # a failed request (inf) is written as null: JSON has no infinity
+            "latencies_ms": [None if math.isinf(v) else round(v, 4) for v in latencies_ms],
         }
         return json.dumps(record) + "\n"
 

@@ -52,7 +52,7 @@ def measured_fields(scorer: Any, requests: list[Request], measurement: Any, dept
         "stop_reason": measurement.stop_reason,
         "pairs_per_s": summary.n * depth / measurement.measure_s if measurement.measure_s > 0 else None,
         "queries_per_s": summary.n / measurement.measure_s if measurement.measure_s > 0 else None,
-        "percentile_note": "; ".join(summary.missing_percentiles),
+        "percentile_note": summary.note(),
         "query_tokens_mean": queries["mean"],
         "pair_tokens_mean": tokens["mean"],
         "pair_tokens_p50": tokens["p50"],
@@ -66,19 +66,7 @@ def measured_fields(scorer: Any, requests: list[Request], measurement: Any, dept
             measurement.tokens_computed / measurement.measure_s if measurement.measure_s > 0 else None
         ),
     }
-    for name in (
-        "mean_ms",
-        "stdev_ms",
-        "min_ms",
-        "max_ms",
-        "p50_ms",
-        "p90_ms",
-        "p95_ms",
-        "p99_ms",
-        "p50_ci_low_ms",
-        "p50_ci_high_ms",
-    ):
-        fields[name] = getattr(summary, name)
+    fields.update(summary.columns())
     return fields
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.backends import USER_BACKENDS
+from rerank_bench.common.stats import min_samples_for
 from rerank_bench.errors import UsageError
 from rerank_bench.probe import MachineReport
 from rerank_bench.sweep.cases import Case
@@ -455,7 +456,10 @@ def _notes(result: TuneResult, request: TuneRequest, weights: str) -> list[str]:
             if latency is None or latency > request.budget_ms:
                 notes.append(f"{label}: met the budget in the search but {metric} {latency} ms in confirmation")
     if result.best is not None and result.best.p95_ms is None:
-        notes.append("p95 needs 40 timed queries; where it is missing the budget was checked on the slowest query")
+        notes.append(
+            f"p95 needs {min_samples_for(95)} timed queries; where it is missing the budget was checked on the "
+            "slowest query"
+        )
     if weights.startswith("random"):
         notes.append("random-weight twin: speeds are real, agreement compares random scores")
     elif "random-head" in weights:

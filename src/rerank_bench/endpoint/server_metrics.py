@@ -1,0 +1,79 @@
+"""The server's own view of a level, from its Prometheus `/metrics` page scraped before and after it.
+
+Parsed with prometheus_client's text parser (the exposition format has escaping, labels and histogram
+conventions a hand-written split gets wrong). Counters and histogram sums only grow, so a level's figures are
+the differences between the two scrapes:
+- TEI (router/src/http/server.rs, `te_*`): request, queue and inference time (histograms, seconds) and
+  `te_batch_next_size` (the batches it ran, in requests);
+- infinity and other FastAPI servers (prometheus-fastapi-instrumentator): `http_request_duration_seconds`
+  for the rerank route's handler.
+A server that exposes neither gives no figures, and says so by their absence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scrape:
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (name, sorted labels) -> value
+
+    def total(self, name: str, **labels: str) -> float | None:
+        """The sum of a sample over every label set that has `labels` (None where the sample is absent)."""
+        values = [
+            v for (n, ls), v in self.samples.items() if n == name and all((k, w) in ls for k, w in labels.items())
+        ]
+        return sum(values) if values else None
+
+
+def parse(text: str | None) -> Scrape | None:
+    """A scrape from the exposition text, or None where there is none or it does not parse."""
+    if not text:
+        return None
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None
+    return Scrape(samples) if samples else None
+
+
+def _delta_mean(before: Scrape, after: Scrape, base: str, **labels: str) -> float | None:
+    """(sum after - sum before) / (count after - count before) of a histogram, None without new observations."""
+    values = []
+    for scrape in (before, after):
+        total, count = scrape.total(f"{base}_sum", **labels), scrape.total(f"{base}_count", **labels)
+        if total is None or count is None:
+            return None
+        values.append((total, count))
+    (sum0, count0), (sum1, count1) = values
+    if count1 - count0 <= 0:
+        return None
+    return (sum1 - sum0) / (count1 - count0)
+
+
+def level_figures(before: Scrape | None, after: Scrape | None, route: str) -> dict[str, float]:
+    """mean_ms (server-side time per request), queue_ms, inference_ms and batch_mean where the server gives them."""
+    if before is None or after is None:
+        return {}
+    out: dict[str, float] = {}
+    tei = _delta_mean(before, after, "te_request_duration")
+    if tei is not None:
+        out["mean_ms"] = 1000.0 * tei
+        for name, key in (("te_request_queue_duration", "queue_ms"), ("te_request_inference_duration", "inference_ms")):
+            value = _delta_mean(before, after, name)
+            if value is not None:
+                out[key] = 1000.0 * value
+        batch = _delta_mean(before, after, "te_batch_next_size")
+        if batch is not None:
+            out["batch_mean"] = batch
+        return out
+    fastapi = _delta_mean(before, after, "http_request_duration_seconds", handler=route)
+    if fastapi is not None:
+        out["mean_ms"] = 1000.0 * fastapi
+    return out

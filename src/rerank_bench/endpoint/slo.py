@@ -1,0 +1,115 @@
+"""Whether a load level meets a latency objective, decided by a count that noise cannot flip.
+
+A level passes `p95 <= SLO` when, with the stated confidence, fewer than 5% of its requests are over the SLO:
+each request is a pass/fail trial (a failed or timed-out request is over), and the Clopper-Pearson bound on the
+fraction over decides (MLPerf LoadGen's early-stopping idea: count the slow queries and ask whether enough fast
+ones make the percentile hold). The level fails when the lower bound is above 1 - q, passes when the upper bound
+is at most 1 - q, and is otherwise undecided: it runs longer, or says so, instead of calling a coin flip.
+
+A level may look at its window more than once (at n, 2n, 4n requests, up to its time limit). Each look is a
+test, so each is made at confidence 1 - alpha / looks (Bonferroni): the chance that any look passes a level
+whose true percentile is over the SLO stays at most alpha.
+
+Pure: counts in, verdicts out. The load generator calls `Sequential` as replies arrive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rerank_bench.common.stats import CONFIDENCE, clopper_pearson
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    UNDECIDED = "undecided"
+    INVALID = "invalid"  # the client itself failed (out of file descriptors, ports): nothing to say of the server
+
+
+@dataclass(frozen=True)
+class SloTest:
+    verdict: Verdict
+    over: int  # requests over the SLO in the window (failed ones included)
+    n: int  # requests in the window
+    allowed_fraction: float  # 1 - q
+    fraction_low: float  # one-sided lower confidence bound of the fraction over
+    fraction_high: float  # one-sided upper confidence bound
+    confidence: float  # of each bound (per look)
+
+    def why(self, q: float, slo_ms: float) -> str:
+        share = f"{self.over} of {self.n} requests over {slo_ms:g} ms (or failed)"
+        bound = f"{100 * self.allowed_fraction:.3g}%"
+        if self.verdict == Verdict.PASS:
+            return f"{share}: at most {100 * self.fraction_high:.2f}% over, within {bound}"
+        if self.verdict == Verdict.FAIL:
+            return f"{share}: at least {100 * self.fraction_low:.2f}% over, more than p{q:g} allows ({bound})"
+        return (
+            f"{share}: between {100 * self.fraction_low:.2f}% and {100 * self.fraction_high:.2f}% over, "
+            f"undecided against {bound}"
+        )
+
+
+def slo_test(over: int, n: int, q: float, confidence: float = CONFIDENCE) -> SloTest:
+    """The verdict on `over` of `n` requests over the SLO, for the q-th percentile (0 < q < 100)."""
+    allowed = 1.0 - q / 100.0
+    low, high = clopper_pearson(over, n, confidence)
+    if high <= allowed:
+        verdict = Verdict.PASS
+    elif low > allowed:
+        verdict = Verdict.FAIL
+    else:
+        verdict = Verdict.UNDECIDED
+    return SloTest(verdict, over, n, allowed, low, high, confidence)
+
+
+def min_window(q: float, confidence: float = CONFIDENCE) -> int:
+    """The fewest requests in which a level can pass at all (none over): (q/100)^n <= 1 - confidence."""
+    return math.ceil(round(math.log(1.0 - confidence) / math.log(q / 100.0), 9))
+
+
+def looks_for(first: int, most: int) -> tuple[int, ...]:
+    """Window sizes at which a level is judged: first, doubling, and `most` last (first <= most)."""
+    sizes = [first]
+    while sizes[-1] * 2 < most:
+        sizes.append(sizes[-1] * 2)
+    if most > sizes[-1]:
+        sizes.append(most)
+    return tuple(sizes)
+
+
+def per_look_confidence(confidence: float, looks: int) -> float:
+    return 1.0 - (1.0 - confidence) / max(1, looks)
+
+
+def fail_is_certain(over_known: int, n: int, q: float, confidence: float) -> bool:
+    """`over_known` of the window's `n` requests are already over the SLO (replied late, failed, or still out
+    and older than it): the level fails at this look whatever the rest do."""
+    return slo_test(over_known, n, q, confidence).verdict == Verdict.FAIL
+
+
+@dataclass(frozen=True)
+class SequentialPlan:
+    q: float
+    looks: tuple[int, ...]
+    confidence: float = CONFIDENCE
+
+    @property
+    def look_confidence(self) -> float:
+        return per_look_confidence(self.confidence, len(self.looks))
+
+
+def decide(over: list[bool], plan: SequentialPlan) -> tuple[SloTest, int]:
+    """The sequential procedure on a known list of trials (True: over the SLO), as the load generator runs it:
+    judge the first looks[0] requests, and only if undecided go on to the next look. Returns the test and the
+    window size it was decided at (tests simulate levels with it; the generator reaches the same answer)."""
+    test = None
+    for size in plan.looks:
+        window = over[:size]
+        test = slo_test(sum(window), len(window), plan.q, plan.look_confidence)
+        if test.verdict != Verdict.UNDECIDED or size >= len(over):
+            return test, len(window)
+    assert test is not None
+    return test, plan.looks[-1]

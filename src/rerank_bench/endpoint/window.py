@@ -1,0 +1,104 @@
+"""When an open-loop level stops: the window it measures, the looks at which it is judged, and the early stop
+of a level that has plainly failed.
+
+A level sends `warmup` untimed arrivals at its own rate first (the queue fills as it will in the window), then
+the window's arrivals, and keeps sending after them (a cool-down, so the window's last requests meet the same
+load as its first) until every window request has its reply. Only then is the window judged. With an SLO, an
+undecided window grows to the next look (n, 2n, 4n ... within --max-level-s); a window whose count over the
+SLO already makes it fail (replies over it, failures, and requests still out that are older than it) stops at
+once, as `saturated` when requests were piling up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rerank_bench.endpoint.loadgen import Outcome
+from rerank_bench.endpoint.slo import SequentialPlan, Verdict, fail_is_certain, slo_test
+from rerank_bench.endpoint.summary import LevelState, Window
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    warmup: int  # untimed arrivals before the window
+    looks: tuple[int, ...]  # window sizes at which the level is judged (one, without an SLO)
+    max_s: float  # no look whose window would end after this many seconds from the level's start
+    slo_ms: float | None = None
+    q: float = 95.0
+    confidence: float = 0.95
+
+    @property
+    def sequential(self) -> SequentialPlan:
+        return SequentialPlan(self.q, self.looks, self.confidence)
+
+    def arrivals_needed(self) -> int:
+        """Arrivals to schedule: warm-up, the largest window, and as many again for the cool-down."""
+        return self.warmup + 2 * self.looks[-1]
+
+
+class WindowJudge:
+    """The open loop's stop rule (loadgen.StopRule): stateful, fed one reply at a time."""
+
+    def __init__(self, plan: WindowPlan, arrivals: Sequence[float]) -> None:
+        self.plan = plan
+        self.arrivals = arrivals
+        self.look = 0
+        self.stopped = ""
+        self.decided = False
+        self._over: dict[int, bool] = {}  # window request -> over the SLO (or failed), as replies come in
+        self._done_in = 0
+        self._over_in = 0
+        self._confidence = plan.sequential.look_confidence
+
+    @property
+    def size(self) -> int:
+        return self.plan.looks[self.look]
+
+    def _inside(self, index: int) -> bool:
+        return self.plan.warmup <= index < self.plan.warmup + self.size
+
+    def window(self) -> Window:
+        first = self.plan.warmup
+        end = first + self.size
+        start = self.arrivals[first - 1] if first > 0 else 0.0
+        stop = self.arrivals[end - 1] if end - 1 < len(self.arrivals) else self.arrivals[-1]
+        # n arrivals span n gaps: from the warm-up's last arrival to the window's last
+        return Window(first, self.size, max(stop - start, 1e-9), self.stopped)
+
+    def __call__(self, outcome: Outcome | None, outstanding: Mapping[int, float], now: float) -> bool:
+        slo = self.plan.slo_ms
+        if outcome is not None and self.plan.warmup <= outcome.index < self.plan.warmup + self.plan.looks[-1]:
+            over = (not outcome.ok) or (slo is not None and outcome.latency_ms > slo)
+            self._over[outcome.index] = over
+            if self._inside(outcome.index):
+                self._done_in += 1
+                self._over_in += over
+        if slo is not None:
+            late = sum(1 for i, due in outstanding.items() if self._inside(i) and (now - due) * 1000.0 > slo)
+            if fail_is_certain(self._over_in + late, self.size, self.plan.q, self._confidence):
+                if self._done_in < self.size:
+                    piling = len(outstanding) > max(4, 0.1 * self.size)
+                    self.stopped = LevelState.SATURATED if piling else LevelState.STOPPED
+                self.decided = True
+                return True
+        if self._done_in < self.size:
+            if now > self.plan.max_s:
+                self.stopped = LevelState.TIME_LIMIT
+                return True
+            return False
+        if slo is None:
+            return True
+        verdict = slo_test(self._over_in, self.size, self.plan.q, self._confidence).verdict
+        if verdict != Verdict.UNDECIDED or self.look + 1 >= len(self.plan.looks):
+            self.decided = True
+            return True
+        next_end = self.plan.warmup + self.plan.looks[self.look + 1] - 1
+        if next_end >= len(self.arrivals) or self.arrivals[next_end] > self.plan.max_s:
+            return True  # undecided, and no longer look fits in the level's time
+        self.look += 1
+        first = self.plan.warmup
+        indices = range(first, first + self.size)
+        self._done_in = sum(1 for i in indices if i in self._over)
+        self._over_in = sum(1 for i in indices if self._over.get(i))
+        return False
