@@ -136,7 +136,8 @@ def main() -> None:
             raise SystemExit("the capacity search found no rate within the SLO")
         half = capacity / 2
         # a p95 needs 40 replies: run long enough to expect 60
-        level = run(endpoint + ["--rate", f"{half:.4f}", "--duration", f"{max(60.0, 60 / half):.0f}", "--json"])
+        # an open-loop level is a number of requests now: 90 give a p95 (59) with room
+        level = run(endpoint + ["--rate", f"{half:.4f}", "--requests", "90", "--json"])
         at_half = json.loads(level.stdout)["depths"][0]["levels"][0]
         started = time.perf_counter()
         predicted = run(

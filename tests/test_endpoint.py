@@ -226,7 +226,7 @@ def _threshold(true_capacity):
     return lambda r: Trial(r, Verdict.PASS if r <= true_capacity else Verdict.FAIL, "")
 
 
-@pytest.mark.parametrize("true_capacity", [0.37, 3.0, 37.0, 45.0])
+@pytest.mark.parametrize("true_capacity", [0.37, 3.0, 37.0, 45.0, 52.0])
 def test_capacity_search_brackets_a_known_threshold(true_capacity):
     result = search_capacity(_threshold(true_capacity), unloaded_rps=5.0, ceiling_rps=50.0)
     assert result.low_rps <= true_capacity < (result.high_rps or 50.0)
@@ -255,7 +255,9 @@ def test_capacity_search_says_when_nothing_passes_or_everything_does():
     none = search_capacity(lambda r: Trial(r, Verdict.FAIL, "errors"), unloaded_rps=1.0, ceiling_rps=10.0)
     assert none.capacity_rps is None and "no rate met the SLO" in none.note()
     every = search_capacity(lambda r: Trial(r, Verdict.PASS, ""), unloaded_rps=1.0, ceiling_rps=10.0)
-    assert every.high_rps is None and every.low_rps == pytest.approx(9.5) and "every rate tried passed" in every.note()
+    # past the spread's top (9.5) it steps up by 10% a level until the level budget (12) runs out
+    assert every.high_rps is None and every.low_rps == pytest.approx(9.5 * 1.1**8) and len(every.trials) == 12
+    assert "every rate tried passed" in every.note()
     confirmed = search_capacity(_threshold(5.0), 1.0, 10.0, confirm=lambda r: Trial(r, Verdict.FAIL, "slow"))
     assert not confirmed.confirmed and "confirmation level did not pass" in confirmed.note()
 
@@ -746,3 +748,47 @@ def test_capacity_rows_compare_on_their_brackets():
     assert _capacity(base, {"capacity_rps": 30.0, "capacity_fail_rps": 33.0}, 0.10).verdict == "regressed"
     assert _capacity(base, {"capacity_rps": 50.0, "capacity_fail_rps": 55.0}, 0.10).verdict == "improved"
     assert _capacity(base, {"capacity_rps": 36.0, "capacity_fail_rps": 39.6}, 0.10).verdict == "inconclusive"
+
+
+def test_a_server_shedding_6_percent_with_fast_503s_has_no_finite_p95(tmp_path):
+    out = tmp_path / "shed.csv"
+    with FakeServer(FakeSettings(workers=4, base_ms=5, fail_fraction=0.06)) as url:
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--rate", "50", "--requests", "300", "--warmup-s", "0.2"]
+            + ["--slo-ms", "200", "-o", str(out)],
+        )
+    assert result.exit_code == 1, result.output
+    (row,) = read_rows(out)
+    assert 0.03 <= row["requests_failed"] / row["requests_sent"] <= 0.10  # the fake's seeded 6%
+    assert row["p95_ms"] is None and "p95 fall on failed requests" in row["percentile_note"]
+    assert row["completed_p95_ms"] < 100  # the replies alone look fast
+    assert row["slo_verdict"] in ("fail", "undecided") and "http_503" in row["errors"]
+
+
+@pytest.mark.slow
+def test_a_server_whose_latency_doubles_over_20_s_is_not_steady(tmp_path):
+    out = tmp_path / "drift.csv"
+    # 20 ms at first, 40 ms after 20 s: far from saturation (4 workers at 20/s), but the level never settles
+    settings = FakeSettings(workers=4, service_ms=lambda number, elapsed: 20.0 * (1 + elapsed / 20.0))
+    with FakeServer(settings) as url:
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--rate", "20", "--requests", "400", "--warmup-s", "0.2"]
+            + ["-o", str(out)],
+        )
+    assert result.exit_code == 0, result.output
+    (row,) = read_rows(out)
+    assert row["level_state"] == "not steady" and "not steady" in row["status_reason"]
+
+
+def test_a_level_cut_by_its_time_limit_is_judged_on_what_was_scheduled_before_it():
+    from rerank_bench.endpoint.window import WindowJudge, WindowPlan
+
+    arrivals = [0.1 * (i + 1) for i in range(40)]  # 10/s: the first look of 20 ends at 2.0 s
+    judge = WindowJudge(WindowPlan(warmup=0, looks=(20,), max_s=0.55, slo_ms=100.0), arrivals)
+    for i in range(5):
+        assert judge(Outcome(i, arrivals[i], arrivals[i], arrivals[i] + 0.01, "ok"), {}, arrivals[i] + 0.01) is False
+    assert judge(None, {}, 0.56) is True  # past the limit with 15 of the look's 20 not yet sent
+    window = judge.window()
+    assert window.stopped == "time limit" and window.size == 5 and window.length_s == pytest.approx(0.5)

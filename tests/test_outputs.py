@@ -70,10 +70,12 @@ def test_a_disk_that_fills_mid_sweep_keeps_the_case_just_measured(tmp_path):
     """A file-size limit makes the second row's write fail as a full disk would (EFBIG): the sweep stops with
     exit 3 and names where the measured row was kept; the rows before it stay in the file."""
     out = tmp_path / "r.csv"
-    # The header (about 1,400 bytes in schema 5) and one row (about 600) fit, a second row does not. The first
-    # case's raw samples (1-3 kB, by how many queries ran) may be the write that fails instead; either way the
-    # first row is the only one in the file and the case just measured is rescued.
-    limit = 2400
+    # The header (its length from the schema: about 2,000 bytes in schema 6) and one row (about 650) fit, a second
+    # row does not. The first case's raw samples (1-3 kB, by how many queries ran) may be the write that fails
+    # instead; either way the first row is the only one in the file and the case just measured is rescued.
+    from rerank_bench.results.schema import COLUMN_NAMES
+
+    limit = len(",".join(COLUMN_NAMES)) + 1 + 1000
 
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

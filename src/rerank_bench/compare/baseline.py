@@ -9,6 +9,7 @@ and applies them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
@@ -153,6 +154,13 @@ class MetricResult:
     note: str = ""
 
 
+def _estimated(
+    metric: str, base: float | None, cur: float | None, shown: RatioEstimate, threshold: float, judged: str, note: str
+) -> MetricResult:
+    """A metric judged on a ratio estimate: its values, the ratio as shown with its interval, the verdict."""
+    return MetricResult(metric, base, cur, shown.ratio, shown.low, shown.high, threshold, judged, note)
+
+
 @dataclass
 class CaseComparison:
     label: str
@@ -219,51 +227,17 @@ def compare_case(
     base_tp = float(baseline.row["depth"]) * 1000.0 / fmean(base_pool)
     cur_tp = float(current.row["depth"]) * 1000.0 / fmean(cur_pool)
     metrics.append(
-        MetricResult(
+        _estimated(
             "throughput",
             base_tp,
             cur_tp,
-            shown.ratio,
-            shown.low,
-            shown.high,
+            shown,
             thresholds["throughput"],
             verdict(mean, thresholds["throughput"]),
             note,
         )
     )
-    for metric, statistic, q in (("p50", "median", 50), ("p95", "p95", 95)):
-        need = min_samples_for(q)
-        n_base, n_cur = sum(map(len, baseline.runs)), sum(map(len, current.runs))
-        if min(n_base, n_cur) < need:
-            metrics.append(
-                MetricResult(
-                    metric,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    thresholds[metric],
-                    "n/a",
-                    f"needs {need} queries a side, has {n_base} and {n_cur}",
-                )
-            )
-            continue
-        ratio = estimate(statistic)
-        base_value, cur_value = percentile(base_pool, q), percentile(cur_pool, q)
-        metrics.append(
-            MetricResult(
-                metric,
-                base_value,
-                cur_value,
-                ratio.ratio,
-                ratio.low,
-                ratio.high,
-                thresholds[metric],
-                verdict(ratio, thresholds[metric]),
-                note,
-            )
-        )
+    metrics += _percentile_metrics(base_pool, cur_pool, estimate, thresholds, note, "queries")
     base_mem, cur_mem = baseline.memory_mib(), current.memory_mib()
     if base_mem and cur_mem:
         ratio = cur_mem / base_mem
@@ -326,44 +300,11 @@ def _compare_served(
             blocks=True,
         )
         shown, tp_verdict = _invert(mean), verdict(mean, thresholds["throughput"])
-    metrics.append(
-        MetricResult(
-            "throughput",
-            base_tp,
-            cur_tp,
-            shown.ratio,
-            shown.low,
-            shown.high,
-            thresholds["throughput"],
-            tp_verdict,
-            note,
-        )
-    )
+    metrics.append(_estimated("throughput", base_tp, cur_tp, shown, thresholds["throughput"], tp_verdict, note))
     base_pool = [v for run in baseline.runs for v in run]
     cur_pool = [v for run in current.runs for v in run]
-    for metric, statistic, q in (("p50", "median", 50), ("p95", "p95", 95)):
-        need = min_samples_for(q)
-        if min(len(base_pool), len(cur_pool)) < need:
-            metrics.append(
-                MetricResult(
-                    metric, None, None, None, None, None, thresholds[metric], "n/a", f"needs {need} requests a side"
-                )
-            )
-            continue
-        ratio = estimate(statistic)
-        metrics.append(
-            MetricResult(
-                metric,
-                percentile(base_pool, q),
-                percentile(cur_pool, q),
-                ratio.ratio,
-                ratio.low,
-                ratio.high,
-                thresholds[metric],
-                verdict(ratio, thresholds[metric]),
-                note + "; failed requests count as slower than any reply",
-            )
-        )
+    failures = note + "; failed requests count as slower than any reply"
+    metrics += _percentile_metrics(base_pool, cur_pool, estimate, thresholds, failures, "requests")
     base_err, cur_err = 1.0 - _share_ok(base_pool), 1.0 - _share_ok(cur_pool)
     tolerance = thresholds["errors"]
     if cur_err - base_err > tolerance and ok.high < 1.0:
@@ -410,6 +351,29 @@ def _compare_served(
             )
         )
     return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
+
+
+def _percentile_metrics(
+    base_pool: list[float],
+    cur_pool: list[float],
+    estimate: Callable[[str], RatioEstimate],
+    thresholds: dict[str, float],
+    note: str,
+    noun: str,
+) -> list[MetricResult]:
+    """p50 and p95, each judged on its ratio estimate, or n/a where a side has fewer samples than it needs."""
+    out = []
+    for metric, statistic, q in (("p50", "median", 50), ("p95", "p95", 95)):
+        need = min_samples_for(q)
+        if min(len(base_pool), len(cur_pool)) < need:
+            why = f"needs {need} {noun} a side, has {len(base_pool)} and {len(cur_pool)}"
+            out.append(MetricResult(metric, None, None, None, None, None, thresholds[metric], "n/a", why))
+            continue
+        ratio = estimate(statistic)
+        judged = verdict(ratio, thresholds[metric])
+        base, cur = percentile(base_pool, q), percentile(cur_pool, q)
+        out.append(_estimated(metric, base, cur, ratio, thresholds[metric], judged, note))
+    return out
 
 
 def _share_ok(values: list[float]) -> float:

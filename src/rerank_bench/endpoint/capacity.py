@@ -3,9 +3,11 @@
 The shape is GuideLLM's sweep profile: one client at a time (the unloaded rate), a closed loop at high
 concurrency (the server's throughput ceiling: no rate above it can be sustained), open-loop rates spread
 between the two (ascending, stopping at the first that does not pass), then geometric bisection between the
-highest rate that passed and the lowest that did not, until they are within the tolerance. A level that is
-undecided counts as not passing: the capacity is a rate that was shown to hold, never one that was not shown
-to fail. The answer is then confirmed by one level at least three times as long.
+highest rate that passed and the lowest that did not, until they are within the tolerance (where every rate of
+the spread passes, the search steps on past the ceiling until one does not: a closed loop with too few clients
+understates it). A level that is undecided, or whose latency was still rising (`not steady`: its queue had not
+settled, so a longer level would fail), counts as not passing: the capacity is a rate that was shown to hold,
+never one that was not shown to fail. The answer is then confirmed by one level at least three times as long.
 
 Pure search logic: the caller supplies `try_rate` (run one level, return its trial), so tests drive it with a
 known threshold and the command line with a real server.
@@ -113,6 +115,14 @@ def search_capacity(
     for rate in spread(unloaded_rps, ceiling_rps):
         if len(result.trials) >= max_levels:
             break
+        if not attempt(rate):
+            result.high_rps = rate
+            break
+        result.low_rps = rate
+    # Every rate of the spread passed: the closed loop's ceiling was not the server's (a closed loop with too
+    # few clients, or a client that slowed it): step up past it until a rate does not pass.
+    while result.high_rps is None and result.low_rps is not None and len(result.trials) < max_levels:
+        rate = result.low_rps * (1.0 + tolerance)
         if not attempt(rate):
             result.high_rps = rate
             break

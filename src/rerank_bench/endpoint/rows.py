@@ -47,20 +47,28 @@ def level_key_for(request: Any, run: Any, depth: int, workload: str) -> dict[str
     }
 
 
-def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
+def _row_head(key: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """What every endpoint row of a run starts with: the run's stamp, the key and its id, the server's identity;
+    the in-process columns that mean nothing for a served model left empty."""
     run = context["run"]
-    key = level_key(summary, context)
-    row: dict[str, Any] = {**context["meta"], **key}
+    return {
+        **context["meta"],
+        **key,
+        "case_id": case_id_for(key),
+        "utc_time": utc_now(),
+        "batch_size": None,
+        "max_length": None,
+        "threads": None,
+        "tokenizer": run.tokenizer,
+        "backend_options": run.server.identity,
+        "server": run.server.identity,
+    }
+
+
+def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
+    row = _row_head(level_key(summary, context), context)
     server = summary.server
     row.update(
-        case_id=case_id_for(key),
-        utc_time=utc_now(),
-        batch_size=None,
-        max_length=None,
-        threads=None,
-        tokenizer=run.tokenizer,
-        backend_options=run.server.identity,
-        server=run.server.identity,
         status="ok" if summary.completed else "error",
         status_reason=_reason(summary),
         n_queries=summary.completed,
@@ -127,16 +135,8 @@ def capacity_row(found: CapacityResult, depth: int, context: dict[str, Any]) -> 
         "burstiness": float(request.burstiness),
     }
     confirmation = found.confirmation
-    row: dict[str, Any] = {**context["meta"], **key}
+    row = _row_head(key, context)
     row.update(
-        case_id=case_id_for(key),
-        utc_time=utc_now(),
-        batch_size=None,
-        max_length=None,
-        threads=None,
-        tokenizer=run.tokenizer,
-        backend_options=run.server.identity,
-        server=run.server.identity,
         status="ok" if found.capacity_rps is not None else "error",
         status_reason=found.note(),
         slo_ms=request.slo_ms,

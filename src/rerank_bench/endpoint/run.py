@@ -29,7 +29,7 @@ from rerank_bench.endpoint.apis import APIS, DETECTION_ROUTES, Api, ServerInfo, 
 from rerank_bench.endpoint.capacity import CONFIRM_FACTOR, CapacityResult, Trial, search_capacity
 from rerank_bench.endpoint.loadgen import LiveCounts, Outcome, RerankClient, closed_loop, open_loop, schedule, unit_gaps
 from rerank_bench.endpoint.slo import Verdict, looks_for, min_window, per_look_confidence
-from rerank_bench.endpoint.summary import Level, LevelSummary, Window, summarize_level
+from rerank_bench.endpoint.summary import Level, LevelState, LevelSummary, Window, summarize_level
 from rerank_bench.endpoint.window import WindowJudge, WindowPlan
 from rerank_bench.errors import EnvironmentProblem, UsageError
 from rerank_bench.sweep.agreement import Agreement, compare_scores
@@ -127,7 +127,8 @@ class EndpointRequest:
         first = self.first_window() * factor
         looks = looks_for(first, first * LOOK_GROWTH) if self.slo_ms is not None else (first,)
         warmup = max(self.warmup_requests, math.ceil(rate_rps * self.warmup_s))
-        return WindowPlan(warmup, looks, self.max_level_s, self.slo_ms, self.percentile, 0.95)
+        # a level `factor` times as long (the capacity's confirmation) gets as much more time
+        return WindowPlan(warmup, looks, self.max_level_s * factor, self.slo_ms, self.percentile, 0.95)
 
     def levels(self) -> list[Level]:
         """The fixed levels, in order: closed loop at each concurrency, then open loop at each rate. With no
@@ -553,10 +554,14 @@ async def _reference_check(
 
 
 def _trial(summary: LevelSummary) -> Trial:
+    """A capacity level as the search sees it: a pass only when the SLO test passed on a steady level."""
     met, why = summary.meets()
     verdict = Verdict.PASS if met else (summary.verdict or Verdict.FAIL)
     if not met and verdict == Verdict.PASS:  # the count passed but errors or the generator did not
         verdict = Verdict.FAIL
+    if met and summary.state == LevelState.NOT_STEADY:
+        # latency still rising through the window: the queue had not settled, and a longer level would see more
+        verdict, why = Verdict.UNDECIDED, "passed, but latency was still rising (not steady)"
     return Trial(summary.level.rate_rps or 0.0, verdict, why)
 
 

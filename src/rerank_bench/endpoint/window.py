@@ -50,6 +50,7 @@ class WindowJudge:
         self._done_in = 0
         self._over_in = 0
         self._confidence = plan.sequential.look_confidence
+        self._cut: int | None = None  # window requests scheduled before a time limit stopped the level
 
     @property
     def size(self) -> int:
@@ -60,11 +61,12 @@ class WindowJudge:
 
     def window(self) -> Window:
         first = self.plan.warmup
-        end = first + self.size
+        size = self.size if self._cut is None else max(1, self._cut)
+        end = first + size
         start = self.arrivals[first - 1] if first > 0 else 0.0
         stop = self.arrivals[end - 1] if end - 1 < len(self.arrivals) else self.arrivals[-1]
         # n arrivals span n gaps: from the warm-up's last arrival to the window's last
-        return Window(first, self.size, max(stop - start, 1e-9), self.stopped)
+        return Window(first, size, max(stop - start, 1e-9), self.stopped)
 
     def __call__(self, outcome: Outcome | None, outstanding: Mapping[int, float], now: float) -> bool:
         slo = self.plan.slo_ms
@@ -84,6 +86,9 @@ class WindowJudge:
                 return True
         if self._done_in < self.size:
             if now > self.plan.max_s:
+                # the window ends where sending stopped: it is what was scheduled before the limit
+                first = self.plan.warmup
+                self._cut = sum(1 for t in self.arrivals[first : first + self.size] if t <= now)
                 self.stopped = LevelState.TIME_LIMIT
                 return True
             return False

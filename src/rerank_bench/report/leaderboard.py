@@ -141,37 +141,28 @@ def served_levels(data: ReportData) -> list[dict[str, Any]]:
         mode = row.get("load_mode")
         slo = _column(row, "slo_ms")
         verdict = _column(row, "slo_verdict")
-        if mode == "closed":
-            load = f"closed x{int(row['concurrency'])}"
-        elif mode == "capacity":  # a capacity search's answer: the rate, with its SLO and its confirmation
-            load = f"capacity at p{_column(row, 'slo_percentile') or 95:g} <= {slo:g} ms" if slo else "capacity"
-            out.append(
-                {
-                    "endpoint": row["endpoint"],
-                    "api": row["api"],
-                    "server": row.get("server") or "",
-                    "model": row["model"],
-                    "depth": int(row["depth"]),
-                    "load": load,
-                    "achieved_rps": _rounded(_column(row, "capacity_rps"), 3),
-                    "p50_ms": None,
-                    "p95_ms": None,
-                    "errors": "",
-                    "goodput_rps": None,
-                    "slo": f"confirmation {verdict}" if verdict else "",
-                    "client": row["hardware"],
-                }
-            )
-            continue
+        entry = {
+            "endpoint": row["endpoint"],
+            "api": row["api"],
+            "server": row.get("server") or "",
+            "model": row["model"],
+            "depth": int(row["depth"]),
+            "client": row["hardware"],
+        }
+        if mode == "capacity":  # a capacity search's answer: the rate, with its SLO and its confirmation
+            q = _column(row, "slo_percentile") or 95
+            entry |= {
+                "load": f"capacity at p{q:g} <= {slo:g} ms" if slo else "capacity",
+                "achieved_rps": _rounded(_column(row, "capacity_rps"), 3),
+                "p50_ms": None,
+                "p95_ms": None,
+                "errors": "",
+                "goodput_rps": None,
+                "slo": f"confirmation {verdict}" if verdict else "",
+            }
         else:
-            load = f"open {row['offered_rps']:.3g}/s"
-        out.append(
-            {
-                "endpoint": row["endpoint"],
-                "api": row["api"],
-                "server": row.get("server") or "",
-                "model": row["model"],
-                "depth": int(row["depth"]),
+            load = f"closed x{int(row['concurrency'])}" if mode == "closed" else f"open {row['offered_rps']:.3g}/s"
+            entry |= {
                 "load": load,
                 "achieved_rps": _rounded(row["queries_per_s"], 2),
                 "p50_ms": _rounded(row["p50_ms"], 1),
@@ -179,9 +170,8 @@ def served_levels(data: ReportData) -> list[dict[str, Any]]:
                 "errors": row.get("errors") or "",
                 "goodput_rps": _rounded(row.get("goodput_rps"), 2),
                 "slo": f"{verdict} at {slo:g} ms" if verdict and slo else "",
-                "client": row["hardware"],
             }
-        )
+        out.append(entry)
     out.sort(key=lambda e: (e["endpoint"], e["depth"], e["load"].split()[0], e["achieved_rps"] or 0))
     return out
 
