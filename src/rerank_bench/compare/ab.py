@@ -204,7 +204,7 @@ def run_ab(
     if len(cases_a) != len(cases_b):
         raise UsageError(f"arm A plans {len(cases_a)} cases and arm B {len(cases_b)}; give both the same grid")
     arms = {"A": a, "A2": a, "B": b}
-    shared = a.command == b.command  # one worker process holds all three arms (see run_repetition)
+    one_worker = a.command == b.command  # one worker process holds all three arms (see run_repetition)
     results = []
     for position, (case_a, case_b) in enumerate(zip(cases_a, cases_b, strict=True)):
         jobs = {"A": case_a["job"], "A2": case_a["job"], "B": case_b["job"]}
@@ -213,8 +213,8 @@ def run_ab(
             progress(f"case {position + 1}/{len(cases_a)}, repetition {rep + 1}/{reps}: A, A' and B take turns")
             reps_out.append(run_repetition(arms, jobs, seconds, timeout_s))
 
-        base = _case_runs("A", _arm_rows("A", case_a, reps_out, shared), [r["latencies"]["A"] for r in reps_out])
-        cand = _case_runs("B", _arm_rows("B", case_b, reps_out, shared), [r["latencies"]["B"] for r in reps_out])
+        base = _case_runs("A", _arm_rows("A", case_a, reps_out, one_worker), [r["latencies"]["A"] for r in reps_out])
+        cand = _case_runs("B", _arm_rows("B", case_b, reps_out, one_worker), [r["latencies"]["B"] for r in reps_out])
         key = {"A": " ".join(a.args) or "(shared options)", "B": " ".join(b.args) or "(shared options)"}
         # Timing metrics from pairs: B and A on the same request, back to back.
         pairs = [list(zip(r["latencies"]["A"], r["latencies"]["B"], strict=True)) for r in reps_out]

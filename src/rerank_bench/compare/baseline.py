@@ -95,8 +95,8 @@ def load_result_set(paths: list[Path], ignore: tuple[Any, ...] = ()) -> ResultSe
     notes: list[str] = []
     found = find_result_files(paths)
     files = found.files
-    if found.note():
-        notes.append(found.note())
+    if note := found.note():
+        notes.append(note)
     for path in files:
         rows = read_rows(path)
         if rows:

@@ -33,8 +33,9 @@ def _statistic(name: str) -> Any:
     def quantile(q: float) -> Any:
         def compute(a: Any) -> Any:
             # an order statistic where failures (inf) are present: interpolating towards inf gives inf or nan
-            method = "inverted_cdf" if np.isinf(a).any() else "linear"
-            return np.percentile(a, q, axis=-1, method=method)
+            if np.isinf(a).any():
+                return np.percentile(a, q, axis=-1, method="inverted_cdf")
+            return np.percentile(a, q, axis=-1)
 
         return compute
 
@@ -121,13 +122,11 @@ def bootstrap_ratio(
             stat(np.concatenate([np.asarray(r, float) for r in baseline])),
         )
     )
-    method = "inverted_cdf" if np.isinf(ratios).any() else "linear"  # no interpolation between infinities
-    return RatioEstimate(
-        ratio=point,
-        low=float(np.quantile(ratios, alpha, method=method)),
-        high=float(np.quantile(ratios, 1 - alpha, method=method)),
-        confidence=confidence,
-    )
+    if np.isinf(ratios).any():  # no interpolation between infinities
+        low, high = np.quantile(ratios, [alpha, 1 - alpha], method="inverted_cdf")
+    else:
+        low, high = np.quantile(ratios, [alpha, 1 - alpha])
+    return RatioEstimate(ratio=point, low=float(low), high=float(high), confidence=confidence)
 
 
 def verdict(estimate: RatioEstimate, threshold: float, higher_is_worse: bool = True) -> str:

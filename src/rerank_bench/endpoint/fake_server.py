@@ -59,7 +59,7 @@ def build_app(settings: FakeSettings) -> Any:
     from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
     slots = asyncio.Semaphore(settings.workers)
-    state = {"count": 0, "paused_until": 0.0, "started": 0.0}
+    state: dict[str, Any] = {"count": 0, "paused_until": 0.0, "started": 0.0}
     registry = CollectorRegistry()
     # TEI's names (router/src/http/server.rs): seconds, and the batches run (one request each here)
     durations = {
@@ -185,7 +185,8 @@ class FakeServer:
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # the port the OS chose for port 0
+        server: Any = site._server
+        self.port = server.sockets[0].getsockname()[1]  # the port the OS chose for port 0
         self._ready.set()
         self._loop.run_forever()
         self._loop.run_until_complete(self._runner.cleanup())

@@ -291,6 +291,8 @@ async def _queue_length(client: RerankClient, base: str, api: Api) -> int | None
     TEI's te_queue_size metric. None where it does not say."""
     if api.name == "infinity":
         body = await client.get_json(base + "/models")
+        if body is None:
+            return None
         try:
             stats = body["data"][0]["stats"]
             return int(stats.get("queue_absolute", 0)) + int(stats.get("results_pending", 0))

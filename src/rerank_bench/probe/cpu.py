@@ -53,7 +53,7 @@ def _read(root: Path, rel: str) -> str | None:
 def cpuinfo_fields(root: Path) -> tuple[str, list[str]]:
     """(model name, flags) from /proc/cpuinfo; ARM lists 'Features' and may have no model name."""
     text = _read(root, "/proc/cpuinfo") or ""
-    model, flags = "", []
+    model, flags = "", []  # type: tuple[str, list[str]]
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip().lower()
@@ -170,8 +170,8 @@ def cgroup_memory_limit_bytes(root: Path) -> int | None:
         return None if value == "max" else int(value)
     v1 = _read(root, "/sys/fs/cgroup/memory/memory.limit_in_bytes")
     if v1:
-        value = int(v1.strip())
-        return None if value >= _V1_UNLIMITED else value
+        limit = int(v1.strip())
+        return None if limit >= _V1_UNLIMITED else limit
     return None
 
 

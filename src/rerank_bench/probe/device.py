@@ -17,9 +17,9 @@ def resolve_device(requested: str, torch_module: Any | None = None) -> str:
         raise UsageError(f"--device {requested!r} is not one of {DEVICE_HELP}")
     if text == "cpu":
         return "cpu"
-    torch = torch_module
-    if torch is None:
-        import torch
+    if torch_module is None:
+        import torch as torch_module
+    torch: Any = torch_module
     cuda_ok = bool(torch.cuda.is_available())
     mps_backend = getattr(torch.backends, "mps", None)
     mps_ok = bool(mps_backend is not None and mps_backend.is_available())

@@ -9,12 +9,12 @@ MIB = 1024**2
 
 def probe_mps(torch_module: Any | None = None) -> dict[str, Any]:
     """{'available': bool, 'reason': str|None, 'recommended_max_memory_mib': float|None}."""
-    torch = torch_module
-    if torch is None:
+    if torch_module is None:
         try:
-            import torch
+            import torch as torch_module
         except ImportError:
             return {"available": False, "reason": "torch not importable", "recommended_max_memory_mib": None}
+    torch: Any = torch_module
     mps = getattr(torch.backends, "mps", None)
     if mps is None or not mps.is_built():
         return {

@@ -62,7 +62,7 @@ class NvmlSession:
     """An initialised NVML, or the reason it could not be. Use as a context manager."""
 
     def __init__(self, lib: Any | None = None) -> None:
-        self.lib = lib if lib is not None else _load_pynvml()
+        self.lib: Any = lib if lib is not None else _load_pynvml()
         self.ok = False
         self.reason: str | None = None
 

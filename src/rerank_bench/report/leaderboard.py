@@ -66,7 +66,7 @@ def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = N
     data = pd.concat(frames, ignore_index=True)
     before = len(data)
     data = data.drop_duplicates(subset=["run_id", "case_id"], keep="last")
-    notes = [found.note()] if found.note() else []
+    notes = [note] if (note := found.note()) else []
     if len(data) < before:
         notes.append(f"{before - len(data)} duplicate row(s) (same run and case, read twice) counted once")
     for column in FLOAT_COLUMNS | INT_COLUMNS:  # typed already; this gives pandas one dtype per column

@@ -52,7 +52,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 def series_styles(keys: list[Any]) -> dict[Any, dict[str, Any]]:
     """A distinct colour and marker per series, in a stable order (sorted keys)."""
-    styles = {}
+    styles: dict[Any, dict[str, Any]] = {}
     for i, key in enumerate(sorted(keys, key=str)):
         styles[key] = {"color": COLOURS[i % len(COLOURS)], "marker": MARKERS[(i // len(COLOURS)) % len(MARKERS)]}
     return styles
@@ -144,7 +144,7 @@ def latency_vs_depth(ok: Any, out_dir: Path, budget_ms: float | None) -> Path:
             )
         handles.append(Line2D([0], [0], label=_series_label(key), **style))
     if fallback:
-        grey = {"color": "gray", "marker": "o", "linestyle": "none"}
+        grey: dict[str, Any] = {"color": "gray", "marker": "o", "linestyle": "none"}
         handles.append(Line2D([0], [0], label="filled: p95", **grey))
         handles.append(
             Line2D([0], [0], label="hollow: p50 (too few queries for a p95)", markerfacecolor="white", **grey)
@@ -190,7 +190,7 @@ def latency_vs_load(served: Any, out_dir: Path, budget_ms: float | None) -> Path
         endpoint, model, depth, mode = key
         handles.append(Line2D([0], [0], label=f"{model} @ {endpoint}, depth {depth}, {mode} loop", **style))
     if fallback:
-        grey = {"color": "gray", "marker": "o", "linestyle": "none"}
+        grey: dict[str, Any] = {"color": "gray", "marker": "o", "linestyle": "none"}
         handles.append(
             Line2D([0], [0], label="hollow: p50 (too few requests for a p95)", markerfacecolor="white", **grey)
         )

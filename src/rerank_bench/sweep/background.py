@@ -22,9 +22,11 @@ class CpuSample:
 
 
 def sample(psutil_module: Any | None = None, clock: Any = time.monotonic) -> CpuSample:
-    psutil = psutil_module
+    psutil: Any = psutil_module
     if psutil is None:
-        import psutil
+        import psutil as installed
+
+        psutil = installed
     times = psutil.cpu_times()
     # guest time is already inside user time on Linux; idle and iowait are not work
     idle = times.idle + getattr(times, "iowait", 0.0)

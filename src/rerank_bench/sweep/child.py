@@ -227,7 +227,11 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             tracker = scorer.memory_tracker()
             tracker.begin()
             cpu_before = background.sample()
-            measurement = run_timed(scorer, requests, batch, settings, on_warm=lambda s, i=index: conn.send(Warm(i, s)))
+
+            def on_warm(seconds: float, i: int = index) -> None:
+                conn.send(Warm(i, seconds))
+
+            measurement = run_timed(scorer, requests, batch, settings, on_warm=on_warm)
             busy = background.background_pct(cpu_before, background.sample())
             memory = tracker.end()
             fields = {

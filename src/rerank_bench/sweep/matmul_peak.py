@@ -82,7 +82,8 @@ def measure_ort_peak_gflops(
         if dtype == "fp32":
             node = helper.make_node("MatMul", ["a", "b"], ["c"])
             types, out = (TensorProto.FLOAT, TensorProto.FLOAT), TensorProto.FLOAT
-            a, b = np.random.randn(n, n).astype(np.float32), np.random.randn(n, n).astype(np.float32)
+            a: Any = np.random.randn(n, n).astype(np.float32)
+            b: Any = np.random.randn(n, n).astype(np.float32)
         else:
             node = helper.make_node("MatMulInteger", ["a", "b"], ["c"])
             types, out = (TensorProto.UINT8, TensorProto.INT8), TensorProto.INT32

@@ -29,7 +29,8 @@ def locate_choice(request: Any, config: dict[str, Any]) -> tuple[Path | str, dic
     path, _ = model_source(model, request.max_length)
     if config["backend"] == "torch":
         return (Path(path) if Path(path).is_dir() else path), {}
-    folder, meta, _ = get_backend(config["backend"]).export(model, path, config["dtype"], _calibration(request))
+    backend: Any = get_backend(config["backend"])  # an exporting backend (onnx, openvino): it has export()
+    folder, meta, _ = backend.export(model, path, config["dtype"], _calibration(request))
     return folder, meta
 
 
@@ -41,6 +42,7 @@ def _calibration(request: Any) -> dict[str, Any]:
     from rerank_bench.sweep.child import AGREEMENT_REQUESTS
     from rerank_bench.workload.requests import parse_doc_tokens
 
+    workload: dict[str, Any]
     if request.workload_file is not None:
         workload = {"kind": "file", "path": str(Path(request.workload_file).resolve())}
     else:

@@ -30,7 +30,7 @@ from rerank_bench.sweep.scheduler import QuietEvents, SweepEvents, run_sweep
 from rerank_bench.sweep.timing import MeasureSettings
 from rerank_bench.workload.requests import labelled_workload
 
-NAIVE = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
+NAIVE: dict[str, Any] = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
 CONFIG_FIELDS = ("backend", "dtype", "order", "batch_size", "threads", "device")
 
 
@@ -219,7 +219,8 @@ def choose(
 def is_naive(row_or_case: Any) -> bool:
     """sentence-transformers' default: torch fp32, given order, batch 32 (a depth below 32 is one batch)."""
     get = row_or_case.get if isinstance(row_or_case, dict) else lambda k: getattr(row_or_case, k)
-    naive = {**NAIVE, "batch_size": min(NAIVE["batch_size"], int(get("depth")))}
+    depth: Any = get("depth")
+    naive = {**NAIVE, "batch_size": min(int(NAIVE["batch_size"]), int(depth))}
     return all(str(get(k)) == str(v) for k, v in naive.items())
 
 
@@ -228,7 +229,7 @@ def _reindex(cases: list[Case]) -> list[Case]:
 
 
 def _sweep_request(request: TuneRequest, **overrides: Any) -> SweepRequest:
-    base = dict(
+    base: dict[str, Any] = dict(
         models=(request.model,),
         depths=(request.depth,),
         weights=request.weights,

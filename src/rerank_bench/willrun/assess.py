@@ -114,11 +114,8 @@ def choose_dtype(requested: str, profile: HardwareProfile) -> str:
                 f"--dtype {requested}: {profile.name} has no {requested} rate in its profile (it lists {runs})"
             )
         return requested
-    if (
-        profile.kind in ("nvidia", "amd", "apple")
-        and profile.peak("fp16")
-        and profile.peak("fp16") > profile.peak("fp32")
-    ):
+    fp16, fp32 = profile.peak("fp16"), profile.peak("fp32")
+    if profile.kind in ("nvidia", "amd", "apple") and fp16 and fp16 > (fp32 or 0.0):
         return "fp16"
     return "fp32"
 
@@ -258,8 +255,15 @@ def assess(
         if profile.key == "local"
         else None
     )
+    p50: float | None
+    p95: float | None
     p50, p95 = prediction.p50_ms, prediction.p95_ms
-    ranges = (prediction.p50_low_ms, prediction.p50_high_ms, prediction.p95_low_ms, prediction.p95_high_ms)
+    ranges: tuple[float | None, ...] = (
+        prediction.p50_low_ms,
+        prediction.p50_high_ms,
+        prediction.p95_low_ms,
+        prediction.p95_high_ms,
+    )
     if measured is not None:
         source = "measured"
         batch = int(measured["batch_size"])
@@ -275,8 +279,8 @@ def assess(
             latency_note += "; too few queries for a p95, so p95 is the model's estimate (with its range)"
             scale = p50 / prediction.p50_ms
             p95 = prediction.p95_ms * scale
-            low, high = prediction.p95_low_ms, prediction.p95_high_ms
-            ranges = (None, None, low * scale if low else p95, high * scale if high else p95)
+            p95_low, p95_high = prediction.p95_low_ms, prediction.p95_high_ms
+            ranges = (None, None, p95_low * scale if p95_low else p95, p95_high * scale if p95_high else p95)
     peak_at_batch = peak_mib(info.arch, batch, length, dtype, request.attention, profile.kind)
     row = Assessment(
         model=info.name,
@@ -363,6 +367,7 @@ def _plan_rate(
 
 def _rate_verdict(row: Assessment, plan: Any, request: WillRunRequest) -> None:
     pct, budget = request.percentile, request.budget_ms
+    assert budget is not None  # --rate is refused without --budget-ms (run_will_it_run)
     if plan.capacity_rps is None:
         row.verdict = "TOO SLOW"
         row.reason = (
@@ -505,7 +510,7 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFa
     for spec, info in infos:
         for profile in targets:
             row = assess(info, profile, request, rows, probe)
-            if request.measure and row.verdict != "WON'T FIT":
+            if request.measure and machine is not None and row.verdict != "WON'T FIT":
                 measured_file = _measure(info, spec, row, request, machine)
                 extra = local_rows((measured_file,), machine.fingerprint)
                 if extra:

@@ -96,7 +96,7 @@ def self_calibrate(
     except Exception:  # noqa: BLE001 - no self-calibration only means the class defaults, which say so
         return None
     points = [
-        (padded_gflop(info.shape, lengths, pairs), math.ceil(len(lengths) / pairs), ms)
+        (padded_gflop(info.shape, lengths, pairs), float(math.ceil(len(lengths) / pairs)), ms)
         for (pairs, _), (lengths, ms) in zip(chosen, timed, strict=True)
     ]
     fit = calibrate(points, peak_tflops)

@@ -31,4 +31,4 @@ def build_requests(
         file_requests = load_workload_file(Path(workload["path"]))
         return requests_from_file(file_requests, depth, seed, workload["with_replacement"], workload["path"])
     spec = LengthSpec(**workload["doc_tokens"])
-    return synthetic_requests(words, depth, spec, max_length, seed=case_seed, count=count)  # type: ignore[arg-type]
+    return synthetic_requests(words, depth, spec, max_length, seed=case_seed, count=count)

@@ -79,7 +79,7 @@ def synthetic_requests(
     depth: int,
     doc_tokens: LengthSpec,
     max_length: int,
-    seed: int,
+    seed: int | str,
     count: int = REQUESTS_PER_CASE,
 ) -> list[Request]:
     """`count` requests of `depth` documents each, from single-token `words`; the same for the same seed.
@@ -220,7 +220,7 @@ def single_token_words(tokenizer: Any, limit: int = 4000) -> list[str]:
         if 3 <= len(word) <= 12 and word.isascii() and word.isalpha() and word.islower():
             candidates.append(word)
     candidates = list(dict.fromkeys(candidates))
-    words = []
+    words: list[str] = []
     for start in range(0, len(candidates), 512):
         chunk = candidates[start : start + 512]
         encoded = tokenizer(chunk, add_special_tokens=False)["input_ids"]
