@@ -451,7 +451,10 @@ def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
     assert summary["capacity_rps"] == pytest.approx(low) and summary["capacity_fail_rps"] == pytest.approx(high)
     assert summary["slo_verdict"] == confirmation["slo_verdict"]
     searched = [r for r in rows if r["load_mode"] == "open"]
-    assert all(r["slo_verdict"] in ("pass", "fail", "undecided") for r in searched)
+    # every searched level has its verdict (invalid: the generator fell behind, as on a machine busy with other
+    # work), and the capacity is a rate that passed
+    assert {r["slo_verdict"] for r in searched} <= {"pass", "fail", "undecided", "invalid"}
+    assert any(r["slo_verdict"] == "pass" and r["offered_rps"] == pytest.approx(low) for r in searched)
 
 
 def test_one_failing_rate_among_passing_ones_exits_1_and_keeps_every_row(tmp_path):
