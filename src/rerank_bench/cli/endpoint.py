@@ -49,7 +49,7 @@ def endpoint(
         typer.Option(
             "--requests",
             help="Open loop: scheduled requests in a level's window; with --slo-ms an undecided window doubles up to "
-            "8x within --max-level-s. Default: 240, or more for p99 (at least what the percentile needs to pass).",
+            "8x within --max-level-s. Default: three times the fewest that can pass the percentile (258 for p95).",
         ),
     ] = None,
     warmup_s: Annotated[
