@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rerank_bench.common.stats import LatencySummary, min_samples_for, percentile, summarize_latencies
+from rerank_bench.common.stats import LatencySummary, percentile, summarize_latencies
 from rerank_bench.common.thresholds import MAX_ERROR_FRACTION
 from rerank_bench.endpoint.loadgen import Outcome
 from rerank_bench.endpoint.slo import SloTest, Verdict, slo_test
@@ -117,10 +117,6 @@ class LevelSummary:
         return self.errors.get("client", 0)
 
     @property
-    def elapsed_s(self) -> float:
-        return self.window.length_s
-
-    @property
     def scheduled_rps(self) -> float | None:
         if self.level.mode != "open" or self.window.length_s <= 0:
             return None
@@ -156,13 +152,6 @@ class LevelSummary:
         if self.client_errors or self.behind_schedule:
             return Verdict.INVALID
         return self.slo.verdict
-
-    def latency_at(self, q: float) -> float | None:
-        """The q-th percentile over every window request (inf when it falls on failures), or None where too few
-        requests were sent for it."""
-        if len(self.latencies_ms) < min_samples_for(q):
-            return None
-        return percentile(list(self.latencies_ms), q)
 
     def meets(self) -> tuple[bool, str]:
         """(met, why not) against the level's own SLO: a pass of the count test, errors under 1%, the generator
