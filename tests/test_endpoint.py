@@ -379,6 +379,7 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
         assert row["requests_completed"] == row["n_queries"] == len(samples[(row["run_id"], row["case_id"])])
         assert row["endpoint"] == url and row["tokenizer"] == "estimated" and row["goodput_rps"] > 0
     assert len({r["case_id"] for r in rows}) == 6
+    assert all(case_id_for(r) == r["case_id"] for r in rows)  # each row's own key columns give its id
 
 
 def test_no_level_within_the_slo_fails_the_command_and_keeps_the_rows(tmp_path):

@@ -1,6 +1,6 @@
 import pytest
 
-from rerank_bench.models.flops import EncoderShape, padded_flops, pair_flops, request_flops
+from rerank_bench.models.flops import EncoderShape, pair_flops, request_flops
 
 
 def test_pair_flops_by_hand():
@@ -8,7 +8,6 @@ def test_pair_flops_by_hand():
     # per layer: 8*3*2*2 + 4*3*3*2 + 4*3*2*4 = 96 + 72 + 96 = 264; head: 2*4 + 2*2 = 12
     assert pair_flops(shape, 3) == 276
     assert request_flops(shape, [3, 3]) == 552
-    assert padded_flops(shape, [[3, 1]]) == 552  # the short pair is padded to 3
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])

@@ -91,3 +91,57 @@ def test_the_column_reference_is_generated_from_the_schema_and_current():
     assert missing == []
     check = subprocess.run([sys.executable, "-m", "cogapp", "--check", str(doc)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# Literal ids of committed rows: a change to the key or its hashing that moves them breaks `--resume` and the
+# samples sidecars of every result file already written, so it must be a deliberate schema change.
+PINNED_IDS = [
+    # a catalog twin, max_length the catalog's 512 when planned
+    ("results/2026-11-23-vm-7056ba228b77.csv", "39d8d88ee619", {"model": "minilm-l6", "batch_size": 8, "depth": 10}),
+    # a local folder with --allow-random-head, max_length unset (the model's own, 512 once loaded)
+    (
+        "results/2026-11-23-vm-7056ba228b77-backends.csv",
+        "5ef8df78186a",
+        {"backend": "onnx", "dtype": "fp32", "batch_size": 4, "max_length": None, "random_head": True},
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "case_id", "columns"), PINNED_IDS)
+def test_committed_rows_keep_their_ids_and_their_own_columns_reproduce_them(path, case_id, columns):
+    from pathlib import Path
+
+    from rerank_bench.common.case_key import case_id_for
+
+    root = Path(__file__).resolve().parent.parent
+    row = next(r for r in read_rows(root / path) if r["case_id"] == case_id)
+    assert {k: row[k] for k in columns} == columns
+    assert case_id_for(row) == case_id
+
+
+def test_every_committed_in_process_row_reproduces_its_id_read_raw_or_parsed():
+    """Endpoint rows before version 7 hashed the offered rate at full precision, which their 7-digit cell cannot
+    give back; every other committed row, and every row written now, is reproduced by its own key columns."""
+    from pathlib import Path
+
+    from rerank_bench.common.case_key import case_id_for
+
+    root = Path(__file__).resolve().parent.parent
+    checked = 0
+    for path in sorted((root / "results").glob("*.csv")):
+        for row in read_rows(path):
+            if row.get("load_mode"):
+                continue
+            assert case_id_for(row) == row["case_id"], (path.name, row["case_id"])
+            checked += 1
+    assert checked > 100
+
+
+def test_a_key_read_back_as_text_hashes_like_the_values_written(tmp_path):
+    from rerank_bench.common.case_key import case_id_for
+
+    key = {"model": "m", "depth": 20, "offered_rps": 23.214513799, "burstiness": 1.0, "load_mode": "open"}
+    as_cells = {k: format_cell(v) for k, v in key.items()}
+    assert as_cells["offered_rps"] == "23.21451" and as_cells["burstiness"] == "1"
+    assert case_id_for(as_cells) == case_id_for(key)
+    assert case_id_for({**key, "offered_rps": 23.2146}) != case_id_for(key)

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
+from rerank_bench.common.case_key import case_id_for
 from rerank_bench.results.store import read_rows, read_samples
 
 pytestmark = pytest.mark.slow  # every test here starts worker processes
@@ -41,6 +42,9 @@ def test_sweep_writes_a_row_per_case_and_raw_samples(tmp_path):
         )
         assert r["hardware_fingerprint"] and r["tool_version"] and r["run_id"]
         assert 0 < float(r["padding_efficiency"]) <= 1
+        # the key as planned (max_length unset), what loading settled beside it, the id from the row's own columns
+        assert r["max_length"] is None and r["effective_max_length"] == 512 and r["random_head"] is False
+        assert case_id_for(r) == r["case_id"]
     summary = json.loads(result.stdout)
     assert [e["depth"] for e in summary["summary"]] == [10, 20]
     assert len(summary["rows"]) == 4

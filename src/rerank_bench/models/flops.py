@@ -44,8 +44,3 @@ def pair_flops(shape: EncoderShape, tokens: int) -> float:
 def request_flops(shape: EncoderShape, pair_tokens: Iterable[int]) -> float:
     """Useful FLOPs of one query: the sum over its pairs at their real lengths."""
     return sum(pair_flops(shape, n) for n in pair_tokens)
-
-
-def padded_flops(shape: EncoderShape, batches: Iterable[list[int]]) -> float:
-    """FLOPs actually computed when each batch is padded to its longest pair."""
-    return sum(len(batch) * pair_flops(shape, max(batch)) for batch in batches if batch)

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-GIB = 1024**3
 MIB = 1024**2
 # cgroup v1 writes "no limit" as a huge page-aligned number rather than "max".
 _V1_UNLIMITED = 1 << 60

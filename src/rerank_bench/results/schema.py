@@ -6,7 +6,7 @@ versions they do not know (or upgrade them).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
 # 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
@@ -17,7 +17,12 @@ SCHEMA_VERSION = 6
 # times and the capacity summary row. An endpoint row of version 5 or older had its percentiles over completed
 # requests only: on upgrading they move to completed_p*_ms, and p*_ms stay only where nothing failed
 # (results/store.py).
-UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5")
+# 6 -> 7 keeps the case key as planned, so that a row's own key columns reproduce its case_id: what loading
+# settled moves to columns of its own, the length the model truncated at (`effective_max_length`; `max_length`
+# is the setting, empty for the model's own) and a newly initialised head (`random_head`; `weights` was
+# "real+random-head"). On upgrading, max_length is emptied where the row's case_id says the setting was
+# (results/store.py).
+UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -99,12 +104,14 @@ ADDED_IN_6 = (
     "ceiling_rps",
     "capacity_levels",
 )
+ADDED_IN_7 = ("effective_max_length", "random_head")
 ADDED_SINCE = {
-    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6,
-    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6,
-    "3": ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6,
-    "4": ADDED_IN_5 + ADDED_IN_6,
-    "5": ADDED_IN_6,
+    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7,
+    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7,
+    "3": ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7,
+    "4": ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7,
+    "5": ADDED_IN_6 + ADDED_IN_7,
+    "6": ADDED_IN_7,
 }
 
 # (column, meaning). Units are in the names.
@@ -131,7 +138,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("model", "catalog alias, Hub id or folder name"),
     ("model_id", "Hub id or folder path that was loaded (for a twin: the Hub id it copies)"),
     ("revision", "Hub commit of the weights where known"),
-    ("weights", "real, random (architecture twin: same speed, meaningless scores) or real+random-head"),
+    ("weights", "real, random (architecture twin: same speed, meaningless scores) or served (an endpoint's)"),
+    ("random_head", "true when loading initialised the classifier head anew (--allow-random-head): speed only"),
     ("tokenizer", "own (the model's tokenizer) or offline (built by rerank-bench, same vocabulary size)"),
     ("backend", "inference runtime: torch (sentence-transformers CrossEncoder), onnx (ONNX Runtime), openvino"),
     (
@@ -142,7 +150,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("device", "cpu, cuda:N or mps"),
     ("batch_size", "pairs per forward pass"),
     ("depth", "candidate documents per query"),
-    ("max_length", "tokens per pair after truncation"),
+    ("max_length", "the --max-length setting, part of the case key; empty: the model's own limit"),
+    ("effective_max_length", "tokens per pair after truncation: the setting, or the model's own limit once loaded"),
     ("order", "given: candidates handed over as in the request; length: batched by ascending token length"),
     ("threads", "CPU threads the runtime may use"),
     ("workload", "length mix: rag, fixed:N, uniform:A:B, or file:NAME@SHA"),
@@ -294,11 +303,21 @@ STATUSES = ("ok", "oom", "crashed", "error", "timeout", "skipped")
 # How each column is read back: numbers are parsed once, here, so every reader (sweep --resume, compare,
 # report, tune, will-it-run) gets ints and floats, and None for an empty cell. Other columns are text.
 INT_COLUMNS = frozenset(
-    {"schema_version", "batch_size", "depth", "max_length", "threads", "seed", "n_queries", "warmup_queries"}
+    {
+        "schema_version",
+        "batch_size",
+        "depth",
+        "max_length",
+        "effective_max_length",
+        "threads",
+        "seed",
+        "n_queries",
+        "warmup_queries",
+    }
     | {"agreement_requests", "concurrency", "requests_sent", "requests_completed", "requests_failed"}
     | {"quality_requests", "over_slo", "connections_opened", "capacity_levels"}
 )
-BOOL_COLUMNS = frozenset({"git_dirty", "behind_schedule"})
+BOOL_COLUMNS = frozenset({"git_dirty", "behind_schedule", "random_head"})
 TEXT_COLUMNS = frozenset(
     {
         "run_id",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rerank_bench.common.case_key import case_id_for
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError, ResultFileError, UsageError
 from rerank_bench.results.schema import (
     ADDED_SINCE,
@@ -160,7 +161,8 @@ def read_rows(path: Path) -> list[ResultRow]:
 def _upgrade(cells: dict[str, str], version: str) -> dict[str, str]:
     """A row of an older version in this version's terms. Before 6, an endpoint row's percentiles were over
     completed requests only: they are that row's completed_p*_ms; p*_ms, which now count failures, keep the
-    figure only where no request failed (then both mean the same)."""
+    figure only where no request failed (then both mean the same). Before 7, max_length was the length the model
+    truncated at (results/schema.py)."""
     if int(version) < 6 and cells.get("load_mode"):
         for q in ("50", "95", "99"):
             cells[f"completed_p{q}_ms"] = cells.get(f"p{q}_ms", "")
@@ -172,6 +174,16 @@ def _upgrade(cells: dict[str, str], version: str) -> dict[str, str]:
                 for n in (cells.get("percentile_note", ""), "written before failures counted: see completed_p*_ms")
                 if n
             )
+    if int(version) < 7 and not cells.get("load_mode"):
+        # weights carried the head's fate and max_length the length the model truncated at; the case id was
+        # hashed from the planned weights and the max_length setting, which was empty wherever the id hashed with
+        # an empty one is the row's own.
+        weights = cells.get("weights", "")
+        cells["random_head"] = "true" if weights.endswith("+random-head") else "false" if weights else ""
+        cells["weights"] = weights.removesuffix("+random-head")
+        cells["effective_max_length"] = cells.get("max_length", "")
+        if cells.get("max_length") and case_id_for({**cells, "max_length": ""}) == cells.get("case_id"):
+            cells["max_length"] = ""
     return {**cells, "schema_version": str(SCHEMA_VERSION)}
 
 

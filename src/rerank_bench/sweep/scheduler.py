@@ -128,11 +128,12 @@ def _load_groups(cases: list[Case]) -> list[list[Case]]:
 
 
 def _key_columns(case: Case, load: dict[str, Any] | None) -> dict[str, Any]:
-    key = case.key()
+    """The case's key as planned (so the row's own key columns reproduce its case_id), and beside it what loading
+    the model settled: the length it truncates at and whether its classifier head was newly initialised."""
+    key: dict[str, Any] = case.key()
     if load:
-        key["weights"] = load.get("weights") or key["weights"]
-        key["max_length"] = load.get("max_length") or key["max_length"]
-        key["revision"] = load.get("revision") or key["revision"]
+        key["effective_max_length"] = load.get("max_length")
+        key["random_head"] = "random-head" in str(load.get("weights") or "")
     return key
 
 

@@ -413,7 +413,7 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
 
         source, result.export_meta = locate_choice(request, result.best.config)
         result.export_folder = export_choice(source, request.export_dir) if request.export_dir else source
-    result.notes.extend(_notes(result, request, str(first.get("weights", ""))))
+    result.notes.extend(_notes(result, request, str(first.get("weights", "")), bool(first.get("random_head"))))
     return result
 
 
@@ -449,7 +449,7 @@ def _confirm(
     return rounds
 
 
-def _notes(result: TuneResult, request: TuneRequest, weights: str) -> list[str]:
+def _notes(result: TuneResult, request: TuneRequest, weights: str, random_head: bool) -> list[str]:
     notes = []
     for choice, label in ((result.best, "best"), (result.best_any_agreement, "best at any agreement")):
         if choice is not None and request.budget_ms is not None:
@@ -463,6 +463,6 @@ def _notes(result: TuneResult, request: TuneRequest, weights: str) -> list[str]:
         )
     if weights.startswith("random"):
         notes.append("random-weight twin: speeds are real, agreement compares random scores")
-    elif "random-head" in weights:
+    elif random_head:
         notes.append("the classifier head is random (seeded, the same in every backend): agreement is of that head")
     return notes

@@ -52,7 +52,7 @@ def measured_row(
         if r.get("model") in (info.name, info.model_id)
         and r.get("depth") == depth
         and r.get("dtype") == dtype
-        and r.get("max_length") == max_length
+        and (r.get("effective_max_length") or r.get("max_length")) == max_length
         and (workload is None or r.get("workload") == workload)
         and r.get("p50_ms") is not None
     ]

@@ -2,11 +2,12 @@
 instead of class defaults.
 
 The class defaults bracket many machines loosely, and this project's own 2-core host beat their central
-efficiency by 2x (issue 16: uncalibrated p50s 78-116% too slow, outside their stated range). So on the CPU we
-time, in process, two small queries through the sweep's own torch backend on the model's architecture twin
-(random weights: the same speed as the trained model; built once on first use, as the sweep builds it) or
-its local folder: one bound by fixed per-batch costs, one by compute. The latency model is fitted to them
-exactly as to sweep rows (`latency_model.calibrate`), tokenization and CrossEncoder's own work included.
+efficiency by 2x (benchmarks/willrun_accuracy.py: uncalibrated p50s 78-116% too slow, outside their stated
+range). So on the CPU we time, in process, two small queries through the sweep's own torch backend on the
+model's architecture twin (random weights: the same speed as the trained model; built once on first use, as
+the sweep builds it) or its local folder: one bound by fixed per-batch costs, one by compute. The latency
+model is fitted to them exactly as to sweep rows (`latency_model.calibrate`), tokenization and CrossEncoder's
+own work included.
 
 Two short queries are not a sweep (one shape of padding, no length mix, seconds of timing), so the estimate
 carries a wider range than one calibrated on sweep rows: SELF_CALIBRATED_RANGE, set from
