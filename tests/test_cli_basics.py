@@ -66,7 +66,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 def test_sweep_help_states_the_default_batch_pruning_ratio_the_planner_uses():
-    from rerank_bench.sweep.planner import DEFAULT_PRUNE_RATIO
+    from rerank_bench.sweep.request import DEFAULT_PRUNE_RATIO
 
     result = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
     assert f"below {DEFAULT_PRUNE_RATIO:.0%} of the best" in " ".join(result.output.split())

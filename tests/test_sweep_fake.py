@@ -298,7 +298,7 @@ def test_batch_sizes_beyond_the_depth_run_once_as_the_depth_and_say_so(tmp_path)
 def test_default_batch_sizes_stop_once_one_is_much_slower_and_named_ones_all_run(tmp_path):
     """Per pair, batch b costs 0.2 + 0.1 b ms: batch 8 1.0, 16 1.8 (56% of batch 8's rate, below 65%), so
     32 and 64 are skipped with the reason; the same sizes named with --batch-size are all measured."""
-    from rerank_bench.sweep.planner import DEFAULT_PRUNE_RATIO
+    from rerank_bench.sweep.request import DEFAULT_PRUNE_RATIO
 
     spec = "fake:ms_per_pair=0.2;ms_per_batch=0;ms_per_pair_squared=0.1"
     result, out = sweep(tmp_path, "-m", spec, "--depth", "64")
@@ -319,7 +319,8 @@ def test_default_batch_sizes_stop_once_one_is_much_slower_and_named_ones_all_run
 def test_progress_says_what_happens_before_the_first_case(tmp_path):
     """No silent 'starting': loading (and, for real backends, the peak probe) is named before case one."""
     from rerank_bench.probe import probe_machine
-    from rerank_bench.sweep.planner import SweepRequest, plan_sweep
+    from rerank_bench.sweep.planner import plan_sweep
+    from rerank_bench.sweep.request import SweepRequest
     from rerank_bench.sweep.scheduler import QuietEvents, run_sweep
     from rerank_bench.sweep.timing import MeasureSettings
 

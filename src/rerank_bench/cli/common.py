@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from rerank_bench.backends import DTYPES, ORDERS, SPECS, USER_BACKENDS
 from rerank_bench.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, RerankBenchError, Terminated, UsageError
 
 # Piped or redirected output is read in files and CI logs: do not squeeze tables into 80 columns.
@@ -114,6 +115,24 @@ RemoteCodeOption = Annotated[
     bool,
     typer.Option("--trust-remote-code", help="Allow model code from the Hub to run (only for repositories you trust)."),
 ]
+
+
+def joined(values: tuple[object, ...]) -> str:
+    """A default tuple as the comma list the option takes."""
+    return ",".join(str(v) for v in values)
+
+
+def dtype_help(lead: str = "Comma list") -> str:
+    """--dtype's help from the backends' specs: each precision with the backends that run it."""
+    runs = [f"{d} ({', '.join(b for b in USER_BACKENDS if d in SPECS[b].dtypes)})" for d in DTYPES]
+    return f"{lead}: {', '.join(runs)}. One a backend or the device cannot run gives skipped rows."
+
+
+BACKEND_HELP = f"Comma list: {', '.join(USER_BACKENDS)}. One whose packages are missing gives skipped rows."
+ORDER_HELP = (
+    f"Comma list of {', '.join(ORDERS)}: given (candidates as in the request), length (batched by token length)."
+)
+
 ThreadsOption = Annotated[
     str | None,
     typer.Option("--threads", help="Comma list of CPU thread counts. Default: the cores this process may use."),

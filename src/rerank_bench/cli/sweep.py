@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from rerank_bench.cli.common import (
+    BACKEND_HELP,
+    ORDER_HELP,
     DeviceOption,
     DocTokensOption,
     JsonOption,
@@ -18,13 +20,24 @@ from rerank_bench.cli.common import (
     ThreadsOption,
     WeightsOption,
     WorkloadOption,
+    dtype_help,
     guarded,
+    joined,
     notice,
     print_json,
     split_multi,
     stderr,
     stdout,
 )
+from rerank_bench.sweep.request import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_MODEL,
+    DEFAULT_PRUNE_RATIO,
+    SweepRequest,
+    parse_shard,
+)
+
+DEFAULT = SweepRequest()  # the library's defaults are the command's
 
 
 @guarded
@@ -32,20 +45,23 @@ def sweep(
     model: Annotated[
         list[str] | None,
         typer.Option(
-            "--model", "-m", help="Catalog alias, Hub id or local folder; repeat or comma-list. Default: minilm-l6."
+            "--model",
+            "-m",
+            help=f"Catalog alias, Hub id or local folder; repeat or comma-list. Default: {DEFAULT_MODEL}.",
         ),
     ] = None,
     batch_size: Annotated[
         str | None,
         typer.Option(
             "--batch-size",
-            help="Comma list of batch sizes (pairs per forward pass), each measured. Default: 8,16,32,64, where a"
-            " depth's larger ones are skipped once one runs below 65% of the best pairs/s so far.",
+            help="Comma list of batch sizes (pairs per forward pass), each measured. Default: "
+            f"{joined(DEFAULT_BATCH_SIZES)}, where a depth's larger ones are skipped once one runs below "
+            f"{DEFAULT_PRUNE_RATIO:.0%} of the best pairs/s so far.",
         ),
     ] = None,
     depth: Annotated[
         str, typer.Option("--depth", help="Comma list of candidate depths (documents per query).")
-    ] = "10,20,50,100",
+    ] = joined(DEFAULT.depths),
     max_length: MaxLengthOption = None,
     doc_tokens: DocTokensOption = None,
     workload: WorkloadOption = None,
@@ -61,24 +77,16 @@ def sweep(
     device: DeviceOption = "auto",
     backend: Annotated[
         str,
-        typer.Option(
-            "--backend", help="Comma list: torch, onnx, openvino. One whose packages are missing gives skipped rows."
-        ),
-    ] = "torch",
+        typer.Option("--backend", help=BACKEND_HELP),
+    ] = joined(DEFAULT.backends),
     dtype: Annotated[
         str,
-        typer.Option(
-            "--dtype",
-            help="Comma list: fp32, fp16, bf16, int8 (int8: onnx). Ones the device cannot run give skipped rows.",
-        ),
-    ] = "fp32",
+        typer.Option("--dtype", help=dtype_help()),
+    ] = joined(DEFAULT.dtypes),
     order: Annotated[
         str,
-        typer.Option(
-            "--order",
-            help="Comma list: given (candidates as in the request), length (batched by token length, less padding).",
-        ),
-    ] = "given",
+        typer.Option("--order", help=ORDER_HELP),
+    ] = joined(DEFAULT.orders),
     threads: ThreadsOption = None,
     output: Annotated[
         Path | None,
@@ -96,16 +104,16 @@ def sweep(
     ] = False,
     max_seconds_per_case: Annotated[
         float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")
-    ] = 15.0,
+    ] = DEFAULT.settings.max_seconds,
     precision: Annotated[
         float,
         typer.Option("--precision", help="Stop a case once the p50's 95% CI half-width is within this fraction."),
-    ] = 0.03,
+    ] = DEFAULT.settings.target_precision,
     case_timeout: Annotated[
         float,
         typer.Option("--case-timeout", help="Kill a case whose first query has not returned after this many seconds."),
-    ] = 600.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic workload.")] = 0,
+    ] = DEFAULT.settings.first_query_timeout_s,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic workload.")] = DEFAULT.seed,
     allow_random_head: RandomHeadOption = False,
     trust_remote_code: RemoteCodeOption = False,
     shard: Annotated[
@@ -131,7 +139,7 @@ def sweep(
     from rerank_bench.probe import probe_machine
     from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
     from rerank_bench.sweep.best_batch import best_batches
-    from rerank_bench.sweep.planner import SweepRequest, parse_shard, plan_sweep
+    from rerank_bench.sweep.planner import plan_sweep
     from rerank_bench.sweep.scheduler import run_sweep
     from rerank_bench.sweep.timing import MeasureSettings
 
@@ -140,10 +148,10 @@ def sweep(
     if model is not None and not models:
         raise UsageError(f"--model {' '.join(map(repr, model))} names no model", "for example -m minilm-l6")
     request = SweepRequest(
-        models=models or ("minilm-l6",),
+        models=models or DEFAULT.models,
         batch_sizes=parse_int_list(batch_size, "--batch-size") if batch_size is not None else None,
         depths=parse_int_list(depth, "--depth"),
-        backends=parse_str_list(backend, "--backend", tuple(SPECS)),
+        backends=parse_str_list(backend, "--backend", tuple(SPECS)),  # the fake too: tests drive it
         dtypes=parse_str_list(dtype, "--dtype", DTYPES),
         orders=parse_str_list(order, "--order", ORDERS),
         thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,

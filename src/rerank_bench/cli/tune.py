@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from rerank_bench.cli.common import (
+    BACKEND_HELP,
     DeviceOption,
     DocTokensOption,
     JsonOption,
@@ -18,18 +19,23 @@ from rerank_bench.cli.common import (
     ThreadsOption,
     WeightsOption,
     WorkloadOption,
+    dtype_help,
     guarded,
+    joined,
     notice,
     print_json,
     stderr,
     stdout,
 )
+from rerank_bench.tune.request import TuneRequest
+
+DEFAULT = TuneRequest(model="")  # the library's defaults are the command's
 
 
 @guarded
 def tune(
     model: Annotated[str, typer.Argument(help="Catalog alias, Hub id or local folder.")],
-    depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
+    depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = DEFAULT.depth,
     budget_ms: Annotated[
         float | None,
         typer.Option(
@@ -39,7 +45,7 @@ def tune(
     ] = None,
     min_agreement: Annotated[
         float, typer.Option("--min-agreement", help="Floor on mean Spearman vs torch fp32 for `best`.")
-    ] = 0.99,
+    ] = DEFAULT.min_agreement,
     max_ndcg_drop: Annotated[
         float | None,
         typer.Option(
@@ -47,15 +53,11 @@ def tune(
             help="With a labelled --workload: the most nDCG@10 `best` may lose against torch fp32, e.g. 0.005.",
         ),
     ] = None,
-    backend: Annotated[
-        str, typer.Option("--backend", help="Comma list of backends to search.")
-    ] = "torch,onnx,openvino",
-    dtype: Annotated[
-        str, typer.Option("--dtype", help="Comma list of precisions to search.")
-    ] = "fp32,bf16,fp16,int8,int8-static,int8-sq",
+    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = joined(DEFAULT.backends),
+    dtype: Annotated[str, typer.Option("--dtype", help=dtype_help("Comma list to search"))] = joined(DEFAULT.dtypes),
     batch_size: Annotated[
         str, typer.Option("--batch-size", help="Comma list of batch sizes to search (ascending; pruned).")
-    ] = "1,2,4,8,16,32",
+    ] = joined(DEFAULT.batch_sizes),
     threads: ThreadsOption = None,
     max_length: MaxLengthOption = None,
     doc_tokens: DocTokensOption = None,
@@ -70,10 +72,10 @@ def tune(
         typer.Option(
             "--search-queries", help="Timed queries per configuration while searching (the same requests for all)."
         ),
-    ] = 4,
+    ] = DEFAULT.search_queries,
     confirm_queries: Annotated[
         int, typer.Option("--confirm-queries", help="Timed queries per finalist and round when confirming.")
-    ] = 8,
+    ] = DEFAULT.confirm_queries,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv"),
@@ -95,7 +97,7 @@ def tune(
     from rerank_bench.errors import GateFailed
     from rerank_bench.probe import probe_machine
     from rerank_bench.render.sweep_view import ProgressEvents
-    from rerank_bench.tune.search import TuneRequest, run_tune
+    from rerank_bench.tune.search import run_tune
 
     request = TuneRequest(
         model=model,

@@ -16,6 +16,7 @@ from rerank_bench.cli.common import (
     print_json,
     stdout,
 )
+from rerank_bench.common.vocab import FitVerdict
 
 ProfilesOption = Annotated[
     list[Path] | None, typer.Option("--profiles", help="Folder of your own profile files (TOML); repeatable.")
@@ -127,7 +128,7 @@ def will_it_run(
         from rerank_bench.render.willrun_view import render_rows
 
         render_rows(rows, stdout)
-    if not any(r.verdict in ("RUNS", "TIGHT") for r in rows):
+    if not any(FitVerdict(r.verdict).runs for r in rows):
         raise GateFailed(f"no row says RUNS or TIGHT ({', '.join(sorted({r.verdict for r in rows}))})")
 
 

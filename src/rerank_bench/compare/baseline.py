@@ -17,7 +17,8 @@ from typing import Any
 
 from rerank_bench.common.case_key import KEY_FIELDS
 from rerank_bench.common.stats import min_samples_for, percentile
-from rerank_bench.common.thresholds import BUSY_PCT
+from rerank_bench.common.thresholds import BUSY_PCT, MAX_ERROR_FRACTION
+from rerank_bench.common.vocab import Status
 from rerank_bench.compare.bootstrap import RatioEstimate, bootstrap_ratio, paired_ratio, verdict
 from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.results.schema import ResultRow
@@ -48,7 +49,7 @@ DEFAULT_THRESHOLDS = {
     "p95": 0.05,
     "memory": 0.10,
     "ndcg": 0.005,
-    "errors": 0.01,
+    "errors": MAX_ERROR_FRACTION,  # the share of failures that fails an SLO on its own
     "goodput": 0.05,
     "capacity": 0.10,  # a capacity search's own bracket is 10% wide
 }
@@ -106,7 +107,7 @@ def load_result_set(paths: list[Path], ignore: tuple[Any, ...] = ()) -> ResultSe
         samples = read_samples(samples_path_for(path))
         for number, row in enumerate(rows, start=2):
             where = f"{path}:{number}"
-            if row["status"] != "ok":
+            if row["status"] != Status.OK:
                 continue
             summary_row = row.get("load_mode") == "capacity"  # a capacity search's answer: no samples of its own
             # a served level's p50 may be empty: it fell on failed requests

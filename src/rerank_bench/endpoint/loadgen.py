@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rerank_bench.common.vocab import ErrorKind
 from rerank_bench.endpoint.apis import Api, MalformedReply, parse_reply, request_body
 from rerank_bench.workload.records import Request
 
@@ -36,13 +37,13 @@ class Outcome:
     scheduled_s: float  # open loop: when it was due; closed loop: when it was sent
     sent_s: float
     done_s: float
-    kind: str  # "ok", "http_<status>", "timeout", "connection", "malformed", "client" or "abandoned"
+    kind: str  # an ErrorKind, or ErrorKind.http(status)
     detail: str = ""  # the first words of an error: the server's message, the exception
     server_ms: tuple[tuple[str, float], ...] = ()  # the server's own times for it (TEI's x-*-time headers)
 
     @property
     def ok(self) -> bool:
-        return self.kind == "ok"
+        return self.kind == ErrorKind.OK
 
     @property
     def latency_ms(self) -> float:
@@ -268,19 +269,19 @@ class RerankClient:
                 raw = await response.read()
                 times = server_times(response.headers)
                 if response.status != 200:
-                    return Reply(f"http_{response.status}", _first_words(raw), server_ms=times)
+                    return Reply(ErrorKind.http(response.status), _first_words(raw), server_ms=times)
         except TimeoutError:
-            return Reply("timeout", f"no reply within {self.timeout_s:g} s")
+            return Reply(ErrorKind.TIMEOUT, f"no reply within {self.timeout_s:g} s")
         except (aiohttp.ClientError, OSError) as exc:
-            kind = "client" if _errno_of(exc) in CLIENT_ERRNOS else "connection"
+            kind = ErrorKind.CLIENT if _errno_of(exc) in CLIENT_ERRNOS else ErrorKind.CONNECTION
             return Reply(kind, f"{type(exc).__name__}: {exc}"[:200])
         try:
             scores = parse_reply(self.api, json.loads(raw), len(request.documents))
         except ValueError:
-            return Reply("malformed", "the reply is not JSON: " + _first_words(raw), server_ms=times)
+            return Reply(ErrorKind.MALFORMED, "the reply is not JSON: " + _first_words(raw), server_ms=times)
         except MalformedReply as exc:
-            return Reply("malformed", str(exc), server_ms=times)
-        return Reply("ok", scores=scores, server_ms=times)
+            return Reply(ErrorKind.MALFORMED, str(exc), server_ms=times)
+        return Reply(ErrorKind.OK, scores=scores, server_ms=times)
 
 
 def _errno_of(exc: BaseException) -> int | None:
@@ -307,7 +308,7 @@ class LiveCounts:
 
     def add(self, outcome: Outcome) -> None:
         self.done += 1
-        if outcome.kind == "ok":
+        if outcome.kind == ErrorKind.OK:
             self.latencies_ms.append(outcome.latency_ms)
         else:
             self.failed += 1
@@ -406,7 +407,8 @@ async def open_loop(
         if not task.done():
             task.cancel()
             done.setdefault(
-                i, Outcome(i, arrivals[i], arrivals[i], stopped, "abandoned", "still out when the level stopped")
+                i,
+                Outcome(i, arrivals[i], arrivals[i], stopped, ErrorKind.ABANDONED, "still out when the level stopped"),
             )
     await asyncio.gather(*tasks.values(), return_exceptions=True)
     return [done[i] for i in sorted(done)]

@@ -7,6 +7,7 @@ from typing import Any
 
 from rerank_bench.common.case_key import case_id_for
 from rerank_bench.common.stats import distribution
+from rerank_bench.common.vocab import Status
 from rerank_bench.endpoint.capacity import CapacityResult
 from rerank_bench.endpoint.summary import LevelSummary
 from rerank_bench.results.provenance import utc_now
@@ -69,7 +70,7 @@ def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
     row = _row_head(level_key(summary, context), context)
     server = summary.server
     row.update(
-        status="ok" if summary.completed else "error",
+        status=Status.OK if summary.completed else Status.ERROR,
         status_reason=_reason(summary),
         n_queries=summary.completed,
         warmup_queries=context.get("warmup", context["request"].warmup_requests),
@@ -137,7 +138,7 @@ def capacity_row(found: CapacityResult, depth: int, context: dict[str, Any]) -> 
     confirmation = found.confirmation
     row = _row_head(key, context)
     row.update(
-        status="ok" if found.capacity_rps is not None else "error",
+        status=Status.OK if found.capacity_rps is not None else Status.ERROR,
         status_reason=found.note(),
         slo_ms=request.slo_ms,
         slo_percentile=request.percentile,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from rerank_bench.common.vocab import ErrorKind
 from rerank_bench.endpoint import server_metrics
 from rerank_bench.endpoint.apis import APIS, DETECTION_ROUTES, Api, ServerInfo, get_api, identify, public_url, split_url
 from rerank_bench.endpoint.capacity import CONFIRM_FACTOR, CapacityResult, Trial, search_capacity
@@ -258,9 +259,9 @@ def first_failure(outcomes: list[Outcome], url: str, depth: int) -> Exception:
     kinds = [o.kind for o in outcomes]
     kind = max(set(kinds), key=kinds.count)
     detail = next(o.detail for o in outcomes if o.kind == kind)
-    if kind == "connection":
+    if kind == ErrorKind.CONNECTION:
         return EnvironmentProblem(f"cannot reach {url}: {detail}", "is the server running on that host and port?")
-    if kind == "timeout":
+    if kind == ErrorKind.TIMEOUT:
         return EnvironmentProblem(f"{url} did not answer within the timeout ({detail})", "raise --timeout-s")
     if kind in ("http_401", "http_403"):
         return UsageError(
@@ -275,7 +276,7 @@ def first_failure(outcomes: list[Outcome], url: str, depth: int) -> Exception:
             f"{url} refused a request of {depth} documents ({kind[5:]}): {detail}",
             "lower --depth, or raise the server's limit (TEI: --max-client-batch-size)",
         )
-    if kind == "malformed":
+    if kind == ErrorKind.MALFORMED:
         return UsageError(f"{url} did not answer as a rerank API: {detail}", "check --api")
     return EnvironmentProblem(f"{url} failed every warm-up request ({kind}): {detail}")
 
@@ -488,9 +489,9 @@ async def _measure(
             warm = [
                 await _timed(client, requests[i % len(requests)], i) for i in range(max(1, request.warmup_requests))
             ]
-            if not any(o.kind == "ok" for o in warm):
+            if not any(o.kind == ErrorKind.OK for o in warm):
                 raise first_failure(warm, client.url, depth)
-            unloaded_ms = statistics.median(o.reply_ms for o in warm if o.kind == "ok")
+            unloaded_ms = statistics.median(o.reply_ms for o in warm if o.kind == ErrorKind.OK)
             if request.reference is not None and text.scorer is not None:
                 result.agreement = await _reference_check(client, text, requests, depth, progress)
             context = {
@@ -540,7 +541,7 @@ async def _reference_check(
     served: list[list[float]] = []
     for req in chosen:
         reply = await client.rerank(req)
-        if reply.kind != "ok" or reply.scores is None:
+        if reply.kind != ErrorKind.OK or reply.scores is None:
             progress.note(f"reference check skipped: the server answered {reply.kind} ({reply.detail})")
             return None
         served.append(reply.scores)

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from rerank_bench.common.stats import LatencySummary, percentile, summarize_latencies
 from rerank_bench.common.thresholds import MAX_ERROR_FRACTION
+from rerank_bench.common.vocab import ErrorKind
 from rerank_bench.endpoint.loadgen import Outcome
 from rerank_bench.endpoint.slo import SloTest, Verdict, slo_test
 
@@ -114,7 +115,7 @@ class LevelSummary:
 
     @property
     def client_errors(self) -> int:
-        return self.errors.get("client", 0)
+        return self.errors.get(ErrorKind.CLIENT, 0)
 
     @property
     def scheduled_rps(self) -> float | None:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from rerank_bench.common.stats import min_samples_for
 from rerank_bench.common.thresholds import BUSY_PCT
+from rerank_bench.common.vocab import Status
 from rerank_bench.render.format import Column, fit_columns, number, table_of
 from rerank_bench.sweep.cases import Case
 
@@ -66,14 +67,14 @@ def _model(row: dict[str, Any]) -> str:
 
 
 def _too_few(row: dict[str, Any]) -> bool:
-    return row.get("status") == "ok" and row.get("p50_ms") is None
+    return row.get("status") == Status.OK and row.get("p50_ms") is None
 
 
 def _why(row: dict[str, Any]) -> str:
     """What a row's status needs said: the reason it is not ok, or that an ok row has no median."""
     if _too_few(row):
         return f"too few queries for a median ({row.get('n_queries')}; 3 needed)"
-    return "" if row.get("status") == "ok" else str(row.get("status_reason") or "")
+    return "" if row.get("status") == Status.OK else str(row.get("status_reason") or "")
 
 
 def _status(row: dict[str, Any]) -> str:
@@ -161,7 +162,7 @@ BEST_COLUMNS = [
 def render_summary(
     rows: list[dict[str, Any]], best: list[dict[str, Any]], output: str, console: Console, wide: bool = False
 ) -> None:
-    ok = [r for r in rows if r.get("status") == "ok"]
+    ok = [r for r in rows if r.get("status") == Status.OK]
     reasons = list(dict.fromkeys(_why(r) for r in rows if _why(r)))
     rows = [{**r, "_note": reasons.index(_why(r)) + 1} if _why(r) else r for r in rows]
     labelled = any(r.get("ndcg_at_10") is not None for r in rows)
@@ -272,7 +273,7 @@ class ProgressEvents:
             return
         detail = (
             f"{number(row.get('pairs_per_s'))} pairs/s, p50 {number(row.get('p50_ms'))} ms"
-            if row.get("status") == "ok"
+            if row.get("status") == Status.OK
             else row.get("status_reason", "")
         )
         count = f"{self.done}/{self.total}" if self.total else str(self.done)

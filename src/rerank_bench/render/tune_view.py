@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rerank_bench.common.vocab import Status
 from rerank_bench.render.format import number
 
 
@@ -47,7 +48,7 @@ def render_tune(result: Any, console: Console, limit: int = 20) -> None:
         ("status", False),
     ):
         search.add_column(name, justify="right" if right else "left")
-    shown = [c for c in result.candidates if c["status"] == "ok"][:limit]
+    shown = [c for c in result.candidates if c["status"] == Status.OK][:limit]
     for c in shown:
         peak = f"{c['fraction_of_peak']:.0%}" if c.get("fraction_of_peak") is not None else "-"
         search.add_row(
@@ -61,7 +62,7 @@ def render_tune(result: Any, console: Console, limit: int = 20) -> None:
             peak,
             "ok",
         )
-    skipped = [c for c in result.candidates if c["status"] != "ok"]
+    skipped = [c for c in result.candidates if c["status"] != Status.OK]
     console.print(search)
     if skipped:
         reasons: dict[str, int] = {}

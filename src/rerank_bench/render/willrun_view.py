@@ -8,9 +8,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rerank_bench.common.vocab import FitVerdict
 from rerank_bench.render.format import number
+from rerank_bench.willrun.profiles import SHOWN_PEAKS
 
-COLOURS = {"RUNS": "green", "TIGHT": "yellow", "TOO SLOW": "red", "WON'T FIT": "red"}
+COLOURS = {FitVerdict.RUNS: "green", FitVerdict.TIGHT: "yellow", FitVerdict.TOO_SLOW: "red", FitVerdict.WONT_FIT: "red"}
 
 
 def _ms(value: Any, low: Any, high: Any) -> str:
@@ -155,7 +157,7 @@ def render_profiles(profiles: list[Any], console: Console) -> None:
     ):
         table.add_column(name, justify="right" if right else "left")
     for p in profiles:
-        peaks = [number(p.peak_tflops.get(k), 1) for k in ("fp32", "fp16", "bf16", "int8")]
+        peaks = [number(p.peak_tflops.get(k), 1) for k in SHOWN_PEAKS]
         table.add_row(
             escape(p.key),
             escape(p.name),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rerank_bench.common.vocab import Status
 from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.results.schema import FLOAT_COLUMNS, INT_COLUMNS
 from rerank_bench.results.store import find_result_files, read_rows
@@ -34,7 +35,7 @@ class ReportData:
 
     @property
     def ok(self) -> Any:
-        return self.rows[self.rows["status"] == "ok"]
+        return self.rows[self.rows["status"] == Status.OK]
 
     @property
     def in_process(self) -> Any:
@@ -79,7 +80,7 @@ def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = N
         raise UsageError(
             "no rows left after --filter", "check the values against the files' model, hardware and backend"
         )
-    if (data["status"] != "ok").all():
+    if (data["status"] != Status.OK).all():
         notes.append("no case measured ok: the leaderboard and plots are empty; see the status column")
     return ReportData(rows=data.reset_index(drop=True), files=files, notes=notes)
 

@@ -298,7 +298,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
-STATUSES = ("ok", "oom", "crashed", "error", "timeout", "skipped")
 
 # How each column is read back: numbers are parsed once, here, so every reader (sweep --resume, compare,
 # report, tune, will-it-run) gets ints and floats, and None for an empty cell. Other columns are text.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rerank_bench.common.vocab import Status
+
 GROUP_FIELDS = ("model", "weights", "backend", "dtype", "device", "threads", "order", "depth")
 
 
@@ -16,7 +18,7 @@ def best_batches(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        if row.get("status") != "ok" or row.get("pairs_per_s") is None:
+        if row.get("status") != Status.OK or row.get("pairs_per_s") is None:
             continue
         key = tuple(row.get(f) for f in GROUP_FIELDS)
         groups.setdefault(key, []).append(row)

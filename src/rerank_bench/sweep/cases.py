@@ -15,9 +15,6 @@ from typing import Any
 from rerank_bench.common.case_key import case_id_for
 from rerank_bench.models.resolve import ResolvedModel
 
-DEFAULT_BATCH_SIZES = (8, 16, 32, 64)
-DEFAULT_DEPTHS = (10, 20, 50, 100)
-
 
 @dataclass(frozen=True)
 class Case:

@@ -15,9 +15,11 @@ import signal
 from dataclasses import asdict
 from typing import Any
 
+from rerank_bench.backends import CALIBRATED, USER_BACKENDS
 from rerank_bench.backends.base import describe_exception, is_out_of_memory
 from rerank_bench.backends.quantize import calibration_recipe
 from rerank_bench.common.stats import distribution, summarize_latencies
+from rerank_bench.common.vocab import Status
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
 from rerank_bench.models.resolve import ResolvedModel
 from rerank_bench.sweep import background
@@ -180,9 +182,9 @@ def _loading(model: ResolvedModel, group: dict[str, Any]) -> str:
     what = f"loading {model.name} ({group['backend']} {group['dtype']})"
     if model.source == "twin":
         what += "; its random-weight twin is built on first use"
-    if group["backend"] in ("onnx", "openvino"):
+    if group["backend"] != "torch" and group["backend"] in USER_BACKENDS:
         what += "; exported on first use"
-        if group["dtype"] in ("int8-static", "int8-sq"):
+        if group["dtype"] in CALIBRATED:
             what += " (and calibrated: minutes)"
     return what
 
@@ -215,10 +217,10 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
         conn.send(Started(index))
         if (order, depth) in oom_at and batch > oom_at[order, depth]:
             reason = f"batch {oom_at[order, depth]} ran out of memory at depth {depth}"
-            conn.send(Done(index, {"status": "skipped", "status_reason": reason}))
+            conn.send(Done(index, {"status": Status.SKIPPED, "status_reason": reason}))
             continue
         if (order, depth) in pruned:
-            conn.send(Done(index, {"status": "skipped", "status_reason": pruned[order, depth]}))
+            conn.send(Done(index, {"status": Status.SKIPPED, "status_reason": pruned[order, depth]}))
             continue
         try:
             scorer.set_order(order)
@@ -235,7 +237,7 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
             busy = background.background_pct(cpu_before, background.sample())
             memory = tracker.end()
             fields = {
-                "status": "ok",
+                "status": Status.OK,
                 "status_reason": "",
                 **measured_fields(scorer, requests, measurement, depth),
                 **memory,
@@ -268,9 +270,9 @@ def worker_main(conn: Any, payload: dict[str, Any]) -> None:
         except Exception as exc:  # noqa: BLE001 - a failed case is a row; the sweep goes on
             if scorer.is_out_of_memory(exc):
                 oom_at[order, depth] = min(batch, oom_at.get((order, depth), batch))
-                fields = {"status": "oom", "status_reason": describe_exception(exc)}
+                fields = {"status": Status.OOM, "status_reason": describe_exception(exc)}
             else:
-                fields = {"status": "error", "status_reason": describe_exception(exc)}
+                fields = {"status": Status.ERROR, "status_reason": describe_exception(exc)}
             _free_device_memory(group["device"])
             conn.send(Done(index, fields))
     scorer.close()

@@ -4,19 +4,20 @@ output, resume state), ending in the explicit list of cases (plan.py) that the s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rerank_bench.common.vocab import DONE_STATUSES, Status
 from rerank_bench.errors import UsageError
 from rerank_bench.models.resolve import HubClient, ResolvedModel, length_limit, resolve_model
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.provenance import default_output
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import check_output, read_rows
-from rerank_bench.sweep.cases import DEFAULT_BATCH_SIZES, Case, clamped_batches_note, effective_batches, expand_cases
+from rerank_bench.sweep.cases import Case, clamped_batches_note, effective_batches, expand_cases
+from rerank_bench.sweep.request import DEFAULT_BATCH_SIZES, DEFAULT_PRUNE_RATIO, SweepRequest
 from rerank_bench.sweep.support import DeviceTraits, missing_packages, skip_reason
-from rerank_bench.sweep.timing import MeasureSettings
 from rerank_bench.workload.requests import (
     LengthSpec,
     load_workload_file,
@@ -27,55 +28,6 @@ from rerank_bench.workload.requests import (
 
 # What --resume does not measure again: a crash, an error or a timeout is tried again; out of memory only with
 # --retry-oom (the same configuration on the same machine would most likely run out again).
-DONE_STATUSES = ("ok", "oom")
-
-# The default batch sizes are a search for the fastest, not a list the user asked for: at a depth, once a batch
-# size runs below this fraction of the best pairs/s so far, the larger default ones are skipped. On CPUs
-# throughput falls with batch size past a small one (each batch pads to its longest pair), and these cases
-# were the slowest of the default sweep (depth 100 batch 64: 11 s a query on a 2-core host). Batch sizes given
-# with --batch-size are all measured.
-DEFAULT_PRUNE_RATIO = 0.65
-
-
-@dataclass(frozen=True)
-class SweepRequest:
-    models: tuple[str, ...] = ("minilm-l6",)
-    batch_sizes: tuple[int, ...] | None = None  # None: DEFAULT_BATCH_SIZES, pruned (see DEFAULT_PRUNE_RATIO)
-    depths: tuple[int, ...] = (10, 20, 50, 100)
-    backends: tuple[str, ...] = ("torch",)
-    dtypes: tuple[str, ...] = ("fp32",)
-    orders: tuple[str, ...] = ("given",)
-    thread_counts: tuple[int, ...] | None = None  # None: the usable cores
-    max_length: int | None = None
-    doc_tokens: str | None = None
-    workload_file: Path | None = None
-    sample_with_replacement: bool = False
-    weights: str = "auto"
-    revision: str | None = None
-    device: str = "auto"
-    threads: int | None = None
-    output: Path | None = None
-    resume: Path | None = None
-    retry_oom: bool = False  # with resume: measure out-of-memory cases again too
-    seed: int = 0
-    trust_remote_code: bool = False
-    allow_random_head: bool = False
-    settings: MeasureSettings = field(default_factory=MeasureSettings)
-    shard: tuple[int, int] | None = None  # (K, N): the K-th of N slices, 1-based
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """`--shard K/N`."""
-    if text is None:
-        return None
-    k, sep, n = text.partition("/")
-    try:
-        shard = (int(k), int(n))
-    except ValueError:
-        shard = (0, 0)
-    if not sep or not 1 <= shard[0] <= shard[1]:
-        raise UsageError(f"--shard {text!r} is not K/N with 1 <= K <= N", "for example --shard 2/4")
-    return shard
 
 
 @dataclass
@@ -198,7 +150,7 @@ def plan_sweep(
             raise UsageError(f"--resume {request.resume}: no such file")
         planned = {c.case_id for c in cases}
         for row in read_rows(request.resume):
-            done_statuses = ("ok",) if request.retry_oom else DONE_STATUSES
+            done_statuses = (Status.OK,) if request.retry_oom else DONE_STATUSES
             if row.get("status") in done_statuses and row.get("case_id") in planned:
                 done.add(row["case_id"])
                 resumed.append(row)

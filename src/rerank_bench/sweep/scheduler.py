@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rerank_bench.common.thresholds import BUSY_PCT
+from rerank_bench.common.vocab import Status
 from rerank_bench.errors import (
     EXIT_TERMINATED,
     EnvironmentProblem,
@@ -84,7 +85,7 @@ class SweepOutcome:
             return error
         if not self.fatal:
             rows = [*(resumed or []), *self.rows]
-            if rows and not any(r.get("status") == "ok" for r in rows):
+            if rows and not any(r.get("status") == Status.OK for r in rows):
                 statuses = ", ".join(f"{n} {s}" for s, n in Counter(r.get("status") for r in rows).items())
                 return GateFailed(f"no case measured ok ({statuses}); see status_reason in {self.output}")
             return None
@@ -255,10 +256,10 @@ class _GroupRun:
             self._finish(message)
         elif isinstance(message, Fatal):
             if message.kind == "oom":  # loading ran out of memory: rows say so, the sweep goes on
-                self._fail_rest("oom", message.message)
+                self._fail_rest(Status.OOM, message.message)
             else:
                 self.fatal = (message.kind, message.message)
-                self._fail_rest("error", message.message)
+                self._fail_rest(Status.ERROR, message.message)
 
     def run(self) -> None:
         from rerank_bench.sweep.child import worker_main
@@ -268,9 +269,9 @@ class _GroupRun:
         if end.how == "timeout":
             case = self.cases[self.current] if self.current is not None else None
             self._fail_rest(
-                "skipped",
+                Status.SKIPPED,
                 f"worker killed: case {case.describe() if case else '?'} timed out",
-                first_status="timeout",
+                first_status=Status.TIMEOUT,
                 first_reason="no result before the per-case deadline; the worker was killed",
             )
         elif end.how == "died" and self.pending:
@@ -284,9 +285,9 @@ class _GroupRun:
         before, after = self.oom_kills_before, cgroup_oom_kills()
         oom_killed = before is not None and after is not None and after > before
         self._fail_rest(
-            "skipped",
+            Status.SKIPPED,
             f"worker process died ({how}) during {current}",
-            first_status="oom" if oom_killed else "crashed",
+            first_status=Status.OOM if oom_killed else "crashed",
             first_reason=(
                 f"worker killed ({how}) by the kernel's out-of-memory killer (cgroup oom_kill {before} -> {after})"
                 if oom_killed
@@ -434,7 +435,7 @@ def run_sweep(
             to_run = plan.to_run()
             for case in to_run:
                 if case.skip is not None:
-                    write(case, {**case.key(), "status": "skipped", "status_reason": case.skip}, [])
+                    write(case, {**case.key(), "status": Status.SKIPPED, "status_reason": case.skip}, [])
             runnable = [c for c in to_run if c.skip is None]
             for group in _load_groups(runnable):
                 first = group[0]

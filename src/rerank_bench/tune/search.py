@@ -20,50 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.backends import USER_BACKENDS
 from rerank_bench.common.stats import min_samples_for
+from rerank_bench.common.vocab import Status
 from rerank_bench.errors import UsageError
 from rerank_bench.probe import MachineReport
 from rerank_bench.sweep.cases import Case
-from rerank_bench.sweep.planner import SweepPlan, SweepRequest, plan_sweep
+from rerank_bench.sweep.planner import SweepPlan, plan_sweep
+from rerank_bench.sweep.request import SweepRequest
 from rerank_bench.sweep.scheduler import QuietEvents, SweepEvents, run_sweep
 from rerank_bench.sweep.timing import MeasureSettings
+from rerank_bench.tune.request import TuneRequest
 from rerank_bench.workload.requests import labelled_workload
 
 NAIVE: dict[str, Any] = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
 CONFIG_FIELDS = ("backend", "dtype", "order", "batch_size", "threads", "device")
-
-
-@dataclass(frozen=True)
-class TuneRequest:
-    model: str
-    depth: int = 50
-    budget_ms: float | None = None
-    min_agreement: float = 0.99
-    max_ndcg_drop: float | None = None  # labelled workloads: the most nDCG@10 a configuration may lose
-    quality_requests: int = 32  # labelled requests each configuration and the reference score for nDCG
-    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
-    backends: tuple[str, ...] = USER_BACKENDS
-    dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8", "int8-static", "int8-sq")
-    thread_counts: tuple[int, ...] | None = None
-    # Every configuration times the same first N requests, so none is favoured by drawing shorter ones
-    # (request lengths vary by about 30% in the RAG mix; a time budget would give each a different set).
-    search_queries: int = 4
-    confirm_queries: int = 8
-    max_seconds: float = 120.0  # cap per case, for a configuration far slower than the rest
-    confirm_rounds: int = 2
-    prune_ratio: float = 0.90
-    weights: str = "auto"
-    allow_random_head: bool = False
-    trust_remote_code: bool = False
-    revision: str | None = None
-    workload_file: Path | None = None
-    doc_tokens: str | None = None
-    max_length: int | None = None
-    device: str = "auto"
-    seed: int = 0
-    output: Path | None = None
-    export_dir: Path | None = None  # copy the chosen configuration's model or export here
 
 
 @dataclass
@@ -207,7 +177,7 @@ def choose(
     fits = [
         r
         for r in rows
-        if r.get("status") == "ok"
+        if r.get("status") == Status.OK
         and r.get("pairs_per_s") is not None
         and within_budget(r, budget_ms)
         and (floor is None or meets_agreement(r, floor))
@@ -390,7 +360,7 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
         weights=str(first.get("weights", "")),
         max_length=request.max_length,
     )
-    naive_row = next((r for r in rows if is_naive(r) and r.get("status") == "ok"), None)
+    naive_row = next((r for r in rows if is_naive(r) and r.get("status") == Status.OK), None)
     if outcome.interrupted or naive_row is None:
         if naive_row is None:
             result.notes.append("the naive default did not run, so there is no speed-up to report")
@@ -441,7 +411,7 @@ def _confirm(
         events.notice(f"confirm: round {n + 1} of {request.confirm_rounds}")
         round_outcome = run_sweep(round_plan, machine, _fixed_count(request.confirm_queries, request), events)
         for row in round_outcome.rows:
-            if row.get("status") == "ok":
+            if row.get("status") == Status.OK:
                 rounds[str(row["case_id"])].append(row)
         if round_outcome.interrupted:
             notes.append("interrupted during confirmation: figures are from the rounds that finished")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rerank_bench.common.vocab import FitVerdict
 from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.willrun.calibration import calibration_points, local_peaks, local_rows, measured_row
@@ -25,10 +26,10 @@ from rerank_bench.willrun.memory_model import (
     weights_bytes,
 )
 from rerank_bench.willrun.model_info import ModelInfo, load_model_info
-from rerank_bench.willrun.profiles import HardwareProfile
+from rerank_bench.willrun.profiles import SHOWN_PEAKS, HardwareProfile
 from rerank_bench.willrun.self_calibration import SELF_CALIBRATED_RANGE, SelfCalibrate, forward_probe
 
-VERDICTS = ("RUNS", "TIGHT", "TOO SLOW", "WON'T FIT")
+VERDICTS = tuple(FitVerdict)
 BATCH_CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
@@ -72,7 +73,7 @@ class Assessment:
     p50_ms: float | None
     p95_ms: float | None
     source: str
-    verdict: str
+    verdict: FitVerdict | str  # str only while the row is being assessed (empty)
     reason: str
     change: str
     budget_ms: float | None
@@ -109,7 +110,7 @@ class Assessment:
 def choose_dtype(requested: str, profile: HardwareProfile) -> str:
     if requested != "auto":
         if profile.peak(requested) is None:
-            runs = ", ".join(k for k in ("fp32", "fp16", "bf16", "int8") if profile.peak(k))
+            runs = ", ".join(k for k in SHOWN_PEAKS if profile.peak(k))
             raise UsageError(
                 f"--dtype {requested}: {profile.name} has no {requested} rate in its profile (it lists {runs})"
             )
@@ -129,7 +130,7 @@ def _verdict(
     batch1_peak: float,
 ) -> None:
     if not fits_batch1:
-        row.verdict = "WON'T FIT"
+        row.verdict = FitVerdict.WONT_FIT
         row.reason = (
             f"needs {batch1_peak:,.0f} MiB at batch 1 and {row.max_length} tokens; {row.memory_mib:,.0f} MiB usable"
         )
@@ -144,7 +145,7 @@ def _verdict(
     high = row.p95_ms_high if percentile == "p95" else row.p50_ms_high
     tight_memory = row.max_batch < 1
     if budget is not None and latency is not None and latency > budget:
-        row.verdict = "TOO SLOW"
+        row.verdict = FitVerdict.TOO_SLOW
         row.reason = f"{percentile} {latency:,.0f} ms at depth {row.depth} is over the {budget:g} ms budget"
         fewer = int(row.depth * budget / latency)  # latency grows about linearly with the candidates
         if fewer >= 1:
@@ -157,19 +158,19 @@ def _verdict(
             row.change += "; or bf16/fp16"
         return
     if tight_memory:
-        row.verdict = "TIGHT"
+        row.verdict = FitVerdict.TIGHT
         row.reason = f"batch 1 fits but with less than {SAFETY_MARGIN:.0%} of memory to spare"
         row.change = "a shorter --max-length or fp16 gives room"
         return
     if budget is not None and high is not None and latency is not None and high > budget:
-        row.verdict = "TIGHT"
+        row.verdict = FitVerdict.TIGHT
         row.reason = (
             f"{percentile} {latency:,.0f} ms meets the {budget:g} ms budget, "
             f"but the estimate's range reaches {high:,.0f} ms"
         )
         row.change = "run `will-it-run --hardware local --measure` on the device, or leave more room in the budget"
         return
-    row.verdict = "RUNS"
+    row.verdict = FitVerdict.RUNS
     pieces = [f"fits with batch up to {row.max_batch}"]
     if latency is not None:
         pieces.append(f"{percentile} {latency:,.0f} ms" + (f" within {budget:g} ms" if budget is not None else ""))
@@ -369,7 +370,7 @@ def _rate_verdict(row: Assessment, plan: Any, request: WillRunRequest) -> None:
     pct, budget = request.percentile, request.budget_ms
     assert budget is not None  # --rate is refused without --budget-ms (run_will_it_run)
     if plan.capacity_rps is None:
-        row.verdict = "TOO SLOW"
+        row.verdict = FitVerdict.TOO_SLOW
         row.reason = (
             f"{pct} {plan.unloaded_ms:,.0f} ms with an idle {request.server} server is over the {budget:g} ms "
             f"budget at depth {row.depth}, before any load"
@@ -387,21 +388,21 @@ def _rate_verdict(row: Assessment, plan: Any, request: WillRunRequest) -> None:
         f"p95 {plan.p95_at_rate_ms:,.0f} ms, utilisation {plan.utilisation:.0%}"
     )
     if plan.replicas_high is None or plan.replicas_high > plan.replicas:
-        row.verdict = "TIGHT"
+        row.verdict = FitVerdict.TIGHT
         slow_end = f"{plan.replicas_high} replicas" if plan.replicas_high else "no replica count"
         row.change = (
             f"the estimate's slow end needs {slow_end}: measure a replica with `rerank-bench endpoint --capacity`"
         )
         return
-    row.verdict = "TIGHT" if row.max_batch < 1 else "RUNS"
-    row.change = "" if row.verdict == "RUNS" else "batch 1 fits with little memory to spare"
+    row.verdict = FitVerdict.TIGHT if row.max_batch < 1 else FitVerdict.RUNS
+    row.change = "" if row.verdict == FitVerdict.RUNS else "batch 1 fits with little memory to spare"
 
 
 def sort_rows(rows: list[Assessment], by_hardware: bool) -> list[Assessment]:
     """Passing first; across hardware the least power-hungry first (a stand-in for cost). With --rate, by what
     the rate costs: devices whose profile gives price_per_hour first, by replicas x price, then the rest by
     replicas x TDP."""
-    rank = {v: i for i, v in enumerate(VERDICTS)}
+    rank: dict[str, int] = {v: i for i, v in enumerate(VERDICTS)}
     if by_hardware and any(r.rate is not None for r in rows):
 
         def cost(r: Assessment) -> tuple[bool, bool, float, int]:
@@ -420,7 +421,8 @@ def _measure(info: ModelInfo, spec: str, row: Assessment, request: WillRunReques
     """A short real sweep of the chosen configuration on this machine (--measure)."""
     import tempfile
 
-    from rerank_bench.sweep.planner import SweepRequest, plan_sweep
+    from rerank_bench.sweep.planner import plan_sweep
+    from rerank_bench.sweep.request import SweepRequest
     from rerank_bench.sweep.scheduler import run_sweep
     from rerank_bench.sweep.timing import MeasureSettings
 
@@ -510,7 +512,7 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFa
     for spec, info in infos:
         for profile in targets:
             row = assess(info, profile, request, rows, probe)
-            if request.measure and machine is not None and row.verdict != "WON'T FIT":
+            if request.measure and machine is not None and row.verdict != FitVerdict.WONT_FIT:
                 measured_file = _measure(info, spec, row, request, machine)
                 extra = local_rows((measured_file,), machine.fingerprint)
                 if extra:

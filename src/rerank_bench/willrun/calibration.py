@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rerank_bench.common.vocab import Status
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import find_result_files, read_rows
 from rerank_bench.willrun.model_info import ModelInfo
@@ -24,7 +25,7 @@ def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
                 r
                 for r in read_rows(path)
                 if r.get("hardware_fingerprint") == fingerprint
-                and r.get("status") == "ok"
+                and r.get("status") == Status.OK
                 and r.get("backend") == "torch"
             )
         except Exception:  # noqa: BLE001 - an unreadable file only means fewer measurements

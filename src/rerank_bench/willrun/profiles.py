@@ -21,7 +21,9 @@ from typing import Any
 from rerank_bench.errors import UsageError
 
 KINDS = ("nvidia", "apple", "cpu", "amd")
+# The arithmetic rates a profile lists: every base dtype the backends run, and tf32 (NVIDIA's matmul mode).
 PEAK_KEYS = ("fp32", "tf32", "fp16", "bf16", "int8")
+SHOWN_PEAKS = tuple(k for k in PEAK_KEYS if k != "tf32")  # the ones a dtype of ours runs on
 
 
 @dataclass(frozen=True)
