@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rerank_bench.common.vocab import FitVerdict
+from rerank_bench.common.vocab import FitVerdict, ServerKind
 from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.willrun.calibration import calibration_points, local_peaks, local_rows, measured_row
@@ -51,7 +51,7 @@ class WillRunRequest:
     measure: bool = False
     trust_remote_code: bool = False
     rate: float | None = None  # requests per second to plan for (--rate): capacity, replicas and cost
-    server: str = "tei"  # how the simulated server batches (--server)
+    server: str = ServerKind.TEI  # how the simulated server batches (--server)
     max_batch_tokens: int | None = None  # tei's --max-batch-tokens
 
 
@@ -492,7 +492,7 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFa
             raise UsageError("--rate needs --budget-ms: capacity is the rate a replica holds within a budget")
         if request.server not in SERVERS:
             raise UsageError(f"--server {request.server!r} is not one of {', '.join(SERVERS)}")
-    if request.max_batch_tokens is not None and (request.server != "tei" or request.rate is None):
+    if request.max_batch_tokens is not None and (request.server != ServerKind.TEI or request.rate is None):
         raise UsageError("--max-batch-tokens is TEI's batching: use it with --rate and --server tei")
     profiles = load_profiles(list(request.profile_dirs))
     if request.hardware == "all":

@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from rerank_bench.common.vocab import ServerKind
 from rerank_bench.errors import UsageError
 from rerank_bench.models.flops import EncoderShape, pair_flops
 from rerank_bench.willrun.latency_model import Rates
@@ -70,11 +71,12 @@ def server_policy(
         raise UsageError(f"--server {server!r} is not one of {', '.join(SERVERS)}")
     if max_batch_tokens is not None and max_batch_tokens < 1:
         raise UsageError("--max-batch-tokens must be a positive number of tokens")
-    if server == "tei":
-        return ServerPolicy("tei", max_batch_tokens=max_batch_tokens or TEI_MAX_BATCH_TOKENS, padded=kind != "nvidia")
-    if server == "infinity":
-        return ServerPolicy("infinity", batch_size=batch_size if fixed_batch else INFINITY_BATCH_SIZE)
-    return ServerPolicy("per-request", batch_size=batch_size)
+    if server == ServerKind.TEI:
+        tokens = max_batch_tokens or TEI_MAX_BATCH_TOKENS
+        return ServerPolicy(ServerKind.TEI, max_batch_tokens=tokens, padded=kind != "nvidia")
+    if server == ServerKind.INFINITY:
+        return ServerPolicy(ServerKind.INFINITY, batch_size=batch_size if fixed_batch else INFINITY_BATCH_SIZE)
+    return ServerPolicy(ServerKind.PER_REQUEST, batch_size=batch_size)
 
 
 @dataclass

@@ -35,11 +35,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from operator import itemgetter
+from typing import Protocol
 
 from rerank_bench.common.stats import percentile
+from rerank_bench.common.vocab import ServerKind
 from rerank_bench.willrun.latency_model import batches_of
 
-SERVERS = ("tei", "infinity", "per-request")
+SERVERS = (ServerKind.TEI, ServerKind.INFINITY, ServerKind.PER_REQUEST)  # the ones simulated
 INFINITY_BATCHES_PER_POP = 8  # infinity's publisher pops 8 x batch_size items (max_n_batches = 8), sorted
 INFINITY_AHEAD = 4  # batches held between infinity's publisher and the model: 1 tokenizing + a feature queue of 3
 INFINITY_HANDOFF = 8  # its hand-off queue (Queue(8)): with a backlog it fills up to this many more
@@ -53,7 +55,7 @@ CostFn = Callable[[tuple[int, ...]], float]  # a batch's pair token lengths -> m
 
 @dataclass(frozen=True)
 class ServerPolicy:
-    kind: str  # one of SERVERS
+    kind: ServerKind  # one of SERVERS
     batch_size: int = 32  # per-request: CrossEncoder's batch; infinity: its --batch-size
     max_batch_tokens: int = 16384  # tei: --max-batch-tokens
     padded: bool = True  # tei: the budget counts padded tokens (longest x batch), as TEI's padded backends do
@@ -63,10 +65,10 @@ class ServerPolicy:
         return count * longest if self.padded else total
 
     def describe(self) -> str:
-        if self.kind == "tei":
+        if self.kind == ServerKind.TEI:
             counted = "padded" if self.padded else "real"
             return f"tei (batches across requests up to {self.max_batch_tokens} {counted} tokens)"
-        if self.kind == "infinity":
+        if self.kind == ServerKind.INFINITY:
             return f"infinity (batches of {self.batch_size} pairs across requests, sorted by length)"
         return f"one request at a time (batches of {self.batch_size} of its pairs)"
 
@@ -119,6 +121,199 @@ def one_request_ms(lengths: list[int], cost_ms: CostFn, batch_size: int) -> floa
     return sum(cost_ms(tuple(batch)) for batch in batches_of(lengths, batch_size))
 
 
+Item = tuple[int, int]  # (pair length, request)
+Batch = list[Item]
+
+
+class PairQueue:
+    """Requests waiting at the server, oldest first, each with how many of its pairs are already taken: pairs
+    move in slices, not one by one (a capacity search runs a dozen simulations a device)."""
+
+    def __init__(self, requests: list[list[int]]) -> None:
+        self.requests = requests
+        self.entries: deque[list[int]] = deque()  # [request, pairs already taken]
+        self.queued = 0  # pairs waiting
+
+    def own(self, request: int) -> list[int]:
+        return self.requests[request % len(self.requests)]
+
+    def admit(self, request: int) -> None:
+        self.entries.append([request, 0])
+        self.queued += len(self.own(request))
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def take(self, limit: int) -> Batch:
+        """Up to `limit` pairs, oldest request first, in each request's own order."""
+        out: Batch = []
+        while self.entries and len(out) < limit:
+            entry = self.entries[0]
+            request, offset = entry
+            own = self.own(request)
+            k = min(limit - len(out), len(own) - offset)
+            out.extend(zip(own[offset : offset + k], repeat(request)))
+            if offset + k == len(own):
+                self.entries.popleft()
+            else:
+                entry[1] = offset + k
+        self.queued -= len(out)
+        return out
+
+    def take_request(self) -> Batch:
+        """The oldest request whole, longest pair first (CrossEncoder.predict's order)."""
+        request, _ = self.entries.popleft()
+        items = list(zip(sorted(self.own(request), reverse=True), repeat(request)))
+        self.queued -= len(items)
+        return items
+
+    def take_within(self, policy: ServerPolicy) -> Batch:
+        """Pairs in arrival order while the batch stays within TEI's token budget (the first always goes).
+        Within a request, how many of its pairs still fit is a binary search over its running max and sum."""
+        out: Batch = []
+        longest = total = 0
+        while self.entries:
+            entry = self.entries[0]
+            request, offset = entry
+            rest = self.own(request)[offset:]
+            widths, sums = list(accumulate(rest, max)), list(accumulate(rest))
+            fits = _pairs_that_fit(policy, len(out), longest, total, widths, sums)
+            if fits == 0 and not out:
+                fits = 1
+            if fits:
+                out.extend(zip(rest[:fits], repeat(request)))
+                longest, total = max(longest, widths[fits - 1]), total + sums[fits - 1]
+            self.queued -= fits
+            if fits < len(rest):
+                entry[1] = offset + fits
+                return out
+            self.entries.popleft()
+        return out
+
+
+def _split(items: Batch, size: int) -> list[Batch]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class Batcher(Protocol):
+    """How one server turns its queue into batches, and when it may form more."""
+
+    def form(self, queue: PairQueue) -> list[Batch]: ...
+
+    def may_form(self, ahead: int, core_idle: bool, queue: PairQueue) -> bool: ...
+
+
+@dataclass(frozen=True)
+class PerRequestBatcher:
+    batch_size: int
+
+    def form(self, queue: PairQueue) -> list[Batch]:
+        return _split(queue.take_request(), self.batch_size)
+
+    def may_form(self, ahead: int, core_idle: bool, queue: PairQueue) -> bool:
+        return ahead == 0 and core_idle  # the next request is taken when the last one is done
+
+
+@dataclass(frozen=True)
+class InfinityBatcher:
+    batch_size: int
+
+    def form(self, queue: PairQueue) -> list[Batch]:
+        items = queue.take(INFINITY_BATCHES_PER_POP * self.batch_size)
+        if len(items) > self.batch_size:
+            items.sort(key=itemgetter(0))
+        return _split(items, self.batch_size)
+
+    def may_form(self, ahead: int, core_idle: bool, queue: PairQueue) -> bool:
+        """Ahead of the model: up to INFINITY_AHEAD batches always, the hand-off queue's more on a backlog."""
+        if ahead <= INFINITY_AHEAD:
+            return True
+        backlog = queue.queued >= INFINITY_BATCHES_PER_POP * self.batch_size
+        return ahead < INFINITY_AHEAD + INFINITY_HANDOFF and backlog
+
+
+@dataclass(frozen=True)
+class TeiBatcher:
+    policy: ServerPolicy
+
+    def form(self, queue: PairQueue) -> list[Batch]:
+        return [queue.take_within(self.policy)]
+
+    def may_form(self, ahead: int, core_idle: bool, queue: PairQueue) -> bool:
+        return ahead == 0 and core_idle  # the next batch is formed when the last one is done
+
+
+def batcher_for(policy: ServerPolicy) -> Batcher:
+    if policy.kind == ServerKind.PER_REQUEST:
+        return PerRequestBatcher(policy.batch_size)
+    if policy.kind == ServerKind.INFINITY:
+        return InfinityBatcher(policy.batch_size)
+    return TeiBatcher(policy)
+
+
+class Replica:
+    """One server and its model: requests arrive at given times, the batcher forms batches, the model runs
+    them one at a time at what `cost_ms` says; a request is done when the batch holding its last pair ends."""
+
+    def __init__(self, requests: list[list[int]], cost_ms: CostFn, batcher: Batcher, arrivals: list[float]) -> None:
+        self.cost_ms = cost_ms
+        self.batcher = batcher
+        self.arrivals = arrivals
+        self.queue = PairQueue(requests)
+        self.remaining = [len(self.queue.own(i)) for i in range(len(arrivals))]
+        self.done_ms = [0.0] * len(arrivals)
+        self.busy_ms = 0.0
+        self.batches = 0
+        self.pairs = 0
+
+    def run_batch(self, batch: Batch, start: float) -> float:
+        """Runs a batch from `start`; returns when it ends."""
+        cost = self.cost_ms(tuple(map(itemgetter(0), batch)))
+        end = start + cost
+        self.busy_ms += cost
+        self.batches += 1
+        self.pairs += len(batch)
+        for request, count in Counter(map(itemgetter(1), batch)).items():
+            self.remaining[request] -= count
+            if self.remaining[request] == 0:
+                self.done_ms[request] = end
+        return end
+
+    def serve(self) -> float:
+        """Every request through, event by event (arrivals and the model finishing a batch); returns the time
+        the last batch ends."""
+        formed: deque[Batch] = deque()  # batches formed, waiting for the model
+        core_free = 0.0  # when the model finishes its current batch
+        now = 0.0
+        next_arrival = 0
+        while True:
+            while next_arrival < len(self.arrivals) and self.arrivals[next_arrival] <= now:
+                self.queue.admit(next_arrival)
+                next_arrival += 1
+            while self.queue and self.batcher.may_form(len(formed), core_free <= now, self.queue):
+                formed.extend(b for b in self.batcher.form(self.queue) if b)
+            if formed and core_free <= now:
+                core_free = self.run_batch(formed.popleft(), now)
+                continue
+            upcoming = [self.arrivals[next_arrival]] if next_arrival < len(self.arrivals) else []
+            if core_free > now:
+                upcoming.append(core_free)
+            if not upcoming:
+                return max(core_free, now)
+            now = min(upcoming)
+
+
+def poisson_arrivals(rate_rps: float, n_requests: int, seed: int) -> list[float]:
+    """Seeded Poisson arrival times, in milliseconds."""
+    rng = random.Random(seed)
+    arrivals: list[float] = []
+    t = 0.0
+    for _ in range(n_requests):
+        t += rng.expovariate(rate_rps)
+        arrivals.append(t * 1000.0)
+    return arrivals
+
+
 def simulate(
     rate_rps: float,
     requests: list[list[int]],
@@ -127,152 +322,41 @@ def simulate(
     n_requests: int = DEFAULT_REQUESTS,
     seed: int = 0,
 ) -> SimResult:
-    """One replica at `rate_rps`; request i carries the pair lengths of requests[i % len(requests)].
-
-    Events are arrivals and the model finishing a batch; at each, the server forms what its policy forms
-    and the model starts the next formed batch when it is free. The queue holds requests with how many of
-    their pairs are already taken, so pairs move in slices (a capacity search runs this a dozen times a
-    device)."""
+    """One replica at `rate_rps`; request i carries the pair lengths of requests[i % len(requests)]."""
     if rate_rps <= 0 or not requests:
         raise ValueError("need a positive rate and at least one request")
-    rng = random.Random(seed)
-    arrivals: list[float] = []
-    t = 0.0
-    for _ in range(n_requests):
-        t += rng.expovariate(rate_rps)
-        arrivals.append(t * 1000.0)  # ms
-    templates = len(requests)
-    remaining = [len(requests[i % templates]) for i in range(n_requests)]
-    done_ms = [0.0] * n_requests
-    queue: deque[list[int]] = deque()  # [request, pairs already taken], oldest first
-    tally = {"busy": 0.0, "batches": 0, "pairs": 0, "queued": 0}  # "queued": pairs waiting in the queue
-    next_arrival = 0
-
-    def admit(until: float) -> None:
-        nonlocal next_arrival
-        while next_arrival < n_requests and arrivals[next_arrival] <= until:
-            queue.append([next_arrival, 0])
-            tally["queued"] += remaining[next_arrival]
-            next_arrival += 1
-
-    def run(batch: list[tuple[int, int]], start: float) -> float:
-        """batch: (pair length, request) items, run from `start`; a request is done when the batch holding
-        its last pair ends. Returns when the batch ends."""
-        cost = cost_ms(tuple(map(itemgetter(0), batch)))
-        end = start + cost
-        tally["busy"] += cost
-        tally["batches"] += 1
-        tally["pairs"] += len(batch)
-        for request, count in Counter(map(itemgetter(1), batch)).items():
-            remaining[request] -= count
-            if remaining[request] == 0:
-                done_ms[request] = end
-        return end
-
-    def take(limit: int) -> list[tuple[int, int]]:
-        """Up to `limit` pairs, oldest request first, in each request's own order."""
-        out: list[tuple[int, int]] = []
-        while queue and len(out) < limit:
-            entry = queue[0]
-            request, offset = entry
-            own = requests[request % templates]
-            k = min(limit - len(out), len(own) - offset)
-            out.extend(zip(own[offset : offset + k], repeat(request)))
-            if offset + k == len(own):
-                queue.popleft()
-            else:
-                entry[1] = offset + k
-        tally["queued"] -= len(out)
-        return out
-
-    def tei_batch() -> list[tuple[int, int]]:
-        """Pairs in arrival order while the batch stays within the token budget (the first always goes). Within
-        a request, how many of its pairs still fit is a binary search over its running max and sum."""
-        out: list[tuple[int, int]] = []
-        longest = total = 0
-        while queue:
-            entry = queue[0]
-            request, offset = entry
-            rest = requests[request % templates][offset:]
-            widths, sums = list(accumulate(rest, max)), list(accumulate(rest))
-            fits = _pairs_that_fit(policy, len(out), longest, total, widths, sums)
-            if fits == 0 and not out:
-                fits = 1
-            if fits:
-                out.extend(zip(rest[:fits], repeat(request)))
-                longest, total = max(longest, widths[fits - 1]), total + sums[fits - 1]
-            tally["queued"] -= fits
-            if fits < len(rest):
-                entry[1] = offset + fits
-                return out
-            queue.popleft()
-        return out
-
-    def form() -> list[list[tuple[int, int]]]:
-        """The batches the server forms from its queue now."""
-        if policy.kind == "per-request":
-            request, _ = queue.popleft()
-            items = list(zip(sorted(requests[request % templates], reverse=True), repeat(request)))
-            tally["queued"] -= len(items)  # CrossEncoder.predict: longest first
-        elif policy.kind == "infinity":
-            items = take(INFINITY_BATCHES_PER_POP * policy.batch_size)
-            if len(items) > policy.batch_size:
-                items.sort(key=itemgetter(0))
-        else:
-            return [tei_batch()]
-        return [items[i : i + policy.batch_size] for i in range(0, len(items), policy.batch_size)]
-
-    def may_form(ahead: int, core_idle: bool) -> bool:
-        if policy.kind != "infinity":
-            return ahead == 0 and core_idle  # the next batch is formed when the last one is done
-        if ahead <= INFINITY_AHEAD:
-            return True
-        backlog = tally["queued"] >= INFINITY_BATCHES_PER_POP * policy.batch_size
-        return ahead < INFINITY_AHEAD + INFINITY_HANDOFF and backlog
-
-    formed: deque[list[tuple[int, int]]] = deque()  # batches formed, waiting for the model
-    core_free = 0.0  # when the model finishes its current batch
-    now = 0.0
-    while True:
-        admit(now)
-        while queue and may_form(len(formed), core_free <= now):
-            formed.extend(b for b in form() if b)
-        if formed and core_free <= now:
-            core_free = run(formed.popleft(), now)
-            continue
-        upcoming = [arrivals[next_arrival]] if next_arrival < n_requests else []
-        if core_free > now:
-            upcoming.append(core_free)
-        if not upcoming:
-            break
-        now = min(upcoming)
-    now, busy = max(core_free, now), tally["busy"]
+    arrivals = poisson_arrivals(rate_rps, n_requests, seed)
+    replica = Replica(requests, cost_ms, batcher_for(policy), arrivals)
+    end = replica.serve()
     start = int(n_requests * WARMUP_FRACTION)
-    latencies = [done_ms[i] - arrivals[i] for i in range(start, n_requests)]
-    quarter = max(1, len(latencies) // 4)
-    early, late = latencies[:quarter], latencies[-quarter:]
-    # A queue that grows through the run: the last quarter waits far longer than the first (a stable queue's
-    # quarters differ by noise), and the server was busy nearly all the time.
-    utilisation = busy / now if now > 0 else 0.0
-    stable = not (utilisation > 0.97 and sum(late) / len(late) > 1.5 * sum(early) / len(early))
+    latencies = [replica.done_ms[i] - arrivals[i] for i in range(start, n_requests)]
+    utilisation = replica.busy_ms / end if end > 0 else 0.0
     return SimResult(
         rate_rps=rate_rps,
         latencies_ms=latencies,
         utilisation=utilisation,
-        simulated_s=now / 1000.0,
-        stable=stable,
-        mean_batch_pairs=tally["pairs"] / tally["batches"] if tally["batches"] else 0.0,
+        simulated_s=end / 1000.0,
+        stable=_stable(latencies, utilisation),
+        mean_batch_pairs=replica.pairs / replica.batches if replica.batches else 0.0,
     )
+
+
+def _stable(latencies: list[float], utilisation: float) -> bool:
+    """False for a queue that grows through the run: the last quarter waits far longer than the first (a
+    stable queue's quarters differ by noise), and the server was busy nearly all the time."""
+    quarter = max(1, len(latencies) // 4)
+    early, late = latencies[:quarter], latencies[-quarter:]
+    return not (utilisation > 0.97 and sum(late) / len(late) > 1.5 * sum(early) / len(early))
 
 
 def service_bound_rps(requests: list[list[int]], cost_ms: CostFn, policy: ServerPolicy) -> float:
     """The rate at which the server would be busy all the time with its fullest batches: no replica holds
     more. Requests per second."""
     all_pairs = sorted(n for r in requests for n in r)
-    if policy.kind == "per-request":
+    if policy.kind == ServerKind.PER_REQUEST:
         total = sum(one_request_ms(r, cost_ms, policy.batch_size) for r in requests)
         return 1000.0 * len(requests) / total
-    size = policy.batch_size if policy.kind == "infinity" else None
+    size = policy.batch_size if policy.kind == ServerKind.INFINITY else None
     total = 0.0
     i = 0
     while i < len(all_pairs):
