@@ -17,7 +17,15 @@ from rerank_bench.common.vocab import FitVerdict, ServerKind
 from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.willrun.calibration import calibration_points, local_peaks, local_rows, measured_row
-from rerank_bench.willrun.latency_model import Calibration, Rates, calibrate, default_rates, predict, request_lengths
+from rerank_bench.willrun.latency_model import (
+    Calibration,
+    Prediction,
+    Rates,
+    calibrate,
+    default_rates,
+    predict,
+    request_lengths,
+)
 from rerank_bench.willrun.memory_model import (
     SAFETY_MARGIN,
     max_batch,
@@ -190,6 +198,152 @@ def _fitted_rates(fit: Calibration, peak_rate: float, profile: HardwareProfile, 
     )
 
 
+@dataclass(frozen=True)
+class MemoryFit:
+    """What the device's memory allows: usable MiB, the weights, the peak at batch 1 and the largest batch."""
+
+    available_mib: float
+    note: str
+    weights_mib: float
+    batch1_mib: float
+    max_batch: int
+
+    @property
+    def fits_batch1(self) -> bool:
+        return self.batch1_mib <= self.available_mib
+
+
+def memory_fit(info: ModelInfo, profile: HardwareProfile, request: WillRunRequest, dtype: str) -> MemoryFit:
+    memory_gib = request.vram_gib if request.vram_gib is not None else profile.memory_gib
+    free = profile.free_memory_gib if request.vram_gib is None else None
+    available, note = usable_memory_mib(profile.kind, memory_gib, free)
+    length = info.max_length
+    return MemoryFit(
+        available_mib=available,
+        note=note,
+        weights_mib=weights_bytes(info.arch, dtype) / 2**20,
+        batch1_mib=peak_mib(info.arch, 1, length, dtype, request.attention, profile.kind),
+        max_batch=max_batch(info.arch, length, dtype, request.attention, profile.kind, available),
+    )
+
+
+@dataclass(frozen=True)
+class RateChoice:
+    """The latency model's rates for this device: the central ones, the class's fast and slow bounds, and
+    where a calibration replaced the central ones, the range around them (`widths`: low, high multipliers)."""
+
+    central: Rates
+    fast: Rates
+    slow: Rates
+    widths: tuple[float, float] | None
+    calibrated: bool
+    note: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.central.source} estimate" if self.calibrated else "estimated"
+
+
+def choose_rates(
+    info: ModelInfo,
+    profile: HardwareProfile,
+    rows: list[ResultRow],
+    dtype: str,
+    self_calibrate: SelfCalibrate | None,
+) -> RateChoice:
+    """From three sources, the first that gives a fit: this machine's sweep rows (`--hardware local`), a few
+    seconds of self-calibration (local CPU, no rows), else the device class's defaults."""
+    peak_rate = profile.peak(dtype) or profile.peak("fp32")
+    assert peak_rate is not None  # every profile has an fp32 rate (profiles.py refuses one without)
+    central, fast, slow = default_rates(profile.kind, peak_rate, profile.memory_bandwidth_gbs, info.arch.layers)
+    if profile.key == "local" and rows:
+        points, which = calibration_points(rows, info, dtype)
+        fit = calibrate(points, peak_rate)
+        if fit is not None:
+            spread = max(0.10, 2 * fit.spread)
+            return RateChoice(
+                _fitted_rates(fit, peak_rate, profile, "calibrated"),
+                fast,
+                slow,
+                (1 - spread, 1 + spread),
+                True,
+                f"calibrated: {fit.note}, from {which}; efficiency {fit.efficiency:.0%} of peak",
+            )
+    if profile.key == "local" and profile.kind == "cpu" and self_calibrate is not None:
+        fit = self_calibrate(info, dtype, peak_rate)
+        if fit is not None:
+            note = (
+                f"{fit.note}; no sweep rows of this machine to calibrate on "
+                f"(a sweep of {info.name} narrows the range); efficiency {fit.efficiency:.0%} of peak"
+            )
+            rates = _fitted_rates(fit, peak_rate, profile, "self-calibrated")
+            return RateChoice(rates, fast, slow, SELF_CALIBRATED_RANGE, True, note)
+    return RateChoice(central, fast, slow, None, False, central.note)
+
+
+def fixed_batch(request: WillRunRequest) -> int | None:
+    """--batch-size as a number, None for auto."""
+    if request.batch_size == "auto":
+        return None
+    try:
+        return int(request.batch_size)
+    except ValueError:
+        raise UsageError(f"--batch-size {request.batch_size!r} is not auto or a number") from None
+
+
+def best_prediction(
+    info: ModelInfo, requests: list[list[int]], candidates: list[int], dtype: str, rates: RateChoice
+) -> tuple[int, Prediction]:
+    """The batch size with the lowest predicted p50, and its prediction with a range: a calibration's widths
+    around it, else the device class's fast and slow bounds."""
+    predictions = {b: predict(info.arch, info.shape, requests, b, dtype, rates.central) for b in candidates}
+    batch = min(candidates, key=lambda b: (predictions[b].p50_ms, b))
+    if rates.widths is None:
+        return batch, predict(info.arch, info.shape, requests, batch, dtype, rates.central, rates.fast, rates.slow)
+    prediction = predictions[batch]
+    low, high = rates.widths
+    prediction.p50_low_ms, prediction.p50_high_ms = prediction.p50_ms * low, prediction.p50_ms * high
+    prediction.p95_low_ms, prediction.p95_high_ms = prediction.p95_ms * low, prediction.p95_ms * high
+    return batch, prediction
+
+
+@dataclass
+class Latency:
+    """The figures a row shows: p50, p95 and their ranges, at a batch size, with where they come from."""
+
+    batch: int
+    p50_ms: float | None
+    p95_ms: float | None
+    ranges: tuple[float | None, float | None, float | None, float | None]  # p50 low, high, p95 low, high
+    source: str
+    note: str
+
+
+def predicted_latency(batch: int, prediction: Prediction, rates: RateChoice) -> Latency:
+    ranges = (prediction.p50_low_ms, prediction.p50_high_ms, prediction.p95_low_ms, prediction.p95_high_ms)
+    return Latency(batch, prediction.p50_ms, prediction.p95_ms, ranges, rates.source, rates.note)
+
+
+def measured_latency(measured: ResultRow, prediction: Prediction) -> Latency:
+    """A sweep row of this very case answers instead of the model."""
+    batch = int(measured["batch_size"])
+    p50, p95 = measured.get("p50_ms"), measured.get("p95_ms")
+    note = (
+        f"measured: {measured.get('n_queries')} queries at batch {batch} "
+        f"({(measured.get('utc_time') or '')[:10]}, run {measured.get('run_id', '')})"
+    )
+    ranges: tuple[float | None, float | None, float | None, float | None] = (None, None, None, None)
+    if p95 is None and p50 and prediction.p50_ms:
+        # The p50 is measured; the p95 is the model's p95/p50 ratio applied to it, so it carries the
+        # model's range (scaled the same way) and is not shown as if it were measured.
+        note += "; too few queries for a p95, so p95 is the model's estimate (with its range)"
+        scale = p50 / prediction.p50_ms
+        p95 = prediction.p95_ms * scale
+        p95_low, p95_high = prediction.p95_low_ms, prediction.p95_high_ms
+        ranges = (None, None, p95_low * scale if p95_low else p95, p95_high * scale if p95_high else p95)
+    return Latency(batch, p50, p95, ranges, "measured", note)
+
+
 def assess(
     info: ModelInfo,
     profile: HardwareProfile,
@@ -197,93 +351,43 @@ def assess(
     rows: list[ResultRow],
     self_calibrate: SelfCalibrate | None = None,
 ) -> Assessment:
+    """One model on one device: memory, the latency at the best batch size (measured where a sweep row of
+    this case exists), the verdict, and with --rate the capacity plan."""
     dtype = choose_dtype(request.dtype, profile)
-    memory_gib = request.vram_gib if request.vram_gib is not None else profile.memory_gib
-    free = profile.free_memory_gib if request.vram_gib is None else None
-    available, memory_note = usable_memory_mib(profile.kind, memory_gib, free)
-    length = info.max_length
-    weights = weights_bytes(info.arch, dtype) / 2**20
-    batch1 = peak_mib(info.arch, 1, length, dtype, request.attention, profile.kind)
-    fits_batch1 = batch1 <= available
-    biggest = max_batch(info.arch, length, dtype, request.attention, profile.kind, available)
-
-    peak_rate = profile.peak(dtype) or profile.peak("fp32")
-    assert peak_rate is not None
-    central, fast, slow = default_rates(profile.kind, peak_rate, profile.memory_bandwidth_gbs, info.arch.layers)
-    latency_note = central.note
-    calibrated = None
-    if profile.key == "local" and rows:
-        points, which = calibration_points(rows, info, dtype)
-        fit = calibrate(points, peak_rate)
-        if fit is not None:
-            calibrated = fit
-            central = _fitted_rates(fit, peak_rate, profile, "calibrated")
-            latency_note = f"calibrated: {fit.note}, from {which}; efficiency {fit.efficiency:.0%} of peak"
-    widths = None  # (low, high) multipliers of a calibrated estimate
-    if calibrated is not None:
-        widths = (1 - max(0.10, 2 * calibrated.spread), 1 + max(0.10, 2 * calibrated.spread))
-    elif profile.key == "local" and profile.kind == "cpu" and self_calibrate is not None:
-        fit = self_calibrate(info, dtype, peak_rate)
-        if fit is not None:
-            calibrated, widths = fit, SELF_CALIBRATED_RANGE
-            central = _fitted_rates(fit, peak_rate, profile, "self-calibrated")
-            latency_note = (
-                f"{fit.note}; no sweep rows of this machine to calibrate on "
-                f"(a sweep of {info.name} narrows the range); efficiency {fit.efficiency:.0%} of peak"
-            )
-
-    requests = request_lengths(request.depth, request.doc_tokens, length, info.specials)
-    candidates = [b for b in BATCH_CANDIDATES if b <= max(biggest, 1)]
-    if request.batch_size != "auto":
-        try:
-            candidates = [int(request.batch_size)]
-        except ValueError:
-            raise UsageError(f"--batch-size {request.batch_size!r} is not auto or a number") from None
-    predictions = {b: predict(info.arch, info.shape, requests, b, dtype, central) for b in candidates}
-    batch = min(candidates, key=lambda b: (predictions[b].p50_ms, b))
-    if widths is not None:
-        prediction = predictions[batch]
-        low, high = widths
-        prediction.p50_low_ms, prediction.p50_high_ms = prediction.p50_ms * low, prediction.p50_ms * high
-        prediction.p95_low_ms, prediction.p95_high_ms = prediction.p95_ms * low, prediction.p95_ms * high
-    else:
-        prediction = predict(info.arch, info.shape, requests, batch, dtype, central, fast, slow)
-    source = f"{central.source} estimate" if calibrated is not None else "estimated"
-
-    fixed = int(request.batch_size) if request.batch_size != "auto" else None
+    memory = memory_fit(info, profile, request, dtype)
+    rates = choose_rates(info, profile, rows, dtype, self_calibrate)
+    requests = request_lengths(request.depth, request.doc_tokens, info.max_length, info.specials)
+    fixed = fixed_batch(request)
+    candidates = [fixed] if fixed is not None else [b for b in BATCH_CANDIDATES if b <= max(memory.max_batch, 1)]
+    batch, prediction = best_prediction(info, requests, candidates, dtype, rates)
     measured = (
-        measured_row(rows, info, request.depth, dtype, length, request.doc_tokens, fixed)
+        measured_row(rows, info, request.depth, dtype, info.max_length, request.doc_tokens, fixed)
         if profile.key == "local"
         else None
     )
-    p50: float | None
-    p95: float | None
-    p50, p95 = prediction.p50_ms, prediction.p95_ms
-    ranges: tuple[float | None, ...] = (
-        prediction.p50_low_ms,
-        prediction.p50_high_ms,
-        prediction.p95_low_ms,
-        prediction.p95_high_ms,
-    )
-    if measured is not None:
-        source = "measured"
-        batch = int(measured["batch_size"])
-        p50, p95 = measured.get("p50_ms"), measured.get("p95_ms")
-        ranges = (None, None, None, None)
-        latency_note = (
-            f"measured: {measured.get('n_queries')} queries at batch {batch} "
-            f"({(measured.get('utc_time') or '')[:10]}, run {measured.get('run_id', '')})"
-        )
-        if p95 is None and p50 and prediction.p50_ms:
-            # The p50 is measured; the p95 is the model's p95/p50 ratio applied to it, so it carries the
-            # model's range (scaled the same way) and is not shown as if it were measured.
-            latency_note += "; too few queries for a p95, so p95 is the model's estimate (with its range)"
-            scale = p50 / prediction.p50_ms
-            p95 = prediction.p95_ms * scale
-            p95_low, p95_high = prediction.p95_low_ms, prediction.p95_high_ms
-            ranges = (None, None, p95_low * scale if p95_low else p95, p95_high * scale if p95_high else p95)
-    peak_at_batch = peak_mib(info.arch, batch, length, dtype, request.attention, profile.kind)
-    row = Assessment(
+    latency = measured_latency(measured, prediction) if measured else predicted_latency(batch, prediction, rates)
+    row = _assessment(info, profile, request, dtype, memory, latency)
+    _verdict(row, request.budget_ms, memory.fits_batch1, request.percentile, profile, memory.batch1_mib)
+    if not memory.fits_batch1:
+        row.p50_ms = row.p95_ms = None
+        row.p50_ms_low = row.p50_ms_high = row.p95_ms_low = row.p95_ms_high = None
+    elif request.rate is not None:
+        costs = (rates.central, rates.fast, rates.slow) if rates.widths is None else (rates.central, rates.widths)
+        _plan_rate(row, request, info, profile, requests, costs)
+    return row
+
+
+def _assessment(
+    info: ModelInfo,
+    profile: HardwareProfile,
+    request: WillRunRequest,
+    dtype: str,
+    memory: MemoryFit,
+    latency: Latency,
+) -> Assessment:
+    length = info.max_length
+    peak_at_batch = peak_mib(info.arch, latency.batch, length, dtype, request.attention, profile.kind)
+    return Assessment(
         model=info.name,
         hardware=profile.name,
         hardware_key=profile.key,
@@ -291,36 +395,28 @@ def assess(
         dtype=dtype,
         depth=request.depth,
         max_length=length,
-        weights_mib=round(weights, 1),
+        weights_mib=round(memory.weights_mib, 1),
         peak_mib=round(peak_at_batch, 1),
-        memory_mib=round(available, 1),
-        headroom_mib=round(available - peak_at_batch, 1),
-        max_batch=biggest,
-        batch_size=batch,
-        p50_ms=p50,
-        p95_ms=p95,
-        source=source,
+        memory_mib=round(memory.available_mib, 1),
+        headroom_mib=round(memory.available_mib - peak_at_batch, 1),
+        max_batch=memory.max_batch,
+        batch_size=latency.batch,
+        p50_ms=latency.p50_ms,
+        p95_ms=latency.p95_ms,
+        source=latency.source,
         verdict="",
         reason="",
         change="",
         budget_ms=request.budget_ms,
-        p50_ms_low=ranges[0],
-        p50_ms_high=ranges[1],
-        p95_ms_low=ranges[2],
-        p95_ms_high=ranges[3],
-        memory_note=f"{memory_note}; peak at {length} tokens per pair (worst case), "
+        p50_ms_low=latency.ranges[0],
+        p50_ms_high=latency.ranges[1],
+        p95_ms_low=latency.ranges[2],
+        p95_ms_high=latency.ranges[3],
+        memory_note=f"{memory.note}; peak at {length} tokens per pair (worst case), "
         f"{request.attention} attention; estimated",
-        latency_note=latency_note,
+        latency_note=latency.note,
         tdp_w=profile.tdp_w,
     )
-    _verdict(row, request.budget_ms, fits_batch1, request.percentile, profile, batch1)
-    if not fits_batch1:
-        row.p50_ms = row.p95_ms = None
-        row.p50_ms_low = row.p50_ms_high = row.p95_ms_low = row.p95_ms_high = None
-    elif request.rate is not None:
-        costs = (central, fast, slow) if widths is None else (central, widths)
-        _plan_rate(row, request, info, profile, requests, costs)
-    return row
 
 
 def _plan_rate(
