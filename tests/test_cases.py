@@ -6,7 +6,7 @@ from rerank_bench.common.case_key import case_id_for
 from rerank_bench.common.options import parse_int_list, parse_str_list
 from rerank_bench.errors import UsageError
 from rerank_bench.models.resolve import resolve_model
-from rerank_bench.sweep.cases import expand_cases
+from rerank_bench.sweep.cases import Grid, expand_cases
 
 
 def fake(spec="fake:"):
@@ -15,7 +15,7 @@ def fake(spec="fake:"):
 
 def test_grid_is_models_x_depths_x_batches_with_batches_ascending():
     models = [fake("fake:a=1"), fake("fake:b=1")]
-    cases = expand_cases(models, (32, 8, 16), (10, 50), "cpu", 2, "rag", 0)
+    cases = expand_cases(Grid(tuple(models), (32, 8, 16), (10, 50), "cpu", (2,), "rag", 0))
     # depth 10 holds 10 pairs: batches 16 and 32 are both one batch of 10, measured once as batch 10
     assert len(cases) == 2 * (2 + 3)
     first_model = [(c.depth, c.batch_size) for c in cases if c.model.spec == "fake:a=1"]
@@ -25,14 +25,14 @@ def test_grid_is_models_x_depths_x_batches_with_batches_ascending():
 
 
 def test_case_key_holds_every_setting_and_ids_are_stable():
-    (case,) = expand_cases([fake()], (8,), (10,), "cpu", 2, "fixed:100", 7, max_length=256)
+    (case,) = expand_cases(Grid((fake(),), (8,), (10,), "cpu", (2,), "fixed:100", 7, max_length=256))
     key = case.key()
     assert key["batch_size"] == 8 and key["depth"] == 10 and key["max_length"] == 256
     assert key["workload"] == "fixed:100" and key["seed"] == 7 and key["threads"] == 2
     assert key["backend"] == "torch" and key["dtype"] == "fp32" and key["weights"] == "random"
     # ids compare values as text, so a key read back from a CSV gives the same id
     assert case.case_id == case_id_for({k: str(v) for k, v in key.items()})
-    (other,) = expand_cases([fake()], (8,), (10,), "cpu", 2, "fixed:100", 8, max_length=256)
+    (other,) = expand_cases(Grid((fake(),), (8,), (10,), "cpu", (2,), "fixed:100", 8, max_length=256))
     assert other.case_id != case.case_id
 
 

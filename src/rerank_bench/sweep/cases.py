@@ -98,21 +98,24 @@ def clamped_batches_note(batch_sizes: tuple[int, ...], depths: tuple[int, ...]) 
     return notes
 
 
-def expand_cases(
-    models: list[ResolvedModel],
-    batch_sizes: tuple[int, ...],
-    depths: tuple[int, ...],
-    device: str,
-    threads: int,
-    workload: str,
-    seed: int,
-    max_length: int | None = None,
-    backends: tuple[str, ...] = ("torch",),
-    dtypes: tuple[str, ...] = ("fp32",),
-    orders: tuple[str, ...] = ("given",),
-    thread_counts: tuple[int, ...] | None = None,
-    skip: Callable[[str, str], str | None] | None = None,
-) -> list[Case]:
+@dataclass(frozen=True)
+class Grid:
+    """What a sweep varies and what it holds fixed: every case is one point of it."""
+
+    models: tuple[ResolvedModel, ...]
+    batch_sizes: tuple[int, ...]
+    depths: tuple[int, ...]
+    device: str
+    thread_counts: tuple[int, ...]  # one per case group; the usable cores when none were asked for
+    workload: str  # the workload's label (the case key's `workload`)
+    seed: int
+    max_length: int | None = None  # None: each model's own (read when it is loaded, or from the catalog)
+    backends: tuple[str, ...] = ("torch",)
+    dtypes: tuple[str, ...] = ("fp32",)
+    orders: tuple[str, ...] = ("given",)
+
+
+def expand_cases(grid: Grid, skip: Callable[[str, str], str | None] | None = None) -> list[Case]:
     """models x backends x dtypes x threads x orders x depths x batch sizes, in the order they run.
 
     Batch sizes ascend within each (model, backend, dtype, threads, order, depth) so that after an
@@ -120,24 +123,23 @@ def expand_cases(
     cannot run here; such cases stay in the list and become skipped rows.
     """
     cases = []
-    grid = itertools.product(models, backends, dtypes, thread_counts or (threads,), orders, depths)
-    expanded = ((*point, batch) for point in grid for batch in effective_batches(batch_sizes, point[-1]))
+    points = itertools.product(grid.models, grid.backends, grid.dtypes, grid.thread_counts, grid.orders, grid.depths)
+    expanded = ((*point, batch) for point in points for batch in effective_batches(grid.batch_sizes, point[-1]))
     for index, (model, backend, dtype, n_threads, order, depth, batch) in enumerate(expanded):
-        length = max_length if max_length is not None else model.max_length
         cases.append(
             Case(
                 index=index,
                 model=model,
                 backend=backend,
                 dtype=dtype,
-                device=device,
+                device=grid.device,
                 batch_size=batch,
                 depth=depth,
-                max_length=length,
+                max_length=grid.max_length if grid.max_length is not None else model.max_length,
                 order=order,
                 threads=n_threads,
-                workload=workload,
-                seed=seed,
+                workload=grid.workload,
+                seed=grid.seed,
                 skip=skip(backend, dtype) if skip else None,
             )
         )

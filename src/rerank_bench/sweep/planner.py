@@ -15,7 +15,7 @@ from rerank_bench.probe import MachineReport
 from rerank_bench.results.provenance import default_output
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import check_output, read_rows
-from rerank_bench.sweep.cases import Case, clamped_batches_note, effective_batches, expand_cases
+from rerank_bench.sweep.cases import Case, Grid, clamped_batches_note, effective_batches, expand_cases
 from rerank_bench.sweep.request import DEFAULT_BATCH_SIZES, DEFAULT_PRUNE_RATIO, SweepRequest
 from rerank_bench.sweep.support import DeviceTraits, missing_packages, skip_reason
 from rerank_bench.workload.requests import (
@@ -113,21 +113,20 @@ def plan_sweep(
 
     counts = request.thread_counts if device == "cpu" else None
     batch_sizes = request.batch_sizes or DEFAULT_BATCH_SIZES
-    cases = expand_cases(
-        models,
-        batch_sizes,
-        request.depths,
-        device,
-        threads,
-        label,
-        request.seed,
-        request.max_length,
-        request.backends,
-        request.dtypes,
-        request.orders,
-        counts,
-        skip,
+    grid = Grid(
+        models=tuple(models),
+        batch_sizes=batch_sizes,
+        depths=request.depths,
+        device=device,
+        thread_counts=counts or (threads,),
+        workload=label,
+        seed=request.seed,
+        max_length=request.max_length,
+        backends=request.backends,
+        dtypes=request.dtypes,
+        orders=request.orders,
     )
+    cases = expand_cases(grid, skip)
     notices.extend(clamped_batches_note(batch_sizes, request.depths))
     prune_ratio = None
     if request.batch_sizes is None and len(effective_batches(batch_sizes, max(request.depths))) > 1:
