@@ -42,8 +42,9 @@ def test_sweep_writes_a_row_per_case_and_raw_samples(tmp_path):
         )
         assert r["hardware_fingerprint"] and r["tool_version"] and r["run_id"]
         assert 0 < float(r["padding_efficiency"]) <= 1
-        # the key as planned (max_length unset), what loading settled beside it, the id from the row's own columns
-        assert r["max_length"] is None and r["effective_max_length"] == 512 and r["random_head"] is False
+        # the key as planned (a fake's length is known when planned), what loading settled beside it, and the id
+        # from the row's own columns
+        assert r["max_length"] == r["effective_max_length"] == 512 and r["random_head"] is False
         assert case_id_for(r) == r["case_id"]
     summary = json.loads(result.stdout)
     assert [e["depth"] for e in summary["summary"]] == [10, 20]

@@ -23,6 +23,7 @@ from rerank_bench.common.vocab import Status
 from rerank_bench.errors import EnvironmentProblem, RerankBenchError
 from rerank_bench.models.resolve import ResolvedModel
 from rerank_bench.sweep import background
+from rerank_bench.sweep.jobs import CaseJob, GroupJob, LoadSpec, ReferenceJob
 from rerank_bench.sweep.messages import (
     Done,
     Fatal,
@@ -34,7 +35,7 @@ from rerank_bench.sweep.messages import (
     Warm,
 )
 from rerank_bench.sweep.quality import labelled, quality_fields
-from rerank_bench.sweep.timing import MeasureSettings, request_set, run_timed
+from rerank_bench.sweep.timing import request_set, run_timed
 from rerank_bench.workload.build import build_requests
 from rerank_bench.workload.records import Request
 
@@ -103,26 +104,24 @@ def work_fields(
     }
 
 
-def _peak(group: dict[str, Any], backend: str, dtype: str, refresh: bool = False) -> float | None:
-    if backend == "fake" or not group.get("fingerprint"):
+def _peak(load: LoadSpec, refresh: bool = False) -> float | None:
+    if load.backend == "fake" or not load.fingerprint:
         return None
     try:
         from rerank_bench.backends import base_dtype
         from rerank_bench.sweep.matmul_peak import cached_peak_gflops
 
-        device, threads = group["device"], group["threads"]
-        return cached_peak_gflops(group["fingerprint"], device, threads, base_dtype(dtype), refresh=refresh)
+        return cached_peak_gflops(load.fingerprint, load.device, load.threads, base_dtype(load.dtype), refresh=refresh)
     except Exception:  # noqa: BLE001 - a missing peak leaves a column empty, never fails a case
         return None
 
 
-def _load(conn: Any, model: ResolvedModel, group: dict[str, Any], calibration: dict[str, Any] | None = None) -> Any:
+def _load(conn: Any, model: ResolvedModel, load: LoadSpec, calibration: dict[str, Any] | None = None) -> Any:
     try:
         from rerank_bench.backends import get_backend
 
-        backend = get_backend(group["backend"])
-        device, dtype = group["device"], group["dtype"]
-        scorer = backend.load(model, device, dtype, group["threads"], group["max_length"], calibration)
+        backend = get_backend(load.backend)
+        scorer = backend.load(model, load.device, load.dtype, load.threads, load.max_length, calibration)
         scorer.words()
         return scorer
     except RerankBenchError as exc:
@@ -145,23 +144,22 @@ def prepare_environment(models: list[ResolvedModel]) -> None:
 
 
 def _prepare(payload: dict[str, Any]) -> ResolvedModel:
-    model = ResolvedModel.from_payload(payload["model"])
+    model = ResolvedModel.from_payload(payload)
     prepare_environment([model])
     return model
 
 
-def reference_main(conn: Any, payload: dict[str, Any]) -> None:
+def reference_main(conn: Any, job: ReferenceJob) -> None:
     """Scores the agreement requests of each depth with the reference configuration (torch fp32, given)."""
-    model = _prepare(payload)
-    group = payload["group"]
-    scorer = _load(conn, model, group)
+    model = _prepare(job.model)
+    scorer = _load(conn, model, job.load)
     if scorer is None:
         return
     words = scorer.words()
     scorer.set_order("given")
-    for depth in payload["depths"]:
-        requests = build_requests(payload["workload"], words, depth, scorer.info.max_length, payload["seed"])
-        scores, quality = _untimed_scores(scorer, requests, 32, payload["quality_requests"])
+    for depth in job.depths:
+        requests = build_requests(job.workload, words, depth, scorer.info.max_length, job.seed)
+        scores, quality = _untimed_scores(scorer, requests, 32, job.quality_requests)
         conn.send(ReferenceScores(depth, scores[:AGREEMENT_REQUESTS], quality))
     scorer.close()
     conn.send(Finished())
@@ -178,102 +176,133 @@ def _untimed_scores(
     return scores, quality_fields(chosen, scores) if labelled(chosen) else None
 
 
-def _loading(model: ResolvedModel, group: dict[str, Any]) -> str:
-    what = f"loading {model.name} ({group['backend']} {group['dtype']})"
+def _loading(model: ResolvedModel, load: LoadSpec) -> str:
+    what = f"loading {model.name} ({load.backend} {load.dtype})"
     if model.source == "twin":
         what += "; its random-weight twin is built on first use"
-    if group["backend"] != "torch" and group["backend"] in USER_BACKENDS:
+    if load.backend != "torch" and load.backend in USER_BACKENDS:
         what += "; exported on first use"
-        if group["dtype"] in CALIBRATED:
+        if load.dtype in CALIBRATED:
             what += " (and calibrated: minutes)"
     return what
 
 
-def worker_main(conn: Any, payload: dict[str, Any]) -> None:
-    model = _prepare(payload)
-    settings = MeasureSettings(**payload["settings"])
-    group = payload["group"]
-    conn.send(Preparing(_loading(model, group)))
+class SkipRules:
+    """Which of a group's cases are not run, and why, keyed by (order, depth): larger batch sizes after one ran
+    out of memory, and (tune, and the sweep's default batch sizes) larger ones after one ran below
+    `prune_ratio` of the best smaller one's pairs/s (throughput against batch size rises then falls on every
+    backend measured here)."""
+
+    def __init__(self, prune_ratio: float | None) -> None:
+        self.prune_ratio = prune_ratio
+        self.oom_at: dict[tuple[str, int], int] = {}  # the smallest batch size that ran out of memory
+        self.best: dict[tuple[str, int], tuple[float, int]] = {}  # (pairs/s, batch size) of the fastest so far
+        self.pruned: dict[tuple[str, int], str] = {}
+
+    def why_skip(self, case: CaseJob) -> str | None:
+        at = (case.order, case.depth)
+        if at in self.oom_at and case.batch_size > self.oom_at[at]:
+            return f"batch {self.oom_at[at]} ran out of memory at depth {case.depth}"
+        return self.pruned.get(at)
+
+    def ran_out_of_memory(self, case: CaseJob) -> None:
+        at = (case.order, case.depth)
+        self.oom_at[at] = min(case.batch_size, self.oom_at.get(at, case.batch_size))
+
+    def measured(self, case: CaseJob, pairs_per_s: float) -> None:
+        at, batch = (case.order, case.depth), case.batch_size
+        top, top_batch = self.best.get(at, (0.0, batch))
+        if self.prune_ratio and top and pairs_per_s < self.prune_ratio * top:
+            self.pruned[at] = (
+                f"pruned: batch {batch} ran at {pairs_per_s / top:.0%} of batch {top_batch}'s pairs/s at depth "
+                f"{case.depth} (below {self.prune_ratio:.0%}), so larger batch sizes were not measured"
+            )
+        if pairs_per_s > top:
+            self.best[at] = (pairs_per_s, batch)
+
+
+class GroupWorker:
+    """A loaded scorer and what its cases share: the words to build requests from and the machine's peak."""
+
+    def __init__(self, conn: Any, job: GroupJob, scorer: Any) -> None:
+        self.conn, self.job, self.scorer = conn, job, scorer
+        self.words = scorer.words()
+        self.peak: float | None = None
+
+    def measure(self, case: CaseJob) -> Done:
+        scorer, job, settings = self.scorer, self.job, self.job.settings
+        scorer.set_order(case.order)
+        pool = build_requests(job.workload, self.words, case.depth, scorer.info.max_length, case.seed)
+        requests = request_set(pool, settings.request_set_size(case.depth), lambda r: sum(scorer.pair_token_counts(r)))
+        tracker = scorer.memory_tracker()
+        tracker.begin()
+        cpu_before = background.sample()
+
+        def on_warm(seconds: float) -> None:
+            self.conn.send(Warm(case.index, seconds))
+
+        measurement = run_timed(scorer, requests, case.batch_size, settings, on_warm=on_warm)
+        busy = background.background_pct(cpu_before, background.sample())
+        memory = tracker.end()
+        fields = {
+            "status": Status.OK,
+            "status_reason": "",
+            **measured_fields(scorer, requests, measurement, case.depth),
+            **memory,
+            "background_cpu_pct": busy,
+            **self._work(requests, measurement),
+        }
+        agreement = None
+        if job.agreement or labelled(pool):
+            scores, quality = _untimed_scores(scorer, pool, case.batch_size, settings.quality_requests)
+            fields.update(quality or {})
+            agreement = scores[:AGREEMENT_REQUESTS] if job.agreement else None
+        return Done(case.index, fields, measurement.latencies_ms, agreement)
+
+    def _work(self, requests: list[Request], measurement: Any) -> dict[str, Any]:
+        timed = len(measurement.latencies_ms)
+        work = work_fields(self.scorer, requests, timed, measurement.measure_s, self.peak)
+        if (work.get("fraction_of_peak") or 0.0) > 1.0:
+            # Faster than the "peak" means the peak is wrong (measured while the machine was busy, say):
+            # measure it again now; if the case still beats it, write no fraction rather than a false one.
+            self.peak = _peak(self.job.load, refresh=True)
+            work = work_fields(self.scorer, requests, timed, measurement.measure_s, self.peak)
+            if (work.get("fraction_of_peak") or 0.0) > 1.0:
+                work["fraction_of_peak"] = None
+        return work
+
+
+def worker_main(conn: Any, job: GroupJob) -> None:
+    model = _prepare(job.model)
+    load = job.load
+    conn.send(Preparing(_loading(model, load)))
     # static int8 calibrates on workload requests, never on the ones scored for agreement or relevance
-    reserved = max(AGREEMENT_REQUESTS, settings.quality_requests)
-    scorer = _load(conn, model, group, calibration_recipe(payload["workload"], reserved))
+    reserved = max(AGREEMENT_REQUESTS, job.settings.quality_requests)
+    scorer = _load(conn, model, load, calibration_recipe(job.workload, reserved))
     if scorer is None:
         return
-    words = scorer.words()
+    worker = GroupWorker(conn, job, scorer)
     conn.send(Loaded(asdict(scorer.info)))
-    if group["backend"] != "fake":
-        conn.send(Preparing(f"this machine's {group['dtype']} matmul peak (measured once, then cached)"))
-    peak = _peak(group, group["backend"], group["dtype"])
-
-    oom_at: dict[tuple[str, int], int] = {}  # (order, depth) -> smallest batch size that ran out of memory
-    # Pruning (tune, and the sweep's default batch sizes): once a batch size is this much slower than the best
-    # smaller one, larger ones are not run (throughput against batch size rises then falls on every backend
-    # measured here). Both maps are keyed by (order, depth); pruned holds why.
-    prune_ratio = payload.get("prune_ratio")
-    best_rate: dict[tuple[str, int], tuple[float, int]] = {}
-    pruned: dict[tuple[str, int], str] = {}
-    for case in payload["cases"]:
-        index, depth, batch, order = case["index"], case["depth"], case["batch_size"], case.get("order", "given")
-        conn.send(Started(index))
-        if (order, depth) in oom_at and batch > oom_at[order, depth]:
-            reason = f"batch {oom_at[order, depth]} ran out of memory at depth {depth}"
-            conn.send(Done(index, {"status": Status.SKIPPED, "status_reason": reason}))
-            continue
-        if (order, depth) in pruned:
-            conn.send(Done(index, {"status": Status.SKIPPED, "status_reason": pruned[order, depth]}))
+    if load.backend != "fake":
+        conn.send(Preparing(f"this machine's {load.dtype} matmul peak (measured once, then cached)"))
+    worker.peak = _peak(load)
+    rules = SkipRules(job.prune_ratio)
+    for case in job.cases:
+        conn.send(Started(case.index))
+        reason = rules.why_skip(case)
+        if reason is not None:
+            conn.send(Done(case.index, {"status": Status.SKIPPED, "status_reason": reason}))
             continue
         try:
-            scorer.set_order(order)
-            pool = build_requests(payload["workload"], words, depth, scorer.info.max_length, case["seed"])
-            requests = request_set(pool, settings.request_set_size(depth), lambda r: sum(scorer.pair_token_counts(r)))
-            tracker = scorer.memory_tracker()
-            tracker.begin()
-            cpu_before = background.sample()
-
-            def on_warm(seconds: float, i: int = index) -> None:
-                conn.send(Warm(i, seconds))
-
-            measurement = run_timed(scorer, requests, batch, settings, on_warm=on_warm)
-            busy = background.background_pct(cpu_before, background.sample())
-            memory = tracker.end()
-            fields = {
-                "status": Status.OK,
-                "status_reason": "",
-                **measured_fields(scorer, requests, measurement, depth),
-                **memory,
-                "background_cpu_pct": busy,
-            }
-            work = work_fields(scorer, requests, len(measurement.latencies_ms), measurement.measure_s, peak)
-            if (work.get("fraction_of_peak") or 0.0) > 1.0:
-                # Faster than the "peak" means the peak is wrong (measured while the machine was busy, say):
-                # measure it again now; if the case still beats it, write no fraction rather than a false one.
-                peak = _peak(group, group["backend"], group["dtype"], refresh=True)
-                work = work_fields(scorer, requests, len(measurement.latencies_ms), measurement.measure_s, peak)
-                if (work.get("fraction_of_peak") or 0.0) > 1.0:
-                    work["fraction_of_peak"] = None
-            fields.update(work)
-            rate = fields.get("pairs_per_s") or 0.0
-            top, top_batch = best_rate.get((order, depth), (0.0, batch))
-            if prune_ratio and top and rate < prune_ratio * top:
-                pruned[order, depth] = (
-                    f"pruned: batch {batch} ran at {rate / top:.0%} of batch {top_batch}'s pairs/s at depth {depth} "
-                    f"(below {prune_ratio:.0%}), so larger batch sizes were not measured"
-                )
-            if rate > top:
-                best_rate[order, depth] = (rate, batch)
-            agreement = None
-            if payload.get("agreement") or labelled(pool):
-                scores, quality = _untimed_scores(scorer, pool, batch, settings.quality_requests)
-                fields.update(quality or {})
-                agreement = scores[:AGREEMENT_REQUESTS] if payload.get("agreement") else None
-            conn.send(Done(index, fields, measurement.latencies_ms, agreement))
+            done = worker.measure(case)
+            rules.measured(case, done.fields.get("pairs_per_s") or 0.0)
         except Exception as exc:  # noqa: BLE001 - a failed case is a row; the sweep goes on
             if scorer.is_out_of_memory(exc):
-                oom_at[order, depth] = min(batch, oom_at.get((order, depth), batch))
-                fields = {"status": Status.OOM, "status_reason": describe_exception(exc)}
+                rules.ran_out_of_memory(case)
+                done = Done(case.index, {"status": Status.OOM, "status_reason": describe_exception(exc)})
             else:
-                fields = {"status": Status.ERROR, "status_reason": describe_exception(exc)}
-            _free_device_memory(group["device"])
-            conn.send(Done(index, fields))
+                done = Done(case.index, {"status": Status.ERROR, "status_reason": describe_exception(exc)})
+            _free_device_memory(load.device)
+        conn.send(done)
     scorer.close()
     conn.send(Finished())

@@ -13,9 +13,9 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from rerank_bench.common.thresholds import BUSY_PCT
 from rerank_bench.common.vocab import Status
@@ -34,6 +34,7 @@ from rerank_bench.results.store import ResultWriter, output_error, rescue
 from rerank_bench.sweep.agreement import compare_scores
 from rerank_bench.sweep.background import machine_busy_pct
 from rerank_bench.sweep.cases import Case
+from rerank_bench.sweep.jobs import CaseJob, GroupJob, LoadSpec, ReferenceJob
 from rerank_bench.sweep.messages import (
     Done,
     Fatal,
@@ -187,27 +188,19 @@ class _GroupRun:
         self.fatal: tuple[str, str] | None = None
         self.oom_kills_before: int | None = None
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> GroupJob:
         first = self.cases[self.order[0]]
-        return {
-            "model": first.model.to_payload(),
-            "group": {
-                "backend": first.backend,
-                "dtype": first.dtype,
-                "device": first.device,
-                "threads": first.threads,
-                "max_length": first.max_length,
-                "fingerprint": self.fingerprint,
-            },
-            "cases": [
-                {"index": c.index, "depth": c.depth, "batch_size": c.batch_size, "seed": c.seed, "order": c.order}
-                for c in (self.cases[i] for i in self.order)
-            ],
-            "workload": self.plan.workload,
-            "settings": asdict(self.settings),
-            "agreement": bool(self.reference),
-            "prune_ratio": self.plan.prune_ratio,
-        }
+        return GroupJob(
+            model=first.model.to_payload(),
+            load=LoadSpec(first.backend, first.dtype, first.device, first.threads, first.max_length, self.fingerprint),
+            cases=tuple(
+                CaseJob(c.index, c.depth, c.batch_size, c.seed, c.order) for c in (self.cases[i] for i in self.order)
+            ),
+            workload=self.plan.workload,
+            settings=self.settings,
+            agreement=bool(self.reference),
+            prune_ratio=self.plan.prune_ratio,
+        )
 
     def _finish(self, done: Done) -> None:
         case = self.cases[done.index]
@@ -302,9 +295,12 @@ class ChildEnd:
     exitcode: int | None = None
 
 
+Job = TypeVar("Job", GroupJob, ReferenceJob)
+
+
 def supervise(
-    target: Callable[[Any, dict[str, Any]], None],
-    payload: dict[str, Any],
+    target: Callable[[Any, Job], None],
+    payload: Job,
     on_message: Callable[[Message], None],
     deadline: Callable[[], float | None],
 ) -> ChildEnd:
@@ -356,20 +352,14 @@ def _reference_scores(
     from rerank_bench.sweep.child import reference_main
 
     first = cases[0]
-    payload = {
-        "model": first.model.to_payload(),
-        "group": {
-            "backend": REFERENCE[0],
-            "dtype": REFERENCE[1],
-            "device": first.device,
-            "threads": first.threads,
-            "max_length": first.max_length,
-        },
-        "depths": sorted({c.depth for c in cases}),
-        "seed": first.seed,
-        "workload": plan.workload,
-        "quality_requests": settings.quality_requests,
-    }
+    payload = ReferenceJob(
+        model=first.model.to_payload(),
+        load=LoadSpec(REFERENCE[0], REFERENCE[1], first.device, first.threads, first.max_length),
+        depths=tuple(sorted({c.depth for c in cases})),
+        seed=first.seed,
+        workload=plan.workload,
+        quality_requests=settings.quality_requests,
+    )
     scores: dict[int, ReferenceScores] = {}
     problems: list[str] = []
 
