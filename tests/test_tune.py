@@ -166,7 +166,12 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
 
 @pytest.mark.slow
 def test_tune_exits_1_when_nothing_meets_the_budget(tmp_path, tiny_bert):
-    result = runner.invoke(app, ["tune", str(tiny_bert), *QUICK, "--budget-ms", "0.001", "-o", str(tmp_path / "t.csv")])
+    # The smallest search there is (torch fp32, one batch size): the exit code is the point, not the search.
+    smallest = ["--backend", "torch", "--dtype", "fp32", "--batch-size", "2", "--depth", "6", "--device", "cpu"]
+    smallest += ["--doc-tokens", "10:30", "--search-queries", "3", "--confirm-queries", "3", "--threads", "1"]
+    result = runner.invoke(
+        app, ["tune", str(tiny_bert), *smallest, "--budget-ms", "0.001", "-o", str(tmp_path / "t.csv")]
+    )
     assert result.exit_code == 1, result.output
     assert "no configuration ran within 0.001 ms" in result.output
 

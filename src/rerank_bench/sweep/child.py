@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -137,10 +138,24 @@ def prepare_environment(models: list[ResolvedModel]) -> None:
     """The one setup of every measuring child (sweep workers, the reference worker, ab's workers)."""
     # Ctrl-C reaches the whole process group: the parent decides what happens, this process just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if models and all(m.local_files_only for m in models):
+    offline = bool(models) and all(m.local_files_only for m in models)
+    if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"  # resolution found them locally: no network calls, no retries
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # its load report is read, not printed
+    # A child forked from the preloading forkserver (processes.py) has these libraries imported already, and
+    # they read the variables above at import: tell them directly too.
+    if "huggingface_hub" in sys.modules:
+        import huggingface_hub
+
+        huggingface_hub.utils.disable_progress_bars()
+        if offline:
+            huggingface_hub.constants.HF_HUB_OFFLINE = True
+    if "transformers" in sys.modules:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
 
 
 def _prepare(payload: dict[str, Any]) -> ResolvedModel:

@@ -8,7 +8,6 @@ a crash or an out-of-memory kill becomes rows rather than the end of the run.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import signal
 import time
 from collections import Counter
@@ -47,6 +46,7 @@ from rerank_bench.sweep.messages import (
     Warm,
 )
 from rerank_bench.sweep.planner import SweepPlan
+from rerank_bench.sweep.processes import start_child
 from rerank_bench.sweep.timing import MeasureSettings
 
 # Ranking agreement is measured against this configuration of the same model on the same device.
@@ -280,7 +280,7 @@ class _GroupRun:
         self._fail_rest(
             Status.SKIPPED,
             f"worker process died ({how}) during {current}",
-            first_status=Status.OOM if oom_killed else "crashed",
+            first_status=Status.OOM if oom_killed else Status.CRASHED,
             first_reason=(
                 f"worker killed ({how}) by the kernel's out-of-memory killer (cgroup oom_kill {before} -> {after})"
                 if oom_killed
@@ -304,14 +304,10 @@ def supervise(
     on_message: Callable[[Message], None],
     deadline: Callable[[], float | None],
 ) -> ChildEnd:
-    """The one supervision loop: run `target(conn, payload)` in a fresh spawned process, hand each message to
-    `on_message`, and say how the child ended: it finished, gave up (Fatal), died, or passed `deadline()` (a
-    monotonic time, re-read every poll; None: no deadline yet) and was killed."""
-    ctx = mp.get_context("spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=target, args=(sender, payload), daemon=True)
-    process.start()
-    sender.close()
+    """The one supervision loop: run `target(conn, payload)` in a fresh child process (processes.py), hand each
+    message to `on_message`, and say how the child ended: it finished, gave up (Fatal), died, or passed
+    `deadline()` (a monotonic time, re-read every poll; None: no deadline yet) and was killed."""
+    process, receiver = start_child(target, payload)
     end: ChildEnd | None = None
 
     def take(message: Message) -> None:
