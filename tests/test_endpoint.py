@@ -1,5 +1,8 @@
 """`rerank-bench endpoint`: API shapes, the load generator's schedule and latency accounting, error kinds, the
-capacity search, and the command end to end, against the fake server (a real HTTP server on localhost)."""
+capacity search, and the command end to end, against the fake server (a real HTTP server on localhost).
+
+Every test that talks to the fake server waits on the clock (its levels last what they say), so it is marked
+slow; the quick loop keeps the pure parts: API shapes, statistics, the capacity search on a model."""
 
 import asyncio
 import json
@@ -270,6 +273,7 @@ async def _with_client(url, coro):
         return await coro(client)
 
 
+@pytest.mark.slow
 def test_open_loop_keeps_its_schedule_and_times_from_it():
     times = arrival_times(50.0, 2.0, seed=3)
     with FakeServer(FakeSettings(workers=8)) as url:
@@ -280,6 +284,7 @@ def test_open_loop_keeps_its_schedule_and_times_from_it():
     assert s.send_lag_p99_ms < 10 and not s.behind_schedule
 
 
+@pytest.mark.slow
 def test_a_stalled_server_shows_in_open_loop_latency_not_only_in_one_request():
     """No coordinated omission: requests due while the server stalls count the stall from when they were due."""
     settings = FakeSettings(workers=1, base_ms=2, stall_at=10, stall_s=1.0)
@@ -296,6 +301,7 @@ def test_a_stalled_server_shows_in_open_loop_latency_not_only_in_one_request():
     assert sum(1 for o in closed if o.latency_ms > 300) == 1
 
 
+@pytest.mark.slow
 def test_closed_loop_holds_its_concurrency():
     with FakeServer(FakeSettings(workers=4, base_ms=20)) as url:
         outcomes = asyncio.run(_with_client(url, lambda c: closed_loop(c.rerank, REQUESTS, 4, 1.0)))
@@ -312,6 +318,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_error_kinds_are_counted_apart():
     with FakeServer(FakeSettings(workers=4, fail_every=5, malformed_every=7)) as url:
         outcomes = asyncio.run(_with_client(url, lambda c: closed_loop(c.rerank, REQUESTS, 1, 0.5)))
@@ -334,6 +341,7 @@ def test_error_kinds_are_counted_apart():
 # --- the command ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_endpoint_command_writes_one_row_per_level(tmp_path):
     out = tmp_path / "served.csv"
     with FakeServer(FakeSettings(workers=2, base_ms=5)) as url:
@@ -347,7 +355,7 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
                 "--concurrency",
                 "1,2",
                 "--rate",
-                "20",
+                "100",
                 "--duration",
                 "1",
                 "--requests",
@@ -368,10 +376,10 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
     assert [(r["depth"], r["load_mode"], r["concurrency"], r["offered_rps"]) for r in rows] == [
         (5, "closed", 1, None),
         (5, "closed", 2, None),
-        (5, "open", None, 20.0),
+        (5, "open", None, 100.0),
         (10, "closed", 1, None),
         (10, "closed", 2, None),
-        (10, "open", None, 20.0),
+        (10, "open", None, 100.0),
     ]
     samples = read_samples(samples_path_for(out))
     for row in rows:
@@ -382,6 +390,7 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
     assert all(case_id_for(r) == r["case_id"] for r in rows)  # each row's own key columns give its id
 
 
+@pytest.mark.slow
 def test_no_level_within_the_slo_fails_the_command_and_keeps_the_rows(tmp_path):
     out = tmp_path / "served.csv"
     with FakeServer(FakeSettings(workers=1, base_ms=30)) as url:
@@ -393,6 +402,7 @@ def test_no_level_within_the_slo_fails_the_command_and_keeps_the_rows(tmp_path):
     assert len(read_rows(out)) == 1
 
 
+@pytest.mark.slow
 def test_too_many_documents_for_tei_is_one_clear_line(tmp_path):
     with FakeServer(FakeSettings(max_client_batch_size=32)) as url:
         result = runner.invoke(app, ["endpoint", url, "--depth", "50", "-o", str(tmp_path / "x.csv")])
@@ -429,10 +439,10 @@ FAST_LEVELS = ["--requests", "100", "--warmup-s", "0.5", "--max-level-s", "30"]
 
 @pytest.mark.slow
 def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
-    """One worker, 20 ms a request: it saturates at 50/s; p95 within 150 ms holds somewhat below that. The
+    """One worker, 10 ms a request: it saturates at 100/s; p95 within 150 ms holds somewhat below that. The
     fake shares this process (and its GIL) with the client, which adds a few ms a request: hence the range."""
     out = tmp_path / "c.csv"
-    with FakeServer(FakeSettings(workers=1, base_ms=20)) as url:
+    with FakeServer(FakeSettings(workers=1, base_ms=10)) as url:
         result = runner.invoke(
             app,
             ["endpoint", url, "--depth", "5", "--slo-ms", "150", "--capacity", "--duration", "1", *FAST_LEVELS]
@@ -440,8 +450,8 @@ def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
         )
     depth = json.loads(result.stdout)["depths"][0]
     low, high = depth["capacity_interval_rps"]
-    assert 20 <= low <= 50 and high / low <= 1.1 + 1e-9, depth
-    assert 35 <= depth["ceiling_rps"] <= 50  # the closed loop at 16 clients finds the one worker's ceiling
+    assert 40 <= low <= 100 and high / low <= 1.1 + 1e-9, depth
+    assert 70 <= depth["ceiling_rps"] <= 100  # the closed loop at 16 clients finds the one worker's ceiling
     assert depth["capacity_rps"] == low and len(depth["capacity_levels"]) >= 5  # closed x1, ceiling, 3+ rates
     # the confirmation ran three times as many requests, and the exit code follows its verdict
     confirmation = depth["confirmation"]
@@ -458,18 +468,19 @@ def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
     assert any(r["slo_verdict"] == "pass" and r["offered_rps"] == pytest.approx(low) for r in searched)
 
 
+@pytest.mark.slow
 def test_one_failing_rate_among_passing_ones_exits_1_and_keeps_every_row(tmp_path):
     out = tmp_path / "gate.csv"
-    # one worker of 10 ms: 20/s is easy, 400/s is four times what it can serve
+    # one worker of 10 ms: 50/s is easy, 400/s is four times what it can serve
     with FakeServer(FakeSettings(workers=1, base_ms=10)) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--rate", "20,400", "--slo-ms", "100", *FAST_LEVELS, "-o", str(out)],
+            ["endpoint", url, "--depth", "5", "--rate", "50,400", "--slo-ms", "100", *FAST_LEVELS, "-o", str(out)],
         )
     assert result.exit_code == 1, result.output
-    assert "open 400/s" in result.output and "open 20/s" not in result.output.split("not met:")[1]
+    assert "open 400/s" in result.output and "open 50/s" not in result.output.split("not met:")[1]
     rows = {r["offered_rps"]: r for r in read_rows(out)}
-    assert rows[20.0]["slo_verdict"] == "pass" and rows[400.0]["slo_verdict"] == "fail"
+    assert rows[50.0]["slo_verdict"] == "pass" and rows[400.0]["slo_verdict"] == "fail"
 
 
 @pytest.mark.slow
@@ -490,40 +501,42 @@ def test_an_overloaded_level_stops_as_saturated_long_before_its_limit(tmp_path):
     assert "abandoned" in row["errors"]  # what was still out when it stopped counts as failed
 
 
+@pytest.mark.slow
 def test_offered_equals_scheduled_and_warm_up_stays_out_of_the_window(tmp_path):
     out = tmp_path / "w.csv"
     with FakeServer(FakeSettings(workers=4, base_ms=2)) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--rate", "50", "--requests", "150", "--warmup-s", "1"]
+            ["endpoint", url, "--depth", "5", "--rate", "100", "--requests", "150", "--warmup-s", "0.5"]
             + ["-o", str(out), "--json"],
         )
     assert result.exit_code == 0, result.output
     (row,) = read_rows(out)
-    assert row["requests_sent"] == 150 and row["warmup_queries"] == 50  # 1 s at 50/s, untimed
-    assert row["scheduled_rps"] == pytest.approx(50.0, rel=0.02)
-    assert row["achieved_rps"] == pytest.approx(50.0, rel=0.05) and row["window_s"] == pytest.approx(3.0, rel=0.02)
+    assert row["requests_sent"] == 150 and row["warmup_queries"] == 50  # 0.5 s at 100/s, untimed
+    assert row["scheduled_rps"] == pytest.approx(100.0, rel=0.02)
+    assert row["achieved_rps"] == pytest.approx(100.0, rel=0.05) and row["window_s"] == pytest.approx(1.5, rel=0.02)
     samples = read_samples(samples_path_for(out))
     assert len(samples[(row["run_id"], row["case_id"])]) == 150  # the window's requests, none of the warm-up
 
 
+@pytest.mark.slow
 def test_connections_are_opened_before_the_window_and_timed_apart(tmp_path):
     out = tmp_path / "conn.csv"
     with FakeServer(FakeSettings(workers=4, base_ms=2)) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--rate", "40", "--requests", "80", "--warmup-s", "0.5"]
+            ["endpoint", url, "--depth", "5", "--rate", "100", "--requests", "100", "--warmup-s", "0.3"]
             + ["-o", str(out)],
         )
         assert result.exit_code == 0, result.output
         (row,) = read_rows(out)
         assert row["connections_opened"] == 0 and row["connect_mean_ms"] is None  # pre-opened, kept alive
-        # idle connections closed by the client after 10 ms while requests come every 100 ms: each request
+        # idle connections closed by the client after 10 ms while requests come every 50 ms: each request
         # of the window opens one, and its set-up is counted apart
         slow = tmp_path / "reopen.csv"
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--rate", "10", "--requests", "30", "--warmup-s", "0.2"]
+            ["endpoint", url, "--depth", "5", "--rate", "20", "--requests", "30", "--warmup-s", "0.2"]
             + ["--keepalive-s", "0.01", "-o", str(slow)],
         )
     assert result.exit_code == 0, result.output
@@ -531,6 +544,7 @@ def test_connections_are_opened_before_the_window_and_timed_apart(tmp_path):
     assert row["connections_opened"] >= 20 and 0 < row["connect_mean_ms"] < 100
 
 
+@pytest.mark.slow
 def test_the_servers_own_view_is_read_from_tei_headers_and_metrics(tmp_path):
     out = tmp_path / "server.csv"
     with FakeServer(FakeSettings(workers=1, base_ms=10)) as url:
@@ -611,6 +625,7 @@ def test_every_depth_replays_256_distinct_request_bodies():
     assert (requests, label) == build_depth_requests(request, text, 10)  # seeded: the same every run
 
 
+@pytest.mark.slow
 def test_reference_check_flags_a_server_that_scores_differently(tmp_path, tiny_bert):
     with FakeServer(FakeSettings(workers=2)) as url:
         result = runner.invoke(
@@ -635,23 +650,24 @@ def test_sweep_case_ids_did_not_change_with_the_endpoint_fields():
     assert case_id_for({**key, "endpoint": "http://h", "load_mode": "closed", "concurrency": 2}) != expected
 
 
+@pytest.mark.slow
 def test_compare_and_report_take_endpoint_rows(tmp_path):
     out = tmp_path / "served.csv"
     with FakeServer(FakeSettings(workers=2, base_ms=5)) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--concurrency", "1", "--rate", "20", "--duration", "1"]
-            + ["--requests", "60", "--warmup-s", "0.5", "-o", str(out)],
+            ["endpoint", url, "--depth", "5", "--concurrency", "1", "--rate", "60", "--duration", "1"]
+            + ["--requests", "60", "--warmup-s", "0.3", "-o", str(out)],
         )
     assert result.exit_code == 0, result.output
     compared = runner.invoke(app, ["compare", str(out), str(out), "--json"])
     assert compared.exit_code == 0, compared.output
     labels = [c["label"] for c in json.loads(compared.stdout)["cases"]]
-    assert any("closed x1" in label for label in labels) and any("open 20/s" in label for label in labels)
+    assert any("closed x1" in label for label in labels) and any("open 60/s" in label for label in labels)
     report = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "report"), "--json"])
     assert report.exit_code == 0, report.output
     data = json.loads(report.stdout)
-    assert data["leaderboard"] == [] and [s["load"] for s in data["served"]] == ["closed x1", "open 20/s"]
+    assert data["leaderboard"] == [] and [s["load"] for s in data["served"]] == ["closed x1", "open 60/s"]
     page = (tmp_path / "report" / "report.html").read_text()
     assert "Served endpoints" in page and "alt='latency_vs_load' src='data:image/png;base64," in page
 
@@ -754,6 +770,7 @@ def test_capacity_rows_compare_on_their_brackets():
     assert _capacity(base, {"capacity_rps": 36.0, "capacity_fail_rps": 39.6}, 0.10).verdict == "inconclusive"
 
 
+@pytest.mark.slow
 def test_a_server_shedding_6_percent_with_fast_503s_has_no_finite_p95(tmp_path):
     out = tmp_path / "shed.csv"
     with FakeServer(FakeSettings(workers=4, base_ms=5, fail_fraction=0.06)) as url:
@@ -771,14 +788,14 @@ def test_a_server_shedding_6_percent_with_fast_503s_has_no_finite_p95(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_server_whose_latency_doubles_over_20_s_is_not_steady(tmp_path):
+def test_a_server_whose_latency_doubles_over_the_level_is_not_steady(tmp_path):
     out = tmp_path / "drift.csv"
-    # 20 ms at first, 40 ms after 20 s: far from saturation (4 workers at 20/s), but the level never settles
-    settings = FakeSettings(workers=4, service_ms=lambda number, elapsed: 20.0 * (1 + elapsed / 20.0))
+    # 20 ms at first, 40 ms after 8 s: far from saturation (4 workers at 50/s), but the level never settles
+    settings = FakeSettings(workers=4, service_ms=lambda number, elapsed: 20.0 * (1 + elapsed / 8.0))
     with FakeServer(settings) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--rate", "20", "--requests", "400", "--warmup-s", "0.2"]
+            ["endpoint", url, "--depth", "5", "--rate", "50", "--requests", "400", "--warmup-s", "0.2"]
             + ["-o", str(out)],
         )
     assert result.exit_code == 0, result.output
