@@ -116,29 +116,27 @@ def test_a_rate_beyond_one_replica_needs_more_and_an_idle_miss_is_too_slow():
 
 
 def test_devices_at_a_rate_rank_by_power_or_by_price(tmp_path):
-    """--hardware all sorts with sort_rows; four devices here keep the test short (all 20 take about a minute)."""
+    """--hardware all sorts with sort_rows; four devices here keep the test short (all 20 take about a minute).
+    Each device is assessed once, with two of them priced in the user's own profiles (a user's file replaces
+    the shipped one of the same name); the ranking by power is the same rows with no price."""
+    import dataclasses
+
     from rerank_bench.willrun.assess import WillRunRequest, run_will_it_run, sort_rows
     from rerank_bench.willrun.profiles import builtin_dir
 
-    def rows(profile_dirs=()):
-        out = []
-        for key in ("h100", "l4", "t4", "rtx-4090"):
-            request = WillRunRequest(
-                model="minilm-l6", hardware=key, budget_ms=200, rate=40, profile_dirs=tuple(profile_dirs)
-            )
-            out += run_will_it_run(request, None)
-        return sort_rows(out, by_hardware=True)
-
-    by_power = rows()
-    assert all(r.verdict in ("RUNS", "TIGHT") for r in by_power)
-    assert [r.power_w for r in by_power] == sorted(r.replicas * r.tdp_w for r in by_power)
-    # prices in the user's own profiles (a user's file replaces the shipped one of the same name): the priced
-    # devices come first, by replicas x price, whatever their power
     prices = {"h100": 0.50, "l4": 0.80}
     for key, price in prices.items():
         text = (builtin_dir() / f"{key}.toml").read_text()
         (tmp_path / f"{key}.toml").write_text(f"price_per_hour = {price}\n" + text)
-    by_price = rows([tmp_path])
+    rows = []
+    for key in ("h100", "l4", "t4", "rtx-4090"):
+        request = WillRunRequest(model="minilm-l6", hardware=key, budget_ms=200, rate=40, profile_dirs=(tmp_path,))
+        rows += run_will_it_run(request, None)
+    assert all(r.verdict in ("RUNS", "TIGHT") for r in rows)
+    by_power = sort_rows([dataclasses.replace(r, cost_per_hour=None) for r in rows], by_hardware=True)
+    assert [r.power_w for r in by_power] == sorted(r.replicas * r.tdp_w for r in by_power)
+    # the priced devices come first, by replicas x price, whatever their power
+    by_price = sort_rows(rows, by_hardware=True)
     assert {r.hardware_key for r in by_price[:2]} == {"h100", "l4"}
     assert [r.cost_per_hour for r in by_price[:2]] == sorted(r.replicas * prices[r.hardware_key] for r in by_price[:2])
     assert all(r.cost_per_hour is None for r in by_price[2:])
