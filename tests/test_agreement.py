@@ -31,5 +31,5 @@ def test_compare_scores_summarises_requests():
     assert result.spearman_worst == pytest.approx(0.8)
     assert result.max_abs_diff == pytest.approx(1.0)
     assert result.requests == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the same non-empty list of requests"):
         compare_scores(reference, candidate[:1])

@@ -43,7 +43,7 @@ def tracked_activation_bytes(batch, length, attention, hidden, heads, intermedia
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
-@pytest.mark.parametrize("hidden, heads, intermediate", SHAPES)
+@pytest.mark.parametrize(("hidden", "heads", "intermediate"), SHAPES)
 def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, heads, intermediate):
     for batch, length in GRID:
         tracked, _ = tracked_activation_bytes(batch, length, attention, hidden, heads, intermediate)

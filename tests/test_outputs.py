@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from helpers import lognormal, write_run
@@ -87,7 +88,7 @@ def test_a_disk_that_fills_mid_sweep_keeps_the_case_just_measured(tmp_path):
     assert "the case just measured is kept in" in proc.stderr
     assert [r["batch_size"] for r in read_rows(out)] == [2]
     kept = proc.stderr.split("the case just measured is kept in ")[1].split(", and the sweep stopped")[0]
-    rescued = proc.stderr if kept.startswith("stderr") else open(kept).read()
+    rescued = proc.stderr if kept.startswith("stderr") else Path(kept).read_text()
     assert ",fake:ms_per_pair=0.02," in rescued and ",ok," in rescued
 
 

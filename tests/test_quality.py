@@ -69,7 +69,7 @@ def test_jsonl_labels_and_relevant_indices(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "line,message",
+    ("line", "message"),
     [
         ({"query": "q", "documents": ["a", "b"], "labels": [1]}, '"labels" must be a list of 2 grades'),
         ({"query": "q", "documents": ["a", "b"], "labels": [1, -1]}, "whole numbers 0 or more"),

@@ -143,7 +143,7 @@ def test_devices_at_a_rate_rank_by_power_or_by_price(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    ("args", "message"),
     [
         (["--rate", "40"], "--rate needs --budget-ms"),
         (["--rate", "0", "--budget-ms", "200"], "--rate 0 must be a positive"),

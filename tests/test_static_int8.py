@@ -82,7 +82,7 @@ def test_the_head_is_kept_out_of_quantization():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "backend,dtype", [("onnx", "int8-static"), ("openvino", "int8-static"), ("openvino", "int8-sq")]
+    ("backend", "dtype"), [("onnx", "int8-static"), ("openvino", "int8-static"), ("openvino", "int8-sq")]
 )
 def test_static_int8_exports_run_and_say_what_they_set(backend, dtype, tiny_bert, tmp_path, monkeypatch):
     """A real calibrated export of a tiny BERT: it scores every document, says how it was quantized, is cached

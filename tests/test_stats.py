@@ -28,9 +28,9 @@ def test_percentile_interpolates_between_ranks():
 
 
 def test_percentile_rejects_nonsense():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no values"):
         percentile([], 50)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="within 0..100"):
         percentile([1.0], 101)
 
 

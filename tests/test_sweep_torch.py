@@ -21,7 +21,7 @@ def run(tmp_path, *args, name="r.csv"):
     return result, out
 
 
-@pytest.mark.parametrize("fixture, specials", [("tiny_bert", 3), ("tiny_xlmr", 4)])
+@pytest.mark.parametrize(("fixture", "specials"), [("tiny_bert", 3), ("tiny_xlmr", 4)])
 def test_tiny_models_measure_with_exact_token_counts(request, tmp_path, fixture, specials):
     folder = request.getfixturevalue(fixture)
     result, out = run(tmp_path, "-m", str(folder), "--depth", "6", "--batch-size", "2,4", "--doc-tokens", "20")

@@ -74,7 +74,7 @@ class _Worker:
     def __init__(self, name: str, command: list[str], jobs: list[dict[str, Any]], timeout_s: float) -> None:
         self.name = name
         self.timeout_s = timeout_s
-        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - the worker's stderr, for its life
         self.proc = subprocess.Popen(
             [*command, "_ab-worker"],
             stdin=subprocess.PIPE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 MIB = 1024**2
@@ -29,9 +30,7 @@ def probe_mps(torch_module: Any | None = None) -> dict[str, Any]:
             "recommended_max_memory_mib": None,
         }
     recommended = None
-    try:
+    with contextlib.suppress(AttributeError, RuntimeError):
         # Unified memory: Metal's recommended working set is the share of RAM the GPU may use.
         recommended = round(torch.mps.recommended_max_memory() / MIB, 1)
-    except (AttributeError, RuntimeError):
-        pass
     return {"available": True, "reason": None, "recommended_max_memory_mib": recommended}

@@ -10,6 +10,7 @@ a missing library or driver becomes an empty list with a reason, never an except
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -81,10 +82,8 @@ class NvmlSession:
 
     def __exit__(self, *exc_info: object) -> None:
         if self.ok:
-            try:
+            with contextlib.suppress(self.lib.NVMLError):
                 self.lib.nvmlShutdown()
-            except self.lib.NVMLError:
-                pass
 
     def _init_reason(self, exc: Exception) -> str:
         code = getattr(exc, "value", None)
@@ -128,8 +127,7 @@ def parse_visible_devices(value: str | None, uuids: list[str | None]) -> list[in
     if value is None:
         return list(range(n))
     mapping: list[int | None] = [None] * n
-    cuda_index = 0
-    for raw in value.split(","):
+    for cuda_index, raw in enumerate(value.split(",")):
         entry = raw.strip()
         nvml_index: int | None = None
         if entry.lstrip("-").isdigit():
@@ -141,8 +139,7 @@ def parse_visible_devices(value: str | None, uuids: list[str | None]) -> list[in
             nvml_index = matches[0] if len(matches) == 1 else None
         if nvml_index is None or mapping[nvml_index] is not None:
             break
-        mapping[nvml_index] = cuda_index
-        cuda_index += 1
+        mapping[nvml_index] = cuda_index  # CUDA numbers the listed devices in order, up to the first bad entry
     return mapping
 
 

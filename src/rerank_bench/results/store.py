@@ -6,6 +6,7 @@ last line (the process died inside a write) is ignored on read and cut off befor
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -288,7 +289,7 @@ class ResultWriter:
         self.samples_path = samples_path_for(csv_path)
         try:
             csv_path.parent.mkdir(parents=True, exist_ok=True)
-            self._csv = open(csv_path, "a", encoding="utf-8", newline="")
+            self._csv = open(csv_path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - open for the writer's life
         except OSError as exc:
             raise output_error(csv_path, exc) from None
         try:
@@ -296,7 +297,7 @@ class ResultWriter:
             # Only now, with the file verified to be ours and locked: drop a line torn by a crash.
             cut_torn_tail(csv_path)
             cut_torn_tail(self.samples_path)
-            self._samples = open(self.samples_path, "a", encoding="utf-8")
+            self._samples = open(self.samples_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
             if csv_path.stat().st_size == 0:
                 self._write_line(self._csv, self._csv_line(COLUMN_NAMES))
         except OSError as exc:
@@ -337,10 +338,8 @@ class ResultWriter:
                 data = data[os.write(fd, data) :]
             os.fsync(fd)
         except OSError:
-            try:
+            with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
-            except OSError:
-                pass
             raise
 
     @staticmethod
@@ -371,10 +370,8 @@ class ResultWriter:
     def close(self) -> None:
         for handle in (getattr(self, "_csv", None), getattr(self, "_samples", None)):
             if handle is not None:
-                try:
+                with contextlib.suppress(OSError):  # a full disk may refuse the last flush; every row was fsync'ed
                     handle.close()
-                except OSError:  # a full disk may refuse the last flush; every row was already fsync'ed
-                    pass
 
     def __enter__(self) -> ResultWriter:
         return self

@@ -20,28 +20,30 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rerank_bench.backends import SPECS, USER_BACKENDS
+from rerank_bench.backends import SPECS
 
 Job = TypeVar("Job")
 
 
+# What the forkserver imports once. Only packages that leave no Python thread behind: forking copies one
+# thread, and a thread caught mid-import leaves its module locked in the child for good (openvino starts a
+# ThreadPoolExecutor at import, and a child forked past it hung in its first import). torch and
+# sentence-transformers are the 6-8 s; onnxruntime and openvino cost about 0.15 s in the child.
+PRELOAD = ("rerank_bench.sweep.child", "torch", "sentence_transformers")
+
+
 def preload_modules() -> list[str]:
-    """What the forkserver imports once: the worker's own module and every installed backend's packages. All
-    of them, whatever this run measures: once torch and sentence-transformers are in, onnxruntime and
-    openvino add about 0.15 s, and the forkserver, started by the first child, serves every later one."""
-    modules = ["rerank_bench.sweep.child"]
-    for name in USER_BACKENDS:
-        for module, _ in SPECS[name].packages:
-            if module not in modules and importlib.util.find_spec(module) is not None:
-                modules.append(module)
-    return modules
+    return [m for m in PRELOAD if importlib.util.find_spec(m) is not None]
 
 
-def _context() -> Any:
-    if "forkserver" not in mp.get_all_start_methods():  # Windows: spawn is all there is
+def _context(backend: str) -> Any:
+    """The forkserver for a backend with packages to import; spawn for one without (the fake: a spawned child
+    imports rerank-bench alone in about a second, while the forkserver would import torch first) and where
+    there is no forkserver (Windows)."""
+    if not SPECS[backend].packages or "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(preload_modules())  # read when the forkserver starts: at the first child
+    ctx.set_forkserver_preload(preload_modules())  # read when the forkserver starts: at its first child
     return ctx
 
 
@@ -51,9 +53,10 @@ def _run(target: Callable[[Any, Job], None], environ: dict[str, str], conn: Any,
     target(conn, job)
 
 
-def start_child(target: Callable[[Any, Job], None], job: Job) -> tuple[Any, Any]:
-    """`target(conn, job)` in a fresh child process; returns (the process, the end of the pipe to read)."""
-    ctx = _context()
+def start_child(target: Callable[[Any, Job], None], job: Job, backend: str) -> tuple[Any, Any]:
+    """`target(conn, job)` in a fresh child process that will load `backend`; returns (the process, the end of
+    the pipe to read)."""
+    ctx = _context(backend)
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_run, args=(target, dict(os.environ), sender, job), daemon=True)
     process.start()

@@ -307,7 +307,7 @@ def supervise(
     """The one supervision loop: run `target(conn, payload)` in a fresh child process (processes.py), hand each
     message to `on_message`, and say how the child ended: it finished, gave up (Fatal), died, or passed
     `deadline()` (a monotonic time, re-read every poll; None: no deadline yet) and was killed."""
-    process, receiver = start_child(target, payload)
+    process, receiver = start_child(target, payload, payload.load.backend)
     end: ChildEnd | None = None
 
     def take(message: Message) -> None:

@@ -43,7 +43,9 @@ def missing_packages(backend: str, dtype: str | None = None, find_spec=importlib
     return missing
 
 
-def skip_reason(backend: str, dtype: str, device: DeviceTraits, missing: list[str] | None = None) -> str | None:
+def skip_reason(  # noqa: PLR0911 - one return per reason a combination cannot run, in the order they are checked
+    backend: str, dtype: str, device: DeviceTraits, missing: list[str] | None = None
+) -> str | None:
     """Why this combination cannot run here, or None when it can. What a backend runs at all comes from its
     spec (backends/__init__.py); what this device adds is decided here."""
     spec = SPECS[backend]

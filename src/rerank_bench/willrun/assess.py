@@ -563,10 +563,8 @@ def gather_local_facts(request: WillRunRequest, machine: Any) -> LocalFacts:
     return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe)
 
 
-def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFacts | None = None) -> list[Assessment]:
-    from rerank_bench.catalog import aliases
-    from rerank_bench.willrun.profiles import find_profile, load_profiles, local_profile
-
+def check_request(request: WillRunRequest) -> None:
+    """Every option checked before anything is resolved or simulated: one clear line for the first wrong one."""
     if request.depth < 1:
         raise UsageError("--depth must be at least 1")
     if request.budget_ms is not None and request.budget_ms <= 0:
@@ -590,16 +588,30 @@ def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFa
             raise UsageError(f"--server {request.server!r} is not one of {', '.join(SERVERS)}")
     if request.max_batch_tokens is not None and (request.server != ServerKind.TEI or request.rate is None):
         raise UsageError("--max-batch-tokens is TEI's batching: use it with --rate and --server tei")
+
+
+def _targets(
+    request: WillRunRequest, machine: Any | None, local: LocalFacts | None
+) -> tuple[list[HardwareProfile], LocalFacts | None]:
+    """The hardware to assess (every profile, this machine, or one named), and this machine's facts for local."""
+    from rerank_bench.willrun.profiles import find_profile, load_profiles, local_profile
+
     profiles = load_profiles(list(request.profile_dirs))
     if request.hardware == "all":
-        targets = list(profiles.values())
-    elif request.hardware == "local":
-        if machine is None:
-            raise UsageError("--hardware local needs this machine's probe")
-        local = local or gather_local_facts(request, machine)
-        targets = [local_profile(machine, profiles, local.peaks)]
-    else:
-        targets = [find_profile(request.hardware, profiles)]
+        return list(profiles.values()), local
+    if request.hardware != "local":
+        return [find_profile(request.hardware, profiles)], local
+    if machine is None:
+        raise UsageError("--hardware local needs this machine's probe")
+    local = local or gather_local_facts(request, machine)
+    return [local_profile(machine, profiles, local.peaks)], local
+
+
+def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFacts | None = None) -> list[Assessment]:
+    from rerank_bench.catalog import aliases
+
+    check_request(request)
+    targets, local = _targets(request, machine, local)
     specs = [request.model] if request.model else aliases()
     infos = [(spec, load_model_info(spec, request.max_length, request.trust_remote_code)) for spec in specs]
     rows = local.rows if local is not None else []
