@@ -13,6 +13,7 @@ every server sees the same requests.
 from __future__ import annotations
 
 import asyncio
+import copy
 import errno
 import itertools
 import json
@@ -159,7 +160,7 @@ class RerankClient:
     def __init__(
         self,
         url: str,
-        api: Api,
+        api: Api | None,  # None: only the info routes (session_only)
         model: str | None = None,
         headers: dict[str, str] | None = None,
         timeout_s: float = 60.0,
@@ -178,6 +179,19 @@ class RerankClient:
         # body each time was the generator's largest cost at hundreds of requests a second. (The request is
         # kept beside its body, so its id cannot be reused by another while cached.)
         self._bodies: dict[tuple[int, str, str | None], tuple[Request, bytes]] = {}
+
+    @classmethod
+    def session_only(
+        cls, headers: dict[str, str] | None, timeout_s: float, keepalive_s: float = KEEPALIVE_S
+    ) -> RerankClient:
+        """A client for the info routes before the rerank route is known (`routed` then points it at one)."""
+        return cls("", None, None, headers, timeout_s, keepalive_s)
+
+    def routed(self, url: str, api: Api, model: str | None) -> RerankClient:
+        """A client for one rerank route on this one's session: the same connections and connection log."""
+        other = copy.copy(self)
+        other.url, other.api, other.model, other._bodies = url, api, model, {}
+        return other
 
     async def __aenter__(self) -> RerankClient:
         import aiohttp
@@ -253,6 +267,8 @@ class RerankClient:
         return len(self.connect_ms) - before
 
     def _body(self, request: Request) -> bytes:
+        if self.api is None:
+            raise RuntimeError("a session-only client has no rerank route: use routed()")
         key = (id(request), self.api.name, self.model)
         cached = self._bodies.get(key)
         if cached is None or cached[0] is not request:
@@ -264,6 +280,7 @@ class RerankClient:
         import aiohttp
 
         body = self._body(request)
+        assert self.api is not None  # _body refused a session-only client
         try:
             async with self._session.post(self.url, data=body) as response:
                 raw = await response.read()

@@ -343,8 +343,11 @@ def run_endpoint(
     return run
 
 
-async def _connect(request: EndpointRequest, client: RerankClient, run: EndpointRun, progress: Progress) -> Api:
-    """Tell or detect the API, point the client at its route, and check the depths against the server's limit."""
+async def _connect(
+    request: EndpointRequest, client: RerankClient, run: EndpointRun, progress: Progress
+) -> tuple[RerankClient, Api]:
+    """Tell or detect the API (over the session-only client), check the depths against the server's limit, and
+    return a client for its rerank route."""
     base, path = split_url(request.url)
     api = get_api(request.api) if request.api else None
     info = await _identify(client, base, api)
@@ -356,9 +359,7 @@ async def _connect(request: EndpointRequest, client: RerankClient, run: Endpoint
         api = APIS[info.api]
         progress.note(f"{run.url} speaks the {api.name} API ({info.identity})")
     run.api, run.server = api.name, info
-    client.api = api
-    client.url = base + (path or api.path)
-    client.model = request.model or (info.model_id if api.style == "cohere" and api.name != "infinity" else None)
+    model = request.model or (info.model_id if api.style == "cohere" and api.name != "infinity" else None)
     limit = info.max_client_batch_size
     if limit is not None and max(request.depths) > limit:
         raise UsageError(
@@ -366,7 +367,7 @@ async def _connect(request: EndpointRequest, client: RerankClient, run: Endpoint
             f"{max(request.depths)}",
             "lower --depth, or restart TEI with a larger --max-client-batch-size",
         )
-    return api
+    return client.routed(base + (path or api.path), api, model), api
 
 
 @dataclass
@@ -477,11 +478,8 @@ async def _measure(
     progress: Progress,
 ) -> None:
     base, _ = split_url(request.url)
-    api = APIS[request.api] if request.api else APIS["tei"]  # replaced by _connect once the server is asked
-    async with RerankClient(
-        "", api, request.model, request.headers(), request.timeout_s, request.keepalive_s
-    ) as client:
-        api = await _connect(request, client, run, progress)
+    async with RerankClient.session_only(request.headers(), request.timeout_s, request.keepalive_s) as session:
+        client, api = await _connect(request, session, run, progress)
         for depth in request.depths:
             result = DepthResult(depth)
             run.depths.append(result)
