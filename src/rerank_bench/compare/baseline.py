@@ -265,6 +265,10 @@ def compare_case(
     return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
 
 
+BLOCK_NOTE = "moving-block bootstrap over the level's requests"
+Estimator = Callable[[str], RatioEstimate]
+
+
 def _compare_served(
     label: str, key: ResultRow, baseline: CaseRuns, current: CaseRuns, thresholds: dict[str, float], seed: int
 ) -> CaseComparison:
@@ -272,25 +276,39 @@ def _compare_served(
     open-loop rate a slower server does not serve fewer requests, it queues them: latency shows that), failures
     count in latency and on their own, and intervals come from a moving-block bootstrap over each level's
     requests in scheduled order (queueing makes neighbours alike)."""
-    base_row, cur_row = baseline.row, current.row
-    if base_row.get("load_mode") == "capacity":
-        metric = _capacity(base_row, cur_row, thresholds["capacity"])
+    if baseline.row.get("load_mode") == "capacity":
+        metric = _capacity(baseline.row, current.row, thresholds["capacity"])
         return CaseComparison(label=label, key=key, metrics=[metric], verdict=metric.verdict)
 
     def estimate(statistic: str) -> RatioEstimate:
         return bootstrap_ratio(baseline.runs, current.runs, statistic, seed=seed, blocks=True)
 
-    metrics: list[MetricResult] = []
-    note = "moving-block bootstrap over the level's requests"
     ok = estimate("share_ok")
-    base_tp, cur_tp = base_row.get("pairs_per_s") or 0.0, cur_row.get("pairs_per_s") or 0.0
-    if base_row.get("load_mode") == "open":
+    base_pool = [v for run in baseline.runs for v in run]
+    cur_pool = [v for run in current.runs for v in run]
+    failures = BLOCK_NOTE + "; failed requests count as slower than any reply"
+    metrics = [
+        _served_throughput(baseline, current, ok, thresholds["throughput"], seed),
+        *_percentile_metrics(base_pool, cur_pool, estimate, thresholds, failures, "requests"),
+        _served_errors(base_pool, cur_pool, ok, thresholds["errors"]),
+    ]
+    goodput = _served_goodput(baseline.row, current.row, estimate, thresholds["goodput"])
+    if goodput is not None:
+        metrics.append(goodput)
+    return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
+
+
+def _served_throughput(
+    baseline: CaseRuns, current: CaseRuns, ok: RatioEstimate, threshold: float, seed: int
+) -> MetricResult:
+    base_tp, cur_tp = baseline.row.get("pairs_per_s") or 0.0, current.row.get("pairs_per_s") or 0.0
+    if baseline.row.get("load_mode") == "open":
         # the schedule fixes the rate offered: what can change is the share served
         ratio = cur_tp / base_tp if base_tp else math.inf
         scale = ratio / ok.ratio if ok.ratio else 1.0
         shown = RatioEstimate(ratio, ok.low * scale, ok.high * scale, ok.confidence)
         served_none = ratio == 0 or shown.low <= 0
-        tp_verdict = "regressed" if served_none else verdict(shown, thresholds["throughput"], higher_is_worse=False)
+        tp_verdict = "regressed" if served_none else verdict(shown, threshold, higher_is_worse=False)
     else:
         # closed loop: a fixed number of clients, so throughput is their count over the mean reply time
         mean = bootstrap_ratio(
@@ -300,14 +318,13 @@ def _compare_served(
             seed=seed,
             blocks=True,
         )
-        shown, tp_verdict = _invert(mean), verdict(mean, thresholds["throughput"])
-    metrics.append(_estimated("throughput", base_tp, cur_tp, shown, thresholds["throughput"], tp_verdict, note))
-    base_pool = [v for run in baseline.runs for v in run]
-    cur_pool = [v for run in current.runs for v in run]
-    failures = note + "; failed requests count as slower than any reply"
-    metrics += _percentile_metrics(base_pool, cur_pool, estimate, thresholds, failures, "requests")
+        shown, tp_verdict = _invert(mean), verdict(mean, threshold)
+    return _estimated("throughput", base_tp, cur_tp, shown, threshold, tp_verdict, BLOCK_NOTE)
+
+
+def _served_errors(base_pool: list[float], cur_pool: list[float], ok: RatioEstimate, tolerance: float) -> MetricResult:
+    """The share of failed requests, by absolute difference; the direction must also show in the bootstrap."""
     base_err, cur_err = 1.0 - _share_ok(base_pool), 1.0 - _share_ok(cur_pool)
-    tolerance = thresholds["errors"]
     if cur_err - base_err > tolerance and ok.high < 1.0:
         err_verdict = "regressed"
     elif base_err - cur_err > tolerance and ok.low > 1.0:
@@ -316,42 +333,32 @@ def _compare_served(
         err_verdict = "unchanged"
     else:
         err_verdict = "inconclusive"
-    metrics.append(
-        MetricResult(
-            "errors",
-            base_err,
-            cur_err,
-            None,
-            None,
-            None,
-            tolerance,
-            err_verdict,
-            f"share of requests failed; absolute difference {cur_err - base_err:+.4f} against {tolerance:g}",
-        )
-    )
+    note = f"share of requests failed; absolute difference {cur_err - base_err:+.4f} against {tolerance:g}"
+    return MetricResult("errors", base_err, cur_err, None, None, None, tolerance, err_verdict, note)
+
+
+def _served_goodput(
+    base_row: ResultRow, cur_row: ResultRow, estimate: Estimator, threshold: float
+) -> MetricResult | None:
+    """Replies within the SLO per second, where both sides were measured against the same SLO."""
     slo = base_row.get("slo_ms")
-    if slo is not None and cur_row.get("slo_ms") == slo and base_row.get("goodput_rps") is not None:
-        within = estimate(f"within:{slo}")
-        scale = (
-            (cur_row.get("goodput_rps") or 0.0) / (base_row["goodput_rps"] or math.inf) / within.ratio
-            if within.ratio
-            else 1.0
-        )
-        shown = RatioEstimate(within.ratio * scale, within.low * scale, within.high * scale, within.confidence)
-        metrics.append(
-            MetricResult(
-                "goodput",
-                base_row["goodput_rps"],
-                cur_row.get("goodput_rps"),
-                shown.ratio,
-                shown.low,
-                shown.high,
-                thresholds["goodput"],
-                verdict(shown, thresholds["goodput"], higher_is_worse=False) if shown.low > 0 else "regressed",
-                f"replies within {slo:g} ms per second; " + note,
-            )
-        )
-    return CaseComparison(label=label, key=key, metrics=metrics, verdict=overall_verdict([m.verdict for m in metrics]))
+    if slo is None or cur_row.get("slo_ms") != slo or base_row.get("goodput_rps") is None:
+        return None
+    within = estimate(f"within:{slo}")
+    ratio_of_rows = (cur_row.get("goodput_rps") or 0.0) / (base_row["goodput_rps"] or math.inf)
+    scale = ratio_of_rows / within.ratio if within.ratio else 1.0
+    shown = RatioEstimate(within.ratio * scale, within.low * scale, within.high * scale, within.confidence)
+    return MetricResult(
+        "goodput",
+        base_row["goodput_rps"],
+        cur_row.get("goodput_rps"),
+        shown.ratio,
+        shown.low,
+        shown.high,
+        threshold,
+        verdict(shown, threshold, higher_is_worse=False) if shown.low > 0 else "regressed",
+        f"replies within {slo:g} ms per second; " + BLOCK_NOTE,
+    )
 
 
 def _percentile_metrics(
