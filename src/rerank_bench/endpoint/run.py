@@ -33,6 +33,7 @@ from rerank_bench.endpoint.slo import Verdict, looks_for, min_window, per_look_c
 from rerank_bench.endpoint.summary import Level, LevelState, LevelSummary, Window, summarize_level
 from rerank_bench.endpoint.window import WindowJudge, WindowPlan
 from rerank_bench.errors import EnvironmentProblem, UsageError
+from rerank_bench.probe import MachineReport
 from rerank_bench.sweep.agreement import Agreement, compare_scores
 from rerank_bench.workload.records import Request
 
@@ -315,7 +316,7 @@ async def drain(client: RerankClient, base: str, api: Api) -> None:
 
 
 def run_endpoint(
-    request: EndpointRequest, machine: Any, progress: Progress | None = None, threads: int | None = None
+    request: EndpointRequest, machine: MachineReport, progress: Progress | None = None, threads: int | None = None
 ) -> EndpointRun:
     """Measure the endpoint as asked; rows are written as each level ends, so an error or Ctrl-C keeps them."""
     from rerank_bench.results.provenance import default_output, new_run_id, run_metadata

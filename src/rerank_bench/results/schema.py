@@ -6,6 +6,8 @@ versions they do not know (or upgrade them).
 
 from __future__ import annotations
 
+from typing import Any
+
 SCHEMA_VERSION = 7
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
@@ -366,4 +368,4 @@ FLOAT_COLUMNS = frozenset(COLUMN_NAMES) - INT_COLUMNS - BOOL_COLUMNS - TEXT_COLU
 
 # A result row: column name -> value (str, int, float, bool, or None for an empty cell). Rows the sweep has
 # just measured and rows read back from a file have the same shape.
-ResultRow = dict
+ResultRow = dict[str, Any]

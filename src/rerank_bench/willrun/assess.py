@@ -15,6 +15,7 @@ from typing import Any
 
 from rerank_bench.common.vocab import FitVerdict, ServerKind
 from rerank_bench.errors import ResultFileError, UsageError
+from rerank_bench.probe import MachineReport
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.willrun.calibration import calibration_points, local_peaks, local_rows, measured_row
 from rerank_bench.willrun.latency_model import (
@@ -513,7 +514,7 @@ def sort_rows(rows: list[Assessment], by_hardware: bool) -> list[Assessment]:
     return rows
 
 
-def _measure(info: ModelInfo, spec: str, row: Assessment, request: WillRunRequest, machine: Any) -> Path:
+def _measure(info: ModelInfo, spec: str, row: Assessment, request: WillRunRequest, machine: MachineReport) -> Path:
     """A short real sweep of the chosen configuration on this machine (--measure)."""
     import tempfile
 
@@ -549,7 +550,7 @@ class LocalFacts:
     self_calibrate: SelfCalibrate | None = None  # where no row calibrates: forward passes of the model here
 
 
-def gather_local_facts(request: WillRunRequest, machine: Any) -> LocalFacts:
+def gather_local_facts(request: WillRunRequest, machine: MachineReport) -> LocalFacts:
     """This machine's peaks and rows: from --results (which must exist), else from ./results when it holds
     any result files (an empty or missing folder only means nothing was measured here yet)."""
     peaks = {} if machine.gpus else local_peaks(machine)
@@ -591,7 +592,7 @@ def check_request(request: WillRunRequest) -> None:
 
 
 def _targets(
-    request: WillRunRequest, machine: Any | None, local: LocalFacts | None
+    request: WillRunRequest, machine: MachineReport | None, local: LocalFacts | None
 ) -> tuple[list[HardwareProfile], LocalFacts | None]:
     """The hardware to assess (every profile, this machine, or one named), and this machine's facts for local."""
     from rerank_bench.willrun.profiles import find_profile, load_profiles, local_profile
@@ -607,7 +608,9 @@ def _targets(
     return [local_profile(machine, profiles, local.peaks)], local
 
 
-def run_will_it_run(request: WillRunRequest, machine: Any | None, local: LocalFacts | None = None) -> list[Assessment]:
+def run_will_it_run(
+    request: WillRunRequest, machine: MachineReport | None, local: LocalFacts | None = None
+) -> list[Assessment]:
     from rerank_bench.catalog import aliases
 
     check_request(request)

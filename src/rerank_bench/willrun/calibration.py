@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from rerank_bench.common.vocab import Status
+from rerank_bench.probe import MachineReport
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import find_result_files, read_rows
 from rerank_bench.willrun.model_info import ModelInfo
@@ -86,7 +86,7 @@ def calibration_points(
     return points(same_dtype), "rows of other models on this machine"
 
 
-def local_peaks(machine: Any) -> dict[str, float]:
+def local_peaks(machine: MachineReport) -> dict[str, float]:
     """This CPU's matmul peaks (GFLOP/s) per dtype it can run, measured once and cached (peak.py)."""
     from rerank_bench.sweep.matmul_peak import cached_peak_gflops
     from rerank_bench.sweep.support import cpu_has_bf16

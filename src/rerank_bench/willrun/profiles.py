@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rerank_bench.errors import UsageError
+from rerank_bench.probe import MachineReport
 
 KINDS = ("nvidia", "apple", "cpu", "amd")
 # The arithmetic rates a profile lists: every base dtype the backends run, and tf32 (NVIDIA's matmul mode).
@@ -150,13 +151,12 @@ def match_gpu_profile(gpu_name: str, profiles: dict[str, HardwareProfile]) -> Ha
 
 
 def local_profile(
-    machine: Any, profiles: dict[str, HardwareProfile], measured_peaks: dict[str, float] | None = None
+    machine: MachineReport, profiles: dict[str, HardwareProfile], measured_peaks: dict[str, float] | None = None
 ) -> HardwareProfile:
     """This machine: its first GPU (memory from NVML; peaks from the matching shipped profile), else its CPU
     (usable cores, RAM, and the matmul peaks measured here)."""
-    gpus = list(machine.gpus)
-    if gpus and gpus[0].memory_total_mib:
-        gpu = gpus[0]
+    gpu = machine.gpus[0] if machine.gpus else None
+    if gpu is not None and gpu.memory_total_mib:
         known = match_gpu_profile(gpu.name or "", profiles)
         if known is None:
             raise UsageError(
@@ -167,7 +167,7 @@ def local_profile(
             key="local",
             name=f"{gpu.name} (local)",
             kind="nvidia",
-            memory_gib=gpu.memory_total_mib / 1024,
+            memory_gib=gpu.memory_total_mib / 1024,  # checked above
             memory_bandwidth_gbs=known.memory_bandwidth_gbs,
             peak_tflops=dict(known.peak_tflops),
             tdp_w=known.tdp_w,
