@@ -70,3 +70,48 @@ def test_sweep_help_states_the_default_batch_pruning_ratio_the_planner_uses():
 
     result = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
     assert f"below {DEFAULT_PRUNE_RATIO:.0%} of the best" in " ".join(result.output.split())
+
+
+def _defaults_of(command) -> dict:
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(command).parameters.items()}
+
+
+def test_every_command_default_is_its_requests_default():
+    """One definition of each default: the request dataclasses (sweep and tune build their options from them;
+    will-it-run and endpoint import theirs only when run, to keep --help light, so their options are pinned here).
+    A command option that maps to a request field has its default, as the comma list the option takes."""
+    import dataclasses
+    import inspect
+
+    from rerank_bench.cli.endpoint import endpoint
+    from rerank_bench.cli.sweep import sweep
+    from rerank_bench.cli.tune import tune
+    from rerank_bench.cli.willrun import will_it_run
+    from rerank_bench.endpoint.run import EndpointRequest
+    from rerank_bench.sweep.request import SweepRequest
+    from rerank_bench.tune.request import TuneRequest
+    from rerank_bench.willrun.assess import WillRunRequest
+
+    def as_option(value):
+        return ",".join(map(str, value)) if isinstance(value, tuple) else value
+
+    # option name -> request field, where they differ; fields the option fills differently (None: computed)
+    # are left out by name
+    cases = [
+        (sweep, SweepRequest(), {"depth": "depths", "backend": "backends", "dtype": "dtypes", "order": "orders"}),
+        (tune, TuneRequest(model=""), {"backend": "backends", "dtype": "dtypes", "batch_size": "batch_sizes"}),
+        (will_it_run, WillRunRequest(), {}),
+        (endpoint, EndpointRequest(url=""), {"depth": "depths", "duration": "duration_s", "warmup": "warmup_requests"}),
+    ]
+    checked = 0
+    for command, request, renamed in cases:
+        fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+        for option, default in _defaults_of(command).items():
+            field = renamed.get(option, option)
+            if field not in fields or default in (None, inspect.Parameter.empty) or fields[field] in ((), None, ""):
+                continue  # not a request field, an argument, or "not given" on either side
+            assert default == as_option(fields[field]), (command.__name__, option, default, fields[field])
+            checked += 1
+    assert checked >= 30
