@@ -79,6 +79,7 @@ def test_appending_to_a_file_with_other_columns_is_refused(tmp_path):
     assert path.read_text() == "a,b\n1,2\n"
 
 
+@pytest.mark.slow  # starts cog in a process; .ci/run also runs `cog --check` before the suite
 def test_the_column_reference_is_generated_from_the_schema_and_current():
     """docs/result-columns.md is cog output of results/schema.py; `cog --check` fails when it drifts."""
     import subprocess
