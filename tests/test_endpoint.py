@@ -91,6 +91,18 @@ def test_credentials_and_query_strings_never_reach_results():
     )
 
 
+def test_a_password_in_the_url_and_an_api_key_are_one_line_that_shows_neither(tmp_path, monkeypatch):
+    """aiohttp sends user:password@ as Basic auth and refuses a second Authorization header: before anything is
+    sent, one line saying so, exit 2, and neither secret in the output or a file."""
+    monkeypatch.setenv("RERANK_BENCH_API_KEY", "key-not-to-print")
+    out = tmp_path / "x.csv"
+    result = runner.invoke(app, ["endpoint", "http://someone:pw-not-to-print@127.0.0.1:9", "-o", str(out)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "carries a user name and password and RERANK_BENCH_API_KEY an API key" in " ".join(result.output.split())
+    assert "pw-not-to-print" not in result.output and "key-not-to-print" not in result.output
+    assert not out.exists()
+
+
 def test_servers_are_told_apart_by_their_info_routes():
     tei = identify({"/info": {"model_id": "BAAI/bge-reranker-base", "max_client_batch_size": 32, "version": "1.5"}})
     assert tei.api == "tei" and tei.max_client_batch_size == 32 and "BAAI/bge-reranker-base" in tei.identity

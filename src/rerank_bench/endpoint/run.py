@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from rerank_bench.common.vocab import ErrorKind
 from rerank_bench.endpoint import server_metrics
@@ -81,6 +82,14 @@ class EndpointRequest:
     def check(self) -> None:
         """Usage errors, before anything is sent."""
         split_url(self.url)
+        env = self.api_key_env or API_KEY_ENV
+        if urlsplit(self.url).username is not None and os.environ.get(env):
+            # aiohttp sends the URL's user:password as Basic auth and refuses a second Authorization header
+            raise UsageError(
+                f"{public_url(self.url)}: the URL carries a user name and password and {env} an API key; a request "
+                "carries one Authorization",
+                f"drop user:password@ from the URL to send the key, or unset {env} to send the password",
+            )
         if self.api is not None:
             get_api(self.api)
         if self.capacity and self.slo_ms is None:
