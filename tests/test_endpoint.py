@@ -331,6 +331,21 @@ def _free_port():
 
 
 @pytest.mark.slow
+def test_a_reply_over_the_size_limit_is_malformed_and_not_read_whole():
+    # 20 MiB of whitespace after valid JSON: valid, but no rerank reply is that size
+    with FakeServer(FakeSettings(reply_padding_bytes=20 << 20)) as url:
+
+        async def one(client):
+            return await client.rerank(REQUESTS[0])
+
+        reply = asyncio.run(_with_client(url, one))
+    assert reply.kind == "malformed" and "over 16 MiB" in reply.detail
+    with FakeServer(FakeSettings(reply_padding_bytes=1 << 20)) as url:  # 1 MiB of padding is still read
+        reply = asyncio.run(_with_client(url, one))
+    assert reply.kind == "ok"
+
+
+@pytest.mark.slow
 def test_error_kinds_are_counted_apart():
     with FakeServer(FakeSettings(workers=4, fail_every=5, malformed_every=7)) as url:
         outcomes = asyncio.run(_with_client(url, lambda c: closed_loop(c.rerank, REQUESTS, 1, 0.5)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ class FakeSettings:
     # (request number, seconds since the first request) -> service time in ms; overrides base_ms/per_doc_ms
     service_ms: Callable[[int, float], float] | None = None
     keepalive_s: float = 75.0  # idle connections closed after this (uvicorn: 5 s)
+    reply_padding_bytes: int = 0  # whitespace after the JSON of every reply: a server whose replies are huge
 
 
 def fake_score(query: str, document: str) -> float:
@@ -118,9 +120,13 @@ def build_app(settings: FakeSettings) -> Any:
         if settings.malformed_every and number % settings.malformed_every == 0:
             scored = scored[:-1]
         if settings.api == "tei":
-            return web.json_response([{"index": i, "score": s} for i, s in scored], headers=headers)
-        return web.json_response(
-            {"object": "rerank", "results": [{"index": i, "relevance_score": s, "document": None} for i, s in scored]}
+            payload: Any = [{"index": i, "score": s} for i, s in scored]
+        else:
+            results = [{"index": i, "relevance_score": s, "document": None} for i, s in scored]
+            payload = {"object": "rerank", "results": results}
+        padding = b" " * settings.reply_padding_bytes
+        return web.Response(
+            body=json.dumps(payload).encode() + padding, content_type="application/json", headers=headers
         )
 
     async def metrics(request: web.Request) -> web.Response:

@@ -84,6 +84,20 @@ CLIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errn
 # than the server may be closed by the server just as a request goes out on it, a failure that is the
 # client's, not the server's. TEI (axum) keeps connections open.
 KEEPALIVE_S = 4.0
+# The most of a reply that is read. A rerank reply is one score per document (a 1,000-document reply is under
+# 100 KB); a server that answers more is broken, and reading it whole would cost the client memory and time.
+MAX_REPLY_BYTES = 16 << 20
+
+
+async def read_limited(response: Any, limit: int = MAX_REPLY_BYTES) -> bytes | None:
+    """The reply's body, or None once it passes `limit` (the rest is not read; the connection is dropped)."""
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def server_times(headers: Any) -> tuple[tuple[str, float], ...]:
@@ -283,8 +297,13 @@ class RerankClient:
         assert self.api is not None  # _body refused a session-only client
         try:
             async with self._session.post(self.url, data=body) as response:
-                raw = await response.read()
+                read = await read_limited(response)
                 times = server_times(response.headers)
+                if read is None:
+                    # a 200 that size is not a reply; an error status stays that status
+                    kind = ErrorKind.MALFORMED if response.status == 200 else ErrorKind.http(response.status)
+                    return Reply(kind, f"a reply over {MAX_REPLY_BYTES >> 20} MiB, not read further", server_ms=times)
+                raw = read
                 if response.status != 200:
                     return Reply(ErrorKind.http(response.status), _first_words(raw), server_ms=times)
         except TimeoutError:
