@@ -21,7 +21,10 @@ def test_probe_json_has_the_documented_shape():
     result = runner.invoke(app, ["probe", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["schema"] == "rerank-bench/probe" and report["schema_version"] == 1
+    assert report["schema"] == "rerank-bench/probe" and report["schema_version"] == 2
+    identity = report["cpu"]["identity"]  # an object, its fields named
+    assert {"vendor", "family", "model", "stepping", "sockets", "caches"} <= set(identity)
+    assert all({"level", "type", "size"} == set(c) for c in identity["caches"])
     for key in ("fingerprint", "cpu", "gpus", "gpu_reason", "mps", "software"):
         assert key in report
     assert report["cpu"]["usable_cores"] >= 1

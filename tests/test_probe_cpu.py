@@ -90,7 +90,7 @@ def test_probe_with_no_gpu_library_reports_the_reason_and_no_gpus(tmp_path):
     ).to_dict()
     assert report["gpus"] == []
     assert report["gpu_reason"] == "NVML library not found: no NVIDIA driver"
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["cpu"]["model"] == "Intel(R) Xeon(R) Platinum 8480+"
 
 
@@ -127,6 +127,10 @@ def test_a_masked_model_name_is_told_apart_by_family_stepping_and_caches(tmp_pat
         return cpu_identity(folder)
 
     milan, genoa = host(tmp_path / "a", 1, "32768K"), host(tmp_path / "b", 17, "32768K")
+    # the one line fingerprints have always hashed, unchanged by the object it now comes from
+    assert (
+        milan == "cpu cores=2 cpu family=25 model=1 siblings=2 stepping=1 vendor_id=AuthenticAMD; L3U 32768K; sockets=1"
+    )
     assert "model=1" in milan and "vendor_id=AuthenticAMD" in milan and "L3U 32768K" in milan
     assert milan != genoa and host(tmp_path / "c", 17, "32768K") == genoa  # stable for the same host
     fingerprints = {hardware_fingerprint("AMD EPYC", 2, 24000, [], identity) for identity in (milan, genoa)}

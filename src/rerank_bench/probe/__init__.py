@@ -18,7 +18,7 @@ from rerank_bench.probe.mps import probe_mps
 from rerank_bench.probe.nvml import GpuInfo, NvmlReport, query_gpus
 from rerank_bench.probe.software import onnxruntime_providers, software_versions, torch_build
 
-PROBE_SCHEMA_VERSION = 1
+PROBE_SCHEMA_VERSION = 2  # 2: cpu.identity is an object (it was one line of text)
 
 
 def hardware_fingerprint(
@@ -57,7 +57,7 @@ class MachineReport:
         gpus = [(g.name or "unknown", g.memory_total_mib or 0.0) for g in self.nvml.gpus]
         cpu = self.cpu
         return hardware_fingerprint(
-            cpu.model, cpu.usable_cores, cpu.memory_usable_mib, gpus, cpu.identity, tuple(cpu.isa_flags)
+            cpu.model, cpu.usable_cores, cpu.memory_usable_mib, gpus, cpu.identity.text(), tuple(cpu.isa_flags)
         )
 
     @property

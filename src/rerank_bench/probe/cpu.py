@@ -31,7 +31,7 @@ class CpuInfo:
     isa: str  # vector ISA: torch's own answer when torch is importable, else from the CPU flags
     isa_source: str  # "torch" or "cpuinfo"
     isa_flags: list[str]  # the reranking-relevant flags present (avx2, avx512_bf16, amx_tile, ...)
-    identity: str  # vendor, family/model/stepping, caches, topology: tells hosts apart under a masked model name
+    identity: CpuIdentity  # vendor, family/model/stepping, caches, topology: tells hosts apart under a masked name
     ram_total_mib: float
     ram_available_mib: float
     cgroup_memory_limit_mib: float | None
@@ -63,9 +63,70 @@ def cpuinfo_fields(root: Path) -> tuple[str, list[str]]:
     return model or platform.processor() or platform.machine(), flags
 
 
-def cpu_identity(root: Path) -> str:
-    """What tells CPUs apart when a VM masks the model name ("AMD EPYC"): vendor, family, model and stepping,
-    the cache sizes and the topology. Stable run to run (no frequencies, no microcode, nothing that moves)."""
+_IDENTITY_KEYS = (
+    "vendor_id",
+    "cpu family",
+    "model",
+    "stepping",
+    "siblings",
+    "cpu cores",
+    "cpu implementer",
+    "cpu part",
+    "cpu variant",
+)
+
+
+@dataclass(frozen=True)
+class CacheLevel:
+    level: int
+    type: str  # Data, Instruction or Unified
+    size: str  # as the kernel writes it, e.g. "32K"
+
+
+@dataclass(frozen=True)
+class CpuIdentity:
+    """What tells CPUs apart when a VM masks the model name ("AMD EPYC"): vendor, family, model and stepping
+    (x86) or implementer, part and variant (Arm), the cache sizes and the topology. Stable run to run (no
+    frequencies, no microcode, nothing that moves). `text()` is the form the hardware fingerprint hashes."""
+
+    vendor: str | None
+    family: str | None
+    model: str | None
+    stepping: str | None
+    implementer: str | None
+    part: str | None
+    variant: str | None
+    siblings: int | None  # logical CPUs per socket
+    cores: int | None  # physical cores per socket
+    sockets: int
+    caches: tuple[CacheLevel, ...]
+
+    def text(self) -> str:
+        """One line, unchanged since fingerprints first hashed it, so fingerprints stay as they were."""
+        named = {
+            "vendor_id": self.vendor,
+            "cpu family": self.family,
+            "model": self.model,
+            "stepping": self.stepping,
+            "siblings": self.siblings,
+            "cpu cores": self.cores,
+            "cpu implementer": self.implementer,
+            "cpu part": self.part,
+            "cpu variant": self.variant,
+        }
+        parts = [
+            " ".join(f"{k}={named[k]}" for k in sorted(named) if named[k] is not None),
+            ", ".join(f"L{c.level}{c.type[:1]} {c.size}" for c in self.caches),
+            f"sockets={self.sockets}",
+        ]
+        return "; ".join(p for p in parts if p)
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def read_cpu_identity(root: Path) -> CpuIdentity:
     info: dict[str, str] = {}
     sockets: set[str] = set()
     for line in (_read(root, "/proc/cpuinfo") or "").splitlines():
@@ -73,34 +134,32 @@ def cpu_identity(root: Path) -> str:
         key, value = key.strip().lower(), value.strip()
         if key == "physical id":
             sockets.add(value)
-        elif (
-            key
-            in (
-                "vendor_id",
-                "cpu family",
-                "model",
-                "stepping",
-                "siblings",
-                "cpu cores",
-                "cpu implementer",
-                "cpu part",
-                "cpu variant",
-            )
-            and key not in info
-        ):
+        elif key in _IDENTITY_KEYS and key not in info:
             info[key] = value
     caches = []
     for index in range(8):
         base = f"/sys/devices/system/cpu/cpu0/cache/index{index}"
         level, kind, size = (_read(root, f"{base}/{name}") for name in ("level", "type", "size"))
-        if level and size:
-            caches.append(f"L{level.strip()}{(kind or '').strip()[:1]} {size.strip()}")
-    parts = [
-        " ".join(f"{k}={info[k]}" for k in sorted(info)),
-        ", ".join(caches),
-        f"sockets={len(sockets) or 1}",
-    ]
-    return "; ".join(p for p in parts if p)
+        if level and size and level.strip().isdigit():
+            caches.append(CacheLevel(int(level.strip()), (kind or "").strip(), size.strip()))
+    return CpuIdentity(
+        vendor=info.get("vendor_id"),
+        family=info.get("cpu family"),
+        model=info.get("model"),
+        stepping=info.get("stepping"),
+        implementer=info.get("cpu implementer"),
+        part=info.get("cpu part"),
+        variant=info.get("cpu variant"),
+        siblings=_int(info.get("siblings")),
+        cores=_int(info.get("cpu cores")),
+        sockets=len(sockets) or 1,
+        caches=tuple(caches),
+    )
+
+
+def cpu_identity(root: Path) -> str:
+    """The identity as the one line the fingerprint hashes."""
+    return read_cpu_identity(root).text()
 
 
 _RELEVANT_FLAGS = [
@@ -254,7 +313,7 @@ def probe_cpu(
         isa=isa_name,
         isa_source=isa_source,
         isa_flags=[f for f in _RELEVANT_FLAGS if f in set(flags)],
-        identity=cpu_identity(root),
+        identity=read_cpu_identity(root),
         ram_total_mib=round(vm.total / MIB, 1),
         ram_available_mib=round(vm.available / MIB, 1),
         cgroup_memory_limit_mib=round(limit / MIB, 1) if limit is not None else None,
