@@ -840,3 +840,67 @@ def test_a_level_cut_by_its_time_limit_is_judged_on_what_was_scheduled_before_it
     assert judge(None, {}, 0.56) is True  # past the limit with 15 of the look's 20 not yet sent
     window = judge.window()
     assert window.stopped == "time limit" and window.size == 5 and window.length_s == pytest.approx(0.5)
+
+
+# Each fault of the fake server (FAULTS) and the kind it is counted under: nothing is scored that should not be.
+FAULT_KINDS = {
+    "429": "http_429",
+    "500-html": "http_500",
+    "invalid-json": "malformed",
+    "nan-score": "malformed",
+    "string-score": "malformed",
+    "duplicate-index": "malformed",
+    "silent": "timeout",
+    "drip": "timeout",
+    "reset": "connection",
+}
+
+
+def _faulty(fault, every):
+    return FakeSettings(workers=4, base_ms=2, fault=lambda n: fault if n % every == 0 else None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(FAULT_KINDS))
+def test_a_server_that_misbehaves_now_and_then_has_it_counted_by_kind_and_the_row_kept(fault, tmp_path):
+    from rerank_bench.endpoint.fake_server import FAULTS
+
+    assert set(FAULT_KINDS) == set(FAULTS)
+    out = tmp_path / "faults.csv"
+    with FakeServer(_faulty(fault, 4)) as url:
+        started = time.monotonic()
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--concurrency", "2", "--duration", "0.5", "--timeout-s", "1"]
+            + ["--warmup", "1", "--slo-ms", "500", "-o", str(out)],
+        )
+        took = time.monotonic() - started
+    (row,) = read_rows(out)
+    kinds = dict(part.split(":") for part in row["errors"].split(";"))
+    assert set(kinds) == {FAULT_KINDS[fault]} and int(kinds[FAULT_KINDS[fault]]) == row["requests_failed"] > 0
+    assert row["requests_completed"] + row["requests_failed"] == row["requests_sent"]
+    # a quarter failed: far beyond the 1% any SLO allows, so the level does not pass and the command says so
+    assert row["slo_verdict"] != "pass" and result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and took < 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fault", "code", "says"),
+    [
+        ("429", 3, "failed every warm-up request (http_429)"),
+        ("500-html", 3, "(http_500): an HTML page: 500 Internal Server Error"),
+        ("invalid-json", 2, "did not answer as a rerank API: the reply is not JSON"),
+        ("silent", 3, "did not answer within the timeout (no reply within 1 s)"),
+        ("reset", 3, "cannot reach"),
+    ],
+)
+def test_a_server_that_always_misbehaves_is_one_line_before_any_level(fault, code, says, tmp_path):
+    out = tmp_path / "none.csv"
+    with FakeServer(_faulty(fault, 1)) as url:
+        started = time.monotonic()
+        result = runner.invoke(app, ["endpoint", url, "--depth", "5", "--timeout-s", "1", "-o", str(out)])
+        took = time.monotonic() - started
+    assert result.exit_code == code and says in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and took < 10
+    assert not out.exists() or read_rows(out) == []  # no level ran, so no row claims one did

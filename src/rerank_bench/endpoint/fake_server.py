@@ -18,11 +18,14 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from aiohttp import web  # the fake server is a test double: never imported by the command line
 
 
 @dataclass
@@ -41,6 +44,26 @@ class FakeSettings:
     service_ms: Callable[[int, float], float] | None = None
     keepalive_s: float = 75.0  # idle connections closed after this (uvicorn: 5 s)
     reply_padding_bytes: int = 0  # whitespace after the JSON of every reply: a server whose replies are huge
+    # request number -> a fault to answer it with (FAULTS), or None to serve it: a misbehaving server
+    fault: Callable[[int], str | None] | None = None
+
+
+# Set when the fake server stops: handlers that never answer end then, so stopping does not wait on them.
+CLOSING = web.AppKey("closing", asyncio.Event)
+
+
+# What a misbehaving server does, by name (FakeSettings.fault).
+FAULTS = (
+    "429",  # Too Many Requests with Retry-After: 1
+    "500-html",  # an HTML error page, as a proxy in front of the server writes one
+    "invalid-json",  # 200 with a body that is not JSON
+    "nan-score",  # 200 with a NaN score
+    "string-score",  # 200 with a score that is a string
+    "duplicate-index",  # 200 naming one document twice and another not at all
+    "silent",  # accepts the request and never answers
+    "drip",  # answers one byte every 0.2 s
+    "reset",  # closes the connection without a reply
+)
 
 
 def fake_score(query: str, document: str) -> float:
@@ -61,6 +84,7 @@ def build_app(settings: FakeSettings) -> Any:
     from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
     slots = asyncio.Semaphore(settings.workers)
+    closing = asyncio.Event()  # set when the fake server stops: handlers that never answer end then
     state: dict[str, Any] = {"count": 0, "paused_until": 0.0, "started": 0.0}
     registry = CollectorRegistry()
     # TEI's names (router/src/http/server.rs): seconds, and the batches run (one request each here)
@@ -81,6 +105,9 @@ def build_app(settings: FakeSettings) -> Any:
             state["paused_until"] = time.monotonic() + settings.stall_s
         if _fails(number, settings.fail_fraction):
             return web.json_response({"error": "overloaded", "error_type": "overloaded"}, status=503)
+        fault = settings.fault(number) if settings.fault else None
+        if fault is not None and fault not in ("nan-score", "string-score", "duplicate-index"):
+            return await _misbehave(fault, request)
         texts = body.get("texts") if settings.api == "tei" else body.get("documents")
         if not isinstance(texts, list) or not isinstance(body.get("query"), str):
             return web.json_response({"error": "query and texts/documents are required"}, status=422)
@@ -115,8 +142,14 @@ def build_app(settings: FakeSettings) -> Any:
         headers = timing if settings.api == "tei" else {}
         if settings.fail_every and number % settings.fail_every == 0:
             return web.json_response({"error": "overloaded"}, status=503)
-        scored = [(i, fake_score(body["query"], t)) for i, t in enumerate(texts)]
+        scored: list[tuple[int, Any]] = [(i, fake_score(body["query"], t)) for i, t in enumerate(texts)]
         scored.sort(key=lambda item: -item[1])
+        if fault == "nan-score":
+            scored[0] = (scored[0][0], math.nan)
+        elif fault == "string-score":
+            scored[0] = (scored[0][0], str(scored[0][1]))
+        elif fault == "duplicate-index" and len(scored) > 1:
+            scored[1] = (scored[0][0], scored[1][1])
         if settings.malformed_every and number % settings.malformed_every == 0:
             scored = scored[:-1]
         if settings.api == "tei":
@@ -128,6 +161,32 @@ def build_app(settings: FakeSettings) -> Any:
         return web.Response(
             body=json.dumps(payload).encode() + padding, content_type="application/json", headers=headers
         )
+
+    async def _misbehave(fault: str, request: web.Request) -> Any:
+        if fault == "429":
+            return web.json_response({"error": "rate limited"}, status=429, headers={"Retry-After": "1"})
+        if fault == "500-html":
+            page = "<html><head><title>500 Internal Server Error</title></head><body><h1>Oops</h1></body></html>"
+            return web.Response(status=500, text=page, content_type="text/html")
+        if fault == "invalid-json":
+            return web.Response(status=200, text='{"results": [', content_type="application/json")
+        if fault == "silent":
+            await closing.wait()  # until the fake server stops, so that stopping it does not wait on this
+        if fault == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            await closing.wait()  # the connection is gone; nothing more is sent
+        if fault == "drip":
+            response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            try:
+                for byte in b'[{"index": 0, "score": 0.5}]':
+                    await response.write(bytes([byte]))
+                    await asyncio.sleep(0.2)
+            except ConnectionError:  # the client gave up on it (aiohttp raises its reset as one)
+                pass
+            return response
+        raise ValueError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
 
     async def metrics(request: web.Request) -> web.Response:
         if settings.api != "tei":
@@ -153,6 +212,7 @@ def build_app(settings: FakeSettings) -> Any:
         return web.json_response({"data": [{"id": "fake/reranker", "owned_by": "infinity", "backend": "fake"}]})
 
     app = web.Application()
+    app[CLOSING] = closing
     app.router.add_post("/rerank", rerank)
     app.router.add_post("/v1/rerank", rerank)
     app.router.add_post("/v2/rerank", rerank)
@@ -200,6 +260,8 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         if self._loop is not None:
+            if self._runner is not None:
+                self._loop.call_soon_threadsafe(self._runner.app[CLOSING].set)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)

@@ -19,6 +19,7 @@ import itertools
 import json
 import math
 import random
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -330,7 +331,12 @@ def _errno_of(exc: BaseException) -> int | None:
 
 
 def _first_words(raw: bytes, limit: int = 200) -> str:
-    return " ".join(raw[:limit].decode("utf-8", errors="replace").split())
+    """A reply's start as one line; an HTML error page (a proxy's, a load balancer's) by its title."""
+    text = raw[:4096].decode("utf-8", errors="replace")
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title and text.lstrip()[:1] == "<":
+        return "an HTML page: " + " ".join(title.group(1).split())[:limit]
+    return " ".join(text[:limit].split())
 
 
 @dataclass
