@@ -904,3 +904,40 @@ def test_a_server_that_always_misbehaves_is_one_line_before_any_level(fault, cod
     assert result.exit_code == code and says in " ".join(result.output.split()), result.output
     assert "Traceback" not in result.output and took < 10
     assert not out.exists() or read_rows(out) == []  # no level ran, so no row claims one did
+
+
+@pytest.mark.slow
+def test_an_ipv6_address_is_measured_and_written_with_its_brackets(tmp_path):
+    if not socket.has_ipv6:
+        pytest.skip("this Python has no IPv6")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    out = tmp_path / "v6.csv"
+    with FakeServer(FakeSettings(workers=2), host="::1") as url:
+        assert url.startswith("http://[::1]:")
+        result = runner.invoke(app, ["endpoint", url, "--depth", "5", "--duration", "0.5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = read_rows(out)
+    assert row["endpoint"] == url and row["requests_failed"] == 0 and row["requests_completed"] > 0
+
+
+@pytest.mark.slow
+def test_a_redirect_to_another_host_never_carries_the_api_key(tmp_path, monkeypatch):
+    """The key goes to the server named on the command line, not wherever it points: a 307 to another host
+    (another port is another origin) is followed without the Authorization header, as aiohttp does."""
+    monkeypatch.setenv("RERANK_BENCH_API_KEY", "key-for-the-first-host-only")
+    first_seen: list[dict[str, str]] = []
+    other_seen: list[dict[str, str]] = []
+    out = tmp_path / "redirected.csv"
+    with (
+        FakeServer(FakeSettings(workers=2, seen_headers=other_seen)) as other,
+        FakeServer(FakeSettings(redirect_to=other + "/rerank", seen_headers=first_seen)) as first,
+    ):
+        result = runner.invoke(app, ["endpoint", first, "--depth", "5", "--duration", "0.5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert first_seen and all(h.get("Authorization") == "Bearer key-for-the-first-host-only" for h in first_seen)
+    assert other_seen and not any("Authorization" in h for h in other_seen)  # served there, without the key
+    assert "key-for-the-first-host-only" not in result.output + out.read_text()

@@ -46,6 +46,8 @@ class FakeSettings:
     reply_padding_bytes: int = 0  # whitespace after the JSON of every reply: a server whose replies are huge
     # request number -> a fault to answer it with (FAULTS), or None to serve it: a misbehaving server
     fault: Callable[[int], str | None] | None = None
+    redirect_to: str | None = None  # answer every rerank request with a 307 to this URL (another host, say)
+    seen_headers: list[dict[str, str]] | None = None  # where given, every rerank request's headers are kept
 
 
 # Set when the fake server stops: handlers that never answer end then, so stopping does not wait on them.
@@ -95,6 +97,10 @@ def build_app(settings: FakeSettings) -> Any:
     batches = Histogram("te_batch_next_size", "batch size", registry=registry, buckets=(1, 2, 4, 8, 16, 32))
 
     async def rerank(request: web.Request) -> web.Response:
+        if settings.seen_headers is not None:
+            settings.seen_headers.append(dict(request.headers))
+        if settings.redirect_to is not None:
+            raise web.HTTPTemporaryRedirect(settings.redirect_to)
         arrived = time.monotonic()
         body = await request.json()
         state["count"] += 1
@@ -225,9 +231,10 @@ def build_app(settings: FakeSettings) -> Any:
 class FakeServer:
     """The fake server on a free localhost port, in a thread of its own (`with FakeServer(...) as url:`)."""
 
-    def __init__(self, settings: FakeSettings | None = None, port: int = 0) -> None:
+    def __init__(self, settings: FakeSettings | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
         self.settings = settings or FakeSettings()
         self.port = port
+        self.host = host  # "::1" for IPv6
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -238,7 +245,7 @@ class FakeServer:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("the fake server did not start")
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://[{self.host}]:{self.port}" if ":" in self.host else f"http://{self.host}:{self.port}"
 
     def _serve(self) -> None:
         from aiohttp import web
@@ -249,7 +256,7 @@ class FakeServer:
             build_app(self.settings), access_log=None, keepalive_timeout=self.settings.keepalive_s
         )
         self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        site = web.TCPSite(self._runner, self.host, self.port)
         self._loop.run_until_complete(site.start())
         server: Any = site._server
         self.port = server.sockets[0].getsockname()[1]  # the port the OS chose for port 0
