@@ -941,3 +941,27 @@ def test_a_redirect_to_another_host_never_carries_the_api_key(tmp_path, monkeypa
     assert first_seen and all(h.get("Authorization") == "Bearer key-for-the-first-host-only" for h in first_seen)
     assert other_seen and not any("Authorization" in h for h in other_seen)  # served there, without the key
     assert "key-for-the-first-host-only" not in result.output + out.read_text()
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_level_keeps_the_finished_levels_names_the_cut_one_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "stopped.csv"
+    with FakeServer(FakeSettings(workers=2, base_ms=5)) as url:
+        argv = [sys.executable, "-m", "rerank_bench", "endpoint", url, "--depth", "5", "--concurrency", "1,2,4"]
+        proc = subprocess.Popen([*argv, "--duration", "2", "-o", str(out)], stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (out.exists() and len(out.read_text().splitlines()) >= 2):
+            time.sleep(0.1)
+        time.sleep(0.5)  # into the second level
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    rows = read_rows(out)
+    assert [(r["concurrency"], r["status"]) for r in rows] == [(1, "ok")]
+    said = " ".join(err.split())
+    assert f"interrupted: every finished level is in {out}; depth 5 closed x2 was cut short" in said, err
+    assert "Traceback" not in err

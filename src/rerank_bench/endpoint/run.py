@@ -33,7 +33,7 @@ from rerank_bench.endpoint.loadgen import LiveCounts, Outcome, RerankClient, clo
 from rerank_bench.endpoint.slo import Verdict, looks_for, min_window, per_look_confidence
 from rerank_bench.endpoint.summary import Level, LevelState, LevelSummary, Window, summarize_level
 from rerank_bench.endpoint.window import WindowJudge, WindowPlan
-from rerank_bench.errors import EnvironmentProblem, UsageError
+from rerank_bench.errors import EXIT_TERMINATED, EnvironmentProblem, Interrupted, UsageError
 from rerank_bench.probe import MachineReport
 from rerank_bench.sweep.agreement import Agreement, compare_scores
 from rerank_bench.workload.records import Request
@@ -194,6 +194,7 @@ class EndpointRun:
     output: Path
     run_id: str
     depths: list[DepthResult] = field(default_factory=list)
+    in_progress: str | None = None  # the level being measured ("depth 50 closed x2"), None between levels
 
     def gate_failures(self) -> list[str]:
         """Why --slo-ms fails the command: every open-loop rate asked for must pass, and a capacity search's
@@ -348,6 +349,12 @@ def run_endpoint(
     try:
         with ResultWriter(output) as writer:
             asyncio.run(_measure(request, text, run, meta, writer, progress))
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli/common.py turns it into Terminated)
+        cut = f"; {run.in_progress} was cut short and is not written" if run.in_progress else ""
+        error = Interrupted(f"every finished level is in {output}{cut}")
+        if getattr(stop, "signal_name", "") == "SIGTERM":
+            error.exit_code, error.label = EXIT_TERMINATED, "terminated"
+        raise error from None
     finally:
         text.close()
     return run
@@ -404,6 +411,7 @@ class LevelRunner:
         before = await self._scrape()
         live = LiveCounts()
         self.progress.level_started(self.depth, level, duration, live)
+        self.context["run"].in_progress = f"depth {self.depth} {level.label()}"
         connects = len(self.client.connect_ms)
         outcomes = await closed_loop(self.client.rerank, self.requests, concurrency, duration, live)
         elapsed = max((o.done_s for o in outcomes), default=duration)
@@ -426,6 +434,7 @@ class LevelRunner:
         before = await self._scrape()
         live = LiveCounts()
         self.progress.level_started(self.depth, level, arrivals[plan.warmup + plan.looks[0] - 1], live)
+        self.context["run"].in_progress = f"depth {self.depth} {level.label()}"
         connects_before = len(self.client.connect_ms)
         started = time.perf_counter()
         outcomes = await open_loop(self.client.rerank, self.requests, arrivals, live, stop=judge)
@@ -474,6 +483,7 @@ class LevelRunner:
         row = level_row(summary, {**self.context, "warmup": plan.warmup if plan else self.request.warmup_requests})
         self.writer.write_row({**row, "samples_file": self.writer.samples_path.name})
         self.writer.write_samples(self.run_id, row["case_id"], [v for v in summary.latencies_ms])
+        self.context["run"].in_progress = None
         self.progress.level_done(summary)
         await drain(self.client, self.base, self.api)
         return summary
