@@ -965,3 +965,27 @@ def test_ctrl_c_mid_level_keeps_the_finished_levels_names_the_cut_one_and_exits_
     said = " ".join(err.split())
     assert f"interrupted: every finished level is in {out}; depth 5 closed x2 was cut short" in said, err
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_client_out_of_file_descriptors_makes_the_level_invalid_not_the_server_slow(tmp_path):
+    """ulimit -n 64 and 256 clients: the client cannot open the connections, which is its own failure (`client`
+    errors, the level invalid, said before it starts), never a traceback or the server's "connection" errors."""
+    import resource
+    import subprocess
+    import sys
+
+    def small_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    out = tmp_path / "fds.csv"
+    with FakeServer(FakeSettings(workers=8, base_ms=20)) as url:
+        argv = [sys.executable, "-m", "rerank_bench", "endpoint", url, "--depth", "5", "--concurrency", "256"]
+        argv += ["--duration", "1", "--slo-ms", "1000", "-o", str(out)]
+        proc = subprocess.run(argv, capture_output=True, text=True, preexec_fn=small_limit, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    said = " ".join(proc.stderr.split())
+    assert "closed x256 needs 256 connections and this process can open about" in said
+    (row,) = read_rows(out)
+    assert row["slo_verdict"] == "invalid" and set(dict(p.split(":") for p in row["errors"].split(";"))) == {"client"}
+    assert "client-side errors" in row["status_reason"] and proc.returncode == 1

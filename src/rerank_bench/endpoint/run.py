@@ -30,6 +30,9 @@ from rerank_bench.endpoint import server_metrics
 from rerank_bench.endpoint.apis import APIS, DETECTION_ROUTES, Api, ServerInfo, get_api, identify, public_url, split_url
 from rerank_bench.endpoint.capacity import CONFIRM_FACTOR, CapacityResult, Trial, search_capacity
 from rerank_bench.endpoint.loadgen import LiveCounts, Outcome, RerankClient, closed_loop, open_loop, schedule, unit_gaps
+
+# rows at import, not after a level: a level at the file-descriptor limit must not need a file to import one
+from rerank_bench.endpoint.rows import capacity_row, level_row
 from rerank_bench.endpoint.slo import Verdict, looks_for, min_window, per_look_confidence
 from rerank_bench.endpoint.summary import Level, LevelState, LevelSummary, Window, summarize_level
 from rerank_bench.endpoint.window import WindowJudge, WindowPlan
@@ -45,6 +48,28 @@ DISTINCT_REQUESTS = 256  # request bodies per depth: a response or prefix cache 
 DEFAULT_REQUESTS = 240  # an open-loop level's first window, at least (--requests)
 LOOK_GROWTH = 8  # an undecided window grows (doubling) up to this multiple of --requests
 MAX_PRE_OPEN = 256  # connections opened before a level, at most
+FD_RESERVE = 32  # file descriptors kept free of connections: the result files, the event loop, a scrape
+
+
+def file_room() -> int | None:
+    """How many connections this process can open beside what it has open, after raising its soft limit on
+    open files to the hard one (as wrk and locust do: the soft default of 1,024 would cut --concurrency). None
+    where the platform does not say (no resource module, or the limit is unlimited)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        if soft == resource.RLIM_INFINITY:
+            return None
+        in_use = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+    except (ImportError, OSError, ValueError):
+        return None
+    return max(0, soft - in_use - FD_RESERVE)
+
+
 CEILING_CONCURRENCY = 16  # the capacity search's closed loop that finds the server's throughput ceiling
 
 
@@ -406,7 +431,13 @@ class LevelRunner:
     async def closed(self, concurrency: int, duration_s: float | None = None) -> LevelSummary:
         level = Level("closed", concurrency=concurrency)
         duration = duration_s or self.request.duration_s
-        await self.client.pre_open(self.base, min(concurrency, MAX_PRE_OPEN))
+        room = file_room()
+        if room is not None and concurrency > room:
+            self.progress.note(
+                f"closed x{concurrency} needs {concurrency} connections and this process can open about {room} more "
+                "files: the requests beyond that fail as client errors and the level is invalid (raise ulimit -n)"
+            )
+        await self.client.pre_open(self.base, min(concurrency, MAX_PRE_OPEN, room if room is not None else concurrency))
         await _warm_level(self.client, self.requests, level, self.request.warmup_requests)
         before = await self._scrape()
         live = LiveCounts()
@@ -430,7 +461,9 @@ class LevelRunner:
         arrivals = schedule(gaps, rate_rps, blocks)
         judge = WindowJudge(plan, arrivals)
         # as many connections as the level can have out at once near its start: rate x unloaded latency, with room
-        await self.client.pre_open(self.base, min(MAX_PRE_OPEN, math.ceil(3 * rate_rps * self.unloaded_ms / 1000) + 2))
+        wanted = min(MAX_PRE_OPEN, math.ceil(3 * rate_rps * self.unloaded_ms / 1000) + 2)
+        room = file_room()
+        await self.client.pre_open(self.base, min(wanted, room) if room is not None else wanted)
         before = await self._scrape()
         live = LiveCounts()
         self.progress.level_started(self.depth, level, arrivals[plan.warmup + plan.looks[0] - 1], live)
@@ -464,8 +497,6 @@ class LevelRunner:
         connect_ms: list[float],
         plan: WindowPlan | None = None,
     ) -> LevelSummary:
-        from rerank_bench.endpoint.rows import level_row
-
         after = await self._scrape()
         route = split_url(self.client.url)[1] or self.api.path
         confidence = plan.sequential.look_confidence if plan is not None else self.request.confidence()
@@ -589,8 +620,6 @@ def _trial(summary: LevelSummary) -> Trial:
 async def _capacity(request: EndpointRequest, runner: LevelRunner, result: DepthResult, writer: Any) -> CapacityResult:
     """The search along the curve (endpoint/capacity.py): one client, the closed-loop ceiling, open-loop rates
     between, bisection, and a confirmation three times as long; then the capacity's own summary row."""
-    from rerank_bench.endpoint.rows import capacity_row
-
     single = await runner.closed(1)
     ceiling = await runner.closed(request.ceiling_concurrency)
     result.capacity_levels += [single, ceiling]

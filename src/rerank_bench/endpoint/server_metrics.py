@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# At import, not at the first scrape: a level at the file-descriptor limit must not need one more to import.
+from prometheus_client.parser import text_string_to_metric_families
+
 
 @dataclass(frozen=True)
 class Scrape:
@@ -31,7 +34,6 @@ def parse(text: str | None) -> Scrape | None:
     """A scrape from the exposition text, or None where there is none or it does not parse."""
     if not text:
         return None
-    from prometheus_client.parser import text_string_to_metric_families
 
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     try:
