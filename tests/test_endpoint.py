@@ -989,3 +989,54 @@ def test_a_client_out_of_file_descriptors_makes_the_level_invalid_not_the_server
     (row,) = read_rows(out)
     assert row["slo_verdict"] == "invalid" and set(dict(p.split(":") for p in row["errors"].split(";"))) == {"client"}
     assert "client-side errors" in row["status_reason"] and proc.returncode == 1
+
+
+def _run_endpoint_in_a_process(url, out, *extra):
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "rerank_bench", "endpoint", url, "--depth", "5", *extra, "-o", str(out)]
+    return subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_rows(out, count, limit_s=60):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and not (out.exists() and len(out.read_text().splitlines()) >= count + 1):
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_server_that_dies_mid_level_and_comes_back_is_waited_for_and_every_level_kept(tmp_path):
+    out = tmp_path / "restart.csv"
+    first = FakeServer(FakeSettings(workers=2, base_ms=5))
+    url = first.__enter__()
+    proc = _run_endpoint_in_a_process(url, out, "--concurrency", "1,2,4", "--duration", "1.5", "--timeout-s", "2")
+    _wait_for_rows(out, 1)
+    time.sleep(0.5)  # into the second level
+    first.__exit__(None, None, None)  # the server dies: connections reset, then refused
+    time.sleep(2.5)  # down past the second level's end, so the third has to wait for it
+    with FakeServer(FakeSettings(workers=2, base_ms=5), port=first.port):
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    said = " ".join(err.split())
+    assert "stopped answering (connection) before depth 5 closed x4: waiting up to 60 s" in said, err
+    assert "answers again; measuring depth 5 closed x4" in said and "Traceback" not in err
+    rows = read_rows(out)
+    assert [r["concurrency"] for r in rows] == [1, 2, 4]
+    assert rows[0]["requests_failed"] == 0 and rows[2]["requests_failed"] == 0
+    assert "connection" in rows[1]["errors"]  # the level it died in counts what it saw, by kind
+
+
+@pytest.mark.slow
+def test_a_server_that_does_not_come_back_stops_the_run_in_one_line_keeping_the_finished_levels(tmp_path):
+    out = tmp_path / "gone.csv"
+    first = FakeServer(FakeSettings(workers=2, base_ms=5))
+    url = first.__enter__()
+    proc = _run_endpoint_in_a_process(url, out, "--concurrency", "1,2", "--duration", "1", "--ready-wait-s", "2")
+    _wait_for_rows(out, 1)
+    first.__exit__(None, None, None)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and "Traceback" not in err, err
+    said = " ".join(err.split())
+    assert "did not answer again within 2 s (connection" in said and f"every finished level is in {out}" in said
+    assert [r["concurrency"] for r in read_rows(out)] == [1]

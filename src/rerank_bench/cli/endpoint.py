@@ -71,6 +71,14 @@ def endpoint(
             "closes one as a request goes out on it).",
         ),
     ] = 4.0,
+    ready_wait_s: Annotated[
+        float,
+        typer.Option(
+            "--ready-wait-s",
+            help="Before each level after the first, a server that refuses connections (restarting, say) is waited "
+            "for this long; then the run stops, keeping every finished level.",
+        ),
+    ] = 60.0,
     metrics: Annotated[
         bool, typer.Option("--metrics/--no-metrics", help="Scrape the server's Prometheus /metrics around levels.")
     ] = True,
@@ -161,6 +169,7 @@ def endpoint(
         max_level_s=max_level_s,
         ceiling_concurrency=ceiling_concurrency,
         keepalive_s=keepalive_s,
+        ready_wait_s=ready_wait_s,
         metrics=metrics,
         burstiness=burstiness,
         slo_ms=slo_ms,

@@ -99,6 +99,7 @@ class EndpointRequest:
     workload_file: Path | None = None
     sample_with_replacement: bool = False
     keepalive_s: float = 4.0  # below uvicorn's 5 s (infinity, vLLM): see loadgen.KEEPALIVE_S
+    ready_wait_s: float = 60.0  # before a level: how long a server that refuses connections is waited for
     metrics: bool = True  # scrape the server's /metrics before and after each level
     max_length: int | None = None
     seed: int = 0
@@ -125,6 +126,8 @@ class EndpointRequest:
             raise UsageError(f"--percentile {self.percentile:g} must be between 0 and 100", "for example 95 or 99")
         if self.duration_s <= 0 or self.timeout_s <= 0 or self.max_level_s <= 0 or self.warmup_s < 0:
             raise UsageError("--duration, --timeout and --max-level-s must be positive, --warmup-s at least 0")
+        if self.ready_wait_s < 0:
+            raise UsageError(f"--ready-wait-s {self.ready_wait_s:g} must be at least 0")
         if self.requests is not None and self.requests < 1:
             raise UsageError("--requests must be at least 1")
         floor = self.min_requests()
@@ -428,8 +431,35 @@ class LevelRunner:
     run_id: str
     unloaded_ms: float
 
+    async def ready(self, level: Level) -> None:
+        """Before a level: a server that stopped answering (it died, it is restarting) is waited for, up to
+        --ready-wait-s, so that the level measures the server rather than a closed port; if it does not come
+        back, the run stops, every finished level kept. Any other answer (an error status included) is the
+        level's to measure."""
+        reply = await self.client.rerank(self.requests[0])
+        if reply.kind not in (ErrorKind.CONNECTION, ErrorKind.TIMEOUT):
+            return
+        label = f"depth {self.depth} {level.label()}"
+        self.progress.note(
+            f"{self.context['run'].url} stopped answering ({reply.kind}) before {label}: waiting up to "
+            f"{self.request.ready_wait_s:g} s for it"
+        )
+        deadline = time.monotonic() + self.request.ready_wait_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            reply = await self.client.rerank(self.requests[0])
+            if reply.kind not in (ErrorKind.CONNECTION, ErrorKind.TIMEOUT):
+                self.progress.note(f"{self.context['run'].url} answers again; measuring {label}")
+                return
+        raise EnvironmentProblem(
+            f"{self.context['run'].url} did not answer again within {self.request.ready_wait_s:g} s ({reply.kind}: "
+            f"{reply.detail}); every finished level is in {self.context['run'].output}, {label} was not run",
+            "restart the server, then run the levels left (or raise --ready-wait-s)",
+        )
+
     async def closed(self, concurrency: int, duration_s: float | None = None) -> LevelSummary:
         level = Level("closed", concurrency=concurrency)
+        await self.ready(level)
         duration = duration_s or self.request.duration_s
         room = file_room()
         if room is not None and concurrency > room:
@@ -452,6 +482,7 @@ class LevelRunner:
     async def open(self, rate_rps: float, factor: int = 1) -> LevelSummary:
         request = self.request
         level = Level("open", rate_rps=rate_rps, burstiness=request.burstiness)
+        await self.ready(level)
         plan = request.window_plan(rate_rps, factor)
         # The same unit gaps at every rate (seeded by depth and shape, not by rate): common random numbers.
         gaps = unit_gaps(
