@@ -1040,3 +1040,48 @@ def test_a_server_that_does_not_come_back_stops_the_run_in_one_line_keeping_the_
     said = " ".join(err.split())
     assert "did not answer again within 2 s (connection" in said and f"every finished level is in {out}" in said
     assert [r["concurrency"] for r in read_rows(out)] == [1]
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    """A certificate for 127.0.0.1 that no system trusts, made with the openssl command."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a certificate with")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+        + ["-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.slow
+def test_https_trusts_the_system_store_names_ca_bundle_for_a_self_signed_server_and_never_skips_it(
+    tmp_path, self_signed
+):
+    import ssl
+
+    cert, key = self_signed
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    out = tmp_path / "tls.csv"
+    with FakeServer(FakeSettings(workers=2), tls=context) as url:
+        assert url.startswith("https://")
+        refused = runner.invoke(app, ["endpoint", url, "--depth", "5", "--duration", "0.5", "-o", str(out)])
+        trusted = runner.invoke(
+            app, ["endpoint", url, "--depth", "5", "--duration", "0.5", "--ca-bundle", str(cert), "-o", str(out)]
+        )
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 3 and "its TLS certificate is not trusted" in said and "--ca-bundle FILE" in said
+    assert "Traceback" not in refused.output
+    assert trusted.exit_code == 0, trusted.output
+    (row,) = read_rows(out)
+    assert row["endpoint"] == url and row["requests_failed"] == 0 and row["requests_completed"] > 0
+    missing = runner.invoke(app, ["endpoint", url, "--ca-bundle", str(tmp_path / "none.pem")])
+    assert missing.exit_code == 2 and "--ca-bundle" in missing.output and "no such file" in missing.output

@@ -79,6 +79,14 @@ def endpoint(
             "for this long; then the run stops, keeping every finished level.",
         ),
     ] = 60.0,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-bundle",
+            help="https: a PEM file of CA certificates to trust instead of the system's (a self-signed server's). "
+            "Verification is never turned off.",
+        ),
+    ] = None,
     metrics: Annotated[
         bool, typer.Option("--metrics/--no-metrics", help="Scrape the server's Prometheus /metrics around levels.")
     ] = True,
@@ -170,6 +178,7 @@ def endpoint(
         ceiling_concurrency=ceiling_concurrency,
         keepalive_s=keepalive_s,
         ready_wait_s=ready_wait_s,
+        ca_bundle=ca_bundle,
         metrics=metrics,
         burstiness=burstiness,
         slo_ms=slo_ms,

@@ -231,10 +231,13 @@ def build_app(settings: FakeSettings) -> Any:
 class FakeServer:
     """The fake server on a free localhost port, in a thread of its own (`with FakeServer(...) as url:`)."""
 
-    def __init__(self, settings: FakeSettings | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, settings: FakeSettings | None = None, port: int = 0, host: str = "127.0.0.1", tls: Any = None
+    ) -> None:
         self.settings = settings or FakeSettings()
         self.port = port
         self.host = host  # "::1" for IPv6
+        self.tls = tls  # an ssl.SSLContext to serve https with
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -245,7 +248,9 @@ class FakeServer:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("the fake server did not start")
-        return f"http://[{self.host}]:{self.port}" if ":" in self.host else f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     def _serve(self) -> None:
         from aiohttp import web
@@ -256,7 +261,7 @@ class FakeServer:
             build_app(self.settings), access_log=None, keepalive_timeout=self.settings.keepalive_s
         )
         self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.tls)
         self._loop.run_until_complete(site.start())
         server: Any = site._server
         self.port = server.sockets[0].getsockname()[1]  # the port the OS chose for port 0

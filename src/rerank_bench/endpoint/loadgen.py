@@ -180,6 +180,7 @@ class RerankClient:
         headers: dict[str, str] | None = None,
         timeout_s: float = 60.0,
         keepalive_s: float = KEEPALIVE_S,
+        ca_bundle: str | None = None,  # certificates to trust for https, instead of the system's
     ) -> None:
         self.url = url
         self.api = api
@@ -187,6 +188,8 @@ class RerankClient:
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.timeout_s = timeout_s
         self.keepalive_s = keepalive_s
+        self.ca_bundle = ca_bundle
+        self.tls_error: str | None = None  # the last certificate the client refused, for a clear error
         self.connect_ms: list[float] = []  # every connection opened, in order: how long it took
         self.connect_at: list[float] = []  # and when it was open (time.perf_counter)
         self._session: Any = None
@@ -197,10 +200,14 @@ class RerankClient:
 
     @classmethod
     def session_only(
-        cls, headers: dict[str, str] | None, timeout_s: float, keepalive_s: float = KEEPALIVE_S
+        cls,
+        headers: dict[str, str] | None,
+        timeout_s: float,
+        keepalive_s: float = KEEPALIVE_S,
+        ca_bundle: str | None = None,
     ) -> RerankClient:
         """A client for the info routes before the rerank route is known (`routed` then points it at one)."""
-        return cls("", None, None, headers, timeout_s, keepalive_s)
+        return cls("", None, None, headers, timeout_s, keepalive_s, ca_bundle)
 
     def routed(self, url: str, api: Api, model: str | None) -> RerankClient:
         """A client for one rerank route on this one's session: the same connections and connection log."""
@@ -224,10 +231,9 @@ class RerankClient:
         trace.on_connection_create_start.append(started)
         trace.on_connection_create_end.append(ended)
         # No connection limit: a limit would be a hidden client-side queue in front of the server. TLS checks
-        # certificates against the system's store (ssl's default context).
-        connector = aiohttp.TCPConnector(
-            limit=0, ssl=ssl.create_default_context(), ttl_dns_cache=300, keepalive_timeout=self.keepalive_s
-        )
+        # certificates against the system's store (ssl's default context), or --ca-bundle's; never skipped.
+        context = ssl.create_default_context(cafile=self.ca_bundle)
+        connector = aiohttp.TCPConnector(limit=0, ssl=context, ttl_dns_cache=300, keepalive_timeout=self.keepalive_s)
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
@@ -260,6 +266,9 @@ class RerankClient:
                     return None
                 raw = await response.content.read(limit_bytes)
                 return raw.decode("utf-8", errors="replace")
+        except aiohttp.ClientConnectorCertificateError as exc:
+            self.tls_error = str(exc.certificate_error)
+            return None
         except (aiohttp.ClientError, TimeoutError, OSError):
             return None
 
@@ -309,6 +318,9 @@ class RerankClient:
                     return Reply(ErrorKind.http(response.status), _first_words(raw), server_ms=times)
         except TimeoutError:
             return Reply(ErrorKind.TIMEOUT, f"no reply within {self.timeout_s:g} s")
+        except aiohttp.ClientConnectorCertificateError as exc:
+            self.tls_error = str(exc.certificate_error)
+            return Reply(ErrorKind.CONNECTION, f"TLS certificate not trusted: {exc.certificate_error}"[:200])
         except (aiohttp.ClientError, OSError) as exc:
             kind = ErrorKind.CLIENT if _errno_of(exc) in CLIENT_ERRNOS else ErrorKind.CONNECTION
             return Reply(kind, f"{type(exc).__name__}: {exc}"[:200])

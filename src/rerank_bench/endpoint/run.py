@@ -100,14 +100,14 @@ class EndpointRequest:
     sample_with_replacement: bool = False
     keepalive_s: float = 4.0  # below uvicorn's 5 s (infinity, vLLM): see loadgen.KEEPALIVE_S
     ready_wait_s: float = 60.0  # before a level: how long a server that refuses connections is waited for
+    ca_bundle: Path | None = None  # https: certificates to trust instead of the system's
     metrics: bool = True  # scrape the server's /metrics before and after each level
     max_length: int | None = None
     seed: int = 0
     output: Path | None = None
 
-    def check(self) -> None:
-        """Usage errors, before anything is sent."""
-        split_url(self.url)
+    def _check_connection(self) -> None:
+        """How the client reaches the server: credentials, certificates, waiting for it."""
         env = self.api_key_env or API_KEY_ENV
         if urlsplit(self.url).username is not None and os.environ.get(env):
             # aiohttp sends the URL's user:password as Basic auth and refuses a second Authorization header
@@ -116,6 +116,15 @@ class EndpointRequest:
                 "carries one Authorization",
                 f"drop user:password@ from the URL to send the key, or unset {env} to send the password",
             )
+        if self.ca_bundle is not None and not self.ca_bundle.is_file():
+            raise UsageError(f"--ca-bundle {self.ca_bundle}: no such file", "give a PEM file of CA certificates")
+        if self.ready_wait_s < 0:
+            raise UsageError(f"--ready-wait-s {self.ready_wait_s:g} must be at least 0")
+
+    def check(self) -> None:
+        """Usage errors, before anything is sent."""
+        split_url(self.url)
+        self._check_connection()
         if self.api is not None:
             get_api(self.api)
         if self.capacity and self.slo_ms is None:
@@ -126,8 +135,6 @@ class EndpointRequest:
             raise UsageError(f"--percentile {self.percentile:g} must be between 0 and 100", "for example 95 or 99")
         if self.duration_s <= 0 or self.timeout_s <= 0 or self.max_level_s <= 0 or self.warmup_s < 0:
             raise UsageError("--duration, --timeout and --max-level-s must be positive, --warmup-s at least 0")
-        if self.ready_wait_s < 0:
-            raise UsageError(f"--ready-wait-s {self.ready_wait_s:g} must be at least 0")
         if self.requests is not None and self.requests < 1:
             raise UsageError("--requests must be at least 1")
         floor = self.min_requests()
@@ -396,6 +403,12 @@ async def _connect(
     base, path = split_url(request.url)
     api = get_api(request.api) if request.api else None
     info = await _identify(client, base, api)
+    if client.tls_error is not None:
+        raise EnvironmentProblem(
+            f"{run.url}: its TLS certificate is not trusted ({client.tls_error})",
+            "pass --ca-bundle FILE with the certificate of the authority that signed it (verification is never "
+            "turned off)",
+        )
     if api is None:
         if info.api is None:
             raise UsageError(
@@ -560,7 +573,9 @@ async def _measure(
     progress: Progress,
 ) -> None:
     base, _ = split_url(request.url)
-    async with RerankClient.session_only(request.headers(), request.timeout_s, request.keepalive_s) as session:
+    ca_bundle = str(request.ca_bundle) if request.ca_bundle is not None else None
+    session_client = RerankClient.session_only(request.headers(), request.timeout_s, request.keepalive_s, ca_bundle)
+    async with session_client as session:
         client, api = await _connect(request, session, run, progress)
         for depth in request.depths:
             result = DepthResult(depth)
