@@ -73,8 +73,8 @@ def test_infinity_is_measured_closed_and_open_loop_with_its_identity(infinity, t
     out = tmp_path / "served.csv"
     result = CliRunner().invoke(
         app,
-        # 90 requests at 10/s: a few more than the fewest that can pass a p95 SLO (86), in 9 s
-        ["endpoint", url, "--depth", "8", "--concurrency", "1", "--rate", "10", "--requests", "90", "--duration", "3"]
+        # 90 requests at 20/s: a few more than the fewest that can pass a p95 SLO (86), in 4.5 s
+        ["endpoint", url, "--depth", "8", "--concurrency", "1", "--rate", "20", "--requests", "90", "--duration", "2"]
         + ["--tokenizer", str(folder), "--reference", str(folder), "--slo-ms", "2000", "-o", str(out), "--json"],
     )
     assert result.exit_code == 0, result.output
@@ -84,7 +84,7 @@ def test_infinity_is_measured_closed_and_open_loop_with_its_identity(infinity, t
     assert agreement["agreement_max_abs_diff"] < 1e-3  # the same model, served and in process, scores the same
     closed, opened = read_rows(out)
     assert (closed["load_mode"], closed["concurrency"]) == ("closed", 1)
-    assert (opened["load_mode"], opened["offered_rps"]) == ("open", 10.0)
+    assert (opened["load_mode"], opened["offered_rps"]) == ("open", 20.0)
     for row in (closed, opened):
         assert row["status"] == "ok" and row["requests_failed"] == 0 and row["requests_completed"] >= 3
         assert row["server"].startswith("infinity") and row["p50_ms"] > 0
