@@ -41,7 +41,13 @@ def _commands():
 def test_every_command_has_help_with_an_example(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output
-    assert "Example:" in result.output
+    # examples one to a line, each a whole command (not wrapped into the paragraph before it)
+    examples = result.output.split("Examples:", 1)[1].split("\n\n", 2)[1].splitlines()
+    assert examples and all(line.strip().startswith("rerank-bench ") or "started by" in line for line in examples)
+    # option values named in words, not Python types
+    assert (
+        "<str>" not in result.output.split("Options:", 1)[1] and "<list[" not in result.output.split("Options:", 1)[1]
+    )
 
 
 @pytest.mark.slow

@@ -88,25 +88,38 @@ def check_format(fmt: str) -> None:
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the answer as JSON on stdout.")]
 MaxLengthOption = Annotated[
-    int | None, typer.Option("--max-length", help="Tokens per pair after truncation. Default: the model's.")
+    int | None,
+    typer.Option("--max-length", metavar="N", help="Tokens per pair after truncation. Default: the model's."),
 ]
 DocTokensOption = Annotated[
     str | None,
-    typer.Option("--doc-tokens", help="Document length: N tokens, A:B uniform, or rag (default: the RAG mix)."),
+    typer.Option(
+        "--doc-tokens",
+        metavar="N|A:B|rag",
+        help="Document length: N tokens, A:B uniform, or rag (default: the RAG mix).",
+    ),
 ]
 WorkloadOption = Annotated[
     Path | None,
     typer.Option(
         "--workload",
+        metavar="FILE",
         help='JSONL file of your own requests: {"query": ..., "documents": [...]} per line, optionally with '
         '"labels" (a grade per document) or "relevant" (indices); or a BEIR folder (corpus, queries, qrels).',
     ),
 ]
 WeightsOption = Annotated[
-    str, typer.Option("--weights", help="auto (real if cached or downloadable, else the random twin), real, or random.")
+    str,
+    typer.Option(
+        "--weights",
+        metavar="auto|real|random",
+        help="auto (real if cached or downloadable, else the random twin), real, or random.",
+    ),
 ]
-RevisionOption = Annotated[str | None, typer.Option("--revision", help="Hub revision (branch, tag or commit).")]
-DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+RevisionOption = Annotated[
+    str | None, typer.Option("--revision", metavar="REV", help="Hub revision (branch, tag or commit).")
+]
+DeviceOption = Annotated[str, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps.")]
 RandomHeadOption = Annotated[
     bool,
     typer.Option("--allow-random-head", help="Measure a model whose classifier head is not trained (speed only)."),
@@ -135,5 +148,7 @@ ORDER_HELP = (
 
 ThreadsOption = Annotated[
     str | None,
-    typer.Option("--threads", help="Comma list of CPU thread counts. Default: the cores this process may use."),
+    typer.Option(
+        "--threads", metavar="N,N,...", help="Comma list of CPU thread counts. Default: the cores this process may use."
+    ),
 ]

@@ -12,21 +12,27 @@ import typer
 from rerank_bench.cli.common import JsonOption, check_format, guarded, print_json, stderr, stdout
 
 FormatOption = Annotated[
-    str, typer.Option("--format", help="table or markdown (for a PR comment or $GITHUB_STEP_SUMMARY).")
+    str,
+    typer.Option("--format", metavar="FORMAT", help="table or markdown (for a PR comment or $GITHUB_STEP_SUMMARY)."),
 ]
 ThresholdOption = Annotated[
-    str, typer.Option("--max-regression", help="Tolerated slowdown for throughput, p50 and p95, e.g. 5%.")
+    str,
+    typer.Option("--max-regression", metavar="PCT", help="Tolerated slowdown for throughput, p50 and p95, e.g. 5%."),
 ]
 OverrideOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--threshold", help="Per-metric override METRIC=PCT (throughput, p50, p95, memory; memory defaults to 10%)."
+        "--threshold",
+        metavar="METRIC=PCT",
+        help="Per-metric override METRIC=PCT (throughput, p50, p95, memory; memory defaults to 10%).",
     ),
 ]
 GithubOption = Annotated[
     Path | None,
     typer.Option(
-        "--github-benchmark", help="Also write github-action-benchmark JSON (customSmallerIsBetter) to this file."
+        "--github-benchmark",
+        metavar="FILE",
+        help="Also write github-action-benchmark JSON (customSmallerIsBetter) to this file.",
     ),
 ]
 InconclusiveOption = Annotated[
@@ -63,7 +69,8 @@ def _finish(comparison: Any, title: str, fmt: str, as_json: bool, github: Path |
 @guarded
 def compare(
     baseline: Annotated[
-        list[Path], typer.Argument(help="Baseline result CSV(s) or folder(s); the last argument is CURRENT.")
+        list[Path],
+        typer.Argument(help="Baseline result CSV(s) or folder(s); the last argument is CURRENT."),
     ],
     fmt: FormatOption = "table",
     max_regression: ThresholdOption = "5%",
@@ -71,7 +78,9 @@ def compare(
     ignore: Annotated[
         str,
         typer.Option(
-            "--ignore", help="Comma list of key fields to leave out when matching cases (e.g. revision,max_length)."
+            "--ignore",
+            metavar="FIELD,...",
+            help="Comma list of key fields to leave out when matching cases (e.g. revision,max_length).",
         ),
     ] = "",
     allow_different_hardware: Annotated[
@@ -85,7 +94,10 @@ def compare(
     the raw samples, and a verdict. A regression needs the change to pass the threshold AND the interval to
     exclude no change. Exit 0 pass, 1 regression, 2 bad input, 3 inconclusive with --fail-on-inconclusive.
 
-    Example: rerank-bench compare results/main.csv results/pr.csv --format markdown >> "$GITHUB_STEP_SUMMARY"
+    Examples:
+
+    \b
+      rerank-bench compare results/main.csv results/pr.csv --format markdown >> "$GITHUB_STEP_SUMMARY"
     """
     from rerank_bench.compare.baseline import compare_files, parse_thresholds
     from rerank_bench.errors import UsageError
@@ -102,18 +114,33 @@ def compare(
 @guarded
 def ab(
     ctx: typer.Context,
-    a: Annotated[str, typer.Option("--a", help="Sweep options of the baseline arm, as one string.")] = "",
-    b: Annotated[str, typer.Option("--b", help="Sweep options of the candidate arm, as one string.")] = "",
+    a: Annotated[
+        str, typer.Option("--a", metavar="ARGS", help="Sweep options of the baseline arm, as one string.")
+    ] = "",
+    b: Annotated[
+        str, typer.Option("--b", metavar="ARGS", help="Sweep options of the candidate arm, as one string.")
+    ] = "",
     a_cmd: Annotated[
-        str | None, typer.Option("--a-cmd", help="Command that runs rerank-bench for A (e.g. venv-a/bin/rerank-bench).")
+        str | None,
+        typer.Option(
+            "--a-cmd", metavar="COMMAND", help="Command that runs rerank-bench for A (e.g. venv-a/bin/rerank-bench)."
+        ),
     ] = None,
-    b_cmd: Annotated[str | None, typer.Option("--b-cmd", help="Command that runs rerank-bench for B.")] = None,
-    reps: Annotated[int, typer.Option("--reps", help="Repetitions, each with fresh processes for A, A' and B.")] = 3,
+    b_cmd: Annotated[
+        str | None, typer.Option("--b-cmd", metavar="COMMAND", help="Command that runs rerank-bench for B.")
+    ] = None,
+    reps: Annotated[
+        int, typer.Option("--reps", metavar="N", help="Repetitions, each with fresh processes for A, A' and B.")
+    ] = 3,
     seconds: Annotated[
-        float, typer.Option("--seconds", help="Timed turns per repetition (at least 10 queries per arm).")
+        float,
+        typer.Option("--seconds", metavar="SECONDS", help="Timed turns per repetition (at least 10 queries per arm)."),
     ] = 12.0,
     case_timeout: Annotated[
-        float, typer.Option("--case-timeout", help="Give up on a worker that does not answer for this many seconds.")
+        float,
+        typer.Option(
+            "--case-timeout", metavar="SECONDS", help="Give up on a worker that does not answer for this many seconds."
+        ),
     ] = 600.0,
     fmt: FormatOption = "table",
     max_regression: ThresholdOption = "5%",
@@ -127,7 +154,10 @@ def ab(
     cancels; judged like `compare`, with the A/A noise floor. Options after the named ones are sweep
     options shared by both arms (a grid of several cases is compared case by case).
 
-    Example: rerank-bench ab --a "--max-length 256" --b "--max-length 512" -m minilm-l6 --depth 20 --batch-size 8
+    Examples:
+
+    \b
+      rerank-bench ab --a "--max-length 256" --b "--max-length 512" -m minilm-l6 --depth 20 --batch-size 8
     """
     from rerank_bench.compare.ab import parse_arm, run_ab
     from rerank_bench.compare.baseline import parse_thresholds
@@ -151,7 +181,10 @@ def ab(
 def ab_worker() -> None:
     """Internal: one side of `ab`, driven query by query over stdin/stdout (JSON lines).
 
-    Example: (started by rerank-bench ab; not for direct use)
+    Examples:
+
+    \b
+      (started by rerank-bench ab; not for direct use)
     """
     from rerank_bench.compare.ab_worker import serve
 

@@ -22,51 +22,80 @@ from rerank_bench.cli.common import (
 @guarded
 def endpoint(
     url: Annotated[
-        str, typer.Argument(help="The server's base URL (or its full rerank route), e.g. http://localhost:8080")
+        str,
+        typer.Argument(help="The server's base URL (or its full rerank route), e.g. http://localhost:8080"),
     ],
     api: Annotated[
         str | None,
         typer.Option(
             "--api",
+            metavar="tei|infinity|vllm|cohere",
             help="tei, infinity, vllm or cohere. Default: detected from the server's info routes (GET only).",
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="The API's model field, where the server serves several or needs one.")
+        str | None,
+        typer.Option(
+            "--model", metavar="NAME", help="The API's model field, where the server serves several or needs one."
+        ),
     ] = None,
-    depth: Annotated[str, typer.Option("--depth", help="Comma list of documents per request.")] = "50",
+    depth: Annotated[
+        str, typer.Option("--depth", metavar="N,N,...", help="Comma list of documents per request.")
+    ] = "50",
     concurrency: Annotated[
-        str | None, typer.Option("--concurrency", help="Closed loop: comma list of client counts, e.g. 1,2,4,8.")
+        str | None,
+        typer.Option(
+            "--concurrency", metavar="N,N,...", help="Closed loop: comma list of client counts, e.g. 1,2,4,8."
+        ),
     ] = None,
     rate: Annotated[
         str | None,
-        typer.Option("--rate", help="Open loop: comma list of offered requests per second (Poisson arrivals)."),
+        typer.Option(
+            "--rate",
+            metavar="RPS,RPS,...",
+            help="Open loop: comma list of offered requests per second (Poisson arrivals).",
+        ),
     ] = None,
-    duration: Annotated[float, typer.Option("--duration", help="Closed loop: seconds each level runs.")] = 20.0,
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed requests before each level, at least.")] = 3,
+    duration: Annotated[
+        float, typer.Option("--duration", metavar="SECONDS", help="Closed loop: seconds each level runs.")
+    ] = 20.0,
+    warmup: Annotated[
+        int, typer.Option("--warmup", metavar="N", help="Untimed requests before each level, at least.")
+    ] = 3,
     requests: Annotated[
         int | None,
         typer.Option(
             "--requests",
+            metavar="N",
             help="Open loop: scheduled requests in a level's window; with --slo-ms an undecided window doubles up to "
             "8x within --max-level-s. Default: three times the fewest that can pass the percentile (258 for p95).",
         ),
     ] = None,
     warmup_s: Annotated[
-        float, typer.Option("--warmup-s", help="Open loop: untimed arrivals at the level's own rate for this long.")
+        float,
+        typer.Option(
+            "--warmup-s", metavar="SECONDS", help="Open loop: untimed arrivals at the level's own rate for this long."
+        ),
     ] = 10.0,
     max_level_s: Annotated[
         float,
-        typer.Option("--max-level-s", help="Open loop: a level's time limit; past it the level says `time limit`."),
+        typer.Option(
+            "--max-level-s",
+            metavar="SECONDS",
+            help="Open loop: a level's time limit; past it the level says `time limit`.",
+        ),
     ] = 300.0,
     ceiling_concurrency: Annotated[
         int,
-        typer.Option("--ceiling-concurrency", help="--capacity: clients of the closed loop that finds the ceiling."),
+        typer.Option(
+            "--ceiling-concurrency", metavar="N", help="--capacity: clients of the closed loop that finds the ceiling."
+        ),
     ] = 16,
     keepalive_s: Annotated[
         float,
         typer.Option(
             "--keepalive-s",
+            metavar="SECONDS",
             help="Idle connections are closed by the client after this (below uvicorn's 5 s, so a server never "
             "closes one as a request goes out on it).",
         ),
@@ -75,6 +104,7 @@ def endpoint(
         float,
         typer.Option(
             "--ready-wait-s",
+            metavar="SECONDS",
             help="Before each level after the first, a server that refuses connections (restarting, say) is waited "
             "for this long; then the run stops, keeping every finished level.",
         ),
@@ -83,6 +113,7 @@ def endpoint(
         Path | None,
         typer.Option(
             "--ca-bundle",
+            metavar="FILE",
             help="https: a PEM file of CA certificates to trust instead of the system's (a self-signed server's). "
             "Verification is never turned off.",
         ),
@@ -92,18 +123,21 @@ def endpoint(
     ] = True,
     burstiness: Annotated[
         float,
-        typer.Option("--burstiness", help="Open loop: gamma shape of arrival gaps; 1 Poisson, below 1 burstier."),
+        typer.Option(
+            "--burstiness", metavar="X", help="Open loop: gamma shape of arrival gaps; 1 Poisson, below 1 burstier."
+        ),
     ] = 1.0,
     slo_ms: Annotated[
         float | None,
         typer.Option(
             "--slo-ms",
+            metavar="MS",
             help="Latency objective, tested on the count of requests over it (failures count) at 95% confidence: "
             "exit 1 unless every --rate level passes (and --capacity's confirmation); with no --rate, every level.",
         ),
     ] = None,
     percentile: Annotated[
-        float, typer.Option("--percentile", help="The percentile held to --slo-ms (95: p95).")
+        float, typer.Option("--percentile", metavar="Q", help="The percentile held to --slo-ms (95: p95).")
     ] = 95.0,
     capacity: Annotated[
         bool,
@@ -113,11 +147,14 @@ def endpoint(
             "loop for the ceiling, rates between, bisection, then a confirmation level 3x as long.",
         ),
     ] = False,
-    timeout_s: Annotated[float, typer.Option("--timeout-s", help="A request without reply after this fails.")] = 60.0,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout-s", metavar="SECONDS", help="A request without reply after this fails.")
+    ] = 60.0,
     api_key_env: Annotated[
         str | None,
         typer.Option(
             "--api-key-env",
+            metavar="VAR",
             help="Environment variable holding the API key (sent as a Bearer token, never written). Default: "
             "RERANK_BENCH_API_KEY when set.",
         ),
@@ -125,13 +162,16 @@ def endpoint(
     tokenizer: Annotated[
         str | None,
         typer.Option(
-            "--tokenizer", help="Model whose tokenizer builds the text (exact token counts). Default: estimated."
+            "--tokenizer",
+            metavar="MODEL",
+            help="Model whose tokenizer builds the text (exact token counts). Default: estimated.",
         ),
     ] = None,
     reference: Annotated[
         str | None,
         typer.Option(
             "--reference",
+            metavar="MODEL",
             help="Model (alias or folder) to score a few requests in process and compare with the server.",
         ),
     ] = None,
@@ -141,11 +181,16 @@ def endpoint(
         bool, typer.Option("--sample-with-replacement", help="With --workload: fill short requests by sampling.")
     ] = False,
     max_length: MaxLengthOption = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the workload and of the arrival times.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Seed of the workload and of the arrival times.")
+    ] = 0,
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>-endpoint.csv"
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>-endpoint.csv",
         ),
     ] = None,
     wide: Annotated[bool, typer.Option("--wide", help="Show every column of the table.")] = False,
@@ -155,7 +200,10 @@ def endpoint(
     latency percentiles, achieved rate, errors by kind, goodput within --slo-ms, and with --capacity the highest
     rate that meets it. Each level is written to the result CSV as it ends.
 
-    Example: rerank-bench endpoint http://localhost:8080 --api tei --depth 50 --slo-ms 200 --capacity
+    Examples:
+
+    \b
+      rerank-bench endpoint http://localhost:8080 --api tei --depth 50 --slo-ms 200 --capacity
     """
     from rerank_bench.common.options import parse_float_list, parse_int_list
     from rerank_bench.endpoint.run import EndpointRequest, run_endpoint
@@ -212,14 +260,18 @@ def endpoint(
 @guarded
 def serve_folder(
     model: Annotated[
-        str, typer.Argument(help="A catalog alias (written as its random-weight twin) or a local folder.")
+        str,
+        typer.Argument(help="A catalog alias (written as its random-weight twin) or a local folder."),
     ],
     out: Annotated[Path, typer.Argument(help="The folder to write.")],
 ) -> None:
     """Write a model folder a server on older libraries can load (infinity pins transformers<=4.57): a generic
     fast tokenizer and fp32 weights, so server and in-process sweep run the same model at the same precision.
 
-    Example: rerank-bench serve-folder minilm-l6 /tmp/minilm-serve
+    Examples:
+
+    \b
+      rerank-bench serve-folder minilm-l6 /tmp/minilm-serve
     """
     from rerank_bench.models.servable import servable_folder
 

@@ -16,7 +16,10 @@ def probe(
     """Report what this machine brings to reranking: CPU and vector ISA, usable cores and memory (cgroup
     limits included), NVIDIA GPUs through NVML, Apple MPS, and the versions of the software that runs models.
 
-    Example: rerank-bench probe --json
+    Examples:
+
+    \b
+      rerank-bench probe --json
     """
     from rerank_bench.probe import probe_machine
 

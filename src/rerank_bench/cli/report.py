@@ -12,23 +12,35 @@ from rerank_bench.cli.common import JsonOption, guarded, print_json, stdout
 
 @guarded
 def report(
-    inputs: Annotated[list[Path], typer.Argument(help="Result CSV files or folders (searched recursively).")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Result CSV files or folders (searched recursively)."),
+    ],
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for leaderboard.md/.csv, the PNG plots and report.html.")
+        Path,
+        typer.Option("--out", metavar="DIR", help="Folder for leaderboard.md/.csv, the PNG plots and report.html."),
     ] = Path("report"),
     budget_ms: Annotated[
-        float | None, typer.Option("--budget-ms", help="Latency budget drawn on the latency-vs-depth plot.")
+        float | None,
+        typer.Option("--budget-ms", metavar="MS", help="Latency budget drawn on the latency-vs-depth plot."),
     ] = None,
     filter_: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="FIELD=VALUE[,VALUE] with FIELD model, hardware or backend; repeatable."),
+        typer.Option(
+            "--filter",
+            metavar="FIELD=VALUE,...",
+            help="FIELD=VALUE[,VALUE] with FIELD model, hardware or backend; repeatable.",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Merge result CSVs from many machines into a leaderboard (terminal, Markdown, CSV), plots (PNG) and one
     self-contained HTML page (plots embedded, nothing fetched from the network).
 
-    Example: rerank-bench report results/ --out report --budget-ms 200 --filter model=minilm-l6
+    Examples:
+
+    \b
+      rerank-bench report results/ --out report --budget-ms 200 --filter model=minilm-l6
     """
     from rerank_bench.report.build import build_report, parse_filters
 

@@ -47,6 +47,7 @@ def sweep(
         typer.Option(
             "--model",
             "-m",
+            metavar="MODEL",
             help=f"Catalog alias, Hub id or local folder; repeat or comma-list. Default: {DEFAULT_MODEL}.",
         ),
     ] = None,
@@ -54,13 +55,14 @@ def sweep(
         str | None,
         typer.Option(
             "--batch-size",
+            metavar="N,N,...",
             help="Comma list of batch sizes (pairs per forward pass), each measured. Default: "
             f"{joined(DEFAULT_BATCH_SIZES)}, where a depth's larger ones are skipped once one runs below "
             f"{DEFAULT_PRUNE_RATIO:.0%} of the best pairs/s so far.",
         ),
     ] = None,
     depth: Annotated[
-        str, typer.Option("--depth", help="Comma list of candidate depths (documents per query).")
+        str, typer.Option("--depth", metavar="N,N,...", help="Comma list of candidate depths (documents per query).")
     ] = joined(DEFAULT.depths),
     max_length: MaxLengthOption = None,
     doc_tokens: DocTokensOption = None,
@@ -77,25 +79,28 @@ def sweep(
     device: DeviceOption = "auto",
     backend: Annotated[
         str,
-        typer.Option("--backend", help=BACKEND_HELP),
+        typer.Option("--backend", metavar="BACKEND,...", help=BACKEND_HELP),
     ] = joined(DEFAULT.backends),
     dtype: Annotated[
         str,
-        typer.Option("--dtype", help=dtype_help()),
+        typer.Option("--dtype", metavar="DTYPE,...", help=dtype_help()),
     ] = joined(DEFAULT.dtypes),
     order: Annotated[
         str,
-        typer.Option("--order", help=ORDER_HELP),
+        typer.Option("--order", metavar="ORDER,...", help=ORDER_HELP),
     ] = joined(DEFAULT.orders),
     threads: ThreadsOption = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv"),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Result CSV. Default: results/<UTC date>-<host>-<fingerprint>.csv"
+        ),
     ] = None,
     resume: Annotated[
         Path | None,
         typer.Option(
             "--resume",
+            metavar="FILE",
             help="Append to this result CSV, skipping cases it already holds (ok, and oom unless --retry-oom).",
         ),
     ] = None,
@@ -103,22 +108,34 @@ def sweep(
         bool, typer.Option("--retry-oom", help="With --resume: measure cases that ran out of memory again too.")
     ] = False,
     max_seconds_per_case: Annotated[
-        float, typer.Option("--max-seconds-per-case", help="Cap on timed queries per case.")
+        float, typer.Option("--max-seconds-per-case", metavar="SECONDS", help="Cap on timed queries per case.")
     ] = DEFAULT.settings.max_seconds,
     precision: Annotated[
         float,
-        typer.Option("--precision", help="Stop a case once the p50's 95% CI half-width is within this fraction."),
+        typer.Option(
+            "--precision",
+            metavar="FRACTION",
+            help="Stop a case once the p50's 95% CI half-width is within this fraction.",
+        ),
     ] = DEFAULT.settings.target_precision,
     case_timeout: Annotated[
         float,
-        typer.Option("--case-timeout", help="Kill a case whose first query has not returned after this many seconds."),
+        typer.Option(
+            "--case-timeout",
+            metavar="SECONDS",
+            help="Kill a case whose first query has not returned after this many seconds.",
+        ),
     ] = DEFAULT.settings.first_query_timeout_s,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic workload.")] = DEFAULT.seed,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the synthetic workload.")] = DEFAULT.seed,
     allow_random_head: RandomHeadOption = False,
     trust_remote_code: RemoteCodeOption = False,
     shard: Annotated[
         str | None,
-        typer.Option("--shard", help="K/N: run only the K-th of N deterministic slices of the cases (CI matrix jobs)."),
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="K/N: run only the K-th of N deterministic slices of the cases (CI matrix jobs).",
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the cases and exit without measuring.")] = False,
     wide: Annotated[
@@ -131,7 +148,10 @@ def sweep(
 
     With no options: minilm-l6 (cross-encoder/ms-marco-MiniLM-L6-v2), offline-capable, in a few minutes.
 
-    Example: rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
+    Examples:
+
+    \b
+      rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
     """
     from rerank_bench.backends import DTYPES, ORDERS, SPECS
     from rerank_bench.common.options import parse_int_list, parse_str_list

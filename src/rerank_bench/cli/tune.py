@@ -35,28 +35,37 @@ DEFAULT = TuneRequest(model="")  # the library's defaults are the command's
 @guarded
 def tune(
     model: Annotated[str, typer.Argument(help="Catalog alias, Hub id or local folder.")],
-    depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = DEFAULT.depth,
+    depth: Annotated[int, typer.Option("--depth", metavar="N", help="Candidate documents per query.")] = DEFAULT.depth,
     budget_ms: Annotated[
         float | None,
         typer.Option(
             "--budget-ms",
+            metavar="MS",
             help="Latency budget per query (checked on p95, or the slowest query when too few ran for a p95).",
         ),
     ] = None,
     min_agreement: Annotated[
-        float, typer.Option("--min-agreement", help="Floor on mean Spearman vs torch fp32 for `best`.")
+        float, typer.Option("--min-agreement", metavar="RHO", help="Floor on mean Spearman vs torch fp32 for `best`.")
     ] = DEFAULT.min_agreement,
     max_ndcg_drop: Annotated[
         float | None,
         typer.Option(
             "--max-ndcg-drop",
+            metavar="X",
             help="With a labelled --workload: the most nDCG@10 `best` may lose against torch fp32, e.g. 0.005.",
         ),
     ] = None,
-    backend: Annotated[str, typer.Option("--backend", help=BACKEND_HELP)] = joined(DEFAULT.backends),
-    dtype: Annotated[str, typer.Option("--dtype", help=dtype_help("Comma list to search"))] = joined(DEFAULT.dtypes),
+    backend: Annotated[str, typer.Option("--backend", metavar="BACKEND,...", help=BACKEND_HELP)] = joined(
+        DEFAULT.backends
+    ),
+    dtype: Annotated[
+        str, typer.Option("--dtype", metavar="DTYPE,...", help=dtype_help("Comma list to search"))
+    ] = joined(DEFAULT.dtypes),
     batch_size: Annotated[
-        str, typer.Option("--batch-size", help="Comma list of batch sizes to search (ascending; pruned).")
+        str,
+        typer.Option(
+            "--batch-size", metavar="N,N,...", help="Comma list of batch sizes to search (ascending; pruned)."
+        ),
     ] = joined(DEFAULT.batch_sizes),
     threads: ThreadsOption = None,
     max_length: MaxLengthOption = None,
@@ -70,19 +79,26 @@ def tune(
     search_queries: Annotated[
         int,
         typer.Option(
-            "--search-queries", help="Timed queries per configuration while searching (the same requests for all)."
+            "--search-queries",
+            metavar="N",
+            help="Timed queries per configuration while searching (the same requests for all).",
         ),
     ] = DEFAULT.search_queries,
     confirm_queries: Annotated[
-        int, typer.Option("--confirm-queries", help="Timed queries per finalist and round when confirming.")
+        int,
+        typer.Option("--confirm-queries", metavar="N", help="Timed queries per finalist and round when confirming."),
     ] = DEFAULT.confirm_queries,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv"),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Result CSV. Default: results/<date>-<host>-<fingerprint>-tune.csv"
+        ),
     ] = None,
     export: Annotated[
         Path | None,
-        typer.Option("--export", help="Copy the chosen configuration's model or export to this new folder."),
+        typer.Option(
+            "--export", metavar="DIR", help="Copy the chosen configuration's model or export to this new folder."
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -90,7 +106,10 @@ def tune(
     size x threads, with each choice's ranking agreement, the speed-up over sentence-transformers' default,
     and ready-to-paste settings. Exit 1 when nothing meets --budget-ms.
 
-    Example: rerank-bench tune minilm-l6 --depth 50 --budget-ms 1000 --min-agreement 0.99
+    Examples:
+
+    \b
+      rerank-bench tune minilm-l6 --depth 50 --budget-ms 1000 --min-agreement 0.99
     """
     from rerank_bench.backends import DTYPES, USER_BACKENDS
     from rerank_bench.common.options import parse_int_list, parse_str_list

@@ -19,7 +19,8 @@ from rerank_bench.cli.common import (
 from rerank_bench.common.vocab import FitVerdict
 
 ProfilesOption = Annotated[
-    list[Path] | None, typer.Option("--profiles", help="Folder of your own profile files (TOML); repeatable.")
+    list[Path] | None,
+    typer.Option("--profiles", metavar="DIR", help="Folder of your own profile files (TOML); repeatable."),
 ]
 
 
@@ -28,34 +29,50 @@ def will_it_run(
     model: Annotated[
         str | None,
         typer.Argument(
-            help="Catalog alias, Hub id (only config.json is fetched) or local folder. Default: every catalog model."
+            help="Catalog alias, Hub id (only config.json is fetched) or local folder. Default: every catalog model.",
         ),
     ] = None,
     hardware: Annotated[
-        str, typer.Option("--hardware", help="A profile (see `rerank-bench profiles`), local (this machine), or all.")
+        str,
+        typer.Option(
+            "--hardware",
+            metavar="NAME|local|all",
+            help="A profile (see `rerank-bench profiles`), local (this machine), or all.",
+        ),
     ] = "local",
     vram: Annotated[
-        str | None, typer.Option("--vram", help="Memory to plan for instead of the device's, e.g. 12GiB.")
+        str | None,
+        typer.Option("--vram", metavar="SIZE", help="Memory to plan for instead of the device's, e.g. 12GiB."),
     ] = None,
-    depth: Annotated[int, typer.Option("--depth", help="Candidate documents per query.")] = 50,
-    budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget per query.")] = None,
+    depth: Annotated[int, typer.Option("--depth", metavar="N", help="Candidate documents per query.")] = 50,
+    budget_ms: Annotated[
+        float | None, typer.Option("--budget-ms", metavar="MS", help="Latency budget per query.")
+    ] = None,
     percentile: Annotated[
-        str, typer.Option("--percentile", help="p50 or p95: which latency the budget applies to.")
+        str, typer.Option("--percentile", metavar="p50|p95", help="p50 or p95: which latency the budget applies to.")
     ] = "p95",
     max_length: MaxLengthOption = None,
     doc_tokens: DocTokensOption = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="auto, fp32, fp16, bf16 or int8.")] = "auto",
-    batch_size: Annotated[str, typer.Option("--batch-size", help="auto (the fastest that fits) or N.")] = "auto",
+    dtype: Annotated[
+        str, typer.Option("--dtype", metavar="auto|DTYPE", help="auto, fp32, fp16, bf16 or int8.")
+    ] = "auto",
+    batch_size: Annotated[
+        str, typer.Option("--batch-size", metavar="auto|N", help="auto (the fastest that fits) or N.")
+    ] = "auto",
     attention: Annotated[
         str,
         typer.Option(
-            "--attention", help="sdpa (default in transformers) or eager (keeps the B x heads x L x L scores)."
+            "--attention",
+            metavar="sdpa|eager",
+            help="sdpa (default in transformers) or eager (keeps the B x heads x L x L scores).",
         ),
     ] = "sdpa",
     profiles_dir: ProfilesOption = None,
     results: Annotated[
         list[Path] | None,
-        typer.Option("--results", help="Sweep result files or folders measured here (default: results/)."),
+        typer.Option(
+            "--results", metavar="PATH", help="Sweep result files or folders measured here (default: results/)."
+        ),
     ] = None,
     measure: Annotated[
         bool,
@@ -65,6 +82,7 @@ def will_it_run(
         float | None,
         typer.Option(
             "--rate",
+            metavar="RPS",
             help="Requests per second to plan for: a serving replica is simulated under Poisson arrivals for its "
             "capacity within --budget-ms, the replicas the rate needs, and their power (or price).",
         ),
@@ -73,12 +91,14 @@ def will_it_run(
         str,
         typer.Option(
             "--server",
+            metavar="tei|infinity|per-request",
             help="With --rate: how the server batches: tei (token budget across requests), infinity (batches of "
             "32 pairs across requests, or --batch-size N) or per-request (one request at a time).",
         ),
     ] = "tei",
     max_batch_tokens: Annotated[
-        int | None, typer.Option("--max-batch-tokens", help="With --rate --server tei: TEI's token budget (16384).")
+        int | None,
+        typer.Option("--max-batch-tokens", metavar="N", help="With --rate --server tei: TEI's token budget (16384)."),
     ] = None,
     trust_remote_code: RemoteCodeOption = False,
     as_json: JsonOption = False,
@@ -90,8 +110,11 @@ def will_it_run(
     With --rate: how many requests a second one replica holds within the budget, and how many replicas the
     rate needs (simulated; `--hardware all` ranks devices by replicas x TDP, or by price_per_hour).
 
-    Example: rerank-bench will-it-run bge-reranker-v2-m3 --hardware rtx-3060-12gb --depth 50 --budget-ms 200
-    Example: rerank-bench will-it-run bge-reranker-base --hardware all --depth 50 --budget-ms 200 --rate 40
+    Examples:
+
+    \b
+      rerank-bench will-it-run bge-reranker-v2-m3 --hardware rtx-3060-12gb --depth 50 --budget-ms 200
+      rerank-bench will-it-run bge-reranker-base --hardware all --depth 50 --budget-ms 200 --rate 40
     """
     from rerank_bench.errors import GateFailed
     from rerank_bench.willrun.assess import WillRunRequest, parse_size_gib, run_will_it_run
@@ -136,7 +159,10 @@ def will_it_run(
 def profiles(profiles_dir: ProfilesOption = None, as_json: JsonOption = False) -> None:
     """List the hardware profiles will-it-run knows (each figure sourced in its file).
 
-    Example: rerank-bench profiles --json
+    Examples:
+
+    \b
+      rerank-bench profiles --json
     """
     from rerank_bench.willrun.profiles import load_profiles
 
