@@ -82,7 +82,6 @@ def _fails(number: int, fraction: float) -> bool:
 
 
 def build_app(settings: FakeSettings) -> Any:
-    from aiohttp import web
     from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
     slots = asyncio.Semaphore(settings.workers)
@@ -253,8 +252,6 @@ class FakeServer:
         return f"{scheme}://{host}:{self.port}"
 
     def _serve(self) -> None:
-        from aiohttp import web
-
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         self._runner = web.AppRunner(
@@ -280,8 +277,6 @@ class FakeServer:
 
 
 def main() -> None:
-    from aiohttp import web
-
     parser = argparse.ArgumentParser(description="A fake rerank server for load-generator tests and benchmarks.")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--api", choices=("tei", "cohere"), default="tei")

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rerank_bench.backends import SPECS
+from rerank_bench.sweep.jobs import GroupJob, ReferenceJob
 
-Job = TypeVar("Job")
+Job = TypeVar("Job", GroupJob, ReferenceJob)  # what a child is sent
 
 
 # What the forkserver imports once. Only packages that leave no Python thread behind: forking copies one

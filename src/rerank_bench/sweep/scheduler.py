@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from rerank_bench.common.thresholds import BUSY_PCT
 from rerank_bench.common.vocab import Status
@@ -46,7 +46,7 @@ from rerank_bench.sweep.messages import (
     Warm,
 )
 from rerank_bench.sweep.planner import SweepPlan
-from rerank_bench.sweep.processes import start_child
+from rerank_bench.sweep.processes import Job, start_child
 from rerank_bench.sweep.timing import MeasureSettings
 
 # Ranking agreement is measured against this configuration of the same model on the same device.
@@ -293,9 +293,6 @@ class _GroupRun:
 class ChildEnd:
     how: str  # "finished", "fatal", "died" or "timeout"
     exitcode: int | None = None
-
-
-Job = TypeVar("Job", GroupJob, ReferenceJob)
 
 
 def supervise(
