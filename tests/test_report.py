@@ -43,7 +43,7 @@ def test_report_merges_machines_and_writes_every_artefact(tmp_path):
     for name in ("throughput_vs_batch_depth20", "latency_vs_depth", "memory_vs_batch"):
         png = out / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert "Laptop CPU (cpu)" in (out / "leaderboard.md").read_text()
+    assert "Laptop CPU #fpA (cpu)" in (out / "leaderboard.md").read_text()
     assert (out / "leaderboard.csv").read_text().startswith("model,weights")
 
 
@@ -205,3 +205,52 @@ def test_every_series_gets_its_own_colour_and_marker():
     looks = {(s["color"], s["marker"]) for s in styles.values()}
     assert len(looks) == 13
     assert latency_label(False) == "per-query latency p95 (ms)" and "p50" in latency_label(True)
+
+
+def test_two_hosts_of_one_kind_read_apart_with_their_speed_checks(tmp_path):
+    """Both hosts call themselves "test machine": the fingerprint's first digits tell their rows apart in the
+    leaderboard, and the machines table gives each one's own measured fp32 peak."""
+    a = write_run(tmp_path / "in" / "a.csv", {(8, 20): lognormal(60, 50, seed=1)}, "runA", "aaaaaa11", peak=900.0)
+    write_run(tmp_path / "in" / "b.csv", {(8, 20): lognormal(60, 40, seed=2)}, "runB", "bbbbbb22", peak=1400.0)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["report", str(a.parent), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert sorted(e["machine"] for e in report["leaderboard"]) == ["test machine #aaaaaa", "test machine #bbbbbb"]
+    board = (out / "leaderboard.md").read_text()
+    assert "test machine #aaaaaa (cpu)" in board and "test machine #bbbbbb (cpu)" in board
+    checks = {m["fingerprint"]: m["speed_check"] for m in report["machines"]}
+    assert checks == {"aaaaaa11": "fp32 900 GFLOP/s (1 run)", "bbbbbb22": "fp32 1,400 GFLOP/s (1 run)"}
+    filtered = runner.invoke(app, ["report", str(a.parent), "--out", str(out), "--filter", "hardware=test machine"])
+    assert filtered.exit_code == 0, filtered.output  # filters still take the name
+
+
+def test_served_levels_plot_at_their_offered_rate_in_rate_order_under_their_own_slo():
+    import pandas as pd
+
+    from rerank_bench.report.plots import _pyplot, _slo_lines, load_points
+
+    # a capacity search's levels, in the order it ran them: the saturated one achieved far less than it offered
+    levels = pd.DataFrame(
+        {
+            "load_mode": ["open", "open", "open", "closed"],
+            "offered_rps": [30.0, 40.0, 35.0, float("nan")],
+            "queries_per_s": [30.0, 4.8, 35.0, 38.0],
+            "p95_ms": [200.0, float("nan"), 350.0, 500.0],
+            "p50_ms": [100.0, 900.0, 150.0, 300.0],
+            "slo_ms": [400.0, 400.0, 400.0, 3000.0],
+            "slo_percentile": [95.0, 95.0, 95.0, float("nan")],
+        }
+    )
+    assert load_points(levels) == [
+        (30.0, 200.0, False),
+        (35.0, 350.0, False),
+        (38.0, 500.0, False),
+        (40.0, 900.0, True),
+    ]
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    lines = _slo_lines(ax, levels)
+    assert [line.get_label() for line in lines] == ["SLO p95 <= 400 ms (the rows')", "SLO p95 <= 3000 ms (the rows')"]
+    assert [line.get_ydata()[0] for line in lines] == [400.0, 3000.0]
+    plt.close(fig)

@@ -155,3 +155,13 @@ def test_a_typo_of_a_catalog_alias_suggests_it_without_asking_the_hub():
     with pytest.raises(ModelError) as typo:
         load_model_info("bge-reranker-bse", None)
     assert typo.value.hint == "did you mean bge-reranker-base or bge-reranker-large?"
+
+
+def test_a_local_folder_with_a_name_that_says_nothing_is_named_with_its_parent(tmp_path):
+    from rerank_bench.models.resolve import folder_name
+
+    assert folder_name(tmp_path / "minilm-ft" / "model") == "minilm-ft/model"
+    assert folder_name(tmp_path / "run3" / "checkpoint-500") == "run3/checkpoint-500"
+    assert folder_name(tmp_path / "my-reranker") == "my-reranker"
+    snapshot = tmp_path / "hub" / "models--BAAI--bge-reranker-base" / "snapshots" / ("a" * 40)
+    assert folder_name(snapshot) == "BAAI/bge-reranker-base"

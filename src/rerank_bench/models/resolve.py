@@ -222,7 +222,7 @@ def _local_folder(
 
     _check_local_folder(folder, allow_random_head)
     return made(
-        name=folder.name,
+        name=folder_name(folder),
         source="local",
         load_path=str(folder.resolve()),
         hub_id=None,
@@ -232,6 +232,24 @@ def _local_folder(
         catalog_alias=None,
         max_length=None,
     )
+
+
+# Folder names that say nothing about the model: training scripts' and converters' defaults.
+GENERIC_FOLDER_NAMES = frozenset(
+    {"model", "models", "checkpoint", "final", "best", "output", "outputs", "export", "onnx", "openvino", "hf", "main"}
+)
+
+
+def folder_name(folder: Path) -> str:
+    """A local model's display name: the folder's name, with its parent's where the name alone says nothing (a
+    `model` or `checkpoint-500` folder; a Hugging Face cache snapshot, named by its commit, reads as the Hub id)."""
+    folder = folder.expanduser().resolve()
+    name, parent = folder.name, folder.parent
+    if parent.name == "snapshots" and parent.parent.name.startswith("models--"):
+        return parent.parent.name.removeprefix("models--").replace("--", "/")
+    if name.lower() in GENERIC_FOLDER_NAMES or name.lower().startswith("checkpoint-"):
+        return f"{parent.name}/{name}" if parent.name else name
+    return name
 
 
 def hub_id_for(spec: str) -> str:

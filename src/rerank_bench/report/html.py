@@ -71,13 +71,15 @@ def render_html(
         data = base64.b64encode(plot.read_bytes()).decode()
         parts.append(f"<img alt='{html.escape(plot.stem)}' src='data:image/png;base64,{data}'>")
     parts.append(
-        "<h2>Machines</h2><table><tr><th>fingerprint</th><th>hardware</th><th>CPU</th><th>ISA</th>"
+        "<h2>Machines</h2><table><tr><th>fingerprint</th><th>hardware</th><th>speed check</th><th>CPU</th><th>ISA</th>"
         "<th>torch</th><th>rerank-bench</th><th>rows</th></tr>"
     )
     for m in machines:
         parts.append(
             "<tr>"
-            + "".join(_cell(m[k]) for k in ("fingerprint", "hardware", "cpu", "isa", "torch", "tool", "rows"))
+            + "".join(
+                _cell(m[k]) for k in ("fingerprint", "hardware", "speed_check", "cpu", "isa", "torch", "tool", "rows")
+            )
             + "</tr>"
         )
     parts.append(f"</table><p class='muted'>Made by rerank-bench {__version__}.</p></body></html>")

@@ -73,7 +73,11 @@ def load_report_data(paths: list[Path], filters: dict[str, list[str]] | None = N
     for column in FLOAT_COLUMNS | INT_COLUMNS:  # typed already; this gives pandas one dtype per column
         if column in data:
             data[column] = pd.to_numeric(data[column])
+    data = data.copy()  # one block per dtype again: the column-by-column conversion above fragments the frame
     data["hardware"] = data["hardware_name"].where(data["hardware_name"].fillna("") != "", data["hardware_fingerprint"])
+    # Two hosts of one kind read alike ("AMD EPYC (2 cores)"); the fingerprint's first digits tell them apart in
+    # every table and plot, and group their rows apart (filters still take the name).
+    data["machine"] = data["hardware"].astype(str) + " #" + data["hardware_fingerprint"].astype(str).str[:6]
     for name, values in (filters or {}).items():
         data = data[data[name].isin(values)]
     if data.empty:
@@ -100,7 +104,7 @@ def leaderboard(data: ReportData) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if ok.empty:
         return out
-    group_cols = ["model", "weights", "backend", "dtype", "device", "hardware", "hardware_fingerprint"]
+    group_cols = ["model", "weights", "backend", "dtype", "device", "hardware", "hardware_fingerprint", "machine"]
     for key, group in ok.groupby(group_cols, sort=True):
         best = group.loc[group["pairs_per_s"].idxmax()]
         entry: dict[str, Any] = dict(zip(group_cols, key, strict=False))
@@ -148,7 +152,7 @@ def served_levels(data: ReportData) -> list[dict[str, Any]]:
             "server": row.get("server") or "",
             "model": row["model"],
             "depth": int(row["depth"]),
-            "client": row["hardware"],
+            "client": row["machine"],
         }
         if mode == "capacity":  # a capacity search's answer: the rate, with its SLO and its confirmation
             q = _column(row, "slo_percentile") or 95
@@ -185,6 +189,7 @@ def machines(data: ReportData) -> list[dict[str, Any]]:
             {
                 "fingerprint": fingerprint,
                 "hardware": first.get("hardware"),
+                "speed_check": _speed_check(group),
                 "cpu": first.get("cpu_model"),
                 "isa": first.get("cpu_isa"),
                 "torch": ", ".join(sorted(set(group["torch_version"].astype(str)))),
@@ -193,6 +198,20 @@ def machines(data: ReportData) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _speed_check(group: Any) -> str:
+    """The machine's measured fp32 matmul peak over its runs (the best thread count of each run): hosts of one
+    fingerprint differ by up to 1.5x, and a reader comparing two machines' rows needs their own peaks."""
+    if "peak_gflop_per_s" not in group:
+        return ""
+    fp32 = group[group["dtype"] == "fp32"].dropna(subset=["peak_gflop_per_s"])
+    runs = fp32.groupby("run_id")["peak_gflop_per_s"].max()
+    if runs.empty:
+        return ""
+    low, high = float(runs.min()), float(runs.max())
+    spread = f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f}-{high:,.0f}"
+    return f"fp32 {spread} GFLOP/s ({len(runs)} run{'s' if len(runs) > 1 else ''})"
 
 
 @dataclass(frozen=True)
@@ -221,7 +240,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("model", lambda e: str(e["model"]), numeric=False),
     Column("weights", lambda e: e["weights"] + (f" {RANDOM_MARK}" if e["random_weights"] else ""), numeric=False),
     Column("backend/dtype", lambda e: f"{e['backend']}/{e['dtype']}", numeric=False),
-    Column("hardware", lambda e: f"{e['hardware']} ({e['device']})", numeric=False),
+    Column("hardware", lambda e: f"{e['machine']} ({e['device']})", numeric=False),
     Column("best pairs/s", lambda e: f"{e['best_pairs_per_s']:,.1f}"),
     Column("at batch, order", lambda e: f"{e['best_batch_size']}, {e.get('best_order') or '-'}"),
     Column("rho vs fp32", lambda e: _maybe(e.get("agreement_spearman"), ".4f")),

@@ -28,12 +28,13 @@ def _pyplot() -> Any:
 
 
 def _series_label(key: tuple[Any, ...]) -> str:
-    model, weights, backend, dtype, hardware = key
+    model, weights, backend, dtype, machine = key
     twin = " (random weights)" if str(weights).startswith("random") else ""
-    return f"{model}{twin} · {backend}/{dtype} · {hardware}"
+    return f"{model}{twin} · {backend}/{dtype} · {machine}"
 
 
-SERIES = ["model", "weights", "backend", "dtype", "hardware"]
+# "machine" is the hardware name with the fingerprint's first digits: two hosts of one kind are two series.
+SERIES = ["model", "weights", "backend", "dtype", "machine"]
 
 
 def _batch_axis(ax: Any, batches: Any) -> None:
@@ -160,50 +161,98 @@ def latency_vs_depth(ok: Any, out_dir: Path, budget_ms: float | None) -> Path:
     return _finish(fig, ax, out_dir / "latency_vs_depth.png", "Per-query latency vs depth (best batch size per depth)")
 
 
+def load_points(series: Any) -> list[tuple[float, float, bool]]:
+    """(rate, latency, is_p50) per level, sorted by rate. An open-loop level sits at the rate it offered (the
+    load is what was chosen; a saturated level achieves less and would fold the curve back on itself), a
+    closed-loop level at the rate it achieved (its load is a concurrency, not a rate)."""
+    points = []
+    for _, row in series.iterrows():
+        is_p50 = row["p95_ms"] != row["p95_ms"]  # NaN: too few requests for a p95
+        value = row["p50_ms"] if is_p50 else row["p95_ms"]
+        rate = row["offered_rps"] if row["load_mode"] == "open" else row["queries_per_s"]
+        if value == value and rate == rate:
+            points.append((float(rate), float(value), bool(is_p50)))
+    return sorted(points)
+
+
 def latency_vs_load(served: Any, out_dir: Path, budget_ms: float | None) -> Path:
-    """Served endpoints: p95 (p50 hollow where p95 lacks samples) against the request rate each level achieved,
-    one line per endpoint, depth and load mode: where the curve turns up is the endpoint's capacity."""
+    """Served endpoints: p95 (p50 hollow where p95 lacks samples) against the request rate, one line per
+    endpoint, depth, load mode, client machine and run: where the curve turns up is the endpoint's capacity. A
+    capacity search's levels are points, not a line (they were run in bisection order, not along the curve).
+    Each SLO the rows were measured against is drawn and labelled, beside report's own --budget-ms."""
     plt = _pyplot()
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    keys = ["endpoint", "model", "depth", "load_mode"]
-    groups = dict(list(served.groupby(keys)))
+    searched = set(served.loc[served["load_mode"] == "capacity", "run_id"])
+    levels = served[served["load_mode"] != "capacity"]
+    keys = ["endpoint", "model", "depth", "load_mode", "machine", "run_id"]
+    groups = dict(list(levels.groupby(keys)))
+    runs_per_series = levels.groupby(keys[:-1])["run_id"].nunique()
     styles = series_styles(list(groups))
     handles = []
     fallback = False
     for key, series in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        points = []
-        for _, row in series.sort_values("queries_per_s").iterrows():
-            is_p50 = row["p95_ms"] != row["p95_ms"]  # NaN: too few requests for a p95
-            value = row["p50_ms"] if is_p50 else row["p95_ms"]
-            if value == value:
-                points.append((float(row["queries_per_s"]), float(value), is_p50))
+        points = load_points(series)
         if not points:
             continue
         fallback |= any(p[2] for p in points)
         style = styles[key]
-        ax.plot([p[0] for p in points], [p[1] for p in points], color=style["color"])
+        endpoint, model, depth, mode, machine, run_id = key
+        search = run_id in searched
+        if not search:
+            ax.plot([p[0] for p in points], [p[1] for p in points], color=style["color"])
         for x, y, is_p50 in points:
             face = "white" if is_p50 else style["color"]
             ax.plot([x], [y], linestyle="none", marker=style["marker"], color=style["color"], markerfacecolor=face)
-        endpoint, model, depth, mode = key
-        handles.append(Line2D([0], [0], label=f"{model} @ {endpoint}, depth {depth}, {mode} loop", **style))
+        what = "capacity search (levels as points)" if search else f"{mode} loop"
+        label = f"{model} @ {endpoint}, depth {depth}, {what} · {machine}"
+        if runs_per_series[key[:-1]] > 1:  # the same series measured in several runs: say which run this is
+            label += f" · {str(series['utc_time'].iloc[0])[:16]}"
+        handles.append(Line2D([0], [0], label=label, linestyle="none" if search else "-", **style))
     if fallback:
         grey: dict[str, Any] = {"color": "gray", "marker": "o", "linestyle": "none"}
         handles.append(
             Line2D([0], [0], label="hollow: p50 (too few requests for a p95)", markerfacecolor="white", **grey)
         )
+    handles.extend(_slo_lines(ax, levels))
     if budget_ms is not None:
         handles.append(
-            ax.axhline(budget_ms, color="red", linestyle="--", linewidth=1, label=f"budget {budget_ms:g} ms")
+            ax.axhline(budget_ms, color="red", linestyle="--", linewidth=1, label=f"--budget-ms {budget_ms:g} ms")
         )
-    ax.set_xlabel("achieved requests per second")
+    ax.set_xlabel("requests per second: offered (open loop), achieved (closed loop)")
     ax.set_ylabel(latency_label(fallback).replace("per-query", "per-request"))
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     ax.legend(handles=handles)
     return _finish(fig, ax, out_dir / "latency_vs_load.png", "Served endpoints: latency vs load")
+
+
+def _slo_lines(ax: Any, levels: Any) -> list[Any]:
+    """A dotted line for each SLO the rows were measured against (endpoint --slo-ms), labelled with its
+    percentile: the line a level's verdict was judged by, which report's --budget-ms need not be."""
+    if "slo_ms" not in levels:
+        return []
+    slos = levels.dropna(subset=["slo_ms"])
+    percentile = slos["slo_percentile"].fillna(95) if "slo_percentile" in slos else [95.0] * len(slos)
+    pairs = sorted({(float(slo), float(q)) for slo, q in zip(slos["slo_ms"], percentile, strict=True)})
+    lines = []
+    for slo, q in pairs:
+        label = f"SLO p{q:g} <= {slo:g} ms (the rows')"
+        lines.append(ax.axhline(slo, color="#6e7781", linestyle=":", linewidth=1.2, label=label))
+        # named on the plot too: several SLO lines share one look
+        ax.annotate(
+            f"SLO {slo:g} ms",
+            (1.0, slo),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 2),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="#6e7781",
+        )
+    return lines
 
 
 def memory_vs_batch(ok: Any, out_dir: Path) -> Path:
@@ -264,7 +313,7 @@ def _speed_against(
     for depth, at_depth in rows.groupby("depth"):
         fig, ax = plt.subplots(figsize=(8, 4.8))
         points = []  # one per model, hardware and backend/dtype, at its fastest order, batch and threads
-        for (model, weights, hardware), series in at_depth.groupby(["model", "weights", "hardware"]):
+        for (model, weights, hardware), series in at_depth.groupby(["model", "weights", "machine"]):
             best = series.loc[series.groupby(["backend", "dtype"])["pairs_per_s"].idxmax()]
             twin = " (random weights)" if str(weights).startswith("random") else ""
             for _, point in best.iterrows():

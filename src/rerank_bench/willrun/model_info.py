@@ -11,7 +11,7 @@ from typing import Any
 from rerank_bench.errors import ModelError, UsageError
 from rerank_bench.models.flops import EncoderShape
 from rerank_bench.models.heads import apply_num_labels_rule
-from rerank_bench.models.resolve import hub_id_for
+from rerank_bench.models.resolve import folder_name, hub_id_for
 from rerank_bench.willrun.memory_model import ArchShape, arch_shape
 
 
@@ -52,7 +52,7 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
                 "pass a catalog alias, a folder with config.json, or a Hub id reachable from here",
             ) from None
         apply_num_labels_rule(config)
-        name, model_id = Path(spec).name if Path(spec).exists() else spec, spec
+        name, model_id = folder_name(Path(spec)) if Path(spec).exists() else spec, spec
         offset = 2 if config.model_type in ("xlm-roberta", "roberta") else 0
         limit = default_length = int(config.max_position_embeddings) - offset
     for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads"):
