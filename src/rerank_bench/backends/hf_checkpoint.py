@@ -71,8 +71,8 @@ def load_classifier(model: ResolvedModel, path: str, attn_implementation: str | 
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     kwargs: dict[str, Any] = {"trust_remote_code": model.trust_remote_code, "local_files_only": model.local_files_only}
-    if model.revision and model.source == "hub":
-        kwargs["revision"] = model.revision
+    if model.load_revision():
+        kwargs["revision"] = model.load_revision()
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     torch.manual_seed(HEAD_SEED)

@@ -135,8 +135,8 @@ class TorchBackend(Backend):
             "local_files_only": model.local_files_only,
             "model_kwargs": {dtype_key: getattr(torch, TORCH_DTYPES[dtype])},
         }
-        if model.revision and model.source == "hub":
-            kwargs["revision"] = model.revision
+        if model.load_revision():
+            kwargs["revision"] = model.load_revision()
         if max_length is not None:
             kwargs["max_length"] = max_length
         start = time.perf_counter()

@@ -76,10 +76,15 @@ def aliases() -> list[str]:
 
 
 def close_aliases(name: str) -> list[str]:
-    """Catalog aliases a mistyped name is close to ("minilm-l7" -> minilm-l6, minilm-l12)."""
+    """Catalog names a mistyped name is close to: aliases for a bare name ("minilm-l7" -> minilm-l6,
+    minilm-l12), Hub ids for an org/name one ("cross-encoder/ms-marco-MiniLM-L-6-v3" -> the v2 repository)."""
     import difflib
 
-    return difflib.get_close_matches(name.strip().lower(), aliases(), n=2, cutoff=0.75)
+    wanted = name.strip().lower()
+    if "/" not in wanted:
+        return difflib.get_close_matches(wanted, aliases(), n=2, cutoff=0.75)
+    hub_ids = {entry.hub_id.lower(): entry.hub_id for entry in load_catalog()}
+    return [hub_ids[m] for m in difflib.get_close_matches(wanted, list(hub_ids), n=2, cutoff=0.85)]
 
 
 def common_words() -> list[str]:

@@ -56,10 +56,17 @@ class ResolvedModel:
     trust_remote_code: bool = False
     allow_random_head: bool = False
     notice: str | None = None  # one line for stderr, e.g. why a twin is measured
+    requested_revision: str | None = None  # --revision as typed (None: the default branch)
 
     @property
     def model_id(self) -> str:
         return self.hub_id or self.load_path or self.spec
+
+    def load_revision(self) -> str | None:
+        """The revision from_pretrained is given for a Hub download: the one asked for (a branch or tag), not
+        the commit it resolved to, so that the cache records the branch's commit (refs/main) and the next run
+        finds the snapshot without asking the Hub. None for a folder or a cache snapshot (loaded by path)."""
+        return self.requested_revision if self.source == "hub" else None
 
     def catalog_entry(self) -> CatalogModel | None:
         return find_model(self.catalog_alias) if self.catalog_alias else None
@@ -194,7 +201,12 @@ def resolve_model(
     commit, reason = _ask_hub(hub, hub_id, revision)
     if reason is None:
         return known(
-            source="hub", load_path=hub_id, revision=commit or revision, weights="real", local_files_only=False
+            source="hub",
+            load_path=hub_id,
+            revision=commit or revision,
+            weights="real",
+            local_files_only=False,
+            requested_revision=revision,
         )
     if weights == "auto" and entry is not None:
         return _twin(
@@ -286,9 +298,14 @@ def _ask_hub(hub: HubClient, hub_id: str, revision: str | None) -> tuple[str | N
     try:
         return hub.model_info(hub_id, revision), None
     except GatedRepoError:
+        from huggingface_hub import constants
+
+        has_token = bool(os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"))
         raise ModelError(
-            f"{hub_id} is a gated repository on the Hugging Face Hub",
-            "accept its terms on its Hub page, then log in (hf auth login) or set HF_TOKEN",
+            f"{hub_id} is a gated repository on the Hugging Face Hub"
+            + (" and the token in HF_TOKEN has no access to it" if has_token else ""),
+            f"accept its terms on {constants.ENDPOINT}/{hub_id}, then set HF_TOKEN to a token of that account "
+            "(or log in: hf auth login)",
         ) from None
     except RevisionNotFoundError:
         raise ModelError(f"revision {revision!r} does not exist for {hub_id}", "check --revision") from None
