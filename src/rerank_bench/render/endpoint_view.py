@@ -63,13 +63,14 @@ class LiveLevels:
         self._finish()
         latency = summary.latency
         p95 = _ms(latency.p95_ms if latency else None)
+        p95 = p95 if p95 == "failed" else f"{p95} ms"  # "failed" is not a number of milliseconds
         errors = f", errors {summary.errors_text()}" if summary.failed else ""
         late = " [red]behind schedule[/]" if summary.behind_schedule else ""
         verdict = f", SLO {summary.verdict}" if summary.verdict is not None else ""
         state = f", {summary.state}" if summary.state != "steady" else ""
         self.console.print(
             f"depth {summary.depth} {escape(summary.level.label())}: {summary.achieved_rps:.3g} req/s, "
-            f"p95 {p95} ms{escape(errors)}{escape(verdict + state)}{late}",
+            f"p95 {p95}{escape(errors)}{escape(verdict + state)}{late}",
             highlight=False,
         )
 
