@@ -382,13 +382,13 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
                 "--concurrency",
                 "1,2",
                 "--rate",
-                "100",
+                "180",
                 "--duration",
-                "1",
-                "--requests",
-                "100",
-                "--warmup-s",
                 "0.5",
+                "--requests",
+                "90",  # the fewest a p95 SLO can pass with (86), at 180/s: half a second
+                "--warmup-s",
+                "0.25",
                 "--slo-ms",
                 "500",
                 "-o",
@@ -403,10 +403,10 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
     assert [(r["depth"], r["load_mode"], r["concurrency"], r["offered_rps"]) for r in rows] == [
         (5, "closed", 1, None),
         (5, "closed", 2, None),
-        (5, "open", None, 100.0),
+        (5, "open", None, 180.0),
         (10, "closed", 1, None),
         (10, "closed", 2, None),
-        (10, "open", None, 100.0),
+        (10, "open", None, 180.0),
     ]
     samples = read_samples(samples_path_for(out))
     for row in rows:
@@ -818,12 +818,12 @@ def test_a_server_shedding_6_percent_with_fast_503s_has_no_finite_p95(tmp_path):
 @pytest.mark.slow
 def test_a_server_whose_latency_doubles_over_the_level_is_not_steady(tmp_path):
     out = tmp_path / "drift.csv"
-    # 20 ms at first, 40 ms after 8 s: far from saturation (4 workers at 50/s), but the level never settles
-    settings = FakeSettings(workers=4, service_ms=lambda number, elapsed: 20.0 * (1 + elapsed / 8.0))
+    # 20 ms at first, 40 ms after 4 s: far from saturation (4 workers at 50/s), but the level never settles
+    settings = FakeSettings(workers=4, service_ms=lambda number, elapsed: 20.0 * (1 + elapsed / 4.0))
     with FakeServer(settings) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--rate", "50", "--requests", "400", "--warmup-s", "0.2"]
+            ["endpoint", url, "--depth", "5", "--rate", "50", "--requests", "200", "--warmup-s", "0.2"]
             + ["-o", str(out)],
         )
     assert result.exit_code == 0, result.output
