@@ -71,6 +71,10 @@ def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, head
         "bge-reranker-base",
         "bge-reranker-large",
         "bge-reranker-v2-m3",
+        "mxbai-rerank-xsmall-v1",
+        "mxbai-rerank-base-v1",
+        "mxbai-rerank-large-v1",
+        "gte-reranker-modernbert-base",
     ],
 )
 def test_meta_device_parameter_counts_equal_the_published_ones(alias):
@@ -99,3 +103,77 @@ def test_usable_memory_rules():
     assert usable_memory_mib("apple", 16)[0] == pytest.approx(16 * 1024 * 0.67)
     assert usable_memory_mib("cpu", 10)[0] == pytest.approx(10 * 1024 * 0.8)
     assert peak_mib(ArchShape(1, 4, 8, 2, 10, 16, 2**20, 0), 1, 1, "fp32", "sdpa", "nvidia") > 4.0  # margin added
+
+
+def tracked_family_bytes(family, batch, length, attention, **config_values):
+    """Peak activation bytes of a two-layer model of `family`, built and run on fake tensors (its weights are
+    never made; transformers' own initialisation reads values, so it is switched off)."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers.initialization import no_init_weights
+
+    config = AutoConfig.for_model(family, num_hidden_layers=2, num_labels=1, **config_values)
+    config._attn_implementation = attention
+    with FakeTensorMode(), no_init_weights():
+        model = AutoModelForSequenceClassification.from_config(config).eval()
+        ids = torch.zeros((batch, length), dtype=torch.long)
+        mask = torch.ones((batch, length), dtype=torch.long)
+        tracker = MemTracker()
+        tracker.track_external(model)
+        with tracker, torch.no_grad():
+            model(input_ids=ids, attention_mask=mask)
+        peak = tracker.get_tracker_snapshot("peak")
+    (device_peaks,) = peak.values()
+    return next(v for k, v in device_peaks.items() if "ACT" in str(k)), config
+
+
+FAMILY_CASES = {
+    # mxbai-rerank-xsmall-v1's layer shape (DeBERTa-v3 with its 512 relative positions)
+    "deberta-v2": (
+        "eager",
+        dict(
+            hidden_size=384,
+            num_attention_heads=6,
+            intermediate_size=1536,
+            vocab_size=1000,
+            pad_token_id=0,
+            relative_attention=True,
+            position_buckets=256,
+            max_relative_positions=-1,
+            pos_att_type=["p2c", "c2p"],
+            norm_rel_ebd="layer_norm",
+            share_att_key=True,
+            position_biased_input=False,
+            type_vocab_size=0,
+            max_position_embeddings=512,
+        ),
+    ),
+    # gte-reranker-modernbert-base's layer shape
+    "modernbert": (
+        "sdpa",
+        dict(
+            hidden_size=768,
+            num_attention_heads=12,
+            intermediate_size=1152,
+            vocab_size=50368,
+            max_position_embeddings=8192,
+            global_attn_every_n_layers=3,
+            local_attention=128,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_CASES))
+def test_family_activation_formulas_match_fake_tensor_tracking(family):
+    from rerank_bench.willrun.memory_model import arch_shape
+
+    attention, values = FAMILY_CASES[family]
+    grid = [(1, 16), (8, 128), (32, 256), (8, 512), (64, 32)] + ([(2, 2048)] if family == "modernbert" else [])
+    for batch, length in grid:
+        tracked, config = tracked_family_bytes(family, batch, length, attention, **values)
+        shape = arch_shape(config)
+        modelled = activation_bytes(shape, batch, length, "fp32", attention)
+        assert modelled == pytest.approx(tracked, rel=0.10), (batch, length)

@@ -6,7 +6,16 @@ A multiply-add is 2 FLOPs. Per layer, for a pair of L tokens, hidden size h, fee
   feed-forward (two matmuls)        2 * 2 * L * h * f
 plus the pooler (2 h^2) and classifier (2 h * labels) on the first token. Embedding lookups, layer norms,
 softmax and activations are left out: they are under 1% for these models and are memory-bound anyway.
-torch's FlopCounterMode counts the same matmuls (tests/test_flops.py checks the two agree on a real graph).
+
+Families differ in two terms. ModernBERT's feed-forward is gated (GeGLU): its first matrix is 2f wide, so three
+f x h matmuls instead of two (6 * L * h * f). DeBERTa's disentangled attention adds content-to-position and
+position-to-content scores against 2k relative positions (k = position_buckets): 2 * 2 * L * 2k * h. Its
+projections of the 2k position embeddings (4 * 2k * h^2 a layer) are done once per forward pass, whatever the
+batch, and are left out like the embedding lookups (at batch 1 and short pairs they are not small: the measured
+time says so, the count of useful work does not). ModernBERT's local layers attend to 128 neighbours, but
+transformers' eager and SDPA paths compute every score and mask the rest, so L^2 is what runs and is counted.
+torch's FlopCounterMode counts the same matmuls (tests/test_flops.py checks the two agree on a real graph, per
+family).
 
 The same count serves the sweep (achieved GFLOP/s) and will-it-run (predicted time per batch).
 """
@@ -24,20 +33,39 @@ class EncoderShape:
     hidden: int
     intermediate: int
     labels: int = 1
+    ffn_matmuls: int = 2  # f x h matmuls in the feed-forward: 2, or 3 where it is gated (ModernBERT's GeGLU)
+    relative_span: int = 0  # DeBERTa's 2k relative positions each token scores against (0: none)
 
     @classmethod
     def from_config(cls, config: Any) -> EncoderShape:
+        model_type = getattr(config, "model_type", "")
         return cls(
             layers=int(config.num_hidden_layers),
             hidden=int(config.hidden_size),
             intermediate=int(config.intermediate_size),
             labels=int(getattr(config, "num_labels", 1) or 1),
+            ffn_matmuls=3 if model_type == "modernbert" else 2,
+            relative_span=relative_span(config),
         )
+
+
+def relative_span(config: Any) -> int:
+    """DeBERTa's relative positions per token: 2 x position_buckets (or 2 x max_relative_positions, or the
+    positions themselves, as DebertaV2 reads them); 0 for a model without relative attention."""
+    if getattr(config, "model_type", "") not in ("deberta-v2", "deberta") or not getattr(
+        config, "relative_attention", False
+    ):
+        return 0
+    buckets = int(getattr(config, "position_buckets", -1) or -1)
+    if buckets > 0:
+        return 2 * buckets
+    span = int(getattr(config, "max_relative_positions", -1) or -1)
+    return 2 * (span if span > 0 else int(config.max_position_embeddings))
 
 
 def pair_flops(shape: EncoderShape, tokens: int) -> float:
     h, f, n = shape.hidden, shape.intermediate, tokens
-    per_layer = 8 * n * h * h + 4 * n * n * h + 4 * n * h * f
+    per_layer = 8 * n * h * h + 4 * n * n * h + 2 * shape.ffn_matmuls * n * h * f + 4 * n * shape.relative_span * h
     return float(shape.layers * per_layer + 2 * h * h + 2 * h * shape.labels)
 
 

@@ -37,11 +37,28 @@ def _synthetic_word(i: int) -> str:
     return out
 
 
-def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
-    """A fast tokenizer with `vocab_size` entries and the pair template of the model family.
+# The offline tokenizer's kind per model family (catalog `tokenizer`): the model's own kind of tokenizer and
+# pair template, so token counts and special tokens are the model's.
+TOKENIZER_KINDS = ("bert-uncased", "xlm-roberta", "deberta-v3", "modernbert")
 
-    kind "bert-uncased": [CLS] q [SEP] d [SEP] with token types; "xlm-roberta": <s> q </s></s> d </s>.
+
+def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
+    """A fast tokenizer with at most `vocab_size` entries and the pair template of the model family.
+
+    "bert-uncased": WordPiece, [CLS] q [SEP] d [SEP] with token types; "xlm-roberta": <s> q </s></s> d </s>;
+    "deberta-v3": SentencePiece-style Unigram (Metaspace), [CLS] q [SEP] d [SEP]; "modernbert": byte-level BPE
+    trained here on the synthetic words, [CLS] q [SEP] d [SEP] without token types.
     """
+    if kind == "deberta-v3":
+        return _unigram_tokenizer(vocab_size, max_length)
+    if kind == "modernbert":
+        return _byte_bpe_tokenizer(vocab_size, max_length)
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"unknown tokenizer kind {kind!r}: one of {', '.join(TOKENIZER_KINDS)}")
+    return _wordpiece_tokenizer(kind, vocab_size, max_length)
+
+
+def _wordpiece_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -98,6 +115,87 @@ def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
     )
 
 
+def _unigram_tokenizer(vocab_size: int, max_length: int) -> Any:
+    """DeBERTa-v3's kind: a SentencePiece Unigram model over "▁word" pieces, [PAD]=0 [CLS]=1 [SEP]=2 [UNK]=3
+    as in its spm.model, [MASK] after the pieces (DeBERTa-v3 embeds 128,100 ids for 128,001 tokens)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    pieces: list[tuple[str, float]] = [("[PAD]", 0.0), ("[CLS]", 0.0), ("[SEP]", 0.0), ("[UNK]", 0.0)]
+    pieces += [(chr(97 + i), -20.0) for i in range(26)] + [("\u2581", -20.0)]  # spelling for any other word
+    i = 0
+    while len(pieces) < vocab_size - 1:
+        pieces.append(("\u2581" + _synthetic_word(i), -10.0))
+        i += 1
+    pieces.append(("[MASK]", 0.0))
+    tok = Tokenizer(models.Unigram(pieces, unk_id=3, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 1), ("[SEP]", 2)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
+
+
+def _byte_bpe_tokenizer(vocab_size: int, max_length: int) -> Any:
+    """ModernBERT's kind (OLMo's byte-level BPE): merges trained here, by tokenizers' own trainer, on the
+    synthetic words until each is one token; [CLS] q [SEP] d [SEP], no token types."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.decoder = decoders.ByteLevel()
+    # A trained vocabulary holds the byte alphabet and every merge on the way to each word, so about a third
+    # of it ends up whole words; train on enough words to fill it.
+    words = [_synthetic_word(i) for i in range(vocab_size)]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(words, trainer=trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def special_token_ids(tokenizer: Any) -> dict[str, int]:
+    """The config's token ids (pad, cls, sep, bos, eos) as the offline tokenizer numbers them."""
+    ids = {
+        "pad_token_id": tokenizer.pad_token_id,
+        "cls_token_id": tokenizer.cls_token_id,
+        "sep_token_id": tokenizer.sep_token_id,
+        "bos_token_id": tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id,
+        "eos_token_id": tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id,
+    }
+    return {key: int(value) for key, value in ids.items() if value is not None}
+
+
 def cached_tokenizer(hub_id: str, revision: str | None) -> Any | None:
     """The model's own tokenizer if the Hugging Face cache already holds it, else None (no network)."""
     from transformers import AutoTokenizer
@@ -143,18 +241,19 @@ def build_twin(entry: CatalogModel, revision: str | None = None, root: Path | No
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=base))
     try:
+        tokenizer = cached_tokenizer(entry.hub_id, revision)
+        source = "own"
         config_values = entry.config_dict()
+        if tokenizer is None:
+            tokenizer = offline_tokenizer(entry.tokenizer, entry.vocab_size, max_length)
+            source = "offline"
+            config_values.update(special_token_ids(tokenizer))  # the model pads with its tokenizer's [PAD]
         config = AutoConfig.for_model(entry.model_type, **config_values)
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_config(config)
         # fp16 on disk halves the cache; the sweep loads it at the dtype it measures.
         model.to(torch.float16).save_pretrained(work)
         del model
-        tokenizer = cached_tokenizer(entry.hub_id, revision)
-        source = "own"
-        if tokenizer is None:
-            tokenizer = offline_tokenizer(entry.tokenizer, entry.vocab_size, max_length)
-            source = "offline"
         tokenizer.model_max_length = max_length
         tokenizer.save_pretrained(work)
         (work / TWIN_MARKER).write_text(

@@ -414,7 +414,8 @@ def _assessment(
         p95_ms_low=latency.ranges[2],
         p95_ms_high=latency.ranges[3],
         memory_note=f"{memory.note}; peak at {length} tokens per pair (worst case), "
-        f"{request.attention} attention; estimated",
+        f"{'DeBERTa disentangled (eager)' if info.arch.family == 'deberta' else request.attention} attention; "
+        "estimated",
         latency_note=latency.note,
         tdp_w=profile.tdp_w,
     )
