@@ -76,3 +76,12 @@ def tiny_xlmr(kept) -> Path:
     from tiny_models import make_tiny_xlmr
 
     return _made_once(kept / "models" / "tiny-xlmr", make_tiny_xlmr)
+
+
+@pytest.fixture(scope="session")
+def tiny_deberta(kept) -> Path:
+    """mxbai-rerank-xsmall-v1's family (DeBERTa-v3) at two layers, 64 wide, with its SentencePiece-kind
+    tokenizer."""
+    from tiny_models import make_tiny_twin
+
+    return _made_once(kept / "models" / "tiny-deberta", lambda folder: make_tiny_twin(folder, "mxbai-rerank-xsmall-v1"))

@@ -29,7 +29,7 @@ def test_activation_matches_sentence_transformers_default():
     assert activate(np.array([[-3.0]]), "identity").tolist() == [-3.0]
 
 
-@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_xlmr"])
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_xlmr", "tiny_deberta"])
 @pytest.mark.parametrize(("backend", "dtype"), [("onnx", "fp32"), ("openvino", "fp32")])
 @pytest.mark.slow
 def test_runtime_scores_equal_torch_scores(request, fixture, backend, dtype, tmp_path, monkeypatch):

@@ -1,12 +1,10 @@
 """The newer reranker families (DeBERTa-v3, ModernBERT) through the twin builder, offline tokenizers of their
 own kind and the torch backend, at tiny sizes (the catalog sizes run in benchmarks/)."""
 
-import dataclasses
 import math
 
 import pytest
 
-from rerank_bench.catalog import find_model
 from rerank_bench.models.twin import build_twin, offline_tokenizer
 from rerank_bench.workload.records import Request
 from rerank_bench.workload.requests import single_token_words
@@ -31,25 +29,17 @@ def test_offline_tokenizer_of_each_kind_counts_one_token_per_word_with_its_pair_
     assert [t.lstrip("\u2581\u0120") for t in tokens[1:3]] == words[:2]  # SentencePiece / byte-level markers
 
 
-TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=96, vocab_size=3000)
-
-
 @pytest.mark.parametrize("alias", ["mxbai-rerank-xsmall-v1", "gte-reranker-modernbert-base"])
 def test_a_tiny_twin_of_each_family_loads_scores_and_counts_tokens_exactly(alias, tmp_path):
     """The catalog entry shrunk (two layers, 64 wide), built by the twin builder with the family's own
     tokenizer kind, loaded by the torch backend: finite scores, and each pair's tokens are its words plus the
     template's three."""
+    from tiny_models import tiny_catalog_entry
+
     from rerank_bench.backends.torch_st import TorchBackend
     from rerank_bench.models.resolve import resolve_model
 
-    entry = dataclasses.replace(find_model(alias), **TINY)
-    extra = dict(entry.extra_config)
-    if "pooler_hidden_size" in extra:
-        extra["pooler_hidden_size"] = TINY["hidden_size"]
-    for key in ("pad_token_id", "bos_token_id", "eos_token_id", "cls_token_id", "sep_token_id"):
-        extra.pop(key, None)  # the big vocabulary's ids; the tiny tokenizer's are set from it below
-    entry = dataclasses.replace(entry, extra_config=extra)
-    folder, source = build_twin(entry, root=tmp_path)
+    folder, source = build_twin(tiny_catalog_entry(alias), root=tmp_path)
     assert source == "offline"
     model = resolve_model(str(folder), weights="auto")
     assert model.weights == "random"  # the twin's marker says so

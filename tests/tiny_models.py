@@ -91,3 +91,32 @@ def make_tiny_xlmr(folder: Path) -> Path:
     XLMRobertaForSequenceClassification(config).save_pretrained(folder)
     offline_tokenizer("xlm-roberta", 300, 128).save_pretrained(folder)
     return folder
+
+
+TINY_SHAPE = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=96, vocab_size=3000)
+
+
+def tiny_catalog_entry(alias: str):
+    """A catalog entry shrunk to two layers 64 wide, keeping its family's settings (relative attention, local
+    attention, pooler) and its tokenizer kind; special token ids come from the offline tokenizer."""
+    import dataclasses
+
+    from rerank_bench.catalog import find_model
+
+    entry = find_model(alias)
+    extra = {k: v for k, v in entry.extra_config.items() if not k.endswith("_token_id")}
+    if "pooler_hidden_size" in extra:
+        extra["pooler_hidden_size"] = TINY_SHAPE["hidden_size"]
+    return dataclasses.replace(entry, extra_config=extra, **TINY_SHAPE)
+
+
+def make_tiny_twin(folder: Path, alias: str) -> Path:
+    """The twin builder's output for the shrunk entry, moved to `folder`."""
+    import shutil
+
+    from rerank_bench.models.twin import build_twin
+
+    built, _ = build_twin(tiny_catalog_entry(alias), root=folder.parent / f".{folder.name}-build")
+    shutil.move(str(built), str(folder))
+    shutil.rmtree(folder.parent / f".{folder.name}-build", ignore_errors=True)
+    return folder

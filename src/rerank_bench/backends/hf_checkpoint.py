@@ -64,6 +64,16 @@ def score_activation(config: Any) -> str:
     return "sigmoid" if getattr(config, "num_labels", 1) == 1 else "identity"
 
 
+def supports_sdpa(config: Any) -> bool:
+    """Whether transformers' sequence classifier for this config has an SDPA attention path."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+    try:
+        return bool(getattr(MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(config)], "_supports_sdpa", False))
+    except KeyError:
+        return False
+
+
 def load_classifier(model: ResolvedModel, path: str, attn_implementation: str | None = None) -> tuple[Any, Any, bool]:
     """(fp32 transformers model in eval mode, its tokenizer, whether its head is random) for exporting;
     refuses an untrained head unless the user allowed it, as the torch backend does."""
@@ -73,12 +83,12 @@ def load_classifier(model: ResolvedModel, path: str, attn_implementation: str | 
     kwargs: dict[str, Any] = {"trust_remote_code": model.trust_remote_code, "local_files_only": model.local_files_only}
     if model.load_revision():
         kwargs["revision"] = model.load_revision()
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
     torch.manual_seed(HEAD_SEED)
     try:
-        config = AutoConfig.from_pretrained(path, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
+        config = AutoConfig.from_pretrained(path, **kwargs)
         apply_num_labels_rule(config)
+        if attn_implementation and (attn_implementation != "sdpa" or supports_sdpa(config)):
+            kwargs["attn_implementation"] = attn_implementation  # DeBERTa has its own attention only
         with capture_missing_keys() as missing:
             hf_model = AutoModelForSequenceClassification.from_pretrained(
                 path, config=config, dtype=torch.float32, **kwargs

@@ -127,4 +127,10 @@ class OnnxBackend(ExportedBackend):
         session = runtime.InferenceSession(
             str(folder / "model.onnx"), options, providers=providers, provider_options=provider_options
         )
-        return (lambda features: session.run(None, features)[0]), f"onnxruntime {runtime.__version__} {providers[0]}"
+        # The exporter drops inputs the graph does not use (DeBERTa-v3 has no token types): feed only its own.
+        accepted = {i.name for i in session.get_inputs()}
+
+        def run(features: dict[str, Any]) -> Any:
+            return session.run(None, {k: v for k, v in features.items() if k in accepted})[0]
+
+        return run, f"onnxruntime {runtime.__version__} {providers[0]}"

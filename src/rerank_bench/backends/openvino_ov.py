@@ -79,4 +79,10 @@ class OpenVinoBackend(ExportedBackend):
         compiled = runtime.Core().compile_model(str(folder / "model.xml"), "CPU", config)
         request, output = compiled.create_infer_request(), compiled.outputs[0]
         hint = ", ".join(f"{k}={v}" for k, v in config.items())
-        return (lambda features: request.infer(features)[output]), f"{hint}, openvino {runtime.__version__}"
+        # The converter drops inputs the graph does not use (DeBERTa-v3 has no token types): feed only its own.
+        accepted = {name for port in compiled.inputs for name in port.get_names()}
+
+        def run(features: dict[str, Any]) -> Any:
+            return request.infer({k: v for k, v in features.items() if k in accepted})[output]
+
+        return run, f"{hint}, openvino {runtime.__version__}"
