@@ -85,3 +85,35 @@ def test_family_terms_match_the_flop_counter(family, length):
     shape = EncoderShape.from_config(config)
     once_per_pass = 2 * 2 * shape.relative_span * shape.hidden**2 * shape.layers  # DeBERTa: key_proj, query_proj
     assert 2 * pair_flops(shape, length) == pytest.approx(counter.get_total_flops() - once_per_pass, rel=0.02)
+
+
+@pytest.mark.parametrize("length", [16, 200])
+def test_decoder_count_matches_the_flop_counter(length):
+    """A Qwen3 decoder with grouped-query attention and SwiGLU, logits at the last position only (as the yes/no
+    scorer asks for them), against the matmuls torch counts."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.initialization import no_init_weights
+
+    config = AutoConfig.for_model(
+        "qwen3",
+        hidden_size=256,
+        num_hidden_layers=3,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        head_dim=64,
+        intermediate_size=640,
+        vocab_size=5000,
+        use_cache=False,
+    )
+    config._attn_implementation = "eager"  # torch's counter does not count SDPA's kernel on the CPU
+    with FakeTensorMode(), no_init_weights():
+        model = AutoModelForCausalLM.from_config(config).eval()
+        ids = torch.zeros((2, length), dtype=torch.long)
+        mask = torch.ones((2, length), dtype=torch.long)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
+    shape = EncoderShape.from_config(config, causal=True)
+    assert 2 * pair_flops(shape, length) == pytest.approx(counter.get_total_flops(), rel=0.02)

@@ -75,6 +75,8 @@ def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, head
         "mxbai-rerank-base-v1",
         "mxbai-rerank-large-v1",
         "gte-reranker-modernbert-base",
+        "qwen3-reranker-4b",
+        "qwen3-reranker-8b",
     ],
 )
 def test_meta_device_parameter_counts_equal_the_published_ones(alias):
@@ -177,3 +179,47 @@ def test_family_activation_formulas_match_fake_tensor_tracking(family):
         shape = arch_shape(config)
         modelled = activation_bytes(shape, batch, length, "fp32", attention)
         assert modelled == pytest.approx(tracked, rel=0.10), (batch, length)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_decoder_activation_formula_matches_fake_tensor_tracking(attention):
+    """Qwen3-Reranker-0.6B-wide layers (GQA 16/8 heads of 128, SwiGLU), one forward pass without a KV cache and
+    logits at the last position only, as the yes/no scorer runs it."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.initialization import no_init_weights
+
+    from rerank_bench.willrun.memory_model import arch_shape
+
+    config = AutoConfig.for_model(
+        "qwen3",
+        hidden_size=1024,
+        num_hidden_layers=2,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        intermediate_size=3072,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+        use_cache=False,
+    )
+    config._attn_implementation = attention
+    shape = arch_shape(config, causal=True)
+    assert shape.family == "decoder" and (shape.kv_heads, shape.head_dim) == (8, 128)
+    for batch, length in [(1, 16), (8, 128), (32, 256), (4, 1024), (1, 2048)]:
+        with FakeTensorMode(), no_init_weights():
+            model = AutoModelForCausalLM.from_config(config).eval()
+            ids = torch.zeros((batch, length), dtype=torch.long)
+            mask = torch.ones((batch, length), dtype=torch.long)
+            tracker = MemTracker()
+            tracker.track_external(model)
+            with tracker, torch.no_grad():
+                model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
+            (device_peaks,) = tracker.get_tracker_snapshot("peak").values()
+        tracked = next(v for k, v in device_peaks.items() if "ACT" in str(k))
+        assert activation_bytes(shape, batch, length, "fp32", attention) == pytest.approx(tracked, rel=0.10), (
+            batch,
+            length,
+        )

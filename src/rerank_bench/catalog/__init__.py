@@ -37,12 +37,21 @@ class CatalogModel:
     params_published: str
     max_length: int
     license: str
-    tokenizer: str  # "bert-uncased" or "xlm-roberta": the shape of the offline tokenizer a twin gets
+    tokenizer: str  # the offline tokenizer a twin gets: models/twin.py TOKENIZER_KINDS
     config_source: str
     params_source: str
     also_known_as: tuple[str, ...] = ()
     recommended_max_length: int | None = None
     extra_config: dict[str, Any] = field(default_factory=dict)
+    # "classifier": a sequence-classification head scores the pair; "yes-no": a causal LM scores it as the logit
+    # of "yes" against "no" after a prompt template (Qwen3-Reranker), through its language-model head
+    scoring: str = "classifier"
+    # tokens the scoring template adds to every pair beyond query and document (its special tokens included)
+    template_tokens: int = 0
+
+    @property
+    def causal(self) -> bool:
+        return self.scoring == "yes-no"
 
     def config_dict(self) -> dict[str, Any]:
         """The transformers config this entry describes (what `AutoConfig.for_model` takes)."""

@@ -16,7 +16,12 @@ Other families, fitted the same way against the tracker (within 7% on a grid of 
     the position embeddings projected per batch element, int64 relative-position indices and an int64 mask;
   ModernBERT, SDPA: (5 BLh + 4 BLf) * e + 3 B L^2; eager: max(5 BLh + 4 BLf + B H L^2, 8 BLh + 2 B H L^2) * e
     + 8 B L^2 (its GeGLU feed-forward holds the 2f-wide input, the activation and the product; a global and a
-    sliding-window mask).
+    sliding-window mask);
+  decoder rerankers (Qwen3; q = H x head_dim query width, kv = key/value heads x head_dim), one forward pass
+    without a KV cache and logits at the last position only (what the yes/no scorer asks transformers for:
+    logits_to_keep=1; the full vocabulary at every position would be B L V floats, gigabytes at 32 x 1,024):
+    SDPA: (3 BLh + 3 BLf + BLq) * e + 2 B L^2; eager: max((3 BLh + 3 BLf + BLq + B H L^2) * e,
+    (BLh + 3 BLq + 2 B H L^2 + 2 BL kv) * e) + 8 B L^2 (within 8%).
 
 Device overheads are named constants, each with its source; a margin covers allocator rounding and
 fragmentation. The same numbers feed `will-it-run`'s "max batch that fits".
@@ -60,8 +65,10 @@ class ArchShape:
     max_position: int
     params: int  # total parameters (meta-device count)
     linear_params: int  # parameters in Linear weights (what dynamic int8 quantizes)
-    family: str = "bert"  # "bert" (BERT, XLM-R, ELECTRA...), "deberta" or "modernbert": which activation formula
+    family: str = "bert"  # "bert" (BERT, XLM-R, ELECTRA...), "deberta", "modernbert" or "decoder"
     relative_span: int = 0  # DeBERTa's 2k relative positions
+    kv_heads: int = 0  # decoders: key/value heads (grouped-query attention); 0: as many as `heads`
+    head_dim: int = 0  # decoders: width of one head; 0: hidden / heads
 
 
 def weights_bytes(shape: ArchShape, dtype: str) -> float:
@@ -80,6 +87,14 @@ def activation_bytes(shape: ArchShape, batch: int, length: int, dtype: str, atte
         scores = batch * shape.heads * length * length
         positions = batch * shape.heads * length * span + 2 * batch * span * shape.hidden + 2 * span * shape.hidden
         return (4 * scores + positions + 3 * blh) * e + 3 * 8 * length * length + 9 * bl2
+    if shape.family == "decoder":
+        head_dim = shape.head_dim or shape.hidden // shape.heads
+        blq = batch * length * shape.heads * head_dim
+        blkv = batch * length * (shape.kv_heads or shape.heads) * head_dim
+        scores = batch * shape.heads * length * length
+        if attention == "eager":
+            return max((3 * blh + 3 * blf + blq + scores) * e, (blh + 3 * blq + 2 * scores + 2 * blkv) * e) + 8 * bl2
+        return (3 * blh + 3 * blf + blq) * e + 2 * bl2
     if shape.family == "modernbert":
         scores = batch * shape.heads * length * length
         if attention == "eager":
@@ -138,15 +153,18 @@ def max_batch(
     return best
 
 
-def arch_shape(config: Any) -> ArchShape:
-    """Parameter counts from the model built on the meta device: no weights, no RAM, exact."""
+def arch_shape(config: Any, causal: bool = False) -> ArchShape:
+    """Parameter counts from the model built on the meta device: no weights, no RAM, exact. A reranker scored
+    through its language-model head (`causal`) is counted as the causal LM it loads as, lm_head included
+    (tied embeddings once)."""
     import torch
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from rerank_bench.models.flops import relative_span
 
+    builder = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
     with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(config)
+        model = builder.from_config(config)
     params = sum(p.numel() for p in model.parameters())
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     return ArchShape(
@@ -158,8 +176,10 @@ def arch_shape(config: Any) -> ArchShape:
         max_position=config.max_position_embeddings,
         params=int(params),
         linear_params=int(linear),
-        family=memory_family(config),
+        family="decoder" if causal else memory_family(config),
         relative_span=relative_span(config),
+        kv_heads=int(getattr(config, "num_key_value_heads", 0) or 0),
+        head_dim=int(getattr(config, "head_dim", 0) or 0),
     )
 
 

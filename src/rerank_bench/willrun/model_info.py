@@ -33,6 +33,7 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
     from rerank_bench.catalog import find_model
 
     entry = find_model(spec)
+    causal = entry is not None and entry.causal
     if entry is not None:
         values = entry.config_dict()
         config = AutoConfig.for_model(entry.model_type, **{k: v for k, v in values.items() if k != "model_type"})
@@ -57,17 +58,19 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
         limit = default_length = int(config.max_position_embeddings) - offset
     for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads"):
         if not hasattr(config, key):
-            raise ModelError(f"{spec}: its config has no {key}; will-it-run models BERT-style encoders")
-    arch = arch_shape(config)
+            raise ModelError(f"{spec}: its config has no {key}; will-it-run models encoders and decoder rerankers")
+    arch = arch_shape(config, causal=causal)
     length = max_length or default_length
     if length > limit:
         raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
     specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
+    if causal and entry is not None:
+        specials = entry.template_tokens  # the prompt template around query and document
     return ModelInfo(
         name=name,
         model_id=model_id,
         arch=arch,
-        shape=EncoderShape.from_config(config),
+        shape=EncoderShape.from_config(config, causal=causal),
         max_length=length,
         specials=specials,
         config=config,
