@@ -51,3 +51,39 @@ def test_a_tiny_twin_of_each_family_loads_scores_and_counts_tokens_exactly(alias
         assert all(math.isfinite(s) for s in scorer.score(request, 2))
     finally:
         scorer.close()
+
+
+def test_a_decoder_reranker_is_refused_by_sweep_in_one_line_naming_what_can_assess_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from rerank_bench.cli import app
+
+    result = CliRunner().invoke(app, ["sweep", "-m", "Qwen/Qwen3-Reranker-8B", "-o", str(tmp_path / "r.csv")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    said = " ".join(result.output.split())
+    assert "qwen3-reranker-8b is a decoder reranker" in said and "will-it-run qwen3-reranker-8b" in said
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_will_it_run_says_an_8b_decoder_reranker_does_not_fit_a_16_gb_gpu_at_fp16_and_fits_24():
+    """Qwen3-Reranker-8B's fp16 weights alone (8.19B x 2 bytes, 15,623 MiB, lm_head untied) are more than a
+    T4's 15,852 usable MiB once the allocator's margin is added; an L4 (24 GB) holds them with room to batch."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rerank_bench.cli import app
+
+    runner = CliRunner()
+    rows = {}
+    for profile in ("t4", "l4"):
+        result = runner.invoke(
+            app,
+            ["will-it-run", "qwen3-reranker-8b", "--hardware", profile, "--depth", "50", "--max-length", "1024"]
+            + ["--json"],
+        )
+        assert result.exit_code in (0, 1), result.output
+        rows[profile] = json.loads(result.stdout)[0]
+    assert round(rows["t4"]["weights_mib"]) == round(8_190_735_360 * 2 / 2**20)
+    assert rows["t4"]["verdict"] == "WON'T FIT" and rows["t4"]["max_batch"] == 0
+    assert rows["l4"]["verdict"] == "RUNS" and rows["l4"]["max_batch"] >= 8

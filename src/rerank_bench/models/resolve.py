@@ -179,6 +179,13 @@ def resolve_model(
         raise ModelError(f"no such model folder: {spec}", "check the path")
 
     entry = find_model(spec)
+    if entry is not None and entry.causal:
+        raise ModelError(
+            f"{entry.alias} is a decoder reranker scored through its language-model head (yes/no), which sweep, "
+            "tune and ab cannot load yet",
+            f"rerank-bench will-it-run {entry.alias} gives its memory and speed on any profile; endpoint measures it "
+            "served (vLLM)",
+        )
     hub_id = entry.hub_id if entry else hub_id_for(spec)
     alias = entry.alias if entry else None
     known = partial(
