@@ -52,17 +52,35 @@ FAMILIES = {
 }
 
 
+def counted_flops(config, length, causal=False):
+    """Every matmul torch counts in one forward of `config`'s model over two pairs of `length` tokens, on fake
+    tensors (these forwards read tensor values, which meta tensors lack), eager attention (torch's counter
+    does not count SDPA's kernel on the CPU); a causal reranker with logits at the last position only."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers.initialization import no_init_weights
+
+    config._attn_implementation = "eager"
+    builder = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
+    forward = {"logits_to_keep": 1, "use_cache": False} if causal else {}
+    with FakeTensorMode(), no_init_weights():
+        model = builder.from_config(config).eval()
+        ids = torch.zeros((2, length), dtype=torch.long)
+        mask = torch.ones((2, length), dtype=torch.long)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(input_ids=ids, attention_mask=mask, **forward)
+    return counter.get_total_flops()
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("length", [16, 200])
 def test_family_terms_match_the_flop_counter(family, length):
     """DeBERTa's relative-position scores and ModernBERT's gated feed-forward, against the matmuls torch counts
-    on the real graph (fake tensors: these forwards read tensor values, which meta tensors lack). DeBERTa's
-    once-per-pass projections of the position embeddings are counted by torch, not by us: taken off here."""
-    import torch
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-    from transformers.initialization import no_init_weights
+    on the real graph. DeBERTa's once-per-pass projections of the position embeddings are counted by torch,
+    not by us: taken off here."""
+    from transformers import AutoConfig
 
     config = AutoConfig.for_model(
         family,
@@ -75,27 +93,17 @@ def test_family_terms_match_the_flop_counter(family, length):
         pad_token_id=0,
         **FAMILIES[family],
     )
-    config._attn_implementation = "eager"  # torch's counter does not count SDPA's kernel on the CPU
-    with FakeTensorMode(), no_init_weights():
-        model = AutoModelForSequenceClassification.from_config(config).eval()
-        ids = torch.zeros((2, length), dtype=torch.long)
-        mask = torch.ones((2, length), dtype=torch.long)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(input_ids=ids, attention_mask=mask)
+    counted = counted_flops(config, length)
     shape = EncoderShape.from_config(config)
     once_per_pass = 2 * 2 * shape.relative_span * shape.hidden**2 * shape.layers  # DeBERTa: key_proj, query_proj
-    assert 2 * pair_flops(shape, length) == pytest.approx(counter.get_total_flops() - once_per_pass, rel=0.02)
+    assert 2 * pair_flops(shape, length) == pytest.approx(counted - once_per_pass, rel=0.02)
 
 
 @pytest.mark.parametrize("length", [16, 200])
 def test_decoder_count_matches_the_flop_counter(length):
     """A Qwen3 decoder with grouped-query attention and SwiGLU, logits at the last position only (as the yes/no
     scorer asks for them), against the matmuls torch counts."""
-    import torch
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoConfig, AutoModelForCausalLM
-    from transformers.initialization import no_init_weights
+    from transformers import AutoConfig
 
     config = AutoConfig.for_model(
         "qwen3",
@@ -108,12 +116,5 @@ def test_decoder_count_matches_the_flop_counter(length):
         vocab_size=5000,
         use_cache=False,
     )
-    config._attn_implementation = "eager"  # torch's counter does not count SDPA's kernel on the CPU
-    with FakeTensorMode(), no_init_weights():
-        model = AutoModelForCausalLM.from_config(config).eval()
-        ids = torch.zeros((2, length), dtype=torch.long)
-        mask = torch.ones((2, length), dtype=torch.long)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
-    shape = EncoderShape.from_config(config, causal=True)
-    assert 2 * pair_flops(shape, length) == pytest.approx(counter.get_total_flops(), rel=0.02)
+    counted = counted_flops(config, length, causal=True)
+    assert 2 * pair_flops(EncoderShape.from_config(config, causal=True), length) == pytest.approx(counted, rel=0.02)

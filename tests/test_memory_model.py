@@ -15,11 +15,32 @@ GRID = [(1, 16), (8, 128), (32, 256), (8, 512), (64, 32), (2, 384)]
 SHAPES = [(384, 12, 1536), (256, 4, 1024), (768, 12, 3072)]
 
 
-def tracked_activation_bytes(batch, length, attention, hidden, heads, intermediate):
+def tracked_bytes(config, batch, length, causal=False):
+    """Peak activation bytes of one forward of `config`'s model, built and run on fake tensors (no weights are
+    made; transformers' own initialisation reads values, so it is switched off). A causal reranker runs as
+    the yes/no scorer runs it: no KV cache, logits at the last position only."""
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers.initialization import no_init_weights
+
+    builder = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
+    forward = {"logits_to_keep": 1, "use_cache": False} if causal else {}
+    with FakeTensorMode(), no_init_weights():
+        model = builder.from_config(config).eval()
+        ids = torch.zeros((batch, length), dtype=torch.long)
+        mask = torch.ones((batch, length), dtype=torch.long)
+        tracker = MemTracker()
+        tracker.track_external(model)
+        with tracker, torch.no_grad():
+            model(input_ids=ids, attention_mask=mask, **forward)
+        (device_peaks,) = tracker.get_tracker_snapshot("peak").values()
+    return next(v for k, v in device_peaks.items() if "ACT" in str(k))
+
+
+def tracked_activation_bytes(batch, length, attention, hidden, heads, intermediate):
+    from transformers import BertConfig
 
     config = BertConfig(
         hidden_size=hidden,
@@ -29,17 +50,7 @@ def tracked_activation_bytes(batch, length, attention, hidden, heads, intermedia
         num_labels=1,
         attn_implementation=attention,
     )
-    with FakeTensorMode():
-        model = BertForSequenceClassification(config).eval()
-        ids = torch.zeros((batch, length), dtype=torch.long)
-        mask = torch.ones((batch, length), dtype=torch.long)
-        tracker = MemTracker()
-        tracker.track_external(model)
-        with tracker, torch.no_grad():
-            model(input_ids=ids, attention_mask=mask)
-        peak = tracker.get_tracker_snapshot("peak")
-    (device_peaks,) = peak.values()
-    return next(v for k, v in device_peaks.items() if "ACT" in str(k)), config
+    return tracked_bytes(config, batch, length), config
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
@@ -107,28 +118,12 @@ def test_usable_memory_rules():
     assert peak_mib(ArchShape(1, 4, 8, 2, 10, 16, 2**20, 0), 1, 1, "fp32", "sdpa", "nvidia") > 4.0  # margin added
 
 
-def tracked_family_bytes(family, batch, length, attention, **config_values):
-    """Peak activation bytes of a two-layer model of `family`, built and run on fake tensors (its weights are
-    never made; transformers' own initialisation reads values, so it is switched off)."""
-    import torch
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.distributed._tools.mem_tracker import MemTracker
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-    from transformers.initialization import no_init_weights
+def family_config(family, attention, **values):
+    from transformers import AutoConfig
 
-    config = AutoConfig.for_model(family, num_hidden_layers=2, num_labels=1, **config_values)
+    config = AutoConfig.for_model(family, num_hidden_layers=2, num_labels=1, **values)
     config._attn_implementation = attention
-    with FakeTensorMode(), no_init_weights():
-        model = AutoModelForSequenceClassification.from_config(config).eval()
-        ids = torch.zeros((batch, length), dtype=torch.long)
-        mask = torch.ones((batch, length), dtype=torch.long)
-        tracker = MemTracker()
-        tracker.track_external(model)
-        with tracker, torch.no_grad():
-            model(input_ids=ids, attention_mask=mask)
-        peak = tracker.get_tracker_snapshot("peak")
-    (device_peaks,) = peak.values()
-    return next(v for k, v in device_peaks.items() if "ACT" in str(k)), config
+    return config
 
 
 FAMILY_CASES = {
@@ -175,7 +170,8 @@ def test_family_activation_formulas_match_fake_tensor_tracking(family):
     attention, values = FAMILY_CASES[family]
     grid = [(1, 16), (8, 128), (32, 256), (8, 512), (64, 32)] + ([(2, 2048)] if family == "modernbert" else [])
     for batch, length in grid:
-        tracked, config = tracked_family_bytes(family, batch, length, attention, **values)
+        config = family_config(family, attention, **values)
+        tracked = tracked_bytes(config, batch, length)
         shape = arch_shape(config)
         modelled = activation_bytes(shape, batch, length, "fp32", attention)
         assert modelled == pytest.approx(tracked, rel=0.10), (batch, length)
@@ -185,18 +181,12 @@ def test_family_activation_formulas_match_fake_tensor_tracking(family):
 def test_decoder_activation_formula_matches_fake_tensor_tracking(attention):
     """Qwen3-Reranker-0.6B-wide layers (GQA 16/8 heads of 128, SwiGLU), one forward pass without a KV cache and
     logits at the last position only, as the yes/no scorer runs it."""
-    import torch
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.distributed._tools.mem_tracker import MemTracker
-    from transformers import AutoConfig, AutoModelForCausalLM
-    from transformers.initialization import no_init_weights
-
     from rerank_bench.willrun.memory_model import arch_shape
 
-    config = AutoConfig.for_model(
+    config = family_config(
         "qwen3",
+        attention,
         hidden_size=1024,
-        num_hidden_layers=2,
         num_attention_heads=16,
         num_key_value_heads=8,
         head_dim=128,
@@ -205,21 +195,9 @@ def test_decoder_activation_formula_matches_fake_tensor_tracking(attention):
         tie_word_embeddings=True,
         use_cache=False,
     )
-    config._attn_implementation = attention
     shape = arch_shape(config, causal=True)
     assert shape.family == "decoder" and (shape.kv_heads, shape.head_dim) == (8, 128)
     for batch, length in [(1, 16), (8, 128), (32, 256), (4, 1024), (1, 2048)]:
-        with FakeTensorMode(), no_init_weights():
-            model = AutoModelForCausalLM.from_config(config).eval()
-            ids = torch.zeros((batch, length), dtype=torch.long)
-            mask = torch.ones((batch, length), dtype=torch.long)
-            tracker = MemTracker()
-            tracker.track_external(model)
-            with tracker, torch.no_grad():
-                model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
-            (device_peaks,) = tracker.get_tracker_snapshot("peak").values()
-        tracked = next(v for k, v in device_peaks.items() if "ACT" in str(k))
-        assert activation_bytes(shape, batch, length, "fp32", attention) == pytest.approx(tracked, rel=0.10), (
-            batch,
-            length,
-        )
+        tracked = tracked_bytes(config, batch, length, causal=True)
+        modelled = activation_bytes(shape, batch, length, "fp32", attention)
+        assert modelled == pytest.approx(tracked, rel=0.10), (batch, length)

@@ -98,28 +98,38 @@ def _wordpiece_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
             model_max_length=max_length,
             model_input_names=["input_ids", "attention_mask"],
         )
+    return _cls_sep_tokenizer(tok, max_length, token_types=True)
+
+
+def _cls_sep_tokenizer(tok: Any, max_length: int, token_types: bool) -> Any:
+    """`tok` wrapped as transformers' fast tokenizer with BERT's names for its special tokens and pair template
+    [CLS] q [SEP] d [SEP] (the document's tokens of type 1 where the family has token types)."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    second = "$B:1 [SEP]:1" if token_types else "$B [SEP]"
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
+        pair=f"[CLS] $A [SEP] {second}",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
+    inputs = ["input_ids", "token_type_ids", "attention_mask"] if token_types else ["input_ids", "attention_mask"]
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
         pad_token="[PAD]",
         cls_token="[CLS]",
         sep_token="[SEP]",
-        mask_token=mask,
+        mask_token="[MASK]",
         model_max_length=max_length,
-        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+        model_input_names=inputs,
     )
 
 
 def _unigram_tokenizer(vocab_size: int, max_length: int) -> Any:
     """DeBERTa-v3's kind: a SentencePiece Unigram model over "▁word" pieces, [PAD]=0 [CLS]=1 [SEP]=2 [UNK]=3
     as in its spm.model, [MASK] after the pieces (DeBERTa-v3 embeds 128,100 ids for 128,001 tokens)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     pieces: list[tuple[str, float]] = [("[PAD]", 0.0), ("[CLS]", 0.0), ("[SEP]", 0.0), ("[UNK]", 0.0)]
     pieces += [(chr(97 + i), -20.0) for i in range(26)] + [("\u2581", -20.0)]  # spelling for any other word
@@ -131,28 +141,13 @@ def _unigram_tokenizer(vocab_size: int, max_length: int) -> Any:
     tok = Tokenizer(models.Unigram(pieces, unk_id=3, byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 1), ("[SEP]", 2)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=max_length,
-        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
-    )
+    return _cls_sep_tokenizer(tok, max_length, token_types=True)
 
 
 def _byte_bpe_tokenizer(vocab_size: int, max_length: int) -> Any:
     """ModernBERT's kind (OLMo's byte-level BPE): merges trained here, by tokenizers' own trainer, on the
     synthetic words until each is one token; [CLS] q [SEP] d [SEP], no token types."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
@@ -168,20 +163,7 @@ def _byte_bpe_tokenizer(vocab_size: int, max_length: int) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(words, trainer=trainer)
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=max_length,
-        model_input_names=["input_ids", "attention_mask"],
-    )
+    return _cls_sep_tokenizer(tok, max_length, token_types=False)
 
 
 def special_token_ids(tokenizer: Any) -> dict[str, int]:
