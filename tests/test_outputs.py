@@ -107,3 +107,35 @@ def test_sigterm_keeps_finished_cases_and_says_so(tmp_path):
     rows = read_rows(out)
     assert 2 <= len(rows) < 8 and all(r["status"] == "ok" for r in rows)
     assert b"terminated:" in err and f"finished cases are in {out}".encode() in err and b"Traceback" not in err
+
+
+# A library that prints to stdout while the command works, in this process and in a worker it starts: NNCF's
+# log lines and progress bars did this to `tune --json`.
+NOISY = """
+import os, sys
+import rerank_bench.sweep.planner as planner
+real = planner.plan_sweep
+def noisy(*args, **kwargs):
+    print("INFO:nncf:a library's log line")  # Python's stdout
+    sys.stdout.flush()
+    os.system("echo a worker process writing to its stdout")  # a child's inherited descriptor 1
+    return real(*args, **kwargs)
+planner.plan_sweep = noisy
+from rerank_bench.cli import app
+app(prog_name="rerank-bench")
+"""
+
+
+@pytest.mark.slow  # starts the command in a process of its own: the descriptors are the point
+def test_json_stdout_is_one_document_whatever_libraries_and_workers_print(tmp_path):
+    import json
+
+    argv = [sys.executable, "-c", NOISY, "sweep", "--backend", "fake", "-m", "fake:", "--depth", "10"]
+    argv += ["--batch-size", "10", "--dry-run", "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    cases = json.loads(done.stdout)  # the whole of stdout parses: nothing else was written there
+    assert cases[0]["backend"] == "fake"
+    assert "INFO:nncf:a library's log line" in done.stderr and "a worker process writing" in done.stderr
+    plain = subprocess.run(argv[:-1], capture_output=True, text=True, timeout=120)  # without --json: untouched
+    assert "INFO:nncf:a library's log line" in plain.stdout

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,7 +37,8 @@ def guarded(command: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         previous = _stop_on_sigterm()
         try:
-            return command(*args, **kwargs)
+            with data_only_stdout(bool(kwargs.get("as_json"))):
+                return command(*args, **kwargs)
         except RerankBenchError as exc:
             colour = "yellow" if exc.label in ("interrupted", "terminated") else "bold red"
             stderr.print(f"[{colour}]{exc.label}:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
@@ -65,8 +68,42 @@ def _stop_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, stop)
 
 
+# Where --json's document goes while data_only_stdout holds the process's own stdout for stderr.
+_json_out: TextIO | None = None
+
+
+@contextmanager
+def data_only_stdout(active: bool) -> Iterator[None]:
+    """With --json, stdout carries the one JSON document and nothing else. Libraries print to stdout (NNCF's
+    log lines and progress bars, a converter's warnings), in this process and in the workers it starts, so
+    for the command's duration file descriptor 1 points at stderr (children inherit it) and print_json writes
+    to the real stdout, kept aside. Only where stdout is the process's own descriptor (not a test's capture)."""
+    global _json_out
+    try:
+        real = active and sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):  # a captured stream has no descriptor
+        real = False
+    if not real:
+        yield
+        return
+    sys.stdout.flush()
+    kept = os.dup(1)
+    os.dup2(2, 1)
+    _json_out = os.fdopen(os.dup(kept), "w")
+    try:
+        yield
+    finally:
+        sys.stdout.flush()  # what libraries wrote goes to stderr, before stdout is given back
+        _json_out.close()
+        _json_out = None
+        os.dup2(kept, 1)
+        os.close(kept)
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    out = _json_out or sys.stdout
+    out.write(json.dumps(data, indent=2, default=str) + "\n")
+    out.flush()
 
 
 def notice(message: str, label: str = "notice") -> None:
