@@ -53,16 +53,83 @@ def test_a_tiny_twin_of_each_family_loads_scores_and_counts_tokens_exactly(alias
         scorer.close()
 
 
-def test_a_decoder_reranker_is_refused_by_sweep_in_one_line_naming_what_can_assess_it(tmp_path):
-    from typer.testing import CliRunner
+def tiny_qwen_twin(root):
+    """qwen3-reranker-4b's entry shrunk to two layers 64 wide (4 heads of 16, 2 key/value heads)."""
+    import dataclasses
 
-    from rerank_bench.cli import app
+    from rerank_bench.catalog import find_model
 
-    result = CliRunner().invoke(app, ["sweep", "-m", "Qwen/Qwen3-Reranker-8B", "-o", str(tmp_path / "r.csv")])
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    said = " ".join(result.output.split())
-    assert "qwen3-reranker-8b is a decoder reranker" in said and "will-it-run qwen3-reranker-8b" in said
-    assert not (tmp_path / "r.csv").exists()
+    entry = find_model("qwen3-reranker-4b")
+    extra = {k: v for k, v in entry.extra_config.items() if not k.endswith("_token_id")}
+    extra.update(num_key_value_heads=2, head_dim=16)
+    tiny = dataclasses.replace(
+        entry,
+        num_hidden_layers=2,
+        hidden_size=64,
+        num_attention_heads=4,
+        intermediate_size=128,
+        vocab_size=3000,
+        max_length=256,
+        extra_config=extra,
+    )
+    return build_twin(tiny, root=root)[0]
+
+
+def test_the_yes_no_scorer_equals_the_model_card_recipe_on_a_qwen3_twin(tmp_path):
+    """The scorer against a hand-written copy of the Qwen3-Reranker model card's code (format, truncate to what
+    the template leaves, prefix + pair + suffix, pad on the left, log-softmax of "no" and "yes" at the last
+    position), on a tiny random twin: the same scores, and the template's tokens counted in every pair."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rerank_bench.backends.torch_st import TorchBackend
+    from rerank_bench.models.prompts import QWEN3_RERANKER as card
+    from rerank_bench.models.resolve import resolve_model
+
+    folder = tiny_qwen_twin(tmp_path)
+    model = resolve_model(str(folder), weights="auto")
+    assert (model.scoring, model.weights) == ("yes-no", "random")
+    scorer = TorchBackend().load(model, "cpu", "fp32", 1, 256)
+    try:
+        words = scorer.words()
+        docs = tuple(" ".join(words[i : i + 3 + 5 * i]) for i in range(5))  # different lengths: padding matters
+        request = Request(" ".join(words[40:44]), docs)
+        ours = scorer.score(request, 3)
+        counts = scorer.pair_token_counts(request)
+    finally:
+        scorer.close()
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
+    reference_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    prefix = tokenizer.encode(card.prefix, add_special_tokens=False)
+    suffix = tokenizer.encode(card.suffix, add_special_tokens=False)
+    pairs = [card.pair.format(instruction=card.instruction, query=request.query, document=d) for d in docs]
+    inputs = tokenizer(
+        pairs,
+        padding=False,
+        truncation="longest_first",
+        return_attention_mask=False,
+        max_length=256 - len(prefix) - len(suffix),
+        add_special_tokens=False,
+    )
+    inputs["input_ids"] = [prefix + ids + suffix for ids in inputs["input_ids"]]
+    assert counts == [len(ids) for ids in inputs["input_ids"]] and min(counts) > len(prefix) + len(suffix)
+    padded = tokenizer.pad(inputs, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        last = reference_model(**padded).logits[:, -1, :]
+    yes, no = tokenizer.convert_tokens_to_ids("yes"), tokenizer.convert_tokens_to_ids("no")
+    expected = torch.nn.functional.log_softmax(torch.stack([last[:, no], last[:, yes]], dim=1), dim=1)[:, 1].exp()
+    assert max(abs(a - b) for a, b in zip(ours, expected.tolist(), strict=True)) < 1e-4
+
+
+def test_onnx_refuses_a_decoder_reranker_in_one_line(tmp_path):
+    from rerank_bench.backends import get_backend
+    from rerank_bench.errors import ModelError
+    from rerank_bench.models.resolve import resolve_model
+
+    model = resolve_model(str(tiny_qwen_twin(tmp_path)), weights="auto")
+    with pytest.raises(ModelError, match="cannot score .* yet: a decoder reranker"):
+        get_backend("onnx").load(model, "cpu", "fp32", 1, None)
 
 
 def test_will_it_run_says_an_8b_decoder_reranker_does_not_fit_a_16_gb_gpu_at_fp16_and_fits_24():

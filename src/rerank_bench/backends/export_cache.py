@@ -176,6 +176,12 @@ class ExportedBackend(Backend):
                 f"the {self.name} backend needs {self.runtime_module}", f"pip install '{spec.extra}'"
             ) from None
         spec.check(dtype, device)
+        if model.scoring == "yes-no":
+            raise ModelError(
+                f"the {self.name} backend cannot score {model.name} yet: a decoder reranker's yes/no answer is read "
+                "from its language-model head, which this export does not keep",
+                "measure it with --backend torch",
+            )
         path, tokenizer_source = model_source(model, max_length)
         folder, meta, export_s = self.export(model, path, dtype, calibration)
         from transformers import AutoTokenizer

@@ -111,6 +111,35 @@ class TorchScorer(Scorer):
 class TorchBackend(Backend):
     name = "torch"
 
+    def _load_causal(
+        self,
+        model: ResolvedModel,
+        path: str,
+        tokenizer_source: str,
+        device: str,
+        dtype: str,
+        threads: int,
+        max_length: int | None,
+    ) -> Scorer:
+        """A decoder reranker: its language-model head scores yes against no (backends/causal_lm.py)."""
+        import torch
+
+        from rerank_bench.backends.causal_lm import CausalYesNoScorer, load_causal
+
+        hf_model, tokenizer, load_s, limit = load_causal(
+            model, path, device, getattr(torch, TORCH_DTYPES[dtype]), threads, max_length
+        )
+        info = LoadInfo(
+            load_s=load_s,
+            weights=model.weights,
+            tokenizer=tokenizer_source,
+            max_length=limit,
+            revision=model.revision,
+            gpu_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
+            backend_options="yes/no at the last position (logits_to_keep=1), left padding",
+        )
+        return CausalYesNoScorer(hf_model, tokenizer, torch, device, info)
+
     def load(
         self,
         model: ResolvedModel,
@@ -119,7 +148,7 @@ class TorchBackend(Backend):
         threads: int,
         max_length: int | None,
         calibration: dict[str, Any] | None = None,  # unused: nothing here is calibrated
-    ) -> TorchScorer:
+    ) -> Scorer:
         import torch
         import transformers
         from sentence_transformers import CrossEncoder
@@ -127,6 +156,8 @@ class TorchBackend(Backend):
         get_spec(self.name).check(dtype, device)
         torch.set_num_threads(threads)
         path, tokenizer_source = model_source(model, max_length)
+        if model.scoring == "yes-no":
+            return self._load_causal(model, path, tokenizer_source, device, dtype, threads, max_length)
         # transformers 5 renamed torch_dtype to dtype
         dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
         kwargs: dict[str, Any] = {

@@ -57,6 +57,7 @@ class ResolvedModel:
     allow_random_head: bool = False
     notice: str | None = None  # one line for stderr, e.g. why a twin is measured
     requested_revision: str | None = None  # --revision as typed (None: the default branch)
+    scoring: str = "classifier"  # or "yes-no": a decoder reranker scored through its language-model head
 
     @property
     def model_id(self) -> str:
@@ -123,8 +124,18 @@ def _check_local_folder(folder: Path, allow_random_head: bool) -> dict[str, Any]
         config = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{config_path} is not valid JSON: {exc}") from None
-    check_architectures(config.get("architectures"), str(folder), allow_random_head)
+    if not is_yes_no_reranker(config):
+        check_architectures(config.get("architectures"), str(folder), allow_random_head)
     return config
+
+
+def is_yes_no_reranker(config: dict[str, Any]) -> bool:
+    """A causal LM of a family with a known yes/no reranking recipe (Qwen3-Reranker): scored through its
+    language-model head, not refused for lacking a classifier head."""
+    from rerank_bench.models.prompts import TEMPLATES
+
+    architectures = config.get("architectures") or []
+    return config.get("model_type") in TEMPLATES and any(a.endswith("ForCausalLM") for a in architectures)
 
 
 def length_limit(model: ResolvedModel) -> int | None:
@@ -179,17 +190,15 @@ def resolve_model(
         raise ModelError(f"no such model folder: {spec}", "check the path")
 
     entry = find_model(spec)
-    if entry is not None and entry.causal:
-        raise ModelError(
-            f"{entry.alias} is a decoder reranker scored through its language-model head (yes/no), which sweep, "
-            "tune and ab cannot load yet",
-            f"rerank-bench will-it-run {entry.alias} gives its memory and speed on any profile; endpoint measures it "
-            "served (vLLM)",
-        )
     hub_id = entry.hub_id if entry else hub_id_for(spec)
     alias = entry.alias if entry else None
     known = partial(
-        made, name=alias or hub_id, hub_id=hub_id, catalog_alias=alias, max_length=entry.max_length if entry else None
+        made,
+        name=alias or hub_id,
+        hub_id=hub_id,
+        catalog_alias=alias,
+        max_length=entry.max_length if entry else None,
+        scoring=entry.scoring if entry else "classifier",
     )
     if weights == "random":
         if entry is None:
@@ -203,7 +212,8 @@ def resolve_model(
     if cached is not None:
         folder, commit = cached
         config = json.loads((folder / "config.json").read_text())
-        check_architectures(config.get("architectures"), hub_id, allow_random_head)
+        if not (entry and entry.causal):
+            check_architectures(config.get("architectures"), hub_id, allow_random_head)
         return known(source="cache", load_path=str(folder), revision=commit, weights="real", local_files_only=True)
     commit, reason = _ask_hub(hub, hub_id, revision)
     if reason is None:
@@ -239,8 +249,9 @@ def _local_folder(
         )
     from rerank_bench.models.twin import is_random_twin
 
-    _check_local_folder(folder, allow_random_head)
+    config = _check_local_folder(folder, allow_random_head)
     return made(
+        scoring="yes-no" if is_yes_no_reranker(config) else "classifier",
         name=folder_name(folder),
         source="local",
         load_path=str(folder.resolve()),

@@ -39,7 +39,7 @@ def _synthetic_word(i: int) -> str:
 
 # The offline tokenizer's kind per model family (catalog `tokenizer`): the model's own kind of tokenizer and
 # pair template, so token counts and special tokens are the model's.
-TOKENIZER_KINDS = ("bert-uncased", "xlm-roberta", "deberta-v3", "modernbert")
+TOKENIZER_KINDS = ("bert-uncased", "xlm-roberta", "deberta-v3", "modernbert", "qwen")
 
 
 def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
@@ -53,6 +53,8 @@ def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
         return _unigram_tokenizer(vocab_size, max_length)
     if kind == "modernbert":
         return _byte_bpe_tokenizer(vocab_size, max_length)
+    if kind == "qwen":
+        return _qwen_tokenizer(vocab_size, max_length)
     if kind not in TOKENIZER_KINDS:
         raise ValueError(f"unknown tokenizer kind {kind!r}: one of {', '.join(TOKENIZER_KINDS)}")
     return _wordpiece_tokenizer(kind, vocab_size, max_length)
@@ -147,15 +149,21 @@ def _unigram_tokenizer(vocab_size: int, max_length: int) -> Any:
 def _byte_bpe_tokenizer(vocab_size: int, max_length: int) -> Any:
     """ModernBERT's kind (OLMo's byte-level BPE): merges trained here, by tokenizers' own trainer, on the
     synthetic words until each is one token; [CLS] q [SEP] d [SEP], no token types."""
+    tok = _trained_byte_bpe(vocab_size, ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"], [])
+    return _cls_sep_tokenizer(tok, max_length, token_types=False)
+
+
+def _trained_byte_bpe(vocab_size: int, specials: list[str], frequent: list[str]) -> Any:
+    """A byte-level BPE trained on the synthetic words, and on `frequent` texts (a prompt template) repeated
+    often enough that their words and punctuation become tokens of their own, as in a real vocabulary."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok = Tokenizer(models.BPE(unk_token=specials[0]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tok.decoder = decoders.ByteLevel()
     # A trained vocabulary holds the byte alphabet and every merge on the way to each word, so about a third
     # of it ends up whole words; train on enough words to fill it.
-    words = [_synthetic_word(i) for i in range(vocab_size)]
+    words = [_synthetic_word(i) for i in range(vocab_size)] + frequent * 1000
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=specials,
@@ -163,7 +171,41 @@ def _byte_bpe_tokenizer(vocab_size: int, max_length: int) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(words, trainer=trainer)
-    return _cls_sep_tokenizer(tok, max_length, token_types=False)
+    return tok
+
+
+def _qwen_tokenizer(vocab_size: int, max_length: int) -> Any:
+    """Qwen's kind: byte-level BPE with its chat special tokens (<|endoftext|> pads, <|im_start|>, <|im_end|>),
+    <think> and </think>, and "yes" and "no" as single tokens; the reranker template's words are learned as
+    whole tokens, so a pair's template costs about what it costs with the real vocabulary."""
+    from tokenizers import AddedToken
+    from transformers import PreTrainedTokenizerFast
+
+    from rerank_bench.models.prompts import QWEN3_RERANKER
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    template = QWEN3_RERANKER
+    frequent = []
+    for text in (
+        template.prefix,
+        template.suffix,
+        template.pair.format(instruction=template.instruction, query="", document=""),
+    ):
+        for special in specials:
+            text = text.replace(special, " ")  # special tokens are matched whole, not trained
+        frequent.append(text)
+    tok = _trained_byte_bpe(vocab_size - 4, specials, frequent)
+    tok.add_tokens([AddedToken(t, normalized=False) for t in ("<think>", "</think>")])
+    tok.add_tokens([AddedToken(t, single_word=True, normalized=False) for t in (template.yes, template.no)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        model_max_length=max_length,
+        model_input_names=["input_ids", "attention_mask"],
+    )
 
 
 def special_token_ids(tokenizer: Any) -> dict[str, int]:
@@ -218,7 +260,7 @@ def build_twin(entry: CatalogModel, revision: str | None = None, root: Path | No
         return target, json.loads(marker.read_text())["tokenizer_source"]
 
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=base))
@@ -232,7 +274,8 @@ def build_twin(entry: CatalogModel, revision: str | None = None, root: Path | No
             config_values.update(special_token_ids(tokenizer))  # the model pads with its tokenizer's [PAD]
         config = AutoConfig.for_model(entry.model_type, **config_values)
         torch.manual_seed(0)
-        model = AutoModelForSequenceClassification.from_config(config)
+        builder = AutoModelForCausalLM if entry.causal else AutoModelForSequenceClassification
+        model = builder.from_config(config)
         # fp16 on disk halves the cache; the sweep loads it at the dtype it measures.
         model.to(torch.float16).save_pretrained(work)
         del model

@@ -59,13 +59,21 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
     for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads"):
         if not hasattr(config, key):
             raise ModelError(f"{spec}: its config has no {key}; will-it-run models encoders and decoder rerankers")
+    if entry is None:  # a folder or Hub config: a causal LM of a family with a yes/no recipe is such a reranker
+        from rerank_bench.models.resolve import is_yes_no_reranker
+
+        causal = is_yes_no_reranker(
+            {"architectures": getattr(config, "architectures", None), "model_type": config.model_type}
+        )
     arch = arch_shape(config, causal=causal)
     length = max_length or default_length
     if length > limit:
         raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
     specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
-    if causal and entry is not None:
-        specials = entry.template_tokens  # the prompt template around query and document
+    if causal:  # the prompt template around query and document
+        from rerank_bench.models.prompts import template_for
+
+        specials = entry.template_tokens if entry is not None else template_for(config.model_type).estimated_tokens
     return ModelInfo(
         name=name,
         model_id=model_id,

@@ -1,0 +1,114 @@
+"""Decoder rerankers scored as their model cards do: the pair wrapped in the card's prompt template, batches
+padded on the left, one forward pass without a KV cache, and the probability of "yes" against "no" at the
+last position (log-softmax over those two logits). transformers computes the language-model head for the last
+position only (logits_to_keep=1), so the logits are batch x vocabulary, not batch x length x vocabulary.
+
+The template's tokens are part of every pair: token counts, padding and FLOPs include them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rerank_bench.backends.base import LoadInfo, Scorer
+from rerank_bench.errors import ModelError
+from rerank_bench.models.prompts import template_for
+from rerank_bench.workload.records import Request
+from rerank_bench.workload.requests import single_token_words
+
+
+class CausalYesNoScorer(Scorer):
+    def __init__(self, model: Any, tokenizer: Any, torch: Any, device: str, info: LoadInfo) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.torch = torch
+        self.device = device
+        self.info = info
+        self.template = template_for(model.config.model_type)
+        self.prefix = tokenizer.encode(self.template.prefix, add_special_tokens=False)
+        self.suffix = tokenizer.encode(self.template.suffix, add_special_tokens=False)
+        self.yes_id = tokenizer.convert_tokens_to_ids(self.template.yes)
+        self.no_id = tokenizer.convert_tokens_to_ids(self.template.no)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.pad_id = tokenizer.pad_token_id
+
+    def encoder_shape(self) -> Any:
+        from rerank_bench.models.flops import EncoderShape
+
+        return EncoderShape.from_config(self.model.config, causal=True)
+
+    def words(self) -> list[str]:
+        return single_token_words(self.tokenizer)
+
+    def pair_ids(self, request: Request) -> list[list[int]]:
+        """Each pair as the model card builds it: prefix, the formatted pair truncated to what the template
+        leaves of max_length, suffix."""
+        budget = max(1, self.info.max_length - len(self.prefix) - len(self.suffix))
+        texts = [
+            self.template.pair.format(instruction=self.template.instruction, query=request.query, document=doc)
+            for doc in request.documents
+        ]
+        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
+        return [self.prefix + ids + self.suffix for ids in encoded]
+
+    def pair_token_counts(self, request: Request) -> list[int]:
+        return [len(ids) for ids in self.pair_ids(request)]
+
+    def query_token_count(self, query: str) -> int:
+        return len(self.tokenizer(query, add_special_tokens=False)["input_ids"])
+
+    def score(self, request: Request, batch_size: int) -> list[float]:
+        from rerank_bench.backends.padded_scorer import batch_indices
+
+        torch = self.torch
+        ids = self.pair_ids(request)
+        lengths = [len(x) for x in ids]
+        out = [0.0] * len(ids)
+        for batch in batch_indices(lengths, batch_size, self.order):
+            width = max(lengths[i] for i in batch)
+            # left padding: every pair's last real token sits at the last position
+            input_ids = [[self.pad_id] * (width - lengths[i]) + ids[i] for i in batch]
+            mask = [[0] * (width - lengths[i]) + [1] * lengths[i] for i in batch]
+            self.count_batch(width * len(batch), sum(lengths[i] for i in batch))
+            with torch.inference_mode():
+                logits = self.model(
+                    input_ids=torch.tensor(input_ids, device=self.device),
+                    attention_mask=torch.tensor(mask, device=self.device),
+                    logits_to_keep=1,
+                    use_cache=False,
+                ).logits[:, -1, :]
+                pair = torch.stack([logits[:, self.no_id], logits[:, self.yes_id]], dim=1).float()
+                yes = torch.nn.functional.log_softmax(pair, dim=1)[:, 1].exp().tolist()
+            for i, value in zip(batch, yes, strict=True):
+                out[i] = float(value)
+        return out
+
+    def memory_tracker(self) -> Any:
+        from rerank_bench.backends.memory import RssTracker
+
+        return RssTracker()
+
+    def close(self) -> None:
+        del self.model
+
+
+def load_causal(model: Any, path: str, device: str, dtype: Any, threads: int, max_length: int | None) -> Any:
+    """A yes/no scorer for the decoder reranker at `path` (a folder or Hub id), on the CPU."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    kwargs: dict[str, Any] = {"trust_remote_code": model.trust_remote_code, "local_files_only": model.local_files_only}
+    if model.load_revision():
+        kwargs["revision"] = model.load_revision()
+    start = time.perf_counter()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left", **kwargs)
+        hf_model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+        hf_model = hf_model.to(device).eval()
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not load {model.spec}: {exc}".splitlines()[0]) from None
+    limit = max_length or min(int(getattr(tokenizer, "model_max_length", 8192) or 8192), 8192)
+    return hf_model, tokenizer, time.perf_counter() - start, limit
