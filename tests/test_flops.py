@@ -1,4 +1,5 @@
 import pytest
+from tiny_models import DEBERTA_V3, MODERNBERT
 
 from rerank_bench.models.flops import EncoderShape, pair_flops, request_flops
 
@@ -36,20 +37,7 @@ def test_analytic_count_matches_flop_counter_on_the_meta_device(attn, length):
     assert analytic == pytest.approx(counted, rel=0.02)
 
 
-FAMILIES = {
-    "deberta-v2": dict(
-        relative_attention=True,
-        position_buckets=256,
-        max_relative_positions=-1,
-        pos_att_type=["p2c", "c2p"],
-        norm_rel_ebd="layer_norm",
-        share_att_key=True,
-        position_biased_input=False,
-        type_vocab_size=0,
-        max_position_embeddings=512,
-    ),
-    "modernbert": dict(max_position_embeddings=8192, global_attn_every_n_layers=3, local_attention=128),
-}
+FAMILIES = {"deberta-v2": DEBERTA_V3, "modernbert": MODERNBERT}
 
 
 def counted_flops(config, length, causal=False):

@@ -1,6 +1,7 @@
 """The memory model against torch's fake-tensor memory tracker, and the parameter counts of the catalog."""
 
 import pytest
+from tiny_models import DEBERTA_V3, MODERNBERT
 
 from rerank_bench.willrun.memory_model import (
     ArchShape,
@@ -136,29 +137,13 @@ FAMILY_CASES = {
             intermediate_size=1536,
             vocab_size=1000,
             pad_token_id=0,
-            relative_attention=True,
-            position_buckets=256,
-            max_relative_positions=-1,
-            pos_att_type=["p2c", "c2p"],
-            norm_rel_ebd="layer_norm",
-            share_att_key=True,
-            position_biased_input=False,
-            type_vocab_size=0,
-            max_position_embeddings=512,
+            **DEBERTA_V3,
         ),
     ),
     # gte-reranker-modernbert-base's layer shape
     "modernbert": (
         "sdpa",
-        dict(
-            hidden_size=768,
-            num_attention_heads=12,
-            intermediate_size=1152,
-            vocab_size=50368,
-            max_position_embeddings=8192,
-            global_attn_every_n_layers=3,
-            local_attention=128,
-        ),
+        dict(hidden_size=768, num_attention_heads=12, intermediate_size=1152, vocab_size=50368, **MODERNBERT),
     ),
 }
 

@@ -120,3 +120,20 @@ def make_tiny_twin(folder: Path, alias: str) -> Path:
     shutil.move(str(built), str(folder))
     shutil.rmtree(folder.parent / f".{folder.name}-build", ignore_errors=True)
     return folder
+
+
+# The settings that make a DeBERTa-v2 config DeBERTa-v3's (relative attention over 2 x 256 buckets, shared
+# position keys, no absolute positions or token types) and a ModernBERT config the reranker's (local attention
+# in two layers of three), for tests that build a family's layers at other widths.
+DEBERTA_V3 = dict(
+    relative_attention=True,
+    position_buckets=256,
+    max_relative_positions=-1,
+    pos_att_type=["p2c", "c2p"],
+    norm_rel_ebd="layer_norm",
+    share_att_key=True,
+    position_biased_input=False,
+    type_vocab_size=0,
+    max_position_embeddings=512,
+)
+MODERNBERT = dict(max_position_embeddings=8192, global_attn_every_n_layers=3, local_attention=128)
