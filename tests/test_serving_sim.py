@@ -154,3 +154,22 @@ def test_devices_at_a_rate_rank_by_power_or_by_price(tmp_path):
 def test_bad_rate_options_are_one_line(args, message):
     result, _ = _rate("--hardware", "l4", *args)
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_the_p95_interval_is_centred_on_the_p95_and_widened_when_blocks_are_correlated():
+    """Ten blocks of 20 equal latencies, so each block's p95 is its value. Alternating blocks (10, 12, 10, ...):
+    mean 11, sd sqrt(10/9) = 1.0541, lag-1 correlation negative (taken as 0), half-width 2.262 x 1.0541 /
+    sqrt(10) = 0.754, around the p95 of all 200 (12, not the blocks' mean 11). A rising run (10, 11, ..., 19):
+    sd sqrt(82.5/9) = 3.0277, lag-1 correlation 57.75/82.5 = 0.7, so the half-width is widened by
+    sqrt(1.7/0.3) = 2.3805: 2.262 x 3.0277 / sqrt(10) x 2.3805 = 5.1554, around the p95 of all, 19."""
+    from rerank_bench.willrun.serving_sim import p95_interval
+
+    alternating = [v for i in range(10) for v in [10.0 if i % 2 == 0 else 12.0] * 20]
+    low, high = p95_interval(alternating)
+    assert (low + high) / 2 == pytest.approx(12.0)
+    assert (high - low) / 2 == pytest.approx(0.754, abs=5e-4)
+    rising = [v for i in range(10) for v in [10.0 + i] * 20]
+    low, high = p95_interval(rising)
+    assert (low + high) / 2 == pytest.approx(19.0)
+    assert (high - low) / 2 == pytest.approx(5.1554, abs=5e-4)
+    assert p95_interval([5.0] * 100) == (5.0, 5.0)  # fewer than 20 a block: no interval to give
