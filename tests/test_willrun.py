@@ -410,3 +410,29 @@ def test_calibration_points_use_the_mean_query_of_whole_passes():
     assert points == [(50.0, 4, 1000.0), (50.0, 7, 1000.0)] and which == "minilm-l6's own rows"
     points, _ = calibration_points([{**row, "mean_ms": None}], info, "fp32")
     assert points == [(50.0, 4, 900.0)]  # rows without a mean (older files) fall back to the median
+
+
+def test_runs_needs_the_p95_at_the_planned_rate_to_meet_the_budget_at_its_interval_upper_end():
+    """Two plans alike but for the p95's interval at the planned share: 180-195 ms under a 200 ms budget is
+    RUNS; 185-215 ms (its upper end over the budget) is TIGHT, saying how high it could go and what to do."""
+    from types import SimpleNamespace
+
+    from rerank_bench.willrun.assess import Assessment, WillRunRequest, _rate_verdict
+
+    def assessed(ci):
+        row = Assessment(
+            model="m", hardware="h", hardware_key="h", params=1, dtype="fp16", depth=20, max_length=512,
+            weights_mib=1.0, peak_mib=2.0, memory_mib=100.0, headroom_mib=98.0, max_batch=8, batch_size=8,
+            p50_ms=50.0, p95_ms=60.0, source="estimated", verdict="", reason="", change="", budget_ms=200.0,
+        )  # fmt: skip
+        plan = SimpleNamespace(
+            capacity_rps=10.0, capacity_rps_low=9.0, capacity_rps_high=11.0, rate_rps=18.0, replicas=2,
+            replicas_high=2, p95_at_rate_ms=sum(ci) / 2, p95_at_rate_ci_ms=ci, utilisation=0.9, unloaded_ms=50.0,
+        )  # fmt: skip
+        _rate_verdict(row, plan, WillRunRequest(model="m", rate=18.0, budget_ms=200.0))
+        return row
+
+    assert assessed((180.0, 195.0)).verdict == "RUNS"
+    tight = assessed((185.0, 215.0))
+    assert tight.verdict == "TIGHT"
+    assert "could be up to 215 ms" in tight.change and "plan 3 replicas" in tight.change

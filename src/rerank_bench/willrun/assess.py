@@ -492,6 +492,17 @@ def _rate_verdict(row: Assessment, plan: Any, request: WillRunRequest) -> None:
             f"the estimate's slow end needs {slow_end}: measure a replica with `rerank-bench endpoint --capacity`"
         )
         return
+    ci = plan.p95_at_rate_ci_ms
+    if pct == "p95" and ci and ci[1] > budget:
+        # RUNS only when the p95 at the planned share meets the budget at its interval's upper end: a share just
+        # under the capacity's central figure can read under the budget and still miss it half the time
+        row.verdict = FitVerdict.TIGHT
+        row.change = (
+            f"at {share:.3g}/s a replica the p95 could be up to {ci[1]:,.0f} ms (its 95% interval "
+            f"{ci[0]:,.0f}-{ci[1]:,.0f}), over the {budget:g} ms budget: plan {plan.replicas + 1} replicas, or "
+            "measure one with `rerank-bench endpoint --capacity`"
+        )
+        return
     row.verdict = FitVerdict.TIGHT if row.max_batch < 1 else FitVerdict.RUNS
     row.change = "" if row.verdict == FitVerdict.RUNS else "batch 1 fits with little memory to spare"
 
