@@ -149,6 +149,7 @@ def test_devices_at_a_rate_rank_by_power_or_by_price(tmp_path):
         (["--rate", "0", "--budget-ms", "200"], "--rate 0 must be a positive"),
         (["--rate", "4", "--budget-ms", "200", "--server", "triton"], "--server 'triton' is not one of"),
         (["--max-batch-tokens", "512", "--budget-ms", "200"], "--max-batch-tokens is TEI's batching"),
+        (["--rate", "4", "--budget-ms", "200", "--burstiness", "0"], "--burstiness 0 must be positive"),
     ],
 )
 def test_bad_rate_options_are_one_line(args, message):
@@ -173,3 +174,29 @@ def test_the_p95_interval_is_centred_on_the_p95_and_widened_when_blocks_are_corr
     assert (low + high) / 2 == pytest.approx(19.0)
     assert (high - low) / 2 == pytest.approx(5.1554, abs=5e-4)
     assert p95_interval([5.0] * 100) == (5.0, 5.0)  # fewer than 20 a block: no interval to give
+
+
+def test_burstier_arrivals_wait_longer_and_lower_the_capacity():
+    """D = 10 ms, rho = 0.5. Gamma gaps of shape k have a squared coefficient of variation 1/k, so by Kingman's
+    approximation the mean wait is rho/(1 - rho) x (1/k)/2 x D: 5 ms for Poisson (k = 1, exact for M/D/1), about
+    20 ms for k = 0.25 (the approximation is low for such variable arrivals) and about 1.25 ms for k = 4. The
+    simulated waits follow that order, and so, the other way round, do the capacities within p95 <= 60 ms."""
+    policy = ServerPolicy("per-request", batch_size=1)
+
+    def mean_wait(burstiness):
+        result = simulate(50.0, ONE_PAIR, constant(10.0), policy, 40000, seed=1, burstiness=burstiness)
+        return sum(result.latencies_ms) / len(result.latencies_ms) - 10.0
+
+    poisson, bursty, even = mean_wait(1.0), mean_wait(0.25), mean_wait(4.0)
+    assert poisson == pytest.approx(5.0, rel=0.1)
+    assert bursty > 20.0 * 0.9 and bursty > 4 * poisson
+    assert even < 1.25 * 1.5 and even < poisson / 4
+    plain = simulate(50.0, ONE_PAIR, constant(10.0), policy, 4000, seed=1)
+    assert (
+        plain.latencies_ms
+        == simulate(50.0, ONE_PAIR, constant(10.0), policy, 4000, seed=1, burstiness=1.0).latencies_ms
+    )
+    capacities = [
+        find_capacity(ONE_PAIR, constant(10.0), policy, budget_ms=60.0, burstiness=b).rate_rps for b in (0.25, 1.0, 4.0)
+    ]
+    assert capacities == sorted(capacities) and capacities[0] < 0.5 * capacities[1]

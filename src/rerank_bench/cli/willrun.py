@@ -100,6 +100,14 @@ def will_it_run(
         int | None,
         typer.Option("--max-batch-tokens", metavar="N", help="With --rate --server tei: TEI's token budget (16384)."),
     ] = None,
+    burstiness: Annotated[
+        float,
+        typer.Option(
+            "--burstiness",
+            metavar="X",
+            help="With --rate: gamma shape of the arrival gaps, as endpoint --burstiness; 1 Poisson, below 1 burstier.",
+        ),
+    ] = 1.0,
     trust_remote_code: RemoteCodeOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -138,6 +146,7 @@ def will_it_run(
         rate=rate,
         server=server,
         max_batch_tokens=max_batch_tokens,
+        burstiness=burstiness,
     )
     machine = None
     if hardware == "local":

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rerank_bench.common.arrivals import unit_gaps  # noqa: F401 - endpoint.run and tests import it from here
 from rerank_bench.common.vocab import ErrorKind
 from rerank_bench.endpoint.apis import Api, MalformedReply, parse_reply, request_body
 from rerank_bench.workload.records import Request
@@ -114,16 +115,6 @@ def server_times(headers: Any) -> tuple[tuple[str, float], ...]:
         if math.isfinite(number) and number >= 0:
             out.append((name, number))
     return tuple(out)
-
-
-def unit_gaps(count: int, seed: int | str, burstiness: float = 1.0) -> list[float]:
-    """`count` inter-arrival gaps of mean 1, gamma distributed with shape `burstiness` (vLLM's definition: 1 is a
-    Poisson process, below 1 burstier, above 1 more even), seeded. Every rate scales the same gaps by 1/rate
-    (common random numbers), so two levels differ only by their rate."""
-    if count < 0 or burstiness <= 0:
-        raise ValueError("count must be at least 0 and burstiness positive")
-    rng = random.Random(seed)
-    return [rng.gammavariate(burstiness, 1.0 / burstiness) for _ in range(count)]
 
 
 def schedule(gaps: Sequence[float], rate_rps: float, blocks: Sequence[int] = ()) -> list[float]:

@@ -50,6 +50,7 @@ class WillRunRequest:
     depth: int = 50
     budget_ms: float | None = None
     percentile: str = "p95"
+    burstiness: float = 1.0  # --rate: gamma shape of the arrival gaps (1 Poisson, below 1 burstier)
     max_length: int | None = None
     doc_tokens: str | None = None
     dtype: str = "auto"
@@ -443,7 +444,15 @@ def _plan_rate(
     else:
         fast = batch_cost(info.arch, info.shape, costs[1], row.dtype, policy.padded)
         slow = batch_cost(info.arch, info.shape, costs[2], row.dtype, policy.padded)
-    plan = plan_rate(request.rate, request.budget_ms, request.percentile, requests, policy, cost, fast, slow)
+    plan = plan_rate(
+        request.rate,
+        request.budget_ms,
+        request.percentile,
+        requests,
+        policy,
+        (cost, fast, slow),
+        burstiness=request.burstiness,
+    )
     row.rate, row.server = plan.rate_rps, plan.server
     row.capacity_rps, row.capacity_rps_low, row.capacity_rps_high = (
         plan.capacity_rps,
@@ -599,6 +608,8 @@ def check_request(request: WillRunRequest) -> None:
             raise UsageError("--rate needs --budget-ms: capacity is the rate a replica holds within a budget")
         if request.server not in SERVERS:
             raise UsageError(f"--server {request.server!r} is not one of {', '.join(SERVERS)}")
+    if not (request.burstiness > 0 and math.isfinite(request.burstiness)):
+        raise UsageError(f"--burstiness {request.burstiness:g} must be positive (1 is Poisson, below 1 burstier)")
     if request.max_batch_tokens is not None and (request.server != ServerKind.TEI or request.rate is None):
         raise UsageError("--max-batch-tokens is TEI's batching: use it with --rate and --server tei")
 

@@ -104,20 +104,21 @@ def plan_rate(
     percentile: str,
     requests: list[list[int]],
     policy: ServerPolicy,
-    cost: CostFn,
-    fast: CostFn,
-    slow: CostFn,
+    costs: tuple[CostFn, CostFn, CostFn],
     seed: int = 0,
+    burstiness: float = 1.0,
 ) -> RatePlan:
-    """Capacity (with its range), replicas and the replicas' latencies at `rate_rps`."""
+    """Capacity (with its range), replicas and the replicas' latencies at `rate_rps`. costs: the batch cost
+    at the estimate's central, fast and slow rates."""
     started = time.perf_counter()
+    cost, fast, slow = costs
     which = 50.0 if percentile == "p50" else 95.0
-    central = find_capacity(requests, cost, policy, budget_ms, seed=seed, quantile=which)
-    low = find_capacity(requests, slow, policy, budget_ms, seed=seed, quantile=which)
-    high = find_capacity(requests, fast, policy, budget_ms, seed=seed, quantile=which)
+    central = find_capacity(requests, cost, policy, budget_ms, seed=seed, quantile=which, burstiness=burstiness)
+    low = find_capacity(requests, slow, policy, budget_ms, seed=seed, quantile=which, burstiness=burstiness)
+    high = find_capacity(requests, fast, policy, budget_ms, seed=seed, quantile=which, burstiness=burstiness)
     plan = RatePlan(
         rate_rps=rate_rps,
-        server=policy.describe(),
+        server=policy.describe() + (f", arrivals of burstiness {burstiness:g}" if burstiness != 1.0 else ""),
         capacity_rps=central.rate_rps,
         capacity_rps_low=low.rate_rps,
         capacity_rps_high=high.rate_rps,
@@ -134,7 +135,7 @@ def plan_rate(
     )
     if central.rate_rps:
         plan.replicas = max(1, math.ceil(rate_rps / central.rate_rps - 1e-9))
-        at = simulate(rate_rps / plan.replicas, requests, cost, policy, RATE_REQUESTS, seed)
+        at = simulate(rate_rps / plan.replicas, requests, cost, policy, RATE_REQUESTS, seed, burstiness)
         plan.utilisation = at.utilisation
         plan.p50_at_rate_ms, plan.p95_at_rate_ms, plan.p95_at_rate_ci_ms = at.p50_ms, at.p95_ms, at.p95_ci_ms
         plan.simulated_seconds = at.simulated_s

@@ -321,6 +321,18 @@ def poisson_arrivals(rate_rps: float, n_requests: int, seed: int) -> list[float]
     return arrivals
 
 
+def arrivals_ms(rate_rps: float, n_requests: int, seed: int, burstiness: float = 1.0) -> list[float]:
+    """Arrival times in milliseconds: Poisson (burstiness 1, as before), else gamma-distributed gaps of shape
+    `burstiness`, as `endpoint --burstiness` sends them (common/arrivals.py)."""
+    if burstiness == 1.0:
+        return poisson_arrivals(rate_rps, n_requests, seed)
+    from itertools import accumulate
+
+    from rerank_bench.common.arrivals import unit_gaps
+
+    return [t * 1000.0 / rate_rps for t in accumulate(unit_gaps(n_requests, seed, burstiness))]
+
+
 def simulate(
     rate_rps: float,
     requests: list[list[int]],
@@ -328,11 +340,12 @@ def simulate(
     policy: ServerPolicy,
     n_requests: int = DEFAULT_REQUESTS,
     seed: int = 0,
+    burstiness: float = 1.0,
 ) -> SimResult:
     """One replica at `rate_rps`; request i carries the pair lengths of requests[i % len(requests)]."""
     if rate_rps <= 0 or not requests:
         raise ValueError("need a positive rate and at least one request")
-    arrivals = poisson_arrivals(rate_rps, n_requests, seed)
+    arrivals = arrivals_ms(rate_rps, n_requests, seed, burstiness)
     replica = Replica(requests, cost_ms, batcher_for(policy), arrivals)
     end = replica.serve()
     start = int(n_requests * WARMUP_FRACTION)
@@ -399,6 +412,7 @@ def find_capacity(
     seed: int = 0,
     steps: int = 12,
     quantile: float = 95.0,
+    burstiness: float = 1.0,
 ) -> Capacity:
     """Geometric bisection on the rate between nearly idle (1% of the service bound) and the bound, to 1%,
     with the same seed at every rate (common random numbers, so the percentile rises smoothly with the rate).
@@ -406,7 +420,7 @@ def find_capacity(
     started = time.perf_counter()
     bound = service_bound_rps(requests, cost_ms, policy)
     low = bound * 0.01
-    idle = simulate(low, requests, cost_ms, policy, n_requests, seed)
+    idle = simulate(low, requests, cost_ms, policy, n_requests, seed, burstiness)
     capacity = Capacity(None, percentile(idle.latencies_ms, quantile), bound)
     if capacity.unloaded_ms > budget_ms:
         capacity.run_s = time.perf_counter() - started
@@ -414,7 +428,7 @@ def find_capacity(
     high = bound
     for _ in range(steps):
         middle = math.sqrt(low * high)
-        result = simulate(middle, requests, cost_ms, policy, n_requests, seed)
+        result = simulate(middle, requests, cost_ms, policy, n_requests, seed, burstiness)
         value = percentile(result.latencies_ms, quantile)
         capacity.trials.append((middle, value, result.stable))
         if result.stable and value <= budget_ms:
