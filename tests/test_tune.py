@@ -180,3 +180,16 @@ def test_tune_exits_1_when_nothing_meets_the_budget(tmp_path, tiny_bert):
 def test_tune_bad_input_is_exit_2(tmp_path, tiny_bert):
     result = runner.invoke(app, ["tune", str(tiny_bert), "--min-agreement", "1.5"])
     assert result.exit_code == 2 and "--min-agreement" in result.output
+
+
+def test_the_peak_note_says_how_close_the_best_runs_and_what_this_cpu_lacks():
+    from rerank_bench.tune.search import Choice, peak_note
+
+    best = Choice({"backend": "onnx", "dtype": "fp32", "device": "cpu"}, 30.0, 30.0, 35.0, 40.0, {}, 80.0, 0.8)
+    avx2_only = peak_note(best, ["avx2", "fma"])
+    assert avx2_only is not None and avx2_only.startswith("the best runs at 80% of this machine's measured fp32")
+    assert "no VNNI" in avx2_only and "no native bf16" in avx2_only
+    vnni = peak_note(best, ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"])
+    assert vnni == "the best runs at 80% of this machine's measured fp32 matmul peak"
+    assert peak_note(None, []) is None
+    assert "VNNI" not in (peak_note(best, ["asimd", "asimddp"]) or "")  # Arm: no x86 instruction names

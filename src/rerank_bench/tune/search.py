@@ -384,6 +384,8 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
         source, result.export_meta = locate_choice(request, result.best.config)
         result.export_folder = export_choice(source, request.export_dir) if request.export_dir else source
     result.notes.extend(_notes(result, request, str(first.get("weights", "")), bool(first.get("random_head"))))
+    if (note := peak_note(result.best, machine.cpu.isa_flags if result.best else [])) is not None:
+        result.notes.append(note)
     return result
 
 
@@ -417,6 +419,24 @@ def _confirm(
             notes.append("interrupted during confirmation: figures are from the rounds that finished")
             break
     return rounds
+
+
+def peak_note(best: Choice | None, cpu_flags: list[str]) -> str | None:
+    """How close the chosen configuration runs to this machine's measured matmul peak for its dtype, and what
+    the CPU lacks that a faster precision would need (VNNI for int8 dot products, native bf16)."""
+    if best is None or best.fraction_of_peak is None or best.config.get("device", "cpu") != "cpu":
+        return None
+    dtype = str(best.config.get("dtype", "fp32"))
+    note = f"the best runs at {best.fraction_of_peak:.0%} of this machine's measured {dtype} matmul peak"
+    flags = set(cpu_flags)
+    missing: list[str] = []
+    if not any(f.startswith("avx") for f in flags):  # not x86 (Arm has its own dot products): say nothing of it
+        return note
+    if not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        missing.append("no VNNI, so int8 has no dot-product instruction to gain from")
+    if not flags & {"avx512_bf16", "amx_bf16"}:
+        missing.append("no native bf16, so bf16 runs emulated")
+    return note + ("; this CPU has " + " and ".join(missing) if missing else "")
 
 
 def _notes(result: TuneResult, request: TuneRequest, weights: str, random_head: bool) -> list[str]:
