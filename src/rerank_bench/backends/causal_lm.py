@@ -86,9 +86,9 @@ class CausalYesNoScorer(Scorer):
         return out
 
     def memory_tracker(self) -> Any:
-        from rerank_bench.backends.memory import RssTracker
+        from rerank_bench.backends.memory import tracker_for
 
-        return RssTracker()
+        return tracker_for(self.torch, self.device)
 
     def close(self) -> None:
         del self.model
@@ -100,9 +100,7 @@ def load_causal(model: Any, path: str, device: str, dtype: Any, threads: int, ma
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(threads)
-    kwargs: dict[str, Any] = {"trust_remote_code": model.trust_remote_code, "local_files_only": model.local_files_only}
-    if model.load_revision():
-        kwargs["revision"] = model.load_revision()
+    kwargs = model.loading_kwargs()
     start = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left", **kwargs)

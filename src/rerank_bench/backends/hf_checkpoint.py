@@ -80,9 +80,7 @@ def load_classifier(model: ResolvedModel, path: str, attn_implementation: str | 
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    kwargs: dict[str, Any] = {"trust_remote_code": model.trust_remote_code, "local_files_only": model.local_files_only}
-    if model.load_revision():
-        kwargs["revision"] = model.load_revision()
+    kwargs = model.loading_kwargs()
     torch.manual_seed(HEAD_SEED)
     try:
         config = AutoConfig.from_pretrained(path, **kwargs)

@@ -131,3 +131,13 @@ class MpsTracker:
         out["peak_vram_allocated_mib"] = round(self.mps.current_allocated_memory() / MIB, 1)
         out["peak_vram_reserved_mib"] = round(self.mps.driver_allocated_memory() / MIB, 1)
         return out
+
+
+def tracker_for(torch: Any, device: str) -> Any:
+    """The peak-memory tracker of a torch device: CUDA's allocator, Metal's, or the process's RSS on the CPU."""
+    if device.startswith("cuda"):
+        index = int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
+        return CudaTracker(torch.cuda, index)
+    if device == "mps":
+        return MpsTracker(torch.mps)
+    return RssTracker()

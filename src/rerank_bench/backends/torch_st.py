@@ -12,7 +12,7 @@ from typing import Any
 from rerank_bench.backends import get_spec
 from rerank_bench.backends.base import Backend, LoadInfo, Scorer
 from rerank_bench.backends.hf_checkpoint import capture_missing_keys, model_source
-from rerank_bench.backends.memory import CudaTracker, MpsTracker, RssTracker
+from rerank_bench.backends.memory import tracker_for
 from rerank_bench.errors import EnvironmentProblem, ModelError
 from rerank_bench.models.heads import HEAD_SEED, head_keys, refuse_random_head
 from rerank_bench.models.resolve import ResolvedModel
@@ -95,12 +95,7 @@ class TorchScorer(Scorer):
         return out
 
     def memory_tracker(self) -> Any:
-        if self.device.startswith("cuda"):
-            index = int(self.device.split(":")[1]) if ":" in self.device else self.torch.cuda.current_device()
-            return CudaTracker(self.torch.cuda, index)
-        if self.device == "mps":
-            return MpsTracker(self.torch.mps)
-        return RssTracker()
+        return tracker_for(self.torch, self.device)
 
     def close(self) -> None:
         del self.model
@@ -162,12 +157,9 @@ class TorchBackend(Backend):
         dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
         kwargs: dict[str, Any] = {
             "device": device,
-            "trust_remote_code": model.trust_remote_code,
-            "local_files_only": model.local_files_only,
             "model_kwargs": {dtype_key: getattr(torch, TORCH_DTYPES[dtype])},
+            **model.loading_kwargs(),
         }
-        if model.load_revision():
-            kwargs["revision"] = model.load_revision()
         if max_length is not None:
             kwargs["max_length"] = max_length
         start = time.perf_counter()

@@ -69,6 +69,17 @@ class ResolvedModel:
         finds the snapshot without asking the Hub. None for a folder or a cache snapshot (loaded by path)."""
         return self.requested_revision if self.source == "hub" else None
 
+    def loading_kwargs(self) -> dict[str, Any]:
+        """What every from_pretrained of this model is given: remote code only when asked, no network where
+        resolution found it locally, and the revision asked for on a Hub download."""
+        kwargs: dict[str, Any] = {
+            "trust_remote_code": self.trust_remote_code,
+            "local_files_only": self.local_files_only,
+        }
+        if self.load_revision():
+            kwargs["revision"] = self.load_revision()
+        return kwargs
+
     def catalog_entry(self) -> CatalogModel | None:
         return find_model(self.catalog_alias) if self.catalog_alias else None
 

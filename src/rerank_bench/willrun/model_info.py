@@ -11,7 +11,8 @@ from typing import Any
 from rerank_bench.errors import ModelError, UsageError
 from rerank_bench.models.flops import EncoderShape
 from rerank_bench.models.heads import apply_num_labels_rule
-from rerank_bench.models.resolve import folder_name, hub_id_for
+from rerank_bench.models.prompts import template_for
+from rerank_bench.models.resolve import folder_name, hub_id_for, is_yes_no_reranker
 from rerank_bench.willrun.memory_model import ArchShape, arch_shape
 
 
@@ -60,8 +61,6 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
         if not hasattr(config, key):
             raise ModelError(f"{spec}: its config has no {key}; will-it-run models encoders and decoder rerankers")
     if entry is None:  # a folder or Hub config: a causal LM of a family with a yes/no recipe is such a reranker
-        from rerank_bench.models.resolve import is_yes_no_reranker
-
         causal = is_yes_no_reranker(
             {"architectures": getattr(config, "architectures", None), "model_type": config.model_type}
         )
@@ -71,8 +70,6 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
         raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
     specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
     if causal:  # the prompt template around query and document
-        from rerank_bench.models.prompts import template_for
-
         specials = entry.template_tokens if entry is not None else template_for(config.model_type).estimated_tokens
     return ModelInfo(
         name=name,
