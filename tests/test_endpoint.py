@@ -382,11 +382,11 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
                 "--concurrency",
                 "1,2",
                 "--rate",
-                "180",
+                "120",
                 "--duration",
                 "0.5",
                 "--requests",
-                "90",  # the fewest a p95 SLO can pass with (86), at 180/s: half a second
+                "90",  # the fewest a p95 SLO can pass with (86), at 120/s (180/s made the generator fall behind)
                 "--warmup-s",
                 "0.25",
                 "--slo-ms",
@@ -403,10 +403,10 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
     assert [(r["depth"], r["load_mode"], r["concurrency"], r["offered_rps"]) for r in rows] == [
         (5, "closed", 1, None),
         (5, "closed", 2, None),
-        (5, "open", None, 180.0),
+        (5, "open", None, 120.0),
         (10, "closed", 1, None),
         (10, "closed", 2, None),
-        (10, "open", None, 180.0),
+        (10, "open", None, 120.0),
     ]
     samples = read_samples(samples_path_for(out))
     for row in rows:
