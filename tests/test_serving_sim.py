@@ -7,7 +7,13 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.willrun.serving_sim import ServerPolicy, find_capacity, service_bound_rps, simulate
+from rerank_bench.willrun.serving_sim import (
+    Conditions,
+    ServerPolicy,
+    find_capacity,
+    service_bound_rps,
+    simulate,
+)
 
 runner = CliRunner()
 ONE_PAIR = [[100]]  # every request: one pair of 100 tokens
@@ -101,7 +107,11 @@ def test_rate_rows_carry_capacity_replicas_and_their_latency():
         assert row[key] is not None, key
     assert row["server"].startswith("tei") and row["simulated_seconds"] > 10
     assert row["capacity_rps_low"] <= row["capacity_rps"] <= row["capacity_rps_high"]
-    assert row["replicas"] == math.ceil(40 / row["capacity_rps"])
+    # replicas cover the slow end of the capacity's range; the central figure's own count is beside them
+    assert row["replicas"] == math.ceil(40 / row["capacity_rps_low"]) >= row["replicas_central"]
+    assert row["replicas_central"] == math.ceil(40 / row["capacity_rps"])
+    low, high = row["capacity_spread_rps"]  # the central capacity over five arrival streams
+    assert low <= row["capacity_rps"] <= high and high / low < 1.3
     assert row["p95_at_rate_ms"] <= 200 and 0 < row["utilisation"] < 1
     assert row["power_w"] == row["replicas"] * 72  # the L4's TDP
 
@@ -109,7 +119,7 @@ def test_rate_rows_carry_capacity_replicas_and_their_latency():
 def test_a_rate_beyond_one_replica_needs_more_and_an_idle_miss_is_too_slow():
     _, (one,) = _rate("--hardware", "l4", "--budget-ms", "200", "--rate", "1")
     _, (many,) = _rate("--hardware", "l4", "--budget-ms", "200", "--rate", "500")
-    assert one["replicas"] == 1 and many["replicas"] == math.ceil(500 / many["capacity_rps"]) >= 3
+    assert one["replicas"] == 1 and many["replicas"] == math.ceil(500 / many["capacity_rps_low"]) >= 3
     result, (slow,) = _rate("--hardware", "cpu-4core-avx2-laptop", "--budget-ms", "50", "--rate", "10")
     assert result.exit_code == 1 and slow["verdict"] == "TOO SLOW" and "before any load" in slow["reason"]
     assert slow["replicas"] is None
@@ -184,7 +194,7 @@ def test_burstier_arrivals_wait_longer_and_lower_the_capacity():
     policy = ServerPolicy("per-request", batch_size=1)
 
     def mean_wait(burstiness):
-        result = simulate(50.0, ONE_PAIR, constant(10.0), policy, 40000, seed=1, burstiness=burstiness)
+        result = simulate(50.0, ONE_PAIR, constant(10.0), policy, 40000, seed=1, conditions=Conditions(burstiness))
         return sum(result.latencies_ms) / len(result.latencies_ms) - 10.0
 
     poisson, bursty, even = mean_wait(1.0), mean_wait(0.25), mean_wait(4.0)
@@ -194,9 +204,131 @@ def test_burstier_arrivals_wait_longer_and_lower_the_capacity():
     plain = simulate(50.0, ONE_PAIR, constant(10.0), policy, 4000, seed=1)
     assert (
         plain.latencies_ms
-        == simulate(50.0, ONE_PAIR, constant(10.0), policy, 4000, seed=1, burstiness=1.0).latencies_ms
+        == simulate(50.0, ONE_PAIR, constant(10.0), policy, 4000, seed=1, conditions=Conditions(1.0)).latencies_ms
     )
     capacities = [
-        find_capacity(ONE_PAIR, constant(10.0), policy, budget_ms=60.0, burstiness=b).rate_rps for b in (0.25, 1.0, 4.0)
+        find_capacity(ONE_PAIR, constant(10.0), policy, budget_ms=60.0, conditions=Conditions(b), seeds=2).rate_rps
+        for b in (0.25, 1.0, 4.0)
     ]
     assert capacities == sorted(capacities) and capacities[0] < 0.5 * capacities[1]
+
+
+def test_mg1_with_varying_batch_times_matches_pollaczek_khinchine_with_the_second_moment():
+    """M/G/1: service D x a lognormal factor of mean 1 and sigma 0.5, so E[S] = D = 10 ms and
+    E[S^2] = D^2 exp(sigma^2) = 100 x 1.2840 = 128.40 ms^2. At 50/s (rho = 0.5) the mean wait is
+    lambda E[S^2] / (2 (1 - rho)) = 0.05 x 128.40 / 1 = 6.42 ms, so the mean sojourn is 16.42 ms (fixed
+    service gave 15); the p95 rises with the spread too."""
+    policy = ServerPolicy("per-request", batch_size=1)
+    varied = simulate(50.0, ONE_PAIR, constant(10.0), policy, 40000, seed=1, conditions=Conditions(service_sigma=0.5))
+    fixed = simulate(50.0, ONE_PAIR, constant(10.0), policy, 40000, seed=1)
+    mean = sum(varied.latencies_ms) / len(varied.latencies_ms)
+    assert mean == pytest.approx(16.42, rel=0.05)
+    assert varied.utilisation == pytest.approx(0.5, abs=0.02)
+    assert varied.p95_ms > fixed.p95_ms * 1.2
+
+
+def test_tei_forms_one_batch_ahead_so_its_batches_are_smaller_at_moderate_load():
+    """TEI's batching task forms the next batch as soon as the model takes the last (a channel of one): at
+    moderate load it holds whatever has arrived by then, so batches are smaller than a server that waits for
+    the model to finish and then takes everything queued (here 10.6 pairs against 11.8 at utilisation near
+    0.6): more batches, each paying the fixed 20 ms, so the model is busier and a request that arrives just
+    after a batch was formed waits for two: the p50 rises."""
+    requests = [[60] * 10]
+
+    def cost(lengths):
+        return 20.0 + 0.2 * len(lengths)
+
+    prefetch = ServerPolicy("tei", max_batch_tokens=16384, padded=True)
+    waits = ServerPolicy("tei", max_batch_tokens=16384, padded=True, prefetch=False)
+    ahead = simulate(30.0, requests, cost, prefetch, 3000, seed=4)
+    after = simulate(30.0, requests, cost, waits, 3000, seed=4)
+    assert ahead.stable and after.stable
+    assert ahead.mean_batch_pairs < 0.93 * after.mean_batch_pairs
+    assert ahead.utilisation > after.utilisation and ahead.p50_ms > after.p50_ms
+
+
+def test_the_seeds_spread_shrinks_with_longer_runs():
+    """Five seeds of a capacity search: their range is what one run of that length can say; four times the
+    requests per run narrows it (about twice, as 1/sqrt(n))."""
+    policy = ServerPolicy("per-request", batch_size=1)
+    cost = constant(10.0)
+
+    def spread(n):
+        capacity = find_capacity(ONE_PAIR, cost, policy, budget_ms=60.0, n_requests=n, seeds=5)
+        low, high = capacity.spread_rps
+        assert low <= capacity.rate_rps <= high and len(capacity.seed_rates_rps) == 5
+        return (high - low) / capacity.rate_rps
+
+    short, long = spread(300), spread(4800)
+    assert long < short / 2
+
+
+def test_a_replayed_trace_of_constant_gaps_is_a_deterministic_arrival_process():
+    """Gaps all equal, replayed at 50/s: arrivals every 20 ms exactly, so a 10 ms server never queues
+    (D/D/1) and every latency is the service time; any seed gives the same stream."""
+    from rerank_bench.willrun.serving_sim import arrivals_ms, trace_gaps
+
+    gaps = trace_gaps([3.0 + 0.5 * i for i in range(40)])  # a trace at 2/s, any span
+    assert gaps == (1.0,) * 39
+    trace = Conditions(trace_gaps=gaps)
+    assert arrivals_ms(50.0, 5, seed=3, conditions=trace) == pytest.approx([20.0, 40.0, 60.0, 80.0, 100.0])
+    result = simulate(50.0, ONE_PAIR, constant(10.0), ServerPolicy("per-request", batch_size=1), 500, 7, trace)
+    assert set(result.latencies_ms) == {10.0}
+
+
+def test_mser_drops_the_transient_and_nothing_from_a_flat_run():
+    """MSER-5 by hand: 20 values of 10 then 80 of 1 are 4 batch means of 10 and 16 of 1; dropping the first 4
+    leaves 16 equal means (statistic 0), the minimum, so 20 values go. A constant run keeps everything, and a
+    run too short for 4 batches is left alone."""
+    from rerank_bench.willrun.serving_sim import mser_truncation
+
+    assert mser_truncation([10.0] * 20 + [1.0] * 80) == 20
+    assert mser_truncation([3.0] * 100) == 0
+    assert mser_truncation([9.0, 1.0, 1.0]) == 0
+    # never more than half the batches, however the run trends
+    assert mser_truncation([float(i) for i in range(100)]) <= 50
+
+
+def test_headroom_adds_replicas_until_each_runs_at_most_that_busy():
+    from rerank_bench.willrun.rate_plan import plan_rate
+
+    policy = ServerPolicy("per-request", batch_size=1)
+    costs = (constant(10.0), constant(8.0), constant(12.0))
+    plain = plan_rate(150.0, 60.0, "p95", ONE_PAIR, policy, costs, seeds=2)
+    roomy = plan_rate(150.0, 60.0, "p95", ONE_PAIR, policy, costs, headroom=0.35, seeds=2)
+    assert plain.replicas == math.ceil(150.0 / plain.capacity_rps_low) and plain.utilisation > 0.35
+    assert not plain.headroom_bound
+    assert roomy.headroom_bound and roomy.replicas > plain.replicas and roomy.utilisation <= 0.35
+    # one replica fewer would run busier than the headroom: 150/s x 10 ms over n replicas
+    assert 1.5 / (roomy.replicas - 1) > 0.35
+
+
+def test_arrivals_trace_and_headroom_options(tmp_path):
+    trace = tmp_path / "arrivals.jsonl"
+    trace.write_text(
+        "\n".join(json.dumps({"t": f"2026-12-03T10:00:{i // 4:02d}.{(i % 4) * 25:02d}"}) for i in range(200))
+    )
+    result, rows = _rate("--hardware", "l4", "--budget-ms", "200", "--arrivals", str(trace), "--headroom", "0.6")
+    assert result.exit_code == 0, result.output
+    (row,) = rows
+    assert row["rate"] == pytest.approx(4.0)  # the trace's own pace: 4 a second
+    assert "replayed from a trace of 200 timestamps" in row["server"] and row["utilisation"] <= 0.6
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1.0\n2.0\nnoon\n")
+    result, _ = _rate("--hardware", "l4", "--budget-ms", "200", "--arrivals", str(bad))
+    assert result.exit_code == 2 and "line 3: 'noon' is not a timestamp" in result.output
+    result, _ = _rate("--hardware", "l4", "--budget-ms", "200", "--rate", "5", "--headroom", "1.5")
+    assert result.exit_code == 2 and "--headroom 1.5 must be a utilisation" in result.output
+
+
+def test_a_machines_batch_time_spread_comes_from_its_sidecars(tmp_path):
+    """Four passes over a set of two requests; each request's repeats sit at log offsets 0, 0.1, 0, 0.1 from
+    its own level: within-request sum of squares 4 x 0.05^2 = 0.01 each, 0.02 over 6 degrees of freedom, so
+    sigma = sqrt(0.02 / 6) = 0.057735 whatever the two requests' own sizes."""
+    from rerank_bench.willrun.calibration import request_spread
+
+    e = math.exp(0.1)
+    latencies = [10.0, 30.0, 10.0 * e, 30.0 * e, 10.0, 30.0, 10.0 * e, 30.0 * e]
+    sigma, df = request_spread(latencies, 2)
+    assert df == 6 and sigma == pytest.approx(0.057735, abs=1e-6)
+    assert request_spread(latencies[:4], 2) is None  # 2 degrees of freedom: too few repeats

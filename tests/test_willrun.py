@@ -427,7 +427,8 @@ def test_runs_needs_the_p95_at_the_planned_rate_to_meet_the_budget_at_its_interv
         )  # fmt: skip
         plan = SimpleNamespace(
             capacity_rps=10.0, capacity_rps_low=9.0, capacity_rps_high=11.0, rate_rps=18.0, replicas=2,
-            replicas_high=2, p95_at_rate_ms=sum(ci) / 2, p95_at_rate_ci_ms=ci, utilisation=0.9, unloaded_ms=50.0,
+            replicas_central=2, p95_at_rate_ms=sum(ci) / 2, p95_at_rate_ci_ms=ci, utilisation=0.9, unloaded_ms=50.0,
+            headroom=None, headroom_bound=False,
         )  # fmt: skip
         _rate_verdict(row, plan, WillRunRequest(model="m", rate=18.0, budget_ms=200.0))
         return row

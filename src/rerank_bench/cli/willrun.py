@@ -108,6 +108,23 @@ def will_it_run(
             help="With --rate: gamma shape of the arrival gaps, as endpoint --burstiness; 1 Poisson, below 1 burstier.",
         ),
     ] = 1.0,
+    arrivals: Annotated[
+        Path | None,
+        typer.Option(
+            "--arrivals",
+            metavar="FILE",
+            help='Replay a trace\'s arrival times (seconds, one per line, or JSON lines with "t") instead of '
+            "Poisson; the plan is for the trace's own rate unless --rate scales it.",
+        ),
+    ] = None,
+    headroom: Annotated[
+        float | None,
+        typer.Option(
+            "--headroom",
+            metavar="U",
+            help="With --rate: plan each replica at utilisation U at most (e.g. 0.7); default: the budget alone.",
+        ),
+    ] = None,
     trust_remote_code: RemoteCodeOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -125,7 +142,10 @@ def will_it_run(
       rerank-bench will-it-run bge-reranker-base --hardware all --depth 50 --budget-ms 200 --rate 40
     """
     from rerank_bench.errors import GateFailed
-    from rerank_bench.willrun.assess import WillRunRequest, parse_size_gib, run_will_it_run
+    from rerank_bench.willrun.assess import WillRunRequest, parse_size_gib, run_will_it_run, trace_rate
+
+    if arrivals is not None and rate is None:
+        rate = trace_rate(arrivals)  # the trace replayed at its own pace
 
     request = WillRunRequest(
         model=model,
@@ -147,6 +167,8 @@ def will_it_run(
         server=server,
         max_batch_tokens=max_batch_tokens,
         burstiness=burstiness,
+        arrivals=arrivals,
+        headroom=headroom,
     )
     machine = None
     if hardware == "local":

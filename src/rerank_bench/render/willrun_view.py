@@ -53,8 +53,8 @@ def render_rate_rows(rows: list[Any], console: Console) -> None:
         table.add_column(name, justify="right" if right else "left")
     for r in rows:
         replicas = "-" if r.replicas is None else str(r.replicas)
-        if r.replicas is not None and r.replicas_high and r.replicas_high != r.replicas:
-            replicas += f" ({r.replicas_high})"
+        if r.replicas is not None and r.replicas_central and r.replicas_central != r.replicas:
+            replicas += f" ({r.replicas_central})"
         table.add_row(
             escape(r.model),
             escape(r.hardware),
@@ -75,8 +75,9 @@ def render_rate_rows(rows: list[Any], console: Console) -> None:
     for server in servers:
         console.print(escape(f"server: {server}"), highlight=False)
     console.print(
-        "Capacity: the highest Poisson rate one replica holds within the budget (range from the latency estimate's); "
-        "replicas in brackets: what the range's slow end needs. Cost is replicas x TDP unless a profile gives "
+        "Capacity: the highest rate one replica holds within the budget, the median of 5 simulated arrival streams "
+        "(range from the latency estimate's); replicas cover the range's slow end, in brackets what the central "
+        "figure alone needs; p95 at rate: the mean of 5 runs. Cost is replicas x TDP unless a profile gives "
         "price_per_hour (no shipped profile does: prices are yours).",
         highlight=False,
     )

@@ -17,7 +17,13 @@ from rerank_bench.common.vocab import FitVerdict, ServerKind
 from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.schema import ResultRow
-from rerank_bench.willrun.calibration import calibration_points, local_peaks, local_rows, measured_row
+from rerank_bench.willrun.calibration import (
+    calibration_points,
+    local_peaks,
+    local_rows,
+    measured_row,
+    service_spread,
+)
 from rerank_bench.willrun.latency_model import (
     Calibration,
     Prediction,
@@ -63,6 +69,8 @@ class WillRunRequest:
     rate: float | None = None  # requests per second to plan for (--rate): capacity, replicas and cost
     server: str = ServerKind.TEI  # how the simulated server batches (--server)
     max_batch_tokens: int | None = None  # tei's --max-batch-tokens
+    arrivals: Path | None = None  # --rate: a trace of arrival timestamps to replay instead of Poisson
+    headroom: float | None = None  # --rate: plan each replica at this utilisation at most
 
 
 @dataclass
@@ -101,9 +109,11 @@ class Assessment:
     capacity_rps: float | None = None
     capacity_rps_low: float | None = None
     capacity_rps_high: float | None = None
-    replicas: int | None = None
-    replicas_high: int | None = None
+    replicas: int | None = None  # planned: covers the capacity range's slow end (and --headroom)
+    replicas_central: int | None = None  # what the central capacity alone would need
     utilisation: float | None = None
+    capacity_spread_rps: tuple[float, float] | None = None  # the central capacity over its seeds
+    headroom: float | None = None
     p50_at_rate_ms: float | None = None
     p95_at_rate_ms: float | None = None
     p95_at_rate_ci_ms: tuple[float, float] | None = None
@@ -352,6 +362,8 @@ def assess(
     request: WillRunRequest,
     rows: list[ResultRow],
     self_calibrate: SelfCalibrate | None = None,
+    service: tuple[float, str] | None = None,
+    trace: tuple[float, ...] | None = None,
 ) -> Assessment:
     """One model on one device: memory, the latency at the best batch size (measured where a sweep row of
     this case exists), the verdict, and with --rate the capacity plan."""
@@ -375,8 +387,24 @@ def assess(
         row.p50_ms_low = row.p50_ms_high = row.p95_ms_low = row.p95_ms_high = None
     elif request.rate is not None:
         costs = (rates.central, rates.fast, rates.slow) if rates.widths is None else (rates.central, rates.widths)
-        _plan_rate(row, request, info, profile, requests, costs)
+        conditions = _conditions(request, profile, service, trace)
+        _plan_rate(row, request, info, profile, requests, costs, conditions)
     return row
+
+
+def _conditions(
+    request: WillRunRequest,
+    profile: HardwareProfile,
+    service: tuple[float, str] | None,
+    trace: tuple[float, ...] | None,
+) -> Any:
+    """What the simulated replica meets: the arrivals asked for, and batch times varying by this machine's
+    measured spread (--hardware local with sidecars), else the device kind's stated default."""
+    from rerank_bench.willrun.calibration import DEFAULT_SERVICE_SIGMA
+    from rerank_bench.willrun.serving_sim import Conditions
+
+    sigma = service[0] if service and profile.key == "local" else DEFAULT_SERVICE_SIGMA.get(profile.kind, 0.05)
+    return Conditions(burstiness=request.burstiness, trace_gaps=trace, service_sigma=sigma)
 
 
 def _assessment(
@@ -429,6 +457,7 @@ def _plan_rate(
     profile: HardwareProfile,
     requests: list[list[int]],
     costs: tuple[Any, ...],
+    conditions: Any,
 ) -> None:
     """--rate: simulate a serving replica on this device; the verdict becomes the rate's (a memory refusal
     stays). costs: (central, fast, slow) rates, or (central, (low, high) multipliers) for a calibrated fit."""
@@ -451,7 +480,8 @@ def _plan_rate(
         requests,
         policy,
         (cost, fast, slow),
-        burstiness=request.burstiness,
+        conditions=conditions,
+        headroom=request.headroom,
     )
     row.rate, row.server = plan.rate_rps, plan.server
     row.capacity_rps, row.capacity_rps_low, row.capacity_rps_high = (
@@ -459,7 +489,8 @@ def _plan_rate(
         plan.capacity_rps_low,
         plan.capacity_rps_high,
     )
-    row.replicas, row.replicas_high, row.utilisation = plan.replicas, plan.replicas_high, plan.utilisation
+    row.replicas, row.replicas_central, row.utilisation = plan.replicas, plan.replicas_central, plan.utilisation
+    row.capacity_spread_rps, row.headroom = plan.capacity_spread_rps, plan.headroom
     row.p50_at_rate_ms, row.p95_at_rate_ms, row.p95_at_rate_ci_ms = (
         plan.p50_at_rate_ms,
         plan.p95_at_rate_ms,
@@ -489,16 +520,20 @@ def _rate_verdict(row: Assessment, plan: Any, request: WillRunRequest) -> None:
     capacity = f"{plan.capacity_rps:.3g}/s per replica"
     if plan.capacity_rps_low and plan.capacity_rps_high:
         capacity += f" ({plan.capacity_rps_low:.3g}-{plan.capacity_rps_high:.3g})"
+    plural = "s" if plan.replicas > 1 else ""
+    covers = "the range's slow end" if plan.capacity_rps_low else "the central estimate (its slow end meets none)"
+    if plan.headroom_bound:
+        covers = f"utilisation at most {plan.headroom:.0%}"
     row.reason = (
-        f"{plan.rate_rps:g} requests/s within {pct} {budget:g} ms needs {plan.replicas} replica"
-        f"{'s' if plan.replicas > 1 else ''} (capacity {capacity}); at {share:.3g}/s each: "
-        f"p95 {plan.p95_at_rate_ms:,.0f} ms, utilisation {plan.utilisation:.0%}"
+        f"{plan.rate_rps:g} requests/s within {pct} {budget:g} ms: {plan.replicas} replica{plural} for {covers} "
+        f"(capacity {capacity}); at {share:.3g}/s each: p95 {plan.p95_at_rate_ms:,.0f} ms, "
+        f"utilisation {plan.utilisation:.0%}"
     )
-    if plan.replicas_high is None or plan.replicas_high > plan.replicas:
+    if plan.capacity_rps_low is None:
         row.verdict = FitVerdict.TIGHT
-        slow_end = f"{plan.replicas_high} replicas" if plan.replicas_high else "no replica count"
         row.change = (
-            f"the estimate's slow end needs {slow_end}: measure a replica with `rerank-bench endpoint --capacity`"
+            "the estimate's slow end misses the budget even unloaded: measure a replica with "
+            "`rerank-bench endpoint --capacity`"
         )
         return
     ci = plan.p95_at_rate_ci_ms
@@ -510,6 +545,15 @@ def _rate_verdict(row: Assessment, plan: Any, request: WillRunRequest) -> None:
             f"at {share:.3g}/s a replica the p95 could be up to {ci[1]:,.0f} ms (its 95% interval "
             f"{ci[0]:,.0f}-{ci[1]:,.0f}), over the {budget:g} ms budget: plan {plan.replicas + 1} replicas, or "
             "measure one with `rerank-bench endpoint --capacity`"
+        )
+        return
+    central = plan.replicas_central
+    if central is not None and central < plan.replicas and not plan.headroom_bound:
+        # the count is safe; whether it is needed depends on where in its range the device really is
+        row.verdict = FitVerdict.TIGHT
+        row.change = (
+            f"the central capacity needs only {central} replica{'s' if central > 1 else ''}: measure one with "
+            "`rerank-bench endpoint --capacity` to know which"
         )
         return
     row.verdict = FitVerdict.TIGHT if row.max_batch < 1 else FitVerdict.RUNS
@@ -569,6 +613,7 @@ class LocalFacts:
     peaks: dict[str, float]
     rows: list[ResultRow]
     self_calibrate: SelfCalibrate | None = None  # where no row calibrates: forward passes of the model here
+    service: tuple[float, str] | None = None  # batch-time spread from the rows' raw samples, and its source
 
 
 def gather_local_facts(request: WillRunRequest, machine: MachineReport) -> LocalFacts:
@@ -577,12 +622,16 @@ def gather_local_facts(request: WillRunRequest, machine: MachineReport) -> Local
     peaks = {} if machine.gpus else local_peaks(machine)
     probe = None if machine.gpus else forward_probe(machine.cpu.usable_cores)
     if request.results:
-        return LocalFacts(peaks=peaks, rows=local_rows(request.results, machine.fingerprint), self_calibrate=probe)
+        rows = local_rows(request.results, machine.fingerprint)
+        service = service_spread(request.results, machine.fingerprint) if request.rate is not None else None
+        return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe, service=service)
     try:
-        rows = local_rows((Path("results"),), machine.fingerprint) if Path("results").is_dir() else []
+        found = Path("results").is_dir()
+        rows = local_rows((Path("results"),), machine.fingerprint) if found else []
+        service = service_spread((Path("results"),), machine.fingerprint) if found and request.rate else None
     except ResultFileError:
-        rows = []
-    return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe)
+        rows, service = [], None
+    return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe, service=service)
 
 
 def check_request(request: WillRunRequest) -> None:
@@ -599,6 +648,11 @@ def check_request(request: WillRunRequest) -> None:
         raise UsageError("--vram must be positive, e.g. --vram 12GiB")
     if request.measure and request.hardware != "local":
         raise UsageError("--measure runs on this machine: use it with --hardware local")
+    _check_rate(request)
+
+
+def _check_rate(request: WillRunRequest) -> None:
+    """--rate and the options that shape it."""
     if request.rate is not None:
         from rerank_bench.willrun.serving_sim import SERVERS
 
@@ -608,6 +662,12 @@ def check_request(request: WillRunRequest) -> None:
             raise UsageError("--rate needs --budget-ms: capacity is the rate a replica holds within a budget")
         if request.server not in SERVERS:
             raise UsageError(f"--server {request.server!r} is not one of {', '.join(SERVERS)}")
+    if request.headroom is not None and not 0 < request.headroom <= 1:
+        raise UsageError(f"--headroom {request.headroom:g} must be a utilisation within (0, 1], e.g. 0.7")
+    if (request.headroom is not None or request.arrivals is not None) and request.rate is None:
+        raise UsageError("--headroom and --arrivals plan a rate: use them with --rate")
+    if request.arrivals is not None and request.burstiness != 1.0:
+        raise UsageError("--arrivals replays a trace's own gaps: drop --burstiness")
     if not (request.burstiness > 0 and math.isfinite(request.burstiness)):
         raise UsageError(f"--burstiness {request.burstiness:g} must be positive (1 is Poisson, below 1 burstier)")
     if request.max_batch_tokens is not None and (request.server != ServerKind.TEI or request.rate is None):
@@ -642,20 +702,40 @@ def run_will_it_run(
     infos = [(spec, load_model_info(spec, request.max_length, request.trust_remote_code)) for spec in specs]
     rows = local.rows if local is not None else []
     probe = local.self_calibrate if local is not None else None
+    service = local.service if local is not None else None
+    trace = _trace(request)
     out: list[Assessment] = []
     for spec, info in infos:
         for profile in targets:
-            row = assess(info, profile, request, rows, probe)
+            row = assess(info, profile, request, rows, probe, service, trace)
             if request.measure and machine is not None and row.verdict != FitVerdict.WONT_FIT:
                 measured_file = _measure(info, spec, row, request, machine)
                 extra = local_rows((measured_file,), machine.fingerprint)
                 if extra:
-                    row = assess(info, profile, request, extra + rows, probe)
+                    row = assess(info, profile, request, extra + rows, probe, service, trace)
                     row.notes.append(f"measured now: {measured_file}")
                 else:
                     row.notes.append("--measure: the short sweep measured nothing (see its result file)")
             out.append(row)
     return sort_rows(out, by_hardware=request.hardware == "all")
+
+
+def _trace(request: WillRunRequest) -> tuple[float, ...] | None:
+    """--arrivals FILE: the trace's gaps, scaled to mean 1; with no --rate, the rate is the trace's own."""
+    if request.arrivals is None:
+        return None
+    from rerank_bench.common.arrivals import read_trace
+    from rerank_bench.willrun.serving_sim import trace_gaps
+
+    return trace_gaps(read_trace(request.arrivals))
+
+
+def trace_rate(path: Path) -> float:
+    """A trace's own mean rate, requests per second: what --arrivals plans for when --rate is not given."""
+    from rerank_bench.common.arrivals import read_trace
+
+    times = sorted(read_trace(path))
+    return (len(times) - 1) / (times[-1] - times[0])
 
 
 def parse_size_gib(text: str | None) -> float | None:

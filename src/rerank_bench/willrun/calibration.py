@@ -5,12 +5,14 @@ the answer; the others calibrate the latency model) and its matmul peaks.
 from __future__ import annotations
 
 import math
+import re
+import statistics
 from pathlib import Path
 
 from rerank_bench.common.vocab import Status
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.schema import ResultRow
-from rerank_bench.results.store import find_result_files, read_rows
+from rerank_bench.results.store import find_result_files, read_rows, read_samples, samples_path_for
 from rerank_bench.willrun.model_info import ModelInfo
 
 
@@ -99,3 +101,55 @@ def local_peaks(machine: MachineReport) -> dict[str, float]:
         if value:
             peaks[dtype] = value
     return peaks
+
+
+# How much a batch's time varies around its modelled cost (lognormal sigma), where no sidecar of this machine
+# says: CPUs 0.09, the median of the within-request spread in this project's own in-process rows measured on a
+# quiet 2-core EPYC (results/2026-12-01-infinity-minilm-l6-inprocess.samples.jsonl: 0.050-0.103 over three
+# batch sizes); GPUs 0.05, a stated guess (a dedicated GPU's kernels vary less than a shared CPU's threads).
+DEFAULT_SERVICE_SIGMA = {"cpu": 0.09, "nvidia": 0.05, "apple": 0.05, "amd": 0.05}
+MIN_SPREAD_DF = 5  # repeats of one request a row needs before its spread counts
+
+
+def request_spread(latencies_ms: list[float], set_size: int) -> tuple[float, int] | None:
+    """The pooled standard deviation of log latency among repeats of the same request (a sweep times its set
+    of `set_size` requests in whole passes, so query i is request i % set_size): the spread of one request's
+    time with its shape held fixed. Returns (sigma, degrees of freedom), or None with too few repeats."""
+    squares, df = 0.0, 0
+    for i in range(set_size):
+        logs = [math.log(v) for v in latencies_ms[i::set_size] if 0 < v < math.inf]
+        if len(logs) > 1:
+            mean = sum(logs) / len(logs)
+            squares += sum((v - mean) ** 2 for v in logs)
+            df += len(logs) - 1
+    return (math.sqrt(squares / df), df) if df >= MIN_SPREAD_DF else None
+
+
+def service_spread(results: tuple[Path, ...], fingerprint: str) -> tuple[float, str] | None:
+    """This machine's batch-time spread from its sweep rows' raw samples: the median over rows of
+    `request_spread`, for rows whose stop_reason names their set size ("... passes of N"); with where it came
+    from. None where no row of this machine has enough repeats."""
+    if not results:
+        return None
+    sigmas: list[float] = []
+    files: list[str] = []
+    for path in find_result_files(list(results)).files:
+        try:
+            samples = read_samples(samples_path_for(path))
+            rows = [r for r in read_rows(path) if r.get("hardware_fingerprint") == fingerprint]
+        except Exception:  # noqa: BLE001 - an unreadable file only means fewer measurements
+            continue
+        before = len(sigmas)
+        for r in rows:
+            match = re.search(r"of (\d+)\)", str(r.get("stop_reason") or ""))
+            latencies = samples.get((str(r.get("run_id")), str(r.get("case_id"))))
+            if r.get("status") == Status.OK and r.get("backend") == "torch" and match and latencies:
+                spread = request_spread(latencies, int(match.group(1)))
+                if spread:
+                    sigmas.append(spread[0])
+        if len(sigmas) > before:
+            files.append(path.name)
+    if not sigmas:
+        return None
+    sigma = statistics.median(sigmas)
+    return sigma, f"batch times vary by sigma {sigma:.3f}, the median over {len(sigmas)} rows of {', '.join(files)}"

@@ -1,14 +1,18 @@
 """`will-it-run --rate`: from one device's batch latency to requests per second under load, replicas and cost.
 
 The latency model prices one batch of pairs on the device (calibrated where this machine's rows exist, else
-the class defaults with their range); serving.py's simulation turns those prices into a replica's latencies
-under Poisson arrivals for the chosen server's batching. From that:
+the class defaults with their range); serving_sim.py's simulation turns those prices into a replica's
+latencies under the given arrivals for the chosen server's batching. From that:
 
-- capacity: the highest rate one replica holds with its p95 (or p50) within the budget, for the central
-  rates, and for the fast and slow ends of the estimate's range (the capacity's range);
-- replicas for the asked rate: ceil(rate / capacity). Each replica then takes a Poisson stream of
+- capacity: the highest rate one replica holds with its p95 (or p50) within the budget, the median over
+  SEEDS arrival streams (their range is the figure's spread), for the central rates, and for the fast and
+  slow ends of the estimate's range (the capacity's range);
+- replicas for the asked rate: enough for the range's slow end, ceil(rate / slow capacity), so a slow
+  device still meets the budget (`replicas_central` says what the central figure needs), and with
+  `headroom` U, enough that each runs at utilisation U at most. Each replica then takes a Poisson stream of
   rate / replicas, which is what random (or least-loaded) routing gives it at worst, so the count holds
-  without assuming a clever load balancer; the replicas' p50/p95 and utilisation at that share are simulated;
+  without assuming a clever load balancer; the replicas' p50/p95 and utilisation at that share are the
+  means over SEEDS independent runs, the p95 with a t interval over them (independent replications);
 - cost: replicas x the profile's TDP (board power as the stand-in), or x `price_per_hour` where the profile
   gives one.
 """
@@ -24,11 +28,23 @@ from rerank_bench.errors import UsageError
 from rerank_bench.models.flops import EncoderShape, pair_flops
 from rerank_bench.willrun.latency_model import Rates
 from rerank_bench.willrun.memory_model import BYTES, ArchShape, weights_bytes
-from rerank_bench.willrun.serving_sim import SERVERS, CostFn, ServerPolicy, find_capacity, simulate
+from rerank_bench.willrun.serving_sim import (
+    PLAIN,
+    SEEDS,
+    SERVERS,
+    Conditions,
+    CostFn,
+    ServerPolicy,
+    find_capacity,
+    service_bound_rps,
+    simulate,
+)
 
 TEI_MAX_BATCH_TOKENS = 16384  # TEI's default --max-batch-tokens
 INFINITY_BATCH_SIZE = 32  # infinity's default --batch-size
-RATE_REQUESTS = 3000  # simulated requests at the asked rate (p95's interval by batch means over ten blocks)
+END_SEEDS = 2  # seeds for the range's ends: its width dwarfs their spread
+RATE_REQUESTS = 1500  # simulated requests per seed at the asked rate
+T_975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}  # t, n - 1 df
 
 
 def batch_cost(arch: ArchShape, shape: EncoderShape, rates: Rates, dtype: str, padded: bool = True) -> CostFn:
@@ -80,22 +96,71 @@ def server_policy(
 
 
 @dataclass
+class AtRate:
+    """A replica at one rate, simulated once per seed: means over the seeds; the p95 with a t interval over
+    the seeds' p95s (independent replications, so the interval needs no correlation correction)."""
+
+    p50_ms: float
+    p95_ms: float
+    p95_ci_ms: tuple[float, float]
+    utilisation: float
+    mean_batch_pairs: float
+    simulated_s: float  # all seeds together
+
+
+def at_rate(
+    rate_rps: float,
+    requests: list[list[int]],
+    cost: CostFn,
+    policy: ServerPolicy,
+    conditions: Conditions,
+    seeds: int = SEEDS,
+    n_requests: int = RATE_REQUESTS,
+    seed: int = 0,
+) -> AtRate:
+    runs = [simulate(rate_rps, requests, cost, policy, n_requests, s, conditions) for s in range(seed, seed + seeds)]
+    p95s = [r.p95_ms for r in runs]
+    mean95 = sum(p95s) / len(p95s)
+    if len(runs) > 1:
+        sd = math.sqrt(sum((v - mean95) ** 2 for v in p95s) / (len(p95s) - 1))
+        half = T_975.get(len(runs), 1.96) * sd / math.sqrt(len(runs))
+    else:
+        low, high = runs[0].p95_ci_ms
+        half = (high - low) / 2
+    return AtRate(
+        p50_ms=sum(r.p50_ms for r in runs) / len(runs),
+        p95_ms=mean95,
+        p95_ci_ms=(mean95 - half, mean95 + half),
+        utilisation=sum(r.utilisation for r in runs) / len(runs),
+        mean_batch_pairs=sum(r.mean_batch_pairs for r in runs) / len(runs),
+        simulated_s=sum(r.simulated_s for r in runs),
+    )
+
+
+@dataclass
 class RatePlan:
     rate_rps: float
     server: str
-    capacity_rps: float | None  # one replica, central estimate; None: the budget is missed even unloaded
+    capacity_rps: float | None  # one replica, central estimate (seeds' median); None: over budget even unloaded
     capacity_rps_low: float | None  # the slow end of the estimate's range
     capacity_rps_high: float | None  # the fast end
     unloaded_ms: float  # the budget's percentile with an idle server (rate near zero)
-    replicas: int | None  # for rate_rps within the budget (central); None when no replica meets it
-    replicas_high: int | None  # at the slow end of the range
+    replicas: int | None  # planned: covers the slow end (and the headroom); None when no replica meets it
+    replicas_central: int | None  # what the central capacity alone would need
     utilisation: float | None  # each replica's busy fraction at its share of the rate
     p50_at_rate_ms: float | None
     p95_at_rate_ms: float | None
-    p95_at_rate_ci_ms: tuple[float, float] | None  # the simulation's own 95% interval (batch means)
+    p95_at_rate_ci_ms: tuple[float, float] | None  # t interval over the seeds' runs
     simulated_seconds: float  # simulated time at the asked rate's share
     run_s: float  # wall time of every simulation behind this plan
     mean_batch_pairs: float | None
+    capacity_spread_rps: tuple[float, float] | None = None  # the central capacity's seeds, lowest and highest
+    headroom: float | None = None  # the utilisation each replica was planned to stay under
+    headroom_bound: bool = False  # True: the headroom, not the budget, set the replica count
+
+
+def replicas_for(rate_rps: float, capacity_rps: float | None) -> int | None:
+    return max(1, math.ceil(rate_rps / capacity_rps - 1e-9)) if capacity_rps else None
 
 
 def plan_rate(
@@ -105,26 +170,42 @@ def plan_rate(
     requests: list[list[int]],
     policy: ServerPolicy,
     costs: tuple[CostFn, CostFn, CostFn],
-    seed: int = 0,
-    burstiness: float = 1.0,
+    conditions: Conditions = PLAIN,
+    headroom: float | None = None,
+    seeds: int = SEEDS,
 ) -> RatePlan:
-    """Capacity (with its range), replicas and the replicas' latencies at `rate_rps`. costs: the batch cost
-    at the estimate's central, fast and slow rates."""
+    """Capacity (with its range and its seeds' spread), replicas and the replicas' latencies at `rate_rps`.
+    costs: the batch cost at the estimate's central, fast and slow rates. The range's ends are searched with
+    fewer seeds (END_SEEDS): the latency estimate's range is far wider than their spread."""
     started = time.perf_counter()
+    seed = 0  # the seeds are 0 .. seeds - 1: every device meets the same arrival streams
     cost, fast, slow = costs
     which = 50.0 if percentile == "p50" else 95.0
-    central = find_capacity(requests, cost, policy, budget_ms, seed=seed, quantile=which, burstiness=burstiness)
-    low = find_capacity(requests, slow, policy, budget_ms, seed=seed, quantile=which, burstiness=burstiness)
-    high = find_capacity(requests, fast, policy, budget_ms, seed=seed, quantile=which, burstiness=burstiness)
+
+    def capacity(c: CostFn, n: int, guess: float | None = None):
+        return find_capacity(
+            requests, c, policy, budget_ms, quantile=which, conditions=conditions, seeds=n, guess_rps=guess
+        )
+
+    central = capacity(cost, seeds)
+
+    def guess(c: CostFn) -> float | None:
+        # an end's capacity sits about where the central one does, scaled by the ratio of their service bounds
+        if central.rate_rps is None:
+            return None
+        return central.rate_rps * service_bound_rps(requests, c, policy) / central.bound_rps
+
+    low, high = capacity(slow, min(END_SEEDS, seeds), guess(slow)), capacity(fast, min(END_SEEDS, seeds), guess(fast))
+    described = conditions.describe()
     plan = RatePlan(
         rate_rps=rate_rps,
-        server=policy.describe() + (f", arrivals of burstiness {burstiness:g}" if burstiness != 1.0 else ""),
+        server=policy.describe() + (f", {described}" if described else ""),
         capacity_rps=central.rate_rps,
         capacity_rps_low=low.rate_rps,
         capacity_rps_high=high.rate_rps,
         unloaded_ms=central.unloaded_ms,
         replicas=None,
-        replicas_high=None,
+        replicas_central=replicas_for(rate_rps, central.rate_rps),
         utilisation=None,
         p50_at_rate_ms=None,
         p95_at_rate_ms=None,
@@ -132,15 +213,22 @@ def plan_rate(
         simulated_seconds=0.0,
         run_s=0.0,
         mean_batch_pairs=None,
+        capacity_spread_rps=central.spread_rps,
+        headroom=headroom,
     )
-    if central.rate_rps:
-        plan.replicas = max(1, math.ceil(rate_rps / central.rate_rps - 1e-9))
-        at = simulate(rate_rps / plan.replicas, requests, cost, policy, RATE_REQUESTS, seed, burstiness)
+    # the slow end's count where the slow end meets the budget at all, else the central one (TIGHT says so)
+    replicas = replicas_for(rate_rps, low.rate_rps) or plan.replicas_central
+    if replicas is not None:
+        at = at_rate(rate_rps / replicas, requests, cost, policy, conditions, seeds, seed=seed)
+        while headroom is not None and at.utilisation > headroom:
+            # utilisation falls about in proportion to each replica's share: aim there, then check by simulating
+            replicas = max(replicas + 1, math.ceil(replicas * at.utilisation / headroom - 1e-9))
+            at = at_rate(rate_rps / replicas, requests, cost, policy, conditions, seeds, seed=seed)
+            plan.headroom_bound = True
+        plan.replicas = replicas
         plan.utilisation = at.utilisation
         plan.p50_at_rate_ms, plan.p95_at_rate_ms, plan.p95_at_rate_ci_ms = at.p50_ms, at.p95_ms, at.p95_ci_ms
         plan.simulated_seconds = at.simulated_s
         plan.mean_batch_pairs = at.mean_batch_pairs
-    if low.rate_rps:
-        plan.replicas_high = max(1, math.ceil(rate_rps / low.rate_rps - 1e-9))
     plan.run_s = time.perf_counter() - started
     return plan

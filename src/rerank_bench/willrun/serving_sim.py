@@ -1,9 +1,10 @@
-"""`will-it-run --rate`: one serving replica under Poisson arrivals, simulated event by event.
+"""`will-it-run --rate`: one serving replica under load, simulated event by event.
 
-Requests arrive (seeded Poisson), their query-document pairs queue, and the server forms batches as the
-chosen server does; each batch costs what the latency model says for its padded shape on the device
-(`cost_ms`, calibrated where rows exist), and a request's reply leaves when the batch holding its last pair
-ends. The servers:
+Requests arrive (seeded Poisson, gamma gaps of a chosen burstiness, or a replayed trace), their query-document
+pairs queue, and the server forms batches as the chosen server does; each batch costs what the latency model
+says for its padded shape on the device (`cost_ms`, calibrated where rows exist), varied by a lognormal factor
+of mean 1 (`Conditions.service_sigma`: a real batch never takes the same time twice, and that spread is what
+drives a p95), and a request's reply leaves when the batch holding its last pair ends. The servers:
 
 - `per-request`: one request at a time, its pairs in batches of `batch_size` as CrossEncoder.predict forms
   them (a plain Python service around the model).
@@ -15,19 +16,27 @@ ends. The servers:
   INFINITY_AHEAD of them waiting), from whatever has arrived by then, and only a backlog makes them large:
   with the hand-off queue not yet full, a queue of 8 x batch_size pairs is popped at once.
 - `tei`: pairs from every queued request, oldest first, while the batch stays within `max_batch_tokens`
-  (text-embeddings-inference's core/src/queue.rs), the next batch formed when the last one is done (its
-  batching task waits for the backend, core/src/infer.rs). Its padded backends (CPU, and GPUs without flash
-  attention) count the longest pair times the batch's size; the flash-attention ones count real tokens.
+  (text-embeddings-inference's core/src/queue.rs). Its batching task reserves the one slot of a channel of
+  capacity 1 to the backend before it forms a batch (core/src/infer.rs, `batching_task`), so one batch is
+  formed ahead: as soon as the model takes the last one, from whatever has arrived by then (`prefetch`; off,
+  the next batch would wait for the model to finish, which makes batches larger than TEI's at moderate
+  load). Its padded backends (CPU, and GPUs without flash attention) count the longest pair times the batch's
+  size; the flash-attention ones count real tokens.
 
-The simulation is pure and seeded: the same inputs give the same answer. Its p95 comes with a confidence
-interval by batch means (the latencies of a queue are correlated, so a bootstrap over single requests would
-be too narrow): ten consecutive blocks, the p95 of each, a t interval over the ten.
+The simulation is pure and seeded: the same inputs give the same answer. The queue starts empty, so the
+first requests wait less than the rest; how many to drop is decided per run by MSER-5 (White 1997: the
+truncation that minimises the standard error of the remaining batch-of-5 means, at most half the run), not a
+fixed fraction. Its p95 comes with a confidence interval by batch means (the latencies of a queue are
+correlated, so a bootstrap over single requests would be too narrow): ten consecutive blocks, the p95 of each,
+a t interval over the ten. A capacity is searched once per seed (SEEDS of them): the median is the figure,
+the seeds' range its spread, and the search stops at the precision that spread allows.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import statistics
 import time
 from bisect import bisect_right
 from collections import Counter, deque
@@ -46,7 +55,10 @@ INFINITY_BATCHES_PER_POP = 8  # infinity's publisher pops 8 x batch_size items (
 INFINITY_AHEAD = 4  # batches held between infinity's publisher and the model: 1 tokenizing + a feature queue of 3
 INFINITY_HANDOFF = 8  # its hand-off queue (Queue(8)): with a backlog it fills up to this many more
 DEFAULT_REQUESTS = 3000  # simulated requests per rate: enough for a p95 with a tight interval
-WARMUP_FRACTION = 0.1  # the first requests see an empty queue; they are left out of the statistics
+MSER_BATCH = 5  # MSER-5: the warm-up is chosen over means of 5 consecutive latencies
+MIN_WARMUP_FRACTION = 0.02  # the very first requests meet an idle server whatever MSER says
+SEARCH_REQUESTS = 1200  # simulated requests per try of a capacity search, per seed
+SEEDS = 5  # independent arrival streams per capacity: their median is the figure, their range its spread
 BLOCKS = 10
 T_975_9 = 2.262  # Student t, 97.5% quantile, 9 degrees of freedom
 
@@ -59,6 +71,7 @@ class ServerPolicy:
     batch_size: int = 32  # per-request: CrossEncoder's batch; infinity: its --batch-size
     max_batch_tokens: int = 16384  # tei: --max-batch-tokens
     padded: bool = True  # tei: the budget counts padded tokens (longest x batch), as TEI's padded backends do
+    prefetch: bool = True  # tei: one batch formed while the model runs the last (TEI's channel of 1)
 
     def batch_tokens(self, count: int, longest: int, total: int) -> int:
         """What TEI counts against max_batch_tokens for a batch of `count` pairs."""
@@ -73,6 +86,40 @@ class ServerPolicy:
         return f"one request at a time (batches of {self.batch_size} of its pairs)"
 
 
+@dataclass(frozen=True)
+class Conditions:
+    """What the simulated replica meets besides its rate: how requests arrive, and how much a batch's time
+    varies around its modelled cost."""
+
+    burstiness: float = 1.0  # gamma shape of the gaps (1: Poisson), as endpoint --burstiness
+    trace_gaps: tuple[float, ...] | None = None  # a replayed trace's gaps scaled to mean 1 (overrides burstiness)
+    service_sigma: float = 0.0  # lognormal sigma of a batch's time around its cost (mean kept; 0: fixed)
+
+    def describe(self) -> str:
+        parts = []
+        if self.trace_gaps is not None:
+            parts.append(f"arrivals replayed from a trace of {len(self.trace_gaps) + 1} timestamps")
+        elif self.burstiness != 1.0:
+            parts.append(f"arrivals of burstiness {self.burstiness:g}")
+        if self.service_sigma > 0:
+            parts.append(f"batch times varying by sigma {self.service_sigma:.2f}")
+        return ", ".join(parts)
+
+
+PLAIN = Conditions()  # Poisson arrivals, fixed batch times: the defaults
+
+
+def trace_gaps(timestamps_s: list[float]) -> tuple[float, ...]:
+    """A trace's gaps between consecutive timestamps, scaled to mean 1, so any rate replays its shape. Needs two
+    distinct timestamps; out-of-order lines are sorted (logs interleave)."""
+    ordered = sorted(timestamps_s)
+    span = ordered[-1] - ordered[0] if len(ordered) >= 2 else 0.0
+    if span <= 0:
+        raise ValueError("a trace needs at least two distinct timestamps")
+    mean = span / (len(ordered) - 1)
+    return tuple((b - a) / mean for a, b in zip(ordered, ordered[1:], strict=False))
+
+
 @dataclass
 class SimResult:
     rate_rps: float
@@ -81,6 +128,7 @@ class SimResult:
     simulated_s: float
     stable: bool  # False: the queue grew through the run (the rate is above what the server holds)
     mean_batch_pairs: float
+    warmup_requests: int = 0  # dropped from the start (MSER-5)
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     p95_ci_ms: tuple[float, float] = (0.0, 0.0)
@@ -247,7 +295,8 @@ class TeiBatcher:
         return [queue.take_within(self.policy)]
 
     def may_form(self, ahead: int, core_idle: bool, queue: PairQueue) -> bool:
-        return ahead == 0 and core_idle  # the next batch is formed when the last one is done
+        # with prefetch, as soon as the model has taken the last formed batch; without, once it is done with it
+        return ahead == 0 and (core_idle or self.policy.prefetch)
 
 
 def batcher_for(policy: ServerPolicy) -> Batcher:
@@ -262,8 +311,18 @@ class Replica:
     """One server and its model: requests arrive at given times, the batcher forms batches, the model runs
     them one at a time at what `cost_ms` says; a request is done when the batch holding its last pair ends."""
 
-    def __init__(self, requests: list[list[int]], cost_ms: CostFn, batcher: Batcher, arrivals: list[float]) -> None:
+    def __init__(
+        self,
+        requests: list[list[int]],
+        cost_ms: CostFn,
+        batcher: Batcher,
+        arrivals: list[float],
+        service_sigma: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.cost_ms = cost_ms
+        self.sigma = service_sigma
+        self.noise = random.Random(f"service-{seed}")  # its own stream: arrivals stay as they were
         self.batcher = batcher
         self.arrivals = arrivals
         self.queue = PairQueue(requests)
@@ -276,6 +335,8 @@ class Replica:
     def run_batch(self, batch: Batch, start: float) -> float:
         """Runs a batch from `start`; returns when it ends."""
         cost = self.cost_ms(tuple(map(itemgetter(0), batch)))
+        if self.sigma > 0:  # lognormal of mean 1: exp(N(-sigma^2/2, sigma))
+            cost *= math.exp(self.noise.gauss(-self.sigma * self.sigma / 2, self.sigma))
         end = start + cost
         self.busy_ms += cost
         self.batches += 1
@@ -321,16 +382,44 @@ def poisson_arrivals(rate_rps: float, n_requests: int, seed: int) -> list[float]
     return arrivals
 
 
-def arrivals_ms(rate_rps: float, n_requests: int, seed: int, burstiness: float = 1.0) -> list[float]:
-    """Arrival times in milliseconds: Poisson (burstiness 1, as before), else gamma-distributed gaps of shape
-    `burstiness`, as `endpoint --burstiness` sends them (common/arrivals.py)."""
-    if burstiness == 1.0:
+def arrivals_ms(rate_rps: float, n_requests: int, seed: int, conditions: Conditions = PLAIN) -> list[float]:
+    """Arrival times in milliseconds: Poisson (burstiness 1, as before), gamma-distributed gaps of shape
+    `burstiness`, as `endpoint --burstiness` sends them (common/arrivals.py), or a trace's gaps replayed at
+    `rate_rps` (its own shape, sped up or slowed down), cycled from an offset that each seed moves."""
+    if conditions.trace_gaps is not None:
+        gaps = conditions.trace_gaps
+        offset = (seed * 7919) % len(gaps)  # another seed replays another stretch of the trace
+        unit = (gaps[(offset + i) % len(gaps)] for i in range(n_requests))
+        return [t * 1000.0 / rate_rps for t in accumulate(unit)]
+    if conditions.burstiness == 1.0:
         return poisson_arrivals(rate_rps, n_requests, seed)
-    from itertools import accumulate
-
     from rerank_bench.common.arrivals import unit_gaps
 
-    return [t * 1000.0 / rate_rps for t in accumulate(unit_gaps(n_requests, seed, burstiness))]
+    return [t * 1000.0 / rate_rps for t in accumulate(unit_gaps(n_requests, seed, conditions.burstiness))]
+
+
+def mser_truncation(values: list[float], batch: int = MSER_BATCH) -> int:
+    """MSER-k (White 1997; k = 5 is the usual choice): over means of `batch` consecutive values, the number of
+    leading batches d whose removal minimises sum((b_i - mean)^2) / (m - d)^2 over the m - d left, with d at
+    most half of them. Returns how many values to drop (a multiple of `batch`). Suffix sums keep it linear."""
+    m = len(values) // batch
+    if m < 4:
+        return 0
+    means = [sum(values[i * batch : (i + 1) * batch]) / batch for i in range(m)]
+    total = total_sq = 0.0
+    suffix: list[tuple[float, float]] = [(0.0, 0.0)] * (m + 1)
+    for i in range(m - 1, -1, -1):
+        total += means[i]
+        total_sq += means[i] * means[i]
+        suffix[i] = (total, total_sq)
+    best, best_d = math.inf, 0
+    for d in range(m // 2 + 1):
+        n = m - d
+        s1, s2 = suffix[d]
+        statistic = (s2 - s1 * s1 / n) / (n * n)
+        if statistic < best:
+            best, best_d = statistic, d
+    return best_d * batch
 
 
 def simulate(
@@ -340,16 +429,18 @@ def simulate(
     policy: ServerPolicy,
     n_requests: int = DEFAULT_REQUESTS,
     seed: int = 0,
-    burstiness: float = 1.0,
+    conditions: Conditions = PLAIN,
 ) -> SimResult:
-    """One replica at `rate_rps`; request i carries the pair lengths of requests[i % len(requests)]."""
+    """One replica at `rate_rps`; request i carries the pair lengths of requests[i % len(requests)]. The
+    warm-up dropped is MSER-5's (at least MIN_WARMUP_FRACTION, at most half the run)."""
     if rate_rps <= 0 or not requests:
         raise ValueError("need a positive rate and at least one request")
-    arrivals = arrivals_ms(rate_rps, n_requests, seed, burstiness)
-    replica = Replica(requests, cost_ms, batcher_for(policy), arrivals)
+    arrivals = arrivals_ms(rate_rps, n_requests, seed, conditions)
+    replica = Replica(requests, cost_ms, batcher_for(policy), arrivals, conditions.service_sigma, seed)
     end = replica.serve()
-    start = int(n_requests * WARMUP_FRACTION)
-    latencies = [replica.done_ms[i] - arrivals[i] for i in range(start, n_requests)]
+    every = [replica.done_ms[i] - arrivals[i] for i in range(n_requests)]
+    start = max(int(n_requests * MIN_WARMUP_FRACTION), mser_truncation(every))
+    latencies = every[start:]
     utilisation = replica.busy_ms / end if end > 0 else 0.0
     return SimResult(
         rate_rps=rate_rps,
@@ -358,6 +449,7 @@ def simulate(
         simulated_s=end / 1000.0,
         stable=_stable(latencies, utilisation),
         mean_batch_pairs=replica.pairs / replica.batches if replica.batches else 0.0,
+        warmup_requests=start,
     )
 
 
@@ -396,11 +488,19 @@ def service_bound_rps(requests: list[list[int]], cost_ms: CostFn, policy: Server
 
 @dataclass
 class Capacity:
-    rate_rps: float | None  # the highest rate whose percentile meets the budget (None: not even unloaded)
+    rate_rps: float | None  # the seeds' median of the highest rate whose percentile meets the budget (None: not
+    #   even unloaded)
     unloaded_ms: float  # the percentile at 1% of the service bound: an idle server
     bound_rps: float
     trials: list[tuple[float, float, bool]] = field(default_factory=list)  # (rate, the percentile, stable)
     run_s: float = 0.0
+    seed_rates_rps: list[float] = field(default_factory=list)  # each seed's capacity
+    precision: float = 0.0  # the relative step each seed's search stopped at
+
+    @property
+    def spread_rps(self) -> tuple[float, float] | None:
+        """The seeds' lowest and highest capacity: how much one simulated run of this length moves the figure."""
+        return (min(self.seed_rates_rps), max(self.seed_rates_rps)) if len(self.seed_rates_rps) > 1 else None
 
 
 def find_capacity(
@@ -408,35 +508,67 @@ def find_capacity(
     cost_ms: CostFn,
     policy: ServerPolicy,
     budget_ms: float,
-    n_requests: int = 1500,
-    seed: int = 0,
-    steps: int = 12,
+    n_requests: int = SEARCH_REQUESTS,
     quantile: float = 95.0,
-    burstiness: float = 1.0,
+    conditions: Conditions = PLAIN,
+    seeds: int = SEEDS,
+    guess_rps: float | None = None,
 ) -> Capacity:
-    """Geometric bisection on the rate between nearly idle (1% of the service bound) and the bound, to 1%,
-    with the same seed at every rate (common random numbers, so the percentile rises smoothly with the rate).
-    A rate passes when its queue is stable and its `quantile` latency is within the budget."""
+    """The highest rate one replica holds: a queue that stays stable with its `quantile` latency within the
+    budget. Searched once per seed (each seed a fresh arrival stream, the same at every rate of its search:
+    common random numbers, so the percentile rises smoothly with the rate), by geometric bisection: the first
+    seed between nearly idle (1% of the service bound) and the bound to 3%, each later one in a bracket around
+    it (widened until it brackets) to a step of a quarter of the seeds' spread so far, between 1% and 5%:
+    searching finer than the seeds disagree buys nothing. With `guess_rps`, the first seed also starts in a
+    bracket around it. A bracket is widened while every try falls on one side. The figure is the seeds'
+    median."""
     started = time.perf_counter()
+    seed = 0  # seeds 0 .. seeds - 1: every device and every end of a range meets the same arrival streams
     bound = service_bound_rps(requests, cost_ms, policy)
-    low = bound * 0.01
-    idle = simulate(low, requests, cost_ms, policy, n_requests, seed, burstiness)
+    idle = simulate(bound * 0.01, requests, cost_ms, policy, n_requests, seed, conditions)
     capacity = Capacity(None, percentile(idle.latencies_ms, quantile), bound)
     if capacity.unloaded_ms > budget_ms:
         capacity.run_s = time.perf_counter() - started
         return capacity
-    high = bound
-    for _ in range(steps):
-        middle = math.sqrt(low * high)
-        result = simulate(middle, requests, cost_ms, policy, n_requests, seed, burstiness)
+
+    def passes(rate: float, s: int) -> bool:
+        result = simulate(rate, requests, cost_ms, policy, n_requests, s, conditions)
         value = percentile(result.latencies_ms, quantile)
-        capacity.trials.append((middle, value, result.stable))
-        if result.stable and value <= budget_ms:
-            low = middle
-        else:
-            high = middle
-        if high / low < 1.01:
-            break
-    capacity.rate_rps = low
+        capacity.trials.append((rate, value, result.stable))
+        return result.stable and value <= budget_ms
+
+    floor = bound * 0.01
+
+    def search(low: float, high: float, s: int, step: float) -> float:
+        """Geometric bisection in [low, high], widened by 1.25x at a time where every try fell on one side."""
+        passed = failed = False
+        for _ in range(60):
+            if high / low <= 1 + step:
+                if not passed and low > floor:  # never passed: the answer lies below the bracket
+                    low, high = max(floor, low / 1.25), low
+                elif not failed and high < bound:  # never failed: above it
+                    low, high = high, min(bound, high * 1.25)
+                else:
+                    break
+                continue
+            middle = math.sqrt(low * high)
+            if passes(middle, s):
+                low, passed = middle, True
+            else:
+                high, failed = middle, True
+        return low
+
+    def bracket(centre: float) -> tuple[float, float]:
+        return max(floor, centre / 1.25), min(bound, centre * 1.25)
+
+    step = 0.03
+    found = [search(*(bracket(guess_rps) if guess_rps else (floor, bound)), seed, step)]
+    for s in range(seed + 1, seed + seeds):
+        spread = (max(found) - min(found)) / statistics.median(found) if len(found) > 1 else 0.1
+        step = min(0.05, max(0.01, spread / 4))
+        found.append(search(*bracket(statistics.median(found)), s, step))
+    capacity.seed_rates_rps = found
+    capacity.precision = step
+    capacity.rate_rps = statistics.median(found)
     capacity.run_s = time.perf_counter() - started
     return capacity
