@@ -332,3 +332,45 @@ def test_a_machines_batch_time_spread_comes_from_its_sidecars(tmp_path):
     sigma, df = request_spread(latencies, 2)
     assert df == 6 and sigma == pytest.approx(0.057735, abs=1e-6)
     assert request_spread(latencies[:4], 2) is None  # 2 degrees of freedom: too few repeats
+
+
+def test_a_served_overhead_is_recovered_from_an_idle_and_a_loaded_level():
+    """Rows made from the model itself: a one-client level whose p50 is the idle replica's plus 30 ms, and an
+    open level at 40/s whose p50 is what the replica gives with 4 ms more a batch, plus the same 30 ms. The fit
+    finds both back (the bisection's step aside), and names the rows that fed it."""
+    from rerank_bench.willrun.served_calibration import _p50, fit_overhead, with_batch_overhead
+
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+    cost = constant(10.0)
+    plain = Conditions()
+    idle = _p50(1.0, requests, cost, policy, plain) + 30.0
+    loaded = _p50(40.0, requests, with_batch_overhead(cost, 4.0), policy, plain) + 30.0
+    rows = [
+        {"load_mode": "closed", "concurrency": 1, "p50_ms": idle, "utc_time": "1", "_file": "a.csv"},
+        {"load_mode": "open", "offered_rps": 40.0, "p50_ms": loaded, "utc_time": "2", "_file": "a.csv"},
+    ]
+    fit = fit_overhead(rows, requests, cost, policy, plain, lambda c: 100.0)
+    assert fit.per_request_ms == pytest.approx(30.0, abs=0.01)
+    assert fit.per_batch_ms == pytest.approx(4.0, abs=0.05)
+    assert "a.csv closed x1" in fit.source and "open 40/s" in fit.source
+    assert fit_overhead(rows[1:], requests, cost, policy, plain, lambda c: 100.0) is None  # no idle level
+
+
+def test_the_best_server_setting_is_named_with_its_runner_up_and_margin():
+    """A batch costs 20 ms + 1 ms a pair: bigger infinity batches amortise the 20 ms, so batch 32 holds more
+    than 8, which holds more than 4, and the note says by how much against the seeds' spread."""
+    from rerank_bench.willrun.rate_plan import best_setting
+
+    requests = [[60] * 32]
+
+    def cost(lengths):
+        return 20.0 + len(lengths)
+
+    candidates = [(f"batch {b}", ServerPolicy("infinity", batch_size=b)) for b in (4, 8, 32)]
+    choice = best_setting(requests, cost, candidates, budget_ms=1500.0, quantile=95.0)
+    capacities = {label: rate for label, rate, _ in choice.tried}
+    assert choice.label == "batch 32" and choice.policy.batch_size == 32
+    assert capacities["batch 32"] > capacities["batch 8"] > capacities["batch 4"]
+    assert choice.note.startswith(f"batch 32: {capacities['batch 32']:.3g}/s; runner-up batch 8")
+    assert "the seeds' spread" in choice.note

@@ -1,5 +1,6 @@
 """will-it-run: profiles, verdicts, the latency model's calibration, and the command's outputs and errors."""
 
+import dataclasses
 import json
 
 import pytest
@@ -437,3 +438,31 @@ def test_runs_needs_the_p95_at_the_planned_rate_to_meet_the_budget_at_its_interv
     tight = assessed((185.0, 215.0))
     assert tight.verdict == "TIGHT"
     assert "could be up to 215 ms" in tight.change and "plan 3 replicas" in tight.change
+
+
+def test_endpoint_rows_of_this_machine_add_the_servers_overhead_to_a_local_plan():
+    """A one-client level of the served model (infinity, depth 20, the RAG mix) 250 ms slower than the model
+    alone is: the plan's p50 at a light rate rises by about that much, and the note names the row."""
+    from rerank_bench.probe import probe_machine
+    from rerank_bench.willrun.assess import LocalFacts, WillRunRequest, run_will_it_run
+
+    machine = probe_machine()
+    request = WillRunRequest(
+        model="minilm-l6", hardware="local", depth=20, budget_ms=5000, rate=0.2, server="infinity", batch_size="8"
+    )
+    base = LocalFacts(peaks={"fp32": 400.0}, rows=[], self_calibrate=lambda i, d, p: None)
+    (alone,) = run_will_it_run(request, machine, base)
+    served = {
+        "hardware_fingerprint": machine.fingerprint, "backend": "endpoint", "status": "ok", "api": "infinity",
+        "model": "serve/minilm-l6", "depth": 20, "workload": "rag", "load_mode": "closed", "concurrency": 1,
+        "p50_ms": alone.p50_at_rate_ms + 250.0, "utc_time": "2026-12-03T00:00:00", "_file": "served.csv",
+    }  # fmt: skip
+    (with_server,) = run_will_it_run(request, machine, dataclasses.replace(base, served_rows=(served,)))
+    assert with_server.p50_at_rate_ms - alone.p50_at_rate_ms == pytest.approx(250.0, abs=25.0)
+    assert "served overhead from endpoint rows (served.csv closed x1)" in with_server.latency_note
+    # another depth's, workload's, server's or model's level says nothing of this one's
+    from rerank_bench.willrun.served_calibration import matching
+
+    for change in ({"depth": 50}, {"workload": "uniform:16:64"}, {"api": "tei"}, {"model": "serve/minilm-l12"}):
+        assert matching([{**served, **change}], "infinity", {"minilm-l6"}, 20, "rag") == []
+    assert matching([served], "infinity", {"minilm-l6"}, 20, "rag") == [served]

@@ -17,6 +17,7 @@ from rerank_bench.cli.common import (
     stdout,
 )
 from rerank_bench.common.vocab import FitVerdict
+from rerank_bench.errors import UsageError
 
 ProfilesOption = Annotated[
     list[Path] | None,
@@ -57,7 +58,13 @@ def will_it_run(
         str, typer.Option("--dtype", metavar="auto|DTYPE", help="auto, fp32, fp16, bf16 or int8.")
     ] = "auto",
     batch_size: Annotated[
-        str, typer.Option("--batch-size", metavar="auto|N", help="auto (the fastest that fits) or N.")
+        str,
+        typer.Option(
+            "--batch-size",
+            metavar="auto|N",
+            help="auto (the fastest that fits; with --rate --server infinity, the infinity --batch-size with the most "
+            "capacity) or N.",
+        ),
     ] = "auto",
     attention: Annotated[
         str,
@@ -97,8 +104,12 @@ def will_it_run(
         ),
     ] = "tei",
     max_batch_tokens: Annotated[
-        int | None,
-        typer.Option("--max-batch-tokens", metavar="N", help="With --rate --server tei: TEI's token budget (16384)."),
+        str | None,
+        typer.Option(
+            "--max-batch-tokens",
+            metavar="auto|N",
+            help="With --rate --server tei: TEI's token budget (16384), or auto: the one with the most capacity.",
+        ),
     ] = None,
     burstiness: Annotated[
         float,
@@ -165,7 +176,7 @@ def will_it_run(
         trust_remote_code=trust_remote_code,
         rate=rate,
         server=server,
-        max_batch_tokens=max_batch_tokens,
+        max_batch_tokens=_tokens(max_batch_tokens),
         burstiness=burstiness,
         arrivals=arrivals,
         headroom=headroom,
@@ -184,6 +195,16 @@ def will_it_run(
         render_rows(rows, stdout)
     if not any(FitVerdict(r.verdict).runs for r in rows):
         raise GateFailed(f"no row says RUNS or TIGHT ({', '.join(sorted({r.verdict for r in rows}))})")
+
+
+def _tokens(text: str | None) -> int | str | None:
+    """--max-batch-tokens: auto or a whole number (checked with the rest of the request)."""
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--max-batch-tokens {text!r} is not auto or a number of tokens") from None
 
 
 @guarded

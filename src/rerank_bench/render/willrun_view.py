@@ -74,6 +74,11 @@ def render_rate_rows(rows: list[Any], console: Console) -> None:
     servers = dict.fromkeys(r.server for r in rows if r.server)
     for server in servers:
         console.print(escape(f"server: {server}"), highlight=False)
+    for r in rows:
+        if r.server_setting_note:
+            console.print(
+                escape(f"server setting for {r.model} on {r.hardware}: {r.server_setting_note}"), highlight=False
+            )
     console.print(
         "Capacity: the highest rate one replica holds within the budget, the median of 5 simulated arrival streams "
         "(range from the latency estimate's); replicas cover the range's slow end, in brackets what the central "

@@ -43,6 +43,7 @@ from rerank_bench.willrun.memory_model import (
 from rerank_bench.willrun.model_info import ModelInfo, load_model_info
 from rerank_bench.willrun.profiles import SHOWN_PEAKS, HardwareProfile
 from rerank_bench.willrun.self_calibration import SELF_CALIBRATED_RANGE, SelfCalibrate, forward_probe
+from rerank_bench.willrun.served_calibration import endpoint_rows
 
 VERDICTS = tuple(FitVerdict)
 BATCH_CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -68,7 +69,7 @@ class WillRunRequest:
     trust_remote_code: bool = False
     rate: float | None = None  # requests per second to plan for (--rate): capacity, replicas and cost
     server: str = ServerKind.TEI  # how the simulated server batches (--server)
-    max_batch_tokens: int | None = None  # tei's --max-batch-tokens
+    max_batch_tokens: int | str | None = None  # tei's --max-batch-tokens, or "auto" (the best for the budget)
     arrivals: Path | None = None  # --rate: a trace of arrival timestamps to replay instead of Poisson
     headroom: float | None = None  # --rate: plan each replica at this utilisation at most
 
@@ -114,6 +115,9 @@ class Assessment:
     utilisation: float | None = None
     capacity_spread_rps: tuple[float, float] | None = None  # the central capacity over its seeds
     headroom: float | None = None
+    server_batch_size: int | None = None  # infinity's --batch-size planned with
+    server_max_batch_tokens: int | None = None  # tei's --max-batch-tokens planned with
+    server_setting_note: str | None = None  # auto: the best setting, the runner-up and the margin
     p50_at_rate_ms: float | None = None
     p95_at_rate_ms: float | None = None
     p95_at_rate_ci_ms: tuple[float, float] | None = None
@@ -362,8 +366,7 @@ def assess(
     request: WillRunRequest,
     rows: list[ResultRow],
     self_calibrate: SelfCalibrate | None = None,
-    service: tuple[float, str] | None = None,
-    trace: tuple[float, ...] | None = None,
+    rate_facts: RateFacts | None = None,
 ) -> Assessment:
     """One model on one device: memory, the latency at the best batch size (measured where a sweep row of
     this case exists), the verdict, and with --rate the capacity plan."""
@@ -387,9 +390,50 @@ def assess(
         row.p50_ms_low = row.p50_ms_high = row.p95_ms_low = row.p95_ms_high = None
     elif request.rate is not None:
         costs = (rates.central, rates.fast, rates.slow) if rates.widths is None else (rates.central, rates.widths)
-        conditions = _conditions(request, profile, service, trace)
-        _plan_rate(row, request, info, profile, requests, costs, conditions)
+        facts = rate_facts or RateFacts()
+        conditions = _conditions(request, profile, facts.service, facts.trace)
+        served = _served_overhead(info, profile, request, requests, costs, conditions, facts.served_rows)
+        _plan_rate(row, request, info, profile, requests, costs, conditions, served)
     return row
+
+
+@dataclass(frozen=True)
+class RateFacts:
+    """What --rate plans with besides the latency model: this machine's batch-time spread (from its
+    sidecars), a replayed trace's gaps, and this machine's endpoint rows (a served overhead to fit)."""
+
+    service: tuple[float, str] | None = None
+    trace: tuple[float, ...] | None = None
+    served_rows: tuple[ResultRow, ...] = ()
+
+
+def _served_overhead(
+    info: ModelInfo,
+    profile: HardwareProfile,
+    request: WillRunRequest,
+    requests: list[list[int]],
+    costs: tuple[Any, ...],
+    conditions: Any,
+    rows: tuple[ResultRow, ...],
+) -> Any:
+    """The served overhead fitted from this machine's endpoint rows of this server, model, depth and workload
+    (--hardware local only: the server measured is this machine's); None where no row matches."""
+    if profile.key != "local" or not rows:
+        return None
+    from rerank_bench.willrun.rate_plan import batch_cost, server_policy, service_bound_rps
+    from rerank_bench.willrun.served_calibration import fit_overhead, matching
+    from rerank_bench.workload.requests import parse_doc_tokens
+
+    workload = parse_doc_tokens(request.doc_tokens).label()
+    names = {info.name, str(info.model_id).rstrip("/").split("/")[-1]}
+    chosen = matching(list(rows), request.server, names, request.depth, workload)
+    if not chosen:
+        return None
+    fixed = fixed_batch(request)
+    tokens = request.max_batch_tokens if isinstance(request.max_batch_tokens, int) else None
+    policy = server_policy(request.server, fixed or 32, tokens, profile.kind, fixed is not None)
+    cost = batch_cost(info.arch, info.shape, costs[0], choose_dtype(request.dtype, profile), policy.padded)
+    return fit_overhead(chosen, requests, cost, policy, conditions, lambda c: service_bound_rps(requests, c, policy))
 
 
 def _conditions(
@@ -458,14 +502,17 @@ def _plan_rate(
     requests: list[list[int]],
     costs: tuple[Any, ...],
     conditions: Any,
+    served: Any = None,
 ) -> None:
     """--rate: simulate a serving replica on this device; the verdict becomes the rate's (a memory refusal
-    stays). costs: (central, fast, slow) rates, or (central, (low, high) multipliers) for a calibrated fit."""
+    stays). costs: (central, fast, slow) rates, or (central, (low, high) multipliers) for a calibrated fit.
+    served: a fitted served overhead (per request and per batch), added to every cost and reply."""
     from rerank_bench.willrun.rate_plan import batch_cost, plan_rate, scaled, server_policy
 
     assert request.rate is not None and request.budget_ms is not None
     fixed = request.batch_size != "auto"
-    policy = server_policy(request.server, row.batch_size, request.max_batch_tokens, profile.kind, fixed)
+    tokens = request.max_batch_tokens if isinstance(request.max_batch_tokens, int) else None
+    policy = server_policy(request.server, row.batch_size, tokens, profile.kind, fixed)
     cost = batch_cost(info.arch, info.shape, costs[0], row.dtype, policy.padded)
     if len(costs) == 2:
         low, high = costs[1]
@@ -473,6 +520,16 @@ def _plan_rate(
     else:
         fast = batch_cost(info.arch, info.shape, costs[1], row.dtype, policy.padded)
         slow = batch_cost(info.arch, info.shape, costs[2], row.dtype, policy.padded)
+    if served is not None:
+        from dataclasses import replace
+
+        from rerank_bench.willrun.served_calibration import with_batch_overhead
+
+        cost, fast, slow = (with_batch_overhead(c, served.per_batch_ms) for c in (cost, fast, slow))
+        conditions = replace(conditions, request_overhead_ms=served.per_request_ms)
+        row.notes.append(served.source)
+        row.latency_note += f"; {served.source}"
+    policy = _server_setting(row, request, policy, requests, cost, conditions)
     plan = plan_rate(
         request.rate,
         request.budget_ms,
@@ -502,6 +559,35 @@ def _plan_rate(
         row.power_w = plan.replicas * profile.tdp_w if profile.tdp_w else None
         row.cost_per_hour = plan.replicas * profile.price_per_hour if profile.price_per_hour else None
     _rate_verdict(row, plan, request)
+
+
+def _server_setting(
+    row: Assessment, request: WillRunRequest, policy: Any, requests: list[list[int]], cost: Any, conditions: Any
+) -> Any:
+    """--server infinity --batch-size auto, or --server tei --max-batch-tokens auto: the setting with the most
+    capacity at the budget (batches that fit the device's memory only); otherwise the policy as given."""
+    from dataclasses import replace
+
+    from rerank_bench.willrun.rate_plan import INFINITY_BATCH_CANDIDATES, TEI_TOKEN_CANDIDATES, best_setting
+
+    assert request.budget_ms is not None
+    which = 50.0 if request.percentile == "p50" else 95.0
+    candidates = []
+    if request.server == ServerKind.INFINITY and request.batch_size == "auto":
+        fits = [b for b in INFINITY_BATCH_CANDIDATES if b <= max(row.max_batch, 1)] or [1]
+        candidates = [(f"batch {b}", replace(policy, batch_size=b)) for b in fits]
+    elif request.server == ServerKind.TEI and request.max_batch_tokens == "auto":
+        candidates = [(f"max-batch-tokens {t}", replace(policy, max_batch_tokens=t)) for t in TEI_TOKEN_CANDIDATES]
+    if candidates:
+        choice = best_setting(requests, cost, candidates, request.budget_ms, which, conditions)
+        policy = choice.policy
+        row.server_setting_note = f"best {choice.note}"
+        row.notes.append(f"server setting searched: {choice.note}")
+    if policy.kind == ServerKind.INFINITY:
+        row.server_batch_size = policy.batch_size
+    elif policy.kind == ServerKind.TEI:
+        row.server_max_batch_tokens = policy.max_batch_tokens
+    return policy
 
 
 def _rate_verdict(row: Assessment, plan: Any, request: WillRunRequest) -> None:
@@ -614,6 +700,7 @@ class LocalFacts:
     rows: list[ResultRow]
     self_calibrate: SelfCalibrate | None = None  # where no row calibrates: forward passes of the model here
     service: tuple[float, str] | None = None  # batch-time spread from the rows' raw samples, and its source
+    served_rows: tuple[ResultRow, ...] = ()  # endpoint rows measured from here (--rate: a served overhead)
 
 
 def gather_local_facts(request: WillRunRequest, machine: MachineReport) -> LocalFacts:
@@ -622,16 +709,22 @@ def gather_local_facts(request: WillRunRequest, machine: MachineReport) -> Local
     peaks = {} if machine.gpus else local_peaks(machine)
     probe = None if machine.gpus else forward_probe(machine.cpu.usable_cores)
     if request.results:
-        rows = local_rows(request.results, machine.fingerprint)
-        service = service_spread(request.results, machine.fingerprint) if request.rate is not None else None
-        return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe, service=service)
+        paths = request.results
+    elif Path("results").is_dir():
+        paths = (Path("results"),)
+    else:
+        return LocalFacts(peaks=peaks, rows=[], self_calibrate=probe)
     try:
-        found = Path("results").is_dir()
-        rows = local_rows((Path("results"),), machine.fingerprint) if found else []
-        service = service_spread((Path("results"),), machine.fingerprint) if found and request.rate else None
+        rows = local_rows(paths, machine.fingerprint)
+        service = served = None
+        if request.rate is not None:
+            service = service_spread(paths, machine.fingerprint)
+            served = tuple(endpoint_rows(paths, machine.fingerprint))
     except ResultFileError:
-        rows, service = [], None
-    return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe, service=service)
+        if request.results:
+            raise
+        return LocalFacts(peaks=peaks, rows=[], self_calibrate=probe)
+    return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe, service=service, served_rows=served or ())
 
 
 def check_request(request: WillRunRequest) -> None:
@@ -672,6 +765,9 @@ def _check_rate(request: WillRunRequest) -> None:
         raise UsageError(f"--burstiness {request.burstiness:g} must be positive (1 is Poisson, below 1 burstier)")
     if request.max_batch_tokens is not None and (request.server != ServerKind.TEI or request.rate is None):
         raise UsageError("--max-batch-tokens is TEI's batching: use it with --rate and --server tei")
+    tokens = request.max_batch_tokens
+    if isinstance(tokens, str) and tokens != "auto" or isinstance(tokens, int) and tokens < 1:
+        raise UsageError(f"--max-batch-tokens {tokens} must be auto or a positive number of tokens")
 
 
 def _targets(
@@ -702,17 +798,20 @@ def run_will_it_run(
     infos = [(spec, load_model_info(spec, request.max_length, request.trust_remote_code)) for spec in specs]
     rows = local.rows if local is not None else []
     probe = local.self_calibrate if local is not None else None
-    service = local.service if local is not None else None
-    trace = _trace(request)
+    facts = RateFacts(
+        service=local.service if local is not None else None,
+        trace=_trace(request),
+        served_rows=local.served_rows if local is not None else (),
+    )
     out: list[Assessment] = []
     for spec, info in infos:
         for profile in targets:
-            row = assess(info, profile, request, rows, probe, service, trace)
+            row = assess(info, profile, request, rows, probe, facts)
             if request.measure and machine is not None and row.verdict != FitVerdict.WONT_FIT:
                 measured_file = _measure(info, spec, row, request, machine)
                 extra = local_rows((measured_file,), machine.fingerprint)
                 if extra:
-                    row = assess(info, profile, request, extra + rows, probe, service, trace)
+                    row = assess(info, profile, request, extra + rows, probe, facts)
                     row.notes.append(f"measured now: {measured_file}")
                 else:
                     row.notes.append("--measure: the short sweep measured nothing (see its result file)")

@@ -159,6 +159,54 @@ class RatePlan:
     headroom_bound: bool = False  # True: the headroom, not the budget, set the replica count
 
 
+INFINITY_BATCH_CANDIDATES = (4, 8, 16, 32, 64, 128)  # --server infinity --batch-size auto
+TEI_TOKEN_CANDIDATES = (2048, 4096, 8192, 16384, 32768)  # --server tei --max-batch-tokens auto
+SETTING_SEEDS = 2  # seeds per candidate setting: enough to rank them; the chosen one is then planned with SEEDS
+
+
+@dataclass
+class SettingChoice:
+    """The server setting with the most capacity at the budget, beside the runner-up."""
+
+    policy: ServerPolicy
+    label: str  # e.g. "batch 16" or "max-batch-tokens 8192"
+    tried: list[tuple[str, float | None, float]]  # (label, capacity, the seeds' relative spread) per candidate
+    note: str
+
+
+def best_setting(
+    requests: list[list[int]],
+    cost: CostFn,
+    candidates: list[tuple[str, ServerPolicy]],
+    budget_ms: float,
+    quantile: float,
+    conditions: Conditions = PLAIN,
+) -> SettingChoice:
+    """Each candidate's capacity (SETTING_SEEDS seeds), the best, the runner-up and the margin between them,
+    said to be within the seeds' spread when it is: then either setting would do, as far as the model knows."""
+    tried: list[tuple[str, float | None, float]] = []
+    policies = dict(candidates)
+    for label, policy in candidates:
+        found = find_capacity(
+            requests, cost, policy, budget_ms, quantile=quantile, conditions=conditions, seeds=SETTING_SEEDS
+        )
+        spread = found.spread_rps
+        relative = (spread[1] - spread[0]) / found.rate_rps if spread and found.rate_rps else 0.0
+        tried.append((label, found.rate_rps, relative))
+    ranked = sorted(tried, key=lambda t: -(t[1] or 0.0))
+    best = ranked[0]
+    if not best[1]:
+        return SettingChoice(policies[best[0]], best[0], tried, "no setting meets the budget")
+    note = f"{best[0]}: {best[1]:.3g}/s"
+    if len(ranked) > 1 and ranked[1][1]:
+        runner = ranked[1]
+        margin = best[1] / runner[1] - 1
+        spread = max(best[2], runner[2])
+        where = "within" if margin <= spread else "beyond"
+        note += f"; runner-up {runner[0]}: {runner[1]:.3g}/s ({margin:+.0%}, {where} the seeds' spread of {spread:.0%})"
+    return SettingChoice(policies[best[0]], best[0], tried, note)
+
+
 def replicas_for(rate_rps: float, capacity_rps: float | None) -> int | None:
     return max(1, math.ceil(rate_rps / capacity_rps - 1e-9)) if capacity_rps else None
 

@@ -94,6 +94,7 @@ class Conditions:
     burstiness: float = 1.0  # gamma shape of the gaps (1: Poisson), as endpoint --burstiness
     trace_gaps: tuple[float, ...] | None = None  # a replayed trace's gaps scaled to mean 1 (overrides burstiness)
     service_sigma: float = 0.0  # lognormal sigma of a batch's time around its cost (mean kept; 0: fixed)
+    request_overhead_ms: float = 0.0  # added to every reply outside the model (a server's HTTP and JSON)
 
     def describe(self) -> str:
         parts = []
@@ -103,6 +104,8 @@ class Conditions:
             parts.append(f"arrivals of burstiness {self.burstiness:g}")
         if self.service_sigma > 0:
             parts.append(f"batch times varying by sigma {self.service_sigma:.2f}")
+        if self.request_overhead_ms:
+            parts.append(f"{self.request_overhead_ms:+.0f} ms a request outside the model")
         return ", ".join(parts)
 
 
@@ -438,7 +441,8 @@ def simulate(
     arrivals = arrivals_ms(rate_rps, n_requests, seed, conditions)
     replica = Replica(requests, cost_ms, batcher_for(policy), arrivals, conditions.service_sigma, seed)
     end = replica.serve()
-    every = [replica.done_ms[i] - arrivals[i] for i in range(n_requests)]
+    extra = conditions.request_overhead_ms
+    every = [replica.done_ms[i] - arrivals[i] + extra for i in range(n_requests)]
     start = max(int(n_requests * MIN_WARMUP_FRACTION), mser_truncation(every))
     latencies = every[start:]
     utilisation = replica.busy_ms / end if end > 0 else 0.0

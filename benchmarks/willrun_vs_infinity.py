@@ -1,0 +1,202 @@
+"""will-it-run --rate's predictions against a real infinity server, on four settings (issue 22's check).
+
+    python benchmarks/willrun_vs_infinity.py [--measure] [--predict] [--settings tinybert-l2:20:8:400,...]
+
+Settings are MODEL:DEPTH:INFINITY_BATCH:SLO_MS, documents of 16-64 tokens (the sweep's --doc-tokens 16:64).
+--measure, for each model: writes its twin as a folder infinity loads (`rerank-bench serve-folder`), sweeps it in
+process at the depth for batches 4, 8, 16 and 32 (will-it-run's calibration rows, as before), then for each
+setting serves it with `scripts/serve_infinity.sh` at INFINITY_BATCH_SIZE (nice 5: the load generator is not
+starved on 2 cores), runs `rerank-bench endpoint --capacity` (one search) and an open-loop level of 90
+requests at half the capacity found; the measured figures go to benchmarks/results/willrun_vs_infinity.json.
+--predict: `rerank-bench will-it-run FOLDER --hardware local --server infinity --batch-size B --rate HALF`
+calibrated on that model's in-process rows, for every measured setting, and `--batch-size auto` for each
+model: the table of predicted against measured (targets: capacity within 20%, p95 at half within 25%, each
+measured figure inside the predicted range; the predicted best batch is the measured best or within the
+measurement's own margin of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from endpoint_infinity import free_port, percent, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
+
+DEFAULT_SETTINGS = "tinybert-l2:20:8:400,tinybert-l2:20:32:400,minilm-l6:50:8:3000,minilm-l6:50:32:3000"
+DOC_TOKENS = "16:64"
+MEASURED = ROOT / "benchmarks" / "results" / "willrun_vs_infinity.json"
+RB = [sys.executable, "-m", "rerank_bench"]
+
+
+def settings(text: str) -> list[dict]:
+    out = []
+    for item in text.split(","):
+        model, depth, batch, slo = item.split(":")
+        out.append({"model": model, "depth": int(depth), "batch": int(batch), "slo_ms": float(slo)})
+    return out
+
+
+def folder_for(model: str) -> Path:
+    folder = Path(f"/tmp/rerank-bench-serve-{model}")
+    if not (folder / "config.json").exists():
+        subprocess.run([*RB, "serve-folder", model, str(folder)], check=True)
+    return folder
+
+
+def inprocess_file(model: str, depth: int) -> Path:
+    return ROOT / "results" / f"willrun-check-{model}-d{depth}-inprocess.csv"
+
+
+def sh(command: list[str]) -> subprocess.CompletedProcess:
+    print("$ " + " ".join(command), flush=True)
+    result = subprocess.run(command, text=True, stdout=subprocess.PIPE)
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"exit {result.returncode}: {result.stdout[-2000:]}")
+    return result
+
+
+def measure(chosen: list[dict]) -> None:
+    measured = json.loads(MEASURED.read_text()) if MEASURED.exists() else {}
+    swept = set()
+    for s in chosen:
+        folder = folder_for(s["model"])
+        rows = inprocess_file(s["model"], s["depth"])
+        if (s["model"], s["depth"]) not in swept and not rows.exists():
+            sh(
+                [*RB, "sweep", "-m", str(folder), "--depth", str(s["depth"]), "--batch-size", "4,8,16,32"]
+                + ["--doc-tokens", DOC_TOKENS, "--max-seconds-per-case", "15", "-o", str(rows)]
+            )
+        swept.add((s["model"], s["depth"]))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        key = f"{s['model']}:{s['depth']}:{s['batch']}:{s['slo_ms']:g}"
+        log = (ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-server.log").open("w")
+        server = subprocess.Popen(
+            ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "INFINITY_BATCH_SIZE": str(s["batch"])},
+        )
+        try:
+            wait_ready(url, server)
+            print(f"infinity ready at {url} (batch {s['batch']}); {uptime()}", flush=True)
+            out = ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-endpoint.csv"
+            endpoint = [*RB, "endpoint", url, "--api", "infinity", "--depth", str(s["depth"])]
+            endpoint += ["--doc-tokens", DOC_TOKENS, "--slo-ms", f"{s['slo_ms']:g}", "-o", str(out), "--json"]
+            started = time.monotonic()
+            found = json.loads(sh([*endpoint, "--capacity"]).stdout)["depths"][0]
+            wall = time.monotonic() - started
+            capacity = found["capacity_rps"]
+            entry = {
+                "capacity_rps": capacity,
+                "capacity_interval_rps": found["capacity_interval_rps"],
+                "search_s": round(wall),
+                "uptime_after_search": uptime(),
+            }
+            print(json.dumps(entry), flush=True)
+            if capacity:
+                half = capacity / 2
+                level = json.loads(sh([*endpoint, "--rate", f"{half:.4f}", "--requests", "90"]).stdout)
+                at_half = level["depths"][0]["levels"][0]
+                entry.update(half_rps=half, p95_at_half_ms=at_half["p95_ms"], p50_at_half_ms=at_half["p50_ms"])
+                entry["p95_at_half_ci_ms"] = [at_half.get("p95_ci_low_ms"), at_half.get("p95_ci_high_ms")]
+            entry["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            measured[key] = entry
+            MEASURED.write_text(json.dumps(measured, indent=1) + "\n")
+            print(f"{key}: {json.dumps(entry)}; {uptime()}", flush=True)
+        finally:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+        time.sleep(5)
+
+
+def will_it_run(s: dict, batch: str, rate: float) -> dict:
+    folder = folder_for(s["model"])
+    result = sh(
+        [*RB, "will-it-run", str(folder), "--hardware", "local", "--server", "infinity", "--batch-size", batch]
+        + ["--depth", str(s["depth"]), "--budget-ms", f"{s['slo_ms']:g}", "--doc-tokens", DOC_TOKENS]
+        + ["--rate", f"{rate:.4f}", "--results", str(inprocess_file(s["model"], s["depth"])), "--json"]
+    )
+    (row,) = json.loads(result.stdout)
+    return row
+
+
+def inside(value: float | None, low: float | None, high: float | None) -> str:
+    if value is None or low is None or high is None:
+        return "-"
+    return "yes" if low <= value <= high else "NO"
+
+
+def predict(chosen: list[dict]) -> None:
+    measured = json.loads(MEASURED.read_text())
+    print(f"\n{uptime()}")
+    header = (
+        f"{'setting':28} {'capacity measured':>18} {'predicted (range; seeds)':>34} {'err':>5} {'in':>3}  "
+        f"{'p95 @half meas.':>15} {'predicted (95% CI)':>22} {'err':>5} {'in':>3}"
+    )
+    print(header)
+    by_model: dict[tuple[str, int], list[tuple[int, dict]]] = {}
+    for s in chosen:
+        key = f"{s['model']}:{s['depth']}:{s['batch']}:{s['slo_ms']:g}"
+        m = measured.get(key)
+        if not m or not m.get("capacity_rps"):
+            print(f"{key:28} not measured")
+            continue
+        by_model.setdefault((s["model"], s["depth"]), []).append((s["batch"], {**m, "setting": s}))
+        row = will_it_run(s, str(s["batch"]), m["half_rps"])
+        spread = row.get("capacity_spread_rps") or [None, None]
+        ci = row.get("p95_at_rate_ci_ms") or [None, None]
+        # the p95 at half is one replica's only when the plan keeps one replica at that rate
+        one = row["replicas"] == 1
+        print(
+            f"{key:28} {m['capacity_rps']:>18.3f} "
+            f"{row['capacity_rps']:>8.3f} ({row['capacity_rps_low']:.3f}-{row['capacity_rps_high']:.3f}; "
+            f"{spread[0]:.3f}-{spread[1]:.3f}) {percent(row['capacity_rps'], m['capacity_rps']):>5} "
+            f"{inside(m['capacity_rps'], row['capacity_rps_low'], row['capacity_rps_high']):>3}  "
+            f"{m['p95_at_half_ms'] or float('nan'):>15.0f} "
+            f"{row['p95_at_rate_ms']:>8.0f} ({ci[0]:.0f}-{ci[1]:.0f}){'' if one else ' x' + str(row['replicas']):>4} "
+            f"{percent(row['p95_at_rate_ms'], m['p95_at_half_ms']):>5} {inside(m['p95_at_half_ms'], *ci):>3}"
+        )
+        print(f"    server: {row['server']}; latency: {row['latency_note']}; simulation {row['simulation_s']:.1f} s")
+    for (model, depth), measured_batches in by_model.items():
+        if len(measured_batches) < 2:
+            continue
+        s = measured_batches[0][1]["setting"]
+        best_measured = max(measured_batches, key=lambda b: b[1]["capacity_rps"])
+        each = ", ".join(f"batch {b}: {m['capacity_rps']:.3g}/s" for b, m in measured_batches)
+        row = will_it_run(s, "auto", best_measured[1]["half_rps"])
+        print(
+            f"{model} depth {depth}: --batch-size auto predicts infinity batch {row.get('server_batch_size')} "
+            f"({row.get('server_batch_note')}); measured best batch {best_measured[0]} "
+            f"({each})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--settings", default=DEFAULT_SETTINGS)
+    parser.add_argument("--measure", action="store_true")
+    parser.add_argument("--predict", action="store_true")
+    args = parser.parse_args()
+    chosen = settings(args.settings)
+    print("uptime:", uptime(), flush=True)
+    if args.measure:
+        measure(chosen)
+    if args.predict:
+        predict(chosen)
+
+
+if __name__ == "__main__":
+    main()

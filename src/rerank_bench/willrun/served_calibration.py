@@ -1,0 +1,118 @@
+"""What a served endpoint adds to the model's own time, fitted from `endpoint` rows, for `will-it-run --rate`.
+
+The in-process rows calibrate what the model costs; a server adds its own: HTTP, JSON and queue hand-offs on
+every request (time the client waits but the model does not spend), and work the server does around each batch
+(tokenizing, moving tensors, its threads taking turns with the model's on a small CPU) that does keep the model
+from its next batch. One short measured level fits both, so every other prediction for that server sharpens:
+
+- per request: a closed loop of one client (`--concurrency 1`) waits for each request alone, so its p50 minus
+  the simulated p50 of an idle replica is what the server adds outside the model;
+- per batch: an open-loop level at a real load queues, so the per-batch time that makes the simulated p50
+  at that rate (plus the per-request figure) equal the measured one is what each batch costs beyond the
+  model: found by bisection, the simulated p50 rising with it.
+
+Rows are this machine's `endpoint` rows (backend `endpoint`) for the same server kind (`api`), model name,
+depth and workload as the plan, status ok, no failed request. Which rows fed the fit is said in its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rerank_bench.common.vocab import Status
+from rerank_bench.results.schema import ResultRow
+from rerank_bench.results.store import find_result_files, read_rows
+from rerank_bench.willrun.serving_sim import Conditions, CostFn, ServerPolicy, simulate
+
+SIM_REQUESTS = 1500  # simulated requests behind each fitted figure
+SEEDS = 3
+
+
+@dataclass(frozen=True)
+class ServedOverhead:
+    per_request_ms: float  # added to every reply, outside the model
+    per_batch_ms: float  # added to every batch's cost, keeping the model from its next batch
+    source: str  # which rows fed it
+
+
+def endpoint_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
+    """This machine's endpoint rows (one per measured level), status ok."""
+    rows: list[ResultRow] = []
+    for path in find_result_files(list(results)).files:
+        try:
+            for r in read_rows(path):
+                ours = r.get("hardware_fingerprint") == fingerprint and r.get("backend") == "endpoint"
+                if ours and r.get("status") == Status.OK and not r.get("requests_failed"):
+                    rows.append({**r, "_file": path.name})
+        except Exception:  # noqa: BLE001 - an unreadable file only means fewer measurements
+            continue
+    return rows
+
+
+def matching(rows: list[ResultRow], server: str, names: set[str], depth: int, workload: str) -> list[ResultRow]:
+    """Rows of this server kind serving this model (its name is the served name's last part) at this depth and
+    workload."""
+
+    def served(r: ResultRow) -> bool:
+        return str(r.get("model") or "").rstrip("/").split("/")[-1] in names
+
+    return [
+        r
+        for r in rows
+        if r.get("api") == server and served(r) and r.get("depth") == depth and r.get("workload") == workload
+    ]
+
+
+def _p50(rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions) -> float:
+    runs = [simulate(rate, requests, cost, policy, SIM_REQUESTS, seed, conditions) for seed in range(SEEDS)]
+    return sum(r.p50_ms for r in runs) / len(runs)
+
+
+def with_batch_overhead(cost: CostFn, per_batch_ms: float) -> CostFn:
+    return lambda lengths: cost(lengths) + per_batch_ms
+
+
+def fit_overhead(
+    rows: list[ResultRow],
+    requests: list[list[int]],
+    cost: CostFn,
+    policy: ServerPolicy,
+    conditions: Conditions,
+    bound_rps: Callable[[CostFn], float],
+) -> ServedOverhead | None:
+    """The per-request and per-batch figures from these rows (see the module's note); None without a
+    one-client closed-loop row. `bound_rps(cost)`: the replica's service bound for a cost, to pick an idle rate."""
+    idle_rows = [r for r in rows if r.get("load_mode") == "closed" and r.get("concurrency") == 1 and r.get("p50_ms")]
+    if not idle_rows:
+        return None
+    idle = min(idle_rows, key=lambda r: str(r.get("utc_time")))  # the first: later ones may share a busier server
+    idle_rate = bound_rps(cost) * 0.01
+    per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, policy, conditions)
+    used = [f"{idle['_file']} closed x1"]
+    loaded = [r for r in rows if r.get("load_mode") == "open" and r.get("offered_rps") and r.get("p50_ms")]
+    per_batch = 0.0
+    if loaded:
+        level = max(loaded, key=lambda r: float(r["offered_rps"]))
+        rate, target = float(level["offered_rps"]), float(level["p50_ms"]) - per_request
+        low, high = 0.0, max(1.0, cost(tuple(requests[0])))
+
+        def p50_with(extra: float) -> float:
+            return _p50(rate, requests, with_batch_overhead(cost, extra), policy, conditions)
+
+        if p50_with(low) < target:
+            for _ in range(8):  # grow the bracket until it holds the measured p50
+                if p50_with(high) >= target:
+                    break
+                low, high = high, high * 2
+            for _ in range(10):
+                middle = (low + high) / 2
+                low, high = (middle, high) if p50_with(middle) < target else (low, middle)
+            per_batch = (low + high) / 2
+            used.append(f"open {rate:.3g}/s")
+    source = (
+        f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, "
+        f"{per_batch:+.1f} ms a batch"
+    )
+    return ServedOverhead(per_request, per_batch, source)
