@@ -122,12 +122,40 @@ def measure(chosen: list[dict]) -> None:
         time.sleep(5)
 
 
-def will_it_run(s: dict, batch: str, rate: float) -> dict:
+def fit_rows(s: dict) -> Path | None:
+    """The capacity search's first two levels against this setting's server (closed x1, then its first open
+    level, before any rate near the capacity): copied with the CSV header into a file of their own, so the
+    served-overhead fit sees only them, never the levels whose figures it is checked against."""
+    import csv
+
+    source = ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-endpoint.csv"
+    if not source.exists():
+        return None
+    with source.open() as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = reader.fieldnames or []
+    idle = [r for r in rows if r["load_mode"] == "closed" and r["concurrency"] == "1"][:1]
+    first_open = [r for r in rows if r["load_mode"] == "open"][:1]
+    out = ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-fit.csv"
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(idle + first_open)
+    return out
+
+
+def will_it_run(s: dict, batch: str, rate: float, served: bool = False) -> dict:
     folder = folder_for(s["model"])
+    results = [str(inprocess_file(s["model"], s["depth"]))]
+    fit = fit_rows(s) if served else None
+    if fit:
+        results.append(str(fit))
     result = sh(
         [*RB, "will-it-run", str(folder), "--hardware", "local", "--server", "infinity", "--batch-size", batch]
         + ["--depth", str(s["depth"]), "--budget-ms", f"{s['slo_ms']:g}", "--doc-tokens", DOC_TOKENS]
-        + ["--rate", f"{rate:.4f}", "--results", str(inprocess_file(s["model"], s["depth"])), "--json"]
+        + ["--rate", f"{rate:.4f}", "--json"]
+        + [arg for path in results for arg in ("--results", path)]
     )
     (row,) = json.loads(result.stdout)
     return row
@@ -155,33 +183,39 @@ def predict(chosen: list[dict]) -> None:
             print(f"{key:28} not measured")
             continue
         by_model.setdefault((s["model"], s["depth"]), []).append((s["batch"], {**m, "setting": s}))
-        row = will_it_run(s, str(s["batch"]), m["half_rps"])
-        spread = row.get("capacity_spread_rps") or [None, None]
-        ci = row.get("p95_at_rate_ci_ms") or [None, None]
-        # the p95 at half is one replica's only when the plan keeps one replica at that rate
-        one = row["replicas"] == 1
-        print(
-            f"{key:28} {m['capacity_rps']:>18.3f} "
-            f"{row['capacity_rps']:>8.3f} ({row['capacity_rps_low']:.3f}-{row['capacity_rps_high']:.3f}; "
-            f"{spread[0]:.3f}-{spread[1]:.3f}) {percent(row['capacity_rps'], m['capacity_rps']):>5} "
-            f"{inside(m['capacity_rps'], row['capacity_rps_low'], row['capacity_rps_high']):>3}  "
-            f"{m['p95_at_half_ms'] or float('nan'):>15.0f} "
-            f"{row['p95_at_rate_ms']:>8.0f} ({ci[0]:.0f}-{ci[1]:.0f}){'' if one else ' x' + str(row['replicas']):>4} "
-            f"{percent(row['p95_at_rate_ms'], m['p95_at_half_ms']):>5} {inside(m['p95_at_half_ms'], *ci):>3}"
-        )
-        print(f"    server: {row['server']}; latency: {row['latency_note']}; simulation {row['simulation_s']:.1f} s")
+        for served in (False, True):
+            _compare(key, m, will_it_run(s, str(s["batch"]), m["half_rps"], served), served)
     for (model, depth), measured_batches in by_model.items():
         if len(measured_batches) < 2:
             continue
         s = measured_batches[0][1]["setting"]
         best_measured = max(measured_batches, key=lambda b: b[1]["capacity_rps"])
         each = ", ".join(f"batch {b}: {m['capacity_rps']:.3g}/s" for b, m in measured_batches)
-        row = will_it_run(s, "auto", best_measured[1]["half_rps"])
-        print(
-            f"{model} depth {depth}: --batch-size auto predicts infinity batch {row.get('server_batch_size')} "
-            f"({row.get('server_batch_note')}); measured best batch {best_measured[0]} "
-            f"({each})"
-        )
+        for served in (False, True):
+            # +served: the overhead fitted on the first setting's server (its closed x1 and first open level)
+            row = will_it_run(s, "auto", best_measured[1]["half_rps"], served)
+            print(
+                f"{model} depth {depth}{' +served' if served else ''}: --batch-size auto predicts infinity batch "
+                f"{row.get('server_batch_size')} ({row.get('server_setting_note')}); measured best batch "
+                f"{best_measured[0]} ({each})"
+            )
+
+
+def _compare(key: str, m: dict, row: dict, served: bool) -> None:
+    spread = row.get("capacity_spread_rps") or [None, None]
+    ci = row.get("p95_at_rate_ci_ms") or [None, None]
+    # the p95 at half is one replica's only when the plan keeps one replica at that rate
+    one = row["replicas"] == 1
+    print(
+        f"{key + (' +served' if served else ''):28} {m['capacity_rps']:>18.3f} "
+        f"{row['capacity_rps']:>8.3f} ({row['capacity_rps_low']:.3f}-{row['capacity_rps_high']:.3f}; "
+        f"{spread[0]:.3f}-{spread[1]:.3f}) {percent(row['capacity_rps'], m['capacity_rps']):>5} "
+        f"{inside(m['capacity_rps'], row['capacity_rps_low'], row['capacity_rps_high']):>3}  "
+        f"{m['p95_at_half_ms'] or float('nan'):>15.0f} "
+        f"{row['p95_at_rate_ms']:>8.0f} ({ci[0]:.0f}-{ci[1]:.0f}){'' if one else ' x' + str(row['replicas']):>4} "
+        f"{percent(row['p95_at_rate_ms'], m['p95_at_half_ms']):>5} {inside(m['p95_at_half_ms'], *ci):>3}"
+    )
+    print(f"    server: {row['server']}; latency: {row['latency_note']}; simulation {row['simulation_s']:.1f} s")
 
 
 def main() -> None:

@@ -335,9 +335,10 @@ def test_a_machines_batch_time_spread_comes_from_its_sidecars(tmp_path):
 
 
 def test_a_served_overhead_is_recovered_from_an_idle_and_a_loaded_level():
-    """Rows made from the model itself: a one-client level whose p50 is the idle replica's plus 30 ms, and an
-    open level at 40/s whose p50 is what the replica gives with 4 ms more a batch, plus the same 30 ms. The fit
-    finds both back (the bisection's step aside), and names the rows that fed it."""
+    """Rows made from the model itself: a one-client level 30 ms slower than the idle replica, and an open level
+    at 40/s whose p50 is what the replica gives when 10 of those 30 ms are the server's own work on the model's
+    CPU (the rest outside it). The fit finds the split back (the bisection's step aside), and names the rows
+    that fed it; where even all 30 ms beside the model fall short, the rest goes on every batch."""
     from rerank_bench.willrun.served_calibration import _p50, fit_overhead, with_batch_overhead
 
     requests = [[60] * 8]
@@ -345,15 +346,21 @@ def test_a_served_overhead_is_recovered_from_an_idle_and_a_loaded_level():
     cost = constant(10.0)
     plain = Conditions()
     idle = _p50(1.0, requests, cost, policy, plain) + 30.0
-    loaded = _p50(40.0, requests, with_batch_overhead(cost, 4.0), policy, plain) + 30.0
+    split = Conditions(request_overhead_ms=20.0, request_cpu_ms=10.0)
+    loaded = _p50(40.0, requests, cost, policy, split)
     rows = [
         {"load_mode": "closed", "concurrency": 1, "p50_ms": idle, "utc_time": "1", "_file": "a.csv"},
         {"load_mode": "open", "offered_rps": 40.0, "p50_ms": loaded, "utc_time": "2", "_file": "a.csv"},
     ]
     fit = fit_overhead(rows, requests, cost, policy, plain, lambda c: 100.0)
-    assert fit.per_request_ms == pytest.approx(30.0, abs=0.01)
-    assert fit.per_batch_ms == pytest.approx(4.0, abs=0.05)
+    assert fit.request_cpu_ms == pytest.approx(10.0, abs=0.05)
+    assert fit.per_request_ms == pytest.approx(20.0, abs=0.05) and fit.per_batch_ms == 0.0
     assert "a.csv closed x1" in fit.source and "open 40/s" in fit.source
+    # a loaded level slower than 30 ms of CPU a request explains: the rest is put on each batch
+    busier = Conditions(request_cpu_ms=30.0)
+    rows[1]["p50_ms"] = _p50(40.0, requests, with_batch_overhead(cost, 3.0), policy, busier)
+    fit = fit_overhead(rows, requests, cost, policy, plain, lambda c: 100.0)
+    assert fit.request_cpu_ms == pytest.approx(30.0, abs=0.01) and fit.per_batch_ms == pytest.approx(3.0, abs=0.05)
     assert fit_overhead(rows[1:], requests, cost, policy, plain, lambda c: 100.0) is None  # no idle level
 
 

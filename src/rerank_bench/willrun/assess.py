@@ -392,8 +392,8 @@ def assess(
         costs = (rates.central, rates.fast, rates.slow) if rates.widths is None else (rates.central, rates.widths)
         facts = rate_facts or RateFacts()
         conditions = _conditions(request, profile, facts.service, facts.trace)
-        served = _served_overhead(info, profile, request, requests, costs, conditions, facts.served_rows)
-        _plan_rate(row, request, info, profile, requests, costs, conditions, served)
+        local = (rows, facts.served_rows) if profile.key == "local" else ([], ())
+        _plan_rate(row, request, info, profile, requests, costs, conditions, local)
     return row
 
 
@@ -409,18 +409,18 @@ class RateFacts:
 
 def _served_overhead(
     info: ModelInfo,
-    profile: HardwareProfile,
     request: WillRunRequest,
     requests: list[list[int]],
-    costs: tuple[Any, ...],
+    policy: Any,
+    cost: Any,
     conditions: Any,
-    rows: tuple[ResultRow, ...],
+    rows: Any,
 ) -> Any:
     """The served overhead fitted from this machine's endpoint rows of this server, model, depth and workload
     (--hardware local only: the server measured is this machine's); None where no row matches."""
-    if profile.key != "local" or not rows:
+    if not rows:
         return None
-    from rerank_bench.willrun.rate_plan import batch_cost, server_policy, service_bound_rps
+    from rerank_bench.willrun.rate_plan import service_bound_rps
     from rerank_bench.willrun.served_calibration import fit_overhead, matching
     from rerank_bench.workload.requests import parse_doc_tokens
 
@@ -429,11 +429,28 @@ def _served_overhead(
     chosen = matching(list(rows), request.server, names, request.depth, workload)
     if not chosen:
         return None
-    fixed = fixed_batch(request)
-    tokens = request.max_batch_tokens if isinstance(request.max_batch_tokens, int) else None
-    policy = server_policy(request.server, fixed or 32, tokens, profile.kind, fixed is not None)
-    cost = batch_cost(info.arch, info.shape, costs[0], choose_dtype(request.dtype, profile), policy.padded)
     return fit_overhead(chosen, requests, cost, policy, conditions, lambda c: service_bound_rps(requests, c, policy))
+
+
+def _batch_corrected(row: Assessment, info: ModelInfo, rates: Any, rows: list[ResultRow], costs: tuple) -> tuple:
+    """Costs priced per batch size by this machine's own rows of this model (calibration.batch_factors), where a
+    calibrated line exists and at least two batch sizes were measured at this depth."""
+    from rerank_bench.willrun.calibration import batch_factors, by_nearest_batch
+
+    if not rows or rates.source != "calibrated" or rates.efficiency <= 0:
+        return costs
+    ms_per_gflop = 1.0 / (rates.peak_tflops * rates.efficiency)
+    factors = batch_factors(rows, info, row.dtype, row.depth, ms_per_gflop, rates.overhead_ms)
+    if len(factors) < 2:
+        return costs
+    factor = by_nearest_batch(factors)
+    shown = ", ".join(f"{b}: x{f:.2f}" for b, f in sorted(factors.items()))
+    row.latency_note += f"; each batch size priced by its own rows ({shown})"
+
+    def priced(cost: Any) -> Any:
+        return lambda lengths: cost(lengths) * factor(len(lengths))
+
+    return tuple(priced(c) for c in costs)
 
 
 def _conditions(
@@ -502,11 +519,12 @@ def _plan_rate(
     requests: list[list[int]],
     costs: tuple[Any, ...],
     conditions: Any,
-    served: Any = None,
+    local: tuple[list[ResultRow], tuple[ResultRow, ...]],
 ) -> None:
     """--rate: simulate a serving replica on this device; the verdict becomes the rate's (a memory refusal
     stays). costs: (central, fast, slow) rates, or (central, (low, high) multipliers) for a calibrated fit.
-    served: a fitted served overhead (per request and per batch), added to every cost and reply."""
+    local: this machine's sweep rows (each batch size priced by its own) and endpoint rows (a served overhead
+    per request and per batch, added to every cost and reply); empty for other hardware."""
     from rerank_bench.willrun.rate_plan import batch_cost, plan_rate, scaled, server_policy
 
     assert request.rate is not None and request.budget_ms is not None
@@ -520,13 +538,18 @@ def _plan_rate(
     else:
         fast = batch_cost(info.arch, info.shape, costs[1], row.dtype, policy.padded)
         slow = batch_cost(info.arch, info.shape, costs[2], row.dtype, policy.padded)
+    sweep_rows, endpoint_rows_here = local
+    cost, fast, slow = _batch_corrected(row, info, costs[0], sweep_rows, (cost, fast, slow))
+    served = _served_overhead(info, request, requests, policy, cost, conditions, endpoint_rows_here)
     if served is not None:
         from dataclasses import replace
 
         from rerank_bench.willrun.served_calibration import with_batch_overhead
 
         cost, fast, slow = (with_batch_overhead(c, served.per_batch_ms) for c in (cost, fast, slow))
-        conditions = replace(conditions, request_overhead_ms=served.per_request_ms)
+        conditions = replace(
+            conditions, request_overhead_ms=served.per_request_ms, request_cpu_ms=served.request_cpu_ms
+        )
         row.notes.append(served.source)
         row.latency_note += f"; {served.source}"
     policy = _server_setting(row, request, policy, requests, cost, conditions)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 from rerank_bench.common.vocab import Status
@@ -153,3 +154,37 @@ def service_spread(results: tuple[Path, ...], fingerprint: str) -> tuple[float, 
         return None
     sigma = statistics.median(sigmas)
     return sigma, f"batch times vary by sigma {sigma:.3f}, the median over {len(sigmas)} rows of {', '.join(files)}"
+
+
+def batch_factors(
+    rows: list[ResultRow], info: ModelInfo, dtype: str, depth: int, ms_per_gflop: float, overhead_ms: float
+) -> dict[int, float]:
+    """Per batch size, this model's measured time over what the fitted line (ms_per_gflop x padded GFLOP +
+    overhead_ms x batches) gives for the same row: the fit's residual. The line can only make bigger batches
+    cheaper per pair; a CPU whose caches favour batch 8 over 16 measures otherwise, and a simulation that
+    prices each batch size by its own rows sees it (infinity at batch 32 measured slower here than at 8).
+    Rows of this depth and dtype only; a batch size measured twice keeps the geometric mean."""
+    found: dict[int, list[float]] = {}
+    for r in rows:
+        if r.get("model") not in (info.name, info.model_id) or r.get("depth") != depth or r.get("dtype") != dtype:
+            continue
+        gflop, eff, ms, batch = (
+            r.get("gflop_per_query"),
+            r.get("padding_efficiency"),
+            r.get("p50_ms"),
+            r.get("batch_size"),
+        )
+        if gflop and eff and ms and batch:
+            fitted = gflop / eff * ms_per_gflop + math.ceil(depth / batch) * overhead_ms
+            found.setdefault(int(batch), []).append(ms / fitted)
+    return {b: math.exp(sum(map(math.log, v)) / len(v)) for b, v in found.items()}
+
+
+def by_nearest_batch(factors: dict[int, float]) -> Callable[[int], float]:
+    """A batch of n pairs takes the factor of the measured batch size nearest to n on a log scale."""
+    sizes = sorted(factors)
+
+    def factor(n: int) -> float:
+        return factors[min(sizes, key=lambda b: abs(math.log(b / max(n, 1))))]
+
+    return factor

@@ -7,9 +7,11 @@ from its next batch. One short measured level fits both, so every other predicti
 
 - per request: a closed loop of one client (`--concurrency 1`) waits for each request alone, so its p50 minus
   the simulated p50 of an idle replica is what the server adds outside the model;
-- per batch: an open-loop level at a real load queues, so the per-batch time that makes the simulated p50
-  at that rate (plus the per-request figure) equal the measured one is what each batch costs beyond the
-  model: found by bisection, the simulated p50 rising with it.
+- how much of that keeps the model waiting: an open-loop level at a real load queues, and the share of the
+  per-request time spent on the model's own CPU (tokenizing, JSON, the server's threads taking turns with
+  the model's on a small machine) is the one that makes the simulated p50 at that rate equal the measured
+  one: found by bisection, the simulated p50 rising with it. Where even all of it is not enough, the rest is
+  put on every batch (a per-batch time, bisected the same way).
 
 Rows are this machine's `endpoint` rows (backend `endpoint`) for the same server kind (`api`), model name,
 depth and workload as the plan, status ok, no failed request. Which rows fed the fit is said in its source.
@@ -18,7 +20,7 @@ depth and workload as the plan, status ok, no failed request. Which rows fed the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rerank_bench.common.vocab import Status
@@ -35,6 +37,7 @@ class ServedOverhead:
     per_request_ms: float  # added to every reply, outside the model
     per_batch_ms: float  # added to every batch's cost, keeping the model from its next batch
     source: str  # which rows fed it
+    request_cpu_ms: float = 0.0  # of each request's overhead, the part that keeps the model waiting
 
 
 def endpoint_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
@@ -92,27 +95,36 @@ def fit_overhead(
     per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, policy, conditions)
     used = [f"{idle['_file']} closed x1"]
     loaded = [r for r in rows if r.get("load_mode") == "open" and r.get("offered_rps") and r.get("p50_ms")]
-    per_batch = 0.0
-    if loaded:
+    per_batch = cpu = 0.0
+    if loaded and per_request > 0:
         level = max(loaded, key=lambda r: float(r["offered_rps"]))
-        rate, target = float(level["offered_rps"]), float(level["p50_ms"]) - per_request
-        low, high = 0.0, max(1.0, cost(tuple(requests[0])))
+        rate, target = float(level["offered_rps"]), float(level["p50_ms"])
 
-        def p50_with(extra: float) -> float:
-            return _p50(rate, requests, with_batch_overhead(cost, extra), policy, conditions)
+        def p50_with(share: float, extra: float = 0.0) -> float:
+            moved = replace(conditions, request_overhead_ms=per_request - share, request_cpu_ms=share)
+            return _p50(rate, requests, with_batch_overhead(cost, extra), policy, moved)
 
-        if p50_with(low) < target:
-            for _ in range(8):  # grow the bracket until it holds the measured p50
-                if p50_with(high) >= target:
-                    break
-                low, high = high, high * 2
-            for _ in range(10):
-                middle = (low + high) / 2
-                low, high = (middle, high) if p50_with(middle) < target else (low, middle)
-            per_batch = (low + high) / 2
-            used.append(f"open {rate:.3g}/s")
+        if p50_with(0.0) < target:
+            if p50_with(per_request) >= target:
+                low, high = 0.0, per_request
+                for _ in range(12):
+                    middle = (low + high) / 2
+                    low, high = (middle, high) if p50_with(middle) < target else (low, middle)
+                cpu = (low + high) / 2
+            else:
+                cpu = per_request
+                low, high = 0.0, max(1.0, cost(tuple(requests[0])))
+                for _ in range(8):  # grow the bracket until it holds the measured p50
+                    if p50_with(cpu, high) >= target:
+                        break
+                    low, high = high, high * 2
+                for _ in range(10):
+                    middle = (low + high) / 2
+                    low, high = (middle, high) if p50_with(cpu, middle) < target else (low, middle)
+                per_batch = (low + high) / 2
+        used.append(f"open {rate:.3g}/s")
     source = (
-        f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, "
-        f"{per_batch:+.1f} ms a batch"
+        f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, {cpu:.1f} ms "
+        f"of it beside the model" + (f", {per_batch:+.1f} ms a batch" if per_batch else "")
     )
-    return ServedOverhead(per_request, per_batch, source)
+    return ServedOverhead(per_request - cpu, per_batch, source, cpu)

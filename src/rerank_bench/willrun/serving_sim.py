@@ -95,6 +95,7 @@ class Conditions:
     trace_gaps: tuple[float, ...] | None = None  # a replayed trace's gaps scaled to mean 1 (overrides burstiness)
     service_sigma: float = 0.0  # lognormal sigma of a batch's time around its cost (mean kept; 0: fixed)
     request_overhead_ms: float = 0.0  # added to every reply outside the model (a server's HTTP and JSON)
+    request_cpu_ms: float = 0.0  # a server's own work per request that keeps the model waiting (a shared CPU)
 
     def describe(self) -> str:
         parts = []
@@ -106,6 +107,8 @@ class Conditions:
             parts.append(f"batch times varying by sigma {self.service_sigma:.2f}")
         if self.request_overhead_ms:
             parts.append(f"{self.request_overhead_ms:+.0f} ms a request outside the model")
+        if self.request_cpu_ms:
+            parts.append(f"{self.request_cpu_ms:.1f} ms a request of the server's own work beside the model")
         return ", ".join(parts)
 
 
@@ -322,8 +325,10 @@ class Replica:
         arrivals: list[float],
         service_sigma: float = 0.0,
         seed: int = 0,
+        request_cpu_ms: float = 0.0,
     ) -> None:
         self.cost_ms = cost_ms
+        self.request_cpu_ms = request_cpu_ms
         self.sigma = service_sigma
         self.noise = random.Random(f"service-{seed}")  # its own stream: arrivals stay as they were
         self.batcher = batcher
@@ -340,11 +345,14 @@ class Replica:
         cost = self.cost_ms(tuple(map(itemgetter(0), batch)))
         if self.sigma > 0:  # lognormal of mean 1: exp(N(-sigma^2/2, sigma))
             cost *= math.exp(self.noise.gauss(-self.sigma * self.sigma / 2, self.sigma))
+        counts = Counter(map(itemgetter(1), batch))
+        if self.request_cpu_ms:  # the server's work for each request this batch completes, on the model's CPU
+            cost += self.request_cpu_ms * sum(1 for r, c in counts.items() if self.remaining[r] == c)
         end = start + cost
         self.busy_ms += cost
         self.batches += 1
         self.pairs += len(batch)
-        for request, count in Counter(map(itemgetter(1), batch)).items():
+        for request, count in counts.items():
             self.remaining[request] -= count
             if self.remaining[request] == 0:
                 self.done_ms[request] = end
@@ -439,7 +447,9 @@ def simulate(
     if rate_rps <= 0 or not requests:
         raise ValueError("need a positive rate and at least one request")
     arrivals = arrivals_ms(rate_rps, n_requests, seed, conditions)
-    replica = Replica(requests, cost_ms, batcher_for(policy), arrivals, conditions.service_sigma, seed)
+    replica = Replica(
+        requests, cost_ms, batcher_for(policy), arrivals, conditions.service_sigma, seed, conditions.request_cpu_ms
+    )
     end = replica.serve()
     extra = conditions.request_overhead_ms
     every = [replica.done_ms[i] - arrivals[i] + extra for i in range(n_requests)]
