@@ -22,6 +22,39 @@ def test_batch_indices_by_order():
     assert batch_indices(lengths, 2, "length") == [[1, 3], [2, 0], [4]]  # stable: ties keep the given order
 
 
+def test_token_budget_batches_fill_to_the_padded_budget_by_hand():
+    """Lengths 10, 50, 20, 40, 30 under 100 padded tokens, in length order 10, 20, 30, 40, 50: 10 + 20 + 30 pad
+    to 3 x 30 = 90; adding 40 would make 4 x 40 = 160, so it starts a batch, and 50 joins it (2 x 50 = 100).
+    The batch size still caps a batch; a pair longer than the budget goes alone."""
+    from rerank_bench.backends import parse_orders
+    from rerank_bench.errors import UsageError
+
+    lengths = [10, 50, 20, 40, 30]
+    assert batch_indices(lengths, 8, "tokens:100") == [[0, 2, 4], [3, 1]]
+    assert batch_indices(lengths, 2, "tokens:100") == [[0, 2], [4, 3], [1]]
+    assert batch_indices([200, 5], 8, "tokens:100") == [[1], [0]]
+    assert parse_orders("length, tokens:2048,length") == ("length", "tokens:2048")
+    for bad in ("tokens:0", "tokens:abc", "sorted", ""):
+        with pytest.raises(UsageError):
+            parse_orders(bad)
+
+
+def test_a_sweep_batches_by_a_token_budget(tmp_path):
+    """--order tokens:N through a sweep: rows say their order, and a budget that holds several short pairs
+    but not many long ones pads less than fixed batches of the same maximum size."""
+    out = tmp_path / "r.csv"
+    result = runner.invoke(
+        app,
+        ["sweep", "-m", "fake:ms_per_pair=0.01", "--backend", "fake", "--depth", "20", "--batch-size", "16"]
+        + ["--doc-tokens", "8:120"]
+        + ["--order", "given,tokens:400", "--max-seconds-per-case", "0.3", "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["order"]: r for r in read_rows(out)}
+    assert set(rows) == {"given", "tokens:400"}
+    assert rows["tokens:400"]["padding_efficiency"] > rows["given"]["padding_efficiency"]
+
+
 def test_activation_matches_sentence_transformers_default():
     import numpy as np
 
@@ -183,3 +216,29 @@ def test_printed_runtime_code_scores_as_the_backend_does(tiny_bert, backend, dty
     scorer.set_order("length")
     expected = scorer.score(Request(query, tuple(docs)), 2)
     assert json.loads(ran.stdout.strip().splitlines()[-1]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_tunes_printed_code_batches_by_the_token_budget_as_the_tool_did():
+    """The code tune prints for a tokens:N configuration forms the same batches as the scorers (run here on
+    lengths of its own), and TEI's flag is the budget itself."""
+    import random
+
+    from rerank_bench.tune.snippets import runtime_snippet, sentence_transformers_snippet, tei_flags
+
+    config = {"backend": "onnx", "batch_size": 16, "threads": 2, "dtype": "fp32", "order": "tokens:300"}
+    for code in (
+        runtime_snippet("/x", config, {}, None),
+        sentence_transformers_snippet("m", {**config, "backend": "torch"}),
+    ):
+        compile(code, "snippet", "exec")
+        lines = code.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith("# tokens:300"))
+        indent = len(lines[start]) - len(lines[start].lstrip())
+        body = "\n".join(line[indent:] for line in lines[start : start + 8])
+        rng = random.Random(5)
+        for _ in range(20):
+            lengths = [rng.randint(5, 120) for _ in range(rng.randint(1, 60))]
+            scope = {"lengths": lengths}
+            exec(body, scope)
+            assert scope["batches"] == batch_indices(lengths, 16, "tokens:300")
+    assert tei_flags(config, 50, 80.0).startswith("--max-batch-tokens 300 ")

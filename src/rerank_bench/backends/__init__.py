@@ -9,6 +9,7 @@ a backend's module is imported only when a case needs it.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 
 from rerank_bench.backends.base import Backend
@@ -20,7 +21,30 @@ from rerank_bench.errors import UsageError
 DTYPES = ("fp32", "fp16", "bf16", "int8", "int8-static", "int8-sq")
 INT8_VARIANTS = ("int8", "int8-static", "int8-sq")
 CALIBRATED = ("int8-static", "int8-sq")  # built from calibration requests
-ORDERS = ("given", "length")
+ORDERS = ("given", "length")  # and tokens:N (see parse_orders)
+
+
+def parse_orders(text: str, option: str = "--order") -> tuple[str, ...]:
+    """--order's comma list: given, length, or tokens:N (length order, each batch as many pairs as fit N padded
+    tokens, at most the batch size: TEI's --max-batch-tokens applied in process). One option rather than a
+    --batching beside it: forming a request's batches is what --order already decides, and a grid of given x
+    tokens would only hold cases that cannot differ."""
+    out = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        budget = re.fullmatch(r"tokens:(\d+)", item)
+        if item not in ORDERS and not (budget and int(budget.group(1)) >= 1):
+            raise UsageError(
+                f"{option} {item!r} is not given, length or tokens:N", "for example --order length,tokens:2048"
+            )
+        out.append(item)
+    if not out:
+        raise UsageError(f"{option} needs at least one of given, length, tokens:N")
+    return tuple(dict.fromkeys(out))
+
+
+def token_budget(order: str) -> int | None:
+    """N of a tokens:N order, else None."""
+    return int(order.split(":", 1)[1]) if order.startswith("tokens:") else None
 
 
 def base_dtype(dtype: str) -> str:

@@ -90,7 +90,12 @@ class FakeScorer(Scorer):
         if self._trigger("hang_at_batch", batch_size):
             time.sleep(3600)
         lengths = sorted(self.pair_token_counts(request), reverse=True)
-        batches = [lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size)]
+        if self.order == "given":  # as CrossEncoder.predict batches: longest first
+            batches = [lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size)]
+        else:  # length or tokens:N: the batches the real scorers form
+            from rerank_bench.backends.padded_scorer import batch_indices
+
+            batches = [[lengths[i] for i in b] for b in batch_indices(lengths, batch_size, self.order)]
         self.count_batch(sum(max(b) * len(b) for b in batches), sum(lengths))
         options = self.options
         cost_ms = (

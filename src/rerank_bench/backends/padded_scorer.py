@@ -20,11 +20,28 @@ from rerank_bench.workload.requests import single_token_words
 
 def batch_indices(lengths: list[int], batch_size: int, order: str) -> list[list[int]]:
     """Which pairs go into each batch. given: as they come; length: ascending token length, so each batch
-    pads to a length close to all of its pairs (a stable sort, so ties keep the given order)."""
+    pads to a length close to all of its pairs (a stable sort, so ties keep the given order); tokens:N: in
+    length order, each batch as many pairs as keep pairs x its longest within N padded tokens (a pair longer
+    than N goes alone), at most `batch_size`: short pairs share big batches, long ones small."""
+    from rerank_bench.backends import token_budget
+
     indices = list(range(len(lengths)))
-    if order == "length":
-        indices.sort(key=lambda i: lengths[i])
-    return [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
+    if order == "given":
+        return [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
+    indices.sort(key=lambda i: lengths[i])
+    budget = token_budget(order)
+    if budget is None:
+        return [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in indices:  # ascending, so the pair joining is the batch's longest
+        if current and ((len(current) + 1) * lengths[i] > budget or len(current) == batch_size):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def activate(logits: np.ndarray, activation: str) -> np.ndarray:

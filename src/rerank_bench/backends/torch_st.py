@@ -80,14 +80,14 @@ class TorchScorer(Scorer):
             scores = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
             self._sync()
             return [float(s) for s in scores]
-        # length: batches are formed here by token length, one predict call per batch, so predict's own
-        # sort cannot regroup them.
+        # length or tokens:N: batches are formed here by token length, one predict call per batch, so
+        # predict's own sort cannot regroup them.
         from rerank_bench.backends.padded_scorer import batch_indices
 
         out = [0.0] * len(pairs)
-        for batch in batch_indices(self.pair_token_counts(request), batch_size, "length"):
+        for batch in batch_indices(self.pair_token_counts(request), batch_size, self.order):
             scores = self.model.predict(
-                [pairs[i] for i in batch], batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
+                [pairs[i] for i in batch], batch_size=len(batch), show_progress_bar=False, convert_to_numpy=True
             )
             for i, value in zip(batch, scores, strict=False):
                 out[i] = float(value)

@@ -180,7 +180,8 @@ def dtype_help(lead: str = "Comma list") -> str:
 
 BACKEND_HELP = f"Comma list: {', '.join(USER_BACKENDS)}. One whose packages are missing gives skipped rows."
 ORDER_HELP = (
-    f"Comma list of {', '.join(ORDERS)}: given (candidates as in the request), length (batched by token length)."
+    f"Comma list of {', '.join(ORDERS)} or tokens:N: given (candidates as in the request), length (batched by token "
+    "length), tokens:N (by length, each batch within N padded tokens, at most the batch size)."
 )
 
 ThreadsOption = Annotated[

@@ -153,7 +153,7 @@ def sweep(
     \b
       rerank-bench sweep -m minilm-l6 -m bge-reranker-base --depth 20,50 --batch-size 8,16
     """
-    from rerank_bench.backends import DTYPES, ORDERS, SPECS
+    from rerank_bench.backends import DTYPES, SPECS, parse_orders
     from rerank_bench.common.options import parse_int_list, parse_str_list
     from rerank_bench.errors import UsageError
     from rerank_bench.probe import probe_machine
@@ -173,7 +173,7 @@ def sweep(
         depths=parse_int_list(depth, "--depth"),
         backends=parse_str_list(backend, "--backend", tuple(SPECS)),  # the fake too: tests drive it
         dtypes=parse_str_list(dtype, "--dtype", DTYPES),
-        orders=parse_str_list(order, "--order", ORDERS),
+        orders=parse_orders(order),
         thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
         max_length=max_length,
         doc_tokens=doc_tokens,

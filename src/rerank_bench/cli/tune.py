@@ -67,6 +67,15 @@ def tune(
             "--batch-size", metavar="N,N,...", help="Comma list of batch sizes to search (ascending; pruned)."
         ),
     ] = joined(DEFAULT.batch_sizes),
+    token_budgets: Annotated[
+        str,
+        typer.Option(
+            "--token-budgets",
+            metavar="N,N,...",
+            help="Comma list of padded-token budgets searched as tokens:N batching (by length, each batch within N "
+            "tokens, at most the largest batch size); 0 searches none.",
+        ),
+    ] = joined(DEFAULT.token_budgets),
     threads: ThreadsOption = None,
     max_length: MaxLengthOption = None,
     doc_tokens: DocTokensOption = None,
@@ -127,6 +136,7 @@ def tune(
         backends=parse_str_list(backend, "--backend", USER_BACKENDS),
         dtypes=parse_str_list(dtype, "--dtype", DTYPES),
         batch_sizes=parse_int_list(batch_size, "--batch-size"),
+        token_budgets=tuple(n for n in parse_int_list(token_budgets, "--token-budgets", minimum=0) if n > 0),
         thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
         max_length=max_length,
         doc_tokens=doc_tokens,

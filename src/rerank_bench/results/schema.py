@@ -154,7 +154,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("depth", "candidate documents per query"),
     ("max_length", "the --max-length setting, part of the case key; empty: the model's own limit"),
     ("effective_max_length", "tokens per pair after truncation: the setting, or the model's own limit once loaded"),
-    ("order", "given: candidates handed over as in the request; length: batched by ascending token length"),
+    (
+        "order",
+        "given: candidates handed over as in the request; length: batched by ascending token length; tokens:N: "
+        "by length, each batch within N padded tokens (at most batch_size pairs)",
+    ),
     ("threads", "CPU threads the runtime may use"),
     ("workload", "length mix: rag, fixed:N, uniform:A:B, or file:NAME@SHA"),
     ("seed", "seed of the synthetic workload"),

@@ -18,6 +18,9 @@ class TuneRequest:
     max_ndcg_drop: float | None = None  # labelled workloads: the most nDCG@10 a configuration may lose
     quality_requests: int = 32  # labelled requests each configuration and the reference score for nDCG
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    # tokens:N batching searched beside the fixed sizes (length order, each batch within N padded tokens, at
+    # most the largest batch size): 1,024 holds 16 pairs of 64 tokens, 4,096 the same at 256
+    token_budgets: tuple[int, ...] = (1024, 4096)
     backends: tuple[str, ...] = USER_BACKENDS
     dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16", *INT8_VARIANTS)  # every precision, the cheap ones first
     thread_counts: tuple[int, ...] | None = None

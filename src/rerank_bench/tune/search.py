@@ -2,7 +2,8 @@
 
 Two stages, both ordinary sweep cases (written to a result CSV like any sweep):
 1. Search: the naive default (sentence-transformers' `CrossEncoder.predict`, fp32, given order, its default
-   batch size 32) and backend x dtype x threads x batch size in length order, each briefly. Pruned: what
+   batch size 32) and backend x dtype x threads x batch size in length order, and x token budget (tokens:N
+   order: each batch as many pairs as fit N padded tokens), each briefly. Pruned: what
    this device cannot run is a skipped row without a process; batch sizes ascend and stop once one is well
    below the best smaller one; given order is measured for the naive default only (sorting by length only
    removes padding, it never adds any).
@@ -262,8 +263,21 @@ def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, 
         ),
         machine,
     )
+    token_cases: list[Case] = []
+    if request.token_budgets:
+        token_cases = plan_sweep(
+            _sweep_request(
+                request,
+                batch_sizes=(max(request.batch_sizes),),
+                backends=request.backends,
+                dtypes=request.dtypes,
+                orders=tuple(f"tokens:{n}" for n in request.token_budgets),
+                thread_counts=request.thread_counts,
+            ),
+            machine,
+        ).cases
     output = request.output or naive_plan.output.with_name(naive_plan.output.stem + "-tune.csv")
-    cases = _reindex(naive_plan.cases + grid_plan.cases)
+    cases = _reindex(naive_plan.cases + grid_plan.cases + token_cases)
     plan = SweepPlan(
         cases=cases,
         output=output,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rerank_bench.backends import token_budget
 from rerank_bench.backends.openvino_ov import PRECISION_HINTS
 
 ST_DTYPES = {"fp32": "torch.float32", "bf16": "torch.bfloat16", "fp16": "torch.float16"}
@@ -21,10 +22,37 @@ def sentence_transformers_snippet(model_id: str, config: dict[str, Any]) -> str:
         lines.append(f"torch.set_num_threads({threads})")
     lines.append(f'model = CrossEncoder("{model_id}", device="{device}", model_kwargs={{"dtype": {ST_DTYPES[dtype]}}})')
     lines.append("")
+    budget = token_budget(str(config.get("order") or ""))
+    if budget is not None:
+        lines += [
+            "pairs = [(query, doc) for doc in candidates]",
+            "lengths = [len(ids) for ids in model.tokenizer([q for q, _ in pairs], [d for _, d in pairs], "
+            'truncation=True)["input_ids"]]',
+            *_token_batches(budget, batch),
+            "scores = [0.0] * len(pairs)",
+            "for group in batches:",
+            "    for i, value in zip(group, model.predict([pairs[i] for i in group], batch_size=len(group))):",
+            "        scores[i] = float(value)",
+        ]
+        return "\n".join(lines)
     if config.get("order") == "length":
         lines.append("# length order: predict() sorts pairs by length before batching (sentence-transformers >= 6)")
     lines.append(f"scores = model.predict([(query, doc) for doc in candidates], batch_size={batch})")
     return "\n".join(lines)
+
+
+def _token_batches(budget: int, batch: int, indent: str = "") -> list[str]:
+    """Code forming tokens:N batches from `lengths` as the tool did (padded_scorer.batch_indices)."""
+    return [
+        f"{indent}# tokens:{budget}: by length, each batch within {budget} padded tokens, at most {batch} pairs",
+        f"{indent}batches, current = [], []",
+        f"{indent}for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):",
+        f"{indent}    if current and ((len(current) + 1) * lengths[i] > {budget} or len(current) == {batch}):",
+        f"{indent}        batches.append(current)",
+        f"{indent}        current = []",
+        f"{indent}    current.append(i)",
+        f"{indent}batches += [current] if current else []",
+    ]
 
 
 def runtime_snippet(folder: str, config: dict[str, Any], meta: dict[str, Any], max_length: int | None) -> str:
@@ -56,6 +84,15 @@ def runtime_snippet(folder: str, config: dict[str, Any], meta: dict[str, Any], m
             "run = lambda features: compiled(features)[0]",
         ]
     limit = f", max_length={max_length}" if max_length else ""
+    budget = token_budget(str(config.get("order") or ""))
+    batching = (
+        _token_batches(budget, batch, "    ")
+        if budget is not None
+        else [
+            "    order = sorted(range(len(documents)), key=lambda i: lengths[i])  # length order: little padding",
+            "    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]",
+        ]
+    )
     activation = "1.0 / (1.0 + np.exp(-logits))" if meta.get("activation") == "sigmoid" else "logits"
     lines += [
         f'tokenizer = AutoTokenizer.from_pretrained("{folder}/tokenizer")',
@@ -65,10 +102,9 @@ def runtime_snippet(folder: str, config: dict[str, Any], meta: dict[str, Any], m
         f"def score(query, documents, batch_size={batch}):",
         f"    lengths = [len(ids) for ids in tokenizer([query] * len(documents), documents, truncation=True{limit})"
         '["input_ids"]]',
-        "    order = sorted(range(len(documents)), key=lambda i: lengths[i])  # length order: little padding",
+        *batching,
         "    scores = np.empty(len(documents))",
-        "    for start in range(0, len(order), batch_size):",
-        "        batch = order[start : start + batch_size]",
+        "    for batch in batches:",
         "        features = tokenizer([query] * len(batch), [documents[i] for i in batch], padding=True,",
         f'                             truncation=True{limit}, return_tensors="np")',
         "        logits = run({name: features[name].astype(np.int64) for name in INPUTS})[:, 0].astype(np.float64)",
@@ -82,8 +118,10 @@ def runtime_snippet(folder: str, config: dict[str, Any], meta: dict[str, Any], m
 
 
 def tei_flags(config: dict[str, Any], depth: int, pair_tokens_p95: float | None) -> str:
-    """text-embeddings-inference batches by tokens: --max-batch-tokens holds one batch of p95-length pairs."""
-    tokens = math.ceil(config["batch_size"] * (pair_tokens_p95 or 512))
+    """text-embeddings-inference batches by tokens: --max-batch-tokens holds one batch of p95-length pairs, or
+    the tokens:N budget the chosen configuration batched by."""
+    budget = token_budget(str(config.get("order") or ""))
+    tokens = budget if budget is not None else math.ceil(config["batch_size"] * (pair_tokens_p95 or 512))
     flags = f"--max-batch-tokens {tokens} --max-client-batch-size {depth}"
     if config["dtype"] == "fp16" or (config.get("device", "cpu").startswith("cuda") and config["dtype"] != "fp32"):
         flags += " --dtype float16"
