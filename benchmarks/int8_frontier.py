@@ -31,6 +31,8 @@ from rerank_bench.results.store import read_rows
 CONFIGS = [
     ("onnx", "int8"),
     ("onnx", "int8-static"),
+    ("onnx", "int8-ac"),
+    ("openvino", "int8-ac"),
     ("openvino", "int8-static"),
     ("openvino", "int8-sq"),
     ("openvino", "bf16"),

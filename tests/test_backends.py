@@ -242,3 +242,22 @@ def test_tunes_printed_code_batches_by_the_token_budget_as_the_tool_did():
             exec(body, scope)
             assert scope["batches"] == batch_indices(lengths, 16, "tokens:300")
     assert tei_flags(config, 50, 80.0).startswith("--max-batch-tokens 300 ")
+
+
+def test_int8_ac_keeps_the_fewest_most_sensitive_ops_in_fp32():
+    """A made-up model: each op in int8 costs its own share of agreement (a 0.004, b 0.001, c 0.003, d 0.0005
+    below 1.0). All in int8: 0.9915, under the 0.995 floor. Sensitivities rank a, c, b, d; keeping a alone
+    gives 0.9955, which holds, so only a stays fp32. A floor of 0.999 needs a, c and b (0.9995)."""
+    from rerank_bench.backends.quantize import choose_exclusions
+
+    cost = {"a": 0.004, "b": 0.001, "c": 0.003, "d": 0.0005}
+
+    def agreement_of(excluded):
+        return 1.0 - sum(v for k, v in cost.items() if k not in excluded)
+
+    kept, value, measured = choose_exclusions(list(cost), agreement_of, 0.995)
+    assert kept == ["a"] and value == pytest.approx(0.9955)
+    assert measured == 1 + 4 + 1  # everything, each node's sensitivity, then the top one
+    kept, value, _ = choose_exclusions(list(cost), agreement_of, 0.999)
+    assert kept == ["a", "c", "b"] and value == pytest.approx(0.9995)
+    assert choose_exclusions(list(cost), agreement_of, 0.99)[0] == []  # all int8 already holds

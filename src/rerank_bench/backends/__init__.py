@@ -17,10 +17,12 @@ from rerank_bench.errors import UsageError
 
 # int8 variants: `int8` is dynamic quantization (ONNX Runtime: weights per channel, activations at run time);
 # `int8-static` is post-training static quantization calibrated on workload requests (ONNX Runtime QDQ,
-# OpenVINO through NNCF); `int8-sq` is NNCF's with SmoothQuant. backends/quantize.py says what each sets.
-DTYPES = ("fp32", "fp16", "bf16", "int8", "int8-static", "int8-sq")
-INT8_VARIANTS = ("int8", "int8-static", "int8-sq")
-CALIBRATED = ("int8-static", "int8-sq")  # built from calibration requests
+# OpenVINO through NNCF); `int8-sq` is NNCF's with SmoothQuant; `int8-ac` is int8 chosen by the ranking it keeps
+# (ONNX Runtime: dynamic int8 with the most sensitive ops kept fp32; OpenVINO: NNCF's accuracy control).
+# backends/quantize.py says what each sets.
+DTYPES = ("fp32", "fp16", "bf16", "int8", "int8-static", "int8-sq", "int8-ac")
+INT8_VARIANTS = ("int8", "int8-static", "int8-sq", "int8-ac")
+CALIBRATED = ("int8-static", "int8-sq", "int8-ac")  # built from calibration requests
 ORDERS = ("given", "length")  # and tokens:N (see parse_orders)
 
 
@@ -90,7 +92,7 @@ SPECS: dict[str, BackendSpec] = {
         BackendSpec(
             "onnx",
             "rerank_bench.backends.onnx_ort:OnnxBackend",
-            ("fp32", "int8", "int8-static"),
+            ("fp32", "int8", "int8-static", "int8-ac"),
             ("cpu", "cuda"),
             (("onnxruntime", "onnxruntime"), ("onnx", "onnx")),
             "rerank-bench[onnx]",
@@ -98,7 +100,7 @@ SPECS: dict[str, BackendSpec] = {
         BackendSpec(
             "openvino",
             "rerank_bench.backends.openvino_ov:OpenVinoBackend",
-            ("fp32", "fp16", "bf16", "int8-static", "int8-sq"),
+            ("fp32", "fp16", "bf16", "int8-static", "int8-sq", "int8-ac"),
             ("cpu",),
             (("openvino", "openvino"),),
             "rerank-bench[openvino]",

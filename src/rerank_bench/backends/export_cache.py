@@ -69,6 +69,17 @@ def calibration_inputs(
     return calibration_features(calibration_pairs(recipe, tokenizer, limit), tokenizer, names, limit)
 
 
+def validation_inputs(
+    recipe: dict[str, Any] | None, tokenizer: Any, names: list[str], hf_model: Any
+) -> list[list[dict[str, Any]]]:
+    """int8-ac's held-apart requests, each as its batches of the exported graph's inputs."""
+    from rerank_bench.backends.quantize import validation_features
+
+    limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
+    limit = min(limit, int(getattr(hf_model.config, "max_position_embeddings", limit)))
+    return validation_features(recipe, tokenizer, names, limit)
+
+
 def example_inputs(tokenizer: Any) -> dict[str, Any]:
     return tokenizer(
         ["what is a reranker", "a query"],

@@ -26,6 +26,7 @@ from rerank_bench.backends.export_cache import (
     example_inputs,
     export_key,
     exports_root,
+    validation_inputs,
 )
 from rerank_bench.models.resolve import ResolvedModel
 
@@ -86,12 +87,14 @@ def ensure_export(
     import torch
 
     from rerank_bench.backends import CALIBRATED
-    from rerank_bench.backends.quantize import quantize_onnx_static, recipe_digest
+    from rerank_bench.backends.quantize import AC_FLOOR, quantize_onnx_ac, quantize_onnx_static, recipe_digest
 
     calibrated = dtype in CALIBRATED
     versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "opset": str(OPSET)}
     if calibrated:
         versions["calibration"] = recipe_digest(calibration)
+    if dtype == "int8-ac":
+        versions["floor"] = str(AC_FLOOR)
     final = exports_root() / export_key(model, path, "onnx", dtype, versions)
 
     def build(hf_model: Any, tokenizer: Any, folder: Path) -> dict[str, Any]:
@@ -100,6 +103,8 @@ def ensure_export(
         if dtype == "int8":
             quantize_int8(folder)
             options.append("dynamic int8, per-channel QInt8 weights")
+        elif dtype == "int8-ac":
+            options.append(quantize_onnx_ac(folder, validation_inputs(calibration, tokenizer, names, hf_model)))
         elif calibrated:
             options.append(quantize_onnx_static(folder, calibration_inputs(calibration, tokenizer, names, hf_model)))
         return {"inputs": names, "fused": fused, "options": ", ".join(options)}

@@ -19,12 +19,20 @@ from rerank_bench.backends.export_cache import (
     example_inputs,
     export_key,
     exports_root,
+    validation_inputs,
 )
 from rerank_bench.models.resolve import ResolvedModel
 
 # The int8 variants run what NNCF left unquantized (layer norms, softmax, the head) in f32: the point of a
 # calibrated int8 is to keep the ranking.
-PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8-static": "f32", "int8-sq": "f32"}
+PRECISION_HINTS = {
+    "fp32": "f32",
+    "bf16": "bf16",
+    "fp16": "f16",
+    "int8-static": "f32",
+    "int8-sq": "f32",
+    "int8-ac": "f32",
+}
 
 
 def ensure_ir(
@@ -36,7 +44,7 @@ def ensure_ir(
     import torch
 
     from rerank_bench.backends import CALIBRATED
-    from rerank_bench.backends.quantize import quantize_openvino, recipe_digest
+    from rerank_bench.backends.quantize import AC_FLOOR, quantize_openvino, quantize_openvino_ac, recipe_digest
 
     calibrated = dtype in CALIBRATED
     versions = {"torch": torch.__version__, "openvino": ov.__version__}
@@ -44,6 +52,8 @@ def ensure_ir(
         import nncf
 
         versions.update(nncf=nncf.__version__, calibration=recipe_digest(calibration))
+        if dtype == "int8-ac":
+            versions["floor"] = str(AC_FLOOR)
     final = exports_root() / export_key(model, path, "openvino", dtype if calibrated else "fp32", versions)
 
     def build(hf_model: Any, tokenizer: Any, folder: Path) -> dict[str, Any]:
@@ -53,7 +63,11 @@ def ensure_ir(
         options = "IR from torch (convert_model)"
         if calibrated:
             features = calibration_inputs(calibration, tokenizer, list(inputs.keys()), hf_model)
-            converted, how = quantize_openvino(converted, features, dtype)
+            if dtype == "int8-ac":
+                held = validation_inputs(calibration, tokenizer, list(inputs.keys()), hf_model)
+                converted, how = quantize_openvino_ac(converted, features, held)
+            else:
+                converted, how = quantize_openvino(converted, features, dtype)
             options += f", {how}"
         ov.save_model(converted, str(folder / "model.xml"), compress_to_fp16=False)
         return {"inputs": list(inputs.keys()), "options": options}

@@ -264,3 +264,36 @@ def distribution(values: list[int] | list[float]) -> dict[str, float]:
     """mean, p50 and p95 of a list of counts (token lengths)."""
     as_float = [float(v) for v in values]
     return {"mean": fmean(as_float), "p50": percentile(as_float, 50), "p95": percentile(as_float, 95)}
+
+
+# Spearman's rho with average ranks for ties (what scipy.stats.spearmanr does): a constant list has no defined
+# rho and gives None. Here, one floor down, because both the sweep's agreement and int8-ac's accuracy control
+# (backends/quantize.py) rank by it.
+def average_ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        rank = (i + j) / 2.0 + 1.0
+        for k in range(i, j + 1):
+            ranks[order[k]] = rank
+        i = j + 1
+    return ranks
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    if len(a) != len(b):
+        raise ValueError("score lists differ in length")
+    if len(a) < 2:
+        return None
+    ra, rb = average_ranks(a), average_ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=False))
+    va = sum((x - ma) ** 2 for x in ra)
+    vb = sum((y - mb) ** 2 for y in rb)
+    if va == 0 or vb == 0:
+        return None
+    return cov / math.sqrt(va * vb)

@@ -7,40 +7,13 @@ and is reported as None rather than a made-up number.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from rerank_bench.common.stats import average_ranks, spearman
 
 TOP_K = 10
 
-
-def average_ranks(values: list[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        rank = (i + j) / 2.0 + 1.0
-        for k in range(i, j + 1):
-            ranks[order[k]] = rank
-        i = j + 1
-    return ranks
-
-
-def spearman(a: list[float], b: list[float]) -> float | None:
-    if len(a) != len(b):
-        raise ValueError("score lists differ in length")
-    if len(a) < 2:
-        return None
-    ra, rb = average_ranks(a), average_ranks(b)
-    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=False))
-    va = sum((x - ma) ** 2 for x in ra)
-    vb = sum((y - mb) ** 2 for y in rb)
-    if va == 0 or vb == 0:
-        return None
-    return cov / math.sqrt(va * vb)
+__all__ = ["average_ranks", "spearman", "top_k_overlap"]  # the first two live in common/stats
 
 
 def top_k_overlap(reference: list[float], candidate: list[float], k: int = TOP_K) -> float:

@@ -59,6 +59,7 @@ def skip_reason(  # noqa: PLR0911 - one return per reason a combination cannot r
             "int8": " (int8 runs on --backend onnx: dynamic quantization)",
             "int8-static": " (int8-static runs on --backend onnx or openvino)",
             "int8-sq": " (int8-sq, SmoothQuant through NNCF, runs on --backend openvino)",
+            "int8-ac": " (int8-ac runs on --backend onnx or openvino)",
         }
         hint = hints.get(dtype, "")
         return f"the {backend} backend runs {runs}, not {dtype}{hint}"
@@ -81,7 +82,7 @@ def skip_reason(  # noqa: PLR0911 - one return per reason a combination cannot r
             return f"bf16 needs compute capability 8.0 or newer; this GPU has {major}.{minor} (use fp16)"
         if backend == "onnx" and "CUDAExecutionProvider" not in device.ort_providers:
             return "this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
-        if backend == "onnx" and dtype in ("int8", "int8-static"):
+        if backend == "onnx" and dtype in ("int8", "int8-static", "int8-ac"):
             return "int8 quantization runs on ONNX Runtime's CPU provider here (its CUDA provider needs TensorRT)"
     if device.kind == "mps" and dtype == "bf16":
         return "bf16 on MPS needs macOS 14 and is slower than fp16 there; use fp16"
