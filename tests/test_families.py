@@ -154,3 +154,38 @@ def test_will_it_run_says_an_8b_decoder_reranker_does_not_fit_a_16_gb_gpu_at_fp1
     assert round(rows["t4"]["weights_mib"]) == round(8_190_735_360 * 2 / 2**20)
     assert rows["t4"]["verdict"] == "WON'T FIT" and rows["t4"]["max_batch"] == 0
     assert rows["l4"]["verdict"] == "RUNS" and rows["l4"]["max_batch"] >= 8
+
+
+def test_an_instruction_of_ones_own_goes_into_the_template_and_its_tokens_are_counted(tmp_path):
+    """--instruction replaces the model card's in every pair: the scorer's pairs grow by the extra words, the
+    scores change, will-it-run's template count follows, and a classifier refuses it in one line."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from rerank_bench.backends.torch_st import TorchBackend
+    from rerank_bench.cli import app
+    from rerank_bench.models.prompts import QWEN3_RERANKER, estimated_text_tokens, template_tokens_with
+    from rerank_bench.models.resolve import resolve_model
+
+    model = resolve_model(str(tiny_qwen_twin(tmp_path)), weights="auto")
+    own = QWEN3_RERANKER.instruction + " about rerankers and their latency on small machines"
+    scores, counts = [], []
+    for instruction in (None, own):
+        scorer = TorchBackend().load(dataclasses.replace(model, instruction=instruction), "cpu", "fp32", 1, 256)
+        try:
+            words = scorer.words()
+            request = Request(" ".join(words[40:44]), tuple(" ".join(words[i : i + 6]) for i in range(3)))
+            scores.append(scorer.score(request, 3))
+            counts.append(scorer.pair_token_counts(request))
+        finally:
+            scorer.close()
+    assert all(b > a for a, b in zip(counts[0], counts[1], strict=True))
+    assert scores[0] != scores[1]
+    added = estimated_text_tokens(own) - estimated_text_tokens(QWEN3_RERANKER.instruction)
+    assert added == 8 and template_tokens_with(QWEN3_RERANKER, 78, own) == 86
+    runner = CliRunner()
+    result = runner.invoke(app, ["will-it-run", "minilm-l6", "--hardware", "l4", "--instruction", "x"])
+    assert result.exit_code == 2 and "--instruction is for decoder rerankers" in result.output
+    result = runner.invoke(app, ["sweep", "-m", "minilm-l6", "--instruction", "x", "--weights", "random"])
+    assert result.exit_code == 2 and "--instruction is for decoder rerankers" in result.output

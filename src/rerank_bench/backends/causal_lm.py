@@ -19,13 +19,16 @@ from rerank_bench.workload.requests import single_token_words
 
 
 class CausalYesNoScorer(Scorer):
-    def __init__(self, model: Any, tokenizer: Any, torch: Any, device: str, info: LoadInfo) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, torch: Any, device: str, info: LoadInfo, instruction: str | None = None
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.torch = torch
         self.device = device
         self.info = info
         self.template = template_for(model.config.model_type)
+        self.instruction = self.template.instruction if instruction is None else instruction
         self.prefix = tokenizer.encode(self.template.prefix, add_special_tokens=False)
         self.suffix = tokenizer.encode(self.template.suffix, add_special_tokens=False)
         self.yes_id = tokenizer.convert_tokens_to_ids(self.template.yes)
@@ -47,7 +50,7 @@ class CausalYesNoScorer(Scorer):
         leaves of max_length, suffix."""
         budget = max(1, self.info.max_length - len(self.prefix) - len(self.suffix))
         texts = [
-            self.template.pair.format(instruction=self.template.instruction, query=request.query, document=doc)
+            self.template.pair.format(instruction=self.instruction, query=request.query, document=doc)
             for doc in request.documents
         ]
         encoded = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]

@@ -131,9 +131,10 @@ class TorchBackend(Backend):
             max_length=limit,
             revision=model.revision,
             gpu_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
-            backend_options="yes/no at the last position (logits_to_keep=1), left padding",
+            backend_options="yes/no at the last position (logits_to_keep=1), left padding"
+            + (f", instruction {model.instruction!r}" if model.instruction is not None else ""),
         )
-        return CausalYesNoScorer(hf_model, tokenizer, torch, device, info)
+        return CausalYesNoScorer(hf_model, tokenizer, torch, device, info, model.instruction)
 
     def load(
         self,

@@ -128,6 +128,14 @@ MaxLengthOption = Annotated[
     int | None,
     typer.Option("--max-length", metavar="N", help="Tokens per pair after truncation. Default: the model's."),
 ]
+InstructionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--instruction",
+        metavar="TEXT",
+        help="Decoder (yes/no) rerankers: the instruction in their prompt template. Default: the model card's.",
+    ),
+]
 DocTokensOption = Annotated[
     str | None,
     typer.Option(

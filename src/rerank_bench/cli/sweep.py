@@ -12,6 +12,7 @@ from rerank_bench.cli.common import (
     ORDER_HELP,
     DeviceOption,
     DocTokensOption,
+    InstructionOption,
     JsonOption,
     MaxLengthOption,
     RandomHeadOption,
@@ -65,6 +66,7 @@ def sweep(
         str, typer.Option("--depth", metavar="N,N,...", help="Comma list of candidate depths (documents per query).")
     ] = joined(DEFAULT.depths),
     max_length: MaxLengthOption = None,
+    instruction: InstructionOption = None,
     doc_tokens: DocTokensOption = None,
     workload: WorkloadOption = None,
     sample_with_replacement: Annotated[
@@ -176,6 +178,7 @@ def sweep(
         orders=parse_orders(order),
         thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
         max_length=max_length,
+        instruction=instruction,
         doc_tokens=doc_tokens,
         workload_file=workload,
         sample_with_replacement=sample_with_replacement,

@@ -9,6 +9,7 @@ import typer
 
 from rerank_bench.cli.common import (
     DocTokensOption,
+    InstructionOption,
     JsonOption,
     MaxLengthOption,
     RemoteCodeOption,
@@ -53,6 +54,7 @@ def will_it_run(
         str, typer.Option("--percentile", metavar="p50|p95", help="p50 or p95: which latency the budget applies to.")
     ] = "p95",
     max_length: MaxLengthOption = None,
+    instruction: InstructionOption = None,
     doc_tokens: DocTokensOption = None,
     dtype: Annotated[
         str, typer.Option("--dtype", metavar="auto|DTYPE", help="auto, fp32, fp16, bf16 or int8.")
@@ -166,6 +168,7 @@ def will_it_run(
         budget_ms=budget_ms,
         percentile=percentile,
         max_length=max_length,
+        instruction=instruction,
         doc_tokens=doc_tokens,
         dtype=dtype,
         batch_size=batch_size,

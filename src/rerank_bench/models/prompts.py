@@ -48,3 +48,18 @@ def template_for(model_type: str) -> YesNoTemplate:
         raise ModelError(
             f"no yes/no scoring recipe is known for {model_type} models", f"known: {', '.join(TEMPLATES)}"
         ) from None
+
+
+def estimated_text_tokens(text: str) -> int:
+    """Tokens a byte-level BPE gives a text, estimated by its pre-tokenizer's rule: one per word and per run of
+    punctuation (a rare long word splits into more, so this is a floor)."""
+    import re
+
+    return len(re.findall(r"\w+|[^\w\s]+", text))
+
+
+def template_tokens_with(template: YesNoTemplate, base: int, instruction: str | None) -> int:
+    """The template's tokens with another instruction: the base count less the card's instruction plus this one."""
+    if instruction is None:
+        return base
+    return base - estimated_text_tokens(template.instruction) + estimated_text_tokens(instruction)

@@ -58,6 +58,7 @@ class ResolvedModel:
     notice: str | None = None  # one line for stderr, e.g. why a twin is measured
     requested_revision: str | None = None  # --revision as typed (None: the default branch)
     scoring: str = "classifier"  # or "yes-no": a decoder reranker scored through its language-model head
+    instruction: str | None = None  # yes-no: --instruction in the template (None: the model card's)
 
     @property
     def model_id(self) -> str:

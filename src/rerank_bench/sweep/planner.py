@@ -4,6 +4,7 @@ output, resume state), ending in the explicit list of cases (plan.py) that the s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,25 @@ def _workload(request: SweepRequest) -> tuple[dict[str, Any], str]:
     return {"kind": "synthetic", "doc_tokens": asdict(spec)}, spec.label()
 
 
+def _checked(resolved: ResolvedModel, request: SweepRequest) -> ResolvedModel:
+    """A model's options checked against it: --max-length within what it takes, --instruction only for a
+    yes/no reranker (and carried to its scorer)."""
+    limit = length_limit(resolved)
+    if request.max_length is not None and limit is not None and request.max_length > limit:
+        raise UsageError(
+            f"--max-length {request.max_length} is more than {resolved.name} takes ({limit} tokens)",
+            f"use --max-length {limit} or less",
+        )
+    if request.instruction is None:
+        return resolved
+    if resolved.scoring != "yes-no":
+        raise UsageError(
+            f"--instruction is for decoder rerankers scored through yes/no; {resolved.name} is a classifier",
+            "drop --instruction",
+        )
+    return dataclasses.replace(resolved, instruction=request.instruction)
+
+
 def plan_sweep(
     request: SweepRequest, machine: MachineReport, hub: HubClient | None = None, torch_module: Any | None = None
 ) -> SweepPlan:
@@ -91,12 +111,7 @@ def plan_sweep(
         resolved = resolve_model(
             spec, request.weights, request.revision, request.trust_remote_code, request.allow_random_head, hub
         )
-        limit = length_limit(resolved)
-        if request.max_length is not None and limit is not None and request.max_length > limit:
-            raise UsageError(
-                f"--max-length {request.max_length} is more than {resolved.name} takes ({limit} tokens)",
-                f"use --max-length {limit} or less",
-            )
+        resolved = _checked(resolved, request)
         models.append(resolved)
         if resolved.notice:
             notices.append(f"{resolved.name}: {resolved.notice}")

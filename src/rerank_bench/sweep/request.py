@@ -31,6 +31,7 @@ class SweepRequest:
     orders: tuple[str, ...] = ("given",)
     thread_counts: tuple[int, ...] | None = None  # None: the usable cores
     max_length: int | None = None
+    instruction: str | None = None  # yes/no rerankers: the template's instruction (None: the model card's)
     doc_tokens: str | None = None
     workload_file: Path | None = None
     sample_with_replacement: bool = False

@@ -38,6 +38,7 @@ class TuneRequest:
     workload_file: Path | None = None
     doc_tokens: str | None = None
     max_length: int | None = None
+    instruction: str | None = None  # yes/no rerankers: the prompt's instruction
     device: str = "auto"
     seed: int = 0
     output: Path | None = None

@@ -210,6 +210,7 @@ def _sweep_request(request: TuneRequest, **overrides: Any) -> SweepRequest:
         workload_file=request.workload_file,
         doc_tokens=request.doc_tokens,
         max_length=request.max_length,
+        instruction=request.instruction,
         device=request.device,
         seed=request.seed,
         output=request.output,

@@ -72,6 +72,7 @@ class WillRunRequest:
     max_batch_tokens: int | str | None = None  # tei's --max-batch-tokens, or "auto" (the best for the budget)
     arrivals: Path | None = None  # --rate: a trace of arrival timestamps to replay instead of Poisson
     headroom: float | None = None  # --rate: plan each replica at this utilisation at most
+    instruction: str | None = None  # yes/no rerankers: the prompt's instruction (its tokens count)
 
 
 @dataclass
@@ -704,6 +705,7 @@ def _measure(info: ModelInfo, spec: str, row: Assessment, request: WillRunReques
         batch_sizes=(row.batch_size,),
         dtypes=(row.dtype,),
         max_length=row.max_length,
+        instruction=request.instruction,
         doc_tokens=request.doc_tokens,
         output=output,
         trust_remote_code=request.trust_remote_code,
@@ -818,7 +820,10 @@ def run_will_it_run(
     check_request(request)
     targets, local = _targets(request, machine, local)
     specs = [request.model] if request.model else aliases()
-    infos = [(spec, load_model_info(spec, request.max_length, request.trust_remote_code)) for spec in specs]
+    infos = [
+        (spec, load_model_info(spec, request.max_length, request.trust_remote_code, request.instruction))
+        for spec in specs
+    ]
     rows = local.rows if local is not None else []
     probe = local.self_calibrate if local is not None else None
     facts = RateFacts(

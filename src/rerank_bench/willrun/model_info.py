@@ -11,7 +11,7 @@ from typing import Any
 from rerank_bench.errors import ModelError, UsageError
 from rerank_bench.models.flops import EncoderShape
 from rerank_bench.models.heads import apply_num_labels_rule
-from rerank_bench.models.prompts import template_for
+from rerank_bench.models.prompts import template_for, template_tokens_with
 from rerank_bench.models.resolve import folder_name, hub_id_for, is_yes_no_reranker
 from rerank_bench.willrun.memory_model import ArchShape, arch_shape
 
@@ -27,7 +27,9 @@ class ModelInfo:
     config: Any = field(default=None, repr=False)  # the transformers config: what a self-calibration builds
 
 
-def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool = False) -> ModelInfo:
+def load_model_info(
+    spec: str, max_length: int | None, trust_remote_code: bool = False, instruction: str | None = None
+) -> ModelInfo:
     """The model's config without its weights: catalog entry, local folder, or the Hub's config.json."""
     from transformers import AutoConfig
 
@@ -69,8 +71,12 @@ def load_model_info(spec: str, max_length: int | None, trust_remote_code: bool =
     if length > limit:
         raise UsageError(f"--max-length {length} is more than {name} takes ({limit} tokens)")
     specials = 4 if config.model_type in ("xlm-roberta", "roberta") else 3
-    if causal:  # the prompt template around query and document
-        specials = entry.template_tokens if entry is not None else template_for(config.model_type).estimated_tokens
+    if causal:  # the prompt template around query and document, with --instruction where given
+        template = template_for(config.model_type)
+        base = entry.template_tokens if entry is not None else template.estimated_tokens
+        specials = template_tokens_with(template, base, instruction)
+    elif instruction is not None:
+        raise UsageError(f"--instruction is for decoder rerankers scored through yes/no; {name} is a classifier")
     return ModelInfo(
         name=name,
         model_id=model_id,
