@@ -189,3 +189,67 @@ def test_an_instruction_of_ones_own_goes_into_the_template_and_its_tokens_are_co
     assert result.exit_code == 2 and "--instruction is for decoder rerankers" in result.output
     result = runner.invoke(app, ["sweep", "-m", "minilm-l6", "--instruction", "x", "--weights", "random"])
     assert result.exit_code == 2 and "--instruction is for decoder rerankers" in result.output
+
+
+def tiny_gemma_twin(root):
+    """bge-reranker-v2-gemma's entry shrunk to two layers 64 wide (4 heads of 16 sharing one key/value head)."""
+    import dataclasses
+
+    from rerank_bench.catalog import find_model
+
+    entry = find_model("bge-reranker-v2-gemma")
+    extra = {k: v for k, v in entry.extra_config.items() if not k.endswith("_token_id")}
+    extra.update(num_key_value_heads=1, head_dim=16)
+    tiny = dataclasses.replace(
+        entry,
+        num_hidden_layers=2,
+        hidden_size=64,
+        num_attention_heads=4,
+        intermediate_size=128,
+        vocab_size=3000,
+        max_length=256,
+        extra_config=extra,
+    )
+    return build_twin(tiny, root=root)[0]
+
+
+def test_the_yes_logit_scorer_equals_flagembeddings_recipe_on_a_gemma_twin(tmp_path):
+    """bge-reranker-v2-gemma as FlagEmbedding's FlagLLMReranker scores it, written out by hand: <bos> and
+    "A: {query}", then "\\n" + "B: {passage}", then "\\n" + the prompt, each tokenized on its own, padded on the
+    left, the logit of "Yes" at the last position. The scorer gives the same scores and counts the same tokens."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rerank_bench.backends.torch_st import TorchBackend
+    from rerank_bench.models.prompts import BGE_GEMMA_RERANKER as card
+    from rerank_bench.models.resolve import resolve_model
+
+    folder = tiny_gemma_twin(tmp_path)
+    model = resolve_model(str(folder), weights="auto")
+    assert (model.scoring, model.weights) == ("yes-no", "random")
+    scorer = TorchBackend().load(model, "cpu", "fp32", 1, 256)
+    try:
+        words = scorer.words()
+        docs = tuple(" ".join(words[i : i + 3 + 5 * i]) for i in range(5))
+        request = Request(" ".join(words[40:44]), docs)
+        ours = scorer.score(request, 3)
+        counts = scorer.pair_token_counts(request)
+    finally:
+        scorer.close()
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
+    reference_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    prompt = tokenizer(card.instruction, add_special_tokens=False)["input_ids"]
+    sep = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    items = []
+    for doc in docs:
+        query_ids = tokenizer(f"A: {request.query}", add_special_tokens=False)["input_ids"]
+        passage_ids = tokenizer(f"B: {doc}", add_special_tokens=False)["input_ids"]
+        items.append([tokenizer.bos_token_id] + query_ids + sep + passage_ids + sep + prompt)
+    assert counts == [len(ids) for ids in items]
+    padded = tokenizer.pad({"input_ids": items}, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        last = reference_model(**padded).logits[:, -1, :]
+    yes = tokenizer("Yes", add_special_tokens=False)["input_ids"][0]
+    expected = last[:, yes].tolist()
+    assert max(abs(a - b) for a, b in zip(ours, expected, strict=True)) < 1e-4

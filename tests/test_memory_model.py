@@ -89,6 +89,7 @@ def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, head
         "gte-reranker-modernbert-base",
         "qwen3-reranker-4b",
         "qwen3-reranker-8b",
+        "bge-reranker-v2-gemma",
     ],
 )
 def test_meta_device_parameter_counts_equal_the_published_ones(alias):
@@ -162,26 +163,27 @@ def test_family_activation_formulas_match_fake_tensor_tracking(family):
         assert modelled == pytest.approx(tracked, rel=0.10), (batch, length)
 
 
+DECODERS = {
+    # Qwen3-Reranker-0.6B-wide layers: GQA 16/8 heads of 128, SwiGLU
+    "qwen3": dict(hidden_size=1024, num_attention_heads=16, num_key_value_heads=8, head_dim=128, intermediate_size=3072,
+                  vocab_size=151936),
+    # bge-reranker-v2-gemma's (Gemma-2B) layers: 8 heads of 256 sharing one key/value head, GeGLU 16384 wide
+    "gemma": dict(hidden_size=2048, num_attention_heads=8, num_key_value_heads=1, head_dim=256, intermediate_size=16384,
+                  vocab_size=256000),
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
-def test_decoder_activation_formula_matches_fake_tensor_tracking(attention):
-    """Qwen3-Reranker-0.6B-wide layers (GQA 16/8 heads of 128, SwiGLU), one forward pass without a KV cache and
-    logits at the last position only, as the yes/no scorer runs it."""
+@pytest.mark.parametrize("family", sorted(DECODERS))
+def test_decoder_activation_formula_matches_fake_tensor_tracking(family, attention):
+    """One forward pass without a KV cache and logits at the last position only, as the yes/no scorer runs it."""
     from rerank_bench.willrun.memory_model import arch_shape
 
-    config = family_config(
-        "qwen3",
-        attention,
-        hidden_size=1024,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        intermediate_size=3072,
-        vocab_size=151936,
-        tie_word_embeddings=True,
-        use_cache=False,
-    )
+    widths = DECODERS[family]
+    config = family_config(family, attention, **widths, tie_word_embeddings=True, use_cache=False)
     shape = arch_shape(config, causal=True)
-    assert shape.family == "decoder" and (shape.kv_heads, shape.head_dim) == (8, 128)
+    assert shape.family == "decoder"
+    assert (shape.kv_heads, shape.head_dim) == (widths["num_key_value_heads"], widths["head_dim"])
     for batch, length in [(1, 16), (8, 128), (32, 256), (4, 1024), (1, 2048)]:
         tracked = tracked_bytes(config, batch, length, causal=True)
         modelled = activation_bytes(shape, batch, length, "fp32", attention)

@@ -29,7 +29,8 @@ class CausalYesNoScorer(Scorer):
         self.info = info
         self.template = template_for(model.config.model_type)
         self.instruction = self.template.instruction if instruction is None else instruction
-        self.prefix = tokenizer.encode(self.template.prefix, add_special_tokens=False)
+        bos = [tokenizer.bos_token_id] if self.template.bos else []
+        self.prefix = bos + tokenizer.encode(self.template.prefix, add_special_tokens=False)
         self.suffix = tokenizer.encode(self.template.suffix, add_special_tokens=False)
         self.yes_id = tokenizer.convert_tokens_to_ids(self.template.yes)
         self.no_id = tokenizer.convert_tokens_to_ids(self.template.no)
@@ -49,12 +50,29 @@ class CausalYesNoScorer(Scorer):
         """Each pair as the model card builds it: prefix, the formatted pair truncated to what the template
         leaves of max_length, suffix."""
         budget = max(1, self.info.max_length - len(self.prefix) - len(self.suffix))
+        if self.template.parts:
+            return [self.prefix + self._joined(request.query, doc, budget) + self.suffix for doc in request.documents]
         texts = [
             self.template.pair.format(instruction=self.instruction, query=request.query, document=doc)
             for doc in request.documents
         ]
         encoded = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
         return [self.prefix + ids + self.suffix for ids in encoded]
+
+    def _joined(self, query: str, document: str, budget: int) -> list[int]:
+        """The template's parts tokenized one by one (FlagEmbedding's way): the query's part cut to 3/4 of the
+        budget, the document's to what the other parts leave."""
+        values = {"instruction": self.instruction, "query": query, "document": document}
+        pieces = [self.tokenizer.encode(p.format(**values), add_special_tokens=False) for p in self.template.parts]
+        kinds = ["query" if "{query}" in p else "document" if "{document}" in p else "" for p in self.template.parts]
+        for i, kind in enumerate(kinds):
+            if kind == "query":
+                pieces[i] = pieces[i][: budget * 3 // 4]
+        fixed = sum(len(piece) for piece, kind in zip(pieces, kinds, strict=True) if kind != "document")
+        for i, kind in enumerate(kinds):
+            if kind == "document":
+                pieces[i] = pieces[i][: max(0, budget - fixed)]
+        return [token for piece in pieces for token in piece]
 
     def pair_token_counts(self, request: Request) -> list[int]:
         return [len(ids) for ids in self.pair_ids(request)]
@@ -82,8 +100,11 @@ class CausalYesNoScorer(Scorer):
                     logits_to_keep=1,
                     use_cache=False,
                 ).logits[:, -1, :]
-                pair = torch.stack([logits[:, self.no_id], logits[:, self.yes_id]], dim=1).float()
-                yes = torch.nn.functional.log_softmax(pair, dim=1)[:, 1].exp().tolist()
+                if self.template.score == "yes-logit":
+                    yes = logits[:, self.yes_id].float().tolist()
+                else:
+                    pair = torch.stack([logits[:, self.no_id], logits[:, self.yes_id]], dim=1).float()
+                    yes = torch.nn.functional.log_softmax(pair, dim=1)[:, 1].exp().tolist()
             for i, value in zip(batch, yes, strict=True):
                 out[i] = float(value)
         return out

@@ -18,6 +18,13 @@ class YesNoTemplate:
     instruction: str
     yes: str = "yes"
     no: str = "no"
+    bos: bool = False  # the tokenizer's begin-of-sequence token before the prefix
+    # "yes-vs-no": the probability of yes against no at the last position (log-softmax over the two logits);
+    # "yes-logit": the raw logit of yes there, as FlagEmbedding's FlagLLMReranker scores
+    score: str = "yes-vs-no"
+    # Tokenized piece by piece and joined (FlagEmbedding's way), rather than `pair` formatted and tokenized as
+    # one text: the query piece truncated to 3/4 of the length, the document's to what is left. Empty: `pair`.
+    parts: tuple[str, ...] = ()
     # tokens the template adds to a pair (prefix, the pair's labels and instruction, suffix), where the model's
     # own tokenizer is not at hand: counted with byte-level BPE's pre-tokenizer rule, one token per word,
     # punctuation run and special token (will-it-run's estimate; the scorer counts with the real tokenizer)
@@ -37,8 +44,29 @@ QWEN3_RERANKER = YesNoTemplate(
     estimated_tokens=78,
 )
 
+# BAAI/bge-reranker-v2-gemma, scored as FlagEmbedding's FlagLLMReranker does (its `_get_inputs` and
+# `compute_score`, https://github.com/FlagOpen/FlagEmbedding): <bos>, then "A: {query}", "\n", "B: {passage}",
+# "\n" and the prompt, each tokenized on its own; the query truncated to 3/4 of the length, the passage to the
+# rest; the score is the logit of "Yes" at the last position. Template tokens: <bos> 1, "A:" 2, "\n" 1, "B:" 2,
+# "\n" 1 and the prompt's 32 words and punctuation runs: 39.
+BGE_GEMMA_RERANKER = YesNoTemplate(
+    prefix="",
+    suffix="",
+    pair="A: {query}\nB: {document}\n{instruction}",
+    instruction=(
+        "Given a query A and a passage B, determine whether the passage contains an answer to the query by "
+        "providing a prediction of either 'Yes' or 'No'."
+    ),
+    yes="Yes",
+    no="No",
+    bos=True,
+    score="yes-logit",
+    parts=("A: {query}", "\n", "B: {document}", "\n", "{instruction}"),
+    estimated_tokens=39,
+)
+
 # The template of each decoder family that has a yes/no reranker recipe, by the config's model_type.
-TEMPLATES = {"qwen3": QWEN3_RERANKER}
+TEMPLATES = {"qwen3": QWEN3_RERANKER, "gemma": BGE_GEMMA_RERANKER}
 
 
 def template_for(model_type: str) -> YesNoTemplate:

@@ -39,7 +39,7 @@ def _synthetic_word(i: int) -> str:
 
 # The offline tokenizer's kind per model family (catalog `tokenizer`): the model's own kind of tokenizer and
 # pair template, so token counts and special tokens are the model's.
-TOKENIZER_KINDS = ("bert-uncased", "xlm-roberta", "deberta-v3", "modernbert", "qwen")
+TOKENIZER_KINDS = ("bert-uncased", "xlm-roberta", "deberta-v3", "modernbert", "qwen", "gemma")
 
 
 def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
@@ -55,6 +55,8 @@ def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
         return _byte_bpe_tokenizer(vocab_size, max_length)
     if kind == "qwen":
         return _qwen_tokenizer(vocab_size, max_length)
+    if kind == "gemma":
+        return _gemma_tokenizer(vocab_size, max_length)
     if kind not in TOKENIZER_KINDS:
         raise ValueError(f"unknown tokenizer kind {kind!r}: one of {', '.join(TOKENIZER_KINDS)}")
     return _wordpiece_tokenizer(kind, vocab_size, max_length)
@@ -203,6 +205,29 @@ def _qwen_tokenizer(vocab_size: int, max_length: int) -> Any:
         pad_token="<|endoftext|>",
         eos_token="<|im_end|>",
         additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        model_max_length=max_length,
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def _gemma_tokenizer(vocab_size: int, max_length: int) -> Any:
+    """Gemma's kind, offline: a byte-level BPE (Gemma's own is SentencePiece BPE with byte fallback: the same
+    kind of split) with its <pad>, <eos>, <bos> and <unk> numbered as Gemma numbers them (0-3), "Yes" and "No"
+    as single tokens, and bge-reranker-v2-gemma's prompt learned as whole words."""
+    from tokenizers import AddedToken
+    from transformers import PreTrainedTokenizerFast
+
+    from rerank_bench.models.prompts import BGE_GEMMA_RERANKER as template
+
+    frequent = [template.pair.format(instruction=template.instruction, query="", document="")]
+    tok = _trained_byte_bpe(vocab_size - 2, ["<pad>", "<eos>", "<bos>", "<unk>"], frequent)
+    tok.add_tokens([AddedToken(t, single_word=True, normalized=False) for t in (template.yes, template.no)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
         model_max_length=max_length,
         model_input_names=["input_ids", "attention_mask"],
     )
