@@ -172,7 +172,7 @@ def predict(chosen: list[dict]) -> None:
     print(f"\n{uptime()}")
     header = (
         f"{'setting':28} {'capacity measured':>18} {'predicted (range; seeds)':>34} {'err':>5} {'in':>3}  "
-        f"{'p95 @half meas.':>15} {'predicted (95% CI)':>22} {'err':>5} {'in':>3}"
+        f"{'p95 @half meas.':>15} {'predicted (range)':>22} {'err':>5} {'in':>3}"
     )
     print(header)
     by_model: dict[tuple[str, int], list[tuple[int, dict]]] = {}
@@ -203,7 +203,7 @@ def predict(chosen: list[dict]) -> None:
 
 def _compare(key: str, m: dict, row: dict, served: bool) -> None:
     spread = row.get("capacity_spread_rps") or [None, None]
-    ci = row.get("p95_at_rate_ci_ms") or [None, None]
+    ci = row.get("p95_at_rate_range_ms") or row.get("p95_at_rate_ci_ms") or [None, None]
     # the p95 at half is one replica's only when the plan keeps one replica at that rate
     one = row["replicas"] == 1
     print(

@@ -33,6 +33,11 @@ def _capacity(r: Any) -> str:
     return text
 
 
+def _with_range(value: float | None, span: tuple[float, float] | None) -> str:
+    text = number(value, 0)
+    return text if value is None or not span else f"{text} ({number(span[0], 0)}-{number(span[1], 0)})"
+
+
 def render_rate_rows(rows: list[Any], console: Console) -> None:
     """--rate: one row per device with the simulated replica's capacity and what the rate needs."""
     table = Table(title=f"rerank-bench will-it-run --rate {rows[0].rate:g} (simulated serving replicas)")
@@ -63,7 +68,7 @@ def render_rate_rows(rows: list[Any], console: Console) -> None:
             _capacity(r),
             replicas,
             number(r.p50_at_rate_ms, 0),
-            number(r.p95_at_rate_ms, 0),
+            _with_range(r.p95_at_rate_ms, r.p95_at_rate_range_ms),
             "-" if r.utilisation is None else f"{r.utilisation:.0%}",
             number(r.power_w, 0),
             number(r.cost_per_hour, 2),
@@ -82,7 +87,8 @@ def render_rate_rows(rows: list[Any], console: Console) -> None:
     console.print(
         "Capacity: the highest rate one replica holds within the budget, the median of 5 simulated arrival streams "
         "(range from the latency estimate's); replicas cover the range's slow end, in brackets what the central "
-        "figure alone needs; p95 at rate: the mean of 5 runs. Cost is replicas x TDP unless a profile gives "
+        "figure alone needs; p95 at rate: the mean of 5 runs (range: with the estimate's fast and slow costs). "
+        "Cost is replicas x TDP unless a profile gives "
         "price_per_hour (no shipped profile does: prices are yours).",
         highlight=False,
     )

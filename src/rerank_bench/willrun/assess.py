@@ -122,6 +122,7 @@ class Assessment:
     p50_at_rate_ms: float | None = None
     p95_at_rate_ms: float | None = None
     p95_at_rate_ci_ms: tuple[float, float] | None = None
+    p95_at_rate_range_ms: tuple[float, float] | None = None  # with the estimate's fast and slow costs
     simulated_seconds: float | None = None
     simulation_s: float | None = None
     power_w: float | None = None  # replicas x TDP: the cost stand-in
@@ -572,6 +573,7 @@ def _plan_rate(
     )
     row.replicas, row.replicas_central, row.utilisation = plan.replicas, plan.replicas_central, plan.utilisation
     row.capacity_spread_rps, row.headroom = plan.capacity_spread_rps, plan.headroom
+    row.p95_at_rate_range_ms = plan.p95_at_rate_range_ms
     row.p50_at_rate_ms, row.p95_at_rate_ms, row.p95_at_rate_ci_ms = (
         plan.p50_at_rate_ms,
         plan.p95_at_rate_ms,

@@ -151,6 +151,9 @@ class RatePlan:
     p50_at_rate_ms: float | None
     p95_at_rate_ms: float | None
     p95_at_rate_ci_ms: tuple[float, float] | None  # t interval over the seeds' runs
+    # the p95 at the same share with the estimate's fast and slow costs (END_SEEDS seeds each): the range a
+    # measurement should fall in, as the capacity's range is; the interval above is the simulation's alone
+    p95_at_rate_range_ms: tuple[float, float] | None
     simulated_seconds: float  # simulated time at the asked rate's share
     run_s: float  # wall time of every simulation behind this plan
     mean_batch_pairs: float | None
@@ -258,6 +261,7 @@ def plan_rate(
         p50_at_rate_ms=None,
         p95_at_rate_ms=None,
         p95_at_rate_ci_ms=None,
+        p95_at_rate_range_ms=None,
         simulated_seconds=0.0,
         run_s=0.0,
         mean_batch_pairs=None,
@@ -278,5 +282,11 @@ def plan_rate(
         plan.p50_at_rate_ms, plan.p95_at_rate_ms, plan.p95_at_rate_ci_ms = at.p50_ms, at.p95_ms, at.p95_ci_ms
         plan.simulated_seconds = at.simulated_s
         plan.mean_batch_pairs = at.mean_batch_pairs
+        share = rate_rps / replicas
+        ends = [at_rate(share, requests, c, policy, conditions, min(END_SEEDS, seeds), seed=seed) for c in (fast, slow)]
+        plan.p95_at_rate_range_ms = (
+            min(ends[0].p95_ci_ms[0], at.p95_ci_ms[0]),
+            max(ends[1].p95_ci_ms[1], at.p95_ci_ms[1]),
+        )
     plan.run_s = time.perf_counter() - started
     return plan
