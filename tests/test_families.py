@@ -253,3 +253,26 @@ def test_the_yes_logit_scorer_equals_flagembeddings_recipe_on_a_gemma_twin(tmp_p
     yes = tokenizer("Yes", add_special_tokens=False)["input_ids"][0]
     expected = last[:, yes].tolist()
     assert max(abs(a - b) for a, b in zip(ours, expected, strict=True)) < 1e-4
+
+
+def test_a_served_decoder_reranker_is_sent_its_template_split_as_vllm_expects():
+    """vLLM's Qwen3-Reranker example puts the prefix, instruction and query on the query and "<Document>: ..."
+    with the suffix on each document; bge-reranker-v2-gemma's "A: q" goes on the query, "B: d" and the prompt
+    on the document. endpoint --template does that to every request; bad combinations are one line."""
+    from rerank_bench.endpoint.run import EndpointRequest, templated
+    from rerank_bench.errors import UsageError
+    from rerank_bench.models.prompts import BGE_GEMMA_RERANKER, QWEN3_RERANKER, served_texts
+
+    query, doc = served_texts(QWEN3_RERANKER, None, "what is x", "x is y")
+    assert query == QWEN3_RERANKER.prefix + f"<Instruct>: {QWEN3_RERANKER.instruction}\n<Query>: what is x\n"
+    assert doc == "<Document>: x is y" + QWEN3_RERANKER.suffix
+    query, doc = served_texts(BGE_GEMMA_RERANKER, "judge it", "q", "d")
+    assert (query, doc) == ("A: q\n", "B: d\njudge it")
+    (wrapped,) = templated([Request("q", ("d1", "d2"))], "gemma", None)
+    assert wrapped.query == "A: q\n" and wrapped.documents[1] == "B: d2\n" + BGE_GEMMA_RERANKER.instruction
+    for kwargs, message in (
+        ({"template": "llama"}, "--template 'llama' is not one of qwen3, gemma"),
+        ({"instruction": "x"}, "--instruction goes into a template"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            EndpointRequest(url="http://127.0.0.1:1", depths=(10,), **kwargs).check()

@@ -9,6 +9,7 @@ import typer
 
 from rerank_bench.cli.common import (
     DocTokensOption,
+    InstructionOption,
     JsonOption,
     MaxLengthOption,
     WorkloadOption,
@@ -181,6 +182,16 @@ def endpoint(
         bool, typer.Option("--sample-with-replacement", help="With --workload: fill short requests by sampling.")
     ] = False,
     max_length: MaxLengthOption = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            metavar="qwen3|gemma",
+            help="Wrap query and documents in a decoder reranker's prompt template, as a server that scores it as a "
+            "sequence classifier (vLLM with hf_overrides) needs them.",
+        ),
+    ] = None,
+    instruction: InstructionOption = None,
     seed: Annotated[
         int, typer.Option("--seed", metavar="N", help="Seed of the workload and of the arrival times.")
     ] = 0,
@@ -240,6 +251,8 @@ def endpoint(
         workload_file=workload,
         sample_with_replacement=sample_with_replacement,
         max_length=max_length,
+        template=template,
+        instruction=instruction,
         seed=seed,
         output=output,
     )

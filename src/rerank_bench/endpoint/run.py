@@ -15,6 +15,7 @@ at the level's own rate, the window, a cool-down (endpoint/window.py). Every rat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import os
 import statistics
@@ -105,6 +106,8 @@ class EndpointRequest:
     max_length: int | None = None
     seed: int = 0
     output: Path | None = None
+    template: str | None = None  # a decoder reranker's prompt template (models/prompts.TEMPLATES) the client adds
+    instruction: str | None = None  # with template: its instruction (None: the model card's)
 
     def _check_connection(self) -> None:
         """How the client reaches the server: credentials, certificates, waiting for it."""
@@ -121,12 +124,23 @@ class EndpointRequest:
         if self.ready_wait_s < 0:
             raise UsageError(f"--ready-wait-s {self.ready_wait_s:g} must be at least 0")
 
+    def _check_template(self) -> None:
+        from rerank_bench.models.prompts import TEMPLATES
+
+        if self.template is not None and self.template not in TEMPLATES:
+            raise UsageError(f"--template {self.template!r} is not one of {', '.join(TEMPLATES)}")
+        if self.instruction is not None and self.template is None:
+            raise UsageError("--instruction goes into a template: add --template (e.g. --template qwen3)")
+        if self.template is not None and self.workload_file is not None:
+            raise UsageError("--template wraps the synthetic workload; a --workload file's texts are sent as written")
+
     def check(self) -> None:
         """Usage errors, before anything is sent."""
         split_url(self.url)
         self._check_connection()
         if self.api is not None:
             get_api(self.api)
+        self._check_template()
         if self.capacity and self.slo_ms is None:
             raise UsageError("--capacity needs --slo-ms", "for example --slo-ms 200 --capacity")
         if self.slo_ms is not None and self.slo_ms <= 0:
@@ -297,7 +311,21 @@ def build_depth_requests(request: EndpointRequest, text: TextWorkload, depth: in
     spec = parse_doc_tokens(request.doc_tokens)
     payload = {"kind": "synthetic", "doc_tokens": asdict(spec)}
     requests = build_requests(payload, text.words, depth, text.max_length, request.seed, count=DISTINCT_REQUESTS)
-    return requests, spec.label()
+    if request.template is None:
+        return requests, spec.label()
+    return templated(requests, request.template, request.instruction), f"{spec.label()}+template:{request.template}"
+
+
+def templated(requests: list[Request], name: str, instruction: str | None) -> list[Request]:
+    """--template: each request's query and documents wrapped as a served decoder reranker needs them."""
+    from rerank_bench.models.prompts import TEMPLATES, served_texts
+
+    out = []
+    for r in requests:
+        texts = [served_texts(TEMPLATES[name], instruction, r.query, d) for d in r.documents]
+        query = texts[0][0] if texts else r.query
+        out.append(dataclasses.replace(r, query=query, documents=tuple(doc for _, doc in texts)))
+    return out
 
 
 def first_failure(outcomes: list[Outcome], url: str, depth: int) -> Exception:

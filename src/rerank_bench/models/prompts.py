@@ -91,3 +91,16 @@ def template_tokens_with(template: YesNoTemplate, base: int, instruction: str | 
     if instruction is None:
         return base
     return base - estimated_text_tokens(template.instruction) + estimated_text_tokens(instruction)
+
+
+def served_texts(template: YesNoTemplate, instruction: str | None, query: str, document: str) -> tuple[str, str]:
+    """The query and document as a rerank API must receive them for a server that scores a decoder reranker
+    as a sequence classifier (vLLM with hf_overrides): the template split at the line that holds the document,
+    the prefix and everything before it on the query, the rest and the suffix on each document, as vLLM's
+    Qwen3-Reranker example formats them (query_template and document_template)."""
+    pair = template.pair
+    cut = pair.rfind("\n", 0, pair.index("{document}")) + 1
+    values = {"instruction": template.instruction if instruction is None else instruction, "query": query}
+    before = pair[:cut].format(**values)
+    after = pair[cut:].format(**values, document=document)
+    return template.prefix + before, after + template.suffix
