@@ -1,6 +1,6 @@
 """The newer reranker families on this machine and on GPUs it does not have.
 
-1. will-it-run for the decoder rerankers (Qwen3-Reranker-4B and -8B) on the shipped 16, 24, 48 and 80 GB GPU
+1. will-it-run for the decoder rerankers (Qwen3-Reranker-4B and -8B, bge-reranker-v2-gemma) on the shipped 16, 24, 48 and 80 GB GPU
    profiles at depth 50 and 1,024 tokens a pair: weights, peak, the largest batch that fits, the batch chosen,
    p95 and the verdict (estimated: no GPU here).
 2. Memory of each new catalog model (DeBERTa-v3, ModernBERT, Qwen3-Reranker) at batch 1, 8 and 32 and length
@@ -20,7 +20,7 @@ import json
 import subprocess
 import sys
 
-DECODERS = ("qwen3-reranker-4b", "qwen3-reranker-8b")
+DECODERS = ("qwen3-reranker-4b", "qwen3-reranker-8b", "bge-reranker-v2-gemma")
 PROFILES = ("t4", "l4", "l40s", "a100-80gb")  # 16, 24, 48 and 80 GB
 NEW = ("mxbai-rerank-xsmall-v1", "mxbai-rerank-base-v1", "mxbai-rerank-large-v1", "gte-reranker-modernbert-base")
 
