@@ -1,8 +1,8 @@
 """The newer reranker families on this machine and on GPUs it does not have.
 
-1. will-it-run for the decoder rerankers (Qwen3-Reranker-4B and -8B, bge-reranker-v2-gemma) on the shipped 16, 24, 48 and 80 GB GPU
-   profiles at depth 50 and 1,024 tokens a pair: weights, peak, the largest batch that fits, the batch chosen,
-   p95 and the verdict (estimated: no GPU here).
+1. will-it-run for the decoder rerankers (Qwen3-Reranker-4B and -8B, bge-reranker-v2-gemma) on the shipped 16,
+   24, 48 and 80 GB GPU profiles at depth 50 and 1,024 tokens a pair: weights, peak, the largest batch that
+   fits, the batch chosen, p95 and the verdict (estimated: no GPU here).
 2. Memory of each new catalog model (DeBERTa-v3, ModernBERT, Qwen3-Reranker) at batch 1, 8 and 32 and length
    512 and 1,024, from the memory model, next to the fake-tensor tracker's count of the same forward on two
    layers scaled to the model's depth (activations are per layer: the tracker builds two layers, the model
