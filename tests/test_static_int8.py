@@ -130,7 +130,10 @@ def test_int8_ac_ranks_on_requests_held_apart_from_calibration_and_agreement():
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_int8_ac_keeps_the_ranking_on_held_apart_requests(backend, tiny_bert, tmp_path, monkeypatch):
     """A real int8-ac export of a tiny BERT: it says how it was chosen (the ops kept in fp32 and the agreement
-    on the held-apart requests) and its scores rank as fp32's on other requests."""
+    on the held-apart requests) and, where the floor was met, its scores rank as fp32's on other requests. A
+    tiny random BERT's scores differ by parts in a million within a request, so any rounding reorders them:
+    ONNX Runtime's search then keeps most ops in fp32 and meets the floor; NNCF's accuracy control reverts
+    quantizers by groups and may not, which its options must then say."""
     import re
 
     import numpy as np
@@ -148,7 +151,11 @@ def test_int8_ac_keeps_the_ranking_on_held_apart_requests(backend, tiny_bert, tm
     options = scorer.info.backend_options
     assert "accuracy-controlled" in options, options
     value = float(re.search(r"mean Spearman (\d\.\d+)", options).group(1))
-    assert value >= AC_FLOOR - 1e-9 or backend == "openvino"  # NNCF bounds the drop; the onnx search the floor
+    if backend == "onnx":
+        assert value >= AC_FLOOR - 1e-9 and "kept in fp32:" in options
+    if value < AC_FLOOR - 1e-9:
+        assert "NOT met" in options
+        return
     reference = get_backend("torch").load(model, "cpu", "fp32", 1, None)
     requests = synthetic_requests(reference.words(), 12, LengthSpec("rag", 0, 0), 128, seed="t", count=4)
     rhos = [spearman(scorer.score(r, 4), reference.score(r, 4)) for r in requests]
