@@ -352,7 +352,7 @@ def quantize_openvino_ac(
         return out
 
     def key(item: dict[str, Any]) -> bytes:
-        return item["input_ids"].tobytes() + bytes(item["input_ids"].shape)
+        return item["input_ids"].tobytes() + repr(item["input_ids"].shape).encode()
 
     items = [batches[0] for batches in validation]  # one request a validation item (one batch each)
     reference = dict(zip(map(key, items), scores_of(reference_model, [[i] for i in items]), strict=True))
