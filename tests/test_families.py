@@ -53,15 +53,15 @@ def test_a_tiny_twin_of_each_family_loads_scores_and_counts_tokens_exactly(alias
         scorer.close()
 
 
-def tiny_qwen_twin(root):
-    """qwen3-reranker-4b's entry shrunk to two layers 64 wide (4 heads of 16, 2 key/value heads)."""
+def tiny_decoder_twin(alias, root, kv_heads):
+    """A decoder reranker's catalog entry shrunk to two layers 64 wide (4 heads of 16, `kv_heads` key/value)."""
     import dataclasses
 
     from rerank_bench.catalog import find_model
 
-    entry = find_model("qwen3-reranker-4b")
+    entry = find_model(alias)
     extra = {k: v for k, v in entry.extra_config.items() if not k.endswith("_token_id")}
-    extra.update(num_key_value_heads=2, head_dim=16)
+    extra.update(num_key_value_heads=kv_heads, head_dim=16)
     tiny = dataclasses.replace(
         entry,
         num_hidden_layers=2,
@@ -73,6 +73,10 @@ def tiny_qwen_twin(root):
         extra_config=extra,
     )
     return build_twin(tiny, root=root)[0]
+
+
+def tiny_qwen_twin(root):
+    return tiny_decoder_twin("qwen3-reranker-4b", root, kv_heads=2)
 
 
 def test_the_yes_no_scorer_equals_the_model_card_recipe_on_a_qwen3_twin(tmp_path):
@@ -192,25 +196,7 @@ def test_an_instruction_of_ones_own_goes_into_the_template_and_its_tokens_are_co
 
 
 def tiny_gemma_twin(root):
-    """bge-reranker-v2-gemma's entry shrunk to two layers 64 wide (4 heads of 16 sharing one key/value head)."""
-    import dataclasses
-
-    from rerank_bench.catalog import find_model
-
-    entry = find_model("bge-reranker-v2-gemma")
-    extra = {k: v for k, v in entry.extra_config.items() if not k.endswith("_token_id")}
-    extra.update(num_key_value_heads=1, head_dim=16)
-    tiny = dataclasses.replace(
-        entry,
-        num_hidden_layers=2,
-        hidden_size=64,
-        num_attention_heads=4,
-        intermediate_size=128,
-        vocab_size=3000,
-        max_length=256,
-        extra_config=extra,
-    )
-    return build_twin(tiny, root=root)[0]
+    return tiny_decoder_twin("bge-reranker-v2-gemma", root, kv_heads=1)
 
 
 def test_the_yes_logit_scorer_equals_flagembeddings_recipe_on_a_gemma_twin(tmp_path):
