@@ -197,17 +197,21 @@ def best_setting(
         relative = (spread[1] - spread[0]) / found.rate_rps if spread and found.rate_rps else 0.0
         tried.append((label, found.rate_rps, relative))
     ranked = sorted(tried, key=lambda t: -(t[1] or 0.0))
-    best = ranked[0]
-    if not best[1]:
-        return SettingChoice(policies[best[0]], best[0], tried, "no setting meets the budget")
-    note = f"{best[0]}: {best[1]:.3g}/s"
+    best_label, best_rate, best_spread = ranked[0]
+    if not best_rate:
+        return SettingChoice(policies[best_label], best_label, tried, "no setting meets the budget")
+    note = f"{best_label}: {best_rate:.3g}/s"
     if len(ranked) > 1 and ranked[1][1]:
-        runner = ranked[1]
-        margin = best[1] / runner[1] - 1
-        spread = max(best[2], runner[2])
-        where = "within" if margin <= spread else "beyond"
-        note += f"; runner-up {runner[0]}: {runner[1]:.3g}/s ({margin:+.0%}, {where} the seeds' spread of {spread:.0%})"
-    return SettingChoice(policies[best[0]], best[0], tried, note)
+        runner_label, runner_rate, runner_spread = ranked[1]
+        assert runner_rate is not None
+        margin = best_rate / runner_rate - 1
+        widest = max(best_spread, runner_spread)
+        where = "within" if margin <= widest else "beyond"
+        note += (
+            f"; runner-up {runner_label}: {runner_rate:.3g}/s ({margin:+.0%}, {where} the seeds' spread of "
+            f"{widest:.0%})"
+        )
+    return SettingChoice(policies[best_label], best_label, tried, note)
 
 
 def replicas_for(rate_rps: float, capacity_rps: float | None) -> int | None:
