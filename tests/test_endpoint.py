@@ -953,7 +953,9 @@ def test_ctrl_c_mid_level_keeps_the_finished_levels_names_the_cut_one_and_exits_
     out = tmp_path / "stopped.csv"
     with FakeServer(FakeSettings(workers=2, base_ms=5)) as url:
         argv = [sys.executable, "-m", "rerank_bench", "endpoint", url, "--depth", "5", "--concurrency", "1,2,4"]
-        proc = subprocess.Popen([*argv, "--duration", "1", "-o", str(out)], stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*argv, "--duration", "1", "-o", str(out)], stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (out.exists() and len(out.read_text().splitlines()) >= 2):
             time.sleep(0.1)
@@ -997,7 +999,14 @@ def _run_endpoint_in_a_process(url, out, *extra):
     import sys
 
     argv = [sys.executable, "-m", "rerank_bench", "endpoint", url, "--depth", "5", *extra, "-o", str(out)]
-    return subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    # SIGINT back to its default in the child: a suite started as a background job inherits it ignored
+    return subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
+
+
+def _sigint_default():
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_rows(out, count, limit_s=60):

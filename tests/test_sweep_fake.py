@@ -236,6 +236,12 @@ def test_workload_file_depth_error_names_the_line_before_anything_runs(tmp_path)
     assert row["workload"].startswith("file:w.jsonl@") and row["status"] == "ok"
 
 
+def sigint_as_at_a_terminal():
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_finished_cases_and_exits_130(tmp_path):
     out = tmp_path / "r.csv"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -260,6 +266,9 @@ def test_ctrl_c_keeps_finished_cases_and_exits_130(tmp_path):
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # a suite started as a background job inherits SIGINT ignored, and Python then installs no handler:
+        # the child gets the default disposition back, so Ctrl-C is what it is at a terminal
+        preexec_fn=sigint_as_at_a_terminal,
         env=env,
     )
     deadline = time.time() + 60
