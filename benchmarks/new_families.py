@@ -9,8 +9,13 @@
    holds one layer's at a time, so the count is the model's).
 3. --measure: `sweep --weights random` of each new encoder family at depth 10 and 20 on this CPU (pairs/s,
    p50, peak memory, tokens per pair), the DeBERTa twin also through onnx and openvino.
+4. --measure-large: the same sweep of Qwen3-Reranker-0.6B (torch fp32, the template's tokens in every pair) and
+   bge-reranker-v2-m3 at depth 10 and 20, and Qwen3-Reranker-0.6B's speed features at depth 10, each beside
+   the plain fp32 case: bf16 (native on AVX-512 BF16 / AMX CPUs), the shared prompt prefix, eager attention.
+   Ranking agreement is not scored here (random weights: it would mean nothing, and the reference pass of a
+   0.6B model costs minutes); the shared prefix's equal scores are a unit test (tests/test_families.py).
 
-Run: python benchmarks/new_families.py [--measure] [--seconds 10]
+Run: python benchmarks/new_families.py [--measure] [--measure-large] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import json
 import subprocess
 import sys
 
-DECODERS = ("qwen3-reranker-4b", "qwen3-reranker-8b", "bge-reranker-v2-gemma")
+DECODERS = ("qwen3-reranker-0.6b", "qwen3-reranker-4b", "qwen3-reranker-8b", "bge-reranker-v2-gemma")
 PROFILES = ("t4", "l4", "l40s", "a100-80gb")  # 16, 24, 48 and 80 GB
 NEW = ("mxbai-rerank-xsmall-v1", "mxbai-rerank-base-v1", "mxbai-rerank-large-v1", "gte-reranker-modernbert-base")
 
@@ -105,15 +110,56 @@ def measure(seconds: float) -> None:
     subprocess.run(argv, check=False)
 
 
+def _sweep_without_agreement(request, csv: str) -> None:
+    """One sweep through the library, as `sweep` runs it, with the agreement pass off (see the docstring)."""
+    import dataclasses
+    from pathlib import Path
+
+    from rerank_bench.probe import probe_machine
+    from rerank_bench.render.sweep_view import ProgressEvents
+    from rerank_bench.sweep.planner import plan_sweep
+    from rerank_bench.sweep.scheduler import run_sweep
+
+    request = dataclasses.replace(request, output=Path(csv))
+    machine = probe_machine(use_torch=True)
+    plan = dataclasses.replace(plan_sweep(request, machine), agreement=False)
+    with ProgressEvents(sys.stderr, len(plan.to_run())) as events:
+        run_sweep(plan, machine, request.settings, events)
+
+
+def measure_large(seconds: float) -> None:
+    from rerank_bench.sweep.request import SweepRequest
+    from rerank_bench.sweep.timing import MeasureSettings
+
+    settings = MeasureSettings(max_seconds=seconds)
+    common = dict(weights="random", batch_sizes=(10,), settings=settings)
+    csv = "benchmarks/results/new_families_large.csv"
+    _sweep_without_agreement(
+        SweepRequest(models=("qwen3-reranker-0.6b", "bge-reranker-v2-m3"), depths=(10, 20), **common), csv
+    )
+    for features in (
+        dict(dtypes=("bf16",)),
+        dict(prefixes=("shared",)),
+        dict(attentions=("eager",)),
+    ):
+        _sweep_without_agreement(SweepRequest(models=("qwen3-reranker-0.6b",), depths=(10,), **common, **features), csv)
+    print(f"rows in {csv}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--measure", action="store_true", help="also measure the encoder twins here (minutes)")
+    parser.add_argument("--measure-large", action="store_true", help="Qwen3-Reranker-0.6B and bge-reranker-v2-m3")
     parser.add_argument("--seconds", type=float, default=10.0, help="--max-seconds-per-case of the sweeps")
+    parser.add_argument("--skip-estimates", action="store_true", help="measure only (no verdict or memory tables)")
     args = parser.parse_args()
-    verdicts()
-    memory_table()
+    if not args.skip_estimates:
+        verdicts()
+        memory_table()
     if args.measure:
         measure(args.seconds)
+    if args.measure_large:
+        measure_large(args.seconds)
 
 
 if __name__ == "__main__":

@@ -70,3 +70,42 @@ def test_one_twin_serves_every_max_length():
 
     model = resolve_model("tinybert-l2", weights="random")
     assert model_source(model, 128)[0] == model_source(model, 256)[0] == model_source(model, None)[0]
+
+
+def test_speed_features_expand_as_key_fields_and_what_cannot_apply_is_a_skipped_case():
+    """--attention and --prefix are grid dimensions: the default (empty) keeps every case id as it was before
+    they existed; a shared prefix for a classifier, or an attention choice for an export, is a skipped case
+    saying why."""
+    from rerank_bench.common.case_key import KEY_FIELDS
+    from rerank_bench.sweep.cases import parse_features
+
+    grid = Grid(
+        (fake(),),
+        (8,),
+        (10,),
+        "cpu",
+        (2,),
+        "rag",
+        0,
+        backends=("torch", "onnx"),
+        attentions=parse_features("auto,eager", "--attention", "auto", ("sdpa", "eager")),
+        prefixes=parse_features("whole,shared", "--prefix", "whole", ("shared",)),
+    )
+    cases = expand_cases(grid)
+    assert [(c.backend, c.attention, c.prefix) for c in cases] == [
+        (b, a, p) for b in ("torch", "onnx") for a in ("", "eager") for p in ("", "shared")
+    ]
+    skips = {(c.backend, c.attention, c.prefix): c.skip for c in cases}
+    assert skips["torch", "", ""] is None and skips["torch", "eager", ""] is None
+    assert "applies to decoder rerankers" in skips["torch", "", "shared"]
+    assert skips["onnx", "eager", ""] == "--attention eager is a torch setting; onnx exports fix their own attention"
+    plain = cases[0]
+    # the id of a case without features is the hash of the key as it was before the two fields existed
+    before = {k: v for k, v in plain.key().items() if k not in ("attention", "prefix")}
+    assert plain.case_id == case_id_for(before)
+    assert len({c.case_id for c in cases}) == len(cases)
+    assert {"attention", "prefix"} <= set(KEY_FIELDS)
+    with pytest.raises(UsageError, match="--attention 'flash' is not one of auto, sdpa, eager"):
+        parse_features("flash", "--attention", "auto", ("sdpa", "eager"))
+    cuda_only = expand_cases(Grid((fake(),), (8,), (10,), "cpu", (2,), "rag", 0, attentions=("flash_attention_2",)))
+    assert cuda_only[0].skip == "--attention flash_attention_2 needs a CUDA GPU (and the flash-attn package)"

@@ -262,3 +262,35 @@ def test_a_served_decoder_reranker_is_sent_its_template_split_as_vllm_expects():
     ):
         with pytest.raises(UsageError, match=message):
             EndpointRequest(url="http://127.0.0.1:1", depths=(10,), **kwargs).check()
+
+
+@pytest.mark.parametrize("twin", [tiny_qwen_twin, tiny_gemma_twin], ids=["qwen3", "gemma"])
+def test_the_shared_prefix_layout_scores_as_every_pair_whole_with_fewer_tokens_computed(twin, tmp_path):
+    """--prefix shared: the tokens all pairs begin with run once, each pair's rest against their keys and values
+    (right-padded, read at its own last token): the same scores as the whole pairs, in either order and with
+    eager attention too, and fewer tokens computed; the real tokens counted stay every pair's."""
+    from rerank_bench.backends.torch_st import TorchBackend
+    from rerank_bench.models.resolve import resolve_model
+
+    model = resolve_model(str(twin(tmp_path)), weights="auto")
+    for attention in ("", "eager"):
+        scorer = TorchBackend().load(model, "cpu", "fp32", 1, 256, attention=attention)
+        try:
+            assert f"attention {attention or 'sdpa'}" in scorer.info.backend_options
+            words = scorer.words()
+            request = Request(" ".join(words[40:44]), tuple(" ".join(words[i : i + 2 + 4 * i]) for i in range(6)))
+            for order in ("given", "length"):
+                scorer.set_order(order)
+                scorer.reset_padding_counters()
+                whole = scorer.score(request, 4)
+                whole_tokens = scorer.padding_counters()
+                scorer.set_prefix("shared")
+                scorer.reset_padding_counters()
+                shared = scorer.score(request, 4)
+                shared_tokens = scorer.padding_counters()
+                scorer.set_prefix("")
+                assert max(abs(a - b) for a, b in zip(whole, shared, strict=True)) < 1e-5
+                assert shared_tokens[1] == whole_tokens[1] == sum(scorer.pair_token_counts(request))
+                assert shared_tokens[0] < whole_tokens[0]
+        finally:
+            scorer.close()

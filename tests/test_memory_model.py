@@ -87,6 +87,7 @@ def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, head
         "mxbai-rerank-base-v1",
         "mxbai-rerank-large-v1",
         "gte-reranker-modernbert-base",
+        "qwen3-reranker-0.6b",
         "qwen3-reranker-4b",
         "qwen3-reranker-8b",
         "bge-reranker-v2-gemma",

@@ -358,3 +358,16 @@ def test_progress_says_what_happens_before_the_first_case(tmp_path):
     events = Recorder()
     run_sweep(plan_sweep(request, machine), machine, settings, events)
     assert events.seen[0] == ("preparing", "loading fake: (fake fp32)") and events.seen[1] == ("case", 4)
+
+
+def test_an_attention_choice_reaches_the_worker_and_its_rows(tmp_path):
+    result, out = sweep(
+        tmp_path, "-m", "fake:ms_per_pair=0.02", "--depth", "10", "--batch-size", "4", "--attention", "auto,eager"
+    )
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out)
+    assert [(r["attention"], r["backend_options"], r["status"]) for r in rows] == [
+        ("", "", "ok"),
+        ("eager", "attention eager", "ok"),
+    ]
+    assert all(r["case_id"] == case_id_for(r) for r in rows)

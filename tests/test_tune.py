@@ -89,6 +89,8 @@ def test_settings_to_paste():
 
 
 QUICK = [
+    "--attention",
+    "auto",  # eager attention's cases are planned in test_tune_searches_the_speed_features_that_apply
     "--backend",
     "torch,onnx",
     "--dtype",
@@ -123,12 +125,23 @@ def test_tune_answers_with_naive_best_and_speedup(tmp_path, tiny_bert):
         # 5 timed queries a round give a median but are far too few for a p95 (59): the budget falls back to
         # the slowest query
         assert choice["p95_ms"] is None and choice["max_ms"] >= choice["p50_ms"]
-        assert set(choice["config"]) == {"backend", "dtype", "order", "batch_size", "threads", "device"}
+        assert set(choice["config"]) == {
+            "backend",
+            "dtype",
+            "order",
+            "attention",
+            "prefix",
+            "batch_size",
+            "threads",
+            "device",
+        }
         assert len(choice["confirm_rounds_pairs_per_s"]) == 2
     assert answer["naive"]["config"] == {
         "backend": "torch",
         "dtype": "fp32",
         "order": "given",
+        "attention": "",  # transformers' own
+        "prefix": "",
         "batch_size": 6,  # predict's default batch of 32 at depth 6 is one batch of 6, recorded as what ran
         "threads": 1,
         "device": "cpu",
@@ -193,3 +206,28 @@ def test_the_peak_note_says_how_close_the_best_runs_and_what_this_cpu_lacks():
     assert vnni == "the best runs at 80% of this machine's measured fp32 matmul peak"
     assert peak_note(None, []) is None
     assert "VNNI" not in (peak_note(best, ["asimd", "asimddp"]) or "")  # Arm: no x86 instruction names
+
+
+def test_tune_searches_the_speed_features_that_apply(tmp_path, tiny_bert):
+    """Eager attention beside transformers' own on torch only; the shared prompt prefix for decoder rerankers
+    only: what does not apply is no case at all (not a skipped row)."""
+    from test_families import tiny_qwen_twin
+
+    from rerank_bench.probe import probe_machine
+    from rerank_bench.tune.request import TuneRequest
+    from rerank_bench.tune.search import plan_tune
+
+    machine = probe_machine(use_torch=False)
+    common = dict(depth=6, backends=("torch", "onnx"), dtypes=("fp32",), batch_sizes=(2, 4), token_budgets=())
+    _, cases = plan_tune(TuneRequest(model=str(tiny_bert), **common), machine)
+    features = {(c.backend, c.attention, c.prefix) for c in cases}
+    assert features == {("torch", "", ""), ("torch", "eager", ""), ("onnx", "", "")}
+    assert all(c.skip is None for c in cases)
+    _, cases = plan_tune(TuneRequest(model=str(tiny_qwen_twin(tmp_path)), **common), machine)
+    searched = [(c.backend, c.attention, c.prefix, c.batch_size) for c in cases if c.skip is None]
+    assert {f[:3] for f in searched} == {
+        ("torch", "", ""),
+        ("torch", "eager", ""),
+        ("torch", "", "shared"),
+        ("torch", "eager", "shared"),
+    }

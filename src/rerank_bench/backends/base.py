@@ -36,8 +36,19 @@ class Scorer(ABC):
     # How the request's candidates are batched: "given" or "length" (see README, --order). Set per case.
     order: str = "given"
 
+    # How a request's pairs are laid out: "" each pair whole, as a user's code sends it; "shared": the tokens
+    # every pair begins with (instruction and query) run once per request and each pair's rest against their
+    # keys and values (decoder rerankers; a scorer that can says so in supports_shared_prefix). Set per case.
+    prefix_mode: str = ""
+    supports_shared_prefix: bool = False
+
     def set_order(self, order: str) -> None:
         self.order = order
+
+    def set_prefix(self, mode: str) -> None:
+        if mode and not self.supports_shared_prefix:
+            raise ValueError(f"this scorer has no {mode!r} prefix layout")  # the planner skips such cases
+        self.prefix_mode = mode
 
     @abstractmethod
     def words(self) -> list[str]:
@@ -98,6 +109,7 @@ class Backend(ABC):
         threads: int,
         max_length: int | None,
         calibration: dict[str, Any] | None = None,  # static int8: where its calibration requests come from
+        attention: str = "",  # torch: the attention implementation asked of transformers ("": its own)
     ) -> Scorer: ...
 
 

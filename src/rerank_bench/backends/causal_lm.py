@@ -8,6 +8,7 @@ The template's tokens are part of every pair: token counts, padding and FLOPs in
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -18,7 +19,20 @@ from rerank_bench.workload.records import Request
 from rerank_bench.workload.requests import single_token_words
 
 
+def _common_prefix_length(sequences: list[list[int]]) -> int:
+    """How many leading tokens every sequence shares."""
+    first = sequences[0]
+    n = min(len(x) for x in sequences)
+    for position in range(n):
+        token = first[position]
+        if any(x[position] != token for x in sequences):
+            return position
+    return n
+
+
 class CausalYesNoScorer(Scorer):
+    supports_shared_prefix = True
+
     def __init__(
         self, model: Any, tokenizer: Any, torch: Any, device: str, info: LoadInfo, instruction: str | None = None
     ) -> None:
@@ -81,6 +95,8 @@ class CausalYesNoScorer(Scorer):
         return len(self.tokenizer(query, add_special_tokens=False)["input_ids"])
 
     def score(self, request: Request, batch_size: int) -> list[float]:
+        if self.prefix_mode == "shared":
+            return self._score_shared(request, batch_size)
         from rerank_bench.backends.padded_scorer import batch_indices
 
         torch = self.torch
@@ -100,13 +116,61 @@ class CausalYesNoScorer(Scorer):
                     logits_to_keep=1,
                     use_cache=False,
                 ).logits[:, -1, :]
-                if self.template.score == "yes-logit":
-                    yes = logits[:, self.yes_id].float().tolist()
-                else:
-                    pair = torch.stack([logits[:, self.no_id], logits[:, self.yes_id]], dim=1).float()
-                    yes = torch.nn.functional.log_softmax(pair, dim=1)[:, 1].exp().tolist()
+                yes = self._yes(logits)
             for i, value in zip(batch, yes, strict=True):
-                out[i] = float(value)
+                out[i] = value
+        return out
+
+    def _yes(self, logits: Any) -> list[float]:
+        torch = self.torch
+        if self.template.score == "yes-logit":
+            return [float(v) for v in logits[:, self.yes_id].float().tolist()]
+        pair = torch.stack([logits[:, self.no_id], logits[:, self.yes_id]], dim=1).float()
+        return [float(v) for v in torch.nn.functional.log_softmax(pair, dim=1)[:, 1].exp().tolist()]
+
+    def _score_shared(self, request: Request, batch_size: int) -> list[float]:
+        """The shared-prefix layout: the tokens every pair of the request begins with (system prompt,
+        instruction and query: the longest common prefix of the pairs' own token ids, so the tokens are exactly
+        the per-pair layout's) run once, and each batch runs only the pairs' remaining tokens against that
+        prefix's keys and values, padded on the right. Each pair's score is read at its own last token. The
+        prefix counts once in the computed tokens; real tokens are every pair's, as in the per-pair layout."""
+        from rerank_bench.backends.padded_scorer import batch_indices
+
+        torch = self.torch
+        ids = self.pair_ids(request)
+        common = _common_prefix_length(ids)
+        # at least one token of each pair after the prefix: the score is read at a pair's own last position
+        common = min(common, min(len(x) for x in ids) - 1)
+        tails = [x[common:] for x in ids]
+        lengths = [len(x) for x in tails]
+        out = [0.0] * len(ids)
+        decoder = self.model.get_decoder()
+        head = self.model.get_output_embeddings()
+        with torch.inference_mode():
+            cache = None
+            if common:
+                prefix_ids = torch.tensor([ids[0][:common]], device=self.device)
+                cache = decoder(input_ids=prefix_ids, use_cache=True).past_key_values
+                self.count_batch(common, 0)
+            for batch in batch_indices(lengths, batch_size, self.order):
+                width = max(lengths[i] for i in batch)
+                input_ids = [tails[i] + [self.pad_id] * (width - lengths[i]) for i in batch]
+                mask = [[1] * common + [1] * lengths[i] + [0] * (width - lengths[i]) for i in batch]
+                self.count_batch(width * len(batch), sum(len(ids[i]) for i in batch))
+                past = None
+                if cache is not None:
+                    past = copy.deepcopy(cache)  # each batch appends its own tokens to the copy
+                    past.batch_repeat_interleave(len(batch))
+                hidden = decoder(
+                    input_ids=torch.tensor(input_ids, device=self.device),
+                    attention_mask=torch.tensor(mask, device=self.device),
+                    past_key_values=past,
+                    use_cache=past is not None,
+                ).last_hidden_state
+                last = torch.tensor([lengths[i] - 1 for i in batch], device=self.device)
+                rows = hidden[torch.arange(len(batch), device=self.device), last]
+                for i, value in zip(batch, self._yes(head(rows)), strict=True):
+                    out[i] = value
         return out
 
     def memory_tracker(self) -> Any:
@@ -118,7 +182,9 @@ class CausalYesNoScorer(Scorer):
         del self.model
 
 
-def load_causal(model: Any, path: str, device: str, dtype: Any, threads: int, max_length: int | None) -> Any:
+def load_causal(
+    model: Any, path: str, device: str, dtype: Any, threads: int, max_length: int | None, attention: str = ""
+) -> Any:
     """A yes/no scorer for the decoder reranker at `path` (a folder or Hub id), on the CPU."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -128,7 +194,8 @@ def load_causal(model: Any, path: str, device: str, dtype: Any, threads: int, ma
     start = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left", **kwargs)
-        hf_model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+        extra = {"attn_implementation": attention} if attention else {}
+        hf_model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs, **extra)
         hf_model = hf_model.to(device).eval()
     except (OSError, ValueError) as exc:
         raise ModelError(f"could not load {model.spec}: {exc}".splitlines()[0]) from None

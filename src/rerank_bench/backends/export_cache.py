@@ -176,6 +176,7 @@ class ExportedBackend(Backend):
         threads: int,
         max_length: int | None,
         calibration: dict[str, Any] | None = None,
+        attention: str = "",  # not theirs to choose: each export fixes its attention (the planner skips)
     ) -> Scorer:
         import importlib
 

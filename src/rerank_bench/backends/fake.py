@@ -118,6 +118,7 @@ class FakeBackend(Backend):
         threads: int,
         max_length: int | None,
         calibration: dict[str, Any] | None = None,  # unused: nothing here is calibrated
+        attention: str = "",  # recorded only, so tests see it reach the worker
     ) -> FakeScorer:
         if model.source != "fake":
             raise ModelError(f"the fake backend measures only fake: models, not {model.spec!r}")
@@ -128,4 +129,7 @@ class FakeBackend(Backend):
                 f"loading {model.spec} left its classifier head newly initialised (fake)", model.allow_random_head
             )
             weights = "random+random-head"
-        return FakeScorer(options, max_length or model.max_length or 512, weights)
+        scorer = FakeScorer(options, max_length or model.max_length or 512, weights)
+        if attention:
+            scorer.info.backend_options = f"attention {attention}"
+        return scorer

@@ -115,6 +115,7 @@ class TorchBackend(Backend):
         dtype: str,
         threads: int,
         max_length: int | None,
+        attention: str = "",
     ) -> Scorer:
         """A decoder reranker: its language-model head scores yes against no (backends/causal_lm.py)."""
         import torch
@@ -122,7 +123,7 @@ class TorchBackend(Backend):
         from rerank_bench.backends.causal_lm import CausalYesNoScorer, load_causal
 
         hf_model, tokenizer, load_s, limit = load_causal(
-            model, path, device, getattr(torch, TORCH_DTYPES[dtype]), threads, max_length
+            model, path, device, getattr(torch, TORCH_DTYPES[dtype]), threads, max_length, attention
         )
         info = LoadInfo(
             load_s=load_s,
@@ -132,6 +133,7 @@ class TorchBackend(Backend):
             revision=model.revision,
             gpu_name=torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
             backend_options="yes/no at the last position (logits_to_keep=1), left padding"
+            + f", attention {hf_model.config._attn_implementation}"
             + (f", instruction {model.instruction!r}" if model.instruction is not None else ""),
         )
         return CausalYesNoScorer(hf_model, tokenizer, torch, device, info, model.instruction)
@@ -144,6 +146,7 @@ class TorchBackend(Backend):
         threads: int,
         max_length: int | None,
         calibration: dict[str, Any] | None = None,  # unused: nothing here is calibrated
+        attention: str = "",  # attn_implementation for transformers; "": its own choice
     ) -> Scorer:
         import torch
         import transformers
@@ -153,14 +156,13 @@ class TorchBackend(Backend):
         torch.set_num_threads(threads)
         path, tokenizer_source = model_source(model, max_length)
         if model.scoring == "yes-no":
-            return self._load_causal(model, path, tokenizer_source, device, dtype, threads, max_length)
+            return self._load_causal(model, path, tokenizer_source, device, dtype, threads, max_length, attention)
         # transformers 5 renamed torch_dtype to dtype
         dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-        kwargs: dict[str, Any] = {
-            "device": device,
-            "model_kwargs": {dtype_key: getattr(torch, TORCH_DTYPES[dtype])},
-            **model.loading_kwargs(),
-        }
+        model_kwargs: dict[str, Any] = {dtype_key: getattr(torch, TORCH_DTYPES[dtype])}
+        if attention:
+            model_kwargs["attn_implementation"] = attention
+        kwargs: dict[str, Any] = {"device": device, "model_kwargs": model_kwargs, **model.loading_kwargs()}
         if max_length is not None:
             kwargs["max_length"] = max_length
         start = time.perf_counter()
@@ -200,5 +202,6 @@ class TorchBackend(Backend):
             max_length=int(actual_max),
             revision=model.revision,
             gpu_name=gpu_name,
+            backend_options=f"attention {getattr(cross_encoder.model.config, '_attn_implementation', None) or 'eager'}",
         )
         return TorchScorer(cross_encoder, torch, device, info)

@@ -187,6 +187,15 @@ def dtype_help(lead: str = "Comma list") -> str:
 
 
 BACKEND_HELP = f"Comma list: {', '.join(USER_BACKENDS)}. One whose packages are missing gives skipped rows."
+ATTENTION_HELP = (
+    "Comma list of auto, sdpa, eager, flash_attention_2: the attention implementation asked of transformers "
+    "(torch only; auto: its own, SDPA where it has one). flash_attention_2 needs CUDA and flash-attn; it is "
+    "where transformers runs ModernBERT unpadded."
+)
+PREFIX_HELP = (
+    "Comma list of whole, shared: decoder rerankers only; shared runs the prompt, instruction and query every "
+    "pair begins with once per request and each pair's rest against it (same scores, fewer tokens)."
+)
 ORDER_HELP = (
     f"Comma list of {', '.join(ORDERS)} or tokens:N: given (candidates as in the request), length (batched by token "
     "length), tokens:N (by length, each batch within N padded tokens, at most the batch size)."

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from rerank_bench.cli.common import (
+    ATTENTION_HELP,
     BACKEND_HELP,
     ORDER_HELP,
+    PREFIX_HELP,
     DeviceOption,
     DocTokensOption,
     InstructionOption,
@@ -91,6 +93,14 @@ def sweep(
         str,
         typer.Option("--order", metavar="ORDER,...", help=ORDER_HELP),
     ] = joined(DEFAULT.orders),
+    attention: Annotated[
+        str,
+        typer.Option("--attention", metavar="auto|sdpa|eager|flash_attention_2,...", help=ATTENTION_HELP),
+    ] = "auto",
+    prefix: Annotated[
+        str,
+        typer.Option("--prefix", metavar="whole|shared,...", help=PREFIX_HELP),
+    ] = "whole",
     threads: ThreadsOption = None,
     output: Annotated[
         Path | None,
@@ -161,6 +171,7 @@ def sweep(
     from rerank_bench.probe import probe_machine
     from rerank_bench.render.sweep_view import ProgressEvents, render_cases, render_summary
     from rerank_bench.sweep.best_batch import best_batches
+    from rerank_bench.sweep.cases import ATTENTIONS, PREFIXES, parse_features
     from rerank_bench.sweep.planner import plan_sweep
     from rerank_bench.sweep.scheduler import run_sweep
     from rerank_bench.sweep.timing import MeasureSettings
@@ -176,6 +187,8 @@ def sweep(
         backends=parse_str_list(backend, "--backend", tuple(SPECS)),  # the fake too: tests drive it
         dtypes=parse_str_list(dtype, "--dtype", DTYPES),
         orders=parse_orders(order),
+        attentions=parse_features(attention, "--attention", "auto", ATTENTIONS),
+        prefixes=parse_features(prefix, "--prefix", "whole", PREFIXES),
         thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
         max_length=max_length,
         instruction=instruction,

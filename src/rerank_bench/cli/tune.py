@@ -77,6 +77,22 @@ def tune(
             "tokens, at most the largest batch size); 0 searches none.",
         ),
     ] = joined(DEFAULT.token_budgets),
+    attention: Annotated[
+        str,
+        typer.Option(
+            "--attention",
+            metavar="auto|sdpa|eager|flash_attention_2,...",
+            help="Comma list of attention implementations searched on torch (auto: transformers' own).",
+        ),
+    ] = "auto,eager",
+    prefix: Annotated[
+        str,
+        typer.Option(
+            "--prefix",
+            metavar="whole|shared,...",
+            help="Comma list of prompt layouts searched for decoder rerankers (shared: the common prefix once).",
+        ),
+    ] = "whole,shared",
     threads: ThreadsOption = None,
     max_length: MaxLengthOption = None,
     instruction: InstructionOption = None,
@@ -127,6 +143,7 @@ def tune(
     from rerank_bench.errors import GateFailed
     from rerank_bench.probe import probe_machine
     from rerank_bench.render.sweep_view import ProgressEvents
+    from rerank_bench.sweep.cases import ATTENTIONS, PREFIXES, parse_features
     from rerank_bench.tune.search import run_tune
 
     request = TuneRequest(
@@ -139,6 +156,8 @@ def tune(
         dtypes=parse_str_list(dtype, "--dtype", DTYPES),
         batch_sizes=parse_int_list(batch_size, "--batch-size"),
         token_budgets=tuple(n for n in parse_int_list(token_budgets, "--token-budgets", minimum=0) if n > 0),
+        attentions=parse_features(attention, "--attention", "auto", ATTENTIONS),
+        prefixes=parse_features(prefix, "--prefix", "whole", PREFIXES),
         thread_counts=parse_int_list(threads, "--threads") if threads is not None else None,
         max_length=max_length,
         instruction=instruction,

@@ -23,6 +23,8 @@ KEY_FIELDS = (
     "depth",
     "max_length",
     "order",
+    "attention",
+    "prefix",
     "threads",
     "workload",
     "seed",
@@ -36,7 +38,7 @@ KEY_FIELDS = (
 )
 # Key fields added after ids were first published: left out of the hash while empty, so a sweep case keeps the
 # id it always had.
-LATER_KEY_FIELDS = ("endpoint", "api", "load_mode", "concurrency", "offered_rps", "burstiness")
+LATER_KEY_FIELDS = ("attention", "prefix", "endpoint", "api", "load_mode", "concurrency", "offered_rps", "burstiness")
 
 
 def key_text(value: Any) -> str:

@@ -44,9 +44,16 @@ def serve(inp: IO[str], out: IO[str]) -> None:
         for job, model in zip(jobs, models, strict=True):
             calibration = calibration_recipe(job["workload"], reserved)
             scorer = get_backend(job["backend"]).load(
-                model, job["device"], job["dtype"], job["threads"], job["max_length"], calibration
+                model,
+                job["device"],
+                job["dtype"],
+                job["threads"],
+                job["max_length"],
+                calibration,
+                attention=job.get("attention", ""),
             )
             scorer.set_order(job.get("order", "given"))
+            scorer.set_prefix(job.get("prefix", ""))
             requests = build_requests(
                 job["workload"], scorer.words(), job["depth"], scorer.info.max_length, job["seed"]
             )

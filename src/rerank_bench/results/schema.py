@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
 # 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
@@ -24,7 +24,10 @@ SCHEMA_VERSION = 7
 # is the setting, empty for the model's own) and a newly initialised head (`random_head`; `weights` was
 # "real+random-head"). On upgrading, max_length is emptied where the row's case_id says the setting was
 # (results/store.py).
-UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6")
+# 7 -> 8 added two case-key columns for speed features: `attention` (sdpa or eager; empty: the runtime's own
+# choice, as every older row ran) and `prefix` (shared: a decoder reranker's common prompt prefix run once per
+# request; empty: every pair whole, as every older row ran). Empty, they leave the case id as it was.
+UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -107,13 +110,15 @@ ADDED_IN_6 = (
     "capacity_levels",
 )
 ADDED_IN_7 = ("effective_max_length", "random_head")
+ADDED_IN_8 = ("attention", "prefix")
 ADDED_SINCE = {
-    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7,
-    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7,
-    "3": ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7,
-    "4": ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7,
-    "5": ADDED_IN_6 + ADDED_IN_7,
-    "6": ADDED_IN_7,
+    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
+    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
+    "3": ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
+    "4": ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
+    "5": ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
+    "6": ADDED_IN_7 + ADDED_IN_8,
+    "7": ADDED_IN_8,
 }
 
 # (column, meaning). Units are in the names.
@@ -158,6 +163,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
         "order",
         "given: candidates handed over as in the request; length: batched by ascending token length; tokens:N: "
         "by length, each batch within N padded tokens (at most batch_size pairs)",
+    ),
+    (
+        "attention",
+        "sdpa or eager: the attention implementation asked of transformers (torch); empty: the runtime's own "
+        "(SDPA where transformers has it; onnx and openvino exports fix their own)",
+    ),
+    (
+        "prefix",
+        "shared: a decoder reranker's tokens common to every pair (prompt, instruction, query) run once per "
+        "request, each pair's rest against them; empty: every pair whole",
     ),
     ("threads", "CPU threads the runtime may use"),
     ("workload", "length mix: rag, fixed:N, uniform:A:B, or file:NAME@SHA"),
@@ -352,6 +367,8 @@ TEXT_COLUMNS = frozenset(
         "dtype",
         "device",
         "order",
+        "attention",
+        "prefix",
         "workload",
         "status",
         "status_reason",

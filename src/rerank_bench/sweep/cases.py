@@ -31,6 +31,8 @@ class Case:
     workload: str  # "rag", "fixed:N", "uniform:A:B" or "file:NAME@SHA"
     seed: int
     skip: str | None = field(default=None, compare=False)  # why it cannot run here (a skipped row)
+    attention: str = ""  # "sdpa", "eager" or "flash_attention_2"; "": the runtime's own (ATTENTIONS)
+    prefix: str = ""  # "shared": a decoder reranker's common prompt prefix once per request; "": pairs whole
 
     def key(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,8 @@ class Case:
             "depth": self.depth,
             "max_length": self.max_length if self.max_length is not None else "",
             "order": self.order,
+            "attention": self.attention,
+            "prefix": self.prefix,
             "threads": self.threads,
             "workload": self.workload,
             "seed": self.seed,
@@ -65,6 +69,8 @@ class Case:
             "threads": self.threads,
             "max_length": self.max_length,
             "order": self.order,
+            "attention": self.attention,
+            "prefix": self.prefix,
             "depth": self.depth,
             "batch_size": self.batch_size,
             "seed": self.seed,
@@ -73,8 +79,9 @@ class Case:
 
     def describe(self) -> str:
         threads = f" {self.threads}t" if self.device == "cpu" else ""
+        features = "".join(f" {f}" for f in (self.attention, self.prefix and f"{self.prefix}-prefix") if f)
         return (
-            f"{self.model.name} {self.backend}/{self.dtype} {self.device}{threads} {self.order} "
+            f"{self.model.name} {self.backend}/{self.dtype} {self.device}{threads} {self.order}{features} "
             f"batch {self.batch_size} depth {self.depth}"
         )
 
@@ -113,19 +120,62 @@ class Grid:
     backends: tuple[str, ...] = ("torch",)
     dtypes: tuple[str, ...] = ("fp32",)
     orders: tuple[str, ...] = ("given",)
+    attentions: tuple[str, ...] = ("",)  # "": the runtime's own attention
+    prefixes: tuple[str, ...] = ("",)  # "": every pair whole
+
+
+# Attention implementations a case may ask transformers for (torch only): "" leaves the runtime's own choice
+# (SDPA where transformers has it for the model). flash_attention_2 needs CUDA and the flash-attn package; it is
+# also where transformers runs ModernBERT unpadded (its CPU paths pad).
+ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
+PREFIXES = ("shared",)
+
+
+def parse_features(text: str, option: str, default: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    """--attention / --prefix values, the default named by its word and kept as "" (the case key's empty)."""
+    from rerank_bench.common.options import parse_str_list
+
+    return tuple("" if v == default else v for v in parse_str_list(text, option, (default, *choices)))
+
+
+def feature_skip(model: ResolvedModel, backend: str, device: str, attention: str, prefix: str) -> str | None:
+    """Why a speed feature, or the runtime itself, cannot apply to this model and device (a skipped row), or None."""
+    if model.scoring == "yes-no" and backend in ("onnx", "openvino"):
+        return f"{backend} cannot score decoder rerankers yet (their yes/no answer is read through torch)"
+    if attention and backend not in ("torch", "fake"):
+        return f"--attention {attention} is a torch setting; {backend} exports fix their own attention"
+    if attention == "flash_attention_2" and not device.startswith("cuda"):
+        return "--attention flash_attention_2 needs a CUDA GPU (and the flash-attn package)"
+    if prefix and model.scoring != "yes-no":
+        return f"--prefix {prefix} applies to decoder rerankers (a prompt every pair shares); {model.name} is not one"
+    if prefix and backend not in ("torch", "fake"):
+        return f"--prefix {prefix} runs on torch only"
+    return None
 
 
 def expand_cases(grid: Grid, skip: Callable[[str, str], str | None] | None = None) -> list[Case]:
-    """models x backends x dtypes x threads x orders x depths x batch sizes, in the order they run.
+    """models x backends x dtypes x threads x orders x attentions x prefixes x depths x batch sizes, in the
+    order they run.
 
-    Batch sizes ascend within each (model, backend, dtype, threads, order, depth) so that after an
+    Batch sizes ascend within each (model, backend, dtype, threads, order, ..., depth) so that after an
     out-of-memory case the larger batch sizes can be skipped. `skip(backend, dtype)` says why a combination
-    cannot run here; such cases stay in the list and become skipped rows.
+    cannot run here, `feature_skip` why a speed feature does not apply; such cases stay in the list and become
+    skipped rows.
     """
     cases = []
-    points = itertools.product(grid.models, grid.backends, grid.dtypes, grid.thread_counts, grid.orders, grid.depths)
+    points = itertools.product(
+        grid.models,
+        grid.backends,
+        grid.dtypes,
+        grid.thread_counts,
+        grid.orders,
+        grid.attentions,
+        grid.prefixes,
+        grid.depths,
+    )
     expanded = ((*point, batch) for point in points for batch in effective_batches(grid.batch_sizes, point[-1]))
-    for index, (model, backend, dtype, n_threads, order, depth, batch) in enumerate(expanded):
+    for index, (model, backend, dtype, n_threads, order, attention, prefix, depth, batch) in enumerate(expanded):
+        why = (skip(backend, dtype) if skip else None) or feature_skip(model, backend, grid.device, attention, prefix)
         cases.append(
             Case(
                 index=index,
@@ -140,7 +190,9 @@ def expand_cases(grid: Grid, skip: Callable[[str, str], str | None] | None = Non
                 threads=n_threads,
                 workload=grid.workload,
                 seed=grid.seed,
-                skip=skip(backend, dtype) if skip else None,
+                skip=why,
+                attention=attention,
+                prefix=prefix,
             )
         )
     return cases

@@ -122,7 +122,9 @@ def _load(conn: Any, model: ResolvedModel, load: LoadSpec, calibration: dict[str
         from rerank_bench.backends import get_backend
 
         backend = get_backend(load.backend)
-        scorer = backend.load(model, load.device, load.dtype, load.threads, load.max_length, calibration)
+        scorer = backend.load(
+            model, load.device, load.dtype, load.threads, load.max_length, calibration, attention=load.attention
+        )
         scorer.words()
         return scorer
     except RerankBenchError as exc:
@@ -247,6 +249,7 @@ class GroupWorker:
     def measure(self, case: CaseJob) -> Done:
         scorer, job, settings = self.scorer, self.job, self.job.settings
         scorer.set_order(case.order)
+        scorer.set_prefix(case.prefix)
         pool = build_requests(job.workload, self.words, case.depth, scorer.info.max_length, case.seed)
         requests = request_set(pool, settings.request_set_size(case.depth), lambda r: sum(scorer.pair_token_counts(r)))
         tracker = scorer.memory_tracker()

@@ -22,6 +22,7 @@ class LoadSpec:
     threads: int
     max_length: int | None
     fingerprint: str | None = None  # the machine's, for its cached matmul peak; None: no peak
+    attention: str = ""  # the attention implementation asked of transformers; "": the runtime's own
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class CaseJob:
     batch_size: int
     seed: int
     order: str
+    prefix: str = ""  # "shared": a decoder reranker's common prompt prefix once per request
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,8 @@ def plan_sweep(
         backends=request.backends,
         dtypes=request.dtypes,
         orders=request.orders,
+        attentions=request.attentions,
+        prefixes=request.prefixes,
     )
     cases = expand_cases(grid, skip)
     notices.extend(clamped_batches_note(batch_sizes, request.depths))

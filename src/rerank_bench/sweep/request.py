@@ -29,6 +29,8 @@ class SweepRequest:
     backends: tuple[str, ...] = ("torch",)
     dtypes: tuple[str, ...] = ("fp32",)
     orders: tuple[str, ...] = ("given",)
+    attentions: tuple[str, ...] = ("",)  # sweep/cases.ATTENTIONS; "": the runtime's own
+    prefixes: tuple[str, ...] = ("",)  # "shared" (decoder rerankers); "": every pair whole
     thread_counts: tuple[int, ...] | None = None  # None: the usable cores
     max_length: int | None = None
     instruction: str | None = None  # yes/no rerankers: the template's instruction (None: the model card's)

@@ -118,13 +118,13 @@ class QuietEvents:
 
 
 def _is_reference(case: Case) -> bool:
-    return (case.backend, case.dtype, case.order) == REFERENCE
+    return (case.backend, case.dtype, case.order) == REFERENCE and not (case.attention or case.prefix)
 
 
 def _load_groups(cases: list[Case]) -> list[list[Case]]:
     groups: dict[tuple[Any, ...], list[Case]] = {}
     for case in cases:
-        key = (case.model.spec, case.backend, case.dtype, case.device, case.max_length, case.threads)
+        key = (case.model.spec, case.backend, case.dtype, case.device, case.max_length, case.threads, case.attention)
         groups.setdefault(key, []).append(case)
     return list(groups.values())
 
@@ -192,9 +192,18 @@ class _GroupRun:
         first = self.cases[self.order[0]]
         return GroupJob(
             model=first.model.to_payload(),
-            load=LoadSpec(first.backend, first.dtype, first.device, first.threads, first.max_length, self.fingerprint),
+            load=LoadSpec(
+                first.backend,
+                first.dtype,
+                first.device,
+                first.threads,
+                first.max_length,
+                self.fingerprint,
+                first.attention,
+            ),
             cases=tuple(
-                CaseJob(c.index, c.depth, c.batch_size, c.seed, c.order) for c in (self.cases[i] for i in self.order)
+                CaseJob(c.index, c.depth, c.batch_size, c.seed, c.order, c.prefix)
+                for c in (self.cases[i] for i in self.order)
             ),
             workload=self.plan.workload,
             settings=self.settings,

@@ -23,6 +23,11 @@ class TuneRequest:
     token_budgets: tuple[int, ...] = (1024, 4096)
     backends: tuple[str, ...] = USER_BACKENDS
     dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16", *INT8_VARIANTS)  # every precision, the cheap ones first
+    # Speed features searched beside the runtime's defaults, where they apply (sweep/cases.feature_skip): eager
+    # attention on torch (SDPA is transformers' default; eager wins at some small shapes on CPUs), and for decoder
+    # rerankers the shared prompt prefix.
+    attentions: tuple[str, ...] = ("", "eager")
+    prefixes: tuple[str, ...] = ("", "shared")
     thread_counts: tuple[int, ...] | None = None
     # Every configuration times the same first N requests, so none is favoured by drawing shorter ones
     # (request lengths vary by about 30% in the RAG mix; a time budget would give each a different set).

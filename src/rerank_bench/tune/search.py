@@ -34,7 +34,7 @@ from rerank_bench.tune.request import TuneRequest
 from rerank_bench.workload.requests import labelled_workload
 
 NAIVE: dict[str, Any] = {"backend": "torch", "dtype": "fp32", "order": "given", "batch_size": 32}
-CONFIG_FIELDS = ("backend", "dtype", "order", "batch_size", "threads", "device")
+CONFIG_FIELDS = ("backend", "dtype", "order", "attention", "prefix", "batch_size", "threads", "device")
 
 
 @dataclass
@@ -195,6 +195,12 @@ def is_naive(row_or_case: Any) -> bool:
     return all(str(get(k)) == str(v) for k, v in naive.items())
 
 
+def _feature_skipped(case: Case) -> bool:
+    from rerank_bench.sweep.cases import feature_skip
+
+    return feature_skip(case.model, case.backend, case.device, case.attention, case.prefix) is not None
+
+
 def _reindex(cases: list[Case]) -> list[Case]:
     return [dataclasses.replace(c, index=i) for i, c in enumerate(cases)]
 
@@ -260,10 +266,15 @@ def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, 
             backends=request.backends,
             dtypes=request.dtypes,
             orders=("length",),
+            attentions=request.attentions,
+            prefixes=request.prefixes,
             thread_counts=request.thread_counts,
         ),
         machine,
     )
+    # The speed features searched are those that apply to this model and runtime (eager attention on torch; a
+    # shared prompt prefix for decoder rerankers): the rest are not cases at all, rather than skipped rows.
+    grid_cases = [c for c in grid_plan.cases if not _feature_skipped(c)]
     token_cases: list[Case] = []
     if request.token_budgets:
         token_cases = plan_sweep(
@@ -278,7 +289,7 @@ def plan_tune(request: TuneRequest, machine: MachineReport) -> tuple[SweepPlan, 
             machine,
         ).cases
     output = request.output or naive_plan.output.with_name(naive_plan.output.stem + "-tune.csv")
-    cases = _reindex(naive_plan.cases + grid_plan.cases + token_cases)
+    cases = _reindex(naive_plan.cases + grid_cases + token_cases)
     plan = SweepPlan(
         cases=cases,
         output=output,

@@ -20,7 +20,9 @@ def sentence_transformers_snippet(model_id: str, config: dict[str, Any]) -> str:
     lines = ["import torch", "from sentence_transformers import CrossEncoder", ""]
     if device == "cpu":
         lines.append(f"torch.set_num_threads({threads})")
-    lines.append(f'model = CrossEncoder("{model_id}", device="{device}", model_kwargs={{"dtype": {ST_DTYPES[dtype]}}})')
+    attention = f', "attn_implementation": "{config["attention"]}"' if config.get("attention") else ""
+    kwargs = f'{{"dtype": {ST_DTYPES[dtype]}{attention}}}'
+    lines.append(f'model = CrossEncoder("{model_id}", device="{device}", model_kwargs={kwargs})')
     lines.append("")
     budget = token_budget(str(config.get("order") or ""))
     if budget is not None:
