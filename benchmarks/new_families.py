@@ -115,6 +115,8 @@ def _sweep_without_agreement(request, csv: str) -> None:
     import dataclasses
     from pathlib import Path
 
+    from rich.console import Console
+
     from rerank_bench.probe import probe_machine
     from rerank_bench.render.sweep_view import ProgressEvents
     from rerank_bench.sweep.planner import plan_sweep
@@ -123,7 +125,7 @@ def _sweep_without_agreement(request, csv: str) -> None:
     request = dataclasses.replace(request, output=Path(csv))
     machine = probe_machine(use_torch=True)
     plan = dataclasses.replace(plan_sweep(request, machine), agreement=False)
-    with ProgressEvents(sys.stderr, len(plan.to_run())) as events:
+    with ProgressEvents(Console(stderr=True), len(plan.to_run())) as events:
         run_sweep(plan, machine, request.settings, events)
 
 
