@@ -1,19 +1,21 @@
 """The newer reranker families on this machine and on GPUs it does not have.
 
-1. will-it-run for the decoder rerankers (Qwen3-Reranker-4B and -8B, bge-reranker-v2-gemma) on the shipped 16,
-   24, 48 and 80 GB GPU profiles at depth 50 and 1,024 tokens a pair: weights, peak, the largest batch that
-   fits, the batch chosen, p95 and the verdict (estimated: no GPU here).
-2. Memory of each new catalog model (DeBERTa-v3, ModernBERT, Qwen3-Reranker) at batch 1, 8 and 32 and length
+1. will-it-run for the decoder rerankers (Qwen3-Reranker-0.6B, -4B and -8B, bge-reranker-v2-gemma,
+   mxbai-rerank-base-v2 and -large-v2) on the shipped 16, 24, 48 and 80 GB GPU profiles at depth 50 and 1,024
+   tokens a pair: weights, peak, the largest batch that fits, the batch chosen, p95 and the verdict (estimated:
+   no GPU here).
+2. Memory of each new catalog model (DeBERTa-v3, ModernBERT, the decoders) at batch 1, 8 and 32 and length
    512 and 1,024, from the memory model, next to the fake-tensor tracker's count of the same forward on two
    layers scaled to the model's depth (activations are per layer: the tracker builds two layers, the model
    holds one layer's at a time, so the count is the model's).
 3. --measure: `sweep --weights random` of each new encoder family at depth 10 and 20 on this CPU (pairs/s,
    p50, peak memory, tokens per pair), the DeBERTa twin also through onnx and openvino.
-4. --measure-large: the same sweep of Qwen3-Reranker-0.6B (torch fp32, the template's tokens in every pair) and
-   bge-reranker-v2-m3 at depth 10 and 20, and Qwen3-Reranker-0.6B's speed features at depth 10, each beside
-   the plain fp32 case: bf16 (native on AVX-512 BF16 / AMX CPUs), the shared prompt prefix, eager attention.
-   Ranking agreement is not scored here (random weights: it would mean nothing, and the reference pass of a
-   0.6B model costs minutes); the shared prefix's equal scores are a unit test (tests/test_families.py).
+4. --measure-large: the same sweep of Qwen3-Reranker-0.6B (torch fp32, the template's tokens in every pair)
+   and bge-reranker-v2-m3 at depth 10 and 20 and of mxbai-rerank-base-v2 at depth 10, then
+   Qwen3-Reranker-0.6B's speed features at depth 10, each beside the plain fp32 case: bf16 (native on AVX-512
+   BF16 / AMX CPUs), the shared prompt prefix, eager attention. Ranking agreement is not scored here (random
+   weights: it would mean nothing, and the reference pass of a 0.6B model costs minutes); the shared prefix's
+   equal scores are a unit test (tests/test_families.py).
 
 Run: python benchmarks/new_families.py [--measure] [--measure-large] [--seconds 10]
 """
@@ -25,7 +27,14 @@ import json
 import subprocess
 import sys
 
-DECODERS = ("qwen3-reranker-0.6b", "qwen3-reranker-4b", "qwen3-reranker-8b", "bge-reranker-v2-gemma")
+DECODERS = (
+    "qwen3-reranker-0.6b",
+    "qwen3-reranker-4b",
+    "qwen3-reranker-8b",
+    "bge-reranker-v2-gemma",
+    "mxbai-rerank-base-v2",
+    "mxbai-rerank-large-v2",
+)
 PROFILES = ("t4", "l4", "l40s", "a100-80gb")  # 16, 24, 48 and 80 GB
 NEW = ("mxbai-rerank-xsmall-v1", "mxbai-rerank-base-v1", "mxbai-rerank-large-v1", "gte-reranker-modernbert-base")
 
@@ -139,6 +148,7 @@ def measure_large(seconds: float) -> None:
     _sweep_without_agreement(
         SweepRequest(models=("qwen3-reranker-0.6b", "bge-reranker-v2-m3"), depths=(10, 20), **common), csv
     )
+    _sweep_without_agreement(SweepRequest(models=("mxbai-rerank-base-v2",), depths=(10,), **common), csv)
     for features in (
         dict(dtypes=("bf16",)),
         dict(prefixes=("shared",)),

@@ -241,6 +241,59 @@ def test_the_yes_logit_scorer_equals_flagembeddings_recipe_on_a_gemma_twin(tmp_p
     assert max(abs(a - b) for a, b in zip(ours, expected, strict=True)) < 1e-4
 
 
+def tiny_mxbai_v2_twin(root):
+    return tiny_decoder_twin("mxbai-rerank-base-v2", root, kv_heads=2)
+
+
+@pytest.mark.parametrize("instruction", [None, "Find code that answers the question"])
+def test_the_yes_minus_no_scorer_equals_mxbai_reranks_recipe_on_a_qwen2_twin(instruction, tmp_path):
+    """mxbai-rerank-base-v2 as mixedbread's mxbai-rerank package scores it (its MxbaiRerankV2 batch preparation,
+    as adapted in AnswerDotAI's rerankers), written out by hand: the system turn, "query: q" (after
+    "instruction: i\n" when given) cut to 3/4 of max_length, "\n", "document: d", "\n", the task prompt and the
+    assistant turn, each tokenized on its own, padded on the left to a multiple of 8; the logit of "1" less the
+    logit of "0" at the last position. Same scores and token counts, with and without an instruction."""
+    import dataclasses
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rerank_bench.backends.torch_st import TorchBackend
+    from rerank_bench.models.prompts import MXBAI_RERANK_V2 as card
+    from rerank_bench.models.resolve import resolve_model
+
+    folder = tiny_mxbai_v2_twin(tmp_path)
+    model = dataclasses.replace(resolve_model(str(folder), weights="auto"), instruction=instruction)
+    assert (model.scoring, model.weights) == ("yes-no", "random")
+    scorer = TorchBackend().load(model, "cpu", "fp32", 1, 256)
+    try:
+        words = scorer.words()
+        docs = tuple(" ".join(words[i : i + 3 + 5 * i]) for i in range(5))
+        request = Request(" ".join(words[40:44]), docs)
+        ours = scorer.score(request, 3)
+        counts = scorer.pair_token_counts(request)
+    finally:
+        scorer.close()
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
+    reference_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+
+    def ids(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    prefix, suffix, task, sep = ids(card.prefix), ids(card.suffix), ids(card.parts[-1]), ids("\n")
+    query_text = f"query: {request.query}"
+    if instruction:
+        query_text = f"instruction: {instruction}\n" + query_text
+    items = [prefix + ids(query_text) + sep + ids(f"document: {doc}") + sep + task + suffix for doc in docs]
+    assert counts == [len(x) for x in items]
+    padded = tokenizer.pad({"input_ids": items}, padding="longest", pad_to_multiple_of=8, return_tensors="pt")
+    with torch.no_grad():
+        last = reference_model(**padded).logits[:, -1, :]
+    one, zero = ids("1")[0], ids("0")[0]
+    expected = (last[:, one] - last[:, zero]).tolist()
+    assert max(abs(a - b) for a, b in zip(ours, expected, strict=True)) < 1e-4
+
+
 def test_a_served_decoder_reranker_is_sent_its_template_split_as_vllm_expects():
     """vLLM's Qwen3-Reranker example puts the prefix, instruction and query on the query and "<Document>: ..."
     with the suffix on each document; bge-reranker-v2-gemma's "A: q" goes on the query, "B: d" and the prompt

@@ -91,6 +91,8 @@ def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, head
         "qwen3-reranker-4b",
         "qwen3-reranker-8b",
         "bge-reranker-v2-gemma",
+        "mxbai-rerank-base-v2",
+        "mxbai-rerank-large-v2",
     ],
 )
 def test_meta_device_parameter_counts_equal_the_published_ones(alias):
@@ -171,6 +173,9 @@ DECODERS = {
     # bge-reranker-v2-gemma's (Gemma-2B) layers: 8 heads of 256 sharing one key/value head, GeGLU 16384 wide
     "gemma": dict(hidden_size=2048, num_attention_heads=8, num_key_value_heads=1, head_dim=256, intermediate_size=16384,
                   vocab_size=256000),
+    # mxbai-rerank-base-v2's (Qwen2.5-0.5B) layers: 14 heads of 64 sharing two key/value heads, biased q/k/v
+    "qwen2": dict(hidden_size=896, num_attention_heads=14, num_key_value_heads=2, head_dim=64, intermediate_size=4864,
+                  vocab_size=151936),
 }  # fmt: skip
 
 

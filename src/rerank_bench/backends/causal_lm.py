@@ -43,6 +43,7 @@ class CausalYesNoScorer(Scorer):
         self.info = info
         self.template = template_for(model.config.model_type)
         self.instruction = self.template.instruction if instruction is None else instruction
+        self.instruction_text = self.template.instruction_text(instruction)
         bos = [tokenizer.bos_token_id] if self.template.bos else []
         self.prefix = bos + tokenizer.encode(self.template.prefix, add_special_tokens=False)
         self.suffix = tokenizer.encode(self.template.suffix, add_special_tokens=False)
@@ -67,7 +68,7 @@ class CausalYesNoScorer(Scorer):
         if self.template.parts:
             return [self.prefix + self._joined(request.query, doc, budget) + self.suffix for doc in request.documents]
         texts = [
-            self.template.pair.format(instruction=self.instruction, query=request.query, document=doc)
+            self.template.pair.format(instruction=self.instruction_text, query=request.query, document=doc)
             for doc in request.documents
         ]
         encoded = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
@@ -76,7 +77,7 @@ class CausalYesNoScorer(Scorer):
     def _joined(self, query: str, document: str, budget: int) -> list[int]:
         """The template's parts tokenized one by one (FlagEmbedding's way): the query's part cut to 3/4 of the
         budget, the document's to what the other parts leave."""
-        values = {"instruction": self.instruction, "query": query, "document": document}
+        values = {"instruction": self.instruction_text, "query": query, "document": document}
         pieces = [self.tokenizer.encode(p.format(**values), add_special_tokens=False) for p in self.template.parts]
         kinds = ["query" if "{query}" in p else "document" if "{document}" in p else "" for p in self.template.parts]
         for i, kind in enumerate(kinds):
@@ -125,6 +126,8 @@ class CausalYesNoScorer(Scorer):
         torch = self.torch
         if self.template.score == "yes-logit":
             return [float(v) for v in logits[:, self.yes_id].float().tolist()]
+        if self.template.score == "yes-minus-no":
+            return [float(v) for v in (logits[:, self.yes_id] - logits[:, self.no_id]).float().tolist()]
         pair = torch.stack([logits[:, self.no_id], logits[:, self.yes_id]], dim=1).float()
         return [float(v) for v in torch.nn.functional.log_softmax(pair, dim=1)[:, 1].exp().tolist()]
 

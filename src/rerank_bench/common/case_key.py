@@ -41,6 +41,11 @@ KEY_FIELDS = (
 LATER_KEY_FIELDS = ("attention", "prefix", "endpoint", "api", "load_mode", "concurrency", "offered_rps", "burstiness")
 
 
+def features_label(attention: Any, prefix: Any) -> str:
+    """A case's speed features as they are shown after its order (" eager shared-prefix"); "" for none."""
+    return "".join(f" {f}" for f in (attention, f"{prefix}-prefix" if prefix else "") if f)
+
+
 def key_text(value: Any) -> str:
     """A key value as the result CSV writes it and reads it back (results/store.format_cell): None is empty,
     a float has seven significant digits (so 23.2145138 and the cell "23.21451" are one value, and 1.0 is

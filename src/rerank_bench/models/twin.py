@@ -39,7 +39,7 @@ def _synthetic_word(i: int) -> str:
 
 # The offline tokenizer's kind per model family (catalog `tokenizer`): the model's own kind of tokenizer and
 # pair template, so token counts and special tokens are the model's.
-TOKENIZER_KINDS = ("bert-uncased", "xlm-roberta", "deberta-v3", "modernbert", "qwen", "gemma")
+TOKENIZER_KINDS = ("bert-uncased", "xlm-roberta", "deberta-v3", "modernbert", "qwen", "mxbai-v2", "gemma")
 
 
 def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
@@ -53,8 +53,10 @@ def offline_tokenizer(kind: str, vocab_size: int, max_length: int) -> Any:
         return _unigram_tokenizer(vocab_size, max_length)
     if kind == "modernbert":
         return _byte_bpe_tokenizer(vocab_size, max_length)
-    if kind == "qwen":
-        return _qwen_tokenizer(vocab_size, max_length)
+    if kind in ("qwen", "mxbai-v2"):
+        from rerank_bench.models.prompts import MXBAI_RERANK_V2, QWEN3_RERANKER
+
+        return _qwen_tokenizer(vocab_size, max_length, QWEN3_RERANKER if kind == "qwen" else MXBAI_RERANK_V2)
     if kind == "gemma":
         return _gemma_tokenizer(vocab_size, max_length)
     if kind not in TOKENIZER_KINDS:
@@ -176,22 +178,20 @@ def _trained_byte_bpe(vocab_size: int, specials: list[str], frequent: list[str])
     return tok
 
 
-def _qwen_tokenizer(vocab_size: int, max_length: int) -> Any:
+def _qwen_tokenizer(vocab_size: int, max_length: int, template: Any) -> Any:
     """Qwen's kind: byte-level BPE with its chat special tokens (<|endoftext|> pads, <|im_start|>, <|im_end|>),
-    <think> and </think>, and "yes" and "no" as single tokens; the reranker template's words are learned as
-    whole tokens, so a pair's template costs about what it costs with the real vocabulary."""
+    <think> and </think>, and the template's answer tokens ("yes"/"no", or mxbai-rerank v2's "1"/"0") as single
+    tokens; the reranker template's words are learned as whole tokens, so a pair's template costs about what it
+    costs with the real vocabulary."""
     from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
 
-    from rerank_bench.models.prompts import QWEN3_RERANKER
-
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    template = QWEN3_RERANKER
     frequent = []
     for text in (
         template.prefix,
         template.suffix,
-        template.pair.format(instruction=template.instruction, query="", document=""),
+        template.pair.format(instruction=template.instruction_text(None), query="", document=""),
     ):
         for special in specials:
             text = text.replace(special, " ")  # special tokens are matched whole, not trained

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rerank_bench.common.case_key import features_label
 from rerank_bench.common.stats import min_samples_for
 from rerank_bench.common.thresholds import BUSY_PCT
 from rerank_bench.common.vocab import Status
@@ -48,7 +49,7 @@ def render_cases(cases: list[Case], done: set[str], console: Console) -> None:
             case.dtype,
             case.device,
             str(case.threads),
-            case.order,
+            case.order + features_label(case.attention, case.prefix),
             str(case.batch_size),
             str(case.depth),
             str(case.max_length or "model"),
@@ -115,7 +116,8 @@ def _ci(row: dict[str, Any]) -> str:
 
 def _config(row: dict[str, Any]) -> str:
     threads = f" {row.get('threads')}t" if row.get("device") == "cpu" else ""
-    return f"{row.get('backend')} {row.get('dtype')} {row.get('order')}{threads}"
+    features = features_label(row.get("attention"), row.get("prefix"))
+    return f"{row.get('backend')} {row.get('dtype')} {row.get('order')}{features}{threads}"
 
 
 # The sweep table's columns, in order. Headline columns are always shown and never cut; the others are shown,

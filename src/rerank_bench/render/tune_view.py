@@ -8,13 +8,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rerank_bench.common.case_key import features_label
 from rerank_bench.common.vocab import Status
 from rerank_bench.render.format import number
 
 
 def _config(config: dict[str, Any]) -> str:
     threads = f" {config['threads']}t" if config.get("device") == "cpu" else ""
-    return f"{config['backend']} {config['dtype']} {config['order']} batch {config['batch_size']}{threads}"
+    features = features_label(config.get("attention"), config.get("prefix"))
+    return f"{config['backend']} {config['dtype']} {config['order']}{features} batch {config['batch_size']}{threads}"
 
 
 def _agreement(agreement: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rerank_bench.common.case_key import case_id_for
+from rerank_bench.common.case_key import case_id_for, features_label
 from rerank_bench.models.resolve import ResolvedModel
 
 
@@ -79,7 +79,7 @@ class Case:
 
     def describe(self) -> str:
         threads = f" {self.threads}t" if self.device == "cpu" else ""
-        features = "".join(f" {f}" for f in (self.attention, self.prefix and f"{self.prefix}-prefix") if f)
+        features = features_label(self.attention, self.prefix)
         return (
             f"{self.model.name} {self.backend}/{self.dtype} {self.device}{threads} {self.order}{features} "
             f"batch {self.batch_size} depth {self.depth}"
