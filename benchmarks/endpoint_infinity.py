@@ -57,6 +57,16 @@ def wait_ready(url: str, server: subprocess.Popen, limit_s: float = 600.0) -> fl
     raise SystemExit(f"the infinity server did not answer within {limit_s:.0f} s")
 
 
+def stop_server(server: subprocess.Popen, log) -> None:
+    """SIGTERM, up to 20 s for infinity to finish its requests, then SIGKILL; the log closed either way."""
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
 def run(command: list[str], show: bool = True) -> subprocess.CompletedProcess:
     print("$ " + " ".join(command), flush=True)
     result = subprocess.run(command, text=True, stdout=subprocess.PIPE)
@@ -166,9 +176,7 @@ def main() -> None:
         )
         print(f"p50 at half: measured {at_half['p50_ms']:.0f} ms, predicted {row['p50_at_rate_ms']:.0f} ms")
     finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
+        stop_server(server, log)
         print("uptime:", uptime())
 
 

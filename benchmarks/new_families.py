@@ -98,7 +98,7 @@ def memory_table() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for model in (*NEW, *DECODERS):
         for length in (512, 1024):
-            if length > 512 and model.startswith("mxbai"):
+            if length > 512 and model.startswith("mxbai") and model.endswith("-v1"):
                 continue  # DeBERTa-v3 takes 512 tokens
             for batch in (1, 8, 32):
                 if batch == 32 and "8b" in model:
@@ -155,7 +155,31 @@ def measure_large(seconds: float) -> None:
         dict(attentions=("eager",)),
     ):
         _sweep_without_agreement(SweepRequest(models=("qwen3-reranker-0.6b",), depths=(10,), **common, **features), csv)
-    print(f"rows in {csv}")
+    print_table(csv)
+
+
+def print_table(csv: str) -> None:
+    """The measured rows as a table: speed, latency, tokens per pair (the template's included) and memory."""
+    from pathlib import Path
+
+    from rerank_bench.common.case_key import features_label
+    from rerank_bench.results.store import read_rows
+
+    print(f"\n## Measured here: sweep --weights random, batch 10 ({csv})\n")
+    head = "model | dtype | features | depth | pairs/s | p50 ms | queries | tokens/pair mean (p95) | GFLOP/s"
+    print(f"| {head} | of peak | peak RSS MiB | CPU |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in read_rows(Path(csv)):
+        if r["status"] != "ok":
+            print(f"| {r['model']} | {r['dtype']} | | {r['depth']} | {r['status']}: {r['status_reason']} |")
+            continue
+        features = features_label(r.get("attention"), r.get("prefix")).strip() or "-"
+        peak = f"{r['fraction_of_peak']:.0%}" if r.get("fraction_of_peak") else "-"
+        print(
+            f"| {r['model']} | {r['dtype']} | {features} | {r['depth']} | {r['pairs_per_s']:.2f} | "
+            f"{r['p50_ms']:,.0f} | {r['n_queries']} | {r['pair_tokens_mean']:.0f} ({r['pair_tokens_p95']:.0f}) | "
+            f"{r['gflop_per_s']:.1f} | {peak} | {r['peak_rss_mib']:,.0f} | {r['cpu_isa']} |"
+        )
 
 
 def main() -> None:
@@ -164,6 +188,7 @@ def main() -> None:
     parser.add_argument("--measure-large", action="store_true", help="Qwen3-Reranker-0.6B and bge-reranker-v2-m3")
     parser.add_argument("--seconds", type=float, default=10.0, help="--max-seconds-per-case of the sweeps")
     parser.add_argument("--skip-estimates", action="store_true", help="measure only (no verdict or memory tables)")
+    parser.add_argument("--table", metavar="CSV", help="print the measured table of a --measure-large CSV")
     args = parser.parse_args()
     if not args.skip_estimates:
         verdicts()
@@ -172,6 +197,8 @@ def main() -> None:
         measure(args.seconds)
     if args.measure_large:
         measure_large(args.seconds)
+    elif args.table:
+        print_table(args.table)
 
 
 if __name__ == "__main__":

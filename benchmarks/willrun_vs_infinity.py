@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from endpoint_infinity import free_port, percent, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
+from endpoint_infinity import free_port, percent, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
 
 DEFAULT_SETTINGS = "tinybert-l2:20:8:400,tinybert-l2:20:32:400,minilm-l6:50:8:3000,minilm-l6:50:32:3000"
 DOC_TOKENS = "16:64"
@@ -113,12 +113,7 @@ def measure(chosen: list[dict]) -> None:
             MEASURED.write_text(json.dumps(measured, indent=1) + "\n")
             print(f"{key}: {json.dumps(entry)}; {uptime()}", flush=True)
         finally:
-            server.terminate()
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
+            stop_server(server, log)
         time.sleep(5)
 
 

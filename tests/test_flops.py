@@ -87,14 +87,16 @@ def test_family_terms_match_the_flop_counter(family, length):
     assert 2 * pair_flops(shape, length) == pytest.approx(counted - once_per_pass, rel=0.02)
 
 
+@pytest.mark.parametrize("family", ["qwen3", "qwen2"])
 @pytest.mark.parametrize("length", [16, 200])
-def test_decoder_count_matches_the_flop_counter(length):
-    """A Qwen3 decoder with grouped-query attention and SwiGLU, logits at the last position only (as the yes/no
-    scorer asks for them), against the matmuls torch counts."""
+def test_decoder_count_matches_the_flop_counter(length, family):
+    """A Qwen3 (Qwen3-Reranker) or Qwen2 (mxbai-rerank v2: biased q/k/v, no per-head norms) decoder with
+    grouped-query attention and SwiGLU, logits at the last position only (as the yes/no scorer asks for them),
+    against the matmuls torch counts."""
     from transformers import AutoConfig
 
     config = AutoConfig.for_model(
-        "qwen3",
+        family,
         hidden_size=256,
         num_hidden_layers=3,
         num_attention_heads=8,

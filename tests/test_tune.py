@@ -231,3 +231,23 @@ def test_tune_searches_the_speed_features_that_apply(tmp_path, tiny_bert):
         ("torch", "", "shared"),
         ("torch", "eager", "shared"),
     }
+
+
+def test_a_decoder_rerankers_snippet_runs_the_scorer_that_measured_it():
+    """A decoder reranker has no sentence-transformers path: the snippet is rerank-bench's own scorer with the
+    chosen dtype, attention, order and prefix, and no TEI flags."""
+    from types import SimpleNamespace
+
+    from rerank_bench.tune.snippets import settings_for
+
+    config = {"backend": "torch", "dtype": "bf16", "order": "length", "attention": "eager", "prefix": "shared"}
+    config |= {"batch_size": 8, "threads": 2, "device": "cpu"}
+    result = SimpleNamespace(
+        scoring="yes-no", model="q", model_id="Qwen/Qwen3-Reranker-0.6B", instruction=None, max_length=None, depth=20
+    )
+    settings = settings_for(result, SimpleNamespace(config=config))
+    assert settings["kind"] == "rerank-bench" and settings["text_embeddings_inference"] == ""
+    code = settings["code"]
+    assert 'TorchBackend().load(model, "cpu", "bf16", 2, None, attention="eager")' in code
+    assert 'scorer.set_order("length")' in code and 'scorer.set_prefix("shared")' in code
+    assert "batch_size=8" in code and "CrossEncoder" not in code

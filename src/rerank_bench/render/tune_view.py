@@ -123,5 +123,7 @@ def render_tune(result: Any, console: Console, limit: int = 20) -> None:
         where = f" (loads {result.export_folder})" if result.export_folder else ""
         console.print(f"\nrun it ({settings['kind']}){escape(where)}:", highlight=False)
         console.print(escape(settings["code"]), highlight=False)
-        console.print(f"\ntext-embeddings-inference: {escape(settings['text_embeddings_inference'])}", highlight=False)
+        if settings["text_embeddings_inference"]:
+            tei = escape(settings["text_embeddings_inference"])
+            console.print(f"\ntext-embeddings-inference: {tei}", highlight=False)
     console.print(f"\nresults: {escape(str(result.output))}", highlight=False)

@@ -86,6 +86,8 @@ class TuneResult:
     export_meta: dict[str, Any] | None = None
     max_length: int | None = None
     max_ndcg_drop: float | None = None
+    scoring: str = "classifier"  # "yes-no": a decoder reranker (its snippet runs rerank-bench's own scorer)
+    instruction: str | None = None
 
     @property
     def speedup(self) -> float | None:
@@ -385,6 +387,8 @@ def run_tune(request: TuneRequest, machine: MachineReport, events: SweepEvents |
         model_id=str(first.get("model_id", "")),
         weights=str(first.get("weights", "")),
         max_length=request.max_length,
+        scoring=cases[0].model.scoring if cases else "classifier",
+        instruction=request.instruction,
     )
     naive_row = next((r for r in rows if is_naive(r) and r.get("status") == Status.OK), None)
     if outcome.interrupted or naive_row is None:

@@ -130,9 +130,39 @@ def tei_flags(config: dict[str, Any], depth: int, pair_tokens_p95: float | None)
     return flags
 
 
+def yes_no_snippet(model_id: str, config: dict[str, Any], instruction: str | None, max_length: int | None) -> str:
+    """A decoder reranker's configuration as the code that measured it: rerank-bench's own yes/no scorer (the
+    model card's template and score; the shared prefix and token batching are its own code, not a library's)."""
+    device = config.get("device") or "cpu"
+    options = [f'attention="{config["attention"]}"'] if config.get("attention") else []
+    lines = [
+        "from rerank_bench.backends.torch_st import TorchBackend",
+        "from rerank_bench.models.resolve import resolve_model",
+        "from rerank_bench.workload.records import Request",
+        "",
+        f'model = resolve_model("{model_id}", weights="real")'
+        + (f"\nmodel = dataclasses.replace(model, instruction={instruction!r})" if instruction is not None else ""),
+        f'scorer = TorchBackend().load(model, "{device}", "{config["dtype"]}", {config["threads"]}, {max_length!r}'
+        + "".join(f", {o}" for o in options)
+        + ")",
+        f'scorer.set_order("{config.get("order") or "given"}")',
+    ]
+    if config.get("prefix"):
+        lines.append(f'scorer.set_prefix("{config["prefix"]}")  # the prompt and query once per request')
+    lines.append(f"scores = scorer.score(Request(query, tuple(candidates)), batch_size={config['batch_size']})")
+    if instruction is not None:
+        lines.insert(0, "import dataclasses")
+    return "\n".join(lines)
+
+
 def settings_for(result: Any, choice: Any) -> dict[str, str]:
     """Code that runs the chosen configuration where the tool ran, and TEI's flags for serving it."""
     config = choice.config
+    if getattr(result, "scoring", "classifier") == "yes-no":
+        model_id = str(result.model_id or result.model)
+        code = yes_no_snippet(model_id, config, getattr(result, "instruction", None), result.max_length)
+        # no TEI flags: a decoder reranker is served as a sequence classifier by vLLM (docs/commands.md, endpoint)
+        return {"kind": "rerank-bench", "code": code, "text_embeddings_inference": ""}
     if config["backend"] == "torch":
         code, kind = (
             sentence_transformers_snippet(str(result.export_folder or result.model_id or result.model), config),

@@ -46,6 +46,7 @@ from itertools import accumulate, repeat
 from operator import itemgetter
 from typing import Protocol
 
+from rerank_bench.common.arrivals import unit_gaps
 from rerank_bench.common.stats import percentile
 from rerank_bench.common.vocab import ServerKind
 from rerank_bench.willrun.latency_model import batches_of
@@ -404,8 +405,6 @@ def arrivals_ms(rate_rps: float, n_requests: int, seed: int, conditions: Conditi
         return [t * 1000.0 / rate_rps for t in accumulate(unit)]
     if conditions.burstiness == 1.0:
         return poisson_arrivals(rate_rps, n_requests, seed)
-    from rerank_bench.common.arrivals import unit_gaps
-
     return [t * 1000.0 / rate_rps for t in accumulate(unit_gaps(n_requests, seed, conditions.burstiness))]
 
 

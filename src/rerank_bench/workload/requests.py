@@ -209,7 +209,9 @@ def requests_from_file(
 
 
 def single_token_words(tokenizer: Any, limit: int = 4000) -> list[str]:
-    """Lowercase alphabetic vocabulary words that the tokenizer encodes, alone, as exactly one token."""
+    """Lowercase alphabetic vocabulary words that the tokenizer encodes as exactly one token where a workload
+    puts them: after a space. (A byte-level BPE without a prefix space, as Qwen2's, has "Ġword" in its vocabulary
+    but splits "word" at the start of a text; WordPiece, SentencePiece and prefix-space BPE encode both alike.)"""
     vocab = tokenizer.get_vocab()
     special = set(getattr(tokenizer, "all_special_tokens", []))
     candidates = []
@@ -223,7 +225,7 @@ def single_token_words(tokenizer: Any, limit: int = 4000) -> list[str]:
     words: list[str] = []
     for start in range(0, len(candidates), 512):
         chunk = candidates[start : start + 512]
-        encoded = tokenizer(chunk, add_special_tokens=False)["input_ids"]
+        encoded = tokenizer([" " + w for w in chunk], add_special_tokens=False)["input_ids"]
         words.extend(w for w, ids in zip(chunk, encoded, strict=False) if len(ids) == 1)
         if len(words) >= limit:
             break
