@@ -79,32 +79,44 @@ def tiny_qwen_twin(root):
     return tiny_decoder_twin("qwen3-reranker-4b", root, kv_heads=2)
 
 
-def test_the_yes_no_scorer_equals_the_model_card_recipe_on_a_qwen3_twin(tmp_path):
-    """The scorer against a hand-written copy of the Qwen3-Reranker model card's code (format, truncate to what
-    the template leaves, prefix + pair + suffix, pad on the left, log-softmax of "no" and "yes" at the last
-    position), on a tiny random twin: the same scores, and the template's tokens counted in every pair."""
+def scored_by_the_tool(folder, instruction=None):
+    """A tiny decoder twin scored by the tool (torch fp32, batches of 3): the request (five documents of
+    different lengths, so padding matters), the scores, the token counts, and the folder's tokenizer (left
+    padding) and causal LM for a hand-written reference."""
+    import dataclasses
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rerank_bench.backends.torch_st import TorchBackend
-    from rerank_bench.models.prompts import QWEN3_RERANKER as card
     from rerank_bench.models.resolve import resolve_model
 
-    folder = tiny_qwen_twin(tmp_path)
-    model = resolve_model(str(folder), weights="auto")
+    model = dataclasses.replace(resolve_model(str(folder), weights="auto"), instruction=instruction)
     assert (model.scoring, model.weights) == ("yes-no", "random")
     scorer = TorchBackend().load(model, "cpu", "fp32", 1, 256)
     try:
         words = scorer.words()
-        docs = tuple(" ".join(words[i : i + 3 + 5 * i]) for i in range(5))  # different lengths: padding matters
+        docs = tuple(" ".join(words[i : i + 3 + 5 * i]) for i in range(5))
         request = Request(" ".join(words[40:44]), docs)
         ours = scorer.score(request, 3)
         counts = scorer.pair_token_counts(request)
     finally:
         scorer.close()
-
     tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
     reference_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    return request, ours, counts, tokenizer, reference_model
+
+
+def test_the_yes_no_scorer_equals_the_model_card_recipe_on_a_qwen3_twin(tmp_path):
+    """The scorer against a hand-written copy of the Qwen3-Reranker model card's code (format, truncate to what
+    the template leaves, prefix + pair + suffix, pad on the left, log-softmax of "no" and "yes" at the last
+    position), on a tiny random twin: the same scores, and the template's tokens counted in every pair."""
+    import torch
+
+    from rerank_bench.models.prompts import QWEN3_RERANKER as card
+
+    request, ours, counts, tokenizer, reference_model = scored_by_the_tool(tiny_qwen_twin(tmp_path))
+    docs = request.documents
     prefix = tokenizer.encode(card.prefix, add_special_tokens=False)
     suffix = tokenizer.encode(card.suffix, add_special_tokens=False)
     pairs = [card.pair.format(instruction=card.instruction, query=request.query, document=d) for d in docs]
@@ -204,27 +216,11 @@ def test_the_yes_logit_scorer_equals_flagembeddings_recipe_on_a_gemma_twin(tmp_p
     "A: {query}", then "\\n" + "B: {passage}", then "\\n" + the prompt, each tokenized on its own, padded on the
     left, the logit of "Yes" at the last position. The scorer gives the same scores and counts the same tokens."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rerank_bench.backends.torch_st import TorchBackend
     from rerank_bench.models.prompts import BGE_GEMMA_RERANKER as card
-    from rerank_bench.models.resolve import resolve_model
 
-    folder = tiny_gemma_twin(tmp_path)
-    model = resolve_model(str(folder), weights="auto")
-    assert (model.scoring, model.weights) == ("yes-no", "random")
-    scorer = TorchBackend().load(model, "cpu", "fp32", 1, 256)
-    try:
-        words = scorer.words()
-        docs = tuple(" ".join(words[i : i + 3 + 5 * i]) for i in range(5))
-        request = Request(" ".join(words[40:44]), docs)
-        ours = scorer.score(request, 3)
-        counts = scorer.pair_token_counts(request)
-    finally:
-        scorer.close()
-
-    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
-    reference_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    request, ours, counts, tokenizer, reference_model = scored_by_the_tool(tiny_gemma_twin(tmp_path))
+    docs = request.documents
     prompt = tokenizer(card.instruction, add_special_tokens=False)["input_ids"]
     sep = tokenizer("\n", add_special_tokens=False)["input_ids"]
     items = []
@@ -252,30 +248,13 @@ def test_the_yes_minus_no_scorer_equals_mxbai_reranks_recipe_on_a_qwen2_twin(ins
     "instruction: i\n" when given) cut to 3/4 of max_length, "\n", "document: d", "\n", the task prompt and the
     assistant turn, each tokenized on its own, padded on the left to a multiple of 8; the logit of "1" less the
     logit of "0" at the last position. Same scores and token counts, with and without an instruction."""
-    import dataclasses
-
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rerank_bench.backends.torch_st import TorchBackend
     from rerank_bench.models.prompts import MXBAI_RERANK_V2 as card
-    from rerank_bench.models.resolve import resolve_model
 
     folder = tiny_mxbai_v2_twin(tmp_path)
-    model = dataclasses.replace(resolve_model(str(folder), weights="auto"), instruction=instruction)
-    assert (model.scoring, model.weights) == ("yes-no", "random")
-    scorer = TorchBackend().load(model, "cpu", "fp32", 1, 256)
-    try:
-        words = scorer.words()
-        docs = tuple(" ".join(words[i : i + 3 + 5 * i]) for i in range(5))
-        request = Request(" ".join(words[40:44]), docs)
-        ours = scorer.score(request, 3)
-        counts = scorer.pair_token_counts(request)
-    finally:
-        scorer.close()
-
-    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
-    reference_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    request, ours, counts, tokenizer, reference_model = scored_by_the_tool(folder, instruction)
+    docs = request.documents
 
     def ids(text):
         return tokenizer(text, add_special_tokens=False)["input_ids"]
