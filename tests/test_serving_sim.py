@@ -362,6 +362,14 @@ def test_a_served_overhead_is_recovered_from_an_idle_and_a_loaded_level():
     fit = fit_overhead(rows, requests, cost, policy, plain, lambda c: 100.0)
     assert fit.request_cpu_ms == pytest.approx(30.0, abs=0.01) and fit.per_batch_ms == pytest.approx(3.0, abs=0.05)
     assert fit_overhead(rows[1:], requests, cost, policy, plain, lambda c: 100.0) is None  # no idle level
+    # TEI's x-tokenization-time on the idle level is the share beside the model, measured: 12 ms of the 30, and
+    # the loaded level (simulated with 12 ms of CPU and 2 ms a batch) leaves the 2 ms for each batch
+    rows[0]["server_tokenization_p50_ms"] = 12.0
+    measured = Conditions(request_overhead_ms=18.0, request_cpu_ms=12.0)
+    rows[1]["p50_ms"] = _p50(40.0, requests, with_batch_overhead(cost, 2.0), policy, measured)
+    fit = fit_overhead(rows, requests, cost, policy, plain, lambda c: 100.0)
+    assert fit.request_cpu_ms == 12.0 and fit.per_request_ms == pytest.approx(18.0, abs=0.05)
+    assert fit.per_batch_ms == pytest.approx(2.0, abs=0.05) and "x-tokenization-time 12.0 ms" in fit.source
 
 
 def test_the_best_server_setting_is_named_with_its_runner_up_and_margin():

@@ -11,7 +11,9 @@ from its next batch. One short measured level fits both, so every other predicti
   per-request time spent on the model's own CPU (tokenizing, JSON, the server's threads taking turns with
   the model's on a small machine) is the one that makes the simulated p50 at that rate equal the measured
   one: found by bisection, the simulated p50 rising with it. Where even all of it is not enough, the rest is
-  put on every batch (a per-batch time, bisected the same way).
+  put on every batch (a per-batch time, bisected the same way). Where the rows carry the server's own
+  x-tokenization-time (TEI), that measured time is the share beside the model, and the open level fits only the
+  per-batch rest.
 
 Rows are this machine's `endpoint` rows (backend `endpoint`) for the same server kind (`api`), model name,
 depth and workload as the plan, status ok, no failed request. Which rows fed the fit is said in its source.
@@ -77,6 +79,20 @@ def with_batch_overhead(cost: CostFn, per_batch_ms: float) -> CostFn:
     return lambda lengths: cost(lengths) + per_batch_ms
 
 
+def _batch_overhead(p50_with: Callable[[float], float], target: float, batch_ms: float) -> float:
+    """The time a batch must gain for the simulated p50 to reach the measured one: a bracket grown from one
+    batch's cost until it holds the target, then bisected."""
+    low, high = 0.0, max(1.0, batch_ms)
+    for _ in range(8):
+        if p50_with(high) >= target:
+            break
+        low, high = high, high * 2
+    for _ in range(10):
+        middle = (low + high) / 2
+        low, high = (middle, high) if p50_with(middle) < target else (low, middle)
+    return (low + high) / 2
+
+
 def fit_overhead(
     rows: list[ResultRow],
     requests: list[list[int]],
@@ -94,8 +110,17 @@ def fit_overhead(
     idle_rate = bound_rps(cost) * 0.01
     per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, policy, conditions)
     used = [f"{idle['_file']} closed x1"]
+    # TEI says how long it tokenized each request (x-tokenization-time): work on the model's CPU beside it,
+    # measured rather than fitted
+    header_cpu: float | None = None
+    tokenized = idle.get("server_tokenization_p50_ms")
+    if tokenized is not None:
+        header_cpu = min(max(float(tokenized), 0.0), max(per_request, 0.0))
+        used.append(f"its x-tokenization-time {float(tokenized):.1f} ms")
     loaded = [r for r in rows if r.get("load_mode") == "open" and r.get("offered_rps") and r.get("p50_ms")]
     per_batch = cpu = 0.0
+    if header_cpu is not None:
+        cpu = header_cpu
     if loaded and per_request > 0:
         level = max(loaded, key=lambda r: float(r["offered_rps"]))
         rate, target = float(level["offered_rps"]), float(level["p50_ms"])
@@ -104,7 +129,10 @@ def fit_overhead(
             moved = replace(conditions, request_overhead_ms=per_request - share, request_cpu_ms=share)
             return _p50(rate, requests, with_batch_overhead(cost, extra), policy, moved)
 
-        if p50_with(0.0) < target:
+        if header_cpu is not None:
+            if p50_with(cpu) < target:  # what the measured share leaves unexplained goes on each batch
+                per_batch = _batch_overhead(lambda extra: p50_with(cpu, extra), target, cost(tuple(requests[0])))
+        elif p50_with(0.0) < target:
             if p50_with(per_request) >= target:
                 low, high = 0.0, per_request
                 for _ in range(12):
@@ -113,15 +141,7 @@ def fit_overhead(
                 cpu = (low + high) / 2
             else:
                 cpu = per_request
-                low, high = 0.0, max(1.0, cost(tuple(requests[0])))
-                for _ in range(8):  # grow the bracket until it holds the measured p50
-                    if p50_with(cpu, high) >= target:
-                        break
-                    low, high = high, high * 2
-                for _ in range(10):
-                    middle = (low + high) / 2
-                    low, high = (middle, high) if p50_with(cpu, middle) < target else (low, middle)
-                per_batch = (low + high) / 2
+                per_batch = _batch_overhead(lambda extra: p50_with(cpu, extra), target, cost(tuple(requests[0])))
         used.append(f"open {rate:.3g}/s")
     source = (
         f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, {cpu:.1f} ms "
