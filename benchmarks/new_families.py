@@ -27,14 +27,9 @@ import json
 import subprocess
 import sys
 
-DECODERS = (
-    "qwen3-reranker-0.6b",
-    "qwen3-reranker-4b",
-    "qwen3-reranker-8b",
-    "bge-reranker-v2-gemma",
-    "mxbai-rerank-base-v2",
-    "mxbai-rerank-large-v2",
-)
+from rerank_bench.catalog import load_catalog
+
+DECODERS = tuple(m.alias for m in load_catalog() if m.causal)  # the decoder rerankers, as the catalog has them
 PROFILES = ("t4", "l4", "l40s", "a100-80gb")  # 16, 24, 48 and 80 GB
 NEW = ("mxbai-rerank-xsmall-v1", "mxbai-rerank-base-v1", "mxbai-rerank-large-v1", "gte-reranker-modernbert-base")
 

@@ -3,6 +3,7 @@
 import pytest
 from tiny_models import DEBERTA_V3, MODERNBERT
 
+from rerank_bench.catalog import load_catalog
 from rerank_bench.willrun.memory_model import (
     ArchShape,
     activation_bytes,
@@ -73,28 +74,7 @@ def test_activation_formula_matches_fake_tensor_tracking(attention, hidden, head
         assert modelled == pytest.approx(tracked, rel=0.10), (batch, length)
 
 
-@pytest.mark.parametrize(
-    "alias",
-    [
-        "minilm-l6",
-        "minilm-l12",
-        "tinybert-l2",
-        "electra-base",
-        "bge-reranker-base",
-        "bge-reranker-large",
-        "bge-reranker-v2-m3",
-        "mxbai-rerank-xsmall-v1",
-        "mxbai-rerank-base-v1",
-        "mxbai-rerank-large-v1",
-        "gte-reranker-modernbert-base",
-        "qwen3-reranker-0.6b",
-        "qwen3-reranker-4b",
-        "qwen3-reranker-8b",
-        "bge-reranker-v2-gemma",
-        "mxbai-rerank-base-v2",
-        "mxbai-rerank-large-v2",
-    ],
-)
+@pytest.mark.parametrize("alias", [m.alias for m in load_catalog()])  # every catalog entry
 def test_meta_device_parameter_counts_equal_the_published_ones(alias):
     from rerank_bench.catalog import find_model
     from rerank_bench.willrun.assess import load_model_info

@@ -9,6 +9,7 @@ The template's tokens are part of every pair: token counts, padding and FLOPs in
 from __future__ import annotations
 
 import copy
+import os
 import time
 from typing import Any
 
@@ -17,17 +18,6 @@ from rerank_bench.errors import ModelError
 from rerank_bench.models.prompts import template_for
 from rerank_bench.workload.records import Request
 from rerank_bench.workload.requests import single_token_words
-
-
-def _common_prefix_length(sequences: list[list[int]]) -> int:
-    """How many leading tokens every sequence shares."""
-    first = sequences[0]
-    n = min(len(x) for x in sequences)
-    for position in range(n):
-        token = first[position]
-        if any(x[position] != token for x in sequences):
-            return position
-    return n
 
 
 class CausalYesNoScorer(Scorer):
@@ -141,9 +131,9 @@ class CausalYesNoScorer(Scorer):
 
         torch = self.torch
         ids = self.pair_ids(request)
-        common = _common_prefix_length(ids)
-        # at least one token of each pair after the prefix: the score is read at a pair's own last position
-        common = min(common, min(len(x) for x in ids) - 1)
+        # the leading tokens every pair shares (os.path.commonprefix compares any sequences), leaving at least
+        # one token of each pair after it: the score is read at a pair's own last position
+        common = min(len(os.path.commonprefix(ids)), min(len(x) for x in ids) - 1)
         tails = [x[common:] for x in ids]
         lengths = [len(x) for x in tails]
         out = [0.0] * len(ids)

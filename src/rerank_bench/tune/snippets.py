@@ -134,24 +134,25 @@ def yes_no_snippet(model_id: str, config: dict[str, Any], instruction: str | Non
     """A decoder reranker's configuration as the code that measured it: rerank-bench's own yes/no scorer (the
     model card's template and score; the shared prefix and token batching are its own code, not a library's)."""
     device = config.get("device") or "cpu"
-    options = [f'attention="{config["attention"]}"'] if config.get("attention") else []
-    lines = [
+    attention = f', attention="{config["attention"]}"' if config.get("attention") else ""
+    lines = ["import dataclasses"] if instruction is not None else []
+    lines += [
         "from rerank_bench.backends.torch_st import TorchBackend",
         "from rerank_bench.models.resolve import resolve_model",
         "from rerank_bench.workload.records import Request",
         "",
-        f'model = resolve_model("{model_id}", weights="real")'
-        + (f"\nmodel = dataclasses.replace(model, instruction={instruction!r})" if instruction is not None else ""),
+        f'model = resolve_model("{model_id}", weights="real")',
+    ]
+    if instruction is not None:
+        lines.append(f"model = dataclasses.replace(model, instruction={instruction!r})")
+    lines += [
         f'scorer = TorchBackend().load(model, "{device}", "{config["dtype"]}", {config["threads"]}, {max_length!r}'
-        + "".join(f", {o}" for o in options)
-        + ")",
+        f"{attention})",
         f'scorer.set_order("{config.get("order") or "given"}")',
     ]
     if config.get("prefix"):
         lines.append(f'scorer.set_prefix("{config["prefix"]}")  # the prompt and query once per request')
     lines.append(f"scores = scorer.score(Request(query, tuple(candidates)), batch_size={config['batch_size']})")
-    if instruction is not None:
-        lines.insert(0, "import dataclasses")
     return "\n".join(lines)
 
 

@@ -79,6 +79,14 @@ def with_batch_overhead(cost: CostFn, per_batch_ms: float) -> CostFn:
     return lambda lengths: cost(lengths) + per_batch_ms
 
 
+def _bisect(p50_of: Callable[[float], float], target: float, low: float, high: float, steps: int) -> float:
+    """The value within [low, high] at which the simulated p50, rising with it, reaches the measured one."""
+    for _ in range(steps):
+        middle = (low + high) / 2
+        low, high = (middle, high) if p50_of(middle) < target else (low, middle)
+    return (low + high) / 2
+
+
 def _batch_overhead(p50_with: Callable[[float], float], target: float, batch_ms: float) -> float:
     """The time a batch must gain for the simulated p50 to reach the measured one: a bracket grown from one
     batch's cost until it holds the target, then bisected."""
@@ -87,10 +95,7 @@ def _batch_overhead(p50_with: Callable[[float], float], target: float, batch_ms:
         if p50_with(high) >= target:
             break
         low, high = high, high * 2
-    for _ in range(10):
-        middle = (low + high) / 2
-        low, high = (middle, high) if p50_with(middle) < target else (low, middle)
-    return (low + high) / 2
+    return _bisect(p50_with, target, low, high, 10)
 
 
 def fit_overhead(
@@ -112,15 +117,12 @@ def fit_overhead(
     used = [f"{idle['_file']} closed x1"]
     # TEI says how long it tokenized each request (x-tokenization-time): work on the model's CPU beside it,
     # measured rather than fitted
-    header_cpu: float | None = None
+    per_batch = cpu = 0.0
     tokenized = idle.get("server_tokenization_p50_ms")
     if tokenized is not None:
-        header_cpu = min(max(float(tokenized), 0.0), max(per_request, 0.0))
+        cpu = min(max(float(tokenized), 0.0), max(per_request, 0.0))
         used.append(f"its x-tokenization-time {float(tokenized):.1f} ms")
     loaded = [r for r in rows if r.get("load_mode") == "open" and r.get("offered_rps") and r.get("p50_ms")]
-    per_batch = cpu = 0.0
-    if header_cpu is not None:
-        cpu = header_cpu
     if loaded and per_request > 0:
         level = max(loaded, key=lambda r: float(r["offered_rps"]))
         rate, target = float(level["offered_rps"]), float(level["p50_ms"])
@@ -129,16 +131,12 @@ def fit_overhead(
             moved = replace(conditions, request_overhead_ms=per_request - share, request_cpu_ms=share)
             return _p50(rate, requests, with_batch_overhead(cost, extra), policy, moved)
 
-        if header_cpu is not None:
+        if tokenized is not None:
             if p50_with(cpu) < target:  # what the measured share leaves unexplained goes on each batch
                 per_batch = _batch_overhead(lambda extra: p50_with(cpu, extra), target, cost(tuple(requests[0])))
         elif p50_with(0.0) < target:
             if p50_with(per_request) >= target:
-                low, high = 0.0, per_request
-                for _ in range(12):
-                    middle = (low + high) / 2
-                    low, high = (middle, high) if p50_with(middle) < target else (low, middle)
-                cpu = (low + high) / 2
+                cpu = _bisect(p50_with, target, 0.0, per_request, 12)
             else:
                 cpu = per_request
                 per_batch = _batch_overhead(lambda extra: p50_with(cpu, extra), target, cost(tuple(requests[0])))
