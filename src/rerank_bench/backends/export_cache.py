@@ -130,9 +130,15 @@ def cached_export(
             source=path,
         )
         (folder / "meta.json").write_text(json.dumps(meta, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        folder.rename(final)
+        if final.exists() and not meta_file.exists():  # a leftover without metadata: never trusted
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            folder.rename(final)
+        except OSError:
+            # Another process (a second sweep, a parallel test worker) finished the same export first: keep
+            # theirs, which may be open already, and drop ours.
+            if not meta_file.exists():
+                raise
     finally:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)

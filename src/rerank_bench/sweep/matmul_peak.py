@@ -13,6 +13,7 @@ machine was not busy while it was measured.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -162,7 +163,7 @@ def cached_peak_gflops(
         return value
     cache[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two measuring processes never write one file
     tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
     tmp.replace(path)
     return value
