@@ -26,6 +26,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rerank_bench.results.store import read_rows
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from endpoint_infinity import free_port, percent, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
@@ -180,6 +182,7 @@ def predict(chosen: list[dict]) -> None:
         by_model.setdefault((s["model"], s["depth"]), []).append((s["batch"], {**m, "setting": s}))
         for served in (False, True):
             _compare(key, m, will_it_run(s, str(s["batch"]), m["half_rps"], served), served)
+        print(f"    {observed_levels(s)}")
     for (model, depth), measured_batches in by_model.items():
         if len(measured_batches) < 2:
             continue
@@ -194,6 +197,30 @@ def predict(chosen: list[dict]) -> None:
                 f"{row.get('server_batch_size')} ({row.get('server_setting_note')}); measured best batch "
                 f"{best_measured[0]} ({each})"
             )
+
+
+def observed_levels(s: dict) -> str:
+    """Every open level the capacity search ran against this setting's server, with its observed p95 and share of
+    requests over the SLO. `endpoint --capacity` reports the highest rate *shown* to meet the SLO (the share over
+    it below 5% at confidence); a level whose observed share is under 5% but not shown so within the level's
+    time is undecided and not counted. These rows let a reader see where the server's p95 actually crossed the
+    SLO, beside the capacity the statistics could prove."""
+    source = ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-endpoint.csv"
+    if not source.exists():
+        return "no endpoint rows"
+    parts, verdict = [], ""
+    for row in read_rows(source):
+        if row.get("load_mode") == "capacity":
+            verdict = f" (capacity row: {row.get('status_reason') or 'confirmed'})"
+        if row.get("load_mode") != "open" or not row.get("offered_rps"):
+            continue
+        sent = row.get("requests_sent") or 0
+        over = row.get("over_slo")
+        share = f", {over} of {sent} over ({row.get('slo_verdict')})" if over is not None and sent else ""
+        p95 = f"p95 {row['p95_ms']:.0f} ms" if row.get("p95_ms") else "no p95 (stopped early)"
+        failed = f", {row['requests_failed']} failed" if row.get("requests_failed") else ""
+        parts.append(f"{row['offered_rps']:.3g}/s: {p95}{share}{failed}")
+    return "capacity search levels, in order (the last two: confirmation, half): " + "; ".join(parts) + verdict
 
 
 def _compare(key: str, m: dict, row: dict, served: bool) -> None:

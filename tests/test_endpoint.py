@@ -273,8 +273,31 @@ def test_capacity_search_says_when_nothing_passes_or_everything_does():
     # past the spread's top (9.5) it steps up by 10% a level until the level budget (12) runs out
     assert every.high_rps is None and every.low_rps == pytest.approx(9.5 * 1.1**8) and len(every.trials) == 12
     assert "every rate tried passed" in every.note()
-    confirmed = search_capacity(_threshold(5.0), 1.0, 10.0, confirm=lambda r: Trial(r, Verdict.FAIL, "slow"))
+    tried = []
+    confirmed = search_capacity(
+        _threshold(5.0), 1.0, 10.0, confirm=lambda r: tried.append(r) or Trial(r, Verdict.FAIL, "slow")
+    )
     assert not confirmed.confirmed and "confirmation level did not pass" in confirmed.note()
+    assert len(tried) == 3 and tried == sorted(tried, reverse=True)  # MAX_CONFIRMATIONS long levels, stepping down
+
+
+def test_a_capacity_that_fails_its_longer_confirmation_steps_down_to_a_rate_that_holds():
+    # search levels pass up to 10/s, but a level three times as long drifts over the SLO above 8/s
+    confirmations = []
+
+    def confirm(rate):
+        confirmations.append(rate)
+        return Trial(rate, Verdict.PASS if rate <= 8.0 else Verdict.FAIL, "drifted")
+
+    result = search_capacity(_threshold(10.0), unloaded_rps=2.0, ceiling_rps=20.0, confirm=confirm)
+    # spread 2, 7.67, 13.33 (fails); bisection 10.11 (fails), 8.80, 9.43 (pass): 9.43 found, 9.43 and 8.80 fail
+    # their confirmation, 7.67 (the highest lower rate that passed) holds
+    assert [round(r, 2) for r in confirmations] == [9.43, 8.8, 7.67]
+    assert result.confirmed and result.capacity_rps == pytest.approx(7.6667, abs=1e-3)
+    assert [round(r, 2) for r in result.unconfirmed_rps] == [9.43, 8.8] and result.high_rps == pytest.approx(
+        8.8, abs=0.01
+    )
+    assert "9.43, 8.8/s held for a search level but not for one 3x as long: stepped down" in result.note()
 
 
 # --- the load generator against the fake server --------------------------------------------------------------

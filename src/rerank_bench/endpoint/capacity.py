@@ -7,7 +7,11 @@ highest rate that passed and the lowest that did not, until they are within the 
 the spread passes, the search steps on past the ceiling until one does not: a closed loop with too few clients
 understates it). A level that is undecided, or whose latency was still rising (`not steady`: its queue had not
 settled, so a longer level would fail), counts as not passing: the capacity is a rate that was shown to hold,
-never one that was not shown to fail. The answer is then confirmed by one level at least three times as long.
+never one that was not shown to fail. The answer is then confirmed by one level at least three times as long;
+a rate that fails its confirmation is not the capacity (near the knee a queue can drift up over minutes: measured
+against infinity, three of four capacities held for a search level and failed one three times as long), so the
+search steps down to the highest lower rate that passed (or one tolerance step under it) and confirms that,
+up to MAX_CONFIRMATIONS times.
 
 Pure search logic: the caller supplies `try_rate` (run one level, return its trial), so tests drive it with a
 known threshold and the command line with a real server.
@@ -27,6 +31,7 @@ SPREAD_POINTS = 4  # open-loop rates between the unloaded rate and the ceiling
 CEILING_SHARE = 0.95  # the spread's top: just under the closed-loop ceiling
 MAX_HALVINGS = 6  # below the spread's lowest rate: halve this often before giving up
 CONFIRM_FACTOR = 3  # the confirmation level's requests, as a multiple of a search level's
+MAX_CONFIRMATIONS = 3  # confirmation levels at most (each is long): the last failed one is reported unconfirmed
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,8 @@ class CapacityResult:
     ceiling_rps: float | None = None  # the closed-loop throughput ceiling the spread was laid under
     trials: list[Trial] = field(default_factory=list)
     tolerance: float = DEFAULT_TOLERANCE
-    confirmation: Trial | None = None
+    confirmation: Trial | None = None  # the last confirmation level
+    unconfirmed_rps: list[float] = field(default_factory=list)  # rates that passed a search level, failed a long one
 
     @property
     def capacity_rps(self) -> float | None:
@@ -74,7 +80,10 @@ class CapacityResult:
             notes.append(
                 f"every rate tried passed, up to {self.low_rps:.3g}/s, close to the throughput ceiling {ceiling}"
             )
-        elif not self.converged:
+        if self.unconfirmed_rps:
+            shown = ", ".join(f"{r:.3g}" for r in self.unconfirmed_rps)
+            notes.append(f"{shown}/s held for a search level but not for one {CONFIRM_FACTOR}x as long: stepped down")
+        elif self.high_rps is not None and not self.converged:
             notes.append(
                 f"stopped after {len(self.trials)} levels with the bracket {self.low_rps:.3g}-{self.high_rps:.3g}/s"
             )
@@ -148,6 +157,13 @@ def search_capacity(
             result.low_rps = middle
         else:
             result.high_rps = middle
-    if confirm is not None and result.low_rps is not None:
+    while confirm is not None and result.low_rps is not None:
         result.confirmation = confirm(result.low_rps)
+        if result.confirmation.passed or len(result.unconfirmed_rps) + 1 >= MAX_CONFIRMATIONS:
+            break
+        failed = result.low_rps
+        result.unconfirmed_rps.append(failed)
+        result.high_rps = failed
+        lower = [t.rate_rps for t in result.trials if t.passed and t.rate_rps < failed]
+        result.low_rps = max(lower) if lower else failed / (1.0 + tolerance)
     return result
