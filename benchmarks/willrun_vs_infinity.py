@@ -12,7 +12,9 @@ requests at half the capacity found; the measured figures go to benchmarks/resul
 calibrated on that model's in-process rows, for every measured setting, and `--batch-size auto` for each
 model: the table of predicted against measured (targets: capacity within 20%, p95 at half within 25%, each
 measured figure inside the predicted range; the predicted best batch is the measured best or within the
-measurement's own margin of it).
+measurement's own margin of it). Each setting is predicted three ways: from the in-process rows alone; `+served`,
+with the served overhead fitted on that setting's server (its capacity search's closed x1 and first open level);
+and `+bN`, fitted on the other batch's server instead (rows the compared figures never came from).
 """
 
 from __future__ import annotations
@@ -126,31 +128,31 @@ def measure(chosen: list[dict]) -> None:
 
 def fit_rows(s: dict) -> Path | None:
     """The capacity search's first two levels against this setting's server (closed x1, then its first open
-    level, before any rate near the capacity): copied with the CSV header into a file of their own, so the
-    served-overhead fit sees only them, never the levels whose figures it is checked against."""
-    import csv
+    level): written to a file of their own, so the served-overhead fit sees only them. Rows measured before the
+    endpoint recorded the server's batch size (schema 9) get it from the setting this script started the server
+    with, so a fit from one batch's server simulates its rows at that batch whatever batch is planned."""
+    from rerank_bench.results.schema import COLUMN_NAMES, SCHEMA_VERSION
+    from rerank_bench.results.store import write_csv
 
     source = setting_file(s, "endpoint.csv")
     if not source.exists():
         return None
-    with source.open() as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        header = reader.fieldnames or []
-    idle = [r for r in rows if r["load_mode"] == "closed" and r["concurrency"] == "1"][:1]
-    first_open = [r for r in rows if r["load_mode"] == "open"][:1]
+    rows = read_rows(source)
+    idle = [r for r in rows if r.get("load_mode") == "closed" and r.get("concurrency") == 1][:1]
+    first_open = [r for r in rows if r.get("load_mode") == "open"][:1]
+    chosen = [{**r, "schema_version": SCHEMA_VERSION, "server_batch_size": r.get("server_batch_size") or s["batch"]}
+              for r in idle + first_open]  # fmt: skip
     out = setting_file(s, "fit.csv")
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(idle + first_open)
+    write_csv(out, list(COLUMN_NAMES), chosen)
     return out
 
 
-def will_it_run(s: dict, batch: str, rate: float, served: bool = False) -> dict:
+def will_it_run(s: dict, batch: str, rate: float, served_from: dict | None = None) -> dict:
+    """will-it-run's plan for setting s; served_from: the setting whose server's first two levels fit the
+    served overhead (s itself, another batch's, or None for the in-process rows alone)."""
     folder = folder_for(s["model"])
     results = [str(inprocess_file(s["model"], s["depth"]))]
-    fit = fit_rows(s) if served else None
+    fit = fit_rows(served_from) if served_from else None
     if fit:
         results.append(str(fit))
     result = sh(
@@ -185,8 +187,13 @@ def predict(chosen: list[dict]) -> None:
             print(f"{key:28} not measured")
             continue
         by_model.setdefault((s["model"], s["depth"]), []).append((s["batch"], {**m, "setting": s}))
-        for served in (False, True):
-            _compare(key, m, will_it_run(s, str(s["batch"]), m["half_rps"], served), served)
+        # the other measured batch of this model: its server's rows fit the overhead for this batch's plan, a
+        # check on rows the compared figures never came from
+        others = [o for o in chosen if (o["model"], o["depth"]) == (s["model"], s["depth"]) and o is not s]
+        others = [o for o in others if setting_file(o, "endpoint.csv").exists()]
+        for served_from in (None, s, *others[:1]):
+            label = "" if served_from is None else " +served" if served_from is s else f" +b{served_from['batch']}"
+            _compare(key + label, m, will_it_run(s, str(s["batch"]), m["half_rps"], served_from))
         print(f"    {observed_levels(s)}")
     for (model, depth), measured_batches in by_model.items():
         if len(measured_batches) < 2:
@@ -194,11 +201,11 @@ def predict(chosen: list[dict]) -> None:
         s = measured_batches[0][1]["setting"]
         best_measured = max(measured_batches, key=lambda b: b[1]["capacity_rps"])
         each = ", ".join(f"batch {b}: {m['capacity_rps']:.3g}/s" for b, m in measured_batches)
-        for served in (False, True):
+        for served_from in (None, s):
             # +served: the overhead fitted on the first setting's server (its closed x1 and first open level)
-            row = will_it_run(s, "auto", best_measured[1]["half_rps"], served)
+            row = will_it_run(s, "auto", best_measured[1]["half_rps"], served_from)
             print(
-                f"{model} depth {depth}{' +served' if served else ''}: --batch-size auto predicts infinity batch "
+                f"{model} depth {depth}{' +served' if served_from else ''}: --batch-size auto predicts infinity batch "
                 f"{row.get('server_batch_size')} ({row.get('server_setting_note')}); measured best batch "
                 f"{best_measured[0]} ({each})"
             )
@@ -228,13 +235,13 @@ def observed_levels(s: dict) -> str:
     return "capacity search levels, in order (the last two: confirmation, half): " + "; ".join(parts) + verdict
 
 
-def _compare(key: str, m: dict, row: dict, served: bool) -> None:
+def _compare(label: str, m: dict, row: dict) -> None:
     spread = row.get("capacity_spread_rps") or [None, None]
     ci = row.get("p95_at_rate_range_ms") or row.get("p95_at_rate_ci_ms") or [None, None]
     # the p95 at half is one replica's only when the plan keeps one replica at that rate
     one = row["replicas"] == 1
     print(
-        f"{key + (' +served' if served else ''):28} {m['capacity_rps']:>18.3f} "
+        f"{label:28} {m['capacity_rps']:>18.3f} "
         f"{row['capacity_rps']:>8.3f} ({row['capacity_rps_low']:.3f}-{row['capacity_rps_high']:.3f}; "
         f"{spread[0]:.3f}-{spread[1]:.3f}) {percent(row['capacity_rps'], m['capacity_rps']):>5} "
         f"{inside(m['capacity_rps'], row['capacity_rps_low'], row['capacity_rps_high']):>3}  "

@@ -107,7 +107,15 @@ def test_servers_are_told_apart_by_their_info_routes():
     tei = identify({"/info": {"model_id": "BAAI/bge-reranker-base", "max_client_batch_size": 32, "version": "1.5"}})
     assert tei.api == "tei" and tei.max_client_batch_size == 32 and "BAAI/bge-reranker-base" in tei.identity
     infinity = identify({"/models": {"data": [{"id": "m", "owned_by": "infinity", "backend": "torch"}]}})
-    assert infinity.api == "infinity" and infinity.model_id == "m"
+    assert infinity.api == "infinity" and infinity.model_id == "m" and infinity.batch_size is None
+    # the batching setting, where the server says it (will-it-run fits its served overhead under it)
+    stats = {"batch_size": 32, "queue_fraction": 0.0}
+    infinity = identify({"/models": {"data": [{"id": "m", "owned_by": "infinity", "stats": stats}]}})
+    assert infinity.batch_size == 32 and infinity.identity.endswith("batch_size=32")
+    assert tei.max_batch_tokens is None
+    info = {"model_id": "b", "max_client_batch_size": 32, "max_batch_tokens": 16384}
+    assert identify({"/info": info}).max_batch_tokens == 16384
+    assert identify({"/info": {**info, "max_batch_tokens": "many"}}).max_batch_tokens is None
     vllm = identify({"/v1/models": {"data": [{"id": "m", "owned_by": "vllm"}]}, "/version": {"version": "0.9"}})
     assert vllm.api == "vllm" and "0.9" in vllm.identity
     assert identify({"/models": {"data": []}}).api is None
@@ -436,6 +444,8 @@ def test_endpoint_command_writes_one_row_per_level(tmp_path):
         assert row["status"] == "ok" and row["backend"] == "endpoint" and row["api"] == "tei"
         assert row["requests_completed"] == row["n_queries"] == len(samples[(row["run_id"], row["case_id"])])
         assert row["endpoint"] == url and row["tokenizer"] == "estimated" and row["goodput_rps"] > 0
+        # the server's batching setting, as its /info says it (will-it-run fits the rows under it)
+        assert row["server_max_batch_tokens"] == 16384 and row["server_batch_size"] is None
     assert len({r["case_id"] for r in rows}) == 6
     assert all(case_id_for(r) == r["case_id"] for r in rows)  # each row's own key columns give its id
 

@@ -372,6 +372,38 @@ def test_a_served_overhead_is_recovered_from_an_idle_and_a_loaded_level():
     assert fit.per_batch_ms == pytest.approx(2.0, abs=0.05) and "x-tokenization-time 12.0 ms" in fit.source
 
 
+def test_a_served_overhead_is_fitted_under_the_setting_its_rows_ran():
+    """Rows measured against infinity at batch 8 (30 ms over the idle replica; an open level at 40/s with 10 of
+    them on the model's CPU) fit the same overhead whether the plan is for batch 8 or batch 32: each row is
+    simulated under its own server_batch_size. Without the column the batch-32 plan reads them as batch 32's
+    rows and fits something else; rows of the plan's own setting are preferred where both are there."""
+    from rerank_bench.willrun.served_calibration import _p50, fit_overhead, same_setting_first
+
+    requests = [[60] * 20]
+    b8, b32 = ServerPolicy("infinity", batch_size=8), ServerPolicy("infinity", batch_size=32)
+
+    def cost(lengths):
+        return 5.0 + len(lengths)  # a batch's fixed 5 ms: three batches of 8 cost more than one of 20
+
+    plain = Conditions()
+    idle = _p50(1.0, requests, cost, b8, plain) + 30.0
+    loaded = _p50(40.0, requests, cost, b8, Conditions(request_overhead_ms=20.0, request_cpu_ms=10.0))
+    rows = [
+        {"load_mode": "closed", "concurrency": 1, "p50_ms": idle, "utc_time": "1", "_file": "b8.csv"},
+        {"load_mode": "open", "offered_rps": 40.0, "p50_ms": loaded, "utc_time": "2", "_file": "b8.csv"},
+    ]
+    fits = [fit_overhead([{**r, "server_batch_size": 8} for r in rows], requests, cost, p, plain, lambda c: 100.0)
+            for p in (b8, b32)]  # fmt: skip
+    for fit in fits:
+        assert fit.request_cpu_ms == pytest.approx(10.0, abs=0.05)
+        assert fit.per_request_ms == pytest.approx(20.0, abs=0.05)
+    assert "(batch 8)" in fits[1].source and "(batch" not in fits[0].source
+    unlabelled = fit_overhead(rows, requests, cost, b32, plain, lambda c: 100.0)
+    assert unlabelled.per_request_ms + unlabelled.request_cpu_ms == pytest.approx(30.0 + 10.0, abs=0.5)  # 10 ms more
+    mixed = [{**rows[0], "server_batch_size": 8}, {**rows[0], "server_batch_size": 32, "utc_time": "3"}]
+    assert same_setting_first(mixed, b32) == [mixed[1]] and same_setting_first(mixed[:1], b32) == mixed[:1]
+
+
 def test_the_best_server_setting_is_named_with_its_runner_up_and_margin():
     """A batch costs 20 ms + 1 ms a pair: bigger infinity batches amortise the 20 ms, so batch 32 holds more
     than 8, which holds more than 4, and the note says by how much against the seeds' spread."""

@@ -121,6 +121,13 @@ class ServerInfo:
     identity: str = ""  # e.g. "tei 1.5.0 model=BAAI/bge-reranker-base"
     model_id: str | None = None
     max_client_batch_size: int | None = None  # TEI: most texts one request may carry
+    # the server's batching setting, where it says it: will-it-run simulates the rows under the setting they ran
+    batch_size: int | None = None  # infinity: --batch-size (its /models stats)
+    max_batch_tokens: int | None = None  # TEI: --max-batch-tokens (its /info)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def identify(responses: dict[str, Any]) -> ServerInfo:
@@ -129,21 +136,27 @@ def identify(responses: dict[str, Any]) -> ServerInfo:
     if isinstance(info, dict) and "model_id" in info and "max_client_batch_size" in info:
         kind = info.get("model_type")
         kind_name = next(iter(kind), "") if isinstance(kind, dict) else str(kind or "")
-        limit = info.get("max_client_batch_size")
+        tokens = _int(info.get("max_batch_tokens"))
+        setting = f" max_batch_tokens={tokens}" if tokens else ""
         return ServerInfo(
             api="tei",
-            identity=f"tei {info.get('version', '?')} model={info['model_id']} type={kind_name}".strip(),
+            identity=f"tei {info.get('version', '?')} model={info['model_id']} type={kind_name}".strip() + setting,
             model_id=str(info["model_id"]),
-            max_client_batch_size=limit if isinstance(limit, int) else None,
+            max_client_batch_size=_int(info.get("max_client_batch_size")),
+            max_batch_tokens=tokens,
         )
     models = responses.get("/models")
     data = models.get("data") if isinstance(models, dict) else None
     if isinstance(data, list) and data and isinstance(data[0], dict) and data[0].get("owned_by") == "infinity":
         first = data[0]
+        stats = first.get("stats")
+        batch = _int(stats.get("batch_size")) if isinstance(stats, dict) else None
         return ServerInfo(
             api="infinity",
-            identity=f"infinity model={first.get('id')} backend={first.get('backend', '?')}",
+            identity=f"infinity model={first.get('id')} backend={first.get('backend', '?')}"
+            + (f" batch_size={batch}" if batch else ""),
             model_id=str(first.get("id")) if first.get("id") is not None else None,
+            batch_size=batch,
         )
     v1 = responses.get("/v1/models")
     data = v1.get("data") if isinstance(v1, dict) else None

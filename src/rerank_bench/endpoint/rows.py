@@ -63,6 +63,8 @@ def _row_head(key: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
         "tokenizer": run.tokenizer,
         "backend_options": run.server.identity,
         "server": run.server.identity,
+        "server_batch_size": run.server.batch_size,
+        "server_max_batch_tokens": run.server.max_batch_tokens,
     }
 
 

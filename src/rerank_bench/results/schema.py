@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
 # 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
@@ -27,7 +27,10 @@ SCHEMA_VERSION = 8
 # 7 -> 8 added two case-key columns for speed features: `attention` (sdpa or eager; empty: the runtime's own
 # choice, as every older row ran) and `prefix` (shared: a decoder reranker's common prompt prefix run once per
 # request; empty: every pair whole, as every older row ran). Empty, they leave the case id as it was.
-UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7")
+# 8 -> 9 added the served endpoint's batching setting where the server says it (`server_batch_size`: infinity's
+# --batch-size; `server_max_batch_tokens`: TEI's), so will-it-run fits a served overhead under the setting the
+# rows ran. Empty in older rows (fitted as before, under the plan's setting).
+UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7", "8")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -111,14 +114,16 @@ ADDED_IN_6 = (
 )
 ADDED_IN_7 = ("effective_max_length", "random_head")
 ADDED_IN_8 = ("attention", "prefix")
+ADDED_IN_9 = ("server_batch_size", "server_max_batch_tokens")
 ADDED_SINCE = {
-    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
-    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
-    "3": ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
-    "4": ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
-    "5": ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8,
-    "6": ADDED_IN_7 + ADDED_IN_8,
-    "7": ADDED_IN_8,
+    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
+    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
+    "3": ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
+    "4": ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
+    "5": ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
+    "6": ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
+    "7": ADDED_IN_8 + ADDED_IN_9,
+    "8": ADDED_IN_9,
 }
 
 # (column, meaning). Units are in the names.
@@ -301,6 +306,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
         "endpoint: server-side mean request time over the level (Prometheus /metrics delta, or headers)",
     ),
     ("server_batch_mean", "endpoint: mean batch size the server ran over the level (TEI's te_batch_next_size)"),
+    ("server_batch_size", "endpoint: the server's --batch-size, where it says it (infinity's /models)"),
+    ("server_max_batch_tokens", "endpoint: the server's --max-batch-tokens, where it says it (TEI's /info)"),
     ("client_minus_server_ms", "endpoint: completed requests' mean latency minus server_mean_ms: network and client"),
     ("capacity_rps", "endpoint, capacity row: the highest open-loop rate whose SLO count test passed"),
     ("capacity_fail_rps", "endpoint, capacity row: the lowest rate above it that did not pass (the bracket's top)"),

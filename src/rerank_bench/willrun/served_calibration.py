@@ -17,6 +17,9 @@ from its next batch. One short measured level fits both, so every other predicti
 
 Rows are this machine's `endpoint` rows (backend `endpoint`) for the same server kind (`api`), model name,
 depth and workload as the plan, status ok, no failed request. Which rows fed the fit is said in its source.
+Each row is simulated under the server setting it was measured with where the row says it (infinity's batch
+size, TEI's max batch tokens: `server_batch_size`, `server_max_batch_tokens`), so rows of one setting fit the
+overhead for every other (`--batch-size auto` tries several); rows of the plan's own setting are used first.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rerank_bench.common.vocab import Status
+from rerank_bench.common.vocab import ServerKind, Status
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import find_result_files, read_rows
 from rerank_bench.willrun.serving_sim import Conditions, CostFn, ServerPolicy, simulate
@@ -70,6 +73,28 @@ def matching(rows: list[ResultRow], server: str, names: set[str], depth: int, wo
     ]
 
 
+def row_policy(policy: ServerPolicy, row: ResultRow) -> ServerPolicy:
+    """The plan's server policy with the setting this row's server ran (where the row says it)."""
+    if policy.kind == ServerKind.INFINITY and row.get("server_batch_size"):
+        return replace(policy, batch_size=int(row["server_batch_size"]))
+    if policy.kind == ServerKind.TEI and row.get("server_max_batch_tokens"):
+        return replace(policy, max_batch_tokens=int(row["server_max_batch_tokens"]))
+    return policy
+
+
+def same_setting_first(rows: list[ResultRow], policy: ServerPolicy) -> list[ResultRow]:
+    """The rows measured with the plan's own server setting where there are any; else every row (each then
+    simulated under its own setting)."""
+    own = [r for r in rows if row_policy(policy, r) == policy]
+    return own or rows
+
+
+def _setting(policy: ServerPolicy) -> str:
+    if policy.kind == ServerKind.INFINITY:
+        return f"batch {policy.batch_size}"
+    return f"max batch tokens {policy.max_batch_tokens}" if policy.kind == ServerKind.TEI else ""
+
+
 def _p50(rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions) -> float:
     runs = [simulate(rate, requests, cost, policy, SIM_REQUESTS, seed, conditions) for seed in range(SEEDS)]
     return sum(r.p50_ms for r in runs) / len(runs)
@@ -108,13 +133,15 @@ def fit_overhead(
 ) -> ServedOverhead | None:
     """The per-request and per-batch figures from these rows (see the module's note); None without a
     one-client closed-loop row. `bound_rps(cost)`: the replica's service bound for a cost, to pick an idle rate."""
+    rows = same_setting_first(rows, policy)
     idle_rows = [r for r in rows if r.get("load_mode") == "closed" and r.get("concurrency") == 1 and r.get("p50_ms")]
     if not idle_rows:
         return None
     idle = min(idle_rows, key=lambda r: str(r.get("utc_time")))  # the first: later ones may share a busier server
     idle_rate = bound_rps(cost) * 0.01
-    per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, policy, conditions)
-    used = [f"{idle['_file']} closed x1"]
+    idle_policy = row_policy(policy, idle)
+    per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, idle_policy, conditions)
+    used = [f"{idle['_file']} closed x1" + (f" ({_setting(idle_policy)})" if idle_policy != policy else "")]
     # TEI says how long it tokenized each request (x-tokenization-time): work on the model's CPU beside it,
     # measured rather than fitted
     per_batch = cpu = 0.0
@@ -126,10 +153,11 @@ def fit_overhead(
     if loaded and per_request > 0:
         level = max(loaded, key=lambda r: float(r["offered_rps"]))
         rate, target = float(level["offered_rps"]), float(level["p50_ms"])
+        level_policy = row_policy(policy, level)
 
         def p50_with(share: float, extra: float = 0.0) -> float:
             moved = replace(conditions, request_overhead_ms=per_request - share, request_cpu_ms=share)
-            return _p50(rate, requests, with_batch_overhead(cost, extra), policy, moved)
+            return _p50(rate, requests, with_batch_overhead(cost, extra), level_policy, moved)
 
         if tokenized is not None:
             if p50_with(cpu) < target:  # what the measured share leaves unexplained goes on each batch
@@ -140,7 +168,7 @@ def fit_overhead(
             else:
                 cpu = per_request
                 per_batch = _batch_overhead(lambda extra: p50_with(cpu, extra), target, cost(tuple(requests[0])))
-        used.append(f"open {rate:.3g}/s")
+        used.append(f"open {rate:.3g}/s" + (f" ({_setting(level_policy)})" if level_policy != policy else ""))
     source = (
         f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, {cpu:.1f} ms "
         f"of it beside the model" + (f", {per_batch:+.1f} ms a batch" if per_batch else "")
