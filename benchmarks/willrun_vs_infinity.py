@@ -175,7 +175,7 @@ def predict(chosen: list[dict]) -> None:
     measured = json.loads(MEASURED.read_text())
     print(f"\n{uptime()}")
     header = (
-        f"{'setting':28} {'capacity measured':>18} {'predicted (range; seeds)':>34} {'err':>5} {'in':>3}  "
+        f"{'setting':28} {'capacity measured (to)':>22} {'predicted (range; seeds)':>34} {'err':>5} {'in':>3}  "
         f"{'p95 @half meas.':>15} {'predicted (range)':>22} {'err':>5} {'in':>3}"
     )
     print(header)
@@ -240,8 +240,11 @@ def _compare(label: str, m: dict, row: dict) -> None:
     ci = row.get("p95_at_rate_range_ms") or row.get("p95_at_rate_ci_ms") or [None, None]
     # the p95 at half is one replica's only when the plan keeps one replica at that rate
     one = row["replicas"] == 1
+    # the measured capacity is the highest rate *shown* to meet the SLO; the lowest rate above it that was not
+    # shown to (failed or undecided) bounds it from above: the prediction of where p95 meets the SLO lies there
+    bracket = m.get("capacity_interval_rps") or [m["capacity_rps"], float("nan")]
     print(
-        f"{label:28} {m['capacity_rps']:>18.3f} "
+        f"{label:28} {m['capacity_rps']:>7.3f} ({bracket[0]:.3g}-{bracket[1]:.3g}) "
         f"{row['capacity_rps']:>8.3f} ({row['capacity_rps_low']:.3f}-{row['capacity_rps_high']:.3f}; "
         f"{spread[0]:.3f}-{spread[1]:.3f}) {percent(row['capacity_rps'], m['capacity_rps']):>5} "
         f"{inside(m['capacity_rps'], row['capacity_rps_low'], row['capacity_rps_high']):>3}  "

@@ -463,6 +463,8 @@ def test_endpoint_rows_of_this_machine_add_the_servers_overhead_to_a_local_plan(
     (with_server,) = run_will_it_run(request, machine, dataclasses.replace(base, served_rows=(served,)))
     assert with_server.p50_at_rate_ms - alone.p50_at_rate_ms == pytest.approx(250.0, abs=25.0)
     assert "served overhead from endpoint rows (served.csv closed x1)" in with_server.latency_note
+    assert "not in these figures" not in with_server.latency_note
+    assert "the server's own work (HTTP, JSON, its threads) is not in these figures" in alone.latency_note
     # another depth's, workload's, server's or model's level says nothing of this one's
     from rerank_bench.willrun.served_calibration import matching
 

@@ -554,6 +554,12 @@ def _plan_rate(
         )
         row.notes.append(served.source)
         row.latency_note += f"; {served.source}"
+    else:  # said, because it is most of the gap where the model is small: infinity here added 8-12 ms a request
+        row.latency_note += (
+            "; the server's own work (HTTP, JSON, its threads) is not in these figures: no endpoint rows of this "
+            "server, model, depth and workload measured here (one `endpoint --concurrency 1` level and one "
+            "--rate level, passed with --results, fit it)"
+        )
     policy = _server_setting(row, request, policy, requests, cost, conditions)
     plan = plan_rate(
         request.rate,
