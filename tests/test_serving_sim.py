@@ -372,6 +372,31 @@ def test_a_served_overhead_is_recovered_from_an_idle_and_a_loaded_level():
     assert fit.per_batch_ms == pytest.approx(2.0, abs=0.05) and "x-tokenization-time 12.0 ms" in fit.source
 
 
+def test_a_served_spread_is_recovered_from_the_loaded_levels_p95():
+    """A level simulated at 30/s with 2 ms a request on the model's CPU and 20 ms batches varying by sigma 0.5
+    (the in-process rows said 0.1): its p50 and p95 fit the share and the spread back (a wider spread alone
+    raises the p50 too, so the share is refitted under each spread tried); a p95 the in-process spread already
+    reaches leaves the spread as it was."""
+    from rerank_bench.willrun.served_calibration import _p50, _p95, fit_overhead
+
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+    cost = constant(20.0)
+    base = Conditions(service_sigma=0.1)
+    idle = _p50(1.0, requests, cost, policy, base) + 10.0
+    served = Conditions(service_sigma=0.5, request_overhead_ms=8.0, request_cpu_ms=2.0)
+    rows = [
+        {"load_mode": "closed", "concurrency": 1, "p50_ms": idle, "utc_time": "1", "_file": "a.csv"},
+        {"load_mode": "open", "offered_rps": 30.0, "utc_time": "2", "_file": "a.csv",
+         "p50_ms": _p50(30.0, requests, cost, policy, served), "p95_ms": _p95(30.0, requests, cost, policy, served)},
+    ]  # fmt: skip
+    fit = fit_overhead(rows, requests, cost, policy, base, lambda c: 100.0)
+    assert fit.service_sigma == pytest.approx(0.5, abs=0.05) and fit.request_cpu_ms == pytest.approx(2.0, abs=0.5)
+    assert "batch times varying by sigma 0.10 -> 0.5" in fit.source
+    rows[1]["p95_ms"] = 1.0  # below anything simulated: nothing to add
+    assert fit_overhead(rows, requests, cost, policy, base, lambda c: 100.0).service_sigma == 0.1
+
+
 def test_a_served_overhead_is_fitted_under_the_setting_its_rows_ran():
     """Rows measured against infinity at batch 8 (30 ms over the idle replica; an open level at 40/s with 10 of
     them on the model's CPU) fit the same overhead whether the plan is for batch 8 or batch 32: each row is

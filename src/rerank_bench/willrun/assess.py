@@ -550,7 +550,10 @@ def _plan_rate(
 
         cost, fast, slow = (with_batch_overhead(c, served.per_batch_ms) for c in (cost, fast, slow))
         conditions = replace(
-            conditions, request_overhead_ms=served.per_request_ms, request_cpu_ms=served.request_cpu_ms
+            conditions,
+            request_overhead_ms=served.per_request_ms,
+            request_cpu_ms=served.request_cpu_ms,
+            service_sigma=served.service_sigma,
         )
         row.notes.append(served.source)
         row.latency_note += f"; {served.source}"

@@ -13,7 +13,12 @@ from its next batch. One short measured level fits both, so every other predicti
   one: found by bisection, the simulated p50 rising with it. Where even all of it is not enough, the rest is
   put on every batch (a per-batch time, bisected the same way). Where the rows carry the server's own
   x-tokenization-time (TEI), that measured time is the share beside the model, and the open level fits only the
-  per-batch rest.
+  per-batch rest;
+- how much more a batch's time varies when served: where the open level's p95 is above what the replica gives
+  with the in-process spread, the lognormal sigma of a batch's time that makes the simulated p95 match (found by
+  bisection; the CPU share refitted under it). On a small machine the server's threads and the client take
+  turns with the model, so served times vary more than the in-process rows show, and the p95, and the capacity
+  at a p95 budget, follow the spread more than the mean.
 
 Rows are this machine's `endpoint` rows (backend `endpoint`) for the same server kind (`api`), model name,
 depth and workload as the plan, status ok, no failed request. Which rows fed the fit is said in its source.
@@ -24,6 +29,7 @@ overhead for every other (`--batch-size auto` tries several); rows of the plan's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +41,7 @@ from rerank_bench.willrun.serving_sim import Conditions, CostFn, ServerPolicy, s
 
 SIM_REQUESTS = 1500  # simulated requests behind each fitted figure
 SEEDS = 3
+MAX_SERVED_SIGMA = 1.0  # a lognormal of mean 1 and sigma 1 has its p95 at 3.1x the mean
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class ServedOverhead:
     per_batch_ms: float  # added to every batch's cost, keeping the model from its next batch
     source: str  # which rows fed it
     request_cpu_ms: float = 0.0  # of each request's overhead, the part that keeps the model waiting
+    service_sigma: float = 0.0  # batch times' spread as served: the in-process one, or more as the level's p95 says
 
 
 def endpoint_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
@@ -100,6 +108,11 @@ def _p50(rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPol
     return sum(r.p50_ms for r in runs) / len(runs)
 
 
+def _p95(rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions) -> float:
+    runs = [simulate(rate, requests, cost, policy, SIM_REQUESTS, seed, conditions) for seed in range(SEEDS)]
+    return sum(r.p95_ms for r in runs) / len(runs)
+
+
 def with_batch_overhead(cost: CostFn, per_batch_ms: float) -> CostFn:
     return lambda lengths: cost(lengths) + per_batch_ms
 
@@ -145,6 +158,7 @@ def fit_overhead(
     # TEI says how long it tokenized each request (x-tokenization-time): work on the model's CPU beside it,
     # measured rather than fitted
     per_batch = cpu = 0.0
+    sigma, used_spread = conditions.service_sigma, ""
     tokenized = idle.get("server_tokenization_p50_ms")
     if tokenized is not None:
         cpu = min(max(float(tokenized), 0.0), max(per_request, 0.0))
@@ -154,23 +168,51 @@ def fit_overhead(
         level = max(loaded, key=lambda r: float(r["offered_rps"]))
         rate, target = float(level["offered_rps"]), float(level["p50_ms"])
         level_policy = row_policy(policy, level)
+        measured_cpu = cpu
 
-        def p50_with(share: float, extra: float = 0.0) -> float:
-            moved = replace(conditions, request_overhead_ms=per_request - share, request_cpu_ms=share)
-            return _p50(rate, requests, with_batch_overhead(cost, extra), level_policy, moved)
+        def moved(share: float, spread: float) -> Conditions:
+            return replace(
+                conditions, request_overhead_ms=per_request - share, request_cpu_ms=share, service_sigma=spread
+            )
 
-        if tokenized is not None:
-            if p50_with(cpu) < target:  # what the measured share leaves unexplained goes on each batch
-                per_batch = _batch_overhead(lambda extra: p50_with(cpu, extra), target, cost(tuple(requests[0])))
-        elif p50_with(0.0) < target:
-            if p50_with(per_request) >= target:
-                cpu = _bisect(p50_with, target, 0.0, per_request, 12)
-            else:
-                cpu = per_request
-                per_batch = _batch_overhead(lambda extra: p50_with(cpu, extra), target, cost(tuple(requests[0])))
+        def fit_share(spread: float) -> tuple[float, float]:
+            """(CPU share, per-batch time) that make the simulated p50 at the level's rate the measured one."""
+
+            def p50_with(share: float, extra: float = 0.0) -> float:
+                return _p50(rate, requests, with_batch_overhead(cost, extra), level_policy, moved(share, spread))
+
+            share, extra = measured_cpu, 0.0
+            if tokenized is not None:
+                if p50_with(share) < target:  # what the measured share leaves unexplained goes on each batch
+                    extra = _batch_overhead(lambda e: p50_with(share, e), target, cost(tuple(requests[0])))
+            elif p50_with(0.0) < target:
+                if p50_with(per_request) >= target:
+                    share = _bisect(p50_with, target, 0.0, per_request, 12)
+                else:
+                    share = per_request
+                    extra = _batch_overhead(lambda e: p50_with(share, e), target, cost(tuple(requests[0])))
+            return share, extra
+
+        cpu, per_batch = fit_share(sigma)
+        p95 = level.get("p95_ms")
+        if p95 is not None and math.isfinite(float(p95)):
+            # the level's p95 fits how much more a served batch's time varies than the in-process rows showed
+            # (the server's threads and the client taking turns with the model). A wider spread also raises the
+            # p50, so each spread tried has its own CPU share fitted to the p50 first: the p95 then rises with it
+            def p95_with(spread: float) -> float:
+                share, extra = fit_share(spread)
+                return _p95(rate, requests, with_batch_overhead(cost, extra), level_policy, moved(share, spread))
+
+            if p95_with(sigma) < float(p95):
+                fitted = _bisect(p95_with, float(p95), sigma, MAX_SERVED_SIGMA, 8)
+                used_spread = f"its p95 {float(p95):.0f} ms: batch times varying by sigma {sigma:.2f} -> {fitted:.2f}"
+                sigma = fitted
+                cpu, per_batch = fit_share(sigma)
         used.append(f"open {rate:.3g}/s" + (f" ({_setting(level_policy)})" if level_policy != policy else ""))
     source = (
         f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, {cpu:.1f} ms "
-        f"of it beside the model" + (f", {per_batch:+.1f} ms a batch" if per_batch else "")
+        f"of it beside the model"
+        + (f", {per_batch:+.1f} ms a batch" if per_batch else "")
+        + (f"; {used_spread}" if used_spread else "")
     )
-    return ServedOverhead(per_request - cpu, per_batch, source, cpu)
+    return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma)
