@@ -103,14 +103,20 @@ def _setting(policy: ServerPolicy) -> str:
     return f"max batch tokens {policy.max_batch_tokens}" if policy.kind == ServerKind.TEI else ""
 
 
-def _p50(rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions) -> float:
+def _simulated(
+    which: str, rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions
+) -> float:
+    """The mean over SEEDS simulated runs of one figure (`p50_ms` or `p95_ms`)."""
     runs = [simulate(rate, requests, cost, policy, SIM_REQUESTS, seed, conditions) for seed in range(SEEDS)]
-    return sum(r.p50_ms for r in runs) / len(runs)
+    return sum(getattr(r, which) for r in runs) / len(runs)
+
+
+def _p50(rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions) -> float:
+    return _simulated("p50_ms", rate, requests, cost, policy, conditions)
 
 
 def _p95(rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions) -> float:
-    runs = [simulate(rate, requests, cost, policy, SIM_REQUESTS, seed, conditions) for seed in range(SEEDS)]
-    return sum(r.p95_ms for r in runs) / len(runs)
+    return _simulated("p95_ms", rate, requests, cost, policy, conditions)
 
 
 def with_batch_overhead(cost: CostFn, per_batch_ms: float) -> CostFn:
@@ -199,11 +205,11 @@ def fit_overhead(
             # the level's p95 fits how much more a served batch's time varies than the in-process rows showed
             # (the server's threads and the client taking turns with the model). A wider spread also raises the
             # p50, so each spread tried has its own CPU share fitted to the p50 first: the p95 then rises with it
-            def p95_with(spread: float) -> float:
-                share, extra = fit_share(spread)
+            def p95_with(spread: float, fitted: tuple[float, float] | None = None) -> float:
+                share, extra = fitted or fit_share(spread)
                 return _p95(rate, requests, with_batch_overhead(cost, extra), level_policy, moved(share, spread))
 
-            if p95_with(sigma) < float(p95):
+            if p95_with(sigma, (cpu, per_batch)) < float(p95):
                 fitted = _bisect(p95_with, float(p95), sigma, MAX_SERVED_SIGMA, 8)
                 used_spread = f"its p95 {float(p95):.0f} ms: batch times varying by sigma {sigma:.2f} -> {fitted:.2f}"
                 sigma = fitted
