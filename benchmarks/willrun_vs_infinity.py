@@ -3,9 +3,10 @@
     python benchmarks/willrun_vs_infinity.py [--measure] [--predict] [--settings tinybert-l2:20:8:400,...]
 
 Settings are MODEL:DEPTH:INFINITY_BATCH:SLO_MS, documents of 16-64 tokens (the sweep's --doc-tokens 16:64).
---measure, for each model: writes its twin as a folder infinity loads (`rerank-bench serve-folder`), sweeps it in
-process at the depth for batches 4, 8, 16 and 32 (will-it-run's calibration rows, as before), then for each
-setting serves it with `scripts/serve_infinity.sh` at INFINITY_BATCH_SIZE (nice 5: the load generator is not
+--measure, for each setting: writes the model's twin as a folder infinity loads (`rerank-bench serve-folder`),
+sweeps it in process at the depth for batches 4, 8, 16 and 32 (will-it-run's calibration rows, swept minutes
+before the server runs, so both see one speed of this host), then serves it with `scripts/serve_infinity.sh` at
+INFINITY_BATCH_SIZE (nice 5: the load generator is not
 starved on 2 cores), runs `rerank-bench endpoint --capacity` (one search) and an open-loop level of 90
 requests at half the capacity found; the measured figures go to benchmarks/results/willrun_vs_infinity.json.
 --predict: `rerank-bench will-it-run FOLDER --hardware local --server infinity --batch-size B --rate HALF`
@@ -28,7 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rerank_bench.results.store import read_rows
+from rerank_bench.results.store import read_rows, samples_path_for
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,8 +56,11 @@ def folder_for(model: str) -> Path:
     return folder
 
 
-def inprocess_file(model: str, depth: int) -> Path:
-    return ROOT / "results" / f"willrun-check-{model}-d{depth}-inprocess.csv"
+def inprocess_file(s: dict) -> Path:
+    """The setting's own calibration rows (swept just before its server ran), or, for settings measured before
+    that, the model's rows swept once for all its settings."""
+    own = setting_file(s, "inprocess.csv")
+    return own if own.exists() else ROOT / "results" / f"willrun-check-{s['model']}-d{s['depth']}-inprocess.csv"
 
 
 def setting_file(s: dict, kind: str) -> Path:
@@ -74,16 +78,18 @@ def sh(command: list[str]) -> subprocess.CompletedProcess:
 
 def measure(chosen: list[dict]) -> None:
     measured = json.loads(MEASURED.read_text()) if MEASURED.exists() else {}
-    swept = set()
     for s in chosen:
         folder = folder_for(s["model"])
-        rows = inprocess_file(s["model"], s["depth"])
-        if (s["model"], s["depth"]) not in swept and not rows.exists():
-            sh(
-                [*RB, "sweep", "-m", str(folder), "--depth", str(s["depth"]), "--batch-size", "4,8,16,32"]
-                + ["--doc-tokens", DOC_TOKENS, "--max-seconds-per-case", "15", "-o", str(rows)]
-            )
-        swept.add((s["model"], s["depth"]))
+        # the calibration rows of this setting, swept minutes before its server runs: this host's speed drifts
+        # by up to 1.5x over hours (the brief), and rows swept hours apart from the server mixed two speeds
+        rows = setting_file(s, "inprocess.csv")
+        for stale in (rows, setting_file(s, "endpoint.csv"), setting_file(s, "fit.csv")):  # a fresh measurement
+            stale.unlink(missing_ok=True)
+            samples_path_for(stale).unlink(missing_ok=True)
+        sh(
+            [*RB, "sweep", "-m", str(folder), "--depth", str(s["depth"]), "--batch-size", "4,8,16,32"]
+            + ["--doc-tokens", DOC_TOKENS, "--max-seconds-per-case", "15", "-o", str(rows)]
+        )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         key = f"{s['model']}:{s['depth']}:{s['batch']}:{s['slo_ms']:g}"
@@ -151,7 +157,7 @@ def will_it_run(s: dict, batch: str, rate: float, served_from: dict | None = Non
     """will-it-run's plan for setting s; served_from: the setting whose server's first two levels fit the
     served overhead (s itself, another batch's, or None for the in-process rows alone)."""
     folder = folder_for(s["model"])
-    results = [str(inprocess_file(s["model"], s["depth"]))]
+    results = [str(inprocess_file(s))]
     fit = fit_rows(served_from) if served_from else None
     if fit:
         results.append(str(fit))
@@ -231,7 +237,9 @@ def observed_levels(s: dict) -> str:
         share = f", {over} of {sent} over ({row.get('slo_verdict')})" if over is not None and sent else ""
         p95 = f"p95 {row['p95_ms']:.0f} ms" if row.get("p95_ms") else "no p95 (stopped early)"
         failed = f", {row['requests_failed']} failed" if row.get("requests_failed") else ""
-        parts.append(f"{row['offered_rps']:.3g}/s: {p95}{share}{failed}")
+        # a level that passed while its latency still rose counts as undecided in the search
+        rising = ", latency still rising: not counted" if row.get("level_state") == "not steady" else ""
+        parts.append(f"{row['offered_rps']:.3g}/s: {p95}{share}{failed}{rising}")
     return "capacity search levels, in order (the last two: confirmation, half): " + "; ".join(parts) + verdict
 
 
