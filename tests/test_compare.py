@@ -184,6 +184,7 @@ def test_ignore_drops_a_field_from_the_match(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # arms timed 0.5 s each: the other worker's load once flipped a verdict
 def test_ab_takes_turns_in_fresh_processes_and_detects_a_slower_candidate():
     shared = ["--backend", "fake", "--depth", "10", "--batch-size", "10"]
     # The fake sleeps, and sleeps jitter on a busy machine: a 20% threshold keeps the noise rule out of the way
@@ -217,6 +218,7 @@ def test_ab_takes_turns_in_fresh_processes_and_detects_a_slower_candidate():
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # arms timed 0.5 s each: the other worker's load once flipped a verdict
 def test_ab_of_identical_arms_is_unchanged():
     shared = ["--backend", "fake", "-m", "fake:ms_per_pair=1", "--depth", "10", "--batch-size", "10"]
     result = runner.invoke(app, ["ab", "--reps", "1", "--seconds", "0.5", "--json", *shared])
@@ -292,6 +294,7 @@ def test_shard_slices_the_grid_without_overlap(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # arms timed 0.5 s each: the other worker's load once flipped a verdict
 def test_ab_with_separate_commands_runs_a_paused_worker_per_arm():
     import shlex
     import sys
