@@ -610,11 +610,12 @@ def _server_setting(
     candidates = []
     if request.server == ServerKind.INFINITY and request.batch_size == "auto":
         fits = [b for b in INFINITY_BATCH_CANDIDATES if b <= max(row.max_batch, 1)] or [1]
-        candidates = [(f"batch {b}", replace(policy, batch_size=b)) for b in fits]
+        candidates = [replace(policy, batch_size=b) for b in fits]
     elif request.server == ServerKind.TEI and request.max_batch_tokens == "auto":
-        candidates = [(f"max-batch-tokens {t}", replace(policy, max_batch_tokens=t)) for t in TEI_TOKEN_CANDIDATES]
+        candidates = [replace(policy, max_batch_tokens=t) for t in TEI_TOKEN_CANDIDATES]
     if candidates:
-        choice = best_setting(requests, cost, candidates, request.budget_ms, which, conditions)
+        labelled = [(c.setting(), c) for c in candidates]
+        choice = best_setting(requests, cost, labelled, request.budget_ms, which, conditions)
         policy = choice.policy
         row.server_setting_note = f"best {choice.note}"
         row.notes.append(f"server setting searched: {choice.note}")

@@ -97,12 +97,6 @@ def same_setting_first(rows: list[ResultRow], policy: ServerPolicy) -> list[Resu
     return own or rows
 
 
-def _setting(policy: ServerPolicy) -> str:
-    if policy.kind == ServerKind.INFINITY:
-        return f"batch {policy.batch_size}"
-    return f"max batch tokens {policy.max_batch_tokens}" if policy.kind == ServerKind.TEI else ""
-
-
 def _simulated(
     which: str, rate: float, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions
 ) -> float:
@@ -123,11 +117,12 @@ def with_batch_overhead(cost: CostFn, per_batch_ms: float) -> CostFn:
     return lambda lengths: cost(lengths) + per_batch_ms
 
 
-def _bisect(p50_of: Callable[[float], float], target: float, low: float, high: float, steps: int) -> float:
-    """The value within [low, high] at which the simulated p50, rising with it, reaches the measured one."""
+def _bisect(figure_of: Callable[[float], float], target: float, low: float, high: float, steps: int) -> float:
+    """The value within [low, high] at which a simulated figure (a p50 or p95), rising with it, reaches the
+    measured one."""
     for _ in range(steps):
         middle = (low + high) / 2
-        low, high = (middle, high) if p50_of(middle) < target else (low, middle)
+        low, high = (middle, high) if figure_of(middle) < target else (low, middle)
     return (low + high) / 2
 
 
@@ -160,7 +155,7 @@ def fit_overhead(
     idle_rate = bound_rps(cost) * 0.01
     idle_policy = row_policy(policy, idle)
     per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, idle_policy, conditions)
-    used = [f"{idle['_file']} closed x1" + (f" ({_setting(idle_policy)})" if idle_policy != policy else "")]
+    used = [f"{idle['_file']} closed x1" + (f" ({idle_policy.setting()})" if idle_policy != policy else "")]
     # TEI says how long it tokenized each request (x-tokenization-time): work on the model's CPU beside it,
     # measured rather than fitted
     per_batch = cpu = 0.0
@@ -214,7 +209,7 @@ def fit_overhead(
                 used_spread = f"its p95 {float(p95):.0f} ms: batch times varying by sigma {sigma:.2f} -> {fitted:.2f}"
                 sigma = fitted
                 cpu, per_batch = fit_share(sigma)
-        used.append(f"open {rate:.3g}/s" + (f" ({_setting(level_policy)})" if level_policy != policy else ""))
+        used.append(f"open {rate:.3g}/s" + (f" ({level_policy.setting()})" if level_policy != policy else ""))
     source = (
         f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, {cpu:.1f} ms "
         f"of it beside the model"

@@ -78,6 +78,12 @@ class ServerPolicy:
         """What TEI counts against max_batch_tokens for a batch of `count` pairs."""
         return count * longest if self.padded else total
 
+    def setting(self) -> str:
+        """The server's own knob as a short label (`batch 8`, `max-batch-tokens 4096`); empty for per-request."""
+        if self.kind == ServerKind.INFINITY:
+            return f"batch {self.batch_size}"
+        return f"max-batch-tokens {self.max_batch_tokens}" if self.kind == ServerKind.TEI else ""
+
     def describe(self) -> str:
         if self.kind == ServerKind.TEI:
             counted = "padded" if self.padded else "real"
