@@ -17,10 +17,19 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
+from rerank_bench.common.capacity_search import Trial, search_capacity
 from rerank_bench.common.case_key import KEY_FIELDS, LATER_KEY_FIELDS, case_id_for
+from rerank_bench.common.slo import (
+    SequentialPlan,
+    Verdict,
+    decide,
+    looks_for,
+    min_window,
+    per_look_confidence,
+    slo_test,
+)
 from rerank_bench.endpoint import server_metrics
 from rerank_bench.endpoint.apis import APIS, MalformedReply, identify, parse_reply, public_url, request_body
-from rerank_bench.endpoint.capacity import Trial, search_capacity
 from rerank_bench.endpoint.fake_server import FakeServer, FakeSettings
 from rerank_bench.endpoint.loadgen import (
     Outcome,
@@ -34,15 +43,6 @@ from rerank_bench.endpoint.loadgen import (
     unit_gaps,
 )
 from rerank_bench.endpoint.run import EndpointRequest, TextWorkload, build_depth_requests
-from rerank_bench.endpoint.slo import (
-    SequentialPlan,
-    Verdict,
-    decide,
-    looks_for,
-    min_window,
-    per_look_confidence,
-    slo_test,
-)
 from rerank_bench.endpoint.summary import Level, Window, summarize_level, trend_rises
 from rerank_bench.results.store import read_rows, read_samples, samples_path_for
 from rerank_bench.workload.records import Request

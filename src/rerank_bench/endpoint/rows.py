@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rerank_bench.common.capacity_search import CapacityResult
 from rerank_bench.common.case_key import case_id_for
 from rerank_bench.common.stats import distribution
 from rerank_bench.common.vocab import Status
-from rerank_bench.endpoint.capacity import CapacityResult
 from rerank_bench.endpoint.summary import LevelSummary
 from rerank_bench.results.provenance import utc_now
 

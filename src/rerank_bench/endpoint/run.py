@@ -26,15 +26,25 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from rerank_bench.common.capacity_search import CONFIRM_FACTOR, CapacityResult, Trial, search_capacity
+from rerank_bench.common.slo import (
+    LEVEL_WARMUP_S,
+    MAX_LEVEL_S,
+    WARMUP_REQUESTS,
+    Verdict,
+    first_window,
+    level_confidence,
+    level_looks,
+    level_warmup,
+    min_window,
+)
 from rerank_bench.common.vocab import ErrorKind
 from rerank_bench.endpoint import server_metrics
 from rerank_bench.endpoint.apis import APIS, DETECTION_ROUTES, Api, ServerInfo, get_api, identify, public_url, split_url
-from rerank_bench.endpoint.capacity import CONFIRM_FACTOR, CapacityResult, Trial, search_capacity
 from rerank_bench.endpoint.loadgen import LiveCounts, Outcome, RerankClient, closed_loop, open_loop, schedule, unit_gaps
 
 # rows at import, not after a level: a level at the file-descriptor limit must not need a file to import one
 from rerank_bench.endpoint.rows import capacity_row, level_row
-from rerank_bench.endpoint.slo import Verdict, looks_for, min_window, per_look_confidence
 from rerank_bench.endpoint.summary import Level, LevelState, LevelSummary, Window, summarize_level
 from rerank_bench.endpoint.window import WindowJudge, WindowPlan
 from rerank_bench.errors import EXIT_TERMINATED, EnvironmentProblem, Interrupted, UsageError
@@ -46,8 +56,6 @@ DRAIN_TIMEOUT_S = 30.0
 REFERENCE_REQUESTS = 5  # requests scored by both the server and the in-process reference
 API_KEY_ENV = "RERANK_BENCH_API_KEY"  # read when --api-key-env is not given
 DISTINCT_REQUESTS = 256  # request bodies per depth: a response or prefix cache must not flatter a server
-DEFAULT_REQUESTS = 240  # an open-loop level's first window, at least (--requests)
-LOOK_GROWTH = 8  # an undecided window grows (doubling) up to this multiple of --requests
 MAX_PRE_OPEN = 256  # connections opened before a level, at most
 FD_RESERVE = 32  # file descriptors kept free of connections: the result files, the event loop, a scrape
 
@@ -83,10 +91,10 @@ class EndpointRequest:
     concurrency: tuple[int, ...] = ()
     rates: tuple[float, ...] = ()
     duration_s: float = 20.0  # closed-loop levels
-    warmup_requests: int = 3
+    warmup_requests: int = WARMUP_REQUESTS
     requests: int | None = None  # open-loop levels: arrivals in the first window (None: the default for q)
-    warmup_s: float = 10.0  # open-loop levels: untimed arrivals at the level's rate over this long first
-    max_level_s: float = 300.0  # an open-loop level's time limit, warm-up included
+    warmup_s: float = LEVEL_WARMUP_S  # open-loop levels: untimed arrivals at the level's rate over this long first
+    max_level_s: float = MAX_LEVEL_S  # an open-loop level's time limit, warm-up included
     ceiling_concurrency: int = CEILING_CONCURRENCY
     burstiness: float = 1.0
     slo_ms: float | None = None
@@ -174,19 +182,19 @@ class EndpointRequest:
 
     def confidence(self) -> float:
         """Each look's confidence: 95% shared among the looks an open-loop window may take (Bonferroni)."""
-        return per_look_confidence(0.95, len(looks_for(DEFAULT_REQUESTS, DEFAULT_REQUESTS * LOOK_GROWTH)))
+        return level_confidence()
 
     def min_requests(self) -> int:
         return min_window(self.percentile, self.confidence())
 
     def first_window(self) -> int:
-        return self.requests if self.requests is not None else max(DEFAULT_REQUESTS, 3 * self.min_requests())
+        return first_window(self.percentile, self.requests)
 
     def window_plan(self, rate_rps: float, factor: int = 1) -> WindowPlan:
         """The open-loop level at `rate_rps`: warm-up, looks (one without an SLO) and time limit."""
         first = self.first_window() * factor
-        looks = looks_for(first, first * LOOK_GROWTH) if self.slo_ms is not None else (first,)
-        warmup = max(self.warmup_requests, math.ceil(rate_rps * self.warmup_s))
+        looks = level_looks(first) if self.slo_ms is not None else (first,)
+        warmup = level_warmup(rate_rps, self.warmup_requests, self.warmup_s)
         # a level `factor` times as long (the capacity's confirmation) gets as much more time
         return WindowPlan(warmup, looks, self.max_level_s * factor, self.slo_ms, self.percentile, 0.95)
 

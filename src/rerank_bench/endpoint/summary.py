@@ -15,11 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from rerank_bench.common.slo import SloTest, Verdict, slo_test, trend_rises
 from rerank_bench.common.stats import LatencySummary, percentile, summarize_latencies
 from rerank_bench.common.thresholds import MAX_ERROR_FRACTION
 from rerank_bench.common.vocab import ErrorKind
 from rerank_bench.endpoint.loadgen import Outcome
-from rerank_bench.endpoint.slo import SloTest, Verdict, slo_test
 
 # The generator fell behind its own schedule when the 99th percentile of its send lag passes 10 ms or 2% of the
 # level's median latency, whichever is larger: requests then go out later than the offered rate says, and
@@ -28,13 +28,6 @@ from rerank_bench.endpoint.slo import SloTest, Verdict, slo_test
 # on a 2-core machine shared with the server, wake-ups 10-30 ms late are routine beside 2 s replies.)
 BEHIND_SCHEDULE_MS = 10.0
 BEHIND_SCHEDULE_SHARE = 0.02
-# A level is `not steady` when its latency still rises through the window: Spearman's rho between scheduled
-# time and latency with z = rho * sqrt(n - 1) above this (one-sided, about 1 in 1,000 for a steady server)...
-TREND_Z = 3.0
-# ...and the last quarter's median at least this much above the first quarter's (a trend too small to matter
-# to a user is not flagged, however significant).
-TREND_RATIO = 1.2
-TREND_MIN_REQUESTS = 40
 
 
 class LevelState(StrEnum):
@@ -172,33 +165,6 @@ class LevelSummary:
     def errors_text(self) -> str:
         """e.g. "http_503:3;timeout:1"; empty when none."""
         return ";".join(f"{kind}:{count}" for kind, count in sorted(self.errors.items()))
-
-
-def trend_rises(latencies: list[float]) -> bool:
-    """Whether latency (in scheduled order, inf for failures) still rises through the window: Spearman's rho of
-    rank against order (ties averaged), z = rho * sqrt(n - 1) > TREND_Z, and the last quarter's median at least
-    TREND_RATIO x the first quarter's."""
-    n = len(latencies)
-    if n < TREND_MIN_REQUESTS:
-        return False
-    order = sorted(range(n), key=lambda i: latencies[i])
-    ranks = [0.0] * n
-    i = 0
-    while i < n:
-        j = i
-        while j + 1 < n and latencies[order[j + 1]] == latencies[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    mean = (n + 1) / 2.0
-    spread = math.sqrt(sum((r - mean) ** 2 for r in ranks) * sum((k + 1 - mean) ** 2 for k in range(n)))
-    if spread == 0:
-        return False
-    rho = sum((ranks[k] - mean) * (k + 1 - mean) for k in range(n)) / spread
-    quarter = n // 4
-    first, last = statistics.median(latencies[:quarter]), statistics.median(latencies[-quarter:])
-    return rho * math.sqrt(n - 1) > TREND_Z and last >= TREND_RATIO * first
 
 
 def _server_view(outcomes: list[Outcome], metrics: dict[str, float] | None) -> ServerView:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rerank_bench.common.slo import SequentialPlan, Verdict, fail_is_certain, slo_test
 from rerank_bench.endpoint.loadgen import Outcome
-from rerank_bench.endpoint.slo import SequentialPlan, Verdict, fail_is_certain, slo_test
 from rerank_bench.endpoint.summary import LevelState, Window
 
 

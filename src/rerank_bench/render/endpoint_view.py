@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
+from rerank_bench.common.capacity_search import CapacityResult
 from rerank_bench.common.stats import min_samples_for, percentile
-from rerank_bench.endpoint.capacity import CapacityResult
 from rerank_bench.endpoint.loadgen import LiveCounts
 from rerank_bench.endpoint.run import EndpointRun
 from rerank_bench.endpoint.summary import Level, LevelSummary

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rerank_bench.endpoint.slo import Verdict
+from rerank_bench.common.slo import Verdict
 
 DEFAULT_TOLERANCE = 0.10  # the answer's bracket: lowest rate not passing / capacity <= 1.10
 MAX_LEVELS = 12  # open-loop levels before the confirmation; a search that has not closed by then says so

@@ -10,16 +10,35 @@ A level may look at its window more than once (at n, 2n, 4n requests, up to its 
 test, so each is made at confidence 1 - alpha / looks (Bonferroni): the chance that any look passes a level
 whose true percentile is over the SLO stays at most alpha.
 
+An open-loop level's shape (its first window, looks, warm-up and time limit) lives here too, beside the test:
+`endpoint` runs levels of that shape against a server, and `will-it-run --rate` simulates the same levels to say
+what `endpoint --capacity` would show.
+
 Pure: counts in, verdicts out. The load generator calls `Sequential` as replies arrive.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from enum import StrEnum
 
 from rerank_bench.common.stats import CONFIDENCE, clopper_pearson
+
+LEVEL_REQUESTS = 240  # an open-loop level's first window, at least (endpoint --requests)
+LOOK_GROWTH = 8  # an undecided window grows (doubling) up to this multiple of the first
+LEVEL_CONFIDENCE = 0.95  # shared among a level's looks
+WARMUP_REQUESTS = 3  # untimed requests before a level, at least
+LEVEL_WARMUP_S = 10.0  # open-loop levels: untimed arrivals at the level's rate over this long first
+MAX_LEVEL_S = 300.0  # an open-loop level's time limit, warm-up included
+# A level is `not steady` when its latency still rises through the window: Spearman's rho between scheduled
+# time and latency with z = rho * sqrt(n - 1) above this (one-sided, about 1 in 1,000 for a steady server)...
+TREND_Z = 3.0
+# ...and the last quarter's median at least this much above the first quarter's (a trend too small to matter
+# to a user is not flagged, however significant).
+TREND_RATIO = 1.2
+TREND_MIN_REQUESTS = 40
 
 
 class Verdict(StrEnum):
@@ -113,3 +132,50 @@ def decide(over: list[bool], plan: SequentialPlan) -> tuple[SloTest, int]:
             return test, len(window)
     assert test is not None
     return test, plan.looks[-1]
+
+
+def level_confidence() -> float:
+    """Each look's confidence: LEVEL_CONFIDENCE shared among the looks a default window may take (Bonferroni)."""
+    return per_look_confidence(LEVEL_CONFIDENCE, len(looks_for(LEVEL_REQUESTS, LEVEL_REQUESTS * LOOK_GROWTH)))
+
+
+def first_window(q: float, requests: int | None = None) -> int:
+    """A level's first window: `requests` where given, else LEVEL_REQUESTS or three times the fewest in which
+    p`q` can pass at all, whichever is more (so a pass does not need every request under the SLO)."""
+    return requests if requests is not None else max(LEVEL_REQUESTS, 3 * min_window(q, level_confidence()))
+
+
+def level_looks(first: int) -> tuple[int, ...]:
+    return looks_for(first, first * LOOK_GROWTH)
+
+
+def level_warmup(rate_rps: float, warmup_requests: int = WARMUP_REQUESTS, warmup_s: float = LEVEL_WARMUP_S) -> int:
+    """Untimed arrivals before an open-loop level's window: the queue fills as it will before it is judged."""
+    return max(warmup_requests, math.ceil(rate_rps * warmup_s))
+
+
+def trend_rises(latencies: list[float]) -> bool:
+    """Whether latency (in scheduled order, inf for failures) still rises through the window: Spearman's rho of
+    rank against order (ties averaged), z = rho * sqrt(n - 1) > TREND_Z, and the last quarter's median at least
+    TREND_RATIO x the first quarter's."""
+    n = len(latencies)
+    if n < TREND_MIN_REQUESTS:
+        return False
+    order = sorted(range(n), key=lambda i: latencies[i])
+    ranks = [0.0] * n
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and latencies[order[j + 1]] == latencies[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    mean = (n + 1) / 2.0
+    spread = math.sqrt(sum((r - mean) ** 2 for r in ranks) * sum((k + 1 - mean) ** 2 for k in range(n)))
+    if spread == 0:
+        return False
+    rho = sum((ranks[k] - mean) * (k + 1 - mean) for k in range(n)) / spread
+    quarter = n // 4
+    first, last = statistics.median(latencies[:quarter]), statistics.median(latencies[-quarter:])
+    return rho * math.sqrt(n - 1) > TREND_Z and last >= TREND_RATIO * first
