@@ -20,6 +20,7 @@ from rerank_bench.cli import app
 from rerank_bench.common.capacity_search import Trial, search_capacity
 from rerank_bench.common.case_key import KEY_FIELDS, LATER_KEY_FIELDS, case_id_for
 from rerank_bench.common.slo import (
+    TREND_RHO,
     SequentialPlan,
     Verdict,
     decide,
@@ -27,6 +28,8 @@ from rerank_bench.common.slo import (
     min_window,
     per_look_confidence,
     slo_test,
+    spearman_rho,
+    trend_rises,
 )
 from rerank_bench.endpoint import server_metrics
 from rerank_bench.endpoint.apis import APIS, MalformedReply, identify, parse_reply, public_url, request_body
@@ -43,7 +46,7 @@ from rerank_bench.endpoint.loadgen import (
     unit_gaps,
 )
 from rerank_bench.endpoint.run import EndpointRequest, TextWorkload, build_depth_requests
-from rerank_bench.endpoint.summary import Level, Window, summarize_level, trend_rises
+from rerank_bench.endpoint.summary import Level, Window, summarize_level
 from rerank_bench.results.store import read_rows, read_samples, samples_path_for
 from rerank_bench.workload.records import Request
 
@@ -217,6 +220,40 @@ def test_a_rising_latency_is_not_steady_and_a_flat_noisy_one_is():
     flat = [50 * rng.uniform(0.5, 1.5) for _ in range(400)]
     assert trend_rises(rising) and not trend_rises(flat)
     assert not trend_rises(rising[:30])  # too few to say
+
+
+def _queue_latencies(load: float, n: int, seed: int, warmup: int = 2000) -> list[float]:
+    """An M/M/1 queue's latencies by Lindley's recursion (service mean 20 ms) after `warmup` requests from
+    empty: stationary below load 1, correlated as a real queue's are."""
+    import random as _random
+
+    rng = _random.Random(seed)
+    wait, out = 0.0, []
+    for _ in range(warmup + n):
+        service = rng.expovariate(1 / 20.0)
+        out.append(wait + service)
+        wait = max(0.0, wait + service - rng.expovariate(load / 20.0))
+    return out[warmup:]
+
+
+def test_a_steady_queue_is_steady_though_its_latencies_are_correlated():
+    """The single-request rank test flagged stationary queues as rising (a simulated infinity level at half its
+    bound one time in five); on block medians a queue at 70% load is flagged at most 3 times in 100 (2 in 200
+    seen), and one 30% past its bound, 100 requests after it started empty, still most times (9 in 10 seen)."""
+    steady = sum(trend_rises(_queue_latencies(0.7, 258, seed)) for seed in range(200))
+    overloaded = sum(trend_rises(_queue_latencies(1.3, 258, seed, warmup=100)) for seed in range(50))
+    assert steady <= 6 and overloaded >= 40
+
+
+def test_spearman_rho_by_hand_and_the_trend_threshold():
+    assert spearman_rho([1, 2, 3]) == pytest.approx(1.0)
+    assert spearman_rho([3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman_rho([1, 3, 2]) == pytest.approx(0.5)  # sum d^2 = 2: 1 - 6 * 2 / (3 * 8)
+    assert spearman_rho([5, 5, 5]) == 0.0
+    # ten blocks: one swap (sum d^2 = 2) is rising; sum d^2 = 22 (rho 0.8667, p 0.0011) is not
+    assert spearman_rho([2, 1, 3, 4, 5, 6, 7, 8, 9, 10]) >= TREND_RHO
+    assert spearman_rho([4, 2, 3, 1, 6, 5, 7, 8, 9, 10]) >= TREND_RHO  # sum d^2 = 20: rho 0.8788, p 0.0008
+    assert spearman_rho([4, 2, 3, 1, 6, 5, 8, 7, 9, 10]) < TREND_RHO  # sum d^2 = 22
 
 
 def test_rates_offer_what_they_say_with_the_same_gaps_at_every_rate():
