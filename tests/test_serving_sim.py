@@ -458,3 +458,48 @@ def test_the_best_server_setting_is_named_with_its_runner_up_and_margin():
     assert capacities["batch 32"] > capacities["batch 8"] > capacities["batch 4"]
     assert choice.note.startswith(f"batch 32: {capacities['batch 32']:.3g}/s; runner-up batch 8")
     assert "the seeds' spread" in choice.note
+
+
+def test_a_simulated_level_is_judged_as_endpoint_judges_a_real_one():
+    """M/D/1 at 10 ms a request, p95 budget 100 ms: idle enough at 20/s (none of the first window's 258 over),
+    overloaded at 150/s (all over). At 0.5/s the first window (258 arrivals, 516 s) does not fit in the level's
+    300 s: as the endpoint does, it is judged on the arrivals scheduled before the limit (none over: a pass)."""
+    from rerank_bench.common.slo import Verdict
+    from rerank_bench.willrun.search_sim import simulate_level
+
+    policy = ServerPolicy("per-request", batch_size=1)
+    idle = simulate_level(20.0, ONE_PAIR, constant(10.0), policy, 100.0)
+    assert idle.verdict == Verdict.PASS and idle.why.startswith("0 of 258 requests")
+    assert simulate_level(150.0, ONE_PAIR, constant(10.0), policy, 100.0).verdict == Verdict.FAIL
+    slow = simulate_level(0.5, ONE_PAIR, constant(10.0), policy, 100.0)
+    judged = int(slow.why.split(" of ")[1].split()[0])
+    assert slow.verdict == Verdict.PASS and 86 <= judged < 258  # 86: the fewest a p95 can pass in
+
+
+def test_the_endpoint_figure_is_the_steady_capacity_at_a_sharp_knee_and_below_it_where_the_tail_rises_slowly():
+    """Deterministic service: latency stays low until close to the service rate, so the rate the search shows
+    to pass is the steady capacity within the search's 10% tolerance. Service varying by sigma 1: the tail
+    rises well before the knee, and levels of a few hundred requests pass only when clearly fewer than 5% are
+    over, so the search reports less (about 55 against 63 per s)."""
+    from rerank_bench.willrun.search_sim import search_figure
+
+    policy = ServerPolicy("per-request", batch_size=1)
+    sharp_steady = find_capacity(ONE_PAIR, constant(10.0), policy, 100.0).rate_rps
+    sharp = search_figure(ONE_PAIR, constant(10.0), policy, 100.0)
+    assert sharp_steady / 1.15 <= sharp.rate_rps <= sharp_steady * 1.05
+    varying = Conditions(service_sigma=1.0)
+    slow_steady = find_capacity(ONE_PAIR, constant(10.0), policy, 100.0, conditions=varying).rate_rps
+    slow = search_figure(ONE_PAIR, constant(10.0), policy, 100.0, conditions=varying)
+    assert slow.rate_rps < 0.95 * slow_steady and len(slow.seed_rates_rps) == 5 and slow.spread_rps is not None
+
+
+def test_as_endpoint_adds_the_figure_a_measured_search_would_report():
+    result, rows = _rate("--hardware", "l4", "--budget-ms", "200", "--rate", "40", "--as-endpoint")
+    assert result.exit_code == 0, result.output
+    (row,) = rows
+    assert 0 < row["endpoint_capacity_rps"] <= 1.1 * row["capacity_rps"]
+    low, high = row["endpoint_capacity_spread_rps"]
+    assert low <= row["endpoint_capacity_rps"] <= high
+    assert any(n.startswith("`endpoint --capacity` would report about") for n in row["notes"])
+    result, _ = _rate("--hardware", "l4", "--budget-ms", "200", "--as-endpoint")
+    assert result.exit_code == 2 and "--as-endpoint plan a rate: use them with --rate" in result.output

@@ -138,6 +138,15 @@ def will_it_run(
             help="With --rate: plan each replica at utilisation U at most (e.g. 0.7); default: the budget alone.",
         ),
     ] = None,
+    as_endpoint: Annotated[
+        bool,
+        typer.Option(
+            "--as-endpoint",
+            help="With --rate: also run `endpoint --capacity`'s own search on the model (its levels, count test "
+            "and confirmation) and say what that measurement would report: the rate to expect when you check a "
+            "replica.",
+        ),
+    ] = False,
     trust_remote_code: RemoteCodeOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -183,6 +192,7 @@ def will_it_run(
         burstiness=burstiness,
         arrivals=arrivals,
         headroom=headroom,
+        as_endpoint=as_endpoint,
     )
     machine = None
     if hardware == "local":

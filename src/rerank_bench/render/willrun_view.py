@@ -84,6 +84,9 @@ def render_rate_rows(rows: list[Any], console: Console) -> None:
             console.print(
                 escape(f"server setting for {r.model} on {r.hardware}: {r.server_setting_note}"), highlight=False
             )
+        for note in r.notes:
+            if note.startswith("`endpoint --capacity`"):  # --as-endpoint
+                console.print(escape(f"{r.model} on {r.hardware}: {note}"), highlight=False)
     console.print(
         "Capacity: the highest rate one replica holds within the budget, the median of 5 simulated arrival streams "
         "(range from the latency estimate's); replicas cover the range's slow end, in brackets what the central "

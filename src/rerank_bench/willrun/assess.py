@@ -72,6 +72,7 @@ class WillRunRequest:
     max_batch_tokens: int | str | None = None  # tei's --max-batch-tokens, or "auto" (the best for the budget)
     arrivals: Path | None = None  # --rate: a trace of arrival timestamps to replay instead of Poisson
     headroom: float | None = None  # --rate: plan each replica at this utilisation at most
+    as_endpoint: bool = False  # --rate: also what `endpoint --capacity`'s search would report (willrun/search_sim.py)
     instruction: str | None = None  # yes/no rerankers: the prompt's instruction (its tokens count)
 
 
@@ -115,6 +116,10 @@ class Assessment:
     replicas_central: int | None = None  # what the central capacity alone would need
     utilisation: float | None = None
     capacity_spread_rps: tuple[float, float] | None = None  # the central capacity over its seeds
+    # --as-endpoint: what `endpoint --capacity` would report (seeds' median of whole simulated searches), and
+    # the seeds' lowest and highest: one measured search lands anywhere in that spread
+    endpoint_capacity_rps: float | None = None
+    endpoint_capacity_spread_rps: tuple[float, float] | None = None
     headroom: float | None = None
     server_batch_size: int | None = None  # infinity's --batch-size planned with
     server_max_batch_tokens: int | None = None  # tei's --max-batch-tokens planned with
@@ -589,11 +594,38 @@ def _plan_rate(
         plan.p95_at_rate_ci_ms,
     )
     row.simulated_seconds, row.simulation_s = plan.simulated_seconds, plan.run_s
+    if request.as_endpoint:
+        _endpoint_figure(row, request, requests, policy, cost, conditions)
     row.price_per_hour = profile.price_per_hour
     if plan.replicas is not None:
         row.power_w = plan.replicas * profile.tdp_w if profile.tdp_w else None
         row.cost_per_hour = plan.replicas * profile.price_per_hour if profile.price_per_hour else None
     _rate_verdict(row, plan, request)
+
+
+def _endpoint_figure(
+    row: Assessment, request: WillRunRequest, requests: list[list[int]], policy: Any, cost: Any, conditions: Any
+) -> None:
+    """--as-endpoint: `endpoint --capacity`'s search run on the model, beside the steady capacity."""
+    from rerank_bench.willrun.search_sim import search_figure
+
+    assert request.budget_ms is not None
+    which = 50.0 if request.percentile == "p50" else 95.0
+    figure = search_figure(requests, cost, policy, request.budget_ms, which, conditions)
+    row.endpoint_capacity_rps, row.endpoint_capacity_spread_rps = figure.rate_rps, figure.spread_rps
+    row.simulation_s = (row.simulation_s or 0.0) + figure.run_s
+    if figure.rate_rps is None:
+        row.notes.append("`endpoint --capacity` would find no rate meeting the budget (simulated searches)")
+        return
+    spread, searches = figure.spread_rps, len(figure.seed_rates_rps)
+    if spread and f"{spread[0]:.3g}" != f"{spread[1]:.3g}":
+        among = f"{spread[0]:.3g}-{spread[1]:.3g} over {searches} searches"
+    else:
+        among = f"each of {searches} searches"
+    row.notes.append(
+        f"`endpoint --capacity` would report about {figure.rate_rps:.3g}/s ({among}): the highest rate its levels "
+        "show to pass at 95% confidence; the capacity is where a long steady run's p95 meets the budget"
+    )
 
 
 def _server_setting(
@@ -794,8 +826,8 @@ def _check_rate(request: WillRunRequest) -> None:
             raise UsageError(f"--server {request.server!r} is not one of {', '.join(SERVERS)}")
     if request.headroom is not None and not 0 < request.headroom <= 1:
         raise UsageError(f"--headroom {request.headroom:g} must be a utilisation within (0, 1], e.g. 0.7")
-    if (request.headroom is not None or request.arrivals is not None) and request.rate is None:
-        raise UsageError("--headroom and --arrivals plan a rate: use them with --rate")
+    if (request.headroom is not None or request.arrivals is not None or request.as_endpoint) and request.rate is None:
+        raise UsageError("--headroom, --arrivals and --as-endpoint plan a rate: use them with --rate")
     if request.arrivals is not None and request.burstiness != 1.0:
         raise UsageError("--arrivals replays a trace's own gaps: drop --burstiness")
     if not (request.burstiness > 0 and math.isfinite(request.burstiness)):
