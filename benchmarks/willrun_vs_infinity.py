@@ -4,18 +4,19 @@
 
 Settings are MODEL:DEPTH:INFINITY_BATCH:SLO_MS, documents of 16-64 tokens (the sweep's --doc-tokens 16:64).
 --measure, for each setting: writes the model's twin as a folder infinity loads (`rerank-bench serve-folder`),
-sweeps it in process at the depth for batches 4, 8, 16 and 32 (will-it-run's calibration rows, swept minutes
-before the server runs, so both see one speed of this host), then serves it with `scripts/serve_infinity.sh` at
-INFINITY_BATCH_SIZE (nice 5: the load generator is not
-starved on 2 cores), runs `rerank-bench endpoint --capacity` (one search) and an open-loop level of 90
-requests at half the capacity found; the measured figures go to benchmarks/results/willrun_vs_infinity.json.
---predict: `rerank-bench will-it-run FOLDER --hardware local --server infinity --batch-size B --rate HALF`
-calibrated on that model's in-process rows, for every measured setting, and `--batch-size auto` for each
-model: the table of predicted against measured (targets: capacity within 20%, p95 at half within 25%, each
+sweeps it in process at the depth for batches 4, 8, 16 and 32 (will-it-run's calibration rows, swept minutes before
+the server runs, so both see one speed of this host), then serves it with `scripts/serve_infinity.sh` at
+INFINITY_BATCH_SIZE (nice 5: the load generator is not starved on 2 cores), runs `rerank-bench endpoint --capacity`
+(one search) and an open-loop level of 90 requests at half the capacity found; the measured figures go to
+benchmarks/results/willrun_vs_infinity.json.
+--predict: `rerank-bench will-it-run FOLDER --hardware local --server infinity --batch-size B --rate HALF
+--as-endpoint` calibrated on that model's in-process rows (its steady capacity, and what `endpoint --capacity` would
+report on the model: the figure measured here is that one), for every measured setting, and `--batch-size auto` for
+each model: the table of predicted against measured (targets: capacity within 20%, p95 at half within 25%, each
 measured figure inside the predicted range; the predicted best batch is the measured best or within the
 measurement's own margin of it). Each setting is predicted three ways: from the in-process rows alone; `+served`,
-with the served overhead fitted on that setting's server (its capacity search's closed x1 and first open level);
-and `+bN`, fitted on the other batch's server instead (rows the compared figures never came from).
+with the served overhead fitted on that setting's server (its capacity search's closed x1 and first open level); and
+`+bN`, fitted on the other batch's server instead (rows the compared figures never came from).
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def will_it_run(s: dict, batch: str, rate: float, served_from: dict | None = Non
     result = sh(
         [*RB, "will-it-run", str(folder), "--hardware", "local", "--server", "infinity", "--batch-size", batch]
         + ["--depth", str(s["depth"]), "--budget-ms", f"{s['slo_ms']:g}", "--doc-tokens", DOC_TOKENS]
-        + ["--rate", f"{rate:.4f}", "--json"]
+        + ["--rate", f"{rate:.4f}", "--as-endpoint", "--json"]
         + [arg for path in results for arg in ("--results", path)]
     )
     (row,) = json.loads(result.stdout)
@@ -260,6 +261,14 @@ def _compare(label: str, m: dict, row: dict) -> None:
         f"{row['p95_at_rate_ms']:>8.0f} ({ci[0]:.0f}-{ci[1]:.0f}){'' if one else ' x' + str(row['replicas']):>4} "
         f"{percent(row['p95_at_rate_ms'], m['p95_at_half_ms']):>5} {inside(m['p95_at_half_ms'], *ci):>3}"
     )
+    shown, among = row.get("endpoint_capacity_rps"), row.get("endpoint_capacity_spread_rps") or [None, None]
+    if shown:
+        # like with like: what `endpoint --capacity` would report on the model (--as-endpoint), against what it did
+        print(
+            f"    as endpoint --capacity would report: {shown:.3f}/s (searches {among[0] or shown:.3f}-"
+            f"{among[1] or shown:.3f}) {percent(shown, m['capacity_rps'])} against the measured "
+            f"{m['capacity_rps']:.3f}, inside the searches' range: {inside(m['capacity_rps'], among[0], among[1])}"
+        )
     print(f"    server: {row['server']}; latency: {row['latency_note']}; simulation {row['simulation_s']:.1f} s")
 
 
