@@ -151,9 +151,10 @@ def search_figure(
             figure.levels += 1
             return simulate_level(rate, requests, cost_ms, policy, budget_ms, quantile, conditions, s, factor)
 
-        found = search_capacity(
-            level, unloaded_rps, max(bound, unloaded_rps), confirm=lambda r, f=level: f(r, CONFIRM_FACTOR)
-        )
+        def confirm(rate: float, s: int = seed) -> Trial:
+            return level(rate, CONFIRM_FACTOR, s)
+
+        found = search_capacity(level, unloaded_rps, max(bound, unloaded_rps), confirm=confirm)
         figure.seed_rates_rps.append(found.capacity_rps)
     reported = sorted(r if r is not None else 0.0 for r in figure.seed_rates_rps)
     middle = statistics.median(reported)
