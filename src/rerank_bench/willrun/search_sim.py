@@ -36,10 +36,8 @@ from rerank_bench.willrun.serving_sim import (
     PLAIN,
     Conditions,
     CostFn,
-    Replica,
     ServerPolicy,
-    arrivals_ms,
-    batcher_for,
+    replica_run,
     service_bound_rps,
     simulate,
 )
@@ -58,32 +56,6 @@ class SearchFigure:
     def spread_rps(self) -> tuple[float, float] | None:
         found = [r for r in self.seed_rates_rps if r is not None]
         return (min(found), max(found)) if len(found) > 1 else None
-
-
-def level_latencies(
-    rate_rps: float,
-    n_arrivals: int,
-    requests: list[list[int]],
-    cost_ms: CostFn,
-    policy: ServerPolicy,
-    conditions: Conditions,
-    seed: int,
-) -> tuple[list[float], list[float]]:
-    """Arrival times (ms from the level's start) and latencies (ms) of `n_arrivals` requests at `rate_rps`,
-    the queue starting empty as a fresh level's does after the previous one drained."""
-    arrivals = arrivals_ms(rate_rps, n_arrivals, seed, conditions)
-    replica = Replica(
-        requests,
-        cost_ms,
-        batcher_for(policy),
-        arrivals,
-        conditions.service_sigma,
-        seed,
-        conditions.request_cpu_ms,
-    )
-    replica.serve()
-    extra = conditions.request_overhead_ms
-    return arrivals, [replica.done_ms[i] - arrivals[i] + extra for i in range(n_arrivals)]
 
 
 def simulate_level(
@@ -106,7 +78,9 @@ def simulate_level(
     limit_ms = MAX_LEVEL_S * factor * 1000.0
     looks = level_looks(first)
     for index, size in enumerate(looks):
-        arrivals, latencies = level_latencies(rate_rps, warmup + 2 * size, requests, cost_ms, policy, conditions, seed)
+        # the queue starts empty, as a fresh level's does after the previous one drained
+        n = warmup + 2 * size
+        arrivals, latencies, _, _ = replica_run(rate_rps, n, requests, cost_ms, policy, seed, conditions)
         window = range(warmup, warmup + size)
         if arrivals[window[-1]] > limit_ms:
             if index > 0:  # undecided at the last look that fitted in the level's time

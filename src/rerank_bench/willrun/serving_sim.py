@@ -438,6 +438,26 @@ def mser_truncation(values: list[float], batch: int = MSER_BATCH) -> int:
     return best_d * batch
 
 
+def replica_run(
+    rate_rps: float,
+    n_requests: int,
+    requests: list[list[int]],
+    cost_ms: CostFn,
+    policy: ServerPolicy,
+    seed: int,
+    conditions: Conditions = PLAIN,
+) -> tuple[list[float], list[float], Replica, float]:
+    """`n_requests` arrivals at `rate_rps` through one replica from an empty queue: their arrival times and
+    latencies (ms, every request, warm-up included), the replica, and when its last batch ended."""
+    arrivals = arrivals_ms(rate_rps, n_requests, seed, conditions)
+    replica = Replica(
+        requests, cost_ms, batcher_for(policy), arrivals, conditions.service_sigma, seed, conditions.request_cpu_ms
+    )
+    end = replica.serve()
+    extra = conditions.request_overhead_ms
+    return arrivals, [replica.done_ms[i] - arrivals[i] + extra for i in range(n_requests)], replica, end
+
+
 def simulate(
     rate_rps: float,
     requests: list[list[int]],
@@ -451,13 +471,7 @@ def simulate(
     warm-up dropped is MSER-5's (at least MIN_WARMUP_FRACTION, at most half the run)."""
     if rate_rps <= 0 or not requests:
         raise ValueError("need a positive rate and at least one request")
-    arrivals = arrivals_ms(rate_rps, n_requests, seed, conditions)
-    replica = Replica(
-        requests, cost_ms, batcher_for(policy), arrivals, conditions.service_sigma, seed, conditions.request_cpu_ms
-    )
-    end = replica.serve()
-    extra = conditions.request_overhead_ms
-    every = [replica.done_ms[i] - arrivals[i] + extra for i in range(n_requests)]
+    _, every, replica, end = replica_run(rate_rps, n_requests, requests, cost_ms, policy, seed, conditions)
     start = max(int(n_requests * MIN_WARMUP_FRACTION), mser_truncation(every))
     latencies = every[start:]
     utilisation = replica.busy_ms / end if end > 0 else 0.0
