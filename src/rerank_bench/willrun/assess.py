@@ -607,11 +607,11 @@ def _endpoint_figure(
     row: Assessment, request: WillRunRequest, requests: list[list[int]], policy: Any, cost: Any, conditions: Any
 ) -> None:
     """--as-endpoint: `endpoint --capacity`'s search run on the model, beside the steady capacity."""
+    from rerank_bench.willrun.rate_plan import quantile_of
     from rerank_bench.willrun.search_sim import search_figure
 
     assert request.budget_ms is not None
-    which = 50.0 if request.percentile == "p50" else 95.0
-    figure = search_figure(requests, cost, policy, request.budget_ms, which, conditions)
+    figure = search_figure(requests, cost, policy, request.budget_ms, quantile_of(request.percentile), conditions)
     row.endpoint_capacity_rps, row.endpoint_capacity_spread_rps = figure.rate_rps, figure.spread_rps
     row.simulation_s = (row.simulation_s or 0.0) + figure.run_s
     if figure.rate_rps is None:
@@ -624,7 +624,8 @@ def _endpoint_figure(
         among = f"each of {searches} searches"
     row.notes.append(
         f"`endpoint --capacity` would report about {figure.rate_rps:.3g}/s ({among}): the highest rate its levels "
-        "show to pass at 95% confidence; the capacity is where a long steady run's p95 meets the budget"
+        f"show to pass at 95% confidence; the capacity is where a long steady run's {request.percentile} meets the "
+        "budget"
     )
 
 
@@ -635,10 +636,15 @@ def _server_setting(
     capacity at the budget (batches that fit the device's memory only); otherwise the policy as given."""
     from dataclasses import replace
 
-    from rerank_bench.willrun.rate_plan import INFINITY_BATCH_CANDIDATES, TEI_TOKEN_CANDIDATES, best_setting
+    from rerank_bench.willrun.rate_plan import (
+        INFINITY_BATCH_CANDIDATES,
+        TEI_TOKEN_CANDIDATES,
+        best_setting,
+        quantile_of,
+    )
 
     assert request.budget_ms is not None
-    which = 50.0 if request.percentile == "p50" else 95.0
+    which = quantile_of(request.percentile)
     candidates = []
     if request.server == ServerKind.INFINITY and request.batch_size == "auto":
         fits = [b for b in INFINITY_BATCH_CANDIDATES if b <= max(row.max_batch, 1)] or [1]

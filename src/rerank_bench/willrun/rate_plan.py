@@ -217,6 +217,11 @@ def best_setting(
     return SettingChoice(policies[best_label], best_label, tried, note)
 
 
+def quantile_of(percentile: str) -> float:
+    """--percentile's name as the quantile the simulation judges by: p50 -> 50, p95 -> 95."""
+    return 50.0 if percentile == "p50" else 95.0
+
+
 def replicas_for(rate_rps: float, capacity_rps: float | None) -> int | None:
     return max(1, math.ceil(rate_rps / capacity_rps - 1e-9)) if capacity_rps else None
 
@@ -238,7 +243,7 @@ def plan_rate(
     started = time.perf_counter()
     seed = 0  # the seeds are 0 .. seeds - 1: every device meets the same arrival streams
     cost, fast, slow = costs
-    which = 50.0 if percentile == "p50" else 95.0
+    which = quantile_of(percentile)
 
     def capacity(c: CostFn, n: int, guess: float | None = None):
         return find_capacity(
