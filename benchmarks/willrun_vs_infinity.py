@@ -7,7 +7,7 @@ Settings are MODEL:DEPTH:INFINITY_BATCH:SLO_MS, documents of 16-64 tokens (the s
 sweeps it in process at the depth for batches 4, 8, 16 and 32 (will-it-run's calibration rows, swept minutes before
 the server runs, so both see one speed of this host), then serves it with `scripts/serve_infinity.sh` at
 INFINITY_BATCH_SIZE (nice 5: the load generator is not starved on 2 cores), runs `rerank-bench endpoint --capacity`
-(one search) and an open-loop level of 90 requests at half the capacity found; the measured figures go to
+(one search) and an open-loop level at half the capacity found (a minute of requests, at least 300); the measured figures go to
 benchmarks/results/willrun_vs_infinity.json.
 --predict: `rerank-bench will-it-run FOLDER --hardware local --server infinity --batch-size B --rate HALF
 --as-endpoint` calibrated on that model's in-process rows (its steady capacity, and what `endpoint --capacity` would
@@ -38,6 +38,7 @@ from endpoint_infinity import free_port, percent, stop_server, uptime, wait_read
 
 DEFAULT_SETTINGS = "tinybert-l2:20:8:400,tinybert-l2:20:32:400,minilm-l6:50:8:3000,minilm-l6:50:32:3000"
 DOC_TOKENS = "16:64"
+HALF_MIN_REQUESTS = 300
 MEASURED = ROOT / "benchmarks" / "results" / "willrun_vs_infinity.json"
 RB = [sys.executable, "-m", "rerank_bench"]
 
@@ -120,10 +121,11 @@ def measure(chosen: list[dict]) -> None:
             print(json.dumps(entry), flush=True)
             if capacity:
                 half = capacity / 2
-                level = json.loads(sh([*endpoint, "--rate", f"{half:.4f}", "--requests", "90"]).stdout)
+                count = half_level_requests(half)
+                level = json.loads(sh([*endpoint, "--rate", f"{half:.4f}", "--requests", str(count)]).stdout)
                 at_half = level["depths"][0]["levels"][0]
                 entry.update(half_rps=half, p95_at_half_ms=at_half["p95_ms"], p50_at_half_ms=at_half["p50_ms"])
-                entry["p95_at_half_ci_ms"] = [at_half.get("p95_ci_low_ms"), at_half.get("p95_ci_high_ms")]
+                entry.update(p95_at_half_ci_ms=at_half.get("p95_ci_ms"), half_requests=count)
             entry["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             measured[key] = entry
             MEASURED.write_text(json.dumps(measured, indent=1) + "\n")
@@ -131,6 +133,14 @@ def measure(chosen: list[dict]) -> None:
         finally:
             stop_server(server, log)
         time.sleep(5)
+
+
+def half_level_requests(rate: float) -> int:
+    """The half-capacity level's length: a minute of requests, and never under HALF_MIN_REQUESTS. A served
+    level's latencies come in runs (a slow second slows ten requests in a row), so its p95 needs ten blocks of
+    at least 20 for an interval that allows for that (common/stats.py's batch means); until 2026-12-03 this
+    level was 90 requests, whose p95 was one or two such runs."""
+    return max(HALF_MIN_REQUESTS, round(rate * 60))
 
 
 def fit_rows(s: dict) -> Path | None:
@@ -268,6 +278,13 @@ def _compare(label: str, m: dict, row: dict) -> None:
             f"    as endpoint --capacity would report: {shown:.3f}/s (searches {among[0] or shown:.3f}-"
             f"{among[1] or shown:.3f}) {percent(shown, m['capacity_rps'])} against the measured "
             f"{m['capacity_rps']:.3f}, inside the searches' range: {inside(m['capacity_rps'], among[0], among[1])}"
+        )
+    measured_ci = m.get("p95_at_half_ci_ms") or [None, None]
+    if None not in measured_ci:
+        print(
+            f"    measured p95 at half {m['p95_at_half_ms']:.0f} ms ({measured_ci[0]:.0f}-{measured_ci[1]:.0f}, "
+            f"{m.get('half_requests', 90)} requests); predicted inside that interval: "
+            f"{inside(row['p95_at_rate_ms'], *measured_ci)}"
         )
     print(f"    server: {row['server']}; latency: {row['latency_note']}; simulation {row['simulation_s']:.1f} s")
 

@@ -8,6 +8,12 @@ binomial distribution (Conover, Practical Nonparametric Statistics, 3rd ed., sec
 skewed and heavy-tailed, so a normal-theory interval would be wrong exactly when it matters. A percentile is
 reported only from as many samples as its upper bound needs (p95: 59, p99: 299 at 95%).
 
+Those intervals assume independent samples. A served level's latencies are not: a slow batch delays every
+request queued behind it, and a server's slow second slows ten requests in a row, so ten requests over the
+p95 may be one event. For samples in the order they were taken (`in_order`), each interval is widened to hold
+the batch-means one too (`batch_means_interval`): the percentile of each of ten consecutive blocks, a t
+interval over them, widened for the blocks' own lag-1 correlation.
+
 An SLO is tested on the count of requests over it, not on a percentile estimate (`clopper_pearson`): the
 MLPerf LoadGen early-stopping idea, so noise cannot decide a pass.
 """
@@ -225,7 +231,19 @@ class LatencySummary:
         return "; ".join(notes)
 
 
-def summarize_latencies(latencies_ms: list[float], noun: str = "queries") -> LatencySummary:
+def _union(
+    order_statistics: tuple[float | None, float | None], batch_means: tuple[float, float] | None
+) -> tuple[float | None, float | None]:
+    """Both intervals' outer ends; a side the order statistics cannot bound stays unbounded."""
+    if batch_means is None:
+        return order_statistics
+    low, high = order_statistics
+    return (None if low is None else min(low, batch_means[0]), None if high is None else max(high, batch_means[1]))
+
+
+def summarize_latencies(latencies_ms: list[float], noun: str = "queries", in_order: bool = False) -> LatencySummary:
+    """Every percentile with its interval; `in_order`: the samples are in the order they were taken and may be
+    correlated (a served level), so each interval also holds the batch-means one."""
     if not latencies_ms:
         raise ValueError("no latency samples to summarise")
     n = len(latencies_ms)
@@ -238,6 +256,8 @@ def summarize_latencies(latencies_ms: list[float], noun: str = "queries") -> Lat
         if n >= need:
             values[q] = percentile(latencies_ms, q)
             intervals[q] = percentile_ci(latencies_ms, q)
+            if in_order:
+                intervals[q] = _union(intervals[q], batch_means_interval(latencies_ms, q))
         else:
             values[q] = None
             missing.append(f"p{q} needs {need} {noun}")
@@ -258,6 +278,33 @@ def summarize_latencies(latencies_ms: list[float], noun: str = "queries") -> Lat
         missing_percentiles=tuple(missing),
         intervals=intervals,
     )
+
+
+BLOCKS = 10
+T_975_9 = 2.262  # Student t, 97.5% quantile, 9 degrees of freedom
+
+
+def batch_means_interval(values: list[float], q: float) -> tuple[float, float] | None:
+    """The q-th percentile of every value +- the batch-means half-width: t x sd / sqrt(10) over the q-th
+    percentiles of ten consecutive blocks, widened by sqrt((1 + r) / (1 - r)) where r > 0 is the blocks' lag-1
+    autocorrelation (capped at 0.9: blocks of a queue near saturation carry over into the next). Centred on the
+    percentile that is reported, not on the blocks' mean. None where a block would hold fewer than 1 / (1 -
+    q/100) values (20 for a p95: fewer and a block's p95 is its maximum), or a block's percentile is a failure
+    (inf)."""
+    value = percentile(values, q)
+    size = len(values) // BLOCKS
+    if size < max(5, math.ceil(round(1.0 / (1.0 - q / 100.0), 9))):
+        return None
+    blocks = [percentile(values[i * size : (i + 1) * size], q) for i in range(BLOCKS)]
+    if not all(map(math.isfinite, blocks)) or not math.isfinite(value):
+        return None
+    mean = sum(blocks) / BLOCKS
+    deviations = [b - mean for b in blocks]
+    squares = sum(d * d for d in deviations)
+    lag1 = sum(a * b for a, b in zip(deviations, deviations[1:], strict=False))
+    r = min(0.9, max(0.0, lag1 / squares)) if squares > 0 else 0.0
+    half = T_975_9 * math.sqrt(squares / (BLOCKS - 1)) / math.sqrt(BLOCKS) * math.sqrt((1 + r) / (1 - r))
+    return value - half, value + half
 
 
 def distribution(values: list[int] | list[float]) -> dict[str, float]:

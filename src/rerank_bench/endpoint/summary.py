@@ -218,8 +218,9 @@ def summarize_level(
         completed=len(ok),
         errors=dict(Counter(o.kind for o in failed)),
         error_example=failed[0].detail if failed else "",
-        latency=summarize_latencies(latencies, "requests") if latencies else None,
-        completed_latency=summarize_latencies([o.latency_ms for o in ok], "requests") if ok else None,
+        # in send order: a served level's latencies are correlated, so its intervals hold the batch-means ones
+        latency=summarize_latencies(latencies, "requests", in_order=True) if latencies else None,
+        completed_latency=summarize_latencies([o.latency_ms for o in ok], "requests", in_order=True) if ok else None,
         slo_ms=slo_ms,
         q=q,
         slo=test,

@@ -47,7 +47,7 @@ from operator import itemgetter
 from typing import Protocol
 
 from rerank_bench.common.arrivals import unit_gaps
-from rerank_bench.common.stats import percentile
+from rerank_bench.common.stats import batch_means_interval, percentile
 from rerank_bench.common.vocab import ServerKind
 from rerank_bench.willrun.latency_model import batches_of
 
@@ -60,8 +60,6 @@ MSER_BATCH = 5  # MSER-5: the warm-up is chosen over means of 5 consecutive late
 MIN_WARMUP_FRACTION = 0.02  # the very first requests meet an idle server whatever MSER says
 SEARCH_REQUESTS = 1200  # simulated requests per try of a capacity search, per seed
 SEEDS = 5  # independent arrival streams per capacity: their median is the figure, their range its spread
-BLOCKS = 10
-T_975_9 = 2.262  # Student t, 97.5% quantile, 9 degrees of freedom
 
 CostFn = Callable[[tuple[int, ...]], float]  # a batch's pair token lengths -> milliseconds
 
@@ -153,23 +151,10 @@ class SimResult:
 
 
 def p95_interval(latencies: list[float]) -> tuple[float, float]:
-    """The reported p95 (of every latency) +- the batch-means half-width: t x sd / sqrt(10) over the p95s of ten
-    consecutive blocks, widened by sqrt((1 + r) / (1 - r)) where r > 0 is the blocks' lag-1 autocorrelation.
-    Blocks near saturation are correlated (a queue carries over from one block to the next), and treating
-    them as independent made the interval too narrow; r is capped at 0.9. Centred on the p95 that is reported,
-    not on the blocks' mean, so the interval brackets the figure it qualifies."""
+    """The reported p95 with its batch-means interval (common/stats.py): a simulated queue's latencies are
+    correlated, so a bootstrap over single requests would be too narrow. Fewer than 20 a block: no interval."""
     value = percentile(latencies, 95)
-    size = len(latencies) // BLOCKS
-    if size < 20:
-        return value, value
-    blocks = [percentile(latencies[i * size : (i + 1) * size], 95) for i in range(BLOCKS)]
-    mean = sum(blocks) / BLOCKS
-    deviations = [b - mean for b in blocks]
-    variance = sum(d * d for d in deviations) / (BLOCKS - 1)
-    lag1 = sum(a * b for a, b in zip(deviations, deviations[1:], strict=False))
-    r = min(0.9, max(0.0, lag1 / sum(d * d for d in deviations))) if variance > 0 else 0.0
-    half = T_975_9 * math.sqrt(variance) / math.sqrt(BLOCKS) * math.sqrt((1 + r) / (1 - r))
-    return value - half, value + half
+    return batch_means_interval(latencies, 95) or (value, value)
 
 
 def _pairs_that_fit(
