@@ -7,8 +7,8 @@ Settings are MODEL:DEPTH:INFINITY_BATCH:SLO_MS, documents of 16-64 tokens (the s
 sweeps it in process at the depth for batches 4, 8, 16 and 32 (will-it-run's calibration rows, swept minutes before
 the server runs, so both see one speed of this host), then serves it with `scripts/serve_infinity.sh` at
 INFINITY_BATCH_SIZE (nice 5: the load generator is not starved on 2 cores), runs `rerank-bench endpoint --capacity`
-(one search) and an open-loop level at half the capacity found (a minute of requests, at least 300); the measured figures go to
-benchmarks/results/willrun_vs_infinity.json.
+(one search) and an open-loop level at half the capacity found (a minute of requests, at least 300); the
+measured figures go to benchmarks/results/willrun_vs_infinity.json.
 --predict: `rerank-bench will-it-run FOLDER --hardware local --server infinity --batch-size B --rate HALF
 --as-endpoint` calibrated on that model's in-process rows (its steady capacity, and what `endpoint --capacity` would
 report on the model: the figure measured here is that one), for every measured setting, and `--batch-size auto` for
