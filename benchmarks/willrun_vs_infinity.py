@@ -272,12 +272,15 @@ def _compare(label: str, m: dict, row: dict) -> None:
         f"{percent(row['p95_at_rate_ms'], m['p95_at_half_ms']):>5} {inside(m['p95_at_half_ms'], *ci):>3}"
     )
     shown, among = row.get("endpoint_capacity_rps"), row.get("endpoint_capacity_spread_rps") or [None, None]
+    wide = row.get("endpoint_capacity_range_rps") or [None, None]
     if shown:
         # like with like: what `endpoint --capacity` would report on the model (--as-endpoint), against what it did
         print(
             f"    as endpoint --capacity would report: {shown:.3f}/s (searches {among[0] or shown:.3f}-"
             f"{among[1] or shown:.3f}) {percent(shown, m['capacity_rps'])} against the measured "
-            f"{m['capacity_rps']:.3f}, inside the searches' range: {inside(m['capacity_rps'], among[0], among[1])}"
+            f"{m['capacity_rps']:.3f}, inside the searches' range: {inside(m['capacity_rps'], among[0], among[1])}; "
+            f"with the latency estimate's range {wide[0] or 0:.3f}-{wide[1] or 0:.3f}: "
+            f"{inside(m['capacity_rps'], wide[0], wide[1])}"
         )
     measured_ci = m.get("p95_at_half_ci_ms") or [None, None]
     if None not in measured_ci:

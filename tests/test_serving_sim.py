@@ -500,6 +500,11 @@ def test_as_endpoint_adds_the_figure_a_measured_search_would_report():
     assert 0 < row["endpoint_capacity_rps"] <= 1.1 * row["capacity_rps"]
     low, high = row["endpoint_capacity_spread_rps"]
     assert low <= row["endpoint_capacity_rps"] <= high
+    # the latency estimate's slow and fast ends widen the seeds' spread, as they widen the capacity's range
+    wide_low, wide_high = row["endpoint_capacity_range_rps"]
+    assert wide_low < low and wide_high > high
+    capacity_width = row["capacity_rps_high"] / row["capacity_rps_low"]
+    assert wide_high / wide_low >= 0.8 * capacity_width
     assert any(n.startswith("`endpoint --capacity` would report about") for n in row["notes"])
     result, _ = _rate("--hardware", "l4", "--budget-ms", "200", "--as-endpoint")
     assert result.exit_code == 2 and "--as-endpoint plan a rate: use them with --rate" in result.output

@@ -120,6 +120,9 @@ class Assessment:
     # the seeds' lowest and highest: one measured search lands anywhere in that spread
     endpoint_capacity_rps: float | None = None
     endpoint_capacity_spread_rps: tuple[float, float] | None = None
+    # ...and with the latency estimate's slow and fast ends too (END_SEEDS searches each), as the capacity's own
+    # range has them: the range a measured search should fall in
+    endpoint_capacity_range_rps: tuple[float, float] | None = None
     headroom: float | None = None
     server_batch_size: int | None = None  # infinity's --batch-size planned with
     server_max_batch_tokens: int | None = None  # tei's --max-batch-tokens planned with
@@ -595,7 +598,7 @@ def _plan_rate(
     )
     row.simulated_seconds, row.simulation_s = plan.simulated_seconds, plan.run_s
     if request.as_endpoint:
-        _endpoint_figure(row, request, requests, policy, cost, conditions)
+        _endpoint_figure(row, request, requests, policy, (cost, fast, slow), conditions)
     row.price_per_hour = profile.price_per_hour
     if plan.replicas is not None:
         row.power_w = plan.replicas * profile.tdp_w if profile.tdp_w else None
@@ -604,28 +607,47 @@ def _plan_rate(
 
 
 def _endpoint_figure(
-    row: Assessment, request: WillRunRequest, requests: list[list[int]], policy: Any, cost: Any, conditions: Any
+    row: Assessment,
+    request: WillRunRequest,
+    requests: list[list[int]],
+    policy: Any,
+    costs: tuple[Any, Any, Any],
+    conditions: Any,
 ) -> None:
-    """--as-endpoint: `endpoint --capacity`'s search run on the model, beside the steady capacity."""
-    from rerank_bench.willrun.rate_plan import quantile_of
+    """--as-endpoint: `endpoint --capacity`'s search run on the model, beside the steady capacity: the central
+    cost's searches give the figure and its seeds' spread; the slow and fast costs' searches (END_SEEDS each)
+    widen that to the range a measured search should fall in, as the latency estimate's range widens the
+    capacity's (the seeds alone say only how much the arrival streams move it)."""
+    from rerank_bench.willrun.rate_plan import END_SEEDS, quantile_of
     from rerank_bench.willrun.search_sim import search_figure
 
     assert request.budget_ms is not None
-    figure = search_figure(requests, cost, policy, request.budget_ms, quantile_of(request.percentile), conditions)
+    cost, fast, slow = costs
+    quantile = quantile_of(request.percentile)
+    figure = search_figure(requests, cost, policy, request.budget_ms, quantile, conditions)
     row.endpoint_capacity_rps, row.endpoint_capacity_spread_rps = figure.rate_rps, figure.spread_rps
     row.simulation_s = (row.simulation_s or 0.0) + figure.run_s
     if figure.rate_rps is None:
         row.notes.append("`endpoint --capacity` would find no rate meeting the budget (simulated searches)")
         return
+    ends = [
+        search_figure(requests, c, policy, request.budget_ms, quantile, conditions, END_SEEDS) for c in (slow, fast)
+    ]
+    row.simulation_s += sum(e.run_s for e in ends)
+    found = [r for f in (figure, *ends) for r in f.seed_rates_rps if r is not None]
+    # a slow end that finds no rate at all leaves the low end at zero: a measured search may find none either
+    lowest = min(found) if all(r is not None for r in ends[0].seed_rates_rps) else 0.0
+    row.endpoint_capacity_range_rps = (lowest, max(found))
     spread, searches = figure.spread_rps, len(figure.seed_rates_rps)
     if spread and f"{spread[0]:.3g}" != f"{spread[1]:.3g}":
         among = f"{spread[0]:.3g}-{spread[1]:.3g} over {searches} searches"
     else:
         among = f"each of {searches} searches"
+    low, high = row.endpoint_capacity_range_rps
     row.notes.append(
-        f"`endpoint --capacity` would report about {figure.rate_rps:.3g}/s ({among}): the highest rate its levels "
-        f"show to pass at 95% confidence; the capacity is where a long steady run's {request.percentile} meets the "
-        "budget"
+        f"`endpoint --capacity` would report about {figure.rate_rps:.3g}/s ({among}; {low:.3g}-{high:.3g} with "
+        f"the latency estimate's range): the highest rate its levels show to pass at 95% confidence; the capacity "
+        f"is where a long steady run's {request.percentile} meets the budget"
     )
 
 

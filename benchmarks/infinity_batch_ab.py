@@ -1,0 +1,127 @@
+"""Which infinity batch size serves most, measured so that the host's drift cannot decide it (issue 22).
+
+    python benchmarks/infinity_batch_ab.py [--model tinybert-l2] [--depth 20] [--batches 8,16,32] [--rounds 2]
+                                           [--capacity-slo-ms 400]
+
+`willrun_vs_infinity.py` measures each batch's capacity once, minutes apart; this host's speed moves by 1.5x in
+minutes (its in-process rows at batch 4, swept 4 minutes apart: 1,145, 1,351 and 740 pairs/s on 2026-12-03), so
+one pass cannot rank batch sizes whose capacities differ by less than that. Here every batch size is served in
+every round, the order rotated from round to round (round r starts at the r-th batch size: drift that rises or
+falls through a round favours no size), and each server start is paired with a host-speed reading taken just
+before it: an in-process sweep of the same model at batch 16 (pairs/s). Per start: the closed-loop throughput of
+16 clients (the server saturated: what a capacity is bounded by) and of one client (p50: the idle latency), and
+that saturated throughput divided by the host reading, which compares batch sizes at one host speed. With
+--capacity-slo-ms, each start runs `endpoint --capacity` at that p95 SLO instead of the closed loops (about
+2.5 minutes a start at TinyBERT's rates): the figure `willrun_vs_infinity.py` compares, measured per round.
+Prints a row per start and, per batch size, the median over rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from endpoint_infinity import free_port, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
+from willrun_vs_infinity import DOC_TOKENS, RB, folder_for  # noqa: E402
+
+HOST_BATCH = 16  # the in-process reading of the host's speed: one case, the model at this batch size
+CLOSED_S = 20  # seconds each closed-loop level runs
+
+
+def host_speed(folder: Path, depth: int, scratch: Path) -> float:
+    """Pairs per second of the model in process at HOST_BATCH: this host's speed at this moment."""
+    out = scratch / f"host-{time.monotonic_ns()}.csv"
+    command = [*RB, "sweep", "-m", str(folder), "--depth", str(depth), "--batch-size", str(HOST_BATCH)]
+    command += ["--doc-tokens", DOC_TOKENS, "--max-seconds-per-case", "10", "--json", "-o", str(out)]
+    result = subprocess.run(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
+    return float(json.loads(result.stdout)["summary"][0]["best_pairs_per_s"])
+
+
+def served(folder: Path, depth: int, batch: int, scratch: Path, slo_ms: float | None) -> dict:
+    """One server start at this batch size: closed x1 and closed x16, or with `slo_ms` a capacity search."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (scratch / f"server-b{batch}-{port}.log").open("w")
+    server = subprocess.Popen(
+        ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "INFINITY_BATCH_SIZE": str(batch)},
+    )
+    try:
+        wait_ready(url, server)
+        command = [*RB, "endpoint", url, "--api", "infinity", "--depth", str(depth), "--doc-tokens", DOC_TOKENS]
+        if slo_ms is None:
+            command += ["--concurrency", "1,16", "--duration", str(CLOSED_S)]
+        else:
+            command += ["--slo-ms", f"{slo_ms:g}", "--capacity"]
+        command += ["--json", "-o", str(scratch / f"endpoint-b{batch}-{port}.csv")]
+        result = subprocess.run(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        if result.returncode not in (0, 1):
+            raise SystemExit(f"endpoint exited {result.returncode}: {result.stdout[-2000:]}")
+        depth_figures = json.loads(result.stdout)["depths"][0]
+        levels = depth_figures["levels"]
+        one, ceiling = levels[0], levels[1]  # closed x1, then closed x16 (the capacity search's ceiling too)
+        figures = {"x1_p50_ms": one["p50_ms"], "x16_rps": ceiling["achieved_rps"]}
+        if slo_ms is not None:
+            figures["capacity_rps"] = depth_figures["capacity_rps"]
+        return figures
+    finally:
+        stop_server(server, log)
+        time.sleep(3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="tinybert-l2")
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--batches", default="8,16,32")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--capacity-slo-ms", type=float, default=None)
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    slo = args.capacity_slo_ms
+    folder = folder_for(args.model)
+    print(f"uptime: {uptime()}", flush=True)
+    print(f"{args.model} depth {args.depth}, documents {DOC_TOKENS} tokens; closed loops of {CLOSED_S} s")
+    print(f"{'round':>5} {'batch':>5} {'host pairs/s':>12} {'x16 req/s':>9} {'per 1k host':>11} {'x1 p50 ms':>9}  time")
+    per_batch: dict[int, list[dict]] = {b: [] for b in batches}
+    with tempfile.TemporaryDirectory(prefix="infinity-ab-") as tmp:
+        scratch = Path(tmp)
+        for r in range(args.rounds):
+            for batch in batches[r % len(batches) :] + batches[: r % len(batches)]:
+                speed = host_speed(folder, args.depth, scratch)
+                figures = {**served(folder, args.depth, batch, scratch, slo), "host_pairs_per_s": speed}
+                figures["x16_per_1k_host"] = figures["x16_rps"] / speed * 1000.0
+                per_batch[batch].append(figures)
+                capacity = f"  capacity {figures['capacity_rps'] or 0:.1f}/s" if slo is not None else ""
+                print(
+                    f"{r + 1:>5} {batch:>5} {speed:>12.0f} {figures['x16_rps']:>9.1f} "
+                    f"{figures['x16_per_1k_host']:>11.1f} {figures['x1_p50_ms']:>9.1f}  {time.strftime('%H:%M:%S')}"
+                    + capacity,
+                    flush=True,
+                )
+    print("\nmedians over rounds (x16 req/s per 1,000 host pairs/s compares batch sizes at one host speed):")
+    for batch, runs in per_batch.items():
+        rps = [f["x16_rps"] for f in runs]
+        norm = [f["x16_per_1k_host"] for f in runs]
+        found = [f.get("capacity_rps") or 0.0 for f in runs]
+        capacity = f", capacity {statistics.median(found):.1f}/s ({min(found):.1f}-{max(found):.1f})" if slo else ""
+        print(
+            f"  batch {batch:>2}: x16 {statistics.median(rps):.1f} req/s ({min(rps):.1f}-{max(rps):.1f}), "
+            f"per 1k host {statistics.median(norm):.1f} ({min(norm):.1f}-{max(norm):.1f})" + capacity
+        )
+    print(f"uptime: {uptime()}")
+
+
+if __name__ == "__main__":
+    main()
