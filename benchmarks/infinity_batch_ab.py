@@ -69,7 +69,7 @@ def served(folder: Path, depth: int, batch: int, scratch: Path, slo_ms: float | 
         if result.returncode not in (0, 1):
             raise SystemExit(f"endpoint exited {result.returncode}: {result.stdout[-2000:]}")
         depth_figures = json.loads(result.stdout)["depths"][0]
-        levels = depth_figures["levels"]
+        levels = depth_figures["levels"] + depth_figures["capacity_levels"]
         one, ceiling = levels[0], levels[1]  # closed x1, then closed x16 (the capacity search's ceiling too)
         figures = {"x1_p50_ms": one["p50_ms"], "x16_rps": ceiling["achieved_rps"]}
         if slo_ms is not None:

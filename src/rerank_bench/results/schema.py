@@ -204,14 +204,18 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("p90_ms", "90th percentile; empty when too few queries (see percentile_note)"),
     ("p95_ms", "95th percentile; empty when too few queries"),
     ("p99_ms", "99th percentile; empty when too few queries"),
-    ("p50_ci_low_ms", "lower end of the distribution-free 95% confidence interval of the median"),
+    (
+        "p50_ci_low_ms",
+        "lower end of the distribution-free 95% confidence interval of the median (endpoint rows: widened to hold "
+        "the batch-means interval too, as a served level's latencies are correlated)",
+    ),
     ("p50_ci_high_ms", "upper end of that interval"),
     (
         "p90_ci_low_ms",
         "lower end of the 95% confidence interval of p90 (binomial order statistics); empty if unbounded",
     ),
     ("p90_ci_high_ms", "upper end of that interval; empty where too few samples bound it"),
-    ("p95_ci_low_ms", "lower end of the 95% confidence interval of p95"),
+    ("p95_ci_low_ms", "lower end of the 95% confidence interval of p95 (endpoint rows: as the median's)"),
     ("p95_ci_high_ms", "upper end of that interval; empty where too few samples bound it (fewer than 72)"),
     ("p99_ci_low_ms", "lower end of the 95% confidence interval of p99"),
     ("p99_ci_high_ms", "upper end of that interval; empty where too few samples bound it (fewer than 368)"),
