@@ -289,8 +289,8 @@ def batch_means_interval(values: list[float], q: float) -> tuple[float, float] |
     percentiles of ten consecutive blocks, widened by sqrt((1 + r) / (1 - r)) where r > 0 is the blocks' lag-1
     autocorrelation (capped at 0.9: blocks of a queue near saturation carry over into the next). Centred on the
     percentile that is reported, not on the blocks' mean. None where a block would hold fewer than 1 / (1 -
-    q/100) values (20 for a p95: fewer and a block's p95 is its maximum), or a block's percentile is a failure
-    (inf)."""
+    q/100) values or 5 (20 for a p95: fewer and a block's p95 is its maximum), or a block's percentile is a
+    failure (inf)."""
     value = percentile(values, q)
     size = len(values) // BLOCKS
     if size < max(5, math.ceil(round(1.0 / (1.0 - q / 100.0), 9))):
