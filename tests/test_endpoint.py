@@ -24,6 +24,7 @@ from rerank_bench.common.slo import (
     SequentialPlan,
     Verdict,
     decide,
+    design_effect,
     looks_for,
     min_window,
     per_look_confidence,
@@ -202,6 +203,54 @@ def test_a_server_over_the_slo_at_p93_is_not_passed_and_one_within_it_at_p97_is(
     assert over[Verdict.FAIL] + over[Verdict.UNDECIDED] >= 0.95 * 200, over
     within = _simulated_verdicts(97.0)
     assert within[Verdict.PASS] >= 0.90 * 200, within
+
+
+def test_the_design_effect_by_hand_counts_one_episode_as_about_one_observation():
+    # 40 requests, 10 blocks of 4, 4 over (k/B = 0.4 expected a block, chance variance k (1 - 1/B) = 3.6)
+    episode = [True] * 4 + [False] * 36  # one block holds all: (3.6^2 + 9 * 0.4^2) / 3.6 = k
+    assert design_effect(episode) == pytest.approx(4.0)
+    pairs = ([True, True] + [False] * 6) * 2 + [False] * 24  # two blocks of 2: (2 * 1.6^2 + 8 * 0.4^2) / 3.6
+    assert design_effect(pairs) == pytest.approx(6.4 / 3.6)
+    assert design_effect(([True] + [False] * 3) * 4 + [False] * 24) == 1.0  # one a block: less than chance, so 1
+    assert design_effect([False] * 40) == design_effect([True] * 5) == 1.0  # none over; too few for ten blocks
+    # infinity's 61.8/s level (TinyBERT b16): 21 of 774 over, all within 50 requests. Independent, the bound says
+    # at most 4.3% over and the level passes; as one episode it is as one over in 37 requests: undecided
+    assert slo_test(21, 774, 95.0, 0.9875).verdict == Verdict.PASS
+    test = slo_test(21, 774, 95.0, 0.9875, effect=21.0)
+    assert test.verdict == Verdict.UNDECIDED and test.fraction_high > 0.05
+    assert "design effect 21: as many as 37 independent requests" in test.why(95.0, 400.0)
+
+
+def test_clustered_overs_pass_a_level_over_its_slo_half_as_often_and_independent_ones_as_before():
+    """Requests over the SLO in episodes (a log-latency AR(1), phi 0.9: about ten requests in a row) at a true
+    p93 over the SLO: taken as independent the count passes one level in five; at its effective size less than
+    half as many. Independent requests at a true p97 within it pass as before."""
+    import random as _random
+    from statistics import NormalDist
+
+    plan = SequentialPlan(95.0, looks_for(240, 240 * 8))
+
+    def passes(phi, true_quantile, clustered, levels=200):
+        rng = _random.Random(7)
+        threshold, count = NormalDist().inv_cdf(true_quantile / 100), 0
+        for _ in range(levels):
+            x, over = rng.gauss(0, 1), []
+            for _ in range(plan.looks[-1]):
+                over.append(x > threshold)
+                x = phi * x + math.sqrt(1 - phi * phi) * rng.gauss(0, 1)
+            if clustered:
+                count += decide(over, plan)[0].verdict == Verdict.PASS
+            else:
+                for size in plan.looks:
+                    verdict = slo_test(sum(over[:size]), size, 95.0, plan.look_confidence).verdict
+                    if verdict != Verdict.UNDECIDED or size == plan.looks[-1]:
+                        count += verdict == Verdict.PASS
+                        break
+        return count
+
+    independent, clustered = passes(0.9, 93.0, False), passes(0.9, 93.0, True)
+    assert independent >= 0.15 * 200 and clustered <= 0.5 * independent, (independent, clustered)
+    assert passes(0.0, 97.0, True) >= 0.95 * 200
 
 
 def test_looks_double_to_the_limit_and_share_the_confidence():
@@ -537,6 +586,10 @@ FAST_LEVELS = ["--requests", "100", "--warmup-s", "0.5", "--max-level-s", "30"]
 
 
 @pytest.mark.slow
+# the fake shares its process with the client: beside another test's work it stalls for 50-150 ms at a time, and
+# those stalls put requests over the SLO in runs, which the count test (rightly) takes as few observations, so
+# 100-request levels stay undecided down to 10/s (seen once in the parallel suite)
+@pytest.mark.serial
 def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
     """One worker, 5 ms a request: it saturates at 200/s; p95 within 150 ms holds below that. The fake shares
     this process (and its GIL) with the client, which adds a few ms a request (here capacity came out 100-105/s,

@@ -172,6 +172,21 @@ def test_clopper_pearson_bounds_by_hand():
     assert (round(low, 4), round(high, 4)) == (0.0082, 0.0757)
 
 
+def test_fractional_counts_take_the_binomial_tail_through_the_incomplete_beta():
+    from rerank_bench.common.stats import regularized_beta
+
+    # I_0.5(2, 3) = P(Bin(4, 0.5) >= 2) = 1 - 5/16; P(Bin(5, 0.2) <= 1) = I_0.8(4, 2) = 0.8^5 + 5 * 0.2 * 0.8^4
+    assert regularized_beta(0.5, 2, 3) == pytest.approx(11 / 16, abs=1e-12)
+    assert regularized_beta(0.8, 4, 2) == pytest.approx(0.8**5 + 0.2 * 5 * 0.8**4, abs=1e-12)
+    assert regularized_beta(0.3, 2.5, 1.0) == pytest.approx(0.3**2.5, abs=1e-12)  # I_x(a, 1) = x^a
+    # effective counts: continuous in the count, and between the whole counts either side
+    low, high = clopper_pearson(3.0000001, 100.0000001)
+    assert (low, high) == pytest.approx(clopper_pearson(3, 100), abs=1e-6)
+    assert clopper_pearson(2, 100)[1] < clopper_pearson(2.5, 100.0001)[1] < clopper_pearson(3, 100)[1]
+    with pytest.raises(ValueError, match="need 0 <= k <= n"):
+        clopper_pearson(2.5, 2.0)
+
+
 def test_paired_ratio_cancels_drift_that_unpaired_statistics_cannot():
     import random as _random
 

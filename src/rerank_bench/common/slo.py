@@ -6,6 +6,18 @@ fraction over decides (MLPerf LoadGen's early-stopping idea: count the slow quer
 ones make the percentile hold). The level fails when the lower bound is above 1 - q, passes when the upper bound
 is at most 1 - q, and is otherwise undecided: it runs longer, or says so, instead of calling a coin flip.
 
+Requests over the SLO are not independent trials on a served level: a slow batch delays every request queued
+behind it, and a server's slow second puts twenty requests in a row over (infinity here: 21 of a level's 774
+requests over, all within 50 consecutive ones). Counted as independent, that one episode reads as a precise
+2.7%. So the count is taken at its effective size (Korn & Graubard 1998): the window is cut into DESIGN_BLOCKS
+consecutive blocks, and the design effect is how much more the blocks' counts over vary than they would if the
+same overs had fallen independently (multinomially) among them: sum((c_b - k/B)^2) / (k (1 - 1/B)), at least 1.
+Count and window are divided by it before the bounds are taken. Overs one at a time, spread over the window, give
+about 1 (no change); one block holding all k gives k (one episode: about one observation). Overs in an episode
+longer than a block are split between blocks and count for less than they should; a window with no over has
+nothing to cluster and is tested as before. A level that stopped `saturated` (requests piling up) is tested as
+independent: its overs are one run that grows to the end because the queue does, not an episode that passed.
+
 A level may look at its window more than once (at n, 2n, 4n requests, up to its time limit). Each look is a
 test, so each is made at confidence 1 - alpha / looks (Bonferroni): the chance that any look passes a level
 whose true percentile is over the SLO stays at most alpha.
@@ -21,6 +33,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -45,6 +58,7 @@ TREND_RHO = 0.878
 # to a user is not flagged, however significant).
 TREND_RATIO = 1.2
 TREND_MIN_REQUESTS = 40
+DESIGN_BLOCKS = 10  # consecutive blocks whose counts over give the design effect (the trend test's ten)
 
 
 class Verdict(StrEnum):
@@ -63,9 +77,15 @@ class SloTest:
     fraction_low: float  # one-sided lower confidence bound of the fraction over
     fraction_high: float  # one-sided upper confidence bound
     confidence: float  # of each bound (per look)
+    design_effect: float = 1.0  # the count and window were divided by this before the bounds (clustered overs)
 
     def why(self, q: float, slo_ms: float) -> str:
         share = f"{self.over} of {self.n} requests over {slo_ms:g} ms (or failed)"
+        if self.design_effect > 1.0:
+            share += (
+                f", clustered (design effect {self.design_effect:.2g}: as many as "
+                f"{self.n / self.design_effect:.0f} independent requests)"
+            )
         bound = f"{100 * self.allowed_fraction:.3g}%"
         if self.verdict == Verdict.PASS:
             return f"{share}: at most {100 * self.fraction_high:.2f}% over, within {bound}"
@@ -77,17 +97,40 @@ class SloTest:
         )
 
 
-def slo_test(over: int, n: int, q: float, confidence: float = CONFIDENCE) -> SloTest:
-    """The verdict on `over` of `n` requests over the SLO, for the q-th percentile (0 < q < 100)."""
+def design_effect(over: Sequence[bool], blocks: int = DESIGN_BLOCKS) -> float:
+    """How much more clustered than independent the window's overs are (in the order requests were sent): the
+    variance of the counts over in `blocks` consecutive blocks against the multinomial's for the same total,
+    at least 1. 1 where there is no over, or too few requests for a block each."""
+    n, k = len(over), sum(over)
+    if k == 0 or n < blocks:
+        return 1.0
+    edges = [round(b * n / blocks) for b in range(blocks + 1)]
+    counts = [sum(over[edges[b] : edges[b + 1]]) for b in range(blocks)]
+    expected = [k * (edges[b + 1] - edges[b]) / n for b in range(blocks)]
+    spread = sum((c - e) ** 2 for c, e in zip(counts, expected, strict=True))
+    chance = sum(e * (1.0 - e / k) for e in expected)  # the multinomial's: k (1 - 1/B) for equal blocks
+    return max(1.0, spread / chance) if chance > 0 else 1.0
+
+
+def slo_test(over: int, n: int, q: float, confidence: float = CONFIDENCE, effect: float = 1.0) -> SloTest:
+    """The verdict on `over` of `n` requests over the SLO, for the q-th percentile (0 < q < 100), with the count
+    and the window taken at their effective size (divided by the design effect `effect`, at least 1)."""
     allowed = 1.0 - q / 100.0
-    low, high = clopper_pearson(over, n, confidence)
+    effect = max(1.0, effect)
+    low, high = clopper_pearson(over / effect, n / effect, confidence)
     if high <= allowed:
         verdict = Verdict.PASS
     elif low > allowed:
         verdict = Verdict.FAIL
     else:
         verdict = Verdict.UNDECIDED
-    return SloTest(verdict, over, n, allowed, low, high, confidence)
+    return SloTest(verdict, over, n, allowed, low, high, confidence, effect)
+
+
+def slo_test_in_order(over: Sequence[bool], q: float, confidence: float = CONFIDENCE) -> SloTest:
+    """The verdict on a window's requests in the order they were sent (True: over the SLO or failed), its
+    clustering allowed for (`design_effect`)."""
+    return slo_test(sum(over), len(over), q, confidence, design_effect(over))
 
 
 def min_window(q: float, confidence: float = CONFIDENCE) -> int:
@@ -109,10 +152,14 @@ def per_look_confidence(confidence: float, looks: int) -> float:
     return 1.0 - (1.0 - confidence) / max(1, looks)
 
 
-def fail_is_certain(over_known: int, n: int, q: float, confidence: float) -> bool:
-    """`over_known` of the window's `n` requests are already over the SLO (replied late, failed, or still out
-    and older than it): the level fails at this look whatever the rest do."""
-    return slo_test(over_known, n, q, confidence).verdict == Verdict.FAIL
+def fail_is_certain(over_known: Sequence[bool], q: float, confidence: float, clustered: bool = True) -> bool:
+    """The window's requests known to be over the SLO (replied late, failed, or still out and older than it;
+    the rest False): the level fails at this look however the rest turn out, as far as the overs' clustering so
+    far says (`clustered`; False: as independent trials, for a level whose queue is growing)."""
+    over, n = sum(over_known), len(over_known)
+    if slo_test(over, n, q, confidence).verdict != Verdict.FAIL:
+        return False  # a design effect only widens the bounds: no fail as independent trials, none clustered
+    return not clustered or slo_test(over, n, q, confidence, design_effect(over_known)).verdict == Verdict.FAIL
 
 
 @dataclass(frozen=True)
@@ -133,7 +180,7 @@ def decide(over: list[bool], plan: SequentialPlan) -> tuple[SloTest, int]:
     test = None
     for size in plan.looks:
         window = over[:size]
-        test = slo_test(sum(window), len(window), plan.q, plan.look_confidence)
+        test = slo_test_in_order(window, plan.q, plan.look_confidence)
         if test.verdict != Verdict.UNDECIDED or size >= len(over):
             return test, len(window)
     assert test is not None

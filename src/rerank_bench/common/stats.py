@@ -15,7 +15,9 @@ the batch-means one too (`batch_means_interval`): the percentile of each of ten 
 interval over them, widened for the blocks' own lag-1 correlation.
 
 An SLO is tested on the count of requests over it, not on a percentile estimate (`clopper_pearson`): the
-MLPerf LoadGen early-stopping idea, so noise cannot decide a pass.
+MLPerf LoadGen early-stopping idea, so noise cannot decide a pass. Where those requests came in clusters, the
+count is taken at its effective size (Korn & Graubard 1998: the count and the trials divided by the design
+effect, which leaves them fractional; the bounds then come from the regularized incomplete beta function).
 """
 
 from __future__ import annotations
@@ -144,29 +146,51 @@ def p50_relative_halfwidth(values: list[float], confidence: float = CONFIDENCE) 
     return (ci[1] - ci[0]) / 2.0 / med
 
 
-def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+def clopper_pearson(k: float, n: float, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """One-sided bounds (low, high) on a binomial proportion from k successes in n trials, each holding with
     `confidence` (Clopper & Pearson 1934): high solves P(Bin(n, p) <= k) = 1 - confidence, low solves
-    P(Bin(n, p) >= k) = 1 - confidence. Found by bisection on the exact binomial, so no beta function is needed."""
+    P(Bin(n, p) >= k) = 1 - confidence. Whole counts use the exact binomial sum; effective counts (a count and
+    its trials divided by a design effect, so fractional) use the same tail through the regularized incomplete
+    beta function, P(Bin(n, p) <= k) = I_(1-p)(n - k, k + 1), which equals the sum at whole counts."""
     if n <= 0 or not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n and n > 0, got k={k} n={n}")
     alpha = 1.0 - confidence
+    whole = float(k).is_integer() and float(n).is_integer()
+
+    def at_most(count: float, p: float) -> float:
+        """P(Bin(n, p) <= count)."""
+        if whole:
+            return _cdf_exact(int(count), int(n), p)
+        if p <= 0.0:
+            return 1.0
+        if p >= 1.0:
+            return 1.0 if count >= n else 0.0
+        return regularized_beta(1.0 - p, n - count, count + 1.0)
+
+    def at_least(count: float, p: float) -> float:
+        """P(Bin(n, p) >= count): 1 - P(Bin <= count - 1) for whole counts, I_p(count, n - count + 1) else."""
+        if whole:
+            return 1.0 - _cdf_exact(int(count) - 1, int(n), p)
+        if p <= 0.0:
+            return 0.0
+        if p >= 1.0:
+            return 1.0
+        return regularized_beta(p, count, n - count + 1.0)
 
     def solve(cdf: Callable[[float], float], rising: bool = False) -> float:
-        """The p where cdf(p) (falling in p) crosses alpha, or where 1 - cdf(p) rises through it."""
+        """The p where cdf(p) (falling in p) crosses alpha, or where a tail rising in p crosses it."""
         lo, hi = 0.0, 1.0
         for _ in range(50):
             mid = (lo + hi) / 2.0
-            value = 1.0 - cdf(mid) if rising else cdf(mid)
+            value = cdf(mid)
             if (value < alpha) if rising else (value > alpha):
                 lo = mid
             else:
                 hi = mid
         return (lo + hi) / 2.0
 
-    high = 1.0 if k == n else solve(lambda p: _cdf_exact(k, n, p))
-    # P(Bin(n, p) >= k) = 1 - P(Bin <= k - 1): k terms, increasing in p, so solve on its complement
-    low = 0.0 if k == 0 else solve(lambda p: _cdf_exact(k - 1, n, p), rising=True)
+    high = 1.0 if k >= n else solve(lambda p: at_most(k, p))
+    low = 0.0 if k <= 0 else solve(lambda p: at_least(k, p), rising=True)
     return low, high
 
 
@@ -182,6 +206,36 @@ def _cdf_exact(k: int, n: int, p: float) -> float:
         for i in range(0, k + 1)
     ]
     return min(1.0, math.fsum(terms))
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function (a, b > 0, 0 <= x <= 1): its continued fraction
+    evaluated by the modified Lentz method (Numerical Recipes, 3rd ed., section 6.4), on the side of the
+    symmetry I_x(a, b) = 1 - I_(1-x)(b, a) where it converges fast."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1.0) / (a + b + 2.0):
+        return 1.0 - regularized_beta(1.0 - x, b, a)
+    log_front = a * math.log(x) + b * math.log1p(-x) - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    value = d
+    for m in range(1, 10_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            value *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return min(1.0, max(0.0, math.exp(log_front) * value / a))
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
             over_slo=summary.slo.over,
             over_slo_fraction_low=summary.slo.fraction_low,
             over_slo_fraction_high=summary.slo.fraction_high,
+            over_slo_design_effect=summary.slo.design_effect,
         )
     for name in ("total", "queue", "inference", "tokenization"):
         if name in server.times_ms:

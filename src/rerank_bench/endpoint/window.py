@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rerank_bench.common.slo import SequentialPlan, Verdict, fail_is_certain, slo_test
+from rerank_bench.common.slo import SequentialPlan, Verdict, fail_is_certain, slo_test_in_order
 from rerank_bench.endpoint.loadgen import Outcome
 from rerank_bench.endpoint.summary import LevelState, Window
 
@@ -48,7 +48,6 @@ class WindowJudge:
         self.decided = False
         self._over: dict[int, bool] = {}  # window request -> over the SLO (or failed), as replies come in
         self._done_in = 0
-        self._over_in = 0
         self._confidence = plan.sequential.look_confidence
         self._cut: int | None = None  # window requests scheduled before a time limit stopped the level
 
@@ -75,12 +74,14 @@ class WindowJudge:
             self._over[outcome.index] = over
             if self._inside(outcome.index):
                 self._done_in += 1
-                self._over_in += over
         if slo is not None:
-            late = sum(1 for i, due in outstanding.items() if self._inside(i) and (now - due) * 1000.0 > slo)
-            if fail_is_certain(self._over_in + late, self.size, self.plan.q, self._confidence):
+            late = {i for i, due in outstanding.items() if self._inside(i) and (now - due) * 1000.0 > slo}
+            piling = self._done_in < self.size and len(outstanding) > max(4, 0.1 * self.size)
+            known = [self._over.get(i, False) or i in late for i in self._indices()]
+            # a queue that keeps growing puts every later request over: one run to the end, not an episode that
+            # passed, so a piling level is judged as independent trials (else it would run to its time limit)
+            if fail_is_certain(known, self.plan.q, self._confidence, clustered=not piling):
                 if self._done_in < self.size:
-                    piling = len(outstanding) > max(4, 0.1 * self.size)
                     self.stopped = LevelState.SATURATED if piling else LevelState.STOPPED
                 self.decided = True
                 return True
@@ -94,7 +95,7 @@ class WindowJudge:
             return False
         if slo is None:
             return True
-        verdict = slo_test(self._over_in, self.size, self.plan.q, self._confidence).verdict
+        verdict = slo_test_in_order([self._over[i] for i in self._indices()], self.plan.q, self._confidence).verdict
         if verdict != Verdict.UNDECIDED or self.look + 1 >= len(self.plan.looks):
             self.decided = True
             return True
@@ -102,8 +103,8 @@ class WindowJudge:
         if next_end >= len(self.arrivals) or self.arrivals[next_end] > self.plan.max_s:
             return True  # undecided, and no longer look fits in the level's time
         self.look += 1
-        first = self.plan.warmup
-        indices = range(first, first + self.size)
-        self._done_in = sum(1 for i in indices if i in self._over)
-        self._over_in = sum(1 for i in indices if self._over.get(i))
+        self._done_in = sum(1 for i in self._indices() if i in self._over)
         return False
+
+    def _indices(self) -> range:
+        return range(self.plan.warmup, self.plan.warmup + self.size)

@@ -166,6 +166,7 @@ def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[
         "slo_verdict": str(summary.verdict) if summary.verdict is not None else None,
         "over_slo": summary.slo.over if summary.slo else None,
         "over_slo_fraction_bounds": [summary.slo.fraction_low, summary.slo.fraction_high] if summary.slo else None,
+        "over_slo_design_effect": summary.slo.design_effect if summary.slo else None,
         "level_state": str(summary.state),
         "connections_opened": summary.connections_opened,
         "connect_mean_ms": summary.connect_mean_ms,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
 # 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
@@ -30,7 +30,9 @@ SCHEMA_VERSION = 9
 # 8 -> 9 added the served endpoint's batching setting where the server says it (`server_batch_size`: infinity's
 # --batch-size; `server_max_batch_tokens`: TEI's), so will-it-run fits a served overhead under the setting the
 # rows ran. Empty in older rows (fitted as before, under the plan's setting).
-UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7", "8")
+# 9 -> 10 added `over_slo_design_effect`: the SLO count test now takes clustered overs at their effective size
+# (common/slo.py), and this says by how much. Empty in older rows, whose bounds took every request as independent.
+UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -115,16 +117,20 @@ ADDED_IN_6 = (
 ADDED_IN_7 = ("effective_max_length", "random_head")
 ADDED_IN_8 = ("attention", "prefix")
 ADDED_IN_9 = ("server_batch_size", "server_max_batch_tokens")
-ADDED_SINCE = {
-    "1": ADDED_IN_2 + ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
-    "2": ADDED_IN_3 + ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
-    "3": ADDED_IN_4 + ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
-    "4": ADDED_IN_5 + ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
-    "5": ADDED_IN_6 + ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
-    "6": ADDED_IN_7 + ADDED_IN_8 + ADDED_IN_9,
-    "7": ADDED_IN_8 + ADDED_IN_9,
-    "8": ADDED_IN_9,
-}
+ADDED_IN_10 = ("over_slo_design_effect",)
+_ADDED_IN = (
+    ADDED_IN_2,
+    ADDED_IN_3,
+    ADDED_IN_4,
+    ADDED_IN_5,
+    ADDED_IN_6,
+    ADDED_IN_7,
+    ADDED_IN_8,
+    ADDED_IN_9,
+    ADDED_IN_10,
+)
+# a row of version v lacks what every later version added
+ADDED_SINCE = {str(v): tuple(c for added in _ADDED_IN[v - 1 :] for c in added) for v in range(1, SCHEMA_VERSION)}
 
 # (column, meaning). Units are in the names.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -295,6 +301,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("over_slo", "endpoint: requests in the window over slo_ms, failed ones included"),
     ("over_slo_fraction_low", "endpoint: one-sided lower confidence bound of the fraction over (Clopper-Pearson)"),
     ("over_slo_fraction_high", "endpoint: one-sided upper confidence bound; the level passes when it is <= 1 - q"),
+    (
+        "over_slo_design_effect",
+        "endpoint: how clustered the overs were (the blocks' counts' variance against independent overs', at "
+        "least 1): the bounds take the count and the window divided by it",
+    ),
     ("connections_opened", "endpoint: connections opened during the window (they are pre-opened before it)"),
     ("connect_mean_ms", "endpoint: mean time to open those connections"),
     ("server_total_p50_ms", "endpoint: median of the server's own x-total-time header (TEI)"),

@@ -29,7 +29,7 @@ from rerank_bench.common.slo import (
     level_confidence,
     level_looks,
     level_warmup,
-    slo_test,
+    slo_test_in_order,
     trend_rises,
 )
 from rerank_bench.willrun.serving_sim import (
@@ -90,7 +90,7 @@ def simulate_level(
             if not window:
                 return Trial(rate_rps, Verdict.UNDECIDED, "no request inside the level's time")
         timed = [latencies[i] for i in window]
-        test = slo_test(sum(1 for v in timed if v > budget_ms), len(timed), quantile, confidence)
+        test = slo_test_in_order([v > budget_ms for v in timed], quantile, confidence)
         decided = test.verdict != Verdict.UNDECIDED or size == looks[-1] or len(timed) < size
         if not decided:
             continue
