@@ -229,6 +229,24 @@ def test_local_cpu_uses_measured_rows_and_calibration():
     assert row.source == "calibrated estimate" and row.p50_ms_low < row.p50_ms < row.p50_ms_high
 
 
+def test_a_case_swept_several_times_answers_with_its_median_row_and_batch_sizes_rank_by_theirs():
+    """A drifting host's fastest sweep is its best moment: the median row answers, and the batch size whose rows
+    have the lowest median wins (batch 8 was fastest once, 10 ms, but its median is 14 against batch 16's 12)."""
+    from rerank_bench.willrun.calibration import measured_row
+    from rerank_bench.willrun.model_info import load_model_info
+
+    info = load_model_info("minilm-l6", None)
+    base = {"model": "minilm-l6", "dtype": "fp32", "depth": 20, "max_length": 512, "workload": "rag"}
+    rows = [{**base, "batch_size": b, "p50_ms": p50} for b, p50 in ((8, 10.0), (8, 30.0), (8, 14.0), (16, 12.0))]
+    row, sweeps = measured_row(rows, info, 20, "fp32", 512, None)
+    assert (row["batch_size"], row["p50_ms"], sweeps) == (16, 12.0, 1)
+    row, sweeps = measured_row(rows, info, 20, "fp32", 512, None, batch=8)
+    assert (row["p50_ms"], sweeps) == (14.0, 3)
+    two = [{**base, "batch_size": 8, "p50_ms": p50} for p50 in (10.0, 20.0)]
+    assert measured_row(two, info, 20, "fp32", 512, None)[0]["p50_ms"] == 20.0  # even: the slower middle row
+    assert measured_row(rows, info, 50, "fp32", 512, None) is None
+
+
 def test_without_a_model_every_catalog_model_is_assessed():
     from rerank_bench.catalog import aliases
 

@@ -350,13 +350,14 @@ def predicted_latency(batch: int, prediction: Prediction, rates: RateChoice) -> 
     return Latency(batch, prediction.p50_ms, prediction.p95_ms, ranges, rates.source, rates.note)
 
 
-def measured_latency(measured: ResultRow, prediction: Prediction) -> Latency:
-    """A sweep row of this very case answers instead of the model."""
+def measured_latency(measured: ResultRow, prediction: Prediction, sweeps: int = 1) -> Latency:
+    """A sweep row of this very case answers instead of the model (of `sweeps` rows of it, the median)."""
     batch = int(measured["batch_size"])
     p50, p95 = measured.get("p50_ms"), measured.get("p95_ms")
     note = (
         f"measured: {measured.get('n_queries')} queries at batch {batch} "
         f"({(measured.get('utc_time') or '')[:10]}, run {measured.get('run_id', '')})"
+        + (f"; the median p50 of {sweeps} rows of this case" if sweeps > 1 else "")
     )
     ranges: tuple[float | None, float | None, float | None, float | None] = (None, None, None, None)
     if p95 is None and p50 and prediction.p50_ms:
@@ -392,7 +393,10 @@ def assess(
         if profile.key == "local"
         else None
     )
-    latency = measured_latency(measured, prediction) if measured else predicted_latency(batch, prediction, rates)
+    if measured is not None:
+        latency = measured_latency(measured[0], prediction, sweeps=measured[1])
+    else:
+        latency = predicted_latency(batch, prediction, rates)
     row = _assessment(info, profile, request, dtype, memory, latency)
     _verdict(row, request.budget_ms, memory.fits_batch1, request.percentile, profile, memory.batch1_mib)
     if not memory.fits_batch1:
