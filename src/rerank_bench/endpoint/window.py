@@ -6,7 +6,8 @@ the window's arrivals, and keeps sending after them (a cool-down, so the window'
 load as its first) until every window request has its reply. Only then is the window judged. With an SLO, an
 undecided window grows to the next look (n, 2n, 4n ... within --max-level-s); a window whose count over the
 SLO already makes it fail (replies over it, failures, and requests still out that are older than it) stops at
-once, as `saturated` when requests were piling up.
+once, as `saturated` when requests were piling up. The count is taken at its effective size where the overs
+cluster (common/slo.py), except on a piling level, whose overs are one run growing with its queue.
 """
 
 from __future__ import annotations
