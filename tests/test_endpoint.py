@@ -25,6 +25,7 @@ from rerank_bench.common.slo import (
     Verdict,
     decide,
     design_effect,
+    fail_is_certain,
     looks_for,
     min_window,
     per_look_confidence,
@@ -968,6 +969,32 @@ def test_a_level_cut_by_its_time_limit_is_judged_on_what_was_scheduled_before_it
     assert judge(None, {}, 0.56) is True  # past the limit with 15 of the look's 20 not yet sent
     window = judge.window()
     assert window.stopped == "time limit" and window.size == 5 and window.length_s == pytest.approx(0.5)
+
+
+def test_an_episode_of_slow_replies_does_not_stop_a_level_early_but_a_piling_queue_does():
+    """20 of a 200-request window over the SLO in a row: as independent trials that is already a fail (at least
+    6.7% over), as one episode (design effect 8.9) it is not, so the level runs on; with requests piling up
+    (25 out, more than a tenth of the window) the same count stops it as saturated."""
+    from rerank_bench.endpoint.window import WindowJudge, WindowPlan
+
+    arrivals = [0.01 * (i + 1) for i in range(600)]
+    plan = WindowPlan(warmup=0, looks=(200,), max_s=100.0, slo_ms=100.0)
+
+    def fed(outstanding):
+        judge = WindowJudge(plan, arrivals)
+        stops = []
+        for i in range(30):
+            late = 0.3 if i >= 10 else 0.01  # the first 10 in 10 ms, the next 20 in 300 ms
+            done = arrivals[i] + late
+            stops.append(judge(Outcome(i, arrivals[i], arrivals[i], done, "ok"), outstanding, done))
+        return judge, stops
+
+    assert fail_is_certain([False] * 10 + [True] * 20 + [False] * 170, 95.0, 0.95, clustered=False)
+    assert design_effect([False] * 10 + [True] * 20 + [False] * 170) == pytest.approx(160 / 18)
+    judge, stops = fed({})
+    assert not any(stops) and not judge.decided
+    judge, stops = fed({i: 0.6 for i in range(30, 55)})  # 25 sent, none yet older than the SLO at 0.6 s
+    assert stops[-1] and judge.decided and judge.window().stopped == "saturated"
 
 
 # Each fault of the fake server (FAULTS) and the kind it is counted under: nothing is scored that should not be.
