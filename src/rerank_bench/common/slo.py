@@ -127,10 +127,13 @@ def slo_test(over: int, n: int, q: float, confidence: float = CONFIDENCE, effect
     return SloTest(verdict, over, n, allowed, low, high, confidence, effect)
 
 
-def slo_test_in_order(over: Sequence[bool], q: float, confidence: float = CONFIDENCE) -> SloTest:
+def slo_test_in_order(
+    over: Sequence[bool], q: float, confidence: float = CONFIDENCE, clustered: bool = True
+) -> SloTest:
     """The verdict on a window's requests in the order they were sent (True: over the SLO or failed), its
-    clustering allowed for (`design_effect`)."""
-    return slo_test(sum(over), len(over), q, confidence, design_effect(over))
+    clustering allowed for (`design_effect`; `clustered` False: as independent trials, for a level whose queue
+    grew to the end, whose overs are one run growing with it rather than an episode)."""
+    return slo_test(sum(over), len(over), q, confidence, design_effect(over) if clustered else 1.0)
 
 
 def min_window(q: float, confidence: float = CONFIDENCE) -> int:
@@ -156,10 +159,9 @@ def fail_is_certain(over_known: Sequence[bool], q: float, confidence: float, clu
     """The window's requests known to be over the SLO (replied late, failed, or still out and older than it;
     the rest False): the level fails at this look however the rest turn out, as far as the overs' clustering so
     far says (`clustered`; False: as independent trials, for a level whose queue is growing)."""
-    over, n = sum(over_known), len(over_known)
-    if slo_test(over, n, q, confidence).verdict != Verdict.FAIL:
+    if slo_test_in_order(over_known, q, confidence, clustered=False).verdict != Verdict.FAIL:
         return False  # a design effect only widens the bounds: no fail as independent trials, none clustered
-    return not clustered or slo_test(over, n, q, confidence, design_effect(over_known)).verdict == Verdict.FAIL
+    return not clustered or slo_test_in_order(over_known, q, confidence).verdict == Verdict.FAIL
 
 
 @dataclass(frozen=True)

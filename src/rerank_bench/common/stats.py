@@ -157,25 +157,14 @@ def clopper_pearson(k: float, n: float, confidence: float = CONFIDENCE) -> tuple
     alpha = 1.0 - confidence
     whole = float(k).is_integer() and float(n).is_integer()
 
+    # (_cdf_exact and regularized_beta both hold the ends p = 0 and p = 1)
     def at_most(count: float, p: float) -> float:
         """P(Bin(n, p) <= count)."""
-        if whole:
-            return _cdf_exact(int(count), int(n), p)
-        if p <= 0.0:
-            return 1.0
-        if p >= 1.0:
-            return 1.0 if count >= n else 0.0
-        return regularized_beta(1.0 - p, n - count, count + 1.0)
+        return _cdf_exact(int(count), int(n), p) if whole else regularized_beta(1.0 - p, n - count, count + 1.0)
 
     def at_least(count: float, p: float) -> float:
         """P(Bin(n, p) >= count): 1 - P(Bin <= count - 1) for whole counts, I_p(count, n - count + 1) else."""
-        if whole:
-            return 1.0 - _cdf_exact(int(count) - 1, int(n), p)
-        if p <= 0.0:
-            return 0.0
-        if p >= 1.0:
-            return 1.0
-        return regularized_beta(p, count, n - count + 1.0)
+        return 1.0 - _cdf_exact(int(count) - 1, int(n), p) if whole else regularized_beta(p, count, n - count + 1.0)
 
     def solve(cdf: Callable[[float], float], rising: bool = False) -> float:
         """The p where cdf(p) (falling in p) crosses alpha, or where a tail rising in p crosses it."""

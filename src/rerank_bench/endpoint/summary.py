@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rerank_bench.common.slo import SloTest, Verdict, design_effect, slo_test, trend_rises
+from rerank_bench.common.slo import SloTest, Verdict, slo_test_in_order, trend_rises
 from rerank_bench.common.stats import CONFIDENCE, LatencySummary, percentile, summarize_latencies
 from rerank_bench.common.thresholds import MAX_ERROR_FRACTION
 from rerank_bench.common.vocab import ErrorKind
@@ -204,11 +204,14 @@ def summarize_level(
     test = None
     goodput = None
     if slo_ms is not None and inside:
-        over = [v > slo_ms for v in latencies]
         # in send order, so clustered overs count at their effective size; a saturated level's queue grew to the
         # end (one run that is not an episode), so it is counted as independent trials, as its early stop was
-        effect = 1.0 if window.stopped == LevelState.SATURATED else design_effect(over)
-        test = slo_test(sum(over), len(inside), q, CONFIDENCE if confidence is None else confidence, effect)
+        test = slo_test_in_order(
+            [v > slo_ms for v in latencies],
+            q,
+            CONFIDENCE if confidence is None else confidence,
+            clustered=window.stopped != LevelState.SATURATED,
+        )
         goodput = sum(1 for v in latencies if v <= slo_ms) / length if length > 0 else 0.0
     lag = percentile([o.lag_ms for o in inside], 99) if level.mode == "open" and inside else None
     state = window.stopped or (LevelState.NOT_STEADY if trend_rises(latencies) else LevelState.STEADY)

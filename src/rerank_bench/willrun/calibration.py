@@ -66,11 +66,11 @@ def measured_row(
     by_batch: dict[int, list[ResultRow]] = {}
     for r in matching:
         by_batch.setdefault(int(r.get("batch_size") or 0), []).append(r)
-    medians = [sorted(found, key=lambda r: r["p50_ms"])[len(found) // 2] for found in by_batch.values()]
+    medians = {b: sorted(found, key=lambda r: r["p50_ms"])[len(found) // 2] for b, found in by_batch.items()}
     if not medians:
         return None
-    best = min(medians, key=lambda r: r["p50_ms"])
-    return best, len(by_batch[int(best.get("batch_size") or 0)])
+    best = min(medians, key=lambda b: medians[b]["p50_ms"])
+    return medians[best], len(by_batch[best])
 
 
 def calibration_points(
