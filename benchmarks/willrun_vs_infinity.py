@@ -14,9 +14,11 @@ measured figures go to benchmarks/results/willrun_vs_infinity.json.
 report on the model: the figure measured here is that one), for every measured setting, and `--batch-size auto` for
 each model: the table of predicted against measured (targets: capacity within 20%, p95 at half within 25%, each
 measured figure inside the predicted range; the predicted best batch is the measured best or within the
-measurement's own margin of it). Each setting is predicted three ways: from the in-process rows alone; `+served`,
-with the served overhead fitted on that setting's server (its capacity search's closed x1 and first open level); and
-`+bN`, fitted on the other batch's server instead (rows the compared figures never came from).
+measurement's own margin of it). Each setting is predicted four ways: from the in-process rows alone; with the
+served overhead fitted on that setting's server, from one short level (`+level1`: its capacity search's closed x1
+and first open level) and from its whole capacity search (`+search`: in sample for the capacity, which those levels
+found, not for the p95 at half); and `+bN`, fitted on the other batch's server's search instead (rows the compared
+figures never came from).
 """
 
 from __future__ import annotations
@@ -143,11 +145,13 @@ def half_level_requests(rate: float) -> int:
     return max(HALF_MIN_REQUESTS, round(rate * 60))
 
 
-def fit_rows(s: dict) -> Path | None:
-    """The capacity search's first two levels against this setting's server (closed x1, then its first open
-    level): written to a file of their own, so the served-overhead fit sees only them. Rows measured before the
-    endpoint recorded the server's batch size (schema 9) get it from the setting this script started the server
-    with, so a fit from one batch's server simulates its rows at that batch whatever batch is planned."""
+def fit_rows(s: dict, whole_search: bool = False) -> Path | None:
+    """The endpoint rows the served overhead is fitted on, in a file of their own so the fit sees only them: the
+    capacity search's closed x1 and its first open level (one short level, `-fit.csv`), or with `whole_search`
+    every level the search ran before its capacity row (`-fit-search.csv`; never the level at half the capacity
+    that the predictions are compared with). Rows measured before the endpoint recorded the server's batch size
+    (schema 9) get it from the setting this script started the server with, so a fit from one batch's server
+    simulates its rows at that batch whatever batch is planned."""
     from rerank_bench.results.schema import COLUMN_NAMES, SCHEMA_VERSION
     from rerank_bench.results.store import write_csv
 
@@ -155,21 +159,24 @@ def fit_rows(s: dict) -> Path | None:
     if not source.exists():
         return None
     rows = read_rows(source)
-    idle = [r for r in rows if r.get("load_mode") == "closed" and r.get("concurrency") == 1][:1]
-    first_open = [r for r in rows if r.get("load_mode") == "open"][:1]
+    ends = [i for i, r in enumerate(rows) if r.get("load_mode") == "capacity"]
+    search = rows[: ends[0]] if ends else rows[:-1]  # the half level follows the search
+    idle = [r for r in search if r.get("load_mode") == "closed" and r.get("concurrency") == 1][:1]
+    opened = [r for r in search if r.get("load_mode") == "open"]
     chosen = [{**r, "schema_version": SCHEMA_VERSION, "server_batch_size": r.get("server_batch_size") or s["batch"]}
-              for r in idle + first_open]  # fmt: skip
-    out = setting_file(s, "fit.csv")
+              for r in idle + (opened if whole_search else opened[:1])]  # fmt: skip
+    out = setting_file(s, "fit-search.csv" if whole_search else "fit.csv")
     write_csv(out, list(COLUMN_NAMES), chosen)
     return out
 
 
-def will_it_run(s: dict, batch: str, rate: float, served_from: dict | None = None) -> dict:
-    """will-it-run's plan for setting s; served_from: the setting whose server's first two levels fit the
-    served overhead (s itself, another batch's, or None for the in-process rows alone)."""
+def will_it_run(s: dict, batch: str, rate: float, served_from: dict | None = None, whole_search: bool = True) -> dict:
+    """will-it-run's plan for setting s; served_from: the setting whose server's rows fit the served overhead (s
+    itself, another batch's, or None for the in-process rows alone): its whole capacity search, or its closed x1
+    and first open level alone."""
     folder = folder_for(s["model"])
     results = [str(inprocess_file(s))]
-    fit = fit_rows(served_from) if served_from else None
+    fit = fit_rows(served_from, whole_search) if served_from else None
     if fit:
         results.append(str(fit))
     result = sh(
@@ -208,9 +215,13 @@ def predict(chosen: list[dict]) -> None:
         # check on rows the compared figures never came from
         others = [o for o in chosen if (o["model"], o["depth"]) == (s["model"], s["depth"]) and o is not s]
         others = [o for o in others if setting_file(o, "endpoint.csv").exists()]
-        for served_from in (None, s, *others[:1]):
-            label = "" if served_from is None else " +served" if served_from is s else f" +b{served_from['batch']}"
-            _compare(key + label, m, will_it_run(s, str(s["batch"]), m["half_rps"], served_from))
+        # +level1: one short level of this setting's server; +search: its whole capacity search (the capacity
+        # compared was found by those levels: in sample for it, not for the p95 at half); +bN: the other batch's
+        # server's whole search (rows the compared figures never came from)
+        fits = [("", None, True), (" +level1", s, False), (" +search", s, True)]
+        fits += [(f" +b{o['batch']}", o, True) for o in others[:1]]
+        for label, served_from, whole in fits:
+            _compare(key + label, m, will_it_run(s, str(s["batch"]), m["half_rps"], served_from, whole))
         print(f"    {observed_levels(s)}")
     for (model, depth), measured_batches in by_model.items():
         if len(measured_batches) < 2:
@@ -219,13 +230,31 @@ def predict(chosen: list[dict]) -> None:
         best_measured = max(measured_batches, key=lambda b: b[1]["capacity_rps"])
         each = ", ".join(f"batch {b}: {m['capacity_rps']:.3g}/s" for b, m in measured_batches)
         for served_from in (None, s):
-            # +served: the overhead fitted on the first setting's server (its closed x1 and first open level)
+            # +search: the overhead fitted on the first setting's server (its whole capacity search)
             row = will_it_run(s, "auto", best_measured[1]["half_rps"], served_from)
             print(
-                f"{model} depth {depth}{' +served' if served_from else ''}: --batch-size auto predicts infinity batch "
+                f"{model} depth {depth}{' +search' if served_from else ''}: --batch-size auto predicts infinity batch "
                 f"{row.get('server_batch_size')} ({row.get('server_setting_note')}); measured best batch "
-                f"{best_measured[0]} ({each})"
+                f"{best_measured[0]} ({each}); {best_batch_verdict(row.get('server_batch_size'), measured_batches)}"
             )
+
+
+def best_batch_verdict(predicted: int | None, measured_batches: list[tuple[int, dict]]) -> str:
+    """Whether the predicted batch is the measured best, or within the measurement's own margin of it: each
+    capacity is known only to lie between the rate shown to pass and the lowest rate above it not shown to
+    (capacity_interval_rps), so a batch whose interval reaches the best one's capacity cannot be told from it."""
+    best_batch, best = max(measured_batches, key=lambda b: b[1]["capacity_rps"])
+    if predicted == best_batch:
+        return "the measured best"
+    found = [m for b, m in measured_batches if b == predicted]
+    if not found:
+        return f"batch {predicted} was not measured"
+    top = (found[0].get("capacity_interval_rps") or [found[0]["capacity_rps"]] * 2)[1]
+    if top is None or top != top:  # no rate above it failed: its capacity has no upper bound here
+        return f"within the measurement's margin (batch {predicted}'s interval has no upper end)"
+    if top >= best["capacity_rps"]:
+        return f"within the measurement's margin (batch {predicted}'s interval reaches {top:.3g}/s)"
+    return f"NOT within the measurement's margin (batch {predicted}'s interval ends at {top:.3g}/s)"
 
 
 def observed_levels(s: dict) -> str:

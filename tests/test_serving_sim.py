@@ -409,6 +409,48 @@ def test_a_served_spread_is_recovered_from_the_loaded_levels_p95():
     assert fit_overhead(rows, requests, cost, policy, base, lambda c: 100.0).service_sigma == 0.1
 
 
+def test_every_steady_level_fits_the_served_spread_together_so_one_slow_run_moves_it_less(monkeypatch):
+    """Three open levels simulated at 20, 26 and 32/s with 2 ms a request on the model's CPU and 20 ms batches
+    varying by sigma 0.4: fitted together they give the spread back. One level's p95 raised by half (a run of
+    slow replies in a few hundred requests) moves a fit on that level alone far more than the fit on all three
+    (here +0.33 against +0.12); a level whose latency was still rising is left out, and only the MAX_LEVELS
+    levels of most requests count. Shorter simulations than the command's (the levels are made with the same)
+    keep the test's eight fits to seconds."""
+    from rerank_bench.willrun import served_calibration as sc
+
+    monkeypatch.setattr(sc, "SIM_REQUESTS", 600)
+    monkeypatch.setattr(sc, "SEEDS", 2)
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+    cost = constant(20.0)
+    base = Conditions(service_sigma=0.1)
+    served = Conditions(service_sigma=0.4, request_overhead_ms=8.0, request_cpu_ms=2.0)
+    idle = {"load_mode": "closed", "concurrency": 1, "p50_ms": sc._p50(1.0, requests, cost, policy, base) + 10.0}
+    levels = [
+        {"load_mode": "open", "offered_rps": r, "requests_sent": 300, "utc_time": str(i), "_file": "a.csv",
+         "p50_ms": sc._p50(r, requests, cost, policy, served), "p95_ms": sc._p95(r, requests, cost, policy, served)}
+        for i, r in enumerate((20.0, 26.0, 32.0), start=1)
+    ]  # fmt: skip
+    rows = [{**idle, "utc_time": "0", "_file": "a.csv"}, *levels]
+
+    def fitted(rows):
+        return sc.fit_overhead(rows, requests, cost, policy, base, lambda c: 100.0)
+
+    together = fitted(rows)
+    assert together.service_sigma == pytest.approx(0.4, abs=0.05)
+    assert "open 20/s, 26/s, 32/s" in together.source and "their p95s" in together.source
+    slow = {**levels[0], "p95_ms": levels[0]["p95_ms"] * 1.5}
+    alone = fitted([rows[0], slow]).service_sigma
+    with_others = fitted([rows[0], slow, *levels[1:]]).service_sigma
+    assert alone - 0.4 > 0.15 and 0 < with_others - 0.4 < (alone - 0.4) / 2, (alone, with_others)
+    rising = {**levels[2], "offered_rps": 40.0, "p50_ms": 5000.0, "p95_ms": 9000.0, "level_state": "not steady"}
+    assert fitted([*rows, rising]) == together
+    shorter = [{**r, "requests_sent": 100, "offered_rps": 10.0 + i} for i, r in enumerate(levels)]
+    chosen = sc.steady_levels([*shorter, *levels, {**levels[0], "requests_sent": 900, "utc_time": "9"}])
+    assert len(chosen) == sc.MAX_LEVELS and {float(r["offered_rps"]) for r in chosen} == {20.0, 26.0}
+    assert [r["utc_time"] for r in chosen] == ["1", "2", "9"]  # the most requests chosen, then in measured order
+
+
 def test_a_served_overhead_is_fitted_under_the_setting_its_rows_ran():
     """Rows measured against infinity at batch 8 (30 ms over the idle replica; an open level at 40/s with 10 of
     them on the model's CPU) fit the same overhead whether the plan is for batch 8 or batch 32: each row is
