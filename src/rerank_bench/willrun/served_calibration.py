@@ -16,9 +16,9 @@ from its next batch. One short measured level fits both, so every other predicti
   open levels fit only the per-batch rest;
 - how much more a batch's time varies when served: where the open levels' p95s are above what the replica
   gives with the in-process spread, the lognormal sigma of a batch's time whose simulated p95s fit them with the
-  least squared log error (golden-section search; the CPU share refitted under each sigma tried). On a small machine the server's
-  threads and the client take turns with the model, so served times vary more than the in-process rows show,
-  and the p95, and the capacity at a p95 budget, follow the spread more than the mean.
+  least squared log error (golden-section search; the CPU share refitted under each sigma tried). On a small
+  machine the server's threads and the client take turns with the model, so served times vary more than the
+  in-process rows show, and the p95, and the capacity at a p95 budget, follow the spread more than the mean.
 
 Every steady open level is fitted (the MAX_LEVELS of most requests): a level of a few hundred requests has a
 p95 that one run of slow replies moves by nearly half (infinity here: 231 ms on 258 requests and 143 ms on 774
