@@ -179,9 +179,10 @@ def steady_levels(rows: list[ResultRow]) -> list[ResultRow]:
 
 @dataclass(frozen=True)
 class _LevelFit:
-    """The open levels' p50s and p95s against the simulation under a served overhead: the mean over levels of
-    log(simulated / measured), zero where the simulation meets the levels on (geometric) average, rising with the
-    CPU share, the per-batch time and the spread, so each is found by bisection."""
+    """The open levels' p50s and p95s against the simulation under a served overhead. The p50s' mean over levels
+    of log(simulated / measured) is zero where the simulation meets them on (geometric) average and rises with
+    the CPU share and the per-batch time, so those are found by bisection; the spread is the one of least
+    squared log error over the levels' p95s (golden-section search)."""
 
     levels: list[ResultRow]
     requests: list[list[int]]
@@ -288,8 +289,9 @@ def fit_overhead(
         tails = [r for r in levels if _has_p95(r)]
         # the levels' p95s fit how much more a served batch's time varies than the in-process rows showed (the
         # server's threads and the client taking turns with the model). Several levels, each of a few hundred
-        # requests whose slow ones come in runs, give the spread together: one level's p95 alone set it at 0.53
-        # where the same search's other levels said less, and the plan's capacity came out 29% low
+        # requests whose slow ones come in runs, give the spread together: TinyBERT b32's first level alone set
+        # it at 0.53 and the plan's capacity 29% low (2026-12-03); its search's first three levels widen nothing
+        # and give 14% low
         fitted, cpu, per_batch = fit.spread(sigma, (cpu, per_batch), tails)
         if fitted != sigma:
             used_spread = f"{_p95s_named(tails)}: batch times varying by sigma {sigma:.2f} -> {fitted:.2f}"
