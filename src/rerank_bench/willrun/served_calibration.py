@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rerank_bench.common.vocab import ServerKind, Status
@@ -46,8 +46,9 @@ from rerank_bench.willrun.serving_sim import Conditions, CostFn, ServerPolicy, s
 SIM_REQUESTS = 1500  # simulated requests behind each fitted figure
 SEEDS = 3
 MAX_SERVED_SIGMA = 1.0  # a lognormal of mean 1 and sigma 1 has its p95 at 3.1x the mean
-MAX_LEVELS = 3  # open levels fitted together: each costs SEEDS simulations at every step (3: about 15 s here)
+MAX_LEVELS = 3  # open levels fitted together: each costs SEEDS simulations at every step (3: about 20 s here)
 UNSTEADY = ("not steady", "saturated")  # endpoint's level_state for figures that grow with the level's length
+SHARE_STEPS = 1024  # the CPU share is bisected to 1/1024 of the per-request time (10 steps over all of it)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,10 @@ class _LevelFit:
     per_request_ms: float
     measured_cpu_ms: float  # TEI's x-tokenization-time where the rows have it, else 0
     cpu_measured: bool
+    # spread -> the share bisected for it: the share falls as the spread rises (a wider spread raises the p50s),
+    # so two spreads already fitted bracket the share of any spread between them, and the search over spreads
+    # bisects that bracket instead of the whole per-request time (about a third of the simulations here)
+    shares: dict[float, float] = field(default_factory=dict, compare=False)
 
     def logs(self, which: str, share: float, spread: float, extra: float, at: list[ResultRow]) -> list[float]:
         """log(simulated / measured) of one figure at each level."""
@@ -222,16 +227,30 @@ class _LevelFit:
             return self.error("p50_ms", share, spread, extra, self.levels)
 
         share, extra = self.measured_cpu_ms, 0.0
-        if self.cpu_measured:
+        known = self._bracket(spread)
+        if known is not None:
+            low, high = known
+            steps = max(0, math.ceil(math.log2(max(high - low, 1e-12) * SHARE_STEPS / self.per_request_ms)))
+            share = self.shares[spread] = _bisect(p50_error, 0.0, low, high, steps)
+        elif self.cpu_measured:
             if p50_error(share) < 0:
                 extra = _batch_overhead(lambda e: p50_error(share, e), 0.0, batch_ms)
         elif p50_error(0.0) < 0:
             if p50_error(self.per_request_ms) >= 0:
-                share = _bisect(p50_error, 0.0, 0.0, self.per_request_ms, 10)
+                share = self.shares[spread] = _bisect(p50_error, 0.0, 0.0, self.per_request_ms, 10)
             else:
                 share = self.per_request_ms
                 extra = _batch_overhead(lambda e: p50_error(share, e), 0.0, batch_ms)
         return share, extra
+
+    def _bracket(self, spread: float) -> tuple[float, float] | None:
+        """The shares of the nearest spreads fitted on either side of this one (None without both)."""
+        below = [s for s in self.shares if s <= spread]
+        above = [s for s in self.shares if s >= spread]
+        if not below or not above:
+            return None
+        low, high = self.shares[min(above)], self.shares[max(below)]
+        return (low, high) if low <= high else None
 
     def p95_misfit(self, spread: float, fitted: tuple[float, float], tails: list[ResultRow]) -> float:
         """The sum over levels of log(simulated / measured p95) squared, under a share and per-batch time."""
