@@ -124,24 +124,24 @@ def with_batch_overhead(cost: CostFn, per_batch_ms: float) -> CostFn:
     return lambda lengths: cost(lengths) + per_batch_ms
 
 
-def _bisect(figure_of: Callable[[float], float], target: float, low: float, high: float, steps: int) -> float:
-    """The value within [low, high] at which a simulated figure (a p50 or p95), rising with it, reaches the
-    measured one."""
+def _bisect(error_of: Callable[[float], float], low: float, high: float, steps: int) -> float:
+    """The value within [low, high] at which a simulated figure's error against the measured one, rising with
+    it, crosses zero."""
     for _ in range(steps):
         middle = (low + high) / 2
-        low, high = (middle, high) if figure_of(middle) < target else (low, middle)
+        low, high = (middle, high) if error_of(middle) < 0 else (low, middle)
     return (low + high) / 2
 
 
-def _batch_overhead(p50_with: Callable[[float], float], target: float, batch_ms: float) -> float:
-    """The time a batch must gain for the simulated p50 to reach the measured one: a bracket grown from one
-    batch's cost until it holds the target, then bisected."""
+def _batch_overhead(p50_error: Callable[[float], float], batch_ms: float) -> float:
+    """The time a batch must gain for the simulated p50s to reach the measured ones: a bracket grown from one
+    batch's cost until it holds them, then bisected."""
     low, high = 0.0, max(1.0, batch_ms)
     for _ in range(8):
-        if p50_with(high) >= target:
+        if p50_error(high) >= 0:
             break
         low, high = high, high * 2
-    return _bisect(p50_with, target, low, high, 10)
+    return _bisect(p50_error, low, high, 10)
 
 
 def _minimise(misfit: Callable[[float], float], low: float, high: float, steps: int) -> float:
@@ -195,7 +195,7 @@ class _LevelFit:
     cpu_measured: bool
     # spread -> the share bisected for it: the share falls as the spread rises (a wider spread raises the p50s),
     # so two spreads already fitted bracket the share of any spread between them, and the search over spreads
-    # bisects that bracket instead of the whole per-request time (about a third of the simulations here)
+    # bisects that bracket instead of the whole per-request time (about half the simulations here)
     shares: dict[float, float] = field(default_factory=dict, compare=False)
 
     def logs(self, which: str, share: float, spread: float, extra: float, at: list[ResultRow]) -> list[float]:
@@ -213,8 +213,9 @@ class _LevelFit:
 
         return [math.log(simulated(r) / float(r[which])) for r in at]
 
-    def error(self, which: str, share: float, spread: float, extra: float, at: list[ResultRow]) -> float:
-        logs = self.logs(which, share, spread, extra, at)
+    def p50_error(self, share: float, spread: float, extra: float = 0.0) -> float:
+        """The levels' mean log(simulated / measured p50): zero where the simulation meets them on average."""
+        logs = self.logs("p50_ms", share, spread, extra, self.levels)
         return sum(logs) / len(logs)
 
     def share(self, spread: float) -> tuple[float, float]:
@@ -224,23 +225,23 @@ class _LevelFit:
         batch_ms = self.cost(tuple(self.requests[0]))
 
         def p50_error(share: float, extra: float = 0.0) -> float:
-            return self.error("p50_ms", share, spread, extra, self.levels)
+            return self.p50_error(share, spread, extra)
 
         share, extra = self.measured_cpu_ms, 0.0
         known = self._bracket(spread)
         if known is not None:
             low, high = known
             steps = max(0, math.ceil(math.log2(max(high - low, 1e-12) * SHARE_STEPS / self.per_request_ms)))
-            share = self.shares[spread] = _bisect(p50_error, 0.0, low, high, steps)
+            share = self.shares[spread] = _bisect(p50_error, low, high, steps)
         elif self.cpu_measured:
             if p50_error(share) < 0:
-                extra = _batch_overhead(lambda e: p50_error(share, e), 0.0, batch_ms)
+                extra = _batch_overhead(lambda e: p50_error(share, e), batch_ms)
         elif p50_error(0.0) < 0:
             if p50_error(self.per_request_ms) >= 0:
-                share = self.shares[spread] = _bisect(p50_error, 0.0, 0.0, self.per_request_ms, 10)
+                share = self.shares[spread] = _bisect(p50_error, 0.0, self.per_request_ms, 10)
             else:
                 share = self.per_request_ms
-                extra = _batch_overhead(lambda e: p50_error(share, e), 0.0, batch_ms)
+                extra = _batch_overhead(lambda e: p50_error(share, e), batch_ms)
         return share, extra
 
     def _bracket(self, spread: float) -> tuple[float, float] | None:
@@ -255,7 +256,7 @@ class _LevelFit:
     def p95_misfit(self, spread: float, fitted: tuple[float, float], tails: list[ResultRow]) -> float:
         """The sum over levels of log(simulated / measured p95) squared, under a share and per-batch time."""
         share, extra = fitted
-        return sum(e * e for e in self.logs("p95_ms", share, spread, extra, tails))
+        return _squared(self.logs("p95_ms", share, spread, extra, tails))
 
     def spread(self, sigma: float, fitted: tuple[float, float], tails: list[ResultRow]) -> tuple[float, float, float]:
         """(spread, share, per-batch time) that fit the levels' p95s best, the spread from the in-process one
@@ -265,11 +266,12 @@ class _LevelFit:
         share with a narrow spread can meet the p95s at high rates while missing them at low ones: the spread is
         the one of least squared error over the levels, not a root, and it is not found by fitting the two in
         turns (which settles on the first share's side)."""
-        if not tails or min(self.logs("p95_ms", fitted[0], sigma, fitted[1], tails)) >= 0:
+        narrow = self.logs("p95_ms", fitted[0], sigma, fitted[1], tails)
+        if not tails or min(narrow) >= 0:
             return sigma, *fitted
         spread = _minimise(lambda s: self.p95_misfit(s, self.share(s), tails), sigma, MAX_SERVED_SIGMA, 10)
         shared = self.share(spread)
-        if self.p95_misfit(spread, shared, tails) >= self.p95_misfit(sigma, fitted, tails):
+        if self.p95_misfit(spread, shared, tails) >= _squared(narrow):
             return sigma, *fitted
         return spread, *shared
 
@@ -335,6 +337,10 @@ def _levels_named(levels: list[ResultRow], policy: ServerPolicy) -> str:
 def _p95s_named(tails: list[ResultRow]) -> str:
     shown = ", ".join(f"{float(r['p95_ms']):.0f}" for r in tails)
     return f"its p95 {shown} ms" if len(tails) == 1 else f"their p95s {shown} ms"
+
+
+def _squared(logs: list[float]) -> float:
+    return sum(e * e for e in logs)
 
 
 def _has_p95(row: ResultRow) -> bool:
