@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -449,6 +450,67 @@ def test_every_steady_level_fits_the_served_spread_together_so_one_slow_run_move
     chosen = sc.steady_levels([*shorter, *levels, {**levels[0], "requests_sent": 900, "utc_time": "9"}])
     assert len(chosen) == sc.MAX_LEVELS and {float(r["offered_rps"]) for r in chosen} == {20.0, 26.0}
     assert [r["utc_time"] for r in chosen] == ["1", "2", "9"]  # the most requests chosen, then in measured order
+
+
+def test_the_served_spread_is_known_only_as_well_as_its_levels_agree_and_the_range_ends_say_so(monkeypatch):
+    """The range's ends are simulated at the spreads that meet, each alone under the fit's share, the level the
+    fit overshoots most and the one it misses most: levels made at one spread give ends close together, one
+    level's p95 raised by half pulls the slow end up to where that level's simulated p95 is its measured one.
+    One level has nothing to disagree with: its p95's interval sets the ends. A plan's range is searched at them:
+    the slow end's capacity falls with a wider spread, the central figures do not move."""
+    from rerank_bench.willrun import served_calibration as sc
+    from rerank_bench.willrun.rate_plan import plan_rate
+
+    monkeypatch.setattr(sc, "SIM_REQUESTS", 600)
+    monkeypatch.setattr(sc, "SEEDS", 2)
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+    cost = constant(20.0)
+    base = Conditions(service_sigma=0.1)
+    served = Conditions(service_sigma=0.4, request_overhead_ms=8.0, request_cpu_ms=2.0)
+    idle = {
+        "load_mode": "closed",
+        "concurrency": 1,
+        "p50_ms": sc._p50(1.0, requests, cost, policy, base) + 10.0,
+        "utc_time": "0",
+        "_file": "a.csv",
+    }
+    levels = [
+        {"load_mode": "open", "offered_rps": r, "requests_sent": 300, "utc_time": str(i), "_file": "a.csv",
+         "p50_ms": sc._p50(r, requests, cost, policy, served), "p95_ms": sc._p95(r, requests, cost, policy, served)}
+        for i, r in enumerate((20.0, 26.0, 32.0), start=1)
+    ]  # fmt: skip
+
+    def fitted(rows):
+        return sc.fit_overhead(rows, requests, cost, policy, base, lambda c: 100.0)
+
+    agreeing = fitted([idle, *levels])
+    fast, slow = agreeing.sigma_range
+    assert fast <= agreeing.service_sigma <= slow and slow - fast < 0.15, agreeing.sigma_range
+    raised = {**levels[0], "p95_ms": levels[0]["p95_ms"] * 1.5}
+    split = fitted([idle, raised, *levels[1:]])
+    fast, slow = split.sigma_range
+    assert slow - split.service_sigma > 0.15 and fast <= split.service_sigma
+    assert "20/s alone" in split.source and f"sigma {fast:.2f}-{slow:.2f}" in split.source
+    at_slow_end = Conditions(
+        service_sigma=slow, request_overhead_ms=split.per_request_ms, request_cpu_ms=split.request_cpu_ms
+    )
+    assert sc._p95(20.0, requests, cost, policy, at_slow_end) == pytest.approx(raised["p95_ms"], rel=0.08)
+    # one level: its p95's interval
+    one = {**levels[1], "p95_ci_low_ms": levels[1]["p95_ms"] * 0.8, "p95_ci_high_ms": levels[1]["p95_ms"] * 1.3}
+    alone = fitted([idle, one])
+    assert alone.sigma_range[0] <= alone.service_sigma < alone.sigma_range[1]  # never below the in-process one
+    assert "its p95's interval" in alone.source
+    assert fitted([idle, levels[1]]).sigma_range is None  # no interval, no second level: no range said
+    # a plan searches its range's ends at them
+    costs = (cost, cost, cost)
+    plain = Conditions(service_sigma=0.4, request_overhead_ms=8.0, request_cpu_ms=2.0)
+    ends = replace(plain, service_sigma_ends=(0.3, 0.8))
+    same = plan_rate(20.0, 150.0, "p95", requests, policy, costs, conditions=plain, seeds=2)
+    ranged = plan_rate(20.0, 150.0, "p95", requests, policy, costs, conditions=ends, seeds=2)
+    assert ranged.capacity_rps == same.capacity_rps and ranged.p95_at_rate_ms == same.p95_at_rate_ms
+    assert ranged.capacity_rps_low < same.capacity_rps_low and ranged.capacity_rps_high > same.capacity_rps_high
+    assert ranged.p95_at_rate_range_ms[1] > same.p95_at_rate_range_ms[1]
 
 
 def test_a_served_overhead_is_fitted_under_the_setting_its_rows_ran():

@@ -566,6 +566,7 @@ def _plan_rate(
             request_overhead_ms=served.per_request_ms,
             request_cpu_ms=served.request_cpu_ms,
             service_sigma=served.service_sigma,
+            service_sigma_ends=served.sigma_range,  # the range's ends meet what the levels say of the spread
         )
         row.notes.append(served.source)
         row.latency_note += f"; {served.source}"
@@ -619,9 +620,10 @@ def _endpoint_figure(
     conditions: Any,
 ) -> None:
     """--as-endpoint: `endpoint --capacity`'s search run on the model, beside the steady capacity: the central
-    cost's searches give the figure and its seeds' spread; the slow and fast costs' searches (END_SEEDS each)
-    widen that to the range a measured search should fall in, as the latency estimate's range widens the
-    capacity's (the seeds alone say only how much the arrival streams move it)."""
+    cost's searches give the figure and its seeds' spread; the slow and fast costs' searches (END_SEEDS each,
+    at the conditions' own ends where they have some) widen that to the range a measured search should fall
+    in, as the latency estimate's range widens the capacity's (the seeds alone say only how much the arrival
+    streams move it)."""
     from rerank_bench.willrun.rate_plan import END_SEEDS, quantile_of
     from rerank_bench.willrun.search_sim import search_figure
 
@@ -634,8 +636,10 @@ def _endpoint_figure(
     if figure.rate_rps is None:
         row.notes.append("`endpoint --capacity` would find no rate meeting the budget (simulated searches)")
         return
+    at_fast, at_slow = conditions.end(slow=False), conditions.end(slow=True)
     ends = [
-        search_figure(requests, c, policy, request.budget_ms, quantile, conditions, END_SEEDS) for c in (slow, fast)
+        search_figure(requests, c, policy, request.budget_ms, quantile, m, END_SEEDS)
+        for c, m in ((slow, at_slow), (fast, at_fast))
     ]
     row.simulation_s += sum(e.run_s for e in ends)
     found = [r for f in (figure, *ends) for r in f.seed_rates_rps if r is not None]

@@ -239,16 +239,15 @@ def plan_rate(
 ) -> RatePlan:
     """Capacity (with its range and its seeds' spread), replicas and the replicas' latencies at `rate_rps`.
     costs: the batch cost at the estimate's central, fast and slow rates. The range's ends are searched with
-    fewer seeds (END_SEEDS): the latency estimate's range is far wider than their spread."""
+    fewer seeds (END_SEEDS): the latency estimate's range is far wider than their spread. The ends meet the
+    conditions' own ends where they have some (a served spread known within a range)."""
     started = time.perf_counter()
     seed = 0  # the seeds are 0 .. seeds - 1: every device meets the same arrival streams
     cost, fast, slow = costs
     which = quantile_of(percentile)
 
-    def capacity(c: CostFn, n: int, guess: float | None = None):
-        return find_capacity(
-            requests, c, policy, budget_ms, quantile=which, conditions=conditions, seeds=n, guess_rps=guess
-        )
+    def capacity(c: CostFn, n: int, guess: float | None = None, met: Conditions = conditions):
+        return find_capacity(requests, c, policy, budget_ms, quantile=which, conditions=met, seeds=n, guess_rps=guess)
 
     central = capacity(cost, seeds)
 
@@ -258,7 +257,9 @@ def plan_rate(
             return None
         return central.rate_rps * service_bound_rps(requests, c, policy) / central.bound_rps
 
-    low, high = capacity(slow, min(END_SEEDS, seeds), guess(slow)), capacity(fast, min(END_SEEDS, seeds), guess(fast))
+    ended = min(END_SEEDS, seeds)
+    at_fast, at_slow = conditions.end(slow=False), conditions.end(slow=True)
+    low, high = capacity(slow, ended, guess(slow), at_slow), capacity(fast, ended, guess(fast), at_fast)
     described = conditions.describe()
     plan = RatePlan(
         rate_rps=rate_rps,
@@ -295,7 +296,7 @@ def plan_rate(
         plan.simulated_seconds = at.simulated_s
         plan.mean_batch_pairs = at.mean_batch_pairs
         share = rate_rps / replicas
-        ends = [at_rate(share, requests, c, policy, conditions, min(END_SEEDS, seeds), seed=seed) for c in (fast, slow)]
+        ends = [at_rate(share, requests, c, policy, m, ended, seed=seed) for c, m in ((fast, at_fast), (slow, at_slow))]
         plan.p95_at_rate_range_ms = (
             min(ends[0].p95_ci_ms[0], at.p95_ci_ms[0]),
             max(ends[1].p95_ci_ms[1], at.p95_ci_ms[1]),

@@ -58,6 +58,9 @@ class ServedOverhead:
     source: str  # which rows fed it
     request_cpu_ms: float = 0.0  # of each request's overhead, the part that keeps the model waiting
     service_sigma: float = 0.0  # batch times' spread as served: the in-process one, or more as the level's p95 says
+    # (fast end, slow end): the spreads that meet the level the fit overshoots most and the one it misses most,
+    # each alone (one level: its p95's interval); a plan's range ends are simulated with them (None: no range)
+    sigma_range: tuple[float, float] | None = None
 
 
 def endpoint_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
@@ -275,6 +278,41 @@ class _LevelFit:
             return sigma, *fitted
         return spread, *shared
 
+    def spread_ends(
+        self, sigma: float, fitted: tuple[float, float, float], tails: list[ResultRow]
+    ) -> tuple[tuple[float, float], str] | None:
+        """(fast end, slow end) of the served spread and what set them: with several levels, the spreads that
+        meet, each alone and under the fit's share, the level whose p95 the fit overshoots most and the one it
+        misses most (how far the levels disagree is how well the spread is known: one server's levels minutes
+        apart measured 91, 179 and 219 ms at 45, 54 and 45/s, TinyBERT b32 2026-12-03); with one level, the ends
+        of its p95's interval. Never below the in-process spread `sigma`; None without a p95 to go by."""
+        spread, share, extra = fitted
+
+        def error(row: ResultRow, target_ms: float, s: float) -> float:
+            return self.logs("p95_ms", share, s, extra, [row])[0] + math.log(float(row["p95_ms"]) / target_ms)
+
+        def meeting(row: ResultRow, target_ms: float) -> float:
+            # the spread within [sigma, MAX_SERVED_SIGMA] at which this level's simulated p95 is the target
+            if error(row, target_ms, spread) >= 0:
+                return _bisect(lambda s: error(row, target_ms, s), sigma, spread, 8) if spread > sigma else sigma
+            if error(row, target_ms, MAX_SERVED_SIGMA) < 0:
+                return MAX_SERVED_SIGMA
+            return _bisect(lambda s: error(row, target_ms, s), spread, MAX_SERVED_SIGMA, 8)
+
+        if len(tails) >= 2:
+            logs = self.logs("p95_ms", share, spread, extra, tails)
+            over, under = tails[logs.index(max(logs))], tails[logs.index(min(logs))]
+            fast = meeting(over, float(over["p95_ms"])) if max(logs) > 0 else spread
+            slow = meeting(under, float(under["p95_ms"])) if min(logs) < 0 else spread
+            said = f"{_rate(over)} alone {fast:.2f}, {_rate(under)} alone {slow:.2f}"
+            return (min(fast, spread), max(slow, spread)), said
+        if tails and tails[0].get("p95_ci_low_ms") and tails[0].get("p95_ci_high_ms"):
+            row = tails[0]
+            low_ms, high_ms = float(row["p95_ci_low_ms"]), float(row["p95_ci_high_ms"])
+            fast, slow = meeting(row, low_ms), meeting(row, high_ms)
+            return (min(fast, spread), max(slow, spread)), f"its p95's interval {low_ms:.0f}-{high_ms:.0f} ms"
+        return None
+
 
 def fit_overhead(
     rows: list[ResultRow],
@@ -299,6 +337,7 @@ def fit_overhead(
     # measured rather than fitted
     per_batch = cpu = 0.0
     sigma, used_spread = conditions.service_sigma, ""
+    sigma_range: tuple[float, float] | None = None
     tokenized = idle.get("server_tokenization_p50_ms")
     if tokenized is not None:
         cpu = min(max(float(tokenized), 0.0), max(per_request, 0.0))
@@ -314,9 +353,14 @@ def fit_overhead(
         # it at 0.53 and the plan's capacity 29% low (2026-12-03); its search's first three levels widen nothing
         # and give 14% low
         fitted, cpu, per_batch = fit.spread(sigma, (cpu, per_batch), tails)
+        ends = fit.spread_ends(sigma, (fitted, cpu, per_batch), tails)
         if fitted != sigma:
             used_spread = f"{_p95s_named(tails)}: batch times varying by sigma {sigma:.2f} -> {fitted:.2f}"
-            sigma = fitted
+        if ends is not None and ends[0] != (fitted, fitted):
+            sigma_range, said = ends
+            ranged = f"the range's ends simulated at sigma {sigma_range[0]:.2f}-{sigma_range[1]:.2f} ({said})"
+            used_spread = f"{used_spread}; {ranged}" if used_spread else ranged
+        sigma = fitted
         used.append(_levels_named(levels, policy))
     source = (
         f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, {cpu:.1f} ms "
@@ -324,7 +368,7 @@ def fit_overhead(
         + (f", {per_batch:+.1f} ms a batch" if per_batch else "")
         + (f"; {used_spread}" if used_spread else "")
     )
-    return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma)
+    return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range)
 
 
 def _levels_named(levels: list[ResultRow], policy: ServerPolicy) -> str:
@@ -332,6 +376,10 @@ def _levels_named(levels: list[ResultRow], policy: ServerPolicy) -> str:
     settings = {row_policy(policy, r) for r in levels} - {policy}
     named = f" ({', '.join(sorted(p.setting() for p in settings))})" if settings else ""
     return "open " + ", ".join(f"{float(r['offered_rps']):.3g}/s" for r in levels) + named
+
+
+def _rate(row: ResultRow) -> str:
+    return f"{float(row['offered_rps']):.3g}/s"
 
 
 def _p95s_named(tails: list[ResultRow]) -> str:

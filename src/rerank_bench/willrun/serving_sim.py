@@ -41,7 +41,7 @@ import time
 from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate, repeat
 from operator import itemgetter
 from typing import Protocol
@@ -101,6 +101,15 @@ class Conditions:
     service_sigma: float = 0.0  # lognormal sigma of a batch's time around its cost (mean kept; 0: fixed)
     request_overhead_ms: float = 0.0  # added to every reply outside the model (a server's HTTP and JSON)
     request_cpu_ms: float = 0.0  # a server's own work per request that keeps the model waiting (a shared CPU)
+    # (fast end, slow end) where the spread is known only within a range (a served fit's levels disagreeing):
+    # a plan's range ends are simulated at them, its central figures at service_sigma
+    service_sigma_ends: tuple[float, float] | None = None
+
+    def end(self, slow: bool) -> Conditions:
+        """What a plan's slow or fast end meets: these conditions at that end's spread, where one is given."""
+        if self.service_sigma_ends is None:
+            return self
+        return replace(self, service_sigma=self.service_sigma_ends[slow], service_sigma_ends=None)
 
     def describe(self) -> str:
         parts = []
