@@ -452,6 +452,25 @@ def test_every_steady_level_fits_the_served_spread_together_so_one_slow_run_move
     assert [r["utc_time"] for r in chosen] == ["1", "2", "9"]  # the most requests chosen, then in measured order
 
 
+def test_the_served_fit_takes_the_levels_shown_to_meet_the_slo_before_those_left_at_the_knee():
+    """MiniLM b32 of 2026-12-03: two search levels passed (258 requests each, p95 1,530 and 1,912 ms) and three
+    confirmations of 774 were left undecided at the knee (3,026, 3,241, 2,620 ms, minutes apart): the fit takes
+    the passed ones although the others have more requests; rows without an SLO verdict, or with none passed,
+    give every steady level as before."""
+    from rerank_bench.willrun.served_calibration import steady_levels
+
+    def level(rate, sent, verdict, when):
+        return {"load_mode": "open", "offered_rps": rate, "requests_sent": sent, "p50_ms": 700.0,
+                "slo_verdict": verdict, "utc_time": when, "level_state": "steady"}  # fmt: skip
+
+    passed = [level(1.47, 258, "pass", "1"), level(1.61, 258, "pass", "2")]
+    knee = [level(1.61, 774, "undecided", "3"), level(1.47, 774, "undecided", "4"), level(1.34, 774, "undecided", "5")]
+    assert steady_levels(passed + knee) == passed
+    assert steady_levels(knee) == knee
+    unjudged = [{k: v for k, v in r.items() if k != "slo_verdict"} for r in passed + knee]
+    assert [r["utc_time"] for r in steady_levels(unjudged)] == ["3", "4", "5"]  # most requests, as before
+
+
 def test_the_served_spread_is_known_only_as_well_as_its_levels_agree_and_the_range_ends_say_so(monkeypatch):
     """The range's ends are simulated at the spreads that meet, each alone under the fit's share, the level the
     fit overshoots most and the one it misses most: levels made at one spread give ends close together, one

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rerank_bench.common.slo import Verdict
 from rerank_bench.common.vocab import ServerKind, Status
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import find_result_files, read_rows
@@ -167,8 +168,10 @@ def _minimise(misfit: Callable[[float], float], low: float, high: float, steps: 
 
 def steady_levels(rows: list[ResultRow]) -> list[ResultRow]:
     """The open levels whose p50 (and p95) describe a queue at rest at their rate: not one whose latency was
-    still rising or whose requests were piling up (those figures grow with the level's length, not the rate),
-    the most precise MAX_LEVELS of them (most requests; in measured order among equals)."""
+    still rising or whose requests were piling up (those figures grow with the level's length, not the rate);
+    of those, the ones shown to meet their SLO where any were (below the server's knee, where a plan runs it:
+    a level left undecided sits at the knee, where the p95 follows every drift of the host's speed); the most
+    precise MAX_LEVELS of them (most requests; in measured order among equals)."""
     levels = [
         r
         for r in rows
@@ -177,6 +180,7 @@ def steady_levels(rows: list[ResultRow]) -> list[ResultRow]:
         and r.get("p50_ms")
         and r.get("level_state") not in UNSTEADY
     ]
+    levels = [r for r in levels if r.get("slo_verdict") == Verdict.PASS] or levels
     chosen = sorted(levels, key=lambda r: -int(r.get("requests_sent") or 0))[:MAX_LEVELS]
     return sorted(chosen, key=lambda r: str(r.get("utc_time")))
 
