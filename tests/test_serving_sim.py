@@ -410,13 +410,11 @@ def test_a_served_spread_is_recovered_from_the_loaded_levels_p95():
     assert fit_overhead(rows, requests, cost, policy, base, lambda c: 100.0).service_sigma == 0.1
 
 
-def test_every_steady_level_fits_the_served_spread_together_so_one_slow_run_moves_it_less(monkeypatch):
-    """Three open levels simulated at 20, 26 and 32/s with 2 ms a request on the model's CPU and 20 ms batches
-    varying by sigma 0.4: fitted together they give the spread back. One level's p95 raised by half (a run of
-    slow replies in a few hundred requests) moves a fit on that level alone far more than the fit on all three
-    (here +0.33 against +0.12); a level whose latency was still rising is left out, and only the MAX_LEVELS
-    levels of most requests count. Shorter simulations than the command's (the levels are made with the same)
-    keep the test's eight fits to seconds."""
+def _served_levels(monkeypatch):
+    """A one-client row 10 ms over the idle replica and three open levels simulated at 20, 26 and 32/s with 2 ms
+    a request on the model's CPU and 20 ms batches varying by sigma 0.4 (in-process: 0.1); the fit on rows of
+    them; and (requests, cost, policy). Shorter simulations than the command's (the levels are made with the
+    same) keep a test's several fits to seconds."""
     from rerank_bench.willrun import served_calibration as sc
 
     monkeypatch.setattr(sc, "SIM_REQUESTS", 600)
@@ -426,16 +424,31 @@ def test_every_steady_level_fits_the_served_spread_together_so_one_slow_run_move
     cost = constant(20.0)
     base = Conditions(service_sigma=0.1)
     served = Conditions(service_sigma=0.4, request_overhead_ms=8.0, request_cpu_ms=2.0)
-    idle = {"load_mode": "closed", "concurrency": 1, "p50_ms": sc._p50(1.0, requests, cost, policy, base) + 10.0}
+    idle = {"load_mode": "closed", "concurrency": 1, "p50_ms": sc._p50(1.0, requests, cost, policy, base) + 10.0,
+            "utc_time": "0", "_file": "a.csv"}  # fmt: skip
     levels = [
         {"load_mode": "open", "offered_rps": r, "requests_sent": 300, "utc_time": str(i), "_file": "a.csv",
          "p50_ms": sc._p50(r, requests, cost, policy, served), "p95_ms": sc._p95(r, requests, cost, policy, served)}
         for i, r in enumerate((20.0, 26.0, 32.0), start=1)
     ]  # fmt: skip
-    rows = [{**idle, "utc_time": "0", "_file": "a.csv"}, *levels]
 
     def fitted(rows):
         return sc.fit_overhead(rows, requests, cost, policy, base, lambda c: 100.0)
+
+    return idle, levels, fitted, (requests, cost, policy)
+
+
+def test_every_steady_level_fits_the_served_spread_together_so_one_slow_run_moves_it_less(monkeypatch):
+    """Three open levels simulated at 20, 26 and 32/s with 2 ms a request on the model's CPU and 20 ms batches
+    varying by sigma 0.4: fitted together they give the spread back. One level's p95 raised by half (a run of
+    slow replies in a few hundred requests) moves a fit on that level alone far more than the fit on all three
+    (here +0.33 against +0.12); a level whose latency was still rising is left out, and only the MAX_LEVELS
+    levels of most requests count. Shorter simulations than the command's (the levels are made with the same)
+    keep the test's eight fits to seconds."""
+    from rerank_bench.willrun import served_calibration as sc
+
+    idle, levels, fitted, _ = _served_levels(monkeypatch)
+    rows = [idle, *levels]
 
     together = fitted(rows)
     assert together.service_sigma == pytest.approx(0.4, abs=0.05)
@@ -480,28 +493,7 @@ def test_the_served_spread_is_known_only_as_well_as_its_levels_agree_and_the_ran
     from rerank_bench.willrun import served_calibration as sc
     from rerank_bench.willrun.rate_plan import plan_rate
 
-    monkeypatch.setattr(sc, "SIM_REQUESTS", 600)
-    monkeypatch.setattr(sc, "SEEDS", 2)
-    requests = [[60] * 8]
-    policy = ServerPolicy("infinity", batch_size=8)
-    cost = constant(20.0)
-    base = Conditions(service_sigma=0.1)
-    served = Conditions(service_sigma=0.4, request_overhead_ms=8.0, request_cpu_ms=2.0)
-    idle = {
-        "load_mode": "closed",
-        "concurrency": 1,
-        "p50_ms": sc._p50(1.0, requests, cost, policy, base) + 10.0,
-        "utc_time": "0",
-        "_file": "a.csv",
-    }
-    levels = [
-        {"load_mode": "open", "offered_rps": r, "requests_sent": 300, "utc_time": str(i), "_file": "a.csv",
-         "p50_ms": sc._p50(r, requests, cost, policy, served), "p95_ms": sc._p95(r, requests, cost, policy, served)}
-        for i, r in enumerate((20.0, 26.0, 32.0), start=1)
-    ]  # fmt: skip
-
-    def fitted(rows):
-        return sc.fit_overhead(rows, requests, cost, policy, base, lambda c: 100.0)
+    idle, levels, fitted, (requests, cost, policy) = _served_levels(monkeypatch)
 
     agreeing = fitted([idle, *levels])
     fast, slow = agreeing.sigma_range
