@@ -379,7 +379,7 @@ def _levels_named(levels: list[ResultRow], policy: ServerPolicy) -> str:
     """`open 38.2/s, 45.6/s (batch 8)`: the fitted levels, with the server setting they ran where not the plan's."""
     settings = {row_policy(policy, r) for r in levels} - {policy}
     named = f" ({', '.join(sorted(p.setting() for p in settings))})" if settings else ""
-    return "open " + ", ".join(f"{float(r['offered_rps']):.3g}/s" for r in levels) + named
+    return "open " + ", ".join(_rate(r) for r in levels) + named
 
 
 def _rate(row: ResultRow) -> str:
