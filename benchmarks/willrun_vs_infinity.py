@@ -145,7 +145,7 @@ def half_level_requests(rate: float) -> int:
     return max(HALF_MIN_REQUESTS, round(rate * 60))
 
 
-def fit_rows(s: dict, whole_search: bool = False) -> Path | None:
+def fit_rows(s: dict, whole_search: bool) -> Path | None:
     """The endpoint rows the served overhead is fitted on, in a file of their own so the fit sees only them: the
     capacity search's closed x1 and its first open level (one short level, `-fit.csv`), or with `whole_search`
     every level the search ran before its capacity row (`-fit-search.csv`; never the level at half the capacity

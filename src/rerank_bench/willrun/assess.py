@@ -636,7 +636,7 @@ def _endpoint_figure(
     if figure.rate_rps is None:
         row.notes.append("`endpoint --capacity` would find no rate meeting the budget (simulated searches)")
         return
-    at_fast, at_slow = conditions.end(slow=False), conditions.end(slow=True)
+    at_fast, at_slow = conditions.ends()
     ends = [
         search_figure(requests, c, policy, request.budget_ms, quantile, m, END_SEEDS)
         for c, m in ((slow, at_slow), (fast, at_fast))

@@ -258,7 +258,7 @@ def plan_rate(
         return central.rate_rps * service_bound_rps(requests, c, policy) / central.bound_rps
 
     ended = min(END_SEEDS, seeds)
-    at_fast, at_slow = conditions.end(slow=False), conditions.end(slow=True)
+    at_fast, at_slow = conditions.ends()
     low, high = capacity(slow, ended, guess(slow), at_slow), capacity(fast, ended, guess(fast), at_fast)
     described = conditions.describe()
     plan = RatePlan(

@@ -291,20 +291,21 @@ class _LevelFit:
         apart measured 91, 179 and 219 ms at 45, 54 and 45/s, TinyBERT b32 2026-12-03); with one level, the ends
         of its p95's interval. Never below the in-process spread `sigma`; None without a p95 to go by."""
         spread, share, extra = fitted
-
-        def error(row: ResultRow, target_ms: float, s: float) -> float:
-            return self.logs("p95_ms", share, s, extra, [row])[0] + math.log(float(row["p95_ms"]) / target_ms)
+        logs = self.logs("p95_ms", share, spread, extra, tails)  # each level's log(simulated / measured p95)
 
         def meeting(row: ResultRow, target_ms: float) -> float:
-            # the spread within [sigma, MAX_SERVED_SIGMA] at which this level's simulated p95 is the target
-            if error(row, target_ms, spread) >= 0:
-                return _bisect(lambda s: error(row, target_ms, s), sigma, spread, 8) if spread > sigma else sigma
-            if error(row, target_ms, MAX_SERVED_SIGMA) < 0:
+            # the spread within [sigma, MAX_SERVED_SIGMA] at which this level's simulated p95 is the target; its
+            # error at the fit's own spread is known already
+            def error(s: float) -> float:
+                return self.logs("p95_ms", share, s, extra, [row])[0] + math.log(float(row["p95_ms"]) / target_ms)
+
+            if logs[tails.index(row)] + math.log(float(row["p95_ms"]) / target_ms) >= 0:
+                return _bisect(error, sigma, spread, 8) if spread > sigma else sigma
+            if error(MAX_SERVED_SIGMA) < 0:
                 return MAX_SERVED_SIGMA
-            return _bisect(lambda s: error(row, target_ms, s), spread, MAX_SERVED_SIGMA, 8)
+            return _bisect(error, spread, MAX_SERVED_SIGMA, 8)
 
         if len(tails) >= 2:
-            logs = self.logs("p95_ms", share, spread, extra, tails)
             over, under = tails[logs.index(max(logs))], tails[logs.index(min(logs))]
             fast = meeting(over, float(over["p95_ms"])) if max(logs) > 0 else spread
             slow = meeting(under, float(under["p95_ms"])) if min(logs) < 0 else spread

@@ -105,11 +105,15 @@ class Conditions:
     # a plan's range ends are simulated at them, its central figures at service_sigma
     service_sigma_ends: tuple[float, float] | None = None
 
-    def end(self, slow: bool) -> Conditions:
-        """What a plan's slow or fast end meets: these conditions at that end's spread, where one is given."""
+    def ends(self) -> tuple[Conditions, Conditions]:
+        """What a plan's fast and slow ends meet: these conditions at each end's spread, where they are given."""
         if self.service_sigma_ends is None:
-            return self
-        return replace(self, service_sigma=self.service_sigma_ends[slow], service_sigma_ends=None)
+            return self, self
+        fast, slow = self.service_sigma_ends
+        return (
+            replace(self, service_sigma=fast, service_sigma_ends=None),
+            replace(self, service_sigma=slow, service_sigma_ends=None),
+        )
 
     def describe(self) -> str:
         parts = []
