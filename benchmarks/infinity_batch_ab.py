@@ -1,7 +1,7 @@
 """Which infinity batch size serves most, measured so that the host's drift cannot decide it (issue 22).
 
     python benchmarks/infinity_batch_ab.py [--model tinybert-l2] [--depth 20] [--batches 8,16,32] [--rounds 2]
-                                           [--capacity-slo-ms 400]
+                                           [--capacity-slo-ms 400] [--closed-s 20] [--clients 16]
 
 `willrun_vs_infinity.py` measures each batch's capacity once, minutes apart; this host's speed moves by 1.5x in
 minutes (its in-process rows at batch 4, swept 4 minutes apart: 1,145, 1,351 and 740 pairs/s on 2026-12-03), so
@@ -9,8 +9,10 @@ one pass cannot rank batch sizes whose capacities differ by less than that. Here
 every round, the order rotated from round to round (round r starts at the r-th batch size: drift that rises or
 falls through a round favours no size), and each server start is paired with a host-speed reading taken just
 before it: an in-process sweep of the same model at batch 16 (pairs/s). Per start: the closed-loop throughput of
-16 clients (the server saturated: what a capacity is bounded by) and of one client (p50: the idle latency), and
-that saturated throughput divided by the host reading, which compares batch sizes at one host speed. With
+--clients clients (16: the server saturated, what a capacity is bounded by) and of one client (p50: the idle
+latency), each for --closed-s seconds (MiniLM at depth 50 answers about one request a second: 20 s is a handful of
+replies a client, so give it a minute), and that saturated throughput divided by the host reading, which compares
+batch sizes at one host speed. With
 --capacity-slo-ms, each start runs `endpoint --capacity` at that p95 SLO instead of the closed loops (about
 2.5 minutes a start at TinyBERT's rates): the figure `willrun_vs_infinity.py` compares, measured per round.
 Prints a row per start and, per batch size, the median over rounds.
@@ -34,7 +36,6 @@ from endpoint_infinity import free_port, stop_server, uptime, wait_ready  # noqa
 from willrun_vs_infinity import DOC_TOKENS, RB, folder_for  # noqa: E402
 
 HOST_BATCH = 16  # the in-process reading of the host's speed: one case, the model at this batch size
-CLOSED_S = 20  # seconds each closed-loop level runs
 
 
 def host_speed(folder: Path, depth: int, scratch: Path) -> float:
@@ -46,8 +47,10 @@ def host_speed(folder: Path, depth: int, scratch: Path) -> float:
     return float(json.loads(result.stdout)["summary"][0]["best_pairs_per_s"])
 
 
-def served(folder: Path, depth: int, batch: int, scratch: Path, slo_ms: float | None) -> dict:
-    """One server start at this batch size: closed x1 and closed x16, or with `slo_ms` a capacity search."""
+def served(
+    folder: Path, depth: int, batch: int, scratch: Path, slo_ms: float | None, closed_s: float, clients: int
+) -> dict:
+    """One server start at this batch size: closed x1 and closed x`clients`, or with `slo_ms` a capacity search."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (scratch / f"server-b{batch}-{port}.log").open("w")
@@ -61,7 +64,7 @@ def served(folder: Path, depth: int, batch: int, scratch: Path, slo_ms: float | 
         wait_ready(url, server)
         command = [*RB, "endpoint", url, "--api", "infinity", "--depth", str(depth), "--doc-tokens", DOC_TOKENS]
         if slo_ms is None:
-            command += ["--concurrency", "1,16", "--duration", str(CLOSED_S)]
+            command += ["--concurrency", f"1,{clients}", "--duration", f"{closed_s:g}"]
         else:
             command += ["--slo-ms", f"{slo_ms:g}", "--capacity"]
         command += ["--json", "-o", str(scratch / f"endpoint-b{batch}-{port}.csv")]
@@ -70,8 +73,8 @@ def served(folder: Path, depth: int, batch: int, scratch: Path, slo_ms: float | 
             raise SystemExit(f"endpoint exited {result.returncode}: {result.stdout[-2000:]}")
         depth_figures = json.loads(result.stdout)["depths"][0]
         levels = depth_figures["levels"] + depth_figures["capacity_levels"]
-        one, ceiling = levels[0], levels[1]  # closed x1, then closed x16 (the capacity search's ceiling too)
-        figures = {"x1_p50_ms": one["p50_ms"], "x16_rps": ceiling["achieved_rps"]}
+        one, ceiling = levels[0], levels[1]  # closed x1, then closed x`clients` (the capacity search's ceiling too)
+        figures = {"x1_p50_ms": one["p50_ms"], "many_rps": ceiling["achieved_rps"]}
         if slo_ms is not None:
             figures["capacity_rps"] = depth_figures["capacity_rps"]
         return figures
@@ -87,37 +90,41 @@ def main() -> None:
     parser.add_argument("--batches", default="8,16,32")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--capacity-slo-ms", type=float, default=None)
+    parser.add_argument("--closed-s", type=float, default=20.0, help="seconds each closed-loop level runs")
+    parser.add_argument("--clients", type=int, default=16, help="clients of the saturating closed loop")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     slo = args.capacity_slo_ms
     folder = folder_for(args.model)
     print(f"uptime: {uptime()}", flush=True)
-    print(f"{args.model} depth {args.depth}, documents {DOC_TOKENS} tokens; closed loops of {CLOSED_S} s")
-    print(f"{'round':>5} {'batch':>5} {'host pairs/s':>12} {'x16 req/s':>9} {'per 1k host':>11} {'x1 p50 ms':>9}  time")
+    print(f"{args.model} depth {args.depth}, documents {DOC_TOKENS} tokens; closed loops of {args.closed_s:g} s")
+    many = f"x{args.clients} req/s"
+    print(f"{'round':>5} {'batch':>5} {'host pairs/s':>12} {many:>9} {'per 1k host':>11} {'x1 p50 ms':>9}  time")
     per_batch: dict[int, list[dict]] = {b: [] for b in batches}
     with tempfile.TemporaryDirectory(prefix="infinity-ab-") as tmp:
         scratch = Path(tmp)
         for r in range(args.rounds):
             for batch in batches[r % len(batches) :] + batches[: r % len(batches)]:
                 speed = host_speed(folder, args.depth, scratch)
-                figures = {**served(folder, args.depth, batch, scratch, slo), "host_pairs_per_s": speed}
-                figures["x16_per_1k_host"] = figures["x16_rps"] / speed * 1000.0
+                figures = served(folder, args.depth, batch, scratch, slo, args.closed_s, args.clients)
+                figures["host_pairs_per_s"] = speed
+                figures["many_per_1k_host"] = figures["many_rps"] / speed * 1000.0
                 per_batch[batch].append(figures)
                 capacity = f"  capacity {figures['capacity_rps'] or 0:.1f}/s" if slo is not None else ""
                 print(
-                    f"{r + 1:>5} {batch:>5} {speed:>12.0f} {figures['x16_rps']:>9.1f} "
-                    f"{figures['x16_per_1k_host']:>11.1f} {figures['x1_p50_ms']:>9.1f}  {time.strftime('%H:%M:%S')}"
+                    f"{r + 1:>5} {batch:>5} {speed:>12.0f} {figures['many_rps']:>9.2f} "
+                    f"{figures['many_per_1k_host']:>11.1f} {figures['x1_p50_ms']:>9.1f}  {time.strftime('%H:%M:%S')}"
                     + capacity,
                     flush=True,
                 )
-    print("\nmedians over rounds (x16 req/s per 1,000 host pairs/s compares batch sizes at one host speed):")
+    print(f"\nmedians over rounds ({many} per 1,000 host pairs/s compares batch sizes at one host speed):")
     for batch, runs in per_batch.items():
-        rps = [f["x16_rps"] for f in runs]
-        norm = [f["x16_per_1k_host"] for f in runs]
+        rps = [f["many_rps"] for f in runs]
+        norm = [f["many_per_1k_host"] for f in runs]
         found = [f.get("capacity_rps") or 0.0 for f in runs]
         capacity = f", capacity {statistics.median(found):.1f}/s ({min(found):.1f}-{max(found):.1f})" if slo else ""
         print(
-            f"  batch {batch:>2}: x16 {statistics.median(rps):.1f} req/s ({min(rps):.1f}-{max(rps):.1f}), "
+            f"  batch {batch:>2}: x{args.clients} {statistics.median(rps):.2f} req/s ({min(rps):.2f}-{max(rps):.2f}), "
             f"per 1k host {statistics.median(norm):.1f} ({min(norm):.1f}-{max(norm):.1f})" + capacity
         )
     print(f"uptime: {uptime()}")
