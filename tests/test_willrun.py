@@ -247,6 +247,28 @@ def test_a_case_swept_several_times_answers_with_its_median_row_and_batch_sizes_
     assert measured_row(rows, info, 50, "fp32", 512, None) is None
 
 
+def test_how_well_the_rows_know_each_batch_sizes_time_is_their_p50_intervals_relative_half_width():
+    """Batch 8: p50 100 ms, interval 95-105: +-5%. Batch 16 swept twice, +-6% and +-4%: the mean, over sqrt(2)
+    (3.5%). Rows of another depth or without an interval say nothing."""
+    import math
+
+    from rerank_bench.willrun.calibration import batch_uncertainties
+    from rerank_bench.willrun.model_info import load_model_info
+
+    info = load_model_info("minilm-l6", None)
+    base = {"model": "minilm-l6", "dtype": "fp32", "depth": 20}
+    rows = [
+        {**base, "batch_size": 8, "p50_ms": 100.0, "p50_ci_low_ms": 95.0, "p50_ci_high_ms": 105.0},
+        {**base, "batch_size": 16, "p50_ms": 50.0, "p50_ci_low_ms": 48.0, "p50_ci_high_ms": 54.0},
+        {**base, "batch_size": 16, "p50_ms": 50.0, "p50_ci_low_ms": 49.0, "p50_ci_high_ms": 53.0},
+        {**base, "batch_size": 32, "p50_ms": 50.0, "p50_ci_low_ms": None, "p50_ci_high_ms": None},
+        {**base, "depth": 50, "batch_size": 4, "p50_ms": 50.0, "p50_ci_low_ms": 40.0, "p50_ci_high_ms": 60.0},
+    ]
+    known = batch_uncertainties(rows, info, "fp32", 20)
+    assert set(known) == {8, 16}
+    assert known[8] == pytest.approx(0.05) and known[16] == pytest.approx(0.05 / math.sqrt(2))
+
+
 def test_without_a_model_every_catalog_model_is_assessed():
     from rerank_bench.catalog import aliases
 

@@ -9,6 +9,7 @@ latency model; every figure says whether it is measured or estimated.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -576,7 +577,7 @@ def _plan_rate(
             "server, model, depth and workload measured here (one `endpoint --concurrency 1` level and one "
             "--rate level, passed with --results, fit it)"
         )
-    policy = _server_setting(row, request, policy, requests, cost, conditions)
+    policy = _server_setting(row, request, policy, requests, cost, conditions, _batch_known(info, row, sweep_rows))
     plan = plan_rate(
         request.rate,
         request.budget_ms,
@@ -659,11 +660,28 @@ def _endpoint_figure(
     )
 
 
+def _batch_known(info: ModelInfo, row: Assessment, rows: list[ResultRow]) -> Callable[[int], float] | None:
+    """How well this machine's rows know the time of a batch of n pairs (the relative half-width of the nearest
+    measured batch size's p50 interval), where two batch sizes or more were measured; else None."""
+    from rerank_bench.willrun.calibration import batch_uncertainties, by_nearest_batch
+
+    known = batch_uncertainties(rows, info, row.dtype, row.depth) if rows else {}
+    return by_nearest_batch(known) if len(known) >= 2 else None
+
+
 def _server_setting(
-    row: Assessment, request: WillRunRequest, policy: Any, requests: list[list[int]], cost: Any, conditions: Any
+    row: Assessment,
+    request: WillRunRequest,
+    policy: Any,
+    requests: list[list[int]],
+    cost: Any,
+    conditions: Any,
+    batch_known: Callable[[int], float] | None = None,
 ) -> Any:
     """--server infinity --batch-size auto, or --server tei --max-batch-tokens auto: the setting with the most
-    capacity at the budget (batches that fit the device's memory only); otherwise the policy as given."""
+    capacity at the budget (batches that fit the device's memory only); otherwise the policy as given. With
+    `batch_known` (this machine's rows priced each infinity batch size), the margin over the runner-up is also
+    weighed against how well those rows know the two batch sizes' times."""
     from dataclasses import replace
 
     from rerank_bench.willrun.rate_plan import (
@@ -683,7 +701,10 @@ def _server_setting(
         candidates = [replace(policy, max_batch_tokens=t) for t in TEI_TOKEN_CANDIDATES]
     if candidates:
         labelled = [(c.setting(), c) for c in candidates]
-        choice = best_setting(requests, cost, labelled, request.budget_ms, which, conditions)
+        calibration = None
+        if batch_known is not None and request.server == ServerKind.INFINITY:
+            calibration = {label: batch_known(c.batch_size) for label, c in labelled}
+        choice = best_setting(requests, cost, labelled, request.budget_ms, which, conditions, calibration)
         policy = choice.policy
         row.server_setting_note = f"best {choice.note}"
         row.notes.append(f"server setting searched: {choice.note}")

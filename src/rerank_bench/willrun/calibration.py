@@ -190,6 +190,23 @@ def batch_factors(
     return {b: math.exp(sum(map(math.log, v)) / len(v)) for b, v in found.items()}
 
 
+def batch_uncertainties(rows: list[ResultRow], info: ModelInfo, dtype: str, depth: int) -> dict[int, float]:
+    """Per batch size, how well its rows know its p50: the relative half-width of the p50's 95% interval (the
+    rows' own, order statistics over their queries), over sqrt(k) for a batch size measured k times. A sweep of
+    thirty queries knows each batch size's time to about +-5% (MiniLM-L6 at depth 50 here: 3.2-7.3%), and the
+    per-batch-size prices (batch_factors) carry that into every plan: two infinity batch sizes whose predicted
+    capacities differ by less than their prices' uncertainty are not told apart by these rows. Rows without an
+    interval are left out."""
+    found: dict[int, list[float]] = {}
+    for r in rows:
+        if r.get("model") not in (info.name, info.model_id) or r.get("depth") != depth or r.get("dtype") != dtype:
+            continue
+        ms, low, high, batch = r.get("p50_ms"), r.get("p50_ci_low_ms"), r.get("p50_ci_high_ms"), r.get("batch_size")
+        if ms and low is not None and high is not None and batch:
+            found.setdefault(int(batch), []).append((float(high) - float(low)) / 2.0 / float(ms))
+    return {b: sum(v) / len(v) / math.sqrt(len(v)) for b, v in found.items()}
+
+
 def by_nearest_batch(factors: dict[int, float]) -> Callable[[int], float]:
     """A batch of n pairs takes the factor of the measured batch size nearest to n on a log scale."""
     sizes = sorted(factors)

@@ -187,9 +187,14 @@ def best_setting(
     budget_ms: float,
     quantile: float,
     conditions: Conditions = PLAIN,
+    calibration: dict[str, float] | None = None,
 ) -> SettingChoice:
     """Each candidate's capacity (SETTING_SEEDS seeds), the best, the runner-up and the margin between them,
-    said to be within the seeds' spread when it is: then either setting would do, as far as the model knows."""
+    said to be within the seeds' spread when it is: then either setting would do, as far as the model knows.
+    `calibration`: per candidate label, the relative uncertainty (95%) of the measured time its cost is priced
+    by; a margin beyond the seeds' spread but within it and the two candidates' uncertainties together (root
+    sum of squares: independent sources) is said to be so, with what settles it (measuring both): the
+    simulation's seeds agree, but the rows it stands on do not tell the two apart."""
     tried: list[tuple[str, float | None, float]] = []
     policies = dict(candidates)
     for label, policy in candidates:
@@ -211,9 +216,18 @@ def best_setting(
         widest = max(best_spread, runner_spread)
         where = "within" if margin <= widest else "beyond"
         note += (
-            f"; runner-up {runner_label}: {runner_rate:.3g}/s ({margin:+.0%}, {where} the seeds' spread of "
-            f"{widest:.0%})"
+            f"; runner-up {runner_label}: {runner_rate:.3g}/s ({margin:+.0%}, {where} the seeds' spread of {widest:.0%}"
         )
+        known = calibration or {}
+        if margin > widest and best_label in known and runner_label in known:
+            both = math.hypot(widest, known[best_label], known[runner_label])
+            if margin <= both:
+                note += (
+                    f", but within {both:.0%} with the in-process rows' own uncertainty (their times at the two "
+                    f"settings known to +-{known[best_label]:.0%} and +-{known[runner_label]:.0%}): measure both "
+                    "to choose"
+                )
+        note += ")"
     return SettingChoice(policies[best_label], best_label, tried, note)
 
 
