@@ -2,6 +2,7 @@
 
     python benchmarks/infinity_batch_ab.py [--model tinybert-l2] [--depth 20] [--batches 8,16,32] [--rounds 2]
                                            [--capacity-slo-ms 400] [--closed-s 20] [--clients 16]
+                                           [--predict-from IN_PROCESS.csv --predict-budget-ms 400]
 
 `willrun_vs_infinity.py` measures each batch's capacity once, minutes apart; this host's speed moves by 1.5x in
 minutes (its in-process rows at batch 4, swept 4 minutes apart: 1,145, 1,351 and 740 pairs/s on 2026-12-03), so
@@ -15,7 +16,11 @@ replies a client, so give it a minute), and that saturated throughput divided by
 batch sizes at one host speed. With
 --capacity-slo-ms, each start runs `endpoint --capacity` at that p95 SLO instead of the closed loops (about
 2.5 minutes a start at TinyBERT's rates): the figure `willrun_vs_infinity.py` compares, measured per round.
-Prints a row per start and, per batch size, the median over rounds.
+Prints a row per start and, per batch size, the median over rounds. With --predict-from (the model's in-process
+sweep rows of this host, as `willrun_vs_infinity.py` sweeps them), `will-it-run --batch-size auto` at
+--predict-budget-ms names the batch it predicts best, and the verdict says whether that is the measured best (the
+highest median: capacity with --capacity-slo-ms, else the saturated throughput) or within the measurement's margin
+(its rounds reach the best's median). `--rounds 0` prints the prediction alone.
 """
 
 from __future__ import annotations
@@ -83,6 +88,36 @@ def served(
         time.sleep(3)
 
 
+def predicted_best(folder: Path, depth: int, rows: Path, budget_ms: float) -> tuple[int, str]:
+    """The batch `will-it-run --batch-size auto` predicts best from these in-process rows, and its note."""
+    command = [*RB, "will-it-run", str(folder), "--hardware", "local", "--server", "infinity", "--batch-size"]
+    command += ["auto", "--depth", str(depth), "--budget-ms", f"{budget_ms:g}", "--doc-tokens", DOC_TOKENS]
+    command += ["--rate", "0.1", "--json", "--results", str(rows)]
+    result = subprocess.run(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"will-it-run exited {result.returncode}: {result.stdout[-2000:]}")
+    (row,) = json.loads(result.stdout)
+    return int(row["server_batch_size"]), str(row["server_setting_note"])
+
+
+def verdict(predicted: int, measured: dict[int, list[float]]) -> str:
+    """The predicted best batch against the measured medians: the best, within the margin, or not."""
+    medians = {b: statistics.median(v) for b, v in measured.items() if v}
+    best = max(medians, key=lambda b: medians[b])
+    if predicted == best:
+        return f"the measured best (median {medians[best]:.3g})"
+    if predicted in medians and max(measured[predicted]) >= medians[best]:
+        return (
+            f"within the measurement's margin: batch {predicted}'s rounds reach {max(measured[predicted]):.3g}, "
+            f"the best (batch {best})'s median is {medians[best]:.3g}"
+        )
+    reach = f"{max(measured[predicted]):.3g}" if predicted in medians else "nothing (not measured)"
+    return (
+        f"NOT within the measurement's margin: batch {predicted}'s rounds reach {reach}, "
+        f"batch {best}'s median is {medians[best]:.3g}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="tinybert-l2")
@@ -92,11 +127,21 @@ def main() -> None:
     parser.add_argument("--capacity-slo-ms", type=float, default=None)
     parser.add_argument("--closed-s", type=float, default=20.0, help="seconds each closed-loop level runs")
     parser.add_argument("--clients", type=int, default=16, help="clients of the saturating closed loop")
+    parser.add_argument("--predict-from", type=Path, default=None, help="in-process sweep rows for will-it-run")
+    parser.add_argument("--predict-budget-ms", type=float, default=None, help="the budget --batch-size auto meets")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     slo = args.capacity_slo_ms
     folder = folder_for(args.model)
     print(f"uptime: {uptime()}", flush=True)
+    predicted = None
+    if args.predict_from is not None:
+        if args.predict_budget_ms is None:
+            raise SystemExit("--predict-from needs --predict-budget-ms: the budget --batch-size auto plans for")
+        predicted, note = predicted_best(folder, args.depth, args.predict_from, args.predict_budget_ms)
+        print(f"will-it-run --batch-size auto at {args.predict_budget_ms:g} ms from {args.predict_from.name}: {note}")
+    if args.rounds < 1:
+        return
     print(f"{args.model} depth {args.depth}, documents {DOC_TOKENS} tokens; closed loops of {args.closed_s:g} s")
     many = f"x{args.clients} req/s"
     print(f"{'round':>5} {'batch':>5} {'host pairs/s':>12} {many:>9} {'per 1k host':>11} {'x1 p50 ms':>9}  time")
@@ -127,6 +172,10 @@ def main() -> None:
             f"  batch {batch:>2}: x{args.clients} {statistics.median(rps):.2f} req/s ({min(rps):.2f}-{max(rps):.2f}), "
             f"per 1k host {statistics.median(norm):.1f} ({min(norm):.1f}-{max(norm):.1f})" + capacity
         )
+    if predicted is not None and args.rounds > 0:
+        key = "capacity_rps" if slo else "many_rps"
+        measured = {b: [f.get(key) or 0.0 for f in runs] for b, runs in per_batch.items()}
+        print(f"predicted best batch {predicted}: {verdict(predicted, measured)}")
     print(f"uptime: {uptime()}")
 
 
