@@ -195,7 +195,9 @@ def batch_uncertainties(rows: list[ResultRow], info: ModelInfo, dtype: str, dept
     rows' own, order statistics over their queries), over sqrt(k) for a batch size measured k times. A sweep of
     thirty queries knows each batch size's time to about +-5% (MiniLM-L6 at depth 50 here: 3.2-7.3%), and the
     per-batch-size prices (batch_factors) carry that into every plan: two infinity batch sizes whose predicted
-    capacities differ by less than their prices' uncertainty are not told apart by these rows. Rows without an
+    capacities differ by less than their prices' uncertainty are not told apart by these rows. A lower bound: the
+    interval holds the queries' spread, not the host's drift between a sweep's cases (TinyBERT-L2's sweeps five
+    minutes apart here put batch 16 at 18%, 8% and 1% over batch 8, each interval +-2-3%). Rows without an
     interval are left out."""
     found: dict[int, list[float]] = {}
     for r in rows:
