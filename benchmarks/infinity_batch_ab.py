@@ -13,9 +13,9 @@ before it: an in-process sweep of the same model at batch 16 (pairs/s). Per star
 --clients clients (16: the server saturated, what a capacity is bounded by) and of one client (p50: the idle
 latency), each for --closed-s seconds (MiniLM at depth 50 answers about one request a second: 20 s is a handful of
 replies a client, so give it a minute), and that saturated throughput divided by the host reading, which compares
-batch sizes at one host speed. With
---capacity-slo-ms, each start runs `endpoint --capacity` at that p95 SLO instead of the closed loops (about
-2.5 minutes a start at TinyBERT's rates): the figure `willrun_vs_infinity.py` compares, measured per round.
+batch sizes at one host speed. With --capacity-slo-ms, each start runs `endpoint --capacity` at that p95 SLO
+instead of the closed loops (about 2.5 minutes a start at TinyBERT's rates): the figure `willrun_vs_infinity.py`
+compares, measured per round.
 Prints a row per start and, per batch size, the median over rounds. With --predict-from (the model's in-process
 sweep rows of this host, as `willrun_vs_infinity.py` sweeps them), `will-it-run --batch-size auto` at
 --predict-budget-ms names the batch it predicts best, and the verdict says whether that is the measured best (the
