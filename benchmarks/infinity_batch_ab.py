@@ -20,7 +20,9 @@ Prints a row per start and, per batch size, the median over rounds. With --predi
 sweep rows of this host, as `willrun_vs_infinity.py` sweeps them), `will-it-run --batch-size auto` at
 --predict-budget-ms names the batch it predicts best, and the verdict says whether that is the measured best (the
 highest median: capacity with --capacity-slo-ms, else the saturated throughput) or within the measurement's margin
-(its rounds reach the best's median). `--rounds 0` prints the prediction alone.
+(its rounds reach the best's median). `--rounds 0` prints the prediction alone. --predict-from may be given
+several times: sweeps minutes apart, averaged per batch size, rank batch sizes more steadily than one (TinyBERT's
+three sweeps of 2026-12-04 picked 8, 32 and 16 one at a time, 16 together: the measured best).
 """
 
 from __future__ import annotations
@@ -88,11 +90,11 @@ def served(
         time.sleep(3)
 
 
-def predicted_best(folder: Path, depth: int, rows: Path, budget_ms: float) -> tuple[int, str]:
+def predicted_best(folder: Path, depth: int, rows: list[Path], budget_ms: float) -> tuple[int, str]:
     """The batch `will-it-run --batch-size auto` predicts best from these in-process rows, and its note."""
     command = [*RB, "will-it-run", str(folder), "--hardware", "local", "--server", "infinity", "--batch-size"]
     command += ["auto", "--depth", str(depth), "--budget-ms", f"{budget_ms:g}", "--doc-tokens", DOC_TOKENS]
-    command += ["--rate", "0.1", "--json", "--results", str(rows)]
+    command += ["--rate", "0.1", "--json", *(arg for path in rows for arg in ("--results", str(path)))]
     result = subprocess.run(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     if result.returncode not in (0, 1):
         raise SystemExit(f"will-it-run exited {result.returncode}: {result.stdout[-2000:]}")
@@ -127,7 +129,9 @@ def main() -> None:
     parser.add_argument("--capacity-slo-ms", type=float, default=None)
     parser.add_argument("--closed-s", type=float, default=20.0, help="seconds each closed-loop level runs")
     parser.add_argument("--clients", type=int, default=16, help="clients of the saturating closed loop")
-    parser.add_argument("--predict-from", type=Path, default=None, help="in-process sweep rows for will-it-run")
+    parser.add_argument(
+        "--predict-from", type=Path, action="append", help="in-process sweep rows for will-it-run (repeatable)"
+    )
     parser.add_argument("--predict-budget-ms", type=float, default=None, help="the budget --batch-size auto meets")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
@@ -135,11 +139,12 @@ def main() -> None:
     folder = folder_for(args.model)
     print(f"uptime: {uptime()}", flush=True)
     predicted = None
-    if args.predict_from is not None:
+    if args.predict_from:
         if args.predict_budget_ms is None:
             raise SystemExit("--predict-from needs --predict-budget-ms: the budget --batch-size auto plans for")
         predicted, note = predicted_best(folder, args.depth, args.predict_from, args.predict_budget_ms)
-        print(f"will-it-run --batch-size auto at {args.predict_budget_ms:g} ms from {args.predict_from.name}: {note}")
+        named = ", ".join(path.name for path in args.predict_from)
+        print(f"will-it-run --batch-size auto at {args.predict_budget_ms:g} ms from {named}: {note}")
     if args.rounds < 1:
         return
     print(f"{args.model} depth {args.depth}, documents {DOC_TOKENS} tokens; closed loops of {args.closed_s:g} s")

@@ -170,12 +170,19 @@ def fit_rows(s: dict, whole_search: bool) -> Path | None:
     return out
 
 
-def will_it_run(s: dict, batch: str, rate: float, served_from: dict | None = None, whole_search: bool = True) -> dict:
+def will_it_run(
+    s: dict,
+    batch: str,
+    rate: float,
+    served_from: dict | None = None,
+    whole_search: bool = True,
+    sweeps: list[Path] | None = None,
+) -> dict:
     """will-it-run's plan for setting s; served_from: the setting whose server's rows fit the served overhead (s
     itself, another batch's, or None for the in-process rows alone): its whole capacity search, or its closed x1
-    and first open level alone."""
+    and first open level alone. sweeps: in-process rows to calibrate on instead of s's own sweep."""
     folder = folder_for(s["model"])
-    results = [str(inprocess_file(s))]
+    results = [str(p) for p in sweeps] if sweeps else [str(inprocess_file(s))]
     fit = fit_rows(served_from, whole_search) if served_from else None
     if fit:
         results.append(str(fit))
@@ -229,11 +236,14 @@ def predict(chosen: list[dict]) -> None:
         s = measured_batches[0][1]["setting"]
         best_measured = max(measured_batches, key=lambda b: b[1]["capacity_rps"])
         each = ", ".join(f"batch {b}: {m['capacity_rps']:.3g}/s" for b, m in measured_batches)
-        for served_from in (None, s):
+        # every sweep: the in-process rows of all the model's settings, swept minutes apart, averaged per batch
+        # size (one sweep's batch-to-batch timings drift 10-18% from the next one's here: TinyBERT 2026-12-04)
+        sweeps = sorted({inprocess_file(m["setting"]) for _, m in measured_batches})
+        for served_from, label, rows in ((None, "", None), (s, " +search", None), (None, " (every sweep)", sweeps)):
             # +search: the overhead fitted on the first setting's server (its whole capacity search)
-            row = will_it_run(s, "auto", best_measured[1]["half_rps"], served_from)
+            row = will_it_run(s, "auto", best_measured[1]["half_rps"], served_from, sweeps=rows)
             print(
-                f"{model} depth {depth}{' +search' if served_from else ''}: --batch-size auto predicts infinity batch "
+                f"{model} depth {depth}{label}: --batch-size auto predicts infinity batch "
                 f"{row.get('server_batch_size')} ({row.get('server_setting_note')}); measured best batch "
                 f"{best_measured[0]} ({each}); {best_batch_verdict(row.get('server_batch_size'), measured_batches)}"
             )
