@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rerank_bench.common.vocab import Status
@@ -166,6 +166,15 @@ def service_spread(results: tuple[Path, ...], fingerprint: str) -> tuple[float, 
     return sigma, f"batch times vary by sigma {sigma:.3f}, the median over {len(sigmas)} rows of {', '.join(files)}"
 
 
+def _rows_of(rows: list[ResultRow], info: ModelInfo, dtype: str, depth: int) -> Iterator[ResultRow]:
+    """This model's rows at this depth and dtype: the ones a batch size's price, and its uncertainty, come from."""
+    return (
+        r
+        for r in rows
+        if r.get("model") in (info.name, info.model_id) and r.get("depth") == depth and r.get("dtype") == dtype
+    )
+
+
 def batch_factors(
     rows: list[ResultRow], info: ModelInfo, dtype: str, depth: int, ms_per_gflop: float, overhead_ms: float
 ) -> dict[int, float]:
@@ -175,9 +184,7 @@ def batch_factors(
     prices each batch size by its own rows sees it (infinity at batch 32 measured slower here than at 8).
     Rows of this depth and dtype only; a batch size measured twice keeps the geometric mean."""
     found: dict[int, list[float]] = {}
-    for r in rows:
-        if r.get("model") not in (info.name, info.model_id) or r.get("depth") != depth or r.get("dtype") != dtype:
-            continue
+    for r in _rows_of(rows, info, dtype, depth):
         gflop, eff, ms, batch = (
             r.get("gflop_per_query"),
             r.get("padding_efficiency"),
@@ -200,9 +207,7 @@ def batch_uncertainties(rows: list[ResultRow], info: ModelInfo, dtype: str, dept
     minutes apart here put batch 16 at 18%, 8% and 1% over batch 8, each interval +-2-3%). Rows without an
     interval are left out."""
     found: dict[int, list[float]] = {}
-    for r in rows:
-        if r.get("model") not in (info.name, info.model_id) or r.get("depth") != depth or r.get("dtype") != dtype:
-            continue
+    for r in _rows_of(rows, info, dtype, depth):
         ms, low, high, batch = r.get("p50_ms"), r.get("p50_ci_low_ms"), r.get("p50_ci_high_ms"), r.get("batch_size")
         if ms and low is not None and high is not None and batch:
             found.setdefault(int(batch), []).append((float(high) - float(low)) / 2.0 / float(ms))
