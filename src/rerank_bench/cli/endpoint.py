@@ -18,6 +18,7 @@ from rerank_bench.cli.common import (
     stderr,
     stdout,
 )
+from rerank_bench.endpoint.settle import SETTLE_FACTOR, SETTLE_WAIT_S
 
 
 @guarded
@@ -110,6 +111,16 @@ def endpoint(
             "for this long; then the run stops, keeping every finished level.",
         ),
     ] = 60.0,
+    settle_wait_s: Annotated[
+        float,
+        typer.Option(
+            "--settle-wait-s",
+            metavar="SECONDS",
+            help=f"Before each level, requests are sent one at a time until their median is within {SETTLE_FACTOR:g}x "
+            "of the depth's unloaded time (a server still busy with the last level's work is slower), up to this long; "
+            "then the level runs anyway, said on stderr and in its row (idle_before_ms, settle_s). 0: probe only.",
+        ),
+    ] = SETTLE_WAIT_S,
     ca_bundle: Annotated[
         Path | None,
         typer.Option(
@@ -237,6 +248,7 @@ def endpoint(
         ceiling_concurrency=ceiling_concurrency,
         keepalive_s=keepalive_s,
         ready_wait_s=ready_wait_s,
+        settle_wait_s=settle_wait_s,
         ca_bundle=ca_bundle,
         metrics=metrics,
         burstiness=burstiness,

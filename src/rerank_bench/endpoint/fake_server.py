@@ -82,7 +82,7 @@ def _fails(number: int, fraction: float) -> bool:
 
 
 def build_app(settings: FakeSettings) -> Any:
-    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+    from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
     slots = asyncio.Semaphore(settings.workers)
     closing = asyncio.Event()  # set when the fake server stops: handlers that never answer end then
@@ -94,6 +94,7 @@ def build_app(settings: FakeSettings) -> Any:
         for name in ("te_request_duration", "te_request_queue_duration", "te_request_inference_duration")
     }
     batches = Histogram("te_batch_next_size", "batch size", registry=registry, buckets=(1, 2, 4, 8, 16, 32))
+    waiting = Gauge("te_queue_size", "requests waiting for a worker", registry=registry)  # TEI's queue gauge
 
     async def rerank(request: web.Request) -> web.Response:
         if settings.seen_headers is not None:
@@ -119,7 +120,12 @@ def build_app(settings: FakeSettings) -> Any:
         if len(texts) > settings.max_client_batch_size:
             message = f"batch size {len(texts)} > maximum allowed batch size {settings.max_client_batch_size}"
             return web.json_response({"error": message, "error_type": "Validation"}, status=422)
-        async with slots:
+        waiting.inc()
+        try:
+            await slots.acquire()
+        finally:  # a request its client gave up on while it waited leaves the queue too
+            waiting.dec()
+        try:
             queued = time.monotonic() - arrived
             pause = state["paused_until"] - time.monotonic()
             if pause > 0:
@@ -130,6 +136,8 @@ def build_app(settings: FakeSettings) -> Any:
                 service = (settings.base_ms + settings.per_doc_ms * len(texts)) / 1000.0
             if service > 0:
                 await asyncio.sleep(service)
+        finally:
+            slots.release()
         total = time.monotonic() - arrived
         if settings.api == "tei":
             for name, seconds in (

@@ -97,6 +97,8 @@ def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
         connect_mean_ms=summary.connect_mean_ms,
         server_mean_ms=server.mean_ms,
         server_batch_mean=server.batch_mean,
+        idle_before_ms=summary.settle.idle_ms if summary.settle else None,
+        settle_s=summary.settle.waited_s if summary.settle else None,
     )
     if summary.slo is not None:
         row.update(

@@ -45,6 +45,7 @@ from rerank_bench.endpoint.loadgen import LiveCounts, Outcome, RerankClient, clo
 
 # rows at import, not after a level: a level at the file-descriptor limit must not need a file to import one
 from rerank_bench.endpoint.rows import capacity_row, level_row
+from rerank_bench.endpoint.settle import SETTLE_WAIT_S, Settle, settle
 from rerank_bench.endpoint.summary import Level, LevelState, LevelSummary, Window, summarize_level
 from rerank_bench.endpoint.window import WindowJudge, WindowPlan
 from rerank_bench.errors import EXIT_TERMINATED, EnvironmentProblem, Interrupted, UsageError
@@ -109,6 +110,7 @@ class EndpointRequest:
     sample_with_replacement: bool = False
     keepalive_s: float = 4.0  # below uvicorn's 5 s (infinity, vLLM): see loadgen.KEEPALIVE_S
     ready_wait_s: float = 60.0  # before a level: how long a server that refuses connections is waited for
+    settle_wait_s: float = SETTLE_WAIT_S  # before a level: how long a server slower than at the start is waited for
     ca_bundle: Path | None = None  # https: certificates to trust instead of the system's
     metrics: bool = True  # scrape the server's /metrics before and after each level
     max_length: int | None = None
@@ -131,6 +133,8 @@ class EndpointRequest:
             raise UsageError(f"--ca-bundle {self.ca_bundle}: no such file", "give a PEM file of CA certificates")
         if self.ready_wait_s < 0:
             raise UsageError(f"--ready-wait-s {self.ready_wait_s:g} must be at least 0")
+        if self.settle_wait_s < 0:
+            raise UsageError(f"--settle-wait-s {self.settle_wait_s:g} must be at least 0")
 
     def _check_template(self) -> None:
         from rerank_bench.models.prompts import TEMPLATES
@@ -369,9 +373,10 @@ async def _identify(client: RerankClient, base: str, api: Api | None) -> ServerI
     return identify({route: body for route, body in answers.items() if body is not None})
 
 
-async def _queue_length(client: RerankClient, base: str, api: Api) -> int | None:
-    """Requests the server still holds, from its own report where it gives one: infinity's /models stats,
-    TEI's te_queue_size metric. None where it does not say."""
+async def _queue_length(client: RerankClient, base: str, api: Api, metrics: bool = True) -> int | None:
+    """Requests the server still holds, from its own report where it gives one: infinity's /models stats, TEI's
+    `te_queue_size` and vLLM's waiting and running gauges on /metrics (server_metrics.queued_requests). None where
+    it does not say."""
     if api.name == "infinity":
         body = await client.get_json(base + "/models")
         if body is None:
@@ -381,15 +386,18 @@ async def _queue_length(client: RerankClient, base: str, api: Api) -> int | None
             return int(stats.get("queue_absolute", 0)) + int(stats.get("results_pending", 0))
         except (TypeError, KeyError, IndexError, ValueError):
             return None
+    if metrics and api.name in ("tei", "vllm"):
+        return server_metrics.queued_requests(server_metrics.parse(await client.get_text(base + "/metrics")))
     return None
 
 
-async def drain(client: RerankClient, base: str, api: Api) -> None:
-    """After a level every request of ours has its reply (or its timeout); wait until the server's own queue
-    is empty too, where it reports one, so the next level does not start behind the last one's backlog."""
+async def drain(client: RerankClient, base: str, api: Api, metrics: bool = True) -> None:
+    """After a level every request of ours has its reply (or was abandoned at the stop); wait until the server's
+    own queue is empty too, where it reports one, so the next level does not start behind the last one's backlog.
+    (What the queue does not show, a server still computing abandoned work, the settle probes see.)"""
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
-        pending = await _queue_length(client, base, api)
+        pending = await _queue_length(client, base, api, metrics)
         if not pending:
             break
         await asyncio.sleep(0.2)
@@ -506,9 +514,24 @@ class LevelRunner:
             "restart the server, then run the levels left (or raise --ready-wait-s)",
         )
 
+    async def settle(self, level: Level) -> Settle:
+        """Before a level, after ready: one request at a time until the server answers near the depth's unloaded
+        time (endpoint/settle.py), up to --settle-wait-s; said on stderr when it did not."""
+
+        async def probe() -> float | None:
+            start = time.perf_counter()
+            reply = await self.client.rerank(self.requests[0])
+            return 1000.0 * (time.perf_counter() - start) if reply.kind == ErrorKind.OK else None
+
+        found = await settle(probe, self.unloaded_ms, self.request.settle_wait_s)
+        if not found.settled:
+            self.progress.note(found.note(f"depth {self.depth} {level.label()}"))
+        return found
+
     async def closed(self, concurrency: int, duration_s: float | None = None) -> LevelSummary:
         level = Level("closed", concurrency=concurrency)
         await self.ready(level)
+        idle = await self.settle(level)
         duration = duration_s or self.request.duration_s
         room = file_room()
         if room is not None and concurrency > room:
@@ -526,12 +549,13 @@ class LevelRunner:
         outcomes = await closed_loop(self.client.rerank, self.requests, concurrency, duration, live)
         elapsed = max((o.done_s for o in outcomes), default=duration)
         window = Window(0, len(outcomes), elapsed)
-        return await self._finish(outcomes, level, window, before, self.client.connect_ms[connects:])
+        return await self._finish(outcomes, level, window, before, self.client.connect_ms[connects:], idle)
 
     async def open(self, rate_rps: float, factor: int = 1) -> LevelSummary:
         request = self.request
         level = Level("open", rate_rps=rate_rps, burstiness=request.burstiness)
         await self.ready(level)
+        idle = await self.settle(level)
         plan = request.window_plan(rate_rps, factor)
         # The same unit gaps at every rate (seeded by depth and shape, not by rate): common random numbers.
         gaps = unit_gaps(
@@ -561,7 +585,7 @@ class LevelRunner:
             )
             if at >= window_start
         ]
-        return await self._finish(outcomes, level, window, before, opened, plan)
+        return await self._finish(outcomes, level, window, before, opened, idle, plan)
 
     async def _scrape(self) -> server_metrics.Scrape | None:
         if not self.request.metrics:
@@ -575,6 +599,7 @@ class LevelRunner:
         window: Window,
         before: server_metrics.Scrape | None,
         connect_ms: list[float],
+        idle: Settle,
         plan: WindowPlan | None = None,
     ) -> LevelSummary:
         after = await self._scrape()
@@ -591,12 +616,13 @@ class LevelRunner:
             (len(connect_ms), sum(connect_ms) / len(connect_ms) if connect_ms else None),
             server_metrics.level_figures(before, after, route),
         )
+        summary = dataclasses.replace(summary, settle=idle)
         row = level_row(summary, {**self.context, "warmup": plan.warmup if plan else self.request.warmup_requests})
         self.writer.write_row({**row, "samples_file": self.writer.samples_path.name})
         self.writer.write_samples(self.run_id, row["case_id"], [v for v in summary.latencies_ms])
         self.context["run"].in_progress = None
         self.progress.level_done(summary)
-        await drain(self.client, self.base, self.api)
+        await drain(self.client, self.base, self.api, self.request.metrics)
         return summary
 
 

@@ -45,6 +45,19 @@ def parse(text: str | None) -> Scrape | None:
     return Scrape(samples) if samples else None
 
 
+# Gauges of the requests a server holds, summed: TEI's queue (core/src/queue.rs, set as each batch is formed; the
+# batch running is not in it), vLLM's scheduler (vllm/v1/metrics/loggers.py: waiting, and running in a batch).
+QUEUE_GAUGES = ("te_queue_size", "vllm:num_requests_waiting", "vllm:num_requests_running")
+
+
+def queued_requests(scrape: Scrape | None) -> int | None:
+    """Requests the server holds by its own gauges (QUEUE_GAUGES), None where the page has none of them."""
+    if scrape is None:
+        return None
+    values = [v for v in (scrape.total(name) for name in QUEUE_GAUGES) if v is not None]
+    return round(sum(values)) if values else None
+
+
 def _delta_mean(before: Scrape, after: Scrape, base: str, **labels: str) -> float | None:
     """(sum after - sum before) / (count after - count before) of a histogram, None without new observations."""
     values = []

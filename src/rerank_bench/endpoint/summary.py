@@ -20,6 +20,7 @@ from rerank_bench.common.stats import CONFIDENCE, LatencySummary, percentile, su
 from rerank_bench.common.thresholds import MAX_ERROR_FRACTION
 from rerank_bench.common.vocab import ErrorKind
 from rerank_bench.endpoint.loadgen import Outcome
+from rerank_bench.endpoint.settle import Settle
 
 # The generator fell behind its own schedule when the 99th percentile of its send lag passes 10 ms or 2% of the
 # level's median latency, whichever is larger: requests then go out later than the offered rate says, and
@@ -97,6 +98,7 @@ class LevelSummary:
     connect_mean_ms: float | None = None
     server: ServerView = field(default_factory=ServerView)
     latencies_ms: tuple[float, ...] = ()  # raw, every window request in request order, inf for failures
+    settle: Settle | None = None  # the server one request at a time just before the level (endpoint/settle.py)
 
     @property
     def failed(self) -> int:

@@ -137,6 +137,8 @@ def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[
         note.append("meets SLO" if met else f"misses SLO: {why}")
     if summary.state != "steady":
         note.append(f"level {summary.state}")
+    if summary.settle is not None and not summary.settle.settled and summary.settle.ratio is not None:
+        note.append(f"started with one request at a time {summary.settle.ratio:.1f}x slower than at the start")
     if latency is not None and latency.note():
         note.append(latency.note())
     server = summary.server
@@ -170,6 +172,8 @@ def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[
         "level_state": str(summary.state),
         "connections_opened": summary.connections_opened,
         "connect_mean_ms": summary.connect_mean_ms,
+        "idle_before_ms": summary.settle.idle_ms if summary.settle else None,
+        "settle_s": summary.settle.waited_s if summary.settle else None,
         "server_times_ms": {name: {"p50": a, "p95": b} for name, (a, b) in server.times_ms.items()},
         "server_mean_ms": server.mean_ms,
         "server_batch_mean": server.batch_mean,

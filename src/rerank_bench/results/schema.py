@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
 # 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
@@ -32,7 +32,10 @@ SCHEMA_VERSION = 10
 # rows ran. Empty in older rows (fitted as before, under the plan's setting).
 # 9 -> 10 added `over_slo_design_effect`: the SLO count test now takes clustered overs at their effective size
 # (common/slo.py), and this says by how much. Empty in older rows, whose bounds took every request as independent.
-UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
+# 10 -> 11 added `idle_before_ms` and `settle_s`: before each endpoint level the server is probed one request at a
+# time until it answers near its unloaded time (endpoint/settle.py). Empty in older rows, whose levels started
+# once the server's queue was empty, whatever its speed.
+UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -118,6 +121,7 @@ ADDED_IN_7 = ("effective_max_length", "random_head")
 ADDED_IN_8 = ("attention", "prefix")
 ADDED_IN_9 = ("server_batch_size", "server_max_batch_tokens")
 ADDED_IN_10 = ("over_slo_design_effect",)
+ADDED_IN_11 = ("idle_before_ms", "settle_s")
 _ADDED_IN = (
     ADDED_IN_2,
     ADDED_IN_3,
@@ -128,6 +132,7 @@ _ADDED_IN = (
     ADDED_IN_8,
     ADDED_IN_9,
     ADDED_IN_10,
+    ADDED_IN_11,
 )
 # a row of version v lacks what every later version added
 ADDED_SINCE = {str(v): tuple(c for added in _ADDED_IN[v - 1 :] for c in added) for v in range(1, SCHEMA_VERSION)}
@@ -307,6 +312,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
         "least 1): the bounds take the count and the window divided by it",
     ),
     ("connections_opened", "endpoint: connections opened during the window (they are pre-opened before it)"),
+    (
+        "idle_before_ms",
+        "endpoint: the server's time for one request at a time just before the level (median of 3): near the "
+        "closed x1 level's p50 on a server that had recovered from the last level",
+    ),
+    (
+        "settle_s",
+        "endpoint: how long the level waited for idle_before_ms to come within 1.5x of the depth's unloaded time "
+        "(--settle-wait-s at most; past it, the level ran anyway)",
+    ),
     ("connect_mean_ms", "endpoint: mean time to open those connections"),
     ("server_total_p50_ms", "endpoint: median of the server's own x-total-time header (TEI)"),
     ("server_total_p95_ms", "endpoint: p95 of x-total-time"),
