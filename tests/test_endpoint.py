@@ -377,18 +377,19 @@ def test_capacity_search_says_when_nothing_passes_or_everything_does():
 
 
 def test_a_capacity_that_fails_its_longer_confirmation_steps_down_to_a_rate_that_holds():
-    # search levels pass up to 10/s, but a level three times as long drifts over the SLO above 8/s
+    # search levels pass up to 10/s, but a level three times as long drifts over the SLO above 8.1/s
     confirmations = []
 
     def confirm(rate):
         confirmations.append(rate)
-        return Trial(rate, Verdict.PASS if rate <= 8.0 else Verdict.FAIL, "drifted")
+        return Trial(rate, Verdict.PASS if rate <= 8.1 else Verdict.FAIL, "drifted")
 
     result = search_capacity(_threshold(10.0), unloaded_rps=2.0, ceiling_rps=20.0, confirm=confirm)
-    # spread 2, 7.67, 13.33 (fails); bisection 10.11 (fails), 8.80, 9.43 (pass): 9.43 found, 9.43 and 8.80 fail
-    # their confirmation, 7.67 (the highest lower rate that passed) holds
-    assert [round(r, 2) for r in confirmations] == [9.43, 8.8, 7.67]
-    assert result.confirmed and result.capacity_rps == pytest.approx(7.6667, abs=1e-3)
+    # spread 2, 7.67, 13.33 (fails); bisection 10.11 (fails), 8.80, 9.43 (pass): 9.43 found and fails its
+    # confirmation; 8.80 (the highest lower rate that passed, nearer than 9.43 / 1.1 = 8.57) fails too; then 8.00
+    # (8.80 / 1.1: nearer than 7.67, the next lower rate that passed) holds: no search level ran there
+    assert [round(r, 2) for r in confirmations] == [9.43, 8.8, 8.0]
+    assert result.confirmed and result.capacity_rps == pytest.approx(8.8042 / 1.1, abs=1e-3)
     assert [round(r, 2) for r in result.unconfirmed_rps] == [9.43, 8.8] and result.high_rps == pytest.approx(
         8.8, abs=0.01
     )

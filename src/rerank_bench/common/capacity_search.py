@@ -10,8 +10,9 @@ settled, so a longer level would fail), counts as not passing: the capacity is a
 never one that was not shown to fail. The answer is then confirmed by one level at least three times as long;
 a rate that fails its confirmation is not the capacity (near the knee a queue can drift up over minutes: measured
 against infinity, three of four capacities held for a search level and failed one three times as long), so the
-search steps down to the highest lower rate that passed (or one tolerance step under it) and confirms that,
-up to MAX_CONFIRMATIONS times.
+search steps down one tolerance step (or to the highest lower rate that passed, where that is nearer) and
+confirms that, up to MAX_CONFIRMATIONS times: the confirmation is the stronger showing, so a rate it passes is the
+capacity whether or not a search level ran there.
 
 Pure search logic: the caller supplies `try_rate` (run one level, return its trial), so tests drive it with a
 known threshold and the command line with a real server.
@@ -164,6 +165,9 @@ def search_capacity(
         failed = result.low_rps
         result.unconfirmed_rps.append(failed)
         result.high_rps = failed
+        # one tolerance step under the rate that failed, or the highest lower rate a search level passed where
+        # that is nearer: the spread's steps are 10-20% apart, and falling back a whole one threw away a rate the
+        # long level may well hold (against infinity: 59.2/s failed its confirmation, 50.9/s was the rate below)
         lower = [t.rate_rps for t in result.trials if t.passed and t.rate_rps < failed]
-        result.low_rps = max(lower) if lower else failed / (1.0 + tolerance)
+        result.low_rps = max([*lower, failed / (1.0 + tolerance)])
     return result
