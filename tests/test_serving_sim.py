@@ -577,29 +577,36 @@ def test_the_best_server_setting_is_named_with_its_runner_up_and_margin():
 
 def test_a_best_setting_the_calibrating_rows_cannot_tell_apart_from_the_runner_up_is_said_to_be_so():
     """0.5 ms a batch and 1 ms a pair, batch 8 priced 4% dearer: the seeds agree that 16 holds more, by a margin
-    beyond their spread (a few percent); rows that know each batch size's time to +-6% do not tell that apart,
-    and the note says to measure both. Rows that know them to +-0.5% (or no word on them) leave the
-    choice as the seeds' alone; a margin far beyond both is not questioned."""
-    from rerank_bench.willrun.rate_plan import best_setting
+    beyond their spread (a few percent); rows that know the two batch sizes' ratio to +-8.5% (+-6% each) do not
+    tell that apart, and the note says to measure both. Rows that know it to +-0.7% (or no word on them) leave
+    the choice as the seeds' alone, and where one sweep measured both the note says the choice rests on it; a
+    margin far beyond both is not questioned."""
+    from rerank_bench.willrun.rate_plan import ONE_SWEEP, PairKnown, best_setting
 
     requests = [[60] * 32]
 
     def cost(lengths):
         return (0.5 + len(lengths)) * (1.04 if len(lengths) <= 8 else 1.0)
 
+    def rows_know(half, sweeps=1):
+        return lambda best, runner: PairKnown(half, f"{best} and {runner} known to +-{half:.1%}", sweeps)
+
     candidates = [(f"batch {b}", ServerPolicy("infinity", batch_size=b)) for b in (8, 16)]
-    loose = best_setting(requests, cost, candidates, 1500.0, 95.0, calibration={"batch 8": 0.06, "batch 16": 0.06})
+    loose = best_setting(requests, cost, candidates, 1500.0, 95.0, calibration=rows_know(math.hypot(0.06, 0.06)))
     capacity = {label: rate for label, rate, _ in loose.tried}
     margin = capacity["batch 16"] / capacity["batch 8"] - 1
     spread = max(relative for _, _, relative in loose.tried)
     assert loose.label == "batch 16" and spread < margin < math.hypot(spread, 0.06, 0.06), (margin, spread)
     assert "beyond the seeds' spread" in loose.note and "measure both to choose" in loose.note
-    assert "known to +-6% and +-6%" in loose.note
-    tight = best_setting(requests, cost, candidates, 1500.0, 95.0, calibration={"batch 8": 0.005, "batch 16": 0.005})
-    assert "measure both" not in tight.note and tight.label == "batch 16"
-    assert "measure both" not in best_setting(requests, cost, candidates, 1500.0, 95.0).note
+    assert "(batch 16 and batch 8 known to +-8.5%)" in loose.note and ONE_SWEEP not in loose.note
+    tight = best_setting(requests, cost, candidates, 1500.0, 95.0, calibration=rows_know(0.007))
+    assert "measure both to choose" not in tight.note and tight.label == "batch 16" and ONE_SWEEP in tight.note
+    repeated = best_setting(requests, cost, candidates, 1500.0, 95.0, calibration=rows_know(0.007, sweeps=3))
+    assert "measure both" not in repeated.note and "one sweep" not in repeated.note
+    plain = best_setting(requests, cost, candidates, 1500.0, 95.0).note
+    assert "measure both" not in plain and "one sweep" not in plain
     costly = [(f"batch {b}", ServerPolicy("infinity", batch_size=b)) for b in (4, 16)]
-    far = best_setting(requests, cost, costly, 1500.0, 95.0, calibration={"batch 4": 0.06, "batch 16": 0.06})
+    far = best_setting(requests, cost, costly, 1500.0, 95.0, calibration=rows_know(math.hypot(0.06, 0.06), 2))
     assert far.label == "batch 16" and "measure both" not in far.note
 
 

@@ -269,6 +269,58 @@ def test_how_well_the_rows_know_each_batch_sizes_time_is_their_p50_intervals_rel
     assert known[8] == pytest.approx(0.05) and known[16] == pytest.approx(0.05 / math.sqrt(2))
 
 
+def test_sweeps_that_disagree_on_two_batch_sizes_ratio_know_it_only_to_their_spread():
+    """Three sweeps (run_id) put batch 16 at 1.18, 1.08 and 1.01 x batch 8's p50 (TinyBERT-L2 here, 2026-12-04):
+    logs 0.1655, 0.0770, 0.0100, sd 0.0780, mean's 95% half-width 4.303 x 0.0780 / sqrt(3) = 0.1938 in the log,
+    +21.4% as a ratio. A pair one sweep measured, or a batch size another depth measured, says nothing."""
+    from rerank_bench.willrun.calibration import batch_ratio_spreads
+    from rerank_bench.willrun.model_info import load_model_info
+
+    info = load_model_info("minilm-l6", None)
+    base = {"model": "minilm-l6", "dtype": "fp32", "depth": 20}
+    rows = []
+    for run, ratio in (("a", 1.18), ("b", 1.08), ("c", 1.01)):
+        rows += [
+            {**base, "run_id": run, "batch_size": 8, "p50_ms": 100.0},
+            {**base, "run_id": run, "batch_size": 16, "p50_ms": 100.0 * ratio},
+        ]
+    rows += [
+        {**base, "run_id": "a", "batch_size": 32, "p50_ms": 90.0},
+        {**base, "run_id": "b", "depth": 50, "batch_size": 32, "p50_ms": 90.0},
+    ]
+    spreads = batch_ratio_spreads(rows, info, "fp32", 20)
+    assert set(spreads) == {(8, 16)}
+    half, sweeps = spreads[(8, 16)]
+    assert sweeps == 3 and half == pytest.approx(0.2139, abs=5e-4)
+
+
+def test_auto_weighs_two_batch_sizes_by_their_intervals_or_by_their_sweeps_spread_where_that_is_wider():
+    """Batch 8 and 16 each known to +-3% in each of three sweeps (+-1.7% over sqrt 3; together +-2.4%), their
+    ratio across the sweeps to +-21%: the pair is known to the wider. Batch 32 is priced by 16's rows, the
+    nearest measured. One sweep: the intervals alone, and the pair says it rests on one sweep."""
+    import math
+    from types import SimpleNamespace
+
+    from rerank_bench.willrun.assess import _batch_known
+    from rerank_bench.willrun.model_info import load_model_info
+
+    info = load_model_info("minilm-l6", None)
+    base = {"model": "minilm-l6", "dtype": "fp32", "depth": 20}
+    rows = []
+    for run, ratio in (("a", 1.18), ("b", 1.08), ("c", 1.01)):
+        for batch, ms in ((8, 100.0), (16, 100.0 * ratio)):
+            rows.append({**base, "run_id": run, "batch_size": batch, "p50_ms": ms,
+                         "p50_ci_low_ms": 0.97 * ms, "p50_ci_high_ms": 1.03 * ms})  # fmt: skip
+    row = SimpleNamespace(dtype="fp32", depth=20)
+    pair = _batch_known(info, row, rows)(16, 8)
+    assert pair.sweeps == 3 and pair.half_width == pytest.approx(0.2139, abs=5e-4)
+    assert "known to +-2% and +-2%, their ratio across 3 sweeps to +-21%" in pair.why
+    assert _batch_known(info, row, rows)(32, 8).half_width == pair.half_width  # 32 priced by 16's rows
+    one = _batch_known(info, row, [r for r in rows if r["run_id"] == "a"])(16, 8)
+    assert one.sweeps == 1 and one.half_width == pytest.approx(math.hypot(0.03, 0.03)) and "sweeps" not in one.why
+    assert _batch_known(info, row, [r for r in rows if r["batch_size"] == 8]) is None  # one batch size: no word
+
+
 def test_without_a_model_every_catalog_model_is_assessed():
     from rerank_bench.catalog import aliases
 

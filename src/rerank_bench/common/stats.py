@@ -325,6 +325,8 @@ def summarize_latencies(latencies_ms: list[float], noun: str = "queries", in_ord
 
 BLOCKS = 10
 T_975_9 = 2.262  # Student t, 97.5% quantile, 9 degrees of freedom
+# Student t, 97.5% quantile, by the number of values n (n - 1 degrees of freedom); 1.96 beyond the table
+T_975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
 
 
 def batch_means_interval(values: list[float], q: float) -> tuple[float, float] | None:

@@ -660,13 +660,30 @@ def _endpoint_figure(
     )
 
 
-def _batch_known(info: ModelInfo, row: Assessment, rows: list[ResultRow]) -> Callable[[int], float] | None:
-    """How well this machine's rows know the time of a batch of n pairs (the relative half-width of the nearest
-    measured batch size's p50 interval), where two batch sizes or more were measured; else None."""
-    from rerank_bench.willrun.calibration import batch_uncertainties, by_nearest_batch
+def _batch_known(info: ModelInfo, row: Assessment, rows: list[ResultRow]) -> Callable[[int, int], Any] | None:
+    """How well this machine's rows tell batches of a and b pairs apart (rate_plan.PairKnown), where two batch
+    sizes or more were measured (else None): the nearest measured sizes' p50 intervals together, or, where
+    several sweeps measured both, the spread of their ratio across sweeps if that is wider."""
+    from rerank_bench.willrun.calibration import batch_ratio_spreads, batch_uncertainties, nearest_batch
+    from rerank_bench.willrun.rate_plan import PairKnown
 
     known = batch_uncertainties(rows, info, row.dtype, row.depth) if rows else {}
-    return by_nearest_batch(known) if len(known) >= 2 else None
+    if len(known) < 2:
+        return None
+    spreads = batch_ratio_spreads(rows, info, row.dtype, row.depth)
+    sizes = sorted(known)
+
+    def pair(a: int, b: int) -> PairKnown:
+        near_a, near_b = nearest_batch(sizes, a), nearest_batch(sizes, b)
+        half = math.hypot(known[near_a], known[near_b])
+        why = f"their times at the two settings known to +-{known[near_a]:.0%} and +-{known[near_b]:.0%}"
+        spread, sweeps = spreads.get((min(near_a, near_b), max(near_a, near_b)), (None, 1))
+        if spread is not None:
+            why += f", their ratio across {sweeps} sweeps to +-{spread:.0%}"
+            half = max(half, spread)
+        return PairKnown(half, why, sweeps)
+
+    return pair
 
 
 def _server_setting(
@@ -676,7 +693,7 @@ def _server_setting(
     requests: list[list[int]],
     cost: Any,
     conditions: Any,
-    batch_known: Callable[[int], float] | None = None,
+    batch_known: Callable[[int, int], Any] | None = None,
 ) -> Any:
     """--server infinity --batch-size auto, or --server tei --max-batch-tokens auto: the setting with the most
     capacity at the budget (batches that fit the device's memory only); otherwise the policy as given. With
@@ -701,9 +718,15 @@ def _server_setting(
         candidates = [replace(policy, max_batch_tokens=t) for t in TEI_TOKEN_CANDIDATES]
     if candidates:
         labelled = [(c.setting(), c) for c in candidates]
-        calibration = None
+        calibration: Callable[[str, str], Any] | None = None
         if batch_known is not None and request.server == ServerKind.INFINITY:
-            calibration = {label: batch_known(c.batch_size) for label, c in labelled}
+            sizes = {label: c.batch_size for label, c in labelled}
+            pair = batch_known
+
+            def priced(best: str, runner: str) -> Any:
+                return pair(sizes[best], sizes[runner])
+
+            calibration = priced
         choice = best_setting(requests, cost, labelled, request.budget_ms, which, conditions, calibration)
         policy = choice.policy
         row.server_setting_note = f"best {choice.note}"

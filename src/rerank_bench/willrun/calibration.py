@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from rerank_bench.common.stats import T_975
 from rerank_bench.common.vocab import Status
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.schema import ResultRow
@@ -214,11 +215,40 @@ def batch_uncertainties(rows: list[ResultRow], info: ModelInfo, dtype: str, dept
     return {b: sum(v) / len(v) / math.sqrt(len(v)) for b, v in found.items()}
 
 
+def batch_ratio_spreads(
+    rows: list[ResultRow], info: ModelInfo, dtype: str, depth: int
+) -> dict[tuple[int, int], tuple[float, int]]:
+    """Per pair of batch sizes (a < b) that k >= 2 sweeps (run_id) each measured both of: how well those sweeps
+    know the ratio of their p50s, as the 95% half-width of its log's mean (Student t x sd / sqrt(k)), and k.
+    Unlike batch_uncertainties this holds the host's drift between a sweep's cases, which moves one batch size
+    against another by more than either's interval (TinyBERT-L2's batch 16 over batch 8 here: 1.18, 1.08 and 1.01
+    in three sweeps five minutes apart, +-21% together, each interval +-2-3%)."""
+    sweeps: dict[str, dict[int, float]] = {}
+    for r in _rows_of(rows, info, dtype, depth):
+        ms, batch = r.get("p50_ms"), r.get("batch_size")
+        if ms and batch:
+            sweeps.setdefault(str(r.get("run_id") or ""), {})[int(batch)] = float(ms)
+    sizes = sorted({b for times in sweeps.values() for b in times})
+    out: dict[tuple[int, int], tuple[float, int]] = {}
+    for i, a in enumerate(sizes):
+        for b in sizes[i + 1 :]:
+            logs = [math.log(t[a] / t[b]) for t in sweeps.values() if a in t and b in t]
+            if len(logs) >= 2:
+                half = T_975.get(len(logs), 1.96) * statistics.stdev(logs) / math.sqrt(len(logs))
+                out[(a, b)] = (math.expm1(half), len(logs))
+    return out
+
+
+def nearest_batch(sizes: list[int], n: int) -> int:
+    """The measured batch size nearest to n pairs on a log scale."""
+    return min(sizes, key=lambda b: abs(math.log(b / max(n, 1))))
+
+
 def by_nearest_batch(factors: dict[int, float]) -> Callable[[int], float]:
     """A batch of n pairs takes the factor of the measured batch size nearest to n on a log scale."""
     sizes = sorted(factors)
 
     def factor(n: int) -> float:
-        return factors[min(sizes, key=lambda b: abs(math.log(b / max(n, 1))))]
+        return factors[nearest_batch(sizes, n)]
 
     return factor

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from rerank_bench.common.stats import T_975
 from rerank_bench.common.vocab import ServerKind
 from rerank_bench.errors import UsageError
 from rerank_bench.models.flops import EncoderShape, pair_flops
@@ -44,7 +46,6 @@ TEI_MAX_BATCH_TOKENS = 16384  # TEI's default --max-batch-tokens
 INFINITY_BATCH_SIZE = 32  # infinity's default --batch-size
 END_SEEDS = 2  # seeds for the range's ends: its width dwarfs their spread
 RATE_REQUESTS = 1500  # simulated requests per seed at the asked rate
-T_975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}  # t, n - 1 df
 
 
 def batch_cost(arch: ArchShape, shape: EncoderShape, rates: Rates, dtype: str, padded: bool = True) -> CostFn:
@@ -170,6 +171,23 @@ TEI_TOKEN_CANDIDATES = (2048, 4096, 8192, 16384, 32768)  # --server tei --max-ba
 SETTING_SEEDS = 2  # seeds per candidate setting: enough to rank them; the chosen one is then planned with SEEDS
 
 
+@dataclass(frozen=True)
+class PairKnown:
+    """How well the measured rows tell two settings' costs apart: the relative half-width (95%) of their ratio,
+    what it comes from in words, and how many sweeps measured both (one: their drift between sweeps is unknown)."""
+
+    half_width: float
+    why: str
+    sweeps: int = 1
+
+
+# the best setting from one sweep's rows: said, as its cases minutes apart drift beyond their own intervals
+ONE_SWEEP = (
+    "from one sweep: its batch sizes ran minutes apart and a host's drift between them is not in their intervals "
+    "(sweep again and pass both files, or measure both)"
+)
+
+
 @dataclass
 class SettingChoice:
     """The server setting with the most capacity at the budget, beside the runner-up."""
@@ -187,14 +205,15 @@ def best_setting(
     budget_ms: float,
     quantile: float,
     conditions: Conditions = PLAIN,
-    calibration: dict[str, float] | None = None,
+    calibration: Callable[[str, str], PairKnown | None] | None = None,
 ) -> SettingChoice:
     """Each candidate's capacity (SETTING_SEEDS seeds), the best, the runner-up and the margin between them,
     said to be within the seeds' spread when it is: then either setting would do, as far as the model knows.
-    `calibration`: per candidate label, the relative uncertainty (95%) of the measured time its cost is priced
-    by; a margin beyond the seeds' spread but within it and the two candidates' uncertainties together (root
+    `calibration(best, runner_up)`: how well the measured rows the costs are priced by know the two settings'
+    costs apart (PairKnown); a margin beyond the seeds' spread but within it and that uncertainty together (root
     sum of squares: independent sources) is said to be so, with what settles it (measuring both): the
-    simulation's seeds agree, but the rows it stands on do not tell the two apart."""
+    simulation's seeds agree, but the rows it stands on do not tell the two apart. A choice the rows do tell
+    apart but from one sweep says so (ONE_SWEEP)."""
     tried: list[tuple[str, float | None, float]] = []
     policies = dict(candidates)
     for label, policy in candidates:
@@ -218,15 +237,16 @@ def best_setting(
         note += (
             f"; runner-up {runner_label}: {runner_rate:.3g}/s ({margin:+.0%}, {where} the seeds' spread of {widest:.0%}"
         )
-        known = calibration or {}
-        if margin > widest and best_label in known and runner_label in known:
-            both = math.hypot(widest, known[best_label], known[runner_label])
+        known = calibration(best_label, runner_label) if calibration is not None else None
+        if margin > widest and known is not None:
+            both = math.hypot(widest, known.half_width)
             if margin <= both:
                 note += (
-                    f", but within {both:.0%} with the in-process rows' own uncertainty (their times at the two "
-                    f"settings known to +-{known[best_label]:.0%} and +-{known[runner_label]:.0%}): measure both "
+                    f", but within {both:.0%} with the in-process rows' own uncertainty ({known.why}): measure both "
                     "to choose"
                 )
+            elif known.sweeps < 2:
+                note += f"; {ONE_SWEEP}"
         note += ")"
     return SettingChoice(policies[best_label], best_label, tried, note)
 
