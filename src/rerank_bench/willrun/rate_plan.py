@@ -183,8 +183,8 @@ class PairKnown:
 
 # the best setting from one sweep's rows: said, as its cases minutes apart drift beyond their own intervals
 ONE_SWEEP = (
-    "from one sweep: its batch sizes ran minutes apart and a host's drift between them is not in their intervals "
-    "(sweep again and pass both files, or measure both)"
+    "from one sweep, whose batch sizes ran minutes apart: a host's drift between them is not in their intervals; "
+    "sweep again and pass both files, or measure both"
 )
 
 
