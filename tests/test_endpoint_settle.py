@@ -83,6 +83,20 @@ def _slow_after_warm_up(number, elapsed):
     return 80.0 if 4 <= number <= 9 else 5.0
 
 
+def test_settle_probes_each_send_another_request_body_so_no_cache_answers_them(tmp_path):
+    queries = []
+    with FakeServer(FakeSettings(workers=1, base_ms=2, seen_queries=queries)) as url:
+        result = runner.invoke(
+            app,
+            ["endpoint", url, "--depth", "5", "--concurrency", "1,1", "--duration", "0.2", "--warmup", "3"]
+            + ["-o", str(tmp_path / "served.csv")],
+        )
+    assert result.exit_code == 0, result.output
+    # 3 warm-up requests, then per level: the ready check, three probes, the level's warm-up and its requests
+    first_probes = queries[4:7]
+    assert len(set(first_probes)) == 3, queries[:8]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("wait", ["30", "0"])
 def test_a_level_waits_for_the_server_to_answer_near_its_unloaded_time_and_its_row_says_what_it_found(wait, tmp_path):

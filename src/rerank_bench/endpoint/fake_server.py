@@ -48,6 +48,7 @@ class FakeSettings:
     fault: Callable[[int], str | None] | None = None
     redirect_to: str | None = None  # answer every rerank request with a 307 to this URL (another host, say)
     seen_headers: list[dict[str, str]] | None = None  # where given, every rerank request's headers are kept
+    seen_queries: list[str] | None = None  # where given, every rerank request's query, in order of arrival
 
 
 # Set when the fake server stops: handlers that never answer end then, so stopping does not wait on them.
@@ -103,6 +104,8 @@ def build_app(settings: FakeSettings) -> Any:
             raise web.HTTPTemporaryRedirect(settings.redirect_to)
         arrived = time.monotonic()
         body = await request.json()
+        if settings.seen_queries is not None:
+            settings.seen_queries.append(str(body.get("query")))
         state["count"] += 1
         number = state["count"]
         if number == 1:

@@ -487,6 +487,7 @@ class LevelRunner:
     progress: Progress
     run_id: str
     unloaded_ms: float
+    probes_sent: int = 0  # settle probes so far: each takes the next request body, so no cache answers them
 
     async def ready(self, level: Level) -> None:
         """Before a level: a server that stopped answering (it died, it is restarting) is waited for, up to
@@ -519,8 +520,10 @@ class LevelRunner:
         time (endpoint/settle.py), up to --settle-wait-s; said on stderr when it did not."""
 
         async def probe() -> float | None:
+            body = self.requests[self.probes_sent % len(self.requests)]
+            self.probes_sent += 1
             start = time.perf_counter()
-            reply = await self.client.rerank(self.requests[0])
+            reply = await self.client.rerank(body)
             return 1000.0 * (time.perf_counter() - start) if reply.kind == ErrorKind.OK else None
 
         found = await settle(probe, self.unloaded_ms, self.request.settle_wait_s)
