@@ -49,7 +49,7 @@ from rerank_bench.endpoint.loadgen import (
 )
 from rerank_bench.endpoint.run import EndpointRequest, TextWorkload, build_depth_requests
 from rerank_bench.endpoint.summary import Level, Window, summarize_level
-from rerank_bench.results.store import read_rows, read_samples, samples_path_for
+from rerank_bench.results.store import read_rows, read_samples, samples_path_for, write_csv
 from rerank_bench.workload.records import Request
 
 runner = CliRunner()
@@ -827,6 +827,33 @@ def test_compare_and_report_take_endpoint_rows(tmp_path):
     assert data["leaderboard"] == [] and [s["load"] for s in data["served"]] == ["closed x1", "open 60/s"]
     page = (tmp_path / "report" / "report.html").read_text()
     assert "Served endpoints" in page and "alt='latency_vs_load' src='data:image/png;base64," in page
+
+
+def test_a_rate_measured_twice_in_one_run_compares_on_its_later_level(tmp_path):
+    """A capacity search confirms the rate it found with a longer level at the same rate: one case twice in one
+    run. compare keeps the later level (its samples are the ones the sidecar keeps last) and says so."""
+    out = tmp_path / "served.csv"
+    with FakeServer(FakeSettings(workers=2, base_ms=5)) as url:
+        for requests in ("60", "120"):  # the second as a confirmation would be: the same rate, longer
+            result = runner.invoke(
+                app,
+                ["endpoint", url, "--depth", "5", "--rate", "60", "--requests", requests, "--warmup-s", "0.2"]
+                + ["-o", str(out)],
+            )
+            assert result.exit_code == 0, result.output
+    rows = read_rows(out)
+    one_run = [{**r, "run_id": rows[0]["run_id"]} for r in rows]  # as one search's two levels
+    write_csv(out, list(rows[0]), one_run)
+    samples = samples_path_for(out)
+    lines = [json.loads(line) for line in samples.read_text().splitlines()]
+    samples.write_text("".join(json.dumps({**obj, "run_id": rows[0]["run_id"]}) + "\n" for obj in lines))
+    compared = runner.invoke(app, ["compare", str(out), str(out), "--json"])
+    assert compared.exit_code == 0, compared.output
+    report = json.loads(compared.stdout)
+    (case,) = report["cases"]
+    assert "open 60/s" in case["label"]
+    assert any("ran earlier in run" in note and "using this later one" in note for note in report["notes"])
+    assert [len(v) for v in read_samples(samples).values()] == [rows[1]["requests_completed"]]  # the later level's
 
 
 def test_the_block_bootstrap_widens_the_interval_of_correlated_latencies():

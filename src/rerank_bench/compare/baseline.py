@@ -117,10 +117,18 @@ def load_result_set(paths: list[Path], ignore: tuple[Any, ...] = ()) -> ResultSe
                     raise ResultFileError(f"{where}: column {column} is empty in a row whose status is ok")
             key = tuple(row[f] for f in fields)
             run_key = (row["run_id"], key)
-            if run_key in seen_in_run:
+            # A served level may run twice in one run: a capacity search confirms a rate its search passed with a
+            # level three times as long. The later level is kept (read_samples keeps the later one's samples too).
+            repeated = run_key in seen_in_run
+            if repeated and row.get("load_mode") not in ("open", "closed"):
                 raise ResultFileError(
                     f"{where}: duplicate case in run {row['run_id']} (also at {seen_in_run[run_key]})",
                     "a run measures each case once; split the file or remove one row",
+                )
+            if repeated:
+                notes.append(
+                    f"{where}: this level ran earlier in run {row['run_id']} too (at {seen_in_run[run_key]}: a "
+                    "capacity search's confirmation repeats a rate it passed); using this later one"
                 )
             seen_in_run[run_key] = where
             latencies = samples.get((row["run_id"], row["case_id"]))
@@ -136,7 +144,7 @@ def load_result_set(paths: list[Path], ignore: tuple[Any, ...] = ()) -> ResultSe
             previous = cases.get(key)
             if previous is not None and previous.row["utc_time"] > row["utc_time"]:
                 continue
-            if previous is not None:
+            if previous is not None and not repeated:
                 notes.append(f"{where}: a later run of a case also at {previous.where}; using the later one")
             cases[key] = CaseRuns(key=key, rows=[row], runs=[latencies], where=where)
     return ResultSet(cases=cases, fingerprints=fingerprints, hardware=hardware, files=files, notes=notes)
