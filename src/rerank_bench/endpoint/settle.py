@@ -8,8 +8,8 @@ unloaded time measured at the depth's start, or when the wait runs out, and eith
 they found (idle_before_ms, settle_s), so a level that started on a slow server is seen as one. (Asked after a
 search against infinity stepped down below rates it had just held; measured since, infinity answered one at a
 time at 0.91-1.32x its one-client p50 after every overloaded level, so no level waited:
-benchmarks/endpoint_settle_infinity.py. Other servers, TEI and vLLM among them, may keep working on what a client
-abandoned; the probes cost three requests a level either way.)
+benchmarks/endpoint_settle_infinity.py. A server that computes what a client abandoned would show here; TEI at
+least drops a queued request whose client is gone, core/src/queue.rs. The probes cost three requests a level.)
 
 Pure logic over an injected probe (one request, its time in ms, or None when it did not complete), so tests drive
 it with a list of times and the command line with the server.
