@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from endpoint_infinity import free_port, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
+from endpoint_infinity import free_port, start_infinity, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
 
 
 def independent_level(url: str, bodies: list[bytes], rate: float, seconds: float, warmup_s: float, seed: int):
@@ -104,13 +103,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (args.out / f"{stem}-server.log").open("w")
-    env = {**os.environ, "INFINITY_BATCH_SIZE": str(args.batch_size)}
-    server = subprocess.Popen(
-        ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    server = start_infinity(folder, port, args.batch_size, log)
     try:
         wait_ready(url, server)
         print(f"infinity ready at {url} (batch {args.batch_size}); {uptime()}", flush=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from endpoint_infinity import free_port, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
+from endpoint_infinity import free_port, start_infinity, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
 from willrun_vs_infinity import DOC_TOKENS, RB, folder_for  # noqa: E402
 
 ARMS = {"shared": (None, None), "pinned": ("1", "0")}  # arm -> (server's cores, load generator's cores)
@@ -49,13 +48,8 @@ def run_arm(arm: str, args: argparse.Namespace) -> dict:
     folder = folder_for(args.model)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)]
-    if server_cores is not None:
-        command = ["taskset", "-c", server_cores, *command]
     log = (ROOT / "results" / f"contention-{args.model}-b{args.batch}-{arm}-server.log").open("w")
-    server = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "INFINITY_BATCH_SIZE": str(args.batch)}
-    )
+    server = start_infinity(folder, port, args.batch, log, cores=server_cores)
     try:
         wait_ready(url, server)
         print(f"{arm}: infinity ready at {url}; {uptime()}", flush=True)

@@ -42,6 +42,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_infinity(folder: Path, port: int, batch: int, log, cores: str | None = None) -> subprocess.Popen:
+    """`scripts/serve_infinity.sh` serving folder on port at infinity --batch-size batch, its output to log. At
+    nice 5: on a 2-core machine its torch threads would otherwise delay the load generator's wake-ups past its
+    10 ms schedule tolerance (the generator itself needs about 1% of a core). `cores`: pinned there by taskset."""
+    command = ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)]
+    if cores is not None:
+        command = ["taskset", "-c", cores, *command]
+    env = {**os.environ, "INFINITY_BATCH_SIZE": str(batch)}
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
 def wait_ready(url: str, server: subprocess.Popen, limit_s: float = 600.0) -> float:
     started = time.monotonic()
     while time.monotonic() - started < limit_s:
@@ -112,15 +123,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(f"{stem}-server.log", "a")  # noqa: SIM115 - open for the server's lifetime
-    env = {**os.environ, "INFINITY_BATCH_SIZE": str(args.batch_size)}
-    # The server runs at nice 5: on a 2-core machine its torch threads would otherwise delay the load
-    # generator's wake-ups past its 10 ms schedule tolerance; the generator itself needs about 1% of a core.
-    server = subprocess.Popen(
-        ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)],
-        stdout=log,
-        stderr=log,
-        env=env,
-    )
+    server = start_infinity(folder, port, args.batch_size, log)
     duration = 10.0 if args.quick else args.duration
     inprocess = f"{stem}-inprocess.csv"
     try:

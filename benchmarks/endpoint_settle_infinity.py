@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from rerank_bench.results.store import read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from endpoint_infinity import free_port, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
+from endpoint_infinity import free_port, start_infinity, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
 from willrun_vs_infinity import DOC_TOKENS, RB, folder_for  # noqa: E402
 
 ARMS = ("settle", "probe-only")
@@ -85,12 +84,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     log_path = ROOT / "results" / f"settle-check-{args.model}-b{args.batch}-server.log"
     log = log_path.open("w")
-    server = subprocess.Popen(
-        ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "INFINITY_BATCH_SIZE": str(args.batch)},
-    )
+    server = start_infinity(folder, port, args.batch, log)
     found: dict[str, list[float | None]] = {arm: [] for arm in ARMS}
     try:
         wait_ready(url, server)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from endpoint_infinity import free_port, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
+from endpoint_infinity import free_port, start_infinity, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
 from willrun_vs_infinity import DOC_TOKENS, RB, folder_for  # noqa: E402
 
 HOST_BATCH = 16  # the in-process reading of the host's speed: one case, the model at this batch size
@@ -61,12 +60,7 @@ def served(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (scratch / f"server-b{batch}-{port}.log").open("w")
-    server = subprocess.Popen(
-        ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "INFINITY_BATCH_SIZE": str(batch)},
-    )
+    server = start_infinity(folder, port, batch, log)
     try:
         wait_ready(url, server)
         command = [*RB, "endpoint", url, "--api", "infinity", "--depth", str(depth), "--doc-tokens", DOC_TOKENS]

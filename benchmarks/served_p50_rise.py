@@ -16,6 +16,7 @@ server would have to reproduce, and the server's own times say the rise is insid
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import subprocess
 import tempfile
@@ -43,6 +44,7 @@ def rows_at(commit: str, path: str) -> list[dict]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # no options; --help says what it does
     ratios: dict[str, list[float]] = {}
     print("setting          measured at       closed x1 p50 (server) | half-capacity level p50 (x closed x1), server")
     for model, batch in SETTINGS:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from rerank_bench.results.store import read_rows, samples_path_for
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from endpoint_infinity import free_port, percent, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
+from endpoint_infinity import free_port, percent, start_infinity, stop_server, uptime, wait_ready  # noqa: E402 - the sibling script's helpers
 
 DEFAULT_SETTINGS = "tinybert-l2:20:8:400,tinybert-l2:20:32:400,minilm-l6:50:8:3000,minilm-l6:50:32:3000"
 DOC_TOKENS = "16:64"
@@ -98,12 +97,7 @@ def measure(chosen: list[dict]) -> None:
         url = f"http://127.0.0.1:{port}"
         key = f"{s['model']}:{s['depth']}:{s['batch']}:{s['slo_ms']:g}"
         log = setting_file(s, "server.log").open("w")
-        server = subprocess.Popen(
-            ["nice", "-n", "5", "bash", str(ROOT / "scripts" / "serve_infinity.sh"), str(folder), str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "INFINITY_BATCH_SIZE": str(s["batch"])},
-        )
+        server = start_infinity(folder, port, s["batch"], log)
         try:
             wait_ready(url, server)
             print(f"infinity ready at {url} (batch {s['batch']}); {uptime()}", flush=True)
