@@ -15,8 +15,8 @@ report on the model: the figure measured here is that one), for every measured s
 each model: the table of predicted against measured (targets: capacity within 20%, p95 at half within 25%, each
 measured figure inside the predicted range; the predicted best batch is the measured best or within the
 measurement's own margin of it). Each setting is predicted four ways: from the in-process rows alone; with the
-served overhead fitted on that setting's server, from one short level (`+level1`: its capacity search's closed x1
-and first open level) and from its whole capacity search (`+search`: in sample for the capacity, which those levels
+served overhead fitted on that setting's server, from one short level (`+level1`: its capacity search's closed x1,
+its light level where it ran one, and its first search level) and from its whole capacity search (`+search`: in sample for the capacity, which those levels
 found, not for the p95 at half); and `+bN`, fitted on the other batch's server's search instead (rows the compared
 figures never came from).
 """
@@ -148,6 +148,7 @@ def fit_rows(s: dict, whole_search: bool) -> Path | None:
     simulates its rows at that batch whatever batch is planned."""
     from rerank_bench.results.schema import COLUMN_NAMES, SCHEMA_VERSION
     from rerank_bench.results.store import write_csv
+    from rerank_bench.willrun.served_calibration import light_levels
 
     source = setting_file(s, "endpoint.csv")
     if not source.exists():
@@ -157,8 +158,11 @@ def fit_rows(s: dict, whole_search: bool) -> Path | None:
     search = rows[: ends[0]] if ends else rows[:-1]  # the half level follows the search
     idle = [r for r in search if r.get("load_mode") == "closed" and r.get("concurrency") == 1][:1]
     opened = [r for r in search if r.get("load_mode") == "open"]
+    # the light level before the search (since 2026-12-04 10:00) comes with the one short level: it is short too
+    light = light_levels(opened, idle[0]) if idle else []
+    first = [r for r in opened if r not in light][:1]
     chosen = [{**r, "schema_version": SCHEMA_VERSION, "server_batch_size": r.get("server_batch_size") or s["batch"]}
-              for r in idle + (opened if whole_search else opened[:1])]  # fmt: skip
+              for r in idle + (opened if whole_search else light + first)]  # fmt: skip
     out = setting_file(s, "fit-search.csv" if whole_search else "fit.csv")
     write_csv(out, list(COLUMN_NAMES), chosen)
     return out

@@ -568,6 +568,7 @@ def _plan_rate(
             request_cpu_ms=served.request_cpu_ms,
             service_sigma=served.service_sigma,
             service_sigma_ends=served.sigma_range,  # the range's ends meet what the levels say of the spread
+            idle_wake_ms=served.idle_wake_ms,
         )
         row.notes.append(served.source)
         row.latency_note += f"; {served.source}"

@@ -116,7 +116,7 @@ def search_figure(
     bound = service_bound_rps(requests, cost_ms, policy)
     if conditions.request_cpu_ms:
         bound = 1000.0 / (1000.0 / bound + conditions.request_cpu_ms)
-    idle = simulate(bound * 0.01, requests, cost_ms, policy, 200, 0, conditions)
+    idle = simulate(bound * 0.01, requests, cost_ms, policy, 200, 0, conditions.busy())  # one client: never idle
     unloaded_rps = 1000.0 / statistics.fmean(idle.latencies_ms)
     figure = SearchFigure(None)
     for seed in range(seeds):

@@ -7,6 +7,12 @@ from its next batch. One short measured level fits both, so every other predicti
 
 - per request: a closed loop of one client (`--concurrency 1`) waits for each request alone, so its p50 minus
   the simulated p50 of an idle replica is what the server adds outside the model;
+- what a request pays for finding the server idle: a closed loop of one client sends the next request as the
+  last reply leaves, so the server never goes idle, while open-loop requests at a light rate nearly all find it
+  so, and take longer (infinity here: p50 22 ms closed x1, 30 ms open at 3, 10 and 20/s, flat: it is not
+  queueing). An open level at a light rate (at most LIGHT_SHARE of the closed x1 rate; `endpoint --capacity`
+  measures one) fits that wake time, the one at which the simulated p50 at its rate is the measured one. Without
+  such a level the one-client figure stands for every request, and the p50 at a moderate load reads low;
 - how much of that keeps the model waiting: an open-loop level at a real load queues, and the share of the
   per-request time spent on the model's own CPU (tokenizing, JSON, the server's threads taking turns with
   the model's on a small machine) is the one that makes the simulated p50s at the levels' rates equal the
@@ -47,6 +53,7 @@ from rerank_bench.willrun.serving_sim import Conditions, CostFn, ServerPolicy, s
 SIM_REQUESTS = 1500  # simulated requests behind each fitted figure
 SEEDS = 3
 MAX_SERVED_SIGMA = 1.0  # a lognormal of mean 1 and sigma 1 has its p95 at 3.1x the mean
+LIGHT_SHARE = 0.35  # an open level at most this share of the closed x1 rate is light: it fits the wake time
 MAX_LEVELS = 3  # open levels fitted together: each costs SEEDS simulations at every step (3: about 20 s here)
 UNSTEADY = ("not steady", "saturated")  # endpoint's level_state for figures that grow with the level's length
 SHARE_STEPS = 1024  # the CPU share is bisected to 1/1024 of the per-request time (10 steps over all of it)
@@ -62,6 +69,7 @@ class ServedOverhead:
     # (fast end, slow end): the spreads that meet the level the fit overshoots most and the one it misses most,
     # each alone (one level: its p95's interval); a plan's range ends are simulated with them (None: no range)
     sigma_range: tuple[float, float] | None = None
+    idle_wake_ms: float = 0.0  # what a request that finds the server idle waits more (a light open level's fit)
 
 
 def endpoint_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
@@ -164,6 +172,21 @@ def _minimise(misfit: Callable[[float], float], low: float, high: float, steps: 
             right = low + shrink * (high - low)
             at_right = misfit(right)
     return (low + high) / 2
+
+
+def light_levels(rows: list[ResultRow], idle: ResultRow) -> list[ResultRow]:
+    """The open levels at a light rate: at most LIGHT_SHARE of the closed x1 level's rate, where nearly every
+    request finds the server idle and hardly any waits behind another."""
+    unloaded = float(idle.get("achieved_rps") or 0.0)
+    return [
+        r
+        for r in rows
+        if r.get("load_mode") == "open"
+        and r.get("offered_rps")
+        and r.get("p50_ms")
+        and unloaded > 0
+        and float(r["offered_rps"]) <= LIGHT_SHARE * unloaded
+    ]
 
 
 def steady_levels(rows: list[ResultRow]) -> list[ResultRow]:
@@ -336,8 +359,17 @@ def fit_overhead(
     idle = min(idle_rows, key=lambda r: str(r.get("utc_time")))  # the first: later ones may share a busier server
     idle_rate = bound_rps(cost) * 0.01
     idle_policy = row_policy(policy, idle)
+    # one client at a time never leaves the server idle long: no wake time in its figure
+    conditions = conditions.busy()
     per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, idle_policy, conditions)
     used = [f"{idle['_file']} closed x1" + (f" ({idle_policy.setting()})" if idle_policy != policy else "")]
+    wake, light = 0.0, light_levels(rows, idle)
+    if light and per_request > 0:
+        level = max(light, key=lambda r: int(r.get("requests_sent") or 0))
+        outside = replace(conditions, request_overhead_ms=per_request)
+        wake = _wake(level, requests, cost, row_policy(policy, level), outside)
+        conditions = replace(conditions, idle_wake_ms=wake)
+        used.append(f"open {_rate(level)} (light) p50 {float(level['p50_ms']):.0f} ms")
     # TEI says how long it tokenized each request (x-tokenization-time): work on the model's CPU beside it,
     # measured rather than fitted
     per_batch = cpu = 0.0
@@ -347,7 +379,7 @@ def fit_overhead(
     if tokenized is not None:
         cpu = min(max(float(tokenized), 0.0), max(per_request, 0.0))
         used.append(f"its x-tokenization-time {float(tokenized):.1f} ms")
-    levels = steady_levels(rows)
+    levels = steady_levels([r for r in rows if r not in light])
     if levels and per_request > 0:
         fit = _LevelFit(levels, requests, cost, policy, conditions, per_request, cpu, tokenized is not None)
         cpu, per_batch = fit.share(sigma)
@@ -371,9 +403,30 @@ def fit_overhead(
         f"served overhead from endpoint rows ({', '.join(used)}): {per_request:+.0f} ms a request, {cpu:.1f} ms "
         f"of it beside the model"
         + (f", {per_batch:+.1f} ms a batch" if per_batch else "")
+        + (f", up to {wake:.1f} ms more for a request that finds it idle" if wake else "")
         + (f"; {used_spread}" if used_spread else "")
     )
-    return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range)
+    return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake)
+
+
+def _wake(
+    level: ResultRow, requests: list[list[int]], cost: CostFn, policy: ServerPolicy, conditions: Conditions
+) -> float:
+    """The wake time at which the simulated p50 at a light level's rate is its measured one (0 where the
+    simulation meets it without one): a bracket grown from the gap until it holds it, then bisected."""
+    rate, measured = float(level["offered_rps"]), float(level["p50_ms"])
+
+    def error(wake: float) -> float:
+        return math.log(_p50(rate, requests, cost, policy, replace(conditions, idle_wake_ms=wake)) / measured)
+
+    if error(0.0) >= 0:
+        return 0.0
+    low, high = 0.0, max(1.0, 2.0 * (measured - _p50(rate, requests, cost, policy, conditions)))
+    for _ in range(6):
+        if error(high) >= 0:
+            break
+        low, high = high, high * 2
+    return _bisect(error, low, high, 10)
 
 
 def _levels_named(levels: list[ResultRow], policy: ServerPolicy) -> str:

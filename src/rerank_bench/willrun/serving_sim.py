@@ -58,6 +58,12 @@ INFINITY_HANDOFF = 8  # its hand-off queue (Queue(8)): with a backlog it fills u
 DEFAULT_REQUESTS = 3000  # simulated requests per rate: enough for a p95 with a tight interval
 MSER_BATCH = 5  # MSER-5: the warm-up is chosen over means of 5 consecutive latencies
 MIN_WARMUP_FRACTION = 0.02  # the very first requests meet an idle server whatever MSER says
+# How fast a server left empty goes idle: a request arriving g ms after the server emptied waits
+# idle_wake_ms * (1 - exp(-g / IDLE_WAKE_TAU_MS)) more. Measured against infinity (TinyBERT-L2, batch 8, one
+# client with a pause between requests, benchmarks/idle_wake_infinity.py): +0-1 ms after pauses up to 5 ms,
+# +2-3 ms after 10-20 ms, +4-6 ms (its whole) after 50 ms or more; an exponential of 20 ms follows that. Closed
+# x1 (no pause) never pays it, an open level at a light rate nearly always does: the two differ by the whole.
+IDLE_WAKE_TAU_MS = 20.0
 SEARCH_REQUESTS = 1200  # simulated requests per try of a capacity search, per seed
 SEEDS = 5  # independent arrival streams per capacity: their median is the figure, their range its spread
 
@@ -104,6 +110,9 @@ class Conditions:
     # (fast end, slow end) where the spread is known only within a range (a served fit's levels disagreeing):
     # a plan's range ends are simulated at them, its central figures at service_sigma
     service_sigma_ends: tuple[float, float] | None = None
+    # a request that finds the server empty waits this long, at most, before the server takes it up: its
+    # threads and cores have gone idle (see IDLE_WAKE_TAU_MS); 0 for a server that is always ready
+    idle_wake_ms: float = 0.0
 
     def ends(self) -> tuple[Conditions, Conditions]:
         """What a plan's fast and slow ends meet: these conditions at each end's spread, where they are given."""
@@ -127,7 +136,14 @@ class Conditions:
             parts.append(f"{self.request_overhead_ms:+.0f} ms a request outside the model")
         if self.request_cpu_ms:
             parts.append(f"{self.request_cpu_ms:.1f} ms a request of the server's own work beside the model")
+        if self.idle_wake_ms:
+            parts.append(f"up to {self.idle_wake_ms:.1f} ms more for a request that finds the server idle")
         return ", ".join(parts)
+
+    def busy(self) -> Conditions:
+        """These conditions for a closed loop of one client: the next request arrives as the last reply leaves,
+        so it never finds the server gone idle."""
+        return replace(self, idle_wake_ms=0.0)
 
 
 PLAIN = Conditions()  # Poisson arrivals, fixed batch times: the defaults
@@ -331,9 +347,13 @@ class Replica:
         service_sigma: float = 0.0,
         seed: int = 0,
         request_cpu_ms: float = 0.0,
+        idle_wake_ms: float = 0.0,
     ) -> None:
         self.cost_ms = cost_ms
         self.request_cpu_ms = request_cpu_ms
+        self.idle_wake_ms = idle_wake_ms
+        self.active = 0  # requests arrived and not yet done
+        self.empty_since = 0.0  # when the last of them was done
         self.sigma = service_sigma
         self.noise = random.Random(f"service-{seed}")  # its own stream: arrivals stay as they were
         self.batcher = batcher
@@ -361,25 +381,44 @@ class Replica:
             self.remaining[request] -= count
             if self.remaining[request] == 0:
                 self.done_ms[request] = end
+                self.active -= 1
+                if self.active == 0:
+                    self.empty_since = end
         return end
+
+    def taken_up_at(self, arrived: float, pending: deque[tuple[float, int]]) -> float:
+        """When the server takes up a request arriving now: at once while it is busy; after its wake time when
+        the request finds it empty; never before a request that arrived earlier and is still being taken up."""
+        if pending:
+            return max(arrived, pending[-1][0])
+        if self.active > 0 or not self.idle_wake_ms:
+            return arrived
+        idle = max(0.0, arrived - self.empty_since)
+        return arrived + self.idle_wake_ms * (1.0 - math.exp(-idle / IDLE_WAKE_TAU_MS))
 
     def serve(self) -> float:
         """Every request through, event by event (arrivals and the model finishing a batch); returns the time
         the last batch ends."""
         formed: deque[Batch] = deque()  # batches formed, waiting for the model
+        pending: deque[tuple[float, int]] = deque()  # (when the server takes it up, request) arrived, not yet queued
         core_free = 0.0  # when the model finishes its current batch
         now = 0.0
         next_arrival = 0
         while True:
             while next_arrival < len(self.arrivals) and self.arrivals[next_arrival] <= now:
-                self.queue.admit(next_arrival)
+                pending.append((self.taken_up_at(self.arrivals[next_arrival], pending), next_arrival))
+                self.active += 1
                 next_arrival += 1
+            while pending and pending[0][0] <= now:
+                self.queue.admit(pending.popleft()[1])
             while self.queue and self.batcher.may_form(len(formed), core_free <= now, self.queue):
                 formed.extend(b for b in self.batcher.form(self.queue) if b)
             if formed and core_free <= now:
                 core_free = self.run_batch(formed.popleft(), now)
                 continue
             upcoming = [self.arrivals[next_arrival]] if next_arrival < len(self.arrivals) else []
+            if pending:
+                upcoming.append(pending[0][0])
             if core_free > now:
                 upcoming.append(core_free)
             if not upcoming:
@@ -449,7 +488,14 @@ def replica_run(
     latencies (ms, every request, warm-up included), the replica, and when its last batch ended."""
     arrivals = arrivals_ms(rate_rps, n_requests, seed, conditions)
     replica = Replica(
-        requests, cost_ms, batcher_for(policy), arrivals, conditions.service_sigma, seed, conditions.request_cpu_ms
+        requests,
+        cost_ms,
+        batcher_for(policy),
+        arrivals,
+        conditions.service_sigma,
+        seed,
+        conditions.request_cpu_ms,
+        conditions.idle_wake_ms,
     )
     end = replica.serve()
     extra = conditions.request_overhead_ms
