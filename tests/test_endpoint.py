@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.common.capacity_search import Trial, search_capacity
+from rerank_bench.common.capacity_search import Trial, light_level, search_capacity
 from rerank_bench.common.case_key import KEY_FIELDS, LATER_KEY_FIELDS, case_id_for
 from rerank_bench.common.slo import (
     TREND_RHO,
@@ -361,6 +361,14 @@ def test_an_undecided_level_does_not_count_as_a_pass():
     assert result.low_rps <= 20.0 and result.high_rps <= 22.0
 
 
+def test_the_light_level_runs_at_a_quarter_of_the_one_client_rate_for_up_to_a_minute():
+    # 44/s: 11/s, a minute would be 660 requests, capped at 100; 2.3/s (MiniLM here): 0.575/s, 34 in a minute;
+    # 0.5/s: 0.125/s, 7 in a minute, raised to 30 (a p50 with an interval needs them)
+    assert light_level(44.0) == (11.0, 100)
+    assert light_level(2.3) == (pytest.approx(0.575), 34)
+    assert light_level(0.5) == (0.125, 30)
+
+
 def test_capacity_search_says_when_nothing_passes_or_everything_does():
     none = search_capacity(lambda r: Trial(r, Verdict.FAIL, "errors"), unloaded_rps=1.0, ceiling_rps=10.0)
     assert none.capacity_rps is None and "no rate met the SLO" in none.note()
@@ -617,6 +625,11 @@ def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
     assert summary["capacity_rps"] == pytest.approx(low) and summary["capacity_fail_rps"] == pytest.approx(high)
     assert summary["slo_verdict"] == confirmation["slo_verdict"]
     searched = [r for r in rows if r["load_mode"] == "open"]
+    # before the search, the light level: a quarter of the one-client rate, a window of at most 100 requests
+    (one,) = [r for r in rows if r["load_mode"] == "closed" and r["concurrency"] == 1]
+    rate, window = light_level(one["achieved_rps"])
+    assert searched[0]["offered_rps"] == pytest.approx(rate) and searched[0]["requests_sent"] <= 2 * window
+    assert depth["capacity_levels"][2]["offered_rps"] == pytest.approx(rate)
     # every searched level has its verdict (invalid: the generator fell behind, as on a machine busy with other
     # work), and the capacity is a rate that passed
     assert {r["slo_verdict"] for r in searched} <= {"pass", "fail", "undecided", "invalid"}

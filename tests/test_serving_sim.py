@@ -658,3 +658,59 @@ def test_as_endpoint_adds_the_figure_a_measured_search_would_report():
     assert any(n.startswith("`endpoint --capacity` would report about") for n in row["notes"])
     result, _ = _rate("--hardware", "l4", "--budget-ms", "200", "--as-endpoint")
     assert result.exit_code == 2 and "--as-endpoint plan a rate: use them with --rate" in result.output
+
+
+def test_a_request_that_finds_the_server_idle_waits_its_wake_time_by_how_long_it_was_idle():
+    """One pair of 10 ms a request, wake time 6 ms over IDLE_WAKE_TAU_MS = 20 ms. Requests at 0, 5, 50 and 200
+    ms: the first finds the server idle since the start (0 ms before it: no wake), is taken up at 0 and done at
+    10; the second arrives while it runs (no wake) and is done at 20; the third finds it idle for 30 ms: waits
+    6 x (1 - e^-1.5) = 4.6612 ms, done at 64.6612; the fourth idle for 135.3388 ms: 6 x (1 - e^-6.7669) =
+    5.9931 ms, done at 215.9931. A closed loop of one client (`busy()`) never pays it."""
+    from rerank_bench.willrun.serving_sim import IDLE_WAKE_TAU_MS, Replica, batcher_for
+
+    assert IDLE_WAKE_TAU_MS == 20.0
+    policy = ServerPolicy("per-request", batch_size=1)
+    replica = Replica(ONE_PAIR, constant(10.0), batcher_for(policy), [0.0, 5.0, 50.0, 200.0], idle_wake_ms=6.0)
+    replica.serve()
+    assert replica.done_ms == pytest.approx([10.0, 20.0, 64.6612, 215.9931], abs=1e-4)
+    awake = Conditions(idle_wake_ms=6.0)
+    assert awake.busy() == Conditions() and "up to 6.0 ms more" in awake.describe()
+
+
+def test_requests_arriving_while_one_is_being_taken_up_wait_for_it_in_order():
+    """Two requests 1 ms apart reach a server idle for long: the first waits the whole 8 ms wake time (the
+    exponential is 1 to four places after 1000 ms idle), the second is taken up with it (not before it, and
+    with no wake of its own): both queue at 1008 ms, and the model runs them one after the other."""
+    from rerank_bench.willrun.serving_sim import Replica, batcher_for
+
+    policy = ServerPolicy("per-request", batch_size=1)
+    replica = Replica(ONE_PAIR, constant(10.0), batcher_for(policy), [1000.0, 1001.0], idle_wake_ms=8.0)
+    replica.serve()
+    assert replica.done_ms == pytest.approx([1018.0, 1028.0], abs=1e-3)
+
+
+def test_a_light_open_level_fits_the_wake_time_and_the_loaded_levels_the_rest():
+    """Rows made from the model itself, with 12 ms a request outside the model and a wake time of 7 ms: the
+    one-client level carries no wake (its next request follows the last reply), the light level at 5/s
+    (a quarter of 20/s: light) nearly all of it, and a loaded level at 60/s with 4 of the 12 ms on the model's
+    CPU. The fit finds the wake back from the light level, keeps that level out of the share's fit, and says
+    which rows fed it. Without the light level there is no wake time, as before."""
+    from rerank_bench.willrun.served_calibration import _p50, fit_overhead
+
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+    cost = constant(10.0)
+    plain = Conditions()
+    truth = Conditions(request_overhead_ms=8.0, request_cpu_ms=4.0, idle_wake_ms=7.0)
+    idle = _p50(1.0, requests, cost, policy, truth.busy())
+    rows = [{"load_mode": "closed", "concurrency": 1, "p50_ms": idle, "achieved_rps": 20.0}] + [
+        {"load_mode": "open", "offered_rps": rate, "p50_ms": _p50(rate, requests, cost, policy, truth)}
+        for rate in (5.0, 60.0)
+    ]
+    rows = [{**r, "_file": "a.csv", "requests_sent": 300, "utc_time": str(i)} for i, r in enumerate(rows)]
+    fit = fit_overhead(rows, requests, cost, policy, plain, lambda c: 100.0)
+    assert fit.idle_wake_ms == pytest.approx(7.0, abs=0.1)
+    assert fit.request_cpu_ms == pytest.approx(4.0, abs=0.1) and fit.per_request_ms == pytest.approx(8.0, abs=0.1)
+    assert "open 5/s (light)" in fit.source and "open 60/s" in fit.source and "finds it idle" in fit.source
+    without = fit_overhead([rows[0], rows[2]], requests, cost, policy, plain, lambda c: 100.0)
+    assert without.idle_wake_ms == 0.0 and "idle" not in without.source

@@ -247,7 +247,7 @@ class DepthResult:
     depth: int
     levels: list[LevelSummary] = field(default_factory=list)
     capacity: CapacityResult | None = None
-    capacity_levels: list[LevelSummary] = field(default_factory=list)  # closed x1, the ceiling, the search
+    capacity_levels: list[LevelSummary] = field(default_factory=list)  # closed x1, the ceiling, light, the search
     confirmation: LevelSummary | None = None
     agreement: Agreement | None = None
 
@@ -560,16 +560,16 @@ class LevelRunner:
         window = Window(0, len(outcomes), elapsed)
         return await self._finish(outcomes, level, window, before, self.client.connect_ms[connects:], idle)
 
-    async def open(self, rate_rps: float, factor: int = 1, window: int | None = None) -> LevelSummary:
-        """One open-loop level; `window`: a fixed window of that many requests, not judged as it runs (the
+    async def open(self, rate_rps: float, factor: int = 1, fixed_window: int | None = None) -> LevelSummary:
+        """One open-loop level; `fixed_window`: a window of that many requests, not judged as it runs (the
         capacity search's light level: its p50 is what it is for)."""
         request = self.request
         level = Level("open", rate_rps=rate_rps, burstiness=request.burstiness)
         await self.ready(level)
         idle = await self.settle(level)
         plan = request.window_plan(rate_rps, factor)
-        if window is not None:
-            plan = dataclasses.replace(plan, looks=(window,), slo_ms=None)
+        if fixed_window is not None:
+            plan = dataclasses.replace(plan, looks=(fixed_window,), slo_ms=None)
         # The same unit gaps at every rate (seeded by depth and shape, not by rate): common random numbers.
         gaps = unit_gaps(
             plan.arrivals_needed(), f"{request.seed}:{self.depth}:{request.burstiness}", request.burstiness
@@ -752,7 +752,7 @@ async def _capacity(request: EndpointRequest, runner: LevelRunner, result: Depth
         )
     if unloaded_rps > 0:  # what a request that finds the server idle waits (common/capacity_search.py)
         light_rps, light_requests = light_level(unloaded_rps)
-        result.capacity_levels.append(await runner.open(light_rps, window=light_requests))
+        result.capacity_levels.append(await runner.open(light_rps, fixed_window=light_requests))
     # search_capacity is synchronous; each level runs on this loop, driven from a worker thread.
     loop = asyncio.get_running_loop()
 
