@@ -60,9 +60,10 @@ MSER_BATCH = 5  # MSER-5: the warm-up is chosen over means of 5 consecutive late
 MIN_WARMUP_FRACTION = 0.02  # the very first requests meet an idle server whatever MSER says
 # How fast a server left empty goes idle: a request arriving g ms after the server emptied waits
 # idle_wake_ms * (1 - exp(-g / IDLE_WAKE_TAU_MS)) more. Measured against infinity (TinyBERT-L2, batch 8, one
-# client with a pause between requests, benchmarks/idle_wake_infinity.py): +0-1 ms after pauses up to 5 ms,
-# +2-3 ms after 10-20 ms, +4-6 ms (its whole) after 50 ms or more; an exponential of 20 ms follows that. Closed
-# x1 (no pause) never pays it, an open level at a light rate nearly always does: the two differ by the whole.
+# client pausing between requests, benchmarks/idle_wake_infinity.py, 2026-12-04 10:01, three rounds): p50 +0-1
+# ms after pauses up to 5 ms, +2.5 after 10, +4.1 after 20, +5.7-6.7 after 50-200, +8.0 after 500; least squares
+# over the pauses up to 200 ms: 6.5 ms x (1 - exp(-pause / 21 ms)). Closed x1 (no pause) never pays it, an open
+# level at a light rate nearly always does: the wake time itself is fitted per server from such a level.
 IDLE_WAKE_TAU_MS = 20.0
 SEARCH_REQUESTS = 1200  # simulated requests per try of a capacity search, per seed
 SEEDS = 5  # independent arrival streams per capacity: their median is the figure, their range its spread
