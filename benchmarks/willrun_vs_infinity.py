@@ -15,10 +15,10 @@ report on the model: the figure measured here is that one), for every measured s
 each model: the table of predicted against measured (targets: capacity within 20%, p95 at half within 25%, each
 measured figure inside the predicted range; the predicted best batch is the measured best or within the
 measurement's own margin of it). Each setting is predicted four ways: from the in-process rows alone; with the
-served overhead fitted on that setting's server, from one short level (`+level1`: its capacity search's closed x1,
-its light level where it ran one, and its first search level) and from its whole capacity search (`+search`: in sample for the capacity, which those levels
-found, not for the p95 at half); and `+bN`, fitted on the other batch's server's search instead (rows the compared
-figures never came from).
+served overhead fitted on that setting's server, from one short level (`+level1`: its capacity search's closed
+x1, its light level where it ran one, and its first search level) and from its whole capacity search (`+search`:
+in sample for the capacity, which those levels found, not for the p95 at half); and `+bN`, fitted on the other
+batch's server's search instead (rows the compared figures never came from).
 """
 
 from __future__ import annotations
