@@ -12,6 +12,9 @@ much (2026-12-04 07:14, TinyBERT b8: predicted 25 ms, measured 40), so the defic
 distribution, not its tail. The served fit matches the one-client level by construction and rises from it with
 queueing alone (1.16x at 45% utilisation in that prediction); this table is what a load-dependent model of the
 server would have to reproduce, and the server's own times say the rise is inside the server, not the client.
+Most of it turned out not to depend on the load (benchmarks/open_light_rates_infinity.sh: 1.35x already at 3/s)
+but on the server going idle between requests (benchmarks/idle_wake_infinity.py), which will-it-run's wake time
+now models from a light open level (willrun/served_calibration.py).
 """
 
 from __future__ import annotations
