@@ -714,3 +714,29 @@ def test_a_light_open_level_fits_the_wake_time_and_the_loaded_levels_the_rest():
     assert "open 5/s (light)" in fit.source and "open 60/s" in fit.source and "finds it idle" in fit.source
     without = fit_overhead([rows[0], rows[2]], requests, cost, policy, plain, lambda c: 100.0)
     assert without.idle_wake_ms == 0.0 and "idle" not in without.source
+
+
+def test_levels_faster_than_the_sweeps_speed_allows_put_the_models_time_at_their_speed():
+    """Rows made from a model of 10 ms a batch with 8 ms a request outside it, fitted with a sweep that said 14
+    ms (the host was slower while it ran): at 14 ms even none of the server's work on the model's CPU gives
+    loaded p50s above the measured ones, so the fit puts the model's time at 10/14 = 0.714 of the sweep's and
+    finds the 8 ms back. Rows the sweep's own speed meets leave the model's time as the sweep measured it."""
+    from rerank_bench.willrun.served_calibration import _p50, fit_overhead
+
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+    truth = Conditions(request_overhead_ms=8.0)
+    idle = _p50(1.0, requests, constant(10.0), policy, truth)
+    rows = [{"load_mode": "closed", "concurrency": 1, "p50_ms": idle, "achieved_rps": 50.0}] + [
+        {"load_mode": "open", "offered_rps": rate, "p50_ms": _p50(rate, requests, constant(10.0), policy, truth)}
+        for rate in (50.0, 70.0)
+    ]
+    rows = [{**r, "_file": "a.csv", "requests_sent": 300, "utc_time": str(i)} for i, r in enumerate(rows)]
+    fit = fit_overhead(rows, requests, constant(14.0), policy, Conditions(), lambda c: 100.0)
+    assert fit.model_speed == pytest.approx(10.0 / 14.0, abs=0.005)
+    assert fit.per_request_ms == pytest.approx(8.0, abs=0.1) and fit.request_cpu_ms == pytest.approx(0.0, abs=0.1)
+    assert "the model's own time x0.71" in fit.source
+    slower = Conditions(request_overhead_ms=4.0, request_cpu_ms=4.0)  # its levels need some of the CPU too
+    # the one-client row (no rate) at 1/s, the idle rate the fit simulates it at (1% of the bound given)
+    rows = [{**r, "p50_ms": _p50(r.get("offered_rps") or 1.0, requests, constant(14.0), policy, slower)} for r in rows]
+    assert fit_overhead(rows, requests, constant(14.0), policy, Conditions(), lambda c: 100.0).model_speed == 1.0

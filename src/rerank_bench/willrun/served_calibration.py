@@ -20,6 +20,10 @@ from its next batch. One short measured level fits both, so every other predicti
   it is not enough, the rest is put on every batch (a per-batch time, bisected the same way). Where the rows
   carry the server's own x-tokenization-time (TEI), that measured time is the share beside the model, and the
   open levels fit only the per-batch rest;
+- how fast the model ran while the levels did: where the loaded levels' p50s are below what the sweep's speed
+  gives even with none of the per-request time on the model's CPU, the host was faster than during the sweep
+  (here its speed moves 1.3-1.5x within minutes), and the model's own time is scaled to the speed that meets
+  them (at most 1 / MIN_SPEED faster), the one-client per-request time refitted at it;
 - how much more a batch's time varies when served: where the open levels' p95s are above what the replica
   gives with the in-process spread, the lognormal sigma of a batch's time whose simulated p95s fit them with the
   least squared log error (golden-section search; the CPU share refitted under each sigma tried). On a small
@@ -48,12 +52,14 @@ from rerank_bench.common.slo import Verdict
 from rerank_bench.common.vocab import ServerKind, Status
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.results.store import find_result_files, read_rows
+from rerank_bench.willrun.rate_plan import scaled
 from rerank_bench.willrun.serving_sim import Conditions, CostFn, ServerPolicy, simulate
 
 SIM_REQUESTS = 1500  # simulated requests behind each fitted figure
 SEEDS = 3
 MAX_SERVED_SIGMA = 1.0  # a lognormal of mean 1 and sigma 1 has its p95 at 3.1x the mean
 LIGHT_SHARE = 0.35  # an open level at most this share of the closed x1 rate is light: it fits the wake time
+MIN_SPEED = 0.5  # the served levels may say the model ran at most 2x faster than its sweep did
 MAX_LEVELS = 3  # open levels fitted together: each costs SEEDS simulations at every step (3: about 20 s here)
 UNSTEADY = ("not steady", "saturated")  # endpoint's level_state for figures that grow with the level's length
 SHARE_STEPS = 1024  # the CPU share is bisected to 1/1024 of the per-request time (10 steps over all of it)
@@ -70,6 +76,7 @@ class ServedOverhead:
     # each alone (one level: its p95's interval); a plan's range ends are simulated with them (None: no range)
     sigma_range: tuple[float, float] | None = None
     idle_wake_ms: float = 0.0  # what a request that finds the server idle waits more (a light open level's fit)
+    model_speed: float = 1.0  # factor on the model's own time: below 1 where the levels ran faster than the sweep
 
 
 def endpoint_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
@@ -380,6 +387,13 @@ def fit_overhead(
         cpu = min(max(float(tokenized), 0.0), max(per_request, 0.0))
         used.append(f"its x-tokenization-time {float(tokenized):.1f} ms")
     levels = steady_levels([r for r in rows if r not in light])
+    speed = 1.0
+    if levels and per_request > 0 and tokenized is None:
+        speed = _speed(levels, idle, idle_rate, requests, cost, policy, conditions, sigma)
+        if speed < 1.0:
+            cost = scaled(cost, speed)
+            per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, idle_policy, conditions.busy())
+            used.append(f"the model's own time x{speed:.2f}")
     if levels and per_request > 0:
         fit = _LevelFit(levels, requests, cost, policy, conditions, per_request, cpu, tokenized is not None)
         cpu, per_batch = fit.share(sigma)
@@ -406,7 +420,36 @@ def fit_overhead(
         + (f", up to {wake:.1f} ms more for a request that finds it idle" if wake else "")
         + (f"; {used_spread}" if used_spread else "")
     )
-    return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake)
+    return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake, speed)
+
+
+def _speed(
+    levels: list[ResultRow],
+    idle: ResultRow,
+    idle_rate: float,
+    requests: list[list[int]],
+    cost: CostFn,
+    policy: ServerPolicy,
+    conditions: Conditions,
+    sigma: float,
+) -> float:
+    """The factor on the model's own time (at most 1, at least MIN_SPEED) at which the loaded levels' simulated
+    p50s, with none of the server's work on the model's CPU and the one-client level's per-request time refitted
+    at that speed, are the measured ones; 1 where they are not below what the sweep's speed gives. A p50 below
+    even that says the model ran faster while the levels ran than while the sweep did (the host's speed moves
+    1.3-1.5x within minutes here: TinyBERT's sweeps at 09:45 and 09:49 gave 1,051 and 1,413 pairs a second at
+    batch 8, and b8's served fit then planned 22% under its measured capacity)."""
+    idle_policy = row_policy(policy, idle)
+
+    def error(factor: float) -> float:
+        # a faster model leaves more of the one-client level's time to the server: refitted at each factor
+        faster = scaled(cost, factor)
+        per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, faster, idle_policy, conditions.busy())
+        return _LevelFit(levels, requests, faster, policy, conditions, per_request, 0.0, False).p50_error(0.0, sigma)
+
+    if error(1.0) <= 0:
+        return 1.0
+    return _bisect(error, MIN_SPEED, 1.0, 8) if error(MIN_SPEED) < 0 else MIN_SPEED
 
 
 def _wake(
