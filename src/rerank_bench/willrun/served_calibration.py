@@ -366,9 +366,8 @@ def fit_overhead(
     idle = min(idle_rows, key=lambda r: str(r.get("utc_time")))  # the first: later ones may share a busier server
     idle_rate = bound_rps(cost) * 0.01
     idle_policy = row_policy(policy, idle)
-    # one client at a time never leaves the server idle long: no wake time in its figure
-    conditions = conditions.busy()
-    per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, idle_policy, conditions)
+    conditions = conditions.busy()  # no wake time fitted yet: the rows give it below, from a light level
+    per_request = _outside_model(idle, idle_rate, requests, cost, idle_policy, conditions)
     used = [f"{idle['_file']} closed x1" + (f" ({idle_policy.setting()})" if idle_policy != policy else "")]
     wake, light = 0.0, light_levels(rows, idle)
     if light and per_request > 0:
@@ -392,7 +391,7 @@ def fit_overhead(
         speed = _speed(levels, idle, idle_rate, requests, cost, policy, conditions, sigma)
         if speed < 1.0:
             cost = scaled(cost, speed)
-            per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, idle_policy, conditions.busy())
+            per_request = _outside_model(idle, idle_rate, requests, cost, idle_policy, conditions)
             used.append(f"the model's own time x{speed:.2f}")
     if levels and per_request > 0:
         fit = _LevelFit(levels, requests, cost, policy, conditions, per_request, cpu, tokenized is not None)
@@ -423,6 +422,19 @@ def fit_overhead(
     return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake, speed)
 
 
+def _outside_model(
+    idle: ResultRow,
+    idle_rate: float,
+    requests: list[list[int]],
+    cost: CostFn,
+    policy: ServerPolicy,
+    conditions: Conditions,
+) -> float:
+    """What the one-client level's p50 adds to an idle replica's simulated p50: the server's time outside the
+    model. One client at a time never leaves the server idle long, so no wake time is in it (`busy()`)."""
+    return float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, policy, conditions.busy())
+
+
 def _speed(
     levels: list[ResultRow],
     idle: ResultRow,
@@ -444,7 +456,7 @@ def _speed(
     def error(factor: float) -> float:
         # a faster model leaves more of the one-client level's time to the server: refitted at each factor
         faster = scaled(cost, factor)
-        per_request = float(idle["p50_ms"]) - _p50(idle_rate, requests, faster, idle_policy, conditions.busy())
+        per_request = _outside_model(idle, idle_rate, requests, faster, idle_policy, conditions)
         return _LevelFit(levels, requests, faster, policy, conditions, per_request, 0.0, False).p50_error(0.0, sigma)
 
     if error(1.0) <= 0:
