@@ -17,7 +17,16 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
-from rerank_bench.common.capacity_search import Trial, light_level, search_capacity
+from rerank_bench.common.capacity_search import (
+    ROLE_CEILING,
+    ROLE_CONFIRMATION,
+    ROLE_LIGHT,
+    ROLE_ONE_CLIENT,
+    ROLE_SEARCH,
+    Trial,
+    light_level,
+    search_capacity,
+)
 from rerank_bench.common.case_key import KEY_FIELDS, LATER_KEY_FIELDS, case_id_for
 from rerank_bench.common.slo import (
     TREND_RHO,
@@ -634,6 +643,16 @@ def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
     # work), and the capacity is a rate that passed
     assert {r["slo_verdict"] for r in searched} <= {"pass", "fail", "undecided", "invalid"}
     assert any(r["slo_verdict"] == "pass" and r["offered_rps"] == pytest.approx(low) for r in searched)
+    # each level's row says what it was for, in the order they ran: a bare CSV reads without the search's code
+    roles = [r["status_reason"].split("; ")[0] for r in rows if r["load_mode"] != "capacity"]
+    assert roles[:3] == [ROLE_ONE_CLIENT, ROLE_CEILING, ROLE_LIGHT], roles
+    confirmations = roles.count(ROLE_CONFIRMATION)
+    assert (
+        confirmations >= 1
+        and roles[3:] == [ROLE_SEARCH] * (len(roles) - 3 - confirmations) + [ROLE_CONFIRMATION] * confirmations
+    )
+    assert depth["capacity_levels"][2]["role"] == ROLE_LIGHT and confirmation["role"] == ROLE_CONFIRMATION
+    assert "light level" in depth["capacity_levels"][2]["note"]
 
 
 @pytest.mark.slow

@@ -41,6 +41,16 @@ LIGHT_RATE_SHARE = 0.25  # of the closed x1 rate
 LIGHT_REQUESTS = (30, 100)  # its window: as many as arrive in LIGHT_MAX_S, within these bounds (a p50, not a p95)
 LIGHT_MAX_S = 60.0
 
+# What each level of a search was for, said in its row (status_reason), so a bare CSV reads without this module.
+ROLE_ONE_CLIENT = "capacity search: one client at a time (the unloaded rate)"
+ROLE_CEILING = "capacity search: the closed-loop throughput ceiling"
+ROLE_LIGHT = (
+    f"capacity search: the light level ({LIGHT_RATE_SHARE:g} of closed x1's rate, before the search): "
+    "what a request that finds the server idle waits (its p50)"
+)
+ROLE_SEARCH = "capacity search level"
+ROLE_CONFIRMATION = f"capacity search: a confirmation ({CONFIRM_FACTOR}x a search level's requests)"
+
 
 def light_level(unloaded_rps: float) -> tuple[float, int]:
     """(rate, window requests) of the light level before a search from this closed x1 rate."""

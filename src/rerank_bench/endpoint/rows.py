@@ -158,7 +158,7 @@ def capacity_row(found: CapacityResult, depth: int, context: dict[str, Any]) -> 
 
 
 def _reason(summary: LevelSummary) -> str:
-    parts = []
+    parts = [summary.role] if summary.role else []
     if summary.failed:
         parts.append(
             f"{summary.failed} of {summary.sent} requests failed ({summary.errors_text()}): {summary.error_example}"

@@ -28,6 +28,11 @@ from urllib.parse import urlsplit
 
 from rerank_bench.common.capacity_search import (
     CONFIRM_FACTOR,
+    ROLE_CEILING,
+    ROLE_CONFIRMATION,
+    ROLE_LIGHT,
+    ROLE_ONE_CLIENT,
+    ROLE_SEARCH,
     CapacityResult,
     Trial,
     light_level,
@@ -537,7 +542,7 @@ class LevelRunner:
             self.progress.note(found.note(f"depth {self.depth} {level.label()}"))
         return found
 
-    async def closed(self, concurrency: int, duration_s: float | None = None) -> LevelSummary:
+    async def closed(self, concurrency: int, duration_s: float | None = None, role: str = "") -> LevelSummary:
         level = Level("closed", concurrency=concurrency)
         await self.ready(level)
         idle = await self.settle(level)
@@ -558,11 +563,13 @@ class LevelRunner:
         outcomes = await closed_loop(self.client.rerank, self.requests, concurrency, duration, live)
         elapsed = max((o.done_s for o in outcomes), default=duration)
         window = Window(0, len(outcomes), elapsed)
-        return await self._finish(outcomes, level, window, before, self.client.connect_ms[connects:], idle)
+        return await self._finish(outcomes, level, window, before, self.client.connect_ms[connects:], idle, role=role)
 
-    async def open(self, rate_rps: float, factor: int = 1, fixed_window: int | None = None) -> LevelSummary:
+    async def open(
+        self, rate_rps: float, factor: int = 1, fixed_window: int | None = None, role: str = ""
+    ) -> LevelSummary:
         """One open-loop level; `fixed_window`: a window of that many requests, not judged as it runs (the
-        capacity search's light level: its p50 is what it is for)."""
+        capacity search's light level: its p50 is what it is for); `role`: what it is for, said in its row."""
         request = self.request
         level = Level("open", rate_rps=rate_rps, burstiness=request.burstiness)
         await self.ready(level)
@@ -598,7 +605,7 @@ class LevelRunner:
             )
             if at >= window_start
         ]
-        return await self._finish(outcomes, level, window, before, opened, idle, plan)
+        return await self._finish(outcomes, level, window, before, opened, idle, plan, role)
 
     async def _scrape(self) -> server_metrics.Scrape | None:
         if not self.request.metrics:
@@ -614,6 +621,7 @@ class LevelRunner:
         connect_ms: list[float],
         idle: Settle,
         plan: WindowPlan | None = None,
+        role: str = "",
     ) -> LevelSummary:
         after = await self._scrape()
         route = split_url(self.client.url)[1] or self.api.path
@@ -629,7 +637,7 @@ class LevelRunner:
             (len(connect_ms), sum(connect_ms) / len(connect_ms) if connect_ms else None),
             server_metrics.level_figures(before, after, route),
         )
-        summary = dataclasses.replace(summary, settle=idle)
+        summary = dataclasses.replace(summary, settle=idle, role=role)
         row = level_row(summary, {**self.context, "warmup": plan.warmup if plan else self.request.warmup_requests})
         self.writer.write_row({**row, "samples_file": self.writer.samples_path.name})
         self.writer.write_samples(self.run_id, row["case_id"], [v for v in summary.latencies_ms])
@@ -741,8 +749,8 @@ def _trial(summary: LevelSummary) -> Trial:
 async def _capacity(request: EndpointRequest, runner: LevelRunner, result: DepthResult, writer: Any) -> CapacityResult:
     """The search along the curve (endpoint/capacity.py): one client, the closed-loop ceiling, open-loop rates
     between, bisection, and a confirmation three times as long; then the capacity's own summary row."""
-    single = await runner.closed(1)
-    ceiling = await runner.closed(request.ceiling_concurrency)
+    single = await runner.closed(1, role=ROLE_ONE_CLIENT)
+    ceiling = await runner.closed(request.ceiling_concurrency, role=ROLE_CEILING)
     result.capacity_levels += [single, ceiling]
     unloaded_rps = single.achieved_rps
     ceiling_rps = max(ceiling.achieved_rps, unloaded_rps)
@@ -752,20 +760,20 @@ async def _capacity(request: EndpointRequest, runner: LevelRunner, result: Depth
         )
     if unloaded_rps > 0:  # what a request that finds the server idle waits (common/capacity_search.py)
         light_rps, light_requests = light_level(unloaded_rps)
-        result.capacity_levels.append(await runner.open(light_rps, fixed_window=light_requests))
+        result.capacity_levels.append(await runner.open(light_rps, fixed_window=light_requests, role=ROLE_LIGHT))
     # search_capacity is synchronous; each level runs on this loop, driven from a worker thread.
     loop = asyncio.get_running_loop()
 
-    def level_at(rate: float, factor: int = 1) -> LevelSummary:
-        return asyncio.run_coroutine_threadsafe(runner.open(rate, factor), loop).result()
+    def level_at(rate: float, factor: int, role: str) -> LevelSummary:
+        return asyncio.run_coroutine_threadsafe(runner.open(rate, factor, role=role), loop).result()
 
     def try_rate(rate: float) -> Trial:
-        summary = level_at(rate)
+        summary = level_at(rate, 1, ROLE_SEARCH)
         result.capacity_levels.append(summary)
         return _trial(summary)
 
     def confirm(rate: float) -> Trial:
-        summary = level_at(rate, CONFIRM_FACTOR)
+        summary = level_at(rate, CONFIRM_FACTOR, ROLE_CONFIRMATION)
         result.confirmation = summary
         return _trial(summary)
 

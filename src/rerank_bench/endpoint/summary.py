@@ -99,6 +99,8 @@ class LevelSummary:
     server: ServerView = field(default_factory=ServerView)
     latencies_ms: tuple[float, ...] = ()  # raw, every window request in request order, inf for failures
     settle: Settle | None = None  # the server one request at a time just before the level (endpoint/settle.py)
+    # what the level was for in a capacity search ("", a fixed level): its row says it, so a bare CSV reads alone
+    role: str = ""
 
     @property
     def failed(self) -> int:

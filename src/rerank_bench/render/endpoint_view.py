@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
-from rerank_bench.common.capacity_search import CapacityResult
+from rerank_bench.common.capacity_search import (
+    CONFIRM_FACTOR,
+    ROLE_CEILING,
+    ROLE_CONFIRMATION,
+    ROLE_LIGHT,
+    CapacityResult,
+)
 from rerank_bench.common.stats import min_samples_for, percentile
 from rerank_bench.endpoint.loadgen import LiveCounts
 from rerank_bench.endpoint.run import EndpointRun
@@ -126,10 +132,18 @@ COLUMNS = (
 )
 
 
+# the capacity search's levels whose purpose the table's other columns do not show (its search levels' do)
+ROLE_LABELS = {
+    ROLE_CEILING: "throughput ceiling",
+    ROLE_LIGHT: "light level: what a request that finds the server idle waits",
+    ROLE_CONFIRMATION: f"confirmation ({CONFIRM_FACTOR}x as long)",
+}
+
+
 def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[str, Any]:
     """A level as plain data: the table's rows and `--json`."""
     latency = summary.latency
-    note = []
+    note = [ROLE_LABELS[summary.role]] if summary.role in ROLE_LABELS else []
     if summary.behind_schedule:
         note.append(f"generator behind schedule (lag p99 {summary.send_lag_p99_ms:.0f} ms)")
     if summary.slo is not None:
@@ -146,6 +160,7 @@ def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[
         "depth": summary.depth,
         "load": summary.level.label(),
         "load_mode": summary.level.mode,
+        "role": summary.role or None,
         "concurrency": summary.level.concurrency,
         "offered_rps": summary.level.rate_rps,
         "window_s": summary.window.length_s,
