@@ -194,7 +194,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("workload", "length mix: rag, fixed:N, uniform:A:B, or file:NAME@SHA"),
     ("seed", "seed of the synthetic workload"),
     ("status", "ok, oom, crashed, error, timeout or skipped"),
-    ("status_reason", "why the status is not ok (the error message, or what was skipped and why)"),
+    (
+        "status_reason",
+        "why the status is not ok (the error message, or what was skipped and why); a served level of a capacity "
+        "search starts with what it was for (one client, the ceiling, the light level, a search level, a "
+        "confirmation)",
+    ),
     (
         "n_queries",
         "timed queries (a query: one request of `depth` pairs, end to end), whole passes over the depth's request set",
