@@ -326,6 +326,12 @@ def _compare(label: str, m: dict, row: dict) -> None:
             f"{m.get('half_requests', 90)} requests); predicted inside that interval: "
             f"{inside(row['p95_at_rate_ms'], *measured_ci)}"
         )
+    if m.get("p50_at_half_ms") and row.get("p50_at_rate_ms") and one:
+        # the centre the wake time is fitted for: at half the capacity most requests still find the server idle
+        print(
+            f"    p50 at half: measured {m['p50_at_half_ms']:.0f} ms, predicted {row['p50_at_rate_ms']:.0f} ms "
+            f"{percent(row['p50_at_rate_ms'], m['p50_at_half_ms'])}"
+        )
     print(f"    server: {row['server']}; latency: {row['latency_note']}; simulation {row['simulation_s']:.1f} s")
 
 

@@ -740,3 +740,32 @@ def test_levels_faster_than_the_sweeps_speed_allows_put_the_models_time_at_their
     # the one-client row (no rate) at 1/s, the idle rate the fit simulates it at (1% of the bound given)
     rows = [{**r, "p50_ms": _p50(r.get("offered_rps") or 1.0, requests, constant(14.0), policy, slower)} for r in rows]
     assert fit_overhead(rows, requests, constant(14.0), policy, Conditions(), lambda c: 100.0).model_speed == 1.0
+
+
+def test_a_one_client_level_faster_than_the_sweep_puts_the_models_time_where_nothing_is_left_outside_it():
+    """A server adds no negative time. Rows made from a model of 10 ms a batch and nothing outside it, fitted
+    with a sweep that said 12 ms: the one-client p50 is 2 ms under the sweep's model alone, so the model's time
+    goes to 10/12 = 0.833 of the sweep's and the time outside it to 0 (before: -2 ms a request, and no level
+    fitted). With 3 ms a request outside a 10 ms model and a 14 ms sweep, the one-client level says only that
+    the model is at most (10 + 3) / 14 of the sweep's time; the loaded levels then find 10/14 and the 3 ms."""
+    from rerank_bench.willrun.served_calibration import _p50, fit_overhead
+
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+
+    def rows_of(truth: Conditions) -> list[dict]:
+        idle = _p50(1.0, requests, constant(10.0), policy, truth)
+        made = [{"load_mode": "closed", "concurrency": 1, "p50_ms": idle, "achieved_rps": 50.0}] + [
+            {"load_mode": "open", "offered_rps": rate, "p50_ms": _p50(rate, requests, constant(10.0), policy, truth)}
+            for rate in (50.0, 70.0)
+        ]
+        return [{**r, "_file": "a.csv", "requests_sent": 300, "utc_time": str(i)} for i, r in enumerate(made)]
+
+    fit = fit_overhead(rows_of(Conditions()), requests, constant(12.0), policy, Conditions(), lambda c: 100.0)
+    assert fit.model_speed == pytest.approx(10.0 / 12.0, abs=0.005)
+    assert 0.0 <= fit.per_request_ms < 0.1 and "x0.83 (closed x1 faster than the sweep)" in fit.source
+    assert "open 50/s" in fit.source  # the loaded levels are fitted, not skipped
+    truth = Conditions(request_overhead_ms=3.0)
+    fit = fit_overhead(rows_of(truth), requests, constant(14.0), policy, Conditions(), lambda c: 100.0)
+    assert fit.model_speed == pytest.approx(10.0 / 14.0, abs=0.01)
+    assert fit.per_request_ms == pytest.approx(3.0, abs=0.15) and fit.request_cpu_ms == pytest.approx(0.0, abs=0.1)

@@ -23,7 +23,10 @@ from its next batch. One short measured level fits both, so every other predicti
 - how fast the model ran while the levels did: where the loaded levels' p50s are below what the sweep's speed
   gives even with none of the per-request time on the model's CPU, the host was faster than during the sweep
   (here its speed moves 1.3-1.5x within minutes), and the model's own time is scaled to the speed that meets
-  them (at most 1 / MIN_SPEED faster), the one-client per-request time refitted at it;
+  them (at most 1 / MIN_SPEED faster), the one-client per-request time refitted at it. Where the one-client
+  level alone took less than the model does at the sweep's speed (a server cannot add negative time), the
+  model's time is first put at the speed at which nothing is left outside it (MiniLM b32 here: 29 ms under the
+  sweep's 480, 2026-12-04; before this the fit stopped there and simulated -29 ms a request);
 - how much more a batch's time varies when served: where the open levels' p95s are above what the replica
   gives with the in-process spread, the lognormal sigma of a batch's time whose simulated p95s fit them with the
   least squared log error (golden-section search; the CPU share refitted under each sigma tried). On a small
@@ -369,8 +372,14 @@ def fit_overhead(
     conditions = conditions.busy()  # no wake time fitted yet: the rows give it below, from a light level
     per_request = _outside_model(idle, idle_rate, requests, cost, idle_policy, conditions)
     used = [f"{idle['_file']} closed x1" + (f" ({idle_policy.setting()})" if idle_policy != policy else "")]
+    speed = 1.0
+    if per_request < 0:  # one client alone beat the model at the sweep's speed: the host ran faster then
+        speed = _unloaded_speed(idle, idle_rate, requests, cost, idle_policy, conditions)
+        cost = scaled(cost, speed)
+        per_request = max(0.0, _outside_model(idle, idle_rate, requests, cost, idle_policy, conditions))
+        used.append(f"the model's own time x{speed:.2f} (closed x1 faster than the sweep)")
     wake, light = 0.0, light_levels(rows, idle)
-    if light and per_request > 0:
+    if light:
         level = max(light, key=lambda r: int(r.get("requests_sent") or 0))
         outside = replace(conditions, request_overhead_ms=per_request)
         wake = _wake(level, requests, cost, row_policy(policy, level), outside)
@@ -386,14 +395,14 @@ def fit_overhead(
         cpu = min(max(float(tokenized), 0.0), max(per_request, 0.0))
         used.append(f"its x-tokenization-time {float(tokenized):.1f} ms")
     levels = steady_levels([r for r in rows if r not in light])
-    speed = 1.0
-    if levels and per_request > 0 and tokenized is None:
-        speed = _speed(levels, idle, idle_rate, requests, cost, policy, conditions, sigma)
-        if speed < 1.0:
-            cost = scaled(cost, speed)
+    if levels and tokenized is None:
+        # the levels may put it faster still, the whole at most 1 / MIN_SPEED faster than the sweep
+        more = _speed(levels, idle, idle_rate, requests, cost, policy, conditions, sigma, MIN_SPEED / speed)
+        if more < 1.0:
+            cost, speed = scaled(cost, more), speed * more
             per_request = _outside_model(idle, idle_rate, requests, cost, idle_policy, conditions)
             used.append(f"the model's own time x{speed:.2f}")
-    if levels and per_request > 0:
+    if levels:
         fit = _LevelFit(levels, requests, cost, policy, conditions, per_request, cpu, tokenized is not None)
         cpu, per_batch = fit.share(sigma)
         tails = [r for r in levels if _has_p95(r)]
@@ -435,6 +444,30 @@ def _outside_model(
     return float(idle["p50_ms"]) - _p50(idle_rate, requests, cost, policy, conditions.busy())
 
 
+def _unloaded_speed(
+    idle: ResultRow,
+    idle_rate: float,
+    requests: list[list[int]],
+    cost: CostFn,
+    policy: ServerPolicy,
+    conditions: Conditions,
+) -> float:
+    """The factor on the model's own time (below 1, at least MIN_SPEED) at which the one-client level's p50 is
+    the model's alone: nothing outside it. The lower end of the last bracket, where the time left outside is not
+    negative."""
+
+    def left(factor: float) -> float:  # falls as the factor rises: the model takes more of the p50
+        return _outside_model(idle, idle_rate, requests, scaled(cost, factor), policy, conditions)
+
+    if left(MIN_SPEED) < 0:
+        return MIN_SPEED
+    low, high = MIN_SPEED, 1.0
+    for _ in range(10):
+        middle = (low + high) / 2
+        low, high = (middle, high) if left(middle) >= 0 else (low, middle)
+    return low
+
+
 def _speed(
     levels: list[ResultRow],
     idle: ResultRow,
@@ -444,13 +477,15 @@ def _speed(
     policy: ServerPolicy,
     conditions: Conditions,
     sigma: float,
+    floor: float = MIN_SPEED,
 ) -> float:
     """The factor on the model's own time (at most 1, at least MIN_SPEED) at which the loaded levels' simulated
     p50s, with none of the server's work on the model's CPU and the one-client level's per-request time refitted
     at that speed, are the measured ones; 1 where they are not below what the sweep's speed gives. A p50 below
     even that says the model ran faster while the levels ran than while the sweep did (the host's speed moves
     1.3-1.5x within minutes here: TinyBERT's sweeps at 09:45 and 09:49 gave 1,051 and 1,413 pairs a second at
-    batch 8, and b8's served fit then planned 22% under its measured capacity)."""
+    batch 8, and b8's served fit then planned 22% under its measured capacity). `floor`: the least factor
+    allowed, where the one-client level has already put the model's time below the sweep's."""
     idle_policy = row_policy(policy, idle)
 
     def error(factor: float) -> float:
@@ -459,9 +494,9 @@ def _speed(
         per_request = _outside_model(idle, idle_rate, requests, faster, idle_policy, conditions)
         return _LevelFit(levels, requests, faster, policy, conditions, per_request, 0.0, False).p50_error(0.0, sigma)
 
-    if error(1.0) <= 0:
+    if error(1.0) <= 0 or floor >= 1.0:
         return 1.0
-    return _bisect(error, MIN_SPEED, 1.0, 8) if error(MIN_SPEED) < 0 else MIN_SPEED
+    return _bisect(error, floor, 1.0, 8) if error(floor) < 0 else floor
 
 
 def _wake(
