@@ -769,3 +769,27 @@ def test_a_one_client_level_faster_than_the_sweep_puts_the_models_time_where_not
     fit = fit_overhead(rows_of(truth), requests, constant(14.0), policy, Conditions(), lambda c: 100.0)
     assert fit.model_speed == pytest.approx(10.0 / 14.0, abs=0.01)
     assert fit.per_request_ms == pytest.approx(3.0, abs=0.15) and fit.request_cpu_ms == pytest.approx(0.0, abs=0.1)
+
+
+def test_the_models_speed_is_fitted_on_every_steady_loaded_level_not_only_the_passed_ones():
+    """A 10 ms model with 8 ms outside it, priced at 14 ms by its sweep: levels that passed at 50 and 60/s (made
+    at 10 ms) alone put the model at 10/14 = 0.714 of the sweep's time; a long level left undecided at 70/s,
+    made while the host ran the model at 12 ms, pulls the fitted speed up between 10/14 and 12/14."""
+    from rerank_bench.willrun.served_calibration import _p50, fit_overhead
+
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+    truth = Conditions(request_overhead_ms=8.0)
+    idle = _p50(1.0, requests, constant(10.0), policy, truth)
+    rows = [{"load_mode": "closed", "concurrency": 1, "p50_ms": idle, "achieved_rps": 50.0}] + [
+        {"load_mode": "open", "offered_rps": rate, "slo_verdict": "pass"}
+        | {"p50_ms": _p50(rate, requests, constant(10.0), policy, truth)}
+        for rate in (50.0, 60.0)
+    ]
+    slow = {"load_mode": "open", "offered_rps": 70.0, "slo_verdict": "undecided"}
+    rows.append(slow | {"p50_ms": _p50(70.0, requests, constant(12.0), policy, truth)})
+    rows = [{**r, "_file": "a.csv", "requests_sent": 300, "utc_time": str(i)} for i, r in enumerate(rows)]
+    passed_alone = fit_overhead(rows[:3], requests, constant(14.0), policy, Conditions(), lambda c: 100.0)
+    assert passed_alone.model_speed == pytest.approx(10.0 / 14.0, abs=0.01)
+    both = fit_overhead(rows, requests, constant(14.0), policy, Conditions(), lambda c: 100.0)
+    assert 10.0 / 14.0 + 0.02 < both.model_speed < 12.0 / 14.0
