@@ -199,13 +199,9 @@ def light_levels(rows: list[ResultRow], idle: ResultRow) -> list[ResultRow]:
     ]
 
 
-def steady_levels(rows: list[ResultRow]) -> list[ResultRow]:
-    """The open levels whose p50 (and p95) describe a queue at rest at their rate: not one whose latency was
-    still rising or whose requests were piling up (those figures grow with the level's length, not the rate);
-    of those, the ones shown to meet their SLO where any were (below the server's knee, where a plan runs it:
-    a level left undecided sits at the knee, where the p95 follows every drift of the host's speed); the most
-    precise MAX_LEVELS of them (most requests; in measured order among equals)."""
-    levels = [
+def _steady(rows: list[ResultRow]) -> list[ResultRow]:
+    """The open levels with a p50 whose latency was neither still rising nor piling up."""
+    return [
         r
         for r in rows
         if r.get("load_mode") == "open"
@@ -213,6 +209,15 @@ def steady_levels(rows: list[ResultRow]) -> list[ResultRow]:
         and r.get("p50_ms")
         and r.get("level_state") not in UNSTEADY
     ]
+
+
+def steady_levels(rows: list[ResultRow]) -> list[ResultRow]:
+    """The open levels whose p50 (and p95) describe a queue at rest at their rate: not one whose latency was
+    still rising or whose requests were piling up (those figures grow with the level's length, not the rate);
+    of those, the ones shown to meet their SLO where any were (below the server's knee, where a plan runs it:
+    a level left undecided sits at the knee, where the p95 follows every drift of the host's speed); the most
+    precise MAX_LEVELS of them (most requests; in measured order among equals)."""
+    levels = _steady(rows)
     levels = [r for r in levels if r.get("slo_verdict") == Verdict.PASS] or levels
     chosen = sorted(levels, key=lambda r: -int(r.get("requests_sent") or 0))[:MAX_LEVELS]
     return sorted(chosen, key=lambda r: str(r.get("utc_time")))
@@ -401,15 +406,7 @@ def fit_overhead(
         # passes in the host's fast minutes and its long confirmations run in the slow ones, so the passed ones
         # alone put the model too fast (MiniLM b32: x0.91 from one passed level; capacity as endpoint +17%, +13%
         # on every level; MiniLM b8 +23% -> +10%, TinyBERT b8 -4% -> -1%, the other three within 1%)
-        every = [
-            r
-            for r in rows
-            if r not in light
-            and r.get("load_mode") == "open"
-            and r.get("offered_rps")
-            and r.get("p50_ms")
-            and r.get("level_state") not in UNSTEADY
-        ]
+        every = _steady([r for r in rows if r not in light])
         more = _speed(every, idle, idle_rate, requests, cost, policy, conditions, sigma, MIN_SPEED / speed)
         if more < 1.0:
             cost, speed = scaled(cost, more), speed * more
