@@ -48,6 +48,7 @@ def test_shipped_profiles_parse_and_cover_the_issue_list():
         "a100-40gb",
         "a100-80gb",
         "h100",
+        "h200",
         "apple-m1",
         "apple-m2-pro",
         "apple-m3-max",
@@ -59,6 +60,24 @@ def test_shipped_profiles_parse_and_cover_the_issue_list():
         assert profile.source and profile.memory_gib > 0 and profile.peak("fp32") > 0
     assert profiles["t4"].peak("bf16") is None  # Turing has no bf16
     assert find_profile("NVIDIA L4", profiles).key == "l4"
+
+
+def test_a_gpu_as_nvml_names_it_finds_its_profile():
+    """--hardware local takes a GPU's peaks from the shipped profile whose name NVML's name holds (the
+    longest such name, so an H100 80GB is not an H100 of another size); no match is None, not a guess."""
+    from rerank_bench.willrun.profiles import match_gpu_profile
+
+    profiles = load_profiles()
+    assert match_gpu_profile("NVIDIA H200", profiles).key == "h200"
+    assert match_gpu_profile("NVIDIA H100 80GB HBM3", profiles).key == "h100"
+    assert match_gpu_profile("NVIDIA A100-SXM4-80GB", profiles).key == "a100-80gb"
+    assert match_gpu_profile("NVIDIA A100-SXM4-40GB", profiles).key == "a100-40gb"
+    assert match_gpu_profile("Tesla V100-SXM2-32GB", profiles).key == "v100"
+    assert match_gpu_profile("Tesla V100-SXM2-16GB", profiles) is None  # another card's memory
+    assert match_gpu_profile("NVIDIA GeForce RTX 4060 Ti", profiles).key == "rtx-4060-ti-16gb"
+    assert match_gpu_profile("NVIDIA L4", profiles).key == "l4"
+    assert match_gpu_profile("NVIDIA L40S", profiles).key == "l40s"
+    assert match_gpu_profile("NVIDIA B200", profiles) is None
 
 
 def test_bad_profile_files_name_the_file_and_field(tmp_path):

@@ -137,15 +137,35 @@ def find_profile(name: str, profiles: dict[str, HardwareProfile]) -> HardwarePro
     raise UsageError(f"--hardware {name!r} is not a known profile", hint)
 
 
+def _name_tokens(text: str) -> list[str]:
+    return text.lower().replace("-", " ").replace("(", " ").replace(")", " ").split()
+
+
+def _is_size(token: str) -> bool:
+    return token.endswith("gb") and token[:-2].isdigit()
+
+
 def match_gpu_profile(gpu_name: str, profiles: dict[str, HardwareProfile]) -> HardwareProfile | None:
-    """The shipped profile for a GPU that NVML names, e.g. "NVIDIA L4" or "NVIDIA A100-SXM4-80GB"."""
-    text = gpu_name.lower().replace("-", " ")
+    """The shipped profile for a GPU that NVML names, e.g. "NVIDIA L4", "NVIDIA A100-SXM4-80GB" or "Tesla
+    V100-SXM2-32GB": every word of the profile's name (without "NVIDIA", "GeForce" and the bracket) is a word
+    of NVML's, compared word by word because NVML joins them with hyphens. A memory size in the profile's name
+    must be NVML's where NVML gives one (an A100 40GB is not the 80GB profile); where NVML gives none ("NVIDIA
+    GeForce RTX 4060 Ti") the chip decides, its memory coming from NVML anyway. The most words matched wins."""
+    text = set(_name_tokens(gpu_name))
+    text_sizes = {t for t in text if _is_size(t)}
     best, best_len = None, 0
     for profile in profiles.values():
         if profile.kind != "nvidia":
             continue
-        core = profile.name.lower().replace("nvidia ", "").replace("geforce ", "").split(" (")[0]
-        if core and core in text and len(core) > best_len:
+        core = _name_tokens(profile.name.split(" (")[0])
+        core = [t for t in core if t not in ("nvidia", "geforce")]
+        chip = [t for t in core if not _is_size(t)]
+        sizes = [t for t in core if _is_size(t)]
+        if not chip or not set(chip) <= text:
+            continue
+        if text_sizes and not set(sizes) <= text_sizes:
+            continue
+        if len(core) > best_len:
             best, best_len = profile, len(core)
     return best
 
