@@ -77,7 +77,7 @@ print(f"predicted peak {pred['peak_mib']:.0f} MiB (weights {pred['weights_mib']:
 from rerank_bench.probe.nvml import process_memory_mib
 import os
 nvml = process_memory_mib(os.getpid(), 0)
-print(f"NVML process memory (context included): {nvml} MiB; will-it-run adds a 500 MiB context allowance")
+print(f"NVML process memory (context included): {nvml} MiB; will-it-run takes a 690 MiB context allowance off the GPU")
 assert abs(pred["peak_mib"] - reserved) / reserved < 0.35, "predicted peak is far from torch's reserved memory"
 PY
 
