@@ -527,6 +527,82 @@ def test_calibration_points_use_the_mean_query_of_whole_passes():
     assert points == [(50.0, 4, 900.0)]  # rows without a mean (older files) fall back to the median
 
 
+def test_on_a_gpu_calibration_takes_the_hosts_time_per_token_off_each_row_first():
+    """A row's tokens cost the GPU's host 1.8 us each (the class's central rate), whatever the model: taken off
+    before the fit, so a small model's host-bound rows do not read as an inefficient device."""
+    from rerank_bench.willrun.calibration import calibration_points
+    from rerank_bench.willrun.model_info import load_model_info
+
+    info = load_model_info("minilm-l6", None)
+    row = {"model": "minilm-l6", "dtype": "fp16", "depth": 50, "batch_size": 16, "gflop_per_query": 40.0}
+    row |= {"padding_efficiency": 0.8, "mean_ms": 100.0, "pair_tokens_mean": 400.0}
+    points, _ = calibration_points([row], info, "fp16", host_ms_per_token=0.0018)
+    assert points == [(50.0, 4, pytest.approx(100.0 - 0.0018 * 400 * 50))]  # 36 ms of host time off
+    points, _ = calibration_points([row], info, "fp16", host_ms_per_token=0.01)
+    assert points == [(50.0, 4, pytest.approx(10.0))]  # never below a tenth of the row
+
+
+def test_a_gpus_defaults_carry_the_hosts_time_per_token_and_a_cpus_keep_theirs_per_pair():
+    from rerank_bench.willrun.latency_model import TOKENIZE_MS_PER_PAIR, default_rates, host_ms
+
+    central, fast, slow = default_rates("nvidia", 100.0, 1000.0, 12)
+    assert (central.tokenize_ms_per_token, fast.tokenize_ms_per_token, slow.tokenize_ms_per_token) == pytest.approx(
+        (0.0018, 0.0010, 0.0030)
+    )
+    assert central.tokenize_ms_per_pair == 0.0 and "host 1-3 us per token" in central.note
+    assert host_ms(central, [100, 200]) == pytest.approx(0.0018 * 300)  # per token: 0.54 ms
+    cpu, _, _ = default_rates("cpu", 0.2, 50.0, 12)
+    assert cpu.tokenize_ms_per_token == 0.0 and host_ms(cpu, [100, 200]) == pytest.approx(2 * TOKENIZE_MS_PER_PAIR)
+
+
+def test_deberta_on_a_gpu_gets_its_familys_share_of_the_class_efficiency():
+    from rerank_bench.willrun.latency_model import default_rates
+
+    bert, _, _ = default_rates("nvidia", 100.0, 1000.0, 24)
+    deberta, fast, slow = default_rates("nvidia", 100.0, 1000.0, 24, family="deberta")
+    assert deberta.efficiency == pytest.approx(0.35 * 0.33) and bert.efficiency == pytest.approx(0.35)
+    assert (fast.efficiency, slow.efficiency) == pytest.approx((0.60 * 0.33, 0.20 * 0.33))
+    assert "0.33 of the class's for deberta" in deberta.note
+    cpu, _, _ = default_rates("cpu", 0.2, 50.0, 24, family="deberta")
+    assert cpu.efficiency == pytest.approx(0.50)  # measured on a GPU only
+
+
+def test_a_gpu_calibrated_on_other_models_only_keeps_the_class_range():
+    """Other families' rows set the central figure, but the range reaches the class's ends: on an H200 the
+    families' efficiencies differed by 4x, more than two of their rows can tell."""
+    import dataclasses
+
+    from rerank_bench.willrun.assess import best_prediction, choose_rates
+    from rerank_bench.willrun.latency_model import request_lengths
+    from rerank_bench.willrun.model_info import load_model_info
+
+    profile = dataclasses.replace(load_profiles()["h200"], key="local")
+    info = load_model_info("minilm-l6", 512)
+    base = {"status": "ok", "backend": "torch", "dtype": "fp16", "padding_efficiency": 1.0, "pair_tokens_mean": 512}
+    rows = [
+        {
+            **base,
+            "model": "bge-reranker-v2-m3",
+            "depth": 50,
+            "batch_size": 32,
+            "gflop_per_query": 36000,
+            "mean_ms": 130,
+        },
+        {**base, "model": "bge-reranker-v2-m3", "depth": 20, "batch_size": 8, "gflop_per_query": 14400, "mean_ms": 60},
+    ]
+    requests = request_lengths(100, "512", info.max_length, info.specials)
+    rates = choose_rates(info, profile, rows, "fp16", None)
+    assert rates.calibrated and rates.with_class_range and "the range is the device class's too" in rates.note
+    _, prediction = best_prediction(info, requests, [32], "fp16", rates)
+    class_only = choose_rates(info, profile, [], "fp16", None)
+    _, wide = best_prediction(info, requests, [32], "fp16", class_only)
+    assert prediction.p50_low_ms <= min(wide.p50_low_ms, prediction.p50_ms * 0.9)
+    assert prediction.p50_high_ms >= max(wide.p50_high_ms, prediction.p50_ms * 1.1)
+    own = [{**r, "model": "minilm-l6"} for r in rows]  # the model's own rows: its calibrated range alone
+    rates = choose_rates(info, profile, own, "fp16", None)
+    assert rates.calibrated and not rates.with_class_range
+
+
 def test_runs_needs_the_p95_at_the_planned_rate_to_meet_the_budget_at_its_interval_upper_end():
     """Two plans alike but for the p95's interval at the planned share: 180-195 ms under a 200 ms budget is
     RUNS; 185-215 ms (its upper end over the budget) is TIGHT, saying how high it could go and what to do."""

@@ -19,6 +19,7 @@ from rerank_bench.errors import ResultFileError, UsageError
 from rerank_bench.probe import MachineReport
 from rerank_bench.results.schema import ResultRow
 from rerank_bench.willrun.calibration import (
+    OTHER_MODELS,
     calibration_points,
     local_peaks,
     local_rows,
@@ -31,6 +32,7 @@ from rerank_bench.willrun.latency_model import (
     Rates,
     calibrate,
     default_rates,
+    host_ms_per_token,
     predict,
     request_lengths,
 )
@@ -213,14 +215,18 @@ def _verdict(
     row.change = ""
 
 
-def _fitted_rates(fit: Calibration, peak_rate: float, profile: HardwareProfile, source: str) -> Rates:
-    """Rates from a fit to whole timed queries: their tokenization is inside the fitted figures already."""
+def _fitted_rates(
+    fit: Calibration, peak_rate: float, profile: HardwareProfile, source: str, host_per_token: float = 0.0
+) -> Rates:
+    """Rates from a fit to whole timed queries: on a CPU their tokenization is inside the fitted figures
+    already; on a GPU it was taken off the rows at `host_per_token` (calibration_points) and goes back here."""
     return Rates(
         peak_tflops=peak_rate,
         bandwidth_gbs=profile.memory_bandwidth_gbs,
         efficiency=fit.efficiency,
         overhead_ms=fit.overhead_ms,
         tokenize_ms_per_pair=0.0,
+        tokenize_ms_per_token=host_per_token,
         source=source,
     )
 
@@ -265,6 +271,10 @@ class RateChoice:
     widths: tuple[float, float] | None
     calibrated: bool
     note: str
+    # The range reaches the class's fast and slow ends too: a GPU calibrated on other models only, whose
+    # families' efficiencies differ more than a fit to a few of their rows can tell (benchmarks/gpu_willrun.py
+    # on an H200: leave one model out, XLM-R +225% and DeBERTa-v3 -68% off, both outside a +-10% range).
+    with_class_range: bool = False
 
     @property
     def source(self) -> str:
@@ -282,19 +292,25 @@ def choose_rates(
     seconds of self-calibration (local CPU, no rows), else the device class's defaults."""
     peak_rate = profile.peak(dtype) or profile.peak("fp32")
     assert peak_rate is not None  # every profile has an fp32 rate (profiles.py refuses one without)
-    central, fast, slow = default_rates(profile.kind, peak_rate, profile.memory_bandwidth_gbs, info.arch.layers)
+    central, fast, slow = default_rates(
+        profile.kind, peak_rate, profile.memory_bandwidth_gbs, info.arch.layers, info.arch.family
+    )
     if profile.key == "local" and rows:
-        points, which = calibration_points(rows, info, dtype)
+        host = host_ms_per_token(profile.kind)
+        points, which = calibration_points(rows, info, dtype, host)
         fit = calibrate(points, peak_rate)
         if fit is not None:
             spread = max(0.10, 2 * fit.spread)
+            others = profile.kind != "cpu" and which == OTHER_MODELS
             return RateChoice(
-                _fitted_rates(fit, peak_rate, profile, "calibrated"),
+                _fitted_rates(fit, peak_rate, profile, "calibrated", host),
                 fast,
                 slow,
                 (1 - spread, 1 + spread),
                 True,
-                f"calibrated: {fit.note}, from {which}; efficiency {fit.efficiency:.0%} of peak",
+                f"calibrated: {fit.note}, from {which}; efficiency {fit.efficiency:.0%} of peak"
+                + ("; the range is the device class's too, as the model itself was not measured" if others else ""),
+                with_class_range=others,
             )
     if profile.key == "local" and profile.kind == "cpu" and self_calibrate is not None:
         fit = self_calibrate(info, dtype, peak_rate)
@@ -331,6 +347,12 @@ def best_prediction(
     low, high = rates.widths
     prediction.p50_low_ms, prediction.p50_high_ms = prediction.p50_ms * low, prediction.p50_ms * high
     prediction.p95_low_ms, prediction.p95_high_ms = prediction.p95_ms * low, prediction.p95_ms * high
+    if rates.with_class_range:
+        wide = predict(info.arch, info.shape, requests, batch, dtype, rates.central, rates.fast, rates.slow)
+        prediction.p50_low_ms = min(prediction.p50_low_ms, wide.p50_low_ms or prediction.p50_low_ms)
+        prediction.p50_high_ms = max(prediction.p50_high_ms, wide.p50_high_ms or prediction.p50_high_ms)
+        prediction.p95_low_ms = min(prediction.p95_low_ms, wide.p95_low_ms or prediction.p95_low_ms)
+        prediction.p95_high_ms = max(prediction.p95_high_ms, wide.p95_high_ms or prediction.p95_high_ms)
     return batch, prediction
 
 

@@ -74,14 +74,22 @@ def measured_row(
     return medians[best], len(by_batch[best])
 
 
+OTHER_MODELS = "rows of other models on this machine"
+
+
 def calibration_points(
-    rows: list[ResultRow], info: ModelInfo, dtype: str
+    rows: list[ResultRow], info: ModelInfo, dtype: str, host_ms_per_token: float = 0.0
 ) -> tuple[list[tuple[float, float, float]], str]:
     """(padded GFLOP per query, batches per query, ms per query) from rows of this dtype; this model's if any.
 
     The time is the row's mean query (its whole passes over the request set), which goes with its mean padded
     GFLOP per query and stays stable with the few requests of a set at high depth; a set of 3 has a median
-    that is just its middle request. The latency model then gives p50 and p95 from its length mix."""
+    that is just its middle request. The latency model then gives p50 and p95 from its length mix.
+
+    On a GPU (`host_ms_per_token` > 0) the host's tokenization and input preparation is taken off each row
+    first, at the class's rate per token: it grows with tokens, not with the model's work, so left in, a small
+    model's rows (all host) would read as a device a tenth as efficient and a large model's predicted from
+    them would come out several times too slow (seen on an H200: +190%)."""
 
     def points(subset: list[ResultRow]) -> list[tuple[float, float, float]]:
         out = []
@@ -90,14 +98,17 @@ def calibration_points(
             ms = r.get("mean_ms") or r.get("p50_ms")
             depth, batch = r.get("depth"), r.get("batch_size")
             if gflop and eff and ms and depth and batch:
-                out.append((gflop / eff, math.ceil(depth / batch), ms))
+                host = host_ms_per_token * (r.get("pair_tokens_mean") or 0.0) * depth
+                # the model keeps at least a tenth of the row: a host rate above this machine's own must not
+                # leave a row with no time for its work
+                out.append((gflop / eff, math.ceil(depth / batch), max(ms - host, 0.1 * ms)))
         return out
 
     same_dtype = [r for r in rows if r.get("dtype") == dtype]
     own = points([r for r in same_dtype if r.get("model") in (info.name, info.model_id)])
     if len(own) >= 2:
         return own, f"{info.name}'s own rows"
-    return points(same_dtype), "rows of other models on this machine"
+    return points(same_dtype), OTHER_MODELS
 
 
 def local_peaks(machine: MachineReport) -> dict[str, float]:

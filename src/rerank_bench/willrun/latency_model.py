@@ -4,8 +4,9 @@ Per query at depth D: the workload's requests (token lengths only, the sweep's o
 as CrossEncoder.predict batches them (sorted longest first); per batch of B pairs padded to L tokens:
     time = max(FLOPs(B, L) / (peak x efficiency), bytes(B, L) / bandwidth) + overhead
 FLOPs are the sweep's count (flops.py); bytes are the weights read once per batch plus the activations
-written and read. A query's latency is the sum over its batches plus tokenization. p50 and p95 are taken
-over the requests, whose lengths vary.
+written and read. A query's latency is the sum over its batches plus the host's own work: tokenization and
+input preparation, per pair on a CPU (where it is small beside the model's time), per token on a GPU (where
+it is not: below). p50 and p95 are taken over the requests, whose lengths vary.
 
 Efficiency and overhead come from this machine's sweep rows when they exist (`calibrate`: a least-squares
 fit of measured p50s against padded work and batch count), else from per-class defaults with a range;
@@ -14,6 +15,7 @@ every figure says which.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rerank_bench.common.stats import percentile
@@ -29,14 +31,39 @@ from rerank_bench.willrun.memory_model import BYTES, ArchShape, weights_bytes
 # measured peak itself varies by 10-20% between probes (159-196 GFLOP/s here), so the fast end is the whole
 # peak and the slow end leaves a margin below 33%. (Other backends span 26% (ONNX Runtime int8) to 88%
 # (OpenVINO fp32) on the first host.)
-# GPUs and Apple: no measurement held here (no GPU was lent to this project), so these stay the published
-# rule of thumb: PyTorch eager BERT-size matmuls reach 30-60% of tensor peak on NVIDIA parts; Apple MPS less.
+# GPUs: the rule of thumb that PyTorch eager BERT-size matmuls reach 30-60% of tensor peak on NVIDIA parts
+# (Apple MPS less), checked on the one GPU lent to the project, an H200 (benchmarks/gpu_willrun.py,
+# 2026-12-04, seven models of five families at 512-1,024 tokens): the models' time fitted 43-47% of the
+# spec sheet's dense bf16/fp16 peak (its own matmul probe reached 65-67%), within this range.
+# On a GPU the host's time is no longer small: tokenizing, collating and copying a pair of 512-1,024 tokens
+# took 1.7-2.3 us a token on that machine's Xeon host (MiniLM-L6, whose GPU time is a few ms, ran at
+# 2.2 us a token in all; a fit of all seven gave 1.8), so a query of 100 such pairs spends ~100 ms on
+# the host, against the 3 ms (0.03 ms a pair) assumed before, which put MiniLM's p50 at 10 ms against
+# 114 measured. The range covers a host 1.8x slower or faster.
 DEFAULTS: dict[str, dict[str, tuple[float, float, float]]] = {
-    "nvidia": {"efficiency": (0.20, 0.35, 0.60), "overhead_ms_per_layer": (0.06, 0.15, 0.35)},
-    "amd": {"efficiency": (0.15, 0.30, 0.50), "overhead_ms_per_layer": (0.08, 0.2, 0.5)},
-    "apple": {"efficiency": (0.15, 0.30, 0.50), "overhead_ms_per_layer": (0.15, 0.4, 1.0)},
+    "nvidia": {
+        "efficiency": (0.20, 0.35, 0.60),
+        "overhead_ms_per_layer": (0.06, 0.15, 0.35),
+        "host_us_per_token": (1.0, 1.8, 3.0),
+    },
+    "amd": {
+        "efficiency": (0.15, 0.30, 0.50),
+        "overhead_ms_per_layer": (0.08, 0.2, 0.5),
+        "host_us_per_token": (1.0, 1.8, 3.0),
+    },
+    "apple": {
+        "efficiency": (0.15, 0.30, 0.50),
+        "overhead_ms_per_layer": (0.15, 0.4, 1.0),
+        "host_us_per_token": (1.0, 1.8, 3.0),
+    },
     "cpu": {"efficiency": (0.25, 0.50, 1.00), "overhead_ms_per_layer": (0.0, 0.1, 1.2)},
 }
+# A family's share of the class's efficiency on a GPU. DeBERTa-v2/v3 has no fused (SDPA) attention in
+# transformers and its disentangled attention adds position gathers and two more score products per layer:
+# on the H200 (same run) mxbai-rerank-large-v1 reached 11% of the fp16 peak where the other families
+# reached 43-47%, a third of the class's central efficiency. (One model, one GPU: the factor is that
+# measurement, with the class's range around it.)
+GPU_FAMILY_EFFICIENCY = {"deberta": 0.33}
 TOKENIZE_MS_PER_PAIR = 0.03  # fast (Rust) tokenizers: tens of microseconds per pair
 
 
@@ -77,6 +104,7 @@ class Rates:
     efficiency: float
     overhead_ms: float  # per batch
     tokenize_ms_per_pair: float = TOKENIZE_MS_PER_PAIR
+    tokenize_ms_per_token: float = 0.0  # a GPU's host: tokenization and input preparation, per pair token
     source: str = "estimated"  # "calibrated" when fitted to this machine's rows
     note: str = ""
 
@@ -91,9 +119,17 @@ def batch_ms(arch: ArchShape, shape: EncoderShape, rates: Rates, lengths: list[i
 
 
 def query_ms(arch: ArchShape, shape: EncoderShape, rates: Rates, lengths: list[int], batch: int, dtype: str) -> float:
-    return sum(
-        batch_ms(arch, shape, rates, b, dtype) for b in batches_of(lengths, batch)
-    ) + rates.tokenize_ms_per_pair * len(lengths)
+    return sum(batch_ms(arch, shape, rates, b, dtype) for b in batches_of(lengths, batch)) + host_ms(rates, lengths)
+
+
+def host_ms(rates: Rates, lengths: Sequence[int]) -> float:
+    """The host's own time for these pairs: tokenization and input preparation."""
+    return rates.tokenize_ms_per_pair * len(lengths) + rates.tokenize_ms_per_token * sum(lengths)
+
+
+def host_ms_per_token(kind: str) -> float:
+    """The central host time per pair token of a device class (0 on a CPU, whose per-pair figure stands)."""
+    return DEFAULTS[kind].get("host_us_per_token", (0.0, 0.0, 0.0))[1] / 1000.0
 
 
 @dataclass
@@ -132,23 +168,37 @@ def predict(
     return prediction
 
 
-def default_rates(kind: str, peak_tflops: float, bandwidth_gbs: float, layers: int) -> tuple[Rates, Rates, Rates]:
+def default_rates(
+    kind: str, peak_tflops: float, bandwidth_gbs: float, layers: int, family: str = "bert"
+) -> tuple[Rates, Rates, Rates]:
     """(central, fast, slow) rates for a device class where nothing was measured."""
     eff = DEFAULTS[kind]["efficiency"]
+    share = GPU_FAMILY_EFFICIENCY.get(family, 1.0) if kind != "cpu" else 1.0
+    eff = (eff[0] * share, eff[1] * share, eff[2] * share)
     over = DEFAULTS[kind]["overhead_ms_per_layer"]
-    note = f"{kind} defaults: efficiency {eff[0]:.0%}-{eff[2]:.0%} of peak, {over[0]}-{over[2]} ms per batch per layer"
+    host = DEFAULTS[kind].get("host_us_per_token")
+    note = f"{kind} defaults: efficiency {eff[0]:.0%}-{eff[2]:.0%} of peak"
+    note += f" ({share:.2g} of the class's for {family})" if share != 1.0 else ""
+    note += f", {over[0]}-{over[2]} ms per batch per layer"
+    if host:
+        note += f", host {host[0]:g}-{host[2]:g} us per token"
 
-    def make(e: float, o: float) -> Rates:
+    def make(e: float, o: float, h: float | None) -> Rates:
         return Rates(
             peak_tflops=peak_tflops,
             bandwidth_gbs=bandwidth_gbs,
             efficiency=e,
             overhead_ms=o * layers,
+            tokenize_ms_per_pair=0.0 if h is not None else TOKENIZE_MS_PER_PAIR,
+            tokenize_ms_per_token=(h or 0.0) / 1000.0,
             source="estimated",
             note=note,
         )
 
-    return make(eff[1], over[1]), make(eff[2], over[0]), make(eff[0], over[2])
+    def at(i: int) -> float | None:
+        return host[i] if host else None
+
+    return make(eff[1], over[1], at(1)), make(eff[2], over[0], at(0)), make(eff[0], over[2], at(2))
 
 
 @dataclass

@@ -28,7 +28,7 @@ from rerank_bench.common.stats import T_975
 from rerank_bench.common.vocab import ServerKind
 from rerank_bench.errors import UsageError
 from rerank_bench.models.flops import EncoderShape, pair_flops
-from rerank_bench.willrun.latency_model import Rates
+from rerank_bench.willrun.latency_model import Rates, host_ms
 from rerank_bench.willrun.memory_model import BYTES, ArchShape, weights_bytes
 from rerank_bench.willrun.serving_sim import (
     PLAIN,
@@ -68,7 +68,7 @@ def batch_cost(arch: ArchShape, shape: EncoderShape, rates: Rates, dtype: str, p
         tokens = len(lengths) * width if padded else sum(lengths)
         memory_s = (weights + per_token_bytes * tokens) / (rates.bandwidth_gbs * 1e9)
         compute_s = flops(lengths, width) / flop_rate
-        return max(compute_s, memory_s) * 1000.0 + rates.overhead_ms + rates.tokenize_ms_per_pair * len(lengths)
+        return max(compute_s, memory_s) * 1000.0 + rates.overhead_ms + host_ms(rates, lengths)
 
     return cost
 
