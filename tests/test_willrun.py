@@ -603,6 +603,34 @@ def test_a_gpu_calibrated_on_other_models_only_keeps_the_class_range():
     assert rates.calibrated and not rates.with_class_range
 
 
+def test_a_gpu_calibration_counts_each_rows_work_at_its_familys_share_and_gives_the_model_its_own():
+    """XLM-R rows calibrate a DeBERTa-v3 model at a third of their efficiency, and DeBERTa rows an XLM-R
+    model at three times theirs: the fit is the class's efficiency, each family takes its share of it."""
+    import dataclasses
+
+    from rerank_bench.willrun.assess import choose_rates
+    from rerank_bench.willrun.model_info import load_model_info
+
+    profile = dataclasses.replace(load_profiles()["h200"], key="local")
+    base = {"status": "ok", "backend": "torch", "dtype": "fp16", "padding_efficiency": 1.0, "pair_tokens_mean": 512}
+    rows = [
+        {**base, "depth": 50, "batch_size": 32, "gflop_per_query": 36000, "mean_ms": 130},
+        {**base, "depth": 20, "batch_size": 8, "gflop_per_query": 14400, "mean_ms": 60},
+    ]
+    xlmr = [{**r, "model": "bge-reranker-v2-m3"} for r in rows]
+    deberta = [{**r, "model": "mxbai-rerank-large-v1"} for r in rows]
+    m3, mxbai = load_model_info("bge-reranker-v2-m3", 512), load_model_info("mxbai-rerank-large-v1", 512)
+    for_m3 = choose_rates(m3, profile, [{**r, "model": "minilm-l6"} for r in rows], "fp16", None).central
+    assert choose_rates(mxbai, profile, xlmr, "fp16", None).central.efficiency == pytest.approx(
+        0.33 * for_m3.efficiency
+    )
+    assert choose_rates(m3, profile, deberta, "fp16", None).central.efficiency == pytest.approx(
+        for_m3.efficiency / 0.33
+    )
+    own = choose_rates(mxbai, profile, deberta, "fp16", None).central  # its own rows: the shares cancel
+    assert own.efficiency == pytest.approx(for_m3.efficiency)
+
+
 def test_runs_needs_the_p95_at_the_planned_rate_to_meet_the_budget_at_its_interval_upper_end():
     """Two plans alike but for the p95's interval at the planned share: 180-195 ms under a 200 ms budget is
     RUNS; 185-215 ms (its upper end over the budget) is TIGHT, saying how high it could go and what to do."""

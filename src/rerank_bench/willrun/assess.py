@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from rerank_bench.willrun.calibration import (
     service_spread,
 )
 from rerank_bench.willrun.latency_model import (
+    GPU_FAMILY_EFFICIENCY,
     Calibration,
     Prediction,
     Rates,
@@ -299,6 +300,9 @@ def choose_rates(
         host = host_ms_per_token(profile.kind)
         points, which = calibration_points(rows, info, dtype, host)
         fit = calibrate(points, peak_rate)
+        if fit is not None and host > 0:  # the rows' work was counted at the class's efficiency
+            share = GPU_FAMILY_EFFICIENCY.get(info.arch.family, 1.0)
+            fit = replace(fit, efficiency=fit.efficiency * share)
         if fit is not None:
             spread = max(0.10, 2 * fit.spread)
             others = profile.kind != "cpu" and which == OTHER_MODELS

@@ -77,6 +77,17 @@ def measured_row(
 OTHER_MODELS = "rows of other models on this machine"
 
 
+def family_share(model: str) -> float:
+    """A swept model's share of its device class's efficiency on a GPU (GPU_FAMILY_EFFICIENCY), from the
+    catalog; a Hub id or folder outside it counts as 1 (its family is not in the row)."""
+    from rerank_bench.catalog import find_model
+    from rerank_bench.willrun.latency_model import GPU_FAMILY_EFFICIENCY
+
+    entry = find_model(model)
+    family = "deberta" if entry is not None and entry.model_type in ("deberta-v2", "deberta") else ""
+    return GPU_FAMILY_EFFICIENCY.get(family, 1.0)
+
+
 def calibration_points(
     rows: list[ResultRow], info: ModelInfo, dtype: str, host_ms_per_token: float = 0.0
 ) -> tuple[list[tuple[float, float, float]], str]:
@@ -89,7 +100,9 @@ def calibration_points(
     On a GPU (`host_ms_per_token` > 0) the host's tokenization and input preparation is taken off each row
     first, at the class's rate per token: it grows with tokens, not with the model's work, so left in, a small
     model's rows (all host) would read as a device a tenth as efficient and a large model's predicted from
-    them would come out several times too slow (seen on an H200: +190%)."""
+    them would come out several times too slow (seen on an H200: +190%). Each row's work is also counted at
+    its family's share of the class efficiency (`family_share`: DeBERTa's third), so the fit is the class's
+    efficiency and the model asked about gets its own family's share of it (`choose_rates`)."""
 
     def points(subset: list[ResultRow]) -> list[tuple[float, float, float]]:
         out = []
@@ -99,6 +112,8 @@ def calibration_points(
             depth, batch = r.get("depth"), r.get("batch_size")
             if gflop and eff and ms and depth and batch:
                 host = host_ms_per_token * (r.get("pair_tokens_mean") or 0.0) * depth
+                if host_ms_per_token > 0:
+                    gflop /= family_share(str(r.get("model") or ""))
                 # the model keeps at least a tenth of the row: a host rate above this machine's own must not
                 # leave a row with no time for its work
                 out.append((gflop / eff, math.ceil(depth / batch), max(ms - host, 0.1 * ms)))
