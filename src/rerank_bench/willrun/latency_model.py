@@ -39,7 +39,7 @@ from rerank_bench.willrun.memory_model import BYTES, ArchShape, weights_bytes
 # took 1.7-2.3 us a token on that machine's Xeon host (MiniLM-L6, whose GPU time is a few ms, ran at
 # 2.2 us a token in all; a fit of all seven gave 1.8), so a query of 100 such pairs spends ~100 ms on
 # the host, against the 3 ms (0.03 ms a pair) assumed before, which put MiniLM's p50 at 10 ms against
-# 114 measured. The range covers a host 1.8x slower or faster.
+# 114 measured. The range covers a host up to 1.8x faster or 1.7x slower.
 DEFAULTS: dict[str, dict[str, tuple[float, float, float]]] = {
     "nvidia": {
         "efficiency": (0.20, 0.35, 0.60),

@@ -50,11 +50,11 @@ CUBLAS_WORKSPACE_MIB = 32
 # (a query's full batches and its last, partial one differ), so what it reserves exceeds what is allocated
 # by a share of the activations, not of the weights. On the H200 (same run as above): torch's allocated
 # peak was weights + the activations modelled here within 1% for XLM-R, Gemma and Qwen3-4B, and its
-# reserved peak exceeded the allocated one by 38-595 MiB, 1.0-1.6x the modelled activations (0.13-0.58 of
-# them over the allocated peak). Half the activations again covers all but the smallest model (MiniLM-L6,
-# 37 MiB short of 290) and DeBERTa-v3, whose activations on CUDA ran 52% over the model (tracker-fitted
-# on the CPU): reserved predicted -13% to +10% of measured over the seven, against -30% to +6% with the
-# 10% margin on the whole that stood before.
+# reserved peak less the weights was 1.13-1.76x the modelled activations (MiniLM-L6 and DeBERTa-v3 at the
+# top: the smallest model, where 2 MiB blocks round most, and the one whose activations on CUDA ran 52% over
+# the model, fitted on the CPU against the fake-tensor tracker). 1.5x puts the predicted reserved peak at
+# -13% to +10% of the measured over the seven, against -30% to +6% with the 10% margin on the whole that
+# stood before (a fit to these same seven, not yet checked on another GPU).
 ALLOCATOR_ACTIVATION_MARGIN = 0.5
 # Apple silicon: Metal keeps at most recommendedMaxWorkingSetSize resident on the GPU, "roughly 65-75% of
 # RAM (17.76 GiB on a 24 GB machine)" (https://github.com/sgl-project/sglang/pull/29949; PyTorch exposes it
