@@ -41,6 +41,9 @@ DEFAULT_SETTINGS = "tinybert-l2:20:8:400,tinybert-l2:20:32:400,minilm-l6:50:8:30
 DOC_TOKENS = "16:64"
 HALF_MIN_REQUESTS = 300
 MEASURED = ROOT / "benchmarks" / "results" / "willrun_vs_infinity.json"
+# --tag NAME: another host's check beside this one's, in files of their own (willrun-check-NAME-..., and
+# willrun_vs_infinity-NAME.json), so a measurement on a different CPU never replaces the settings' record.
+TAG = ""
 RB = [sys.executable, "-m", "rerank_bench"]
 
 
@@ -68,7 +71,12 @@ def inprocess_file(s: dict) -> Path:
 
 def setting_file(s: dict, kind: str) -> Path:
     """results/willrun-check-<model>-b<batch>-<kind>: the server's log, its endpoint rows, the rows fitted on."""
-    return ROOT / "results" / f"willrun-check-{s['model']}-b{s['batch']}-{kind}"
+    prefix = f"willrun-check-{TAG}-" if TAG else "willrun-check-"
+    return ROOT / "results" / f"{prefix}{s['model']}-b{s['batch']}-{kind}"
+
+
+def measured_path() -> Path:
+    return MEASURED.with_name(f"willrun_vs_infinity-{TAG}.json") if TAG else MEASURED
 
 
 def sh(command: list[str]) -> subprocess.CompletedProcess:
@@ -80,7 +88,7 @@ def sh(command: list[str]) -> subprocess.CompletedProcess:
 
 
 def measure(chosen: list[dict]) -> None:
-    measured = json.loads(MEASURED.read_text()) if MEASURED.exists() else {}
+    measured = json.loads(measured_path().read_text()) if measured_path().exists() else {}
     for s in chosen:
         folder = folder_for(s["model"])
         # the calibration rows of this setting, swept minutes before its server runs: this host's speed drifts
@@ -124,7 +132,7 @@ def measure(chosen: list[dict]) -> None:
                 entry.update(p95_at_half_ci_ms=at_half.get("p95_ci_ms"), half_requests=count)
             entry["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             measured[key] = entry
-            MEASURED.write_text(json.dumps(measured, indent=1) + "\n")
+            measured_path().write_text(json.dumps(measured, indent=1) + "\n")
             print(f"{key}: {json.dumps(entry)}; {uptime()}", flush=True)
         finally:
             stop_server(server, log)
@@ -201,7 +209,7 @@ def inside(value: float | None, low: float | None, high: float | None) -> str:
 
 
 def predict(chosen: list[dict]) -> None:
-    measured = json.loads(MEASURED.read_text())
+    measured = json.loads(measured_path().read_text())
     print(f"\n{uptime()}")
     header = (
         f"{'setting':28} {'capacity measured (to)':>22} {'predicted (range; seeds)':>34} {'err':>5} {'in':>3}  "
@@ -340,7 +348,10 @@ def main() -> None:
     parser.add_argument("--settings", default=DEFAULT_SETTINGS)
     parser.add_argument("--measure", action="store_true")
     parser.add_argument("--predict", action="store_true")
+    parser.add_argument("--tag", default="", help="another host's check, in files of its own (see TAG)")
     args = parser.parse_args()
+    global TAG
+    TAG = args.tag
     chosen = settings(args.settings)
     print("uptime:", uptime(), flush=True)
     if args.measure:
