@@ -988,8 +988,6 @@ def test_capacity_rows_compare_on_their_brackets():
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # a send lag under 10 ms (5 ms replies): beside the other worker on a 2-core AVX2 host the
-# generator fell behind once in CI (2026-12-04), and a level behind schedule is judged invalid, not fail
 def test_a_server_shedding_6_percent_with_fast_503s_has_no_finite_p95(tmp_path):
     out = tmp_path / "shed.csv"
     with FakeServer(FakeSettings(workers=4, base_ms=5, fail_fraction=0.06)) as url:
@@ -1004,7 +1002,14 @@ def test_a_server_shedding_6_percent_with_fast_503s_has_no_finite_p95(tmp_path):
     named, _, said = row["percentile_note"].partition(" fall on failed requests")
     assert row["p95_ms"] is None and said and "p95" in named.split(", ")
     assert row["completed_p95_ms"] < 100  # the replies alone look fast
-    assert row["slo_verdict"] in ("fail", "undecided") and "http_503" in row["errors"]
+    assert "http_503" in row["errors"]
+    # Never a pass. The fake serves from a thread of this process, so its fast replies hold the GIL the load
+    # generator needs: on a slow 2-core host (AVX2, 2026-12-04) the generator's send lag p99 ran 12-20 ms in 4
+    # of 4 runs, over the 10 ms a level may lag, and the level is then rightly judged invalid, not the server.
+    if row["slo_verdict"] == "invalid":
+        assert row["send_lag_p99_ms"] > 10.0 and "client" not in row["errors"]
+    else:
+        assert row["slo_verdict"] in ("fail", "undecided")
 
 
 @pytest.mark.slow
