@@ -656,14 +656,16 @@ def test_capacity_is_found_against_a_server_of_known_speed(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # 50/s must pass a 100 ms SLO on one 10 ms worker: a stall beside the other worker failed it in CI
+@pytest.mark.serial  # 50/s must pass its SLO on one 10 ms worker: a stall beside the other worker failed it in CI
 def test_one_failing_rate_among_passing_ones_exits_1_and_keeps_every_row(tmp_path):
     out = tmp_path / "gate.csv"
-    # one worker of 10 ms: 50/s is easy, 400/s is four times what it can serve
+    # one worker of 10 ms: 50/s is easy, 400/s is four times what it can serve. The SLO is 300 ms, not 100: on
+    # a slow 2-core host (AVX2, 2026-12-04) the in-process fake's GIL stalls put 7 of 800 requests at 50/s over
+    # 100 ms in a cluster (undecided); a queue at four times capacity passes 300 ms within a second all the same
     with FakeServer(FakeSettings(workers=1, base_ms=10)) as url:
         result = runner.invoke(
             app,
-            ["endpoint", url, "--depth", "5", "--rate", "50,400", "--slo-ms", "100", *FAST_LEVELS, "-o", str(out)],
+            ["endpoint", url, "--depth", "5", "--rate", "50,400", "--slo-ms", "300", *FAST_LEVELS, "-o", str(out)],
         )
     assert result.exit_code == 1, result.output
     assert "open 400/s" in result.output and "open 50/s" not in result.output.split("not met:")[1]
