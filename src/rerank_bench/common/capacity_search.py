@@ -78,6 +78,7 @@ class CapacityResult:
     trials: list[Trial] = field(default_factory=list)
     tolerance: float = DEFAULT_TOLERANCE
     confirmation: Trial | None = None  # the last confirmation level
+    confirmations: list[Trial] = field(default_factory=list)  # every confirmation level, in the order they ran
     unconfirmed_rps: list[float] = field(default_factory=list)  # rates that passed a search level, failed a long one
 
     @property
@@ -114,7 +115,22 @@ class CapacityResult:
             )
         if self.confirmation is not None and not self.confirmation.passed:
             notes.append(f"the confirmation level did not pass: {self.confirmation.verdict} ({self.confirmation.why})")
+        if self.high_rps is not None and self.bounded_by_invalid:
+            notes.append(
+                f"the rate above it, {self.high_rps:.3g}/s, said nothing of the server (invalid: the client failed "
+                "or fell behind): the server may hold more; run the load generator where it has a core to itself"
+            )
         return "; ".join(notes)
+
+    @property
+    def bounded_by_invalid(self) -> bool:
+        """Whether the rate that bounds the capacity from above was judged invalid (the client's fault), so the
+        bracket's top is not the server's."""
+        if self.high_rps is None:
+            return False
+        # a rate can pass a search level and not its confirmation: the levels that did not pass there bound it
+        bound = [t for t in (*self.trials, *self.confirmations) if t.rate_rps == self.high_rps and not t.passed]
+        return bool(bound) and all(t.verdict == Verdict.INVALID for t in bound)
 
 
 def spread(unloaded_rps: float, ceiling_rps: float, points: int = SPREAD_POINTS) -> list[float]:
@@ -184,6 +200,7 @@ def search_capacity(
             result.high_rps = middle
     while confirm is not None and result.low_rps is not None:
         result.confirmation = confirm(result.low_rps)
+        result.confirmations.append(result.confirmation)
         if result.confirmation.passed or len(result.unconfirmed_rps) + 1 >= MAX_CONFIRMATIONS:
             break
         failed = result.low_rps

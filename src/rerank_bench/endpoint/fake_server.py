@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import json
 import math
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +44,8 @@ class FakeSettings:
     stall_at: int = 0  # after this many requests the server stops serving for stall_s
     stall_s: float = 0.0
     fail_fraction: float = 0.0  # this share of requests answers 503 at once (seeded by request number)
+    # a server that slows down: service times grow by this share of themselves each second after the first request
+    drift_per_s: float = 0.0
     # (request number, seconds since the first request) -> service time in ms; overrides base_ms/per_doc_ms
     service_ms: Callable[[int, float], float] | None = None
     keepalive_s: float = 75.0  # idle connections closed after this (uvicorn: 5 s)
@@ -137,6 +143,7 @@ def build_app(settings: FakeSettings) -> Any:
                 service = settings.service_ms(number, arrived - state["started"]) / 1000.0
             else:
                 service = (settings.base_ms + settings.per_doc_ms * len(texts)) / 1000.0
+                service *= 1.0 + settings.drift_per_s * (arrived - state["started"])
             if service > 0:
                 await asyncio.sleep(service)
         finally:
@@ -239,28 +246,58 @@ def build_app(settings: FakeSettings) -> Any:
 
 
 class FakeServer:
-    """The fake server on a free localhost port, in a thread of its own (`with FakeServer(...) as url:`)."""
+    """The fake server on a free localhost port (`with FakeServer(...) as url:`), in a thread of this process, or
+    with `own_process=True` in a process of its own: a test that judges the load generator's timing needs the
+    latter, as a fake in a thread holds the GIL the generator needs for every reply it sends (on a slow 2-core
+    host the generator's send lag p99 at 50/s ran 12-20 ms that way, over the 10 ms a level may lag)."""
 
     def __init__(
-        self, settings: FakeSettings | None = None, port: int = 0, host: str = "127.0.0.1", tls: Any = None
+        self,
+        settings: FakeSettings | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        tls: Any = None,
+        own_process: bool = False,
     ) -> None:
         self.settings = settings or FakeSettings()
         self.port = port
         self.host = host  # "::1" for IPv6
         self.tls = tls  # an ssl.SSLContext to serve https with
+        self.own_process = own_process
+        if own_process and (tls is not None or _shared_fields(self.settings)):
+            raise ValueError(
+                "a fake server in its own process takes plain settings only (no TLS, and none of "
+                f"{', '.join(_shared_fields(self.settings)) or 'tls'}): serve those from a thread"
+            )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._runner: Any = None
+        self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> str:
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake server did not start")
+        if self.own_process:
+            self._start_process()
+        else:
+            self._thread = threading.Thread(target=self._serve, daemon=True)
+            self._thread.start()
+            if not self._ready.wait(10):
+                raise RuntimeError("the fake server did not start")
         scheme = "https" if self.tls is not None else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+    def _start_process(self) -> None:
+        fields = json.dumps(dataclasses.asdict(self.settings))
+        command = [sys.executable, "-m", "rerank_bench.endpoint.fake_server", "--settings-json", fields]
+        command += ["--host", self.host, "--port", str(self.port)]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()  # "listening on PORT" once bound; "" if it died first
+        if not line.startswith("listening on "):
+            self._process.kill()
+            raise RuntimeError(f"the fake server's process did not start (exit {self._process.wait()})")
+        self.port = int(line.split()[-1])
 
     def _serve(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -279,6 +316,15 @@ class FakeServer:
         self._loop.close()
 
     def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
         if self._loop is not None:
             if self._runner is not None:
                 self._loop.call_soon_threadsafe(self._runner.app[CLOSING].set)
@@ -287,16 +333,43 @@ class FakeServer:
             self._thread.join(10)
 
 
+def _shared_fields(settings: FakeSettings) -> list[str]:
+    """The settings a process of its own cannot take: callables, and lists the caller reads back."""
+    shared = ("service_ms", "fault", "seen_headers", "seen_queries")
+    return [name for name in shared if getattr(settings, name) is not None]
+
+
+async def _serve_until_stopped(settings: FakeSettings, host: str, port: int) -> None:
+    runner = web.AppRunner(build_app(settings), access_log=None, keepalive_timeout=settings.keepalive_s)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server: Any = site._server
+    print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)  # FakeServer reads the port here
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    runner.app[CLOSING].set()
+    await runner.cleanup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="A fake rerank server for load-generator tests and benchmarks.")
-    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--port", type=int, default=8099, help="0: a free port, printed once bound")
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--api", choices=("tei", "cohere"), default="tei")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--base-ms", type=float, default=0.0)
     parser.add_argument("--per-doc-ms", type=float, default=0.0)
+    parser.add_argument("--settings-json", help="every FakeSettings field as JSON (FakeServer(own_process=True))")
     args = parser.parse_args()
-    settings = FakeSettings(api=args.api, workers=args.workers, base_ms=args.base_ms, per_doc_ms=args.per_doc_ms)
-    web.run_app(build_app(settings), host="127.0.0.1", port=args.port, access_log=None, print=None)
+    if args.settings_json:
+        settings = FakeSettings(**json.loads(args.settings_json))
+    else:
+        settings = FakeSettings(api=args.api, workers=args.workers, base_ms=args.base_ms, per_doc_ms=args.per_doc_ms)
+    asyncio.run(_serve_until_stopped(settings, args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -167,6 +167,8 @@ def _reason(summary: LevelSummary) -> str:
         parts.append("client-side errors (file descriptors, ports): the level is invalid, not the server's fault")
     if summary.behind_schedule:
         parts.append(f"generator behind schedule: send lag p99 {summary.send_lag_p99_ms:.0f} ms")
+        if summary.server_failed_as_sent:
+            parts.append("a fail all the same: the server missed the SLO even on the requests as sent, less the lag")
     if summary.slo is not None and summary.slo_ms is not None and summary.verdict != "pass":
         parts.append(summary.slo.why(summary.q, summary.slo_ms))
     if summary.state != "steady":
