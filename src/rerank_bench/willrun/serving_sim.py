@@ -39,7 +39,7 @@ import random
 import statistics
 import time
 from bisect import bisect_right
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from itertools import accumulate, repeat
@@ -371,16 +371,25 @@ class Replica:
         cost = self.cost_ms(tuple(map(itemgetter(0), batch)))
         if self.sigma > 0:  # lognormal of mean 1: exp(N(-sigma^2/2, sigma))
             cost *= math.exp(self.noise.gauss(-self.sigma * self.sigma / 2, self.sigma))
-        counts = Counter(map(itemgetter(1), batch))
+        owners = list(map(itemgetter(1), batch))
+        counts: dict[int, int]  # pairs of each request, in batch order (a plain dict: Counter costs more)
+        if owners.count(owners[0]) == len(owners):  # most batches hold one request's pairs
+            counts = {owners[0]: len(owners)}
+        else:
+            counts = {}
+            for request in owners:
+                counts[request] = counts.get(request, 0) + 1
+        remaining = self.remaining
         if self.request_cpu_ms:  # the server's work for each request this batch completes, on the model's CPU
-            cost += self.request_cpu_ms * sum(1 for r, c in counts.items() if self.remaining[r] == c)
+            cost += self.request_cpu_ms * sum(1 for r, c in counts.items() if remaining[r] == c)
         end = start + cost
         self.busy_ms += cost
         self.batches += 1
         self.pairs += len(batch)
         for request, count in counts.items():
-            self.remaining[request] -= count
-            if self.remaining[request] == 0:
+            left = remaining[request] - count
+            remaining[request] = left
+            if left == 0:
                 self.done_ms[request] = end
                 self.active -= 1
                 if self.active == 0:
@@ -405,26 +414,35 @@ class Replica:
         core_free = 0.0  # when the model finishes its current batch
         now = 0.0
         next_arrival = 0
+        # locals for the loop a capacity search runs a million times a fit (attribute lookups cost a third)
+        arrivals, n_arrivals, queue = self.arrivals, len(self.arrivals), self.queue
+        waiting = queue.entries  # the queue is non-empty while its entries are
+        may_form, form, run_batch, taken_up_at = (
+            self.batcher.may_form,
+            self.batcher.form,
+            self.run_batch,
+            self.taken_up_at,
+        )
         while True:
-            while next_arrival < len(self.arrivals) and self.arrivals[next_arrival] <= now:
-                pending.append((self.taken_up_at(self.arrivals[next_arrival], pending), next_arrival))
+            while next_arrival < n_arrivals and arrivals[next_arrival] <= now:
+                pending.append((taken_up_at(arrivals[next_arrival], pending), next_arrival))
                 self.active += 1
                 next_arrival += 1
             while pending and pending[0][0] <= now:
-                self.queue.admit(pending.popleft()[1])
-            while self.queue and self.batcher.may_form(len(formed), core_free <= now, self.queue):
-                formed.extend(b for b in self.batcher.form(self.queue) if b)
+                queue.admit(pending.popleft()[1])
+            while waiting and may_form(len(formed), core_free <= now, queue):
+                formed.extend(b for b in form(queue) if b)
             if formed and core_free <= now:
-                core_free = self.run_batch(formed.popleft(), now)
+                core_free = run_batch(formed.popleft(), now)
                 continue
-            upcoming = [self.arrivals[next_arrival]] if next_arrival < len(self.arrivals) else []
-            if pending:
-                upcoming.append(pending[0][0])
-            if core_free > now:
-                upcoming.append(core_free)
-            if not upcoming:
+            upcoming = arrivals[next_arrival] if next_arrival < n_arrivals else math.inf
+            if pending and pending[0][0] < upcoming:
+                upcoming = pending[0][0]
+            if now < core_free < upcoming:
+                upcoming = core_free
+            if upcoming == math.inf:
                 return max(core_free, now)
-            now = min(upcoming)
+            now = upcoming
 
 
 def poisson_arrivals(rate_rps: float, n_requests: int, seed: int) -> list[float]:
