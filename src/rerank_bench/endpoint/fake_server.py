@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import select
 import signal
 import subprocess
 import sys
@@ -293,7 +294,9 @@ class FakeServer:
         command += ["--host", self.host, "--port", str(self.port)]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
-        line = self._process.stdout.readline()  # "listening on PORT" once bound; "" if it died first
+        # "listening on PORT" once bound; "" if it died first; nothing within 30 s: a hung start, not waited on
+        ready, _, _ = select.select([self._process.stdout], [], [], 30.0)
+        line = self._process.stdout.readline() if ready else ""
         if not line.startswith("listening on "):
             self._process.kill()
             raise RuntimeError(f"the fake server's process did not start (exit {self._process.wait()})")

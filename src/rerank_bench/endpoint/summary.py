@@ -152,7 +152,8 @@ class LevelSummary:
 
     @property
     def verdict(self) -> Verdict | None:
-        """The level against its SLO: invalid where the client failed or fell behind; None without an SLO."""
+        """The level against its SLO: invalid where the client failed, or fell behind and the server's fail is
+        not certain without it; None without an SLO."""
         if self.slo is None:
             return None
         if self.client_errors:
