@@ -77,13 +77,17 @@ class CapacityResult:
     ceiling_rps: float | None = None  # the closed-loop throughput ceiling the spread was laid under
     trials: list[Trial] = field(default_factory=list)
     tolerance: float = DEFAULT_TOLERANCE
-    confirmation: Trial | None = None  # the last confirmation level
     confirmations: list[Trial] = field(default_factory=list)  # every confirmation level, in the order they ran
     unconfirmed_rps: list[float] = field(default_factory=list)  # rates that passed a search level, failed a long one
 
     @property
     def capacity_rps(self) -> float | None:
         return self.low_rps
+
+    @property
+    def confirmation(self) -> Trial | None:
+        """The last confirmation level: the one the capacity stands on."""
+        return self.confirmations[-1] if self.confirmations else None
 
     @property
     def converged(self) -> bool:
@@ -199,9 +203,9 @@ def search_capacity(
         else:
             result.high_rps = middle
     while confirm is not None and result.low_rps is not None:
-        result.confirmation = confirm(result.low_rps)
-        result.confirmations.append(result.confirmation)
-        if result.confirmation.passed or len(result.unconfirmed_rps) + 1 >= MAX_CONFIRMATIONS:
+        confirmation = confirm(result.low_rps)
+        result.confirmations.append(confirmation)
+        if confirmation.passed or len(result.unconfirmed_rps) + 1 >= MAX_CONFIRMATIONS:
             break
         failed = result.low_rps
         result.unconfirmed_rps.append(failed)

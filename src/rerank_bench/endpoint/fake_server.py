@@ -305,14 +305,7 @@ class FakeServer:
     def _serve(self) -> None:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        self._runner = web.AppRunner(
-            build_app(self.settings), access_log=None, keepalive_timeout=self.settings.keepalive_s
-        )
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.tls)
-        self._loop.run_until_complete(site.start())
-        server: Any = site._server
-        self.port = server.sockets[0].getsockname()[1]  # the port the OS chose for port 0
+        self._runner, self.port = self._loop.run_until_complete(_start(self.settings, self.host, self.port, self.tls))
         self._ready.set()
         self._loop.run_forever()
         self._loop.run_until_complete(self._runner.cleanup())
@@ -342,13 +335,19 @@ def _shared_fields(settings: FakeSettings) -> list[str]:
     return [name for name in shared if getattr(settings, name) is not None]
 
 
-async def _serve_until_stopped(settings: FakeSettings, host: str, port: int) -> None:
+async def _start(settings: FakeSettings, host: str, port: int, tls: Any = None) -> tuple[Any, int]:
+    """The app listening on host:port (0: a free one): its runner and the port it got."""
     runner = web.AppRunner(build_app(settings), access_log=None, keepalive_timeout=settings.keepalive_s)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
     await site.start()
     server: Any = site._server
-    print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)  # FakeServer reads the port here
+    return runner, server.sockets[0].getsockname()[1]  # the port the OS chose for port 0
+
+
+async def _serve_until_stopped(settings: FakeSettings, host: str, port: int) -> None:
+    runner, port = await _start(settings, host, port)
+    print(f"listening on {port}", flush=True)  # FakeServer reads the port here
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

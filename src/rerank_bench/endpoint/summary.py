@@ -229,24 +229,18 @@ def summarize_level(
     length = window.length_s
     test = None
     goodput = None
+    # in send order, so clustered overs count at their effective size; a saturated level's queue grew to the
+    # end (one run that is not an episode), so it is counted as independent trials, as its early stop was
+    confidence = CONFIDENCE if confidence is None else confidence
+    clustered = window.stopped != LevelState.SATURATED
     if slo_ms is not None and inside:
-        # in send order, so clustered overs count at their effective size; a saturated level's queue grew to the
-        # end (one run that is not an episode), so it is counted as independent trials, as its early stop was
-        test = slo_test_in_order(
-            [v > slo_ms for v in latencies],
-            q,
-            CONFIDENCE if confidence is None else confidence,
-            clustered=window.stopped != LevelState.SATURATED,
-        )
+        test = slo_test_in_order([v > slo_ms for v in latencies], q, confidence, clustered=clustered)
         goodput = sum(1 for v in latencies if v <= slo_ms) / length if length > 0 else 0.0
     lag = percentile([o.lag_ms for o in inside], 99) if level.mode == "open" and inside else None
     as_sent = None
     if test is not None and lag is not None and slo_ms is not None:
         as_sent = slo_test_in_order(
-            [not o.ok or (o.done_s - o.sent_s) * 1000.0 - lag > slo_ms for o in inside],
-            q,
-            CONFIDENCE if confidence is None else confidence,
-            clustered=window.stopped != LevelState.SATURATED,
+            [not o.ok or (o.done_s - o.sent_s) * 1000.0 - lag > slo_ms for o in inside], q, confidence, clustered
         )
     state = window.stopped or (LevelState.NOT_STEADY if trend_rises(latencies) else LevelState.STEADY)
     count, connect_ms = connections
