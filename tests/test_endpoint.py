@@ -1121,6 +1121,67 @@ def test_an_episode_of_slow_replies_does_not_stop_a_level_early_but_a_piling_que
     assert stops[-1] and judge.decided and judge.window().stopped == "saturated"
 
 
+def test_the_stop_rule_tests_the_window_only_when_an_over_joins_and_stops_where_testing_every_call_would(
+    monkeypatch,
+):
+    """The rule is asked after every reply and every tick; its count test over the whole window (10 ms at 2,000
+    requests here) runs only when a request joined the known overs, since the same count is the same list. Fed
+    the same replies, ticks and late requests, it stops at the call where testing every time first says fail."""
+    import random
+
+    from rerank_bench.endpoint import window as window_module
+    from rerank_bench.endpoint.window import WindowJudge, WindowPlan
+
+    tested: list[int] = []
+
+    def counted(known, q, confidence, clustered=True):
+        tested.append(sum(known))
+        return fail_is_certain(known, q, confidence, clustered=clustered)
+
+    monkeypatch.setattr(window_module, "fail_is_certain", counted)
+    arrivals = [0.01 * (i + 1) for i in range(2000)]
+    plan = WindowPlan(warmup=5, looks=(300,), max_s=100.0, slo_ms=100.0)
+    stopped_at = []
+    for seed, share_over in enumerate((0.0, 0.02, 0.08, 0.2, 0.5)):
+        rng = random.Random(seed)
+        judge = WindowJudge(plan, arrivals)
+        tested.clear()
+        over: set[int] = set()
+        calls = 0
+        expected_stop = got_stop = None
+        for i in range(5, 305):
+            slow = rng.random() < share_over
+            done = arrivals[i] + (0.3 if slow else 0.02)
+            # request i is out and already older than the SLO at a tick before its reply, when slow
+            outstanding = {i: arrivals[i]} if slow else {}
+            feed = [(None, outstanding, done - 0.01)] if slow else []
+            feed.append((Outcome(i, arrivals[i], arrivals[i], done, "ok"), {}, done))
+            feed.append((None, {}, done + 0.001))  # a tick with nothing new
+            for outcome, out, now in feed:
+                calls += 1
+                if outcome is None and out:
+                    over |= set(out)
+                elif outcome is not None and slow:
+                    over.add(i)
+                known = [j in over for j in range(5, 305)]
+                if expected_stop is None and fail_is_certain(known, 95.0, judge._confidence):
+                    expected_stop = calls
+                if judge(outcome, out, now) and got_stop is None:
+                    got_stop = calls
+                if got_stop is not None:
+                    break
+            if got_stop is not None:
+                break
+        if expected_stop is None:  # never a certain fail: the window ran to its end and was judged there
+            assert got_stop == calls and judge.window().stopped == ""  # at its last reply
+        else:
+            assert got_stop == expected_stop and judge.window().stopped == "stopped early", (seed, got_stop)
+        # one test per over joined (and the window's first), not one per call
+        assert len(tested) == len(set(tested)) <= len(over) + 1 < calls
+        stopped_at.append(expected_stop)
+    assert stopped_at[0] is None and stopped_at[-1] is not None  # all on time: never; half over: it stops
+
+
 # Each fault of the fake server (FAULTS) and the kind it is counted under: nothing is scored that should not be.
 FAULT_KINDS = {
     "429": "http_429",
