@@ -780,7 +780,8 @@ def test_connections_are_opened_before_the_window_and_timed_apart(tmp_path):
 @pytest.mark.slow
 def test_the_servers_own_view_is_read_from_tei_headers_and_metrics(tmp_path):
     out = tmp_path / "server.csv"
-    with FakeServer(FakeSettings(workers=1, base_ms=10)) as url:
+    # in a process of its own, so the CPU its /metrics page reports is the server's alone
+    with FakeServer(FakeSettings(workers=1, base_ms=10, process_metrics=True), own_process=True) as url:
         result = runner.invoke(
             app,
             ["endpoint", url, "--depth", "5", "--rate", "20", "--requests", "60", "--warmup-s", "0.2"]
@@ -791,6 +792,10 @@ def test_the_servers_own_view_is_read_from_tei_headers_and_metrics(tmp_path):
     assert 9 <= row["server_inference_p50_ms"] <= 20 and row["server_total_p95_ms"] >= row["server_inference_p50_ms"]
     assert row["server_queue_p50_ms"] is not None and row["server_batch_mean"] == pytest.approx(1.0)
     assert 9 <= row["server_mean_ms"] <= 30 and row["client_minus_server_ms"] > 0
+    # the server sleeps through its 10 ms a request: its CPU is a small part of a core, and so is the generator's
+    # at 20/s (both counted at the kernel's 10 ms tick, so either may read 0 on so short a level)
+    assert 0 <= row["server_cpu_cores"] < 0.9 and row["server_cpu_ms_per_request"] is not None
+    assert 0 <= row["loadgen_cpu_cores"] < 0.9
 
 
 TEI_METRICS = """# HELP te_request_duration request duration
@@ -830,6 +835,19 @@ def test_prometheus_pages_of_tei_and_infinity_are_read_by_difference():
     assert server_metrics.level_figures(inf0, inf1, "/rerank") == {"mean_ms": pytest.approx(300.0)}
     assert server_metrics.parse("not a metrics page {") is None and server_metrics.parse("") is None
     assert server_metrics.level_figures(before, None, "/rerank") == {}
+    # a Python server's process CPU: 6 s of it over 5 s between the scrapes, in which it counted 40 reranks
+    cpu = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}\n"
+    inf0 = server_metrics.parse(INFINITY_METRICS.format(requests=10.0, total_s=2.0) + cpu.format(cpu=100.0), 50.0)
+    inf1 = server_metrics.parse(INFINITY_METRICS.format(requests=50.0, total_s=6.0) + cpu.format(cpu=106.0), 55.0)
+    assert server_metrics.level_figures(inf0, inf1, "/rerank") == {
+        "mean_ms": pytest.approx(100.0),
+        "cpu_cores": pytest.approx(1.2),
+        "cpu_ms_per_request": pytest.approx(150.0),
+    }
+    # without the counter in both scrapes, or with no time between them, no CPU figure
+    assert "cpu_cores" not in server_metrics.level_figures(inf0, after, "/rerank")
+    same_time = server_metrics.parse(INFINITY_METRICS.format(requests=50.0, total_s=6.0) + cpu.format(cpu=106.0), 50.0)
+    assert "cpu_cores" not in server_metrics.level_figures(inf0, same_time, "/rerank")
 
 
 def test_tei_timing_headers_are_read_and_junk_is_ignored():

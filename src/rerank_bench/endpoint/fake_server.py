@@ -56,6 +56,9 @@ class FakeSettings:
     redirect_to: str | None = None  # answer every rerank request with a 307 to this URL (another host, say)
     seen_headers: list[dict[str, str]] | None = None  # where given, every rerank request's headers are kept
     seen_queries: list[str] | None = None  # where given, every rerank request's query, in order of arrival
+    # the /metrics page also carries the process's CPU (process_cpu_seconds_total), as a Python server's
+    # default prometheus_client registry does (infinity's); TEI's Rust exporter does not
+    process_metrics: bool = False
 
 
 # Set when the fake server stops: handlers that never answer end then, so stopping does not wait on them.
@@ -90,7 +93,7 @@ def _fails(number: int, fraction: float) -> bool:
 
 
 def build_app(settings: FakeSettings) -> Any:
-    from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+    from prometheus_client import CollectorRegistry, Gauge, Histogram, ProcessCollector, generate_latest
 
     slots = asyncio.Semaphore(settings.workers)
     closing = asyncio.Event()  # set when the fake server stops: handlers that never answer end then
@@ -103,6 +106,8 @@ def build_app(settings: FakeSettings) -> Any:
     }
     batches = Histogram("te_batch_next_size", "batch size", registry=registry, buckets=(1, 2, 4, 8, 16, 32))
     waiting = Gauge("te_queue_size", "requests waiting for a worker", registry=registry)  # TEI's queue gauge
+    if settings.process_metrics:
+        ProcessCollector(registry=registry)
 
     async def rerank(request: web.Request) -> web.Response:
         if settings.seen_headers is not None:

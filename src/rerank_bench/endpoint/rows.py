@@ -97,6 +97,9 @@ def level_row(summary: LevelSummary, context: dict[str, Any]) -> dict[str, Any]:
         connect_mean_ms=summary.connect_mean_ms,
         server_mean_ms=server.mean_ms,
         server_batch_mean=server.batch_mean,
+        server_cpu_cores=server.cpu_cores,
+        server_cpu_ms_per_request=server.cpu_ms_per_request,
+        loadgen_cpu_cores=summary.loadgen_cpu_cores,
         idle_before_ms=summary.settle.idle_ms if summary.settle else None,
         settle_s=summary.settle.waited_s if summary.settle else None,
     )

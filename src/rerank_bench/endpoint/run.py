@@ -556,6 +556,7 @@ class LevelRunner:
         await self.client.pre_open(self.base, min(concurrency, MAX_PRE_OPEN, room if room is not None else concurrency))
         await _warm_level(self.client, self.requests, level, self.request.warmup_requests)
         before = await self._scrape()
+        mark = _cpu_mark()
         live = LiveCounts()
         self.progress.level_started(self.depth, level, duration, live)
         self.context["run"].in_progress = f"depth {self.depth} {level.label()}"
@@ -563,7 +564,8 @@ class LevelRunner:
         outcomes = await closed_loop(self.client.rerank, self.requests, concurrency, duration, live)
         elapsed = max((o.done_s for o in outcomes), default=duration)
         window = Window(0, len(outcomes), elapsed)
-        return await self._finish(outcomes, level, window, before, self.client.connect_ms[connects:], idle, role=role)
+        connected = self.client.connect_ms[connects:]
+        return await self._finish(outcomes, level, window, before, connected, idle, role=role, mark=mark)
 
     async def open(
         self, rate_rps: float, factor: int = 1, fixed_window: int | None = None, role: str = ""
@@ -589,6 +591,7 @@ class LevelRunner:
         room = file_room()
         await self.client.pre_open(self.base, min(wanted, room) if room is not None else wanted)
         before = await self._scrape()
+        mark = _cpu_mark()
         live = LiveCounts()
         self.progress.level_started(self.depth, level, arrivals[plan.warmup + plan.looks[0] - 1], live)
         self.context["run"].in_progress = f"depth {self.depth} {level.label()}"
@@ -605,12 +608,13 @@ class LevelRunner:
             )
             if at >= window_start
         ]
-        return await self._finish(outcomes, level, window, before, opened, idle, plan, role)
+        return await self._finish(outcomes, level, window, before, opened, idle, plan, role, mark)
 
     async def _scrape(self) -> server_metrics.Scrape | None:
         if not self.request.metrics:
             return None
-        return server_metrics.parse(await self.client.get_text(self.base + "/metrics"))
+        text = await self.client.get_text(self.base + "/metrics")
+        return server_metrics.parse(text, time.perf_counter())
 
     async def _finish(
         self,
@@ -622,8 +626,10 @@ class LevelRunner:
         idle: Settle,
         plan: WindowPlan | None = None,
         role: str = "",
+        mark: tuple[float, float] | None = None,
     ) -> LevelSummary:
         after = await self._scrape()
+        generator = _cpu_cores_since(mark) if mark is not None else None
         route = split_url(self.client.url)[1] or self.api.path
         confidence = plan.sequential.look_confidence if plan is not None else self.request.confidence()
         summary = summarize_level(
@@ -637,7 +643,7 @@ class LevelRunner:
             (len(connect_ms), sum(connect_ms) / len(connect_ms) if connect_ms else None),
             server_metrics.level_figures(before, after, route),
         )
-        summary = dataclasses.replace(summary, settle=idle, role=role)
+        summary = dataclasses.replace(summary, settle=idle, role=role, loadgen_cpu_cores=generator)
         row = level_row(summary, {**self.context, "warmup": plan.warmup if plan else self.request.warmup_requests})
         self.writer.write_row({**row, "samples_file": self.writer.samples_path.name})
         self.writer.write_samples(self.run_id, row["case_id"], [v for v in summary.latencies_ms])
@@ -645,6 +651,19 @@ class LevelRunner:
         self.progress.level_done(summary)
         await drain(self.client, self.base, self.api, self.request.metrics)
         return summary
+
+
+def _cpu_mark() -> tuple[float, float]:
+    """(this process's CPU seconds, the wall clock) at a level's start."""
+    return time.process_time(), time.perf_counter()
+
+
+def _cpu_cores_since(mark: tuple[float, float]) -> float | None:
+    """The cores this process (the load generator: its event loop, the live view's thread) kept busy since
+    `mark`. On the server's own machine each of them is taken from the server."""
+    cpu, wall = mark
+    elapsed = time.perf_counter() - wall
+    return (time.process_time() - cpu) / elapsed if elapsed > 0 else None
 
 
 async def _measure(

@@ -79,6 +79,8 @@ class ServerView:
     mean_ms: float | None = None  # server-side mean request time over the level (metrics)
     batch_mean: float | None = None  # mean batch size the server ran (metrics, where exposed)
     source: str = ""  # "headers", "metrics", "headers+metrics" or ""
+    cpu_cores: float | None = None  # the serving process's CPU over the level, in cores (metrics, where exposed)
+    cpu_ms_per_request: float | None = None  # its CPU time a request it counted in that time
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class LevelSummary:
     settle: Settle | None = None  # the server one request at a time just before the level (endpoint/settle.py)
     # what the level was for in a capacity search ("", a fixed level): its row says it, so a bare CSV reads alone
     role: str = ""
+    loadgen_cpu_cores: float | None = None  # the load generator's own CPU over the level, in cores
     # the count over the SLO with each request timed from its actual send, less the send-lag p99 (open loop,
     # with an SLO): where the generator fell behind, a fail here is the server's all the same
     slo_as_sent: SloTest | None = None
@@ -205,7 +208,14 @@ def _server_view(outcomes: list[Outcome], metrics: dict[str, float] | None) -> S
     mean = metrics.get("mean_ms")
     if mean is None and "total" in named:
         mean = statistics.fmean(named["total"])
-    return ServerView(times, mean, metrics.get("batch_mean"), "+".join(sources))
+    return ServerView(
+        times,
+        mean,
+        metrics.get("batch_mean"),
+        "+".join(sources),
+        metrics.get("cpu_cores"),
+        metrics.get("cpu_ms_per_request"),
+    )
 
 
 def summarize_level(

@@ -128,6 +128,10 @@ COLUMNS = (
     Column("p99 ms", _p("99"), priority=2),
     Column("goodput/s", lambda r: number(r["goodput_rps"], 2), priority=4),
     Column("in flight", lambda r: number(r["mean_in_flight"], 1), priority=5),
+    # cores busy over the level: the server's process (from its /metrics, where it exports its CPU) and the load
+    # generator's own; on one machine the two share its cores
+    Column("srv cores", lambda r: number(r["server_cpu_cores"], 2), priority=5),
+    Column("gen cores", lambda r: number(r["loadgen_cpu_cores"], 2), priority=5),
     Column("note", lambda r: r["note"], numeric=False, priority=6, wraps=True),
 )
 
@@ -192,6 +196,9 @@ def level_record(summary: LevelSummary, slo_ms: float | None, q: float) -> dict[
         "server_times_ms": {name: {"p50": a, "p95": b} for name, (a, b) in server.times_ms.items()},
         "server_mean_ms": server.mean_ms,
         "server_batch_mean": server.batch_mean,
+        "server_cpu_cores": server.cpu_cores,
+        "server_cpu_ms_per_request": server.cpu_ms_per_request,
+        "loadgen_cpu_cores": summary.loadgen_cpu_cores,
         "goodput_rps": summary.goodput_rps,
         "mean_in_flight": summary.mean_in_flight,
         "send_lag_p99_ms": summary.send_lag_p99_ms,

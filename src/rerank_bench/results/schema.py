@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 # Versions read by upgrading (their missing columns empty; every older column kept its meaning):
 # 1 -> 2 added the backend, work and agreement columns (version 1 ran only the torch backend, given order);
 # 2 -> 3 added tokens per second and the background CPU load, and the status `crashed`;
@@ -35,7 +35,10 @@ SCHEMA_VERSION = 11
 # 10 -> 11 added `idle_before_ms` and `settle_s`: before each endpoint level the server is probed one request at a
 # time until it answers near its unloaded time (endpoint/settle.py). Empty in older rows, whose levels started
 # once the server's queue was empty, whatever its speed.
-UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
+# 11 -> 12 added `server_cpu_cores`, `server_cpu_ms_per_request` (the serving process's CPU over a level, from its
+# process_cpu_seconds_total where its /metrics page has it) and `loadgen_cpu_cores` (the load generator's own).
+# Empty in older rows.
+UPGRADABLE_VERSIONS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")
 ADDED_IN_2 = (
     "backend_options",
     "gflop_per_query",
@@ -111,6 +114,9 @@ ADDED_IN_6 = (
     "server_tokenization_p95_ms",
     "server_mean_ms",
     "server_batch_mean",
+    "server_cpu_cores",
+    "server_cpu_ms_per_request",
+    "loadgen_cpu_cores",
     "client_minus_server_ms",
     "capacity_rps",
     "capacity_fail_rps",
@@ -122,6 +128,7 @@ ADDED_IN_8 = ("attention", "prefix")
 ADDED_IN_9 = ("server_batch_size", "server_max_batch_tokens")
 ADDED_IN_10 = ("over_slo_design_effect",)
 ADDED_IN_11 = ("idle_before_ms", "settle_s")
+ADDED_IN_12 = ("server_cpu_cores", "server_cpu_ms_per_request", "loadgen_cpu_cores")
 _ADDED_IN = (
     ADDED_IN_2,
     ADDED_IN_3,
@@ -133,6 +140,7 @@ _ADDED_IN = (
     ADDED_IN_9,
     ADDED_IN_10,
     ADDED_IN_11,
+    ADDED_IN_12,
 )
 # a row of version v lacks what every later version added
 ADDED_SINCE = {str(v): tuple(c for added in _ADDED_IN[v - 1 :] for c in added) for v in range(1, SCHEMA_VERSION)}
@@ -341,6 +349,17 @@ COLUMNS: tuple[tuple[str, str], ...] = (
         "endpoint: server-side mean request time over the level (Prometheus /metrics delta, or headers)",
     ),
     ("server_batch_mean", "endpoint: mean batch size the server ran over the level (TEI's te_batch_next_size)"),
+    (
+        "server_cpu_cores",
+        "endpoint: cores the serving process kept busy over the level (its /metrics process_cpu_seconds_total: "
+        "infinity, vLLM's API process; not TEI)",
+    ),
+    ("server_cpu_ms_per_request", "endpoint: the serving process's CPU time a request it counted over the level"),
+    (
+        "loadgen_cpu_cores",
+        "endpoint: cores the load generator's own process kept busy over the level (taken from a server on the "
+        "same machine)",
+    ),
     ("server_batch_size", "endpoint: the server's --batch-size, where it says it (infinity's /models)"),
     ("server_max_batch_tokens", "endpoint: the server's --max-batch-tokens, where it says it (TEI's /info)"),
     ("client_minus_server_ms", "endpoint: completed requests' mean latency minus server_mean_ms: network and client"),
