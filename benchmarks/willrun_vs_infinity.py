@@ -7,8 +7,9 @@ Settings are MODEL:DEPTH:INFINITY_BATCH:SLO_MS, documents of 16-64 tokens (the s
 sweeps it in process at the depth for batches 4, 8, 16 and 32 (will-it-run's calibration rows, swept minutes before
 the server runs, so both see one speed of this host), then serves it with `scripts/serve_infinity.sh` at
 INFINITY_BATCH_SIZE (nice 5: the load generator is not starved on 2 cores), runs `rerank-bench endpoint --capacity`
-(one search) and an open-loop level at half the capacity found (a minute of requests, at least 300); the
-measured figures go to benchmarks/results/willrun_vs_infinity.json.
+(one search) and an open-loop level at half the capacity found (a minute of requests, at least 300), and once the
+server is gone sweeps the setting's batch again (`-inprocess-after.csv`: whether the host's speed moved while the
+server ran; --predict prints both); the measured figures go to benchmarks/results/willrun_vs_infinity.json.
 --predict: `rerank-bench will-it-run FOLDER --hardware local --server infinity --batch-size B --rate HALF
 --as-endpoint` calibrated on that model's in-process rows (its steady capacity, and what `endpoint --capacity` would
 report on the model: the figure measured here is that one), for every measured setting, and `--batch-size auto` for
@@ -136,6 +137,15 @@ def measure(chosen: list[dict]) -> None:
             print(f"{key}: {json.dumps(entry)}; {uptime()}", flush=True)
         finally:
             stop_server(server, log)
+        # the same sweep again at the setting's batch once the server is gone: whether the host's speed moved
+        # while it ran (it moved 1.5x between 19:15 and 22:33 on 2026-12-04: 278 and 422 pairs/s at batch 8),
+        # which no prediction calibrated on the first sweep can follow
+        after = setting_file(s, "inprocess-after.csv")
+        after.unlink(missing_ok=True)
+        sh(
+            [*RB, "sweep", "-m", str(folder), "--depth", str(s["depth"]), "--batch-size", str(s["batch"])]
+            + ["--doc-tokens", DOC_TOKENS, "--max-seconds-per-case", "15", "-o", str(after)]
+        )
         time.sleep(5)
 
 
@@ -236,6 +246,7 @@ def predict(chosen: list[dict]) -> None:
         for label, served_from, whole in fits:
             _compare(key + label, m, will_it_run(s, str(s["batch"]), m["half_rps"], served_from, whole))
         print(f"    {observed_levels(s)}")
+        print(f"    {host_speed(s)}")
     for (model, depth), measured_batches in by_model.items():
         if len(measured_batches) < 2:
             continue
@@ -271,6 +282,25 @@ def best_batch_verdict(predicted: int | None, measured_batches: list[tuple[int, 
     if top >= best["capacity_rps"]:
         return f"within the measurement's margin (batch {predicted}'s interval reaches {top:.3g}/s)"
     return f"NOT within the measurement's margin (batch {predicted}'s interval ends at {top:.3g}/s)"
+
+
+def host_speed(s: dict) -> str:
+    """The in-process speed at the setting's batch before its server ran and after (where swept): a host whose
+    speed moved between them measured the server at neither sweep's speed."""
+
+    batch = min(s["batch"], s["depth"])  # a batch over the depth runs each query as one batch of depth pairs
+
+    def speed(path: Path) -> float | None:
+        if not path.exists():
+            return None
+        found = [r["pairs_per_s"] for r in read_rows(path) if r.get("pairs_per_s") and r.get("batch_size") == batch]
+        return found[-1] if found else None
+
+    before, after = speed(inprocess_file(s)), speed(setting_file(s, "inprocess-after.csv"))
+    if before is None:
+        return "host speed: no in-process rows"
+    moved = f", after its server {after:.0f} ({percent(after, before)})" if after else ", not swept after its server"
+    return f"host speed at batch {batch}: {before:.0f} pairs/s before its server{moved}"
 
 
 def observed_levels(s: dict) -> str:
