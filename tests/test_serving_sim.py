@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rerank_bench.cli import app
+from rerank_bench.willrun.rate_plan import scaled
 from rerank_bench.willrun.serving_sim import (
     Conditions,
     ServerPolicy,
@@ -383,6 +384,62 @@ def test_a_served_overhead_is_recovered_from_an_idle_and_a_loaded_level():
     fit = fit_overhead(rows, requests, cost, policy, plain, lambda c: 100.0)
     assert fit.request_cpu_ms == 12.0 and fit.per_request_ms == pytest.approx(18.0, abs=0.05)
     assert fit.per_batch_ms == pytest.approx(2.0, abs=0.05) and "x-tokenization-time 12.0 ms" in fit.source
+
+
+def test_a_level_that_failed_its_slo_slows_a_fit_that_would_pass_it(tmp_path):
+    """One client and a light level fit an overhead under which 60/s meets a p95 of twice what it simulates
+    there; a level that failed that SLO at 60/s (its requests cut short by the stop) says the server does not
+    hold it, so the model's own time is slowed until the simulated p95 at 60/s reaches the SLO, and the source
+    says which level did it. A failed level the fit already fails, or one judged at p99, changes nothing."""
+    from rerank_bench.willrun.served_calibration import _p50, _p95, endpoint_rows, fit_overhead, with_batch_overhead
+
+    requests = [[60] * 8]
+    policy = ServerPolicy("infinity", batch_size=8)
+    cost = constant(10.0)
+    plain = Conditions()
+    rows = [
+        {"load_mode": "closed", "concurrency": 1, "p50_ms": _p50(1.0, requests, cost, policy, plain) + 5.0,
+         "utc_time": "1", "_file": "a.csv"},
+        {"load_mode": "open", "offered_rps": 20.0, "p50_ms": _p50(20.0, requests, cost, policy, plain) + 5.0,
+         "utc_time": "2", "_file": "a.csv", "slo_verdict": "pass"},
+    ]  # fmt: skip
+
+    def p95_under(fit, rate):
+        served = Conditions(
+            request_overhead_ms=fit.per_request_ms,
+            request_cpu_ms=fit.request_cpu_ms,
+            service_sigma=fit.service_sigma,
+            idle_wake_ms=fit.idle_wake_ms,
+        )
+        priced = with_batch_overhead(scaled(cost, fit.model_speed), fit.per_batch_ms)
+        return _p95(rate, requests, priced, policy, served)
+
+    plain_fit = fit_overhead(rows, requests, cost, policy, plain, lambda c: 100.0)
+    assert plain_fit.model_speed == 1.0
+    passes_at_60 = p95_under(plain_fit, 60.0)
+    failed = {"load_mode": "open", "offered_rps": 60.0, "slo_ms": 2 * passes_at_60, "slo_percentile": 95.0,
+              "slo_verdict": "fail", "requests_failed": 12, "p50_ms": 900.0, "utc_time": "3",
+              "_file": "a.csv"}  # fmt: skip
+    bounded = fit_overhead([*rows, failed], requests, cost, policy, plain, lambda c: 100.0)
+    assert 1.0 < bounded.model_speed < 3.0
+    assert p95_under(bounded, 60.0) >= failed["slo_ms"] > p95_under(plain_fit, 60.0)
+    assert "open 60/s (p95 over" in bounded.source and "failed the SLO where the fit met it" in bounded.source
+    # the one-client level is still met: a slower model leaves less of it outside
+    assert bounded.per_request_ms + bounded.request_cpu_ms < plain_fit.per_request_ms + plain_fit.request_cpu_ms
+    for harmless in ({**failed, "slo_ms": passes_at_60 / 2}, {**failed, "slo_percentile": 99.0}):
+        assert fit_overhead([*rows, harmless], requests, cost, policy, plain, lambda c: 100.0) == plain_fit
+    # a level with failed requests reaches the fit only as such a bound: read back from a file, it is kept
+    # where it failed its SLO, and left out where it did not (a lagging generator's level is `invalid`)
+    from rerank_bench.results.schema import COLUMN_NAMES, SCHEMA_VERSION
+    from rerank_bench.results.store import write_csv
+
+    here = {"hardware_fingerprint": "h", "backend": "endpoint", "status": "ok", "schema_version": SCHEMA_VERSION}
+    levels = [{**here, **r} for r in (rows[0], failed, {**failed, "slo_verdict": "invalid", "utc_time": "4"})]
+    write_csv(
+        tmp_path / "levels.csv", list(COLUMN_NAMES), [{k: v for k, v in r.items() if k != "_file"} for r in levels]
+    )
+    kept = endpoint_rows((tmp_path,), "h")
+    assert [(r["load_mode"], r.get("slo_verdict") or None) for r in kept] == [("closed", None), ("open", "fail")]
 
 
 def test_a_served_spread_is_recovered_from_the_loaded_levels_p95():

@@ -587,7 +587,7 @@ def _plan_rate(
 
         from rerank_bench.willrun.served_calibration import with_batch_overhead
 
-        if served.model_speed != 1.0:  # the levels ran on a faster host than the sweep: every cost with them
+        if served.model_speed != 1.0:  # the levels ran faster (or failed slower) than the sweep: every cost with them
             cost, fast, slow = (scaled(c, served.model_speed) for c in (cost, fast, slow))
         cost, fast, slow = (with_batch_overhead(c, served.per_batch_ms) for c in (cost, fast, slow))
         conditions = replace(

@@ -37,8 +37,16 @@ Every steady open level is fitted (the MAX_LEVELS of most requests): a level of 
 p95 that one run of slow replies moves by nearly half (infinity here: 231 ms on 258 requests and 143 ms on 774
 at one rate, minutes apart), and a fit on one such level carries that into every plan.
 
+A level that failed its SLO for certain bounds the fit from above: its rate is past the server's capacity, so
+the fitted server must not pass it. Where the simulation at that rate, under everything fitted, still meets the
+SLO, the model's own time is slowed (at most MAX_SLOWDOWN) until its simulated p95 there reaches the SLO, the
+one-client per-request time refitted at each speed tried. The levels below the knee say how the server queues;
+only one past it says where it stops holding (the AVX2 host, 2026-12-04: every search level above the capacity
+was stopped early with requests abandoned and fitted nothing, and the fit planned b32 at 18.5/s against 5.6/s).
+
 Rows are this machine's `endpoint` rows (backend `endpoint`) for the same server kind (`api`), model name,
-depth and workload as the plan, status ok, no failed request. Which rows fed the fit is said in its source.
+depth and workload as the plan, status ok; those with a failed request only as such bounds (their p50s and
+p95s are cut short by the stop). Which rows fed the fit is said in its source.
 Each row is simulated under the server setting it was measured with where the row says it (infinity's batch
 size, TEI's max batch tokens: `server_batch_size`, `server_max_batch_tokens`), so rows of one setting fit the
 overhead for every other (`--batch-size auto` tries several); rows of the plan's own setting are used first.
@@ -63,6 +71,7 @@ SEEDS = 3
 MAX_SERVED_SIGMA = 1.0  # a lognormal of mean 1 and sigma 1 has its p95 at 3.1x the mean
 LIGHT_SHARE = 0.35  # an open level at most this share of the closed x1 rate is light: it fits the wake time
 MIN_SPEED = 0.5  # the served levels may say the model ran at most 2x faster than its sweep did
+MAX_SLOWDOWN = 3.0  # a level that failed its SLO may say the model ran at most 3x slower than its sweep did
 MAX_LEVELS = 3  # open levels fitted together: each costs SEEDS simulations at every step (3: about 20 s here)
 UNSTEADY = ("not steady", "saturated")  # endpoint's level_state for figures that grow with the level's length
 SHARE_STEPS = 1024  # the CPU share is bisected to 1/1024 of the per-request time (10 steps over all of it)
@@ -83,13 +92,14 @@ class ServedOverhead:
 
 
 def endpoint_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
-    """This machine's endpoint rows (one per measured level), status ok."""
+    """This machine's endpoint rows (one per measured level), status ok: those with no failed request, and open
+    levels that failed their SLO (with or without failed requests: the fit's upper bounds)."""
     rows: list[ResultRow] = []
     for path in find_result_files(list(results)).files:
         try:
             for r in read_rows(path):
                 ours = r.get("hardware_fingerprint") == fingerprint and r.get("backend") == "endpoint"
-                if ours and r.get("status") == Status.OK and not r.get("requests_failed"):
+                if ours and r.get("status") == Status.OK and (not r.get("requests_failed") or _bounds(r)):
                     rows.append({**r, "_file": path.name})
         except Exception:  # noqa: BLE001 - an unreadable file only means fewer measurements
             continue
@@ -108,6 +118,22 @@ def matching(rows: list[ResultRow], server: str, names: set[str], depth: int, wo
         for r in rows
         if r.get("api") == server and served(r) and r.get("depth") == depth and r.get("workload") == workload
     ]
+
+
+def _bounds(row: ResultRow) -> bool:
+    """An open level that failed its p95 SLO for certain: its rate is past the server's capacity."""
+    return (
+        row.get("load_mode") == "open"
+        and row.get("slo_verdict") == Verdict.FAIL
+        and bool(row.get("offered_rps"))
+        and bool(row.get("slo_ms"))
+        and float(row.get("slo_percentile") or 95.0) == 95.0
+    )
+
+
+def failed_levels(rows: list[ResultRow]) -> list[ResultRow]:
+    """The open levels that bound the fit from above (`_bounds`)."""
+    return [r for r in rows if _bounds(r)]
 
 
 def row_policy(policy: ServerPolicy, row: ResultRow) -> ServerPolicy:
@@ -367,7 +393,7 @@ def fit_overhead(
 ) -> ServedOverhead | None:
     """The per-request and per-batch figures from these rows (see the module's note); None without a
     one-client closed-loop row. `bound_rps(cost)`: the replica's service bound for a cost, to pick an idle rate."""
-    rows = same_setting_first(rows, policy)
+    rows, ceilings = _split(same_setting_first(rows, policy))
     idle_rows = [r for r in rows if r.get("load_mode") == "closed" and r.get("concurrency") == 1 and r.get("p50_ms")]
     if not idle_rows:
         return None
@@ -438,7 +464,8 @@ def fit_overhead(
         + (f", up to {wake:.1f} ms more for a request that finds it idle" if wake else "")
         + (f"; {used_spread}" if used_spread else "")
     )
-    return ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake, speed)
+    fitted = ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake, speed)
+    return _bounded(fitted, ceilings, idle, idle_rate, requests, cost, policy, conditions) if ceilings else fitted
 
 
 def _outside_model(
@@ -507,6 +534,91 @@ def _speed(
     if error(1.0) <= 0 or floor >= 1.0:
         return 1.0
     return _bisect(error, floor, 1.0, 8) if error(floor) < 0 else floor
+
+
+def _split(rows: list[ResultRow]) -> tuple[list[ResultRow], list[ResultRow]]:
+    """(the rows to fit: no failed request, for a level cut short has the stop's figures; the failed levels that
+    bound the fit from above)."""
+    return [r for r in rows if not r.get("requests_failed")], failed_levels(rows)
+
+
+def _bounded(
+    fitted: ServedOverhead,
+    ceilings: list[ResultRow],
+    idle: ResultRow,
+    idle_rate: float,
+    requests: list[list[int]],
+    cost: CostFn,
+    policy: ServerPolicy,
+    conditions: Conditions,
+) -> ServedOverhead:
+    """The fit slowed until no failed level meets its SLO in the simulation (`_slowdown`), or as it was. `cost`:
+    the model's time at the fit's speed; `conditions`: the fit's before its per-request figures (wake time in)."""
+    bound = _Bound(ceilings, idle, idle_rate, requests, cost, policy, conditions, fitted)
+    slower = bound.slowdown()
+    if slower <= 1.0:
+        return fitted
+    outside, cpu = bound.per_request(slower)
+    speed = fitted.model_speed * slower
+    failed = ", ".join(f"{_rate(r)} (p95 over {float(r['slo_ms']):g} ms)" for r in ceilings)
+    said = f"; the model's own time x{speed:.2f}: open {failed} failed the SLO where the fit met it"
+    return replace(
+        fitted, per_request_ms=outside - cpu, request_cpu_ms=cpu, model_speed=speed, source=fitted.source + said
+    )
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """The failed levels against the fit, the model's own time slowed by a factor."""
+
+    ceilings: list[ResultRow]
+    idle: ResultRow
+    idle_rate: float
+    requests: list[list[int]]
+    cost: CostFn
+    policy: ServerPolicy
+    conditions: Conditions
+    fitted: ServedOverhead
+
+    def per_request(self, factor: float) -> tuple[float, float]:
+        """(the one-client level's time outside the model, the part of it beside the model) at this factor: a
+        slower model leaves less outside it, and the share beside it is at most the fit's."""
+        slower = scaled(self.cost, factor)
+        outside = _outside_model(
+            self.idle, self.idle_rate, self.requests, slower, row_policy(self.policy, self.idle), self.conditions
+        )
+        outside = max(0.0, outside)
+        return outside, min(self.fitted.request_cpu_ms, outside)
+
+    def error(self, factor: float) -> float:
+        """The largest log(SLO / simulated p95) over the failed levels: above 0 while one still meets its SLO."""
+        outside, cpu = self.per_request(factor)
+        priced = with_batch_overhead(scaled(self.cost, factor), self.fitted.per_batch_ms)
+        served = replace(
+            self.conditions,
+            request_overhead_ms=outside - cpu,
+            request_cpu_ms=cpu,
+            service_sigma=self.fitted.service_sigma,
+        )
+        errors = []
+        for r in self.ceilings:
+            p95 = _p95(float(r["offered_rps"]), self.requests, priced, row_policy(self.policy, r), served)
+            errors.append(math.log(float(r["slo_ms"]) / p95))
+        return max(errors)
+
+    def slowdown(self) -> float:
+        """The least factor on the model's own time (1 to MAX_SLOWDOWN, to 1/256 of that bracket: finer than the
+        seeds' spread at a knee) at which every failed level's simulated p95 reaches its SLO; 1 where the fit
+        already fails them all."""
+        if self.error(1.0) <= 0:
+            return 1.0
+        if self.error(MAX_SLOWDOWN) > 0:
+            return MAX_SLOWDOWN
+        low, high = 1.0, MAX_SLOWDOWN
+        for _ in range(8):
+            middle = (low + high) / 2
+            low, high = (middle, high) if self.error(middle) > 0 else (low, middle)
+        return high
 
 
 def _wake(
