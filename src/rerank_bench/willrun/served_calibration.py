@@ -464,8 +464,8 @@ def fit_overhead(
         + (f", up to {wake:.1f} ms more for a request that finds it idle" if wake else "")
         + (f"; {used_spread}" if used_spread else "")
     )
-    fitted = ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake, speed)
-    return _bounded(fitted, ceilings, idle, idle_rate, requests, cost, policy, conditions) if ceilings else fitted
+    overhead = ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake, speed)
+    return _bounded(overhead, ceilings, idle, idle_rate, requests, cost, policy, conditions) if ceilings else overhead
 
 
 def _outside_model(
