@@ -422,6 +422,41 @@ def test_an_empty_results_folder_means_nothing_measured_yet(tmp_path, monkeypatc
         gather_local_facts(WillRunRequest(results=(tmp_path / "nowhere",)), gpu_machine)
 
 
+def test_results_measured_on_another_machine_are_named_not_silently_left_out(tmp_path):
+    from types import SimpleNamespace
+
+    from rerank_bench.results.schema import COLUMN_NAMES, SCHEMA_VERSION
+    from rerank_bench.results.store import write_csv
+    from rerank_bench.willrun.assess import WillRunRequest, gather_local_facts
+
+    def row(fingerprint, batch):
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "hardware_fingerprint": fingerprint,
+            "hardware_name": "AMD EPYC (2 cores)",
+            "cpu_isa": "AVX2",
+            "status": "ok",
+            "backend": "torch",
+            "batch_size": batch,
+        }
+
+    theirs = tmp_path / "ci-runner.csv"
+    write_csv(theirs, list(COLUMN_NAMES), [row("e5695638eb01", 4), row("e5695638eb01", 8)])
+    machine = SimpleNamespace(gpus=[object()], fingerprint="d7b70cd4cb95")
+    facts = gather_local_facts(WillRunRequest(results=(theirs,)), machine)
+    assert facts.rows == []
+    assert "2 rows of e5695638eb01 (AMD EPYC (2 cores), AVX2)" in facts.other_machines
+    assert "fingerprint d7b70cd4cb95" in facts.other_machines
+    # with a row of this machine among them, the plan is calibrated and nothing needs saying
+    ours = tmp_path / "here.csv"
+    write_csv(ours, list(COLUMN_NAMES), [row("d7b70cd4cb95", 8)])
+    facts = gather_local_facts(WillRunRequest(results=(theirs, ours)), machine)
+    assert len(facts.rows) == 1 and facts.other_machines == ""
+    # --rate also needs this machine's endpoint rows: sweep rows alone leave the served overhead unfitted
+    facts = gather_local_facts(WillRunRequest(results=(theirs, ours), rate=5.0), machine)
+    assert "2 rows of e5695638eb01" in facts.other_machines
+
+
 def _fake_timer(efficiency, overhead_ms, peak_tflops, calls):
     """Milliseconds a device of this efficiency and fixed cost would take for each (pairs, tokens)."""
     from rerank_bench.models.flops import pair_flops

@@ -24,6 +24,7 @@ from rerank_bench.willrun.calibration import (
     local_peaks,
     local_rows,
     measured_row,
+    other_machines,
     service_spread,
 )
 from rerank_bench.willrun.latency_model import (
@@ -879,6 +880,8 @@ class LocalFacts:
     self_calibrate: SelfCalibrate | None = None  # where no row calibrates: forward passes of the model here
     service: tuple[float, str] | None = None  # batch-time spread from the rows' raw samples, and its source
     served_rows: tuple[ResultRow, ...] = ()  # endpoint rows measured from here (--rate: a served overhead)
+    # --results held rows of other machines and none of the kind the plan needs from this one: said, not silent
+    other_machines: str = ""
 
 
 def gather_local_facts(request: WillRunRequest, machine: MachineReport) -> LocalFacts:
@@ -902,7 +905,12 @@ def gather_local_facts(request: WillRunRequest, machine: MachineReport) -> Local
         if request.results:
             raise
         return LocalFacts(peaks=peaks, rows=[], self_calibrate=probe)
-    return LocalFacts(peaks=peaks, rows=rows, self_calibrate=probe, service=service, served_rows=served or ())
+    # only where the user named the files: ./results may hold every machine's rows on purpose
+    missing = not rows or (request.rate is not None and not served)
+    others = other_machines(paths, machine.fingerprint) if request.results and missing else ""
+    return LocalFacts(
+        peaks=peaks, rows=rows, self_calibrate=probe, service=service, served_rows=served or (), other_machines=others
+    )
 
 
 def check_request(request: WillRunRequest) -> None:
@@ -988,6 +996,8 @@ def run_will_it_run(
     for spec, info in infos:
         for profile in targets:
             row = assess(info, profile, request, rows, probe, facts)
+            if profile.key == "local" and local is not None and local.other_machines:
+                row.notes.append(local.other_machines)
             if request.measure and machine is not None and row.verdict != FitVerdict.WONT_FIT:
                 measured_file = _measure(info, spec, row, request, machine)
                 extra = local_rows((measured_file,), machine.fingerprint)

@@ -37,6 +37,30 @@ def local_rows(results: tuple[Path, ...], fingerprint: str) -> list[ResultRow]:
     return rows
 
 
+def other_machines(results: tuple[Path, ...], fingerprint: str) -> str:
+    """The rows in `results` that --hardware local cannot use because another machine measured them, said per
+    machine ('' where there are none): a user who passed a CI runner's results on a laptop gets a plan
+    self-calibrated here, and should be told why their rows were left out."""
+    counts: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for path in find_result_files(list(results)).files:
+        try:
+            for r in read_rows(path):
+                theirs = str(r.get("hardware_fingerprint") or "")
+                if theirs and theirs != fingerprint and r.get("status") == Status.OK:
+                    counts[theirs] = counts.get(theirs, 0) + 1
+                    names[theirs] = f"{r.get('hardware_name') or '?'}, {r.get('cpu_isa') or '?'}"
+        except Exception:  # noqa: BLE001 - an unreadable file is said where its rows are read
+            continue
+    if not counts:
+        return ""
+    machines = "; ".join(f"{n} rows of {key} ({names[key]})" for key, n in sorted(counts.items()))
+    return (
+        f"--results rows measured on another machine are not used for this one (fingerprint {fingerprint}): "
+        f"{machines}; sweep here, or plan for that hardware with --hardware NAME"
+    )
+
+
 def measured_row(
     rows: list[ResultRow],
     info: ModelInfo,
