@@ -211,9 +211,8 @@ def will_it_run(
     (row,) = json.loads(result.stdout)
     # rows of another machine calibrate nothing here: the plan would be self-calibrated and its comparison
     # with that machine's server meaningless (a session on a different VM of the same type, 2026-12-04)
-    elsewhere = [n for n in row.get("notes", []) if "measured on another machine" in n]
-    if elsewhere:
-        raise SystemExit(f"{s['model']} batch {s['batch']}: {elsewhere[0]}")
+    if "measured on another machine" in str(row.get("latency_note")):
+        raise SystemExit(f"{s['model']} batch {s['batch']}: {row['latency_note']}")
     return row
 
 

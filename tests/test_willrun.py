@@ -455,6 +455,13 @@ def test_results_measured_on_another_machine_are_named_not_silently_left_out(tmp
     # --rate also needs this machine's endpoint rows: sweep rows alone leave the served overhead unfitted
     facts = gather_local_facts(WillRunRequest(results=(theirs, ours), rate=5.0), machine)
     assert "2 rows of e5695638eb01" in facts.other_machines
+    # the plan for this machine says it beside its calibration, where the table shows it
+    from rerank_bench.probe import probe_machine
+    from rerank_bench.willrun.assess import LocalFacts, run_will_it_run
+
+    local = LocalFacts(peaks={"fp32": 400.0}, rows=[], other_machines=facts.other_machines)
+    (plan,) = run_will_it_run(WillRunRequest(model="minilm-l6", hardware="local", depth=20), probe_machine(), local)
+    assert "defaults" in plan.latency_note.split(";")[0] and plan.latency_note.endswith(facts.other_machines)
 
 
 def _fake_timer(efficiency, overhead_ms, peak_tflops, calls):

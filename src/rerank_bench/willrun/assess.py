@@ -997,7 +997,8 @@ def run_will_it_run(
         for profile in targets:
             row = assess(info, profile, request, rows, probe, facts)
             if profile.key == "local" and local is not None and local.other_machines:
-                row.notes.append(local.other_machines)
+                # beside the calibration's own note, where the table shows it and the reader looks for why
+                row.latency_note = f"{row.latency_note}; {local.other_machines}"
             if request.measure and machine is not None and row.verdict != FitVerdict.WONT_FIT:
                 measured_file = _measure(info, spec, row, request, machine)
                 extra = local_rows((measured_file,), machine.fingerprint)
