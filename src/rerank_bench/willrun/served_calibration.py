@@ -465,7 +465,9 @@ def fit_overhead(
         + (f"; {used_spread}" if used_spread else "")
     )
     overhead = ServedOverhead(per_request - cpu, per_batch, source, cpu, sigma, sigma_range, wake, speed)
-    return _bounded(overhead, ceilings, idle, idle_rate, requests, cost, policy, conditions) if ceilings else overhead
+    if not ceilings:
+        return overhead
+    return _Bound(ceilings, idle, idle_rate, requests, cost, policy, conditions, overhead).bounded()
 
 
 def _outside_model(
@@ -542,31 +544,6 @@ def _split(rows: list[ResultRow]) -> tuple[list[ResultRow], list[ResultRow]]:
     return [r for r in rows if not r.get("requests_failed")], failed_levels(rows)
 
 
-def _bounded(
-    fitted: ServedOverhead,
-    ceilings: list[ResultRow],
-    idle: ResultRow,
-    idle_rate: float,
-    requests: list[list[int]],
-    cost: CostFn,
-    policy: ServerPolicy,
-    conditions: Conditions,
-) -> ServedOverhead:
-    """The fit slowed until no failed level meets its SLO in the simulation (`_slowdown`), or as it was. `cost`:
-    the model's time at the fit's speed; `conditions`: the fit's before its per-request figures (wake time in)."""
-    bound = _Bound(ceilings, idle, idle_rate, requests, cost, policy, conditions, fitted)
-    slower = bound.slowdown()
-    if slower <= 1.0:
-        return fitted
-    outside, cpu = bound.per_request(slower)
-    speed = fitted.model_speed * slower
-    failed = ", ".join(f"{_rate(r)} (p95 over {float(r['slo_ms']):g} ms)" for r in ceilings)
-    said = f"; the model's own time x{speed:.2f}: open {failed} failed the SLO where the fit met it"
-    return replace(
-        fitted, per_request_ms=outside - cpu, request_cpu_ms=cpu, model_speed=speed, source=fitted.source + said
-    )
-
-
 @dataclass(frozen=True)
 class _Bound:
     """The failed levels against the fit, the model's own time slowed by a factor."""
@@ -579,6 +556,25 @@ class _Bound:
     policy: ServerPolicy
     conditions: Conditions
     fitted: ServedOverhead
+
+    def bounded(self) -> ServedOverhead:
+        """The fit slowed until no failed level meets its SLO in the simulation (`slowdown`), or as it was.
+        `cost`: the model's time at the fit's speed; `conditions`: the fit's before its per-request figures
+        (wake time in)."""
+        slower = self.slowdown()
+        if slower <= 1.0:
+            return self.fitted
+        outside, cpu = self.per_request(slower)
+        speed = self.fitted.model_speed * slower
+        failed = ", ".join(f"{_rate(r)} (p95 over {float(r['slo_ms']):g} ms)" for r in self.ceilings)
+        said = f"; the model's own time x{speed:.2f}: open {failed} failed the SLO where the fit met it"
+        return replace(
+            self.fitted,
+            per_request_ms=outside - cpu,
+            request_cpu_ms=cpu,
+            model_speed=speed,
+            source=self.fitted.source + said,
+        )
 
     def per_request(self, factor: float) -> tuple[float, float]:
         """(the one-client level's time outside the model, the part of it beside the model) at this factor: a
